@@ -1,0 +1,126 @@
+/* alert_store: the alerts in Redis, shared by the webapp and the evaluator.
+ * Every operation is one Lua script, so all keys stay consistent whatever
+ * order the daemons run in.
+ *
+ * Keys (the original's three, plus the evaluator's index and outbox):
+ *   alert:{id}                hash user_id, ticker, threshold, type, created_at
+ *   user_alerts:{user}        set of ids
+ *   ticker_alerts:{ticker}    set of ids
+ *   alert_idx:{ticker}:above  sorted set id -> threshold   (price >  threshold fires)
+ *   alert_idx:{ticker}:below  sorted set id -> threshold   (price <  threshold fires)
+ *   alerts_outbox             stream of claimed alerts not yet acknowledged by Kafka,
+ *                             each entry has fields "payload" (the alert JSON) and
+ *                             "user_id" (the Kafka key)
+ *   alert_history:{user}      list of the user's last fired alerts (JSON), newest first
+ *   alert_seq                 counter giving each fired alert its "seq"
+ *
+ * Failure: functions return -1 when Redis is unreachable or answers an error
+ * (e.g. a full disk) and fill err; nothing is half-done because each is one
+ * script. */
+#ifndef SA_ALERT_STORE_H
+#define SA_ALERT_STORE_H
+
+#include <stddef.h>
+
+#include "message.h"
+#include "redis.h"
+
+#define ALERT_STORE_OUTBOX "alerts_outbox"
+#define ALERT_STORE_HISTORY_MAX 100  /* entries kept per user */
+#define ALERT_STORE_ERR_MAX 256
+
+/* Result codes beyond 0 / -1. */
+#define ALERT_STORE_LIMIT (-2)    /* create: user already has max_per_user alerts */
+#define ALERT_STORE_NOTFOUND (-3) /* delete: no such alert or not the caller's */
+
+struct alert_record {
+    char alert_id[MSG_ID_MAX];
+    char user_id[MSG_ID_MAX];
+    char ticker[MSG_TICKER_MAX];
+    double threshold;
+    enum alert_type type;
+    double created_at; /* Unix seconds */
+};
+
+/* A claimed alert: its outbox entry id and the alert as published.
+ * payload_len 0 marks an entry too large for the buffers (never produced by
+ * this store): skip it. */
+struct alert_claim {
+    char outbox_id[48];           /* stream entry id, for alert_store_outbox_ack */
+    char payload[MSG_MAX_BYTES];  /* alert JSON, as alert_msg_decode reads it */
+    size_t payload_len;
+    char user_id[MSG_ID_MAX];     /* the alert's owner: the Kafka key */
+};
+
+/* One price tick to evaluate (alert_store_claim_batch). */
+struct alert_tick {
+    const char *ticker; /* valid per msg_ticker_valid */
+    double price;       /* finite, > 0 */
+    double timestamp;   /* Unix seconds, copied into the alert JSON */
+};
+
+/* Stores a new alert for rec->user_id (rec->alert_id must be a fresh id,
+ * e.g. from alert_store_new_id). Returns 0, ALERT_STORE_LIMIT when the user
+ * already has max_per_user alerts (nothing stored), or -1 with err. */
+int alert_store_create(struct redis_conn *rc, const struct alert_record *rec, int max_per_user,
+                       char *err, size_t errlen);
+
+/* Deletes alert_id if it belongs to user_id. Returns 0, ALERT_STORE_NOTFOUND,
+ * or -1 with err. */
+int alert_store_delete(struct redis_conn *rc, const char *user_id, const char *alert_id,
+                       char *err, size_t errlen);
+
+/* Lists user_id's alerts, newest first, into out[0..max). Returns the count
+ * (0..max) or -1 with err. */
+int alert_store_list(struct redis_conn *rc, const char *user_id, struct alert_record *out,
+                     int max, char *err, size_t errlen);
+
+/* Atomically claims every alert of ticker whose condition holds at price
+ * (above: price > threshold; below: price < threshold), at most max of them:
+ * removes each from all keys, appends it to the outbox and the user's
+ * history, and returns it in out[0..max). A return equal to max means more
+ * may remain: call again. Returns the count or -1 with err. */
+int alert_store_claim(struct redis_conn *rc, const char *ticker, double price, double timestamp,
+                      struct alert_claim *out, int max, char *err, size_t errlen);
+
+/* alert_store_claim for several ticks in one script call (one round trip),
+ * evaluated in order. Claims at most max alerts in all; *ticks_done is set
+ * to the number of leading ticks fully evaluated: call again with the rest
+ * when it is below nticks. nticks is capped at ALERT_STORE_BATCH_MAX.
+ * Returns the count of claims in out, or -1 with err (nothing claimed). */
+#define ALERT_STORE_BATCH_MAX 512
+int alert_store_claim_batch(struct redis_conn *rc, const struct alert_tick *ticks, int nticks,
+                            struct alert_claim *out, int max, int *ticks_done, char *err,
+                            size_t errlen);
+
+/* Removes an outbox entry once Kafka acknowledged it. Returns 0 or -1. */
+int alert_store_outbox_ack(struct redis_conn *rc, const char *outbox_id, char *err,
+                           size_t errlen);
+
+/* Removes n (1..ALERT_STORE_ACK_MAX) outbox entries in one XDEL. Returns 0 or
+ * -1 with err. */
+#define ALERT_STORE_ACK_MAX 1024
+int alert_store_outbox_ack_many(struct redis_conn *rc, const char *const *outbox_ids, int n,
+                                char *err, size_t errlen);
+
+/* Reads up to max outbox entries whose id is greater than after_id ("0" for
+ * the start) and whose age is at least min_age_ms, oldest first. Returns the
+ * count or -1 with err. */
+int alert_store_outbox_read(struct redis_conn *rc, const char *after_id, long min_age_ms,
+                            struct alert_claim *out, int max, char *err, size_t errlen);
+
+/* Number of outbox entries (XLEN), or -1. */
+long alert_store_outbox_len(struct redis_conn *rc);
+
+/* The user's fired alerts (JSON payloads), newest first, with seq > after_seq
+ * (0 for all): calls cb(payload, len, seq, ud) for each, newest first.
+ * Returns the number passed to cb, or -1 with err. */
+int alert_store_history(struct redis_conn *rc, const char *user_id, long long after_seq,
+                        void (*cb)(const char *payload, size_t len, long long seq, void *ud),
+                        void *ud, char *err, size_t errlen);
+
+/* Writes a fresh random UUID v4 (36 chars + NUL) into out[37]. Returns 0, or
+ * -1 if no random bytes could be had. */
+int alert_store_new_id(char out[37]);
+
+#endif

@@ -1,0 +1,73 @@
+/* kafka: librdkafka client setup shared by the daemons — configuration with
+ * every result checked, error/log/delivery callbacks that log one line per
+ * event and count, produce with back-pressure, clean close, topic admin. */
+#ifndef SA_KAFKA_H
+#define SA_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KAFKA_ERR_MAX 512
+
+/* Process-wide counters, updated from the callbacks. */
+struct kafka_stats {
+    uint64_t delivered; /* delivery reports without error */
+    uint64_t failed;    /* delivery reports with an error */
+    uint64_t errors;    /* error callbacks (broker down, ...) */
+    int64_t last_error_ms; /* time_mono_ms() of the last error callback, 0 if none */
+};
+
+typedef void (*kafka_dr_fn)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
+
+struct kafka_opts {
+    const char *bootstrap;    /* required */
+    const char *client_id;    /* may be NULL */
+    const char *const *extra; /* NULL-terminated key, value, key, value...; may be NULL */
+    kafka_dr_fn dr_cb;        /* producer: called after counting; may be NULL */
+    void *opaque;             /* passed to dr_cb */
+};
+
+/* A low-latency idempotent producer (linger.ms=0, acks=all). Returns the
+ * handle, or NULL with err. Destroy with kafka_producer_close. */
+rd_kafka_t *kafka_producer_new(const struct kafka_opts *o, char *err, size_t errlen);
+
+/* A consumer in group_id subscribed to topics (NULL-terminated); offsets are
+ * stored only by the caller (enable.auto.offset.store=false), committed
+ * automatically. New groups start at the latest offset unless extra says
+ * otherwise. Returns NULL with err. Close with kafka_consumer_close. */
+rd_kafka_t *kafka_consumer_new(const struct kafka_opts *o, const char *group_id,
+                               const char *const *topics, char *err, size_t errlen);
+
+/* A consumer that reads every partition of topic itself, outside any group
+ * (each webapp replica must see every message), starting at the end.
+ * Returns NULL with err. Close with kafka_consumer_close. */
+rd_kafka_t *kafka_reader_new(const struct kafka_opts *o, const char *topic, char *err,
+                             size_t errlen);
+
+/* Enqueues a copy of the message; when the local queue is full, serves
+ * delivery reports and retries for up to timeout_ms. Returns 0, or -1 with
+ * the librdkafka error in *errp (may be NULL). */
+int kafka_produce(rd_kafka_t *rk, const char *topic, const char *key, size_t keylen,
+                  const void *value, size_t len, void *msg_opaque, int timeout_ms,
+                  rd_kafka_resp_err_t *errp);
+
+/* Flushes for up to timeout_ms, logs what stayed undelivered, destroys.
+ * Returns the number of messages left undelivered. */
+int kafka_producer_close(rd_kafka_t *rk, int timeout_ms);
+
+/* Leaves the group (commits stored offsets) and destroys. */
+void kafka_consumer_close(rd_kafka_t *rk);
+
+/* Returns 0 when a broker answered a metadata request within timeout_ms. */
+int kafka_ping(rd_kafka_t *rk, int timeout_ms);
+
+/* Creates the topics (NULL-terminated) with `partitions` partitions and
+ * replication factor 1; existing topics are fine. Returns 0 or -1 with err. */
+int kafka_create_topics(const char *bootstrap, const char *const *topics, int partitions,
+                        int timeout_ms, char *err, size_t errlen);
+
+/* A snapshot of the counters. */
+void kafka_stats_get(struct kafka_stats *out);
+
+#endif

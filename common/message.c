@@ -1,0 +1,264 @@
+/* message: jansson-based codecs for price and alert messages. */
+#include "message.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* 16 significant digits keep microseconds in a timestamp and print 178.52
+ * as 178.52. */
+#define MSG_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(16))
+
+const char *alert_type_name(enum alert_type t)
+{
+    return t == ALERT_BELOW ? "below" : "above";
+}
+
+int alert_type_parse(const char *s, enum alert_type *out)
+{
+    if (strcmp(s, "above") == 0)
+        *out = ALERT_ABOVE;
+    else if (strcmp(s, "below") == 0)
+        *out = ALERT_BELOW;
+    else
+        return -1;
+    return 0;
+}
+
+int msg_ticker_valid(const char *s)
+{
+    size_t n = 0;
+
+    for (; s[n] != '\0'; n++) {
+        char c = s[n];
+        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+              c == '=' || c == '^'))
+            return 0;
+        if (n + 1 >= MSG_TICKER_MAX)
+            return 0;
+    }
+    return n > 0;
+}
+
+int msg_id_valid(const char *s)
+{
+    size_t n = 0;
+
+    for (; s[n] != '\0'; n++) {
+        char c = s[n];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return 0;
+        if (n + 1 >= MSG_ID_MAX)
+            return 0;
+    }
+    return n > 0;
+}
+
+static int msg_dump(json_t *obj, char *out, size_t outlen)
+{
+    size_t n;
+
+    if (obj == NULL)
+        return -1;
+    n = json_dumpb(obj, out, outlen, MSG_JSON_FLAGS);
+    json_decref(obj);
+    if (n == 0 || n >= outlen)
+        return -1;
+    out[n] = '\0';
+    return (int)n;
+}
+
+int price_msg_encode(const struct price_msg *m, char *out, size_t outlen)
+{
+    if (!msg_ticker_valid(m->ticker) || !isfinite(m->price) || m->price <= 0 ||
+        !isfinite(m->timestamp) || m->timestamp <= 0)
+        return -1;
+    return msg_dump(json_pack("{s:s, s:f, s:f, s:s, s:s, s:s}", "ticker", m->ticker, "price",
+                              m->price, "timestamp", m->timestamp, "company", m->company,
+                              "display_name", m->display_name, "source", m->source),
+                    out, outlen);
+}
+
+int alert_msg_encode(const struct alert_msg *m, char *out, size_t outlen)
+{
+    if (!msg_id_valid(m->alert_id) || !msg_id_valid(m->user_id) ||
+        !msg_ticker_valid(m->ticker) || !isfinite(m->price) || !isfinite(m->threshold) ||
+        !isfinite(m->timestamp))
+        return -1;
+    return msg_dump(json_pack("{s:s, s:s, s:s, s:f, s:f, s:s, s:f, s:s, s:I}", "alert_id",
+                              m->alert_id, "user_id", m->user_id, "ticker", m->ticker, "price",
+                              m->price, "threshold", m->threshold, "type",
+                              alert_type_name(m->type), "timestamp", m->timestamp, "message",
+                              m->message, "seq", (json_int_t)m->seq),
+                    out, outlen);
+}
+
+/* Parses and checks that the top level is an object; NULL with err otherwise. */
+static json_t *msg_load(const char *data, size_t len, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root;
+
+    if (len > MSG_MAX_BYTES) {
+        snprintf(err, errlen, "message too large (%zu bytes, max %d)", len, MSG_MAX_BYTES);
+        return NULL;
+    }
+    root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        snprintf(err, errlen, "invalid JSON: %s", jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        snprintf(err, errlen, "not a JSON object");
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+/* Copies a string field. required: absence is an error; otherwise def. */
+static int msg_get_str(json_t *root, const char *key, int required, const char *def, char *out,
+                       size_t outlen, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(root, key);
+    const char *s;
+
+    if (v == NULL) {
+        if (required) {
+            snprintf(err, errlen, "missing field '%s'", key);
+            return -1;
+        }
+        s = def;
+    } else if (!json_is_string(v)) {
+        snprintf(err, errlen, "field '%s' must be a string", key);
+        return -1;
+    } else {
+        s = json_string_value(v);
+        if (strlen(s) != json_string_length(v)) {
+            snprintf(err, errlen, "field '%s' contains a NUL byte", key);
+            return -1;
+        }
+    }
+    if (strlen(s) >= outlen) {
+        snprintf(err, errlen, "field '%s' too long", key);
+        return -1;
+    }
+    snprintf(out, outlen, "%s", s);
+    return 0;
+}
+
+/* A required finite number; positive when must_be_positive. */
+static int msg_get_num(json_t *root, const char *key, int must_be_positive, double *out,
+                       char *err, size_t errlen)
+{
+    json_t *v = json_object_get(root, key);
+    double d;
+
+    if (v == NULL) {
+        snprintf(err, errlen, "missing field '%s'", key);
+        return -1;
+    }
+    if (!json_is_number(v)) {
+        snprintf(err, errlen, "field '%s' must be a number", key);
+        return -1;
+    }
+    d = json_number_value(v);
+    if (!isfinite(d) || (must_be_positive && d <= 0)) {
+        snprintf(err, errlen, "field '%s' must be a finite number%s", key,
+                 must_be_positive ? " > 0" : "");
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+int price_msg_decode(const char *data, size_t len, struct price_msg *m, char *err,
+                     size_t errlen)
+{
+    json_t *root = msg_load(data, len, err, errlen);
+    int rc = -1;
+
+    if (root == NULL)
+        return -1;
+    memset(m, 0, sizeof(*m));
+    if (msg_get_str(root, "ticker", 1, NULL, m->ticker, sizeof(m->ticker), err, errlen) != 0)
+        goto out;
+    if (!msg_ticker_valid(m->ticker)) {
+        snprintf(err, errlen, "field 'ticker' is not a valid symbol");
+        goto out;
+    }
+    if (msg_get_num(root, "price", 1, &m->price, err, errlen) != 0 ||
+        msg_get_num(root, "timestamp", 1, &m->timestamp, err, errlen) != 0 ||
+        msg_get_str(root, "company", 0, m->ticker, m->company, sizeof(m->company), err,
+                    errlen) != 0 ||
+        msg_get_str(root, "display_name", 0, m->ticker, m->display_name,
+                    sizeof(m->display_name), err, errlen) != 0 ||
+        msg_get_str(root, "source", 0, "sim", m->source, sizeof(m->source), err, errlen) != 0)
+        goto out;
+    if (strcmp(m->source, "yahoo") != 0 && strcmp(m->source, "sim") != 0 &&
+        strcmp(m->source, "replay") != 0) {
+        snprintf(err, errlen, "field 'source' must be yahoo, sim or replay");
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *err,
+                     size_t errlen)
+{
+    json_t *root = msg_load(data, len, err, errlen);
+    json_t *seq;
+    char type[8];
+    int rc = -1;
+
+    if (root == NULL)
+        return -1;
+    memset(m, 0, sizeof(*m));
+    if (msg_get_str(root, "alert_id", 1, NULL, m->alert_id, sizeof(m->alert_id), err,
+                    errlen) != 0 ||
+        msg_get_str(root, "user_id", 1, NULL, m->user_id, sizeof(m->user_id), err, errlen) !=
+            0 ||
+        msg_get_str(root, "ticker", 1, NULL, m->ticker, sizeof(m->ticker), err, errlen) != 0 ||
+        msg_get_str(root, "type", 1, NULL, type, sizeof(type), err, errlen) != 0 ||
+        msg_get_str(root, "message", 0, "", m->message, sizeof(m->message), err, errlen) != 0)
+        goto out;
+    if (!msg_id_valid(m->alert_id) || !msg_id_valid(m->user_id)) {
+        snprintf(err, errlen, "field 'alert_id' or 'user_id' is not a valid id");
+        goto out;
+    }
+    if (!msg_ticker_valid(m->ticker)) {
+        snprintf(err, errlen, "field 'ticker' is not a valid symbol");
+        goto out;
+    }
+    if (alert_type_parse(type, &m->type) != 0) {
+        snprintf(err, errlen, "field 'type' must be above or below");
+        goto out;
+    }
+    if (msg_get_num(root, "price", 1, &m->price, err, errlen) != 0 ||
+        msg_get_num(root, "threshold", 1, &m->threshold, err, errlen) != 0 ||
+        msg_get_num(root, "timestamp", 1, &m->timestamp, err, errlen) != 0)
+        goto out;
+    seq = json_object_get(root, "seq");
+    if (seq != NULL) {
+        if (!json_is_integer(seq) || json_integer_value(seq) < 0) {
+            snprintf(err, errlen, "field 'seq' must be a non-negative integer");
+            goto out;
+        }
+        m->seq = json_integer_value(seq);
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+void alert_msg_format_text(struct alert_msg *m)
+{
+    snprintf(m->message, sizeof(m->message), "%s is %s $%.2f (Current: $%.2f)", m->ticker,
+             alert_type_name(m->type), m->threshold, m->price);
+}

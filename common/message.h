@@ -1,0 +1,70 @@
+/* message: the JSON contract between the daemons — price ticks on
+ * `stock-prices` (key = ticker) and triggered alerts on `alerts`
+ * (key = user_id). Decoders never abort: malformed, wrong-typed, non-finite
+ * or oversized input returns -1 with a reason in err. */
+#ifndef SA_MESSAGE_H
+#define SA_MESSAGE_H
+
+#include <stddef.h>
+
+#define MSG_MAX_BYTES 4096 /* cap on one encoded message */
+#define MSG_TICKER_MAX 32  /* buffer sizes, including the NUL */
+#define MSG_COMPANY_MAX 128
+#define MSG_NAME_MAX 64
+#define MSG_SOURCE_MAX 8
+#define MSG_ID_MAX 64
+#define MSG_TEXT_MAX 256
+#define MSG_ERR_MAX 128
+
+enum alert_type { ALERT_ABOVE = 0, ALERT_BELOW = 1 };
+
+struct price_msg {
+    char ticker[MSG_TICKER_MAX];
+    double price;     /* finite, > 0 */
+    double timestamp; /* Unix seconds with fraction, > 0 */
+    char company[MSG_COMPANY_MAX];
+    char display_name[MSG_NAME_MAX];
+    char source[MSG_SOURCE_MAX]; /* "yahoo", "sim" or "replay" */
+};
+
+struct alert_msg {
+    char alert_id[MSG_ID_MAX];
+    char user_id[MSG_ID_MAX];
+    char ticker[MSG_TICKER_MAX];
+    double price;
+    double threshold;
+    enum alert_type type;
+    double timestamp;
+    char message[MSG_TEXT_MAX];
+    long long seq; /* store-wide firing sequence (SSE event id); 0 if absent */
+};
+
+/* "above" / "below". */
+const char *alert_type_name(enum alert_type t);
+
+/* Returns 0 and sets *out, or -1 if s is neither "above" nor "below". */
+int alert_type_parse(const char *s, enum alert_type *out);
+
+/* A ticker is 1..31 characters of A-Z, 0-9, '.', '-', '=', '^'. */
+int msg_ticker_valid(const char *s);
+
+/* An id (alert or user) is 1..63 characters of [A-Za-z0-9_-]. */
+int msg_id_valid(const char *s);
+
+/* Writes the JSON of m into out (NUL-terminated). Returns its length, or -1
+ * if a field is invalid (non-finite, empty ticker...) or out is too small. */
+int price_msg_encode(const struct price_msg *m, char *out, size_t outlen);
+int alert_msg_encode(const struct alert_msg *m, char *out, size_t outlen);
+
+/* Parses len bytes (not necessarily NUL-terminated). Returns 0 and fills m,
+ * or -1 with err. Optional price fields (company, display_name, source)
+ * default to the ticker / "sim" when absent. */
+int price_msg_decode(const char *data, size_t len, struct price_msg *m, char *err,
+                     size_t errlen);
+int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *err,
+                     size_t errlen);
+
+/* Fills m->message as "AAPL is above $180.00 (Current: $180.50)". */
+void alert_msg_format_text(struct alert_msg *m);
+
+#endif

@@ -1,0 +1,131 @@
+# shellcheck shell=bash
+# Helpers shared by ./stack and scripts/*: progress output and process control
+# (start a command in its own session with a pidfile, stop it TERM -> KILL).
+# Sourced, never executed.
+
+say() { printf '==> %s\n' "$*"; }
+info() { printf '    %s\n' "$*"; }
+warn() { printf 'WARNING: %s\n' "$*" >&2; }
+die() {
+  printf 'ERROR: %s\n' "$*" >&2
+  exit 1
+}
+
+# is_port VALUE: true when VALUE is a TCP port number.
+is_port() {
+  [[ $1 =~ ^[0-9]+$ ]] && (($1 >= 1 && $1 <= 65535))
+}
+
+# port_open PORT: true when something accepts TCP connections on 127.0.0.1:PORT.
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# pid_alive PID: true when PID exists and is not a zombie.
+pid_alive() {
+  local pid=$1 stat
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  # Field 3 follows the command name, which is in parentheses and may hold spaces.
+  stat=${stat##*) }
+  [[ ${stat%% *} != Z ]]
+}
+
+# pidfile_pid PIDFILE PATTERN: prints the pid recorded in PIDFILE when that
+# process is alive and its command line contains PATTERN (so a pid recycled
+# after a reboot is never mistaken for ours); fails otherwise.
+pidfile_pid() {
+  local pidfile=$1 pattern=$2 pid='' cmdline
+  [[ -r $pidfile ]] || return 1
+  read -r pid <"$pidfile" || [[ -n $pid ]] || return 1
+  pid_alive "$pid" || return 1
+  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ $cmdline == *"$pattern"* ]] || return 1
+  printf '%s\n' "$pid"
+}
+
+# spawn PIDFILE LOGFILE CMD...: runs CMD in the background in a new session, so
+# it is its own process group and outlives the caller's terminal. stdin is
+# /dev/null, stdout and stderr are appended to LOGFILE, CMD's pid goes to
+# PIDFILE (written by the child itself, right before exec). Fails when the
+# pidfile does not appear within 5 s.
+spawn() {
+  local pidfile=$1 logfile=$2 i
+  shift 2
+  mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
+  rm -f "$pidfile"
+  printf -- '---- %s starting: %s\n' "$(date '+%F %T')" "$*" >>"$logfile"
+  # shellcheck disable=SC2016 # $$ and $@ expand in the child shell.
+  setsid bash -c 'echo "$$" >"$0" && exec "$@"' "$pidfile" "$@" \
+    </dev/null >>"$logfile" 2>&1 &
+  for ((i = 0; i < 50; i++)); do
+    [[ -s $pidfile ]] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# stop_pidfile NAME PIDFILE PATTERN [TIMEOUT]: SIGTERM to the process group of
+# the pid in PIDFILE, waits up to TIMEOUT (default 15) seconds, then SIGKILLs
+# the group. Removes PIDFILE. Succeeds when nothing was running.
+stop_pidfile() {
+  local name=$1 pidfile=$2 pattern=$3 timeout=${4:-15} pid i
+  if ! pid=$(pidfile_pid "$pidfile" "$pattern"); then
+    rm -f "$pidfile"
+    return 0
+  fi
+  printf '    stopping %s (pid %s) ' "$name" "$pid"
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < timeout * 10; i++)); do
+    pid_alive "$pid" || break
+    ((i % 10 == 9)) && printf '.'
+    sleep 0.1
+  done
+  if pid_alive "$pid"; then
+    printf ' still running after %ss: SIGKILL\n' "$timeout"
+  else
+    printf ' stopped\n'
+  fi
+  # Always sweep the group: children the leader left behind go too.
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    pid_alive "$pid" || break
+    sleep 0.1
+  done
+  rm -f "$pidfile"
+}
+
+# wait_for NAME TIMEOUT PID CHECK...: runs CHECK until it succeeds (returns 0),
+# the process PID exits (returns 1) or TIMEOUT seconds pass (returns 1).
+# PID may be empty. Prints one progress line.
+wait_for() {
+  local name=$1 timeout=$2 pid=$3 start=$SECONDS i=0
+  shift 3
+  printf '    waiting for %s ' "$name"
+  while :; do
+    if "$@" >/dev/null 2>&1; then
+      printf ' ready (%ss)\n' "$((SECONDS - start))"
+      return 0
+    fi
+    if [[ -n $pid ]] && ! pid_alive "$pid"; then
+      printf ' process exited\n'
+      return 1
+    fi
+    if ((SECONDS - start >= timeout)); then
+      printf ' timed out after %ss\n' "$timeout"
+      return 1
+    fi
+    i=$((i + 1))
+    ((i % 4 == 0)) && printf '.'
+    sleep 0.25
+  done
+}
+
+# show_log_tail LOGFILE: prints the last lines of LOGFILE to stderr, indented.
+show_log_tail() {
+  [[ -r $1 ]] || return 0
+  printf '    --- last lines of %s ---\n' "$1" >&2
+  tail -n "${2:-20}" "$1" | sed 's/^/    | /' >&2
+}

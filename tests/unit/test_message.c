@@ -1,0 +1,224 @@
+/* Unit tests for common/message: both codecs round-trip, and decoding
+ * rejects malformed, wrong-typed, oversized and non-finite input. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "message.h"
+
+static char err[MSG_ERR_MAX];
+
+static struct price_msg sample_price(void)
+{
+    struct price_msg p;
+    memset(&p, 0, sizeof(p));
+    snprintf(p.ticker, sizeof(p.ticker), "AAPL");
+    p.price = 178.52;
+    p.timestamp = 1764087000.123456;
+    snprintf(p.company, sizeof(p.company), "Apple Inc. \"quoted\" é");
+    snprintf(p.display_name, sizeof(p.display_name), "Apple");
+    snprintf(p.source, sizeof(p.source), "yahoo");
+    return p;
+}
+
+static struct alert_msg sample_alert(void)
+{
+    struct alert_msg a;
+    memset(&a, 0, sizeof(a));
+    snprintf(a.alert_id, sizeof(a.alert_id), "0b9f7c1e-2d3a-4e5f-8a9b-0c1d2e3f4a5b");
+    snprintf(a.user_id, sizeof(a.user_id), "5f2c0d8e9a7b6c5d4e3f2a1b0c9d8e7f");
+    snprintf(a.ticker, sizeof(a.ticker), "BTC-USD");
+    a.price = 70000.5;
+    a.threshold = 70000;
+    a.type = ALERT_ABOVE;
+    a.timestamp = 1764087000.5;
+    a.seq = 12345;
+    alert_msg_format_text(&a);
+    return a;
+}
+
+static void test_price_round_trip(void **state)
+{
+    struct price_msg in = sample_price();
+    struct price_msg out;
+    char json[MSG_MAX_BYTES];
+    int n;
+    (void)state;
+    n = price_msg_encode(&in, json, sizeof(json));
+    assert_true(n > 0);
+    assert_non_null(strstr(json, "\"price\":178.52,"));
+    assert_int_equal(price_msg_decode(json, (size_t)n, &out, err, sizeof(err)), 0);
+    assert_string_equal(out.ticker, in.ticker);
+    assert_true(out.price == in.price);
+    assert_true(fabs(out.timestamp - in.timestamp) < 1e-6);
+    assert_string_equal(out.company, in.company);
+    assert_string_equal(out.display_name, in.display_name);
+    assert_string_equal(out.source, "yahoo");
+}
+
+static void test_price_original_shape_and_defaults(void **state)
+{
+    /* The original's message, and a minimal one relying on defaults. */
+    const char *orig = "{\"ticker\":\"GC=F\",\"price\":2031,\"timestamp\":1764087000,"
+                       "\"company\":\"Gold\",\"display_name\":\"Gold\",\"source\":\"sim\"}";
+    const char *min = "{\"ticker\":\"ETH-USD\",\"price\":3500.25,\"timestamp\":1764087000.1}";
+    struct price_msg m;
+    (void)state;
+    assert_int_equal(price_msg_decode(orig, strlen(orig), &m, err, sizeof(err)), 0);
+    assert_true(m.price == 2031.0);
+    assert_int_equal(price_msg_decode(min, strlen(min), &m, err, sizeof(err)), 0);
+    assert_string_equal(m.company, "ETH-USD");
+    assert_string_equal(m.source, "sim");
+}
+
+static void test_price_rejects_bad_input(void **state)
+{
+    static const char *const bad[] = {
+        "",
+        "not json",
+        "[1,2,3]",
+        "\"AAPL\"",
+        "{\"ticker\":\"AAPL\",\"price\":1.0",                                 /* truncated */
+        "{\"price\":1.0,\"timestamp\":1}",                                    /* no ticker */
+        "{\"ticker\":\"AAPL\",\"timestamp\":1}",                              /* no price */
+        "{\"ticker\":\"AAPL\",\"price\":1.0}",                                /* no time */
+        "{\"ticker\":\"AAPL\",\"price\":\"1.0\",\"timestamp\":1}",            /* string */
+        "{\"ticker\":7,\"price\":1.0,\"timestamp\":1}",                       /* number */
+        "{\"ticker\":\"AAPL\",\"price\":0,\"timestamp\":1}",                  /* zero */
+        "{\"ticker\":\"AAPL\",\"price\":-3.5,\"timestamp\":1}",               /* negative */
+        "{\"ticker\":\"AAPL\",\"price\":NaN,\"timestamp\":1}",                /* NaN */
+        "{\"ticker\":\"AAPL\",\"price\":1e999,\"timestamp\":1}",              /* inf */
+        "{\"ticker\":\"AAPL\",\"price\":null,\"timestamp\":1}",               /* null */
+        "{\"ticker\":\"aa pl\",\"price\":1.0,\"timestamp\":1}",               /* symbol */
+        "{\"ticker\":\"AAPL\",\"price\":1.0,\"timestamp\":1,\"source\":\"x\"}", /* source */
+        "{\"ticker\":\"AAPL\",\"price\":1.0,\"timestamp\":1,\"company\":[]}", /* company */
+        "{\"ticker\":\"AAPL\",\"ticker\":\"MSFT\",\"price\":1.0,\"timestamp\":1}", /* dup */
+        NULL};
+    struct price_msg m;
+    (void)state;
+    for (int i = 0; bad[i] != NULL; i++) {
+        err[0] = '\0';
+        assert_int_equal(price_msg_decode(bad[i], strlen(bad[i]), &m, err, sizeof(err)), -1);
+        assert_true(strlen(err) > 0);
+    }
+}
+
+static void test_price_rejects_oversized_and_deep(void **state)
+{
+    size_t n = MSG_MAX_BYTES + 100;
+    char *big = malloc(n + 1);
+    struct price_msg m;
+    (void)state;
+    assert_non_null(big);
+    memset(big, ' ', n);
+    memcpy(big, "{\"ticker\":\"AAPL\",\"price\":1,\"timestamp\":1}", 41);
+    assert_int_equal(price_msg_decode(big, n, &m, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "too large"));
+    /* Deep nesting within the size cap: parsed or refused, never a crash. */
+    memset(big, '[', MSG_MAX_BYTES);
+    assert_int_equal(price_msg_decode(big, MSG_MAX_BYTES, &m, err, sizeof(err)), -1);
+    free(big);
+}
+
+static void test_price_encode_refuses_bad_values(void **state)
+{
+    struct price_msg p = sample_price();
+    char json[MSG_MAX_BYTES];
+    (void)state;
+    p.price = NAN;
+    assert_int_equal(price_msg_encode(&p, json, sizeof(json)), -1);
+    p.price = -1;
+    assert_int_equal(price_msg_encode(&p, json, sizeof(json)), -1);
+    p = sample_price();
+    p.timestamp = INFINITY;
+    assert_int_equal(price_msg_encode(&p, json, sizeof(json)), -1);
+    p = sample_price();
+    assert_int_equal(price_msg_encode(&p, json, 10), -1); /* too small */
+}
+
+static void test_alert_round_trip(void **state)
+{
+    struct alert_msg in = sample_alert();
+    struct alert_msg out;
+    char json[MSG_MAX_BYTES];
+    int n;
+    (void)state;
+    assert_string_equal(in.message, "BTC-USD is above $70000.00 (Current: $70000.50)");
+    n = alert_msg_encode(&in, json, sizeof(json));
+    assert_true(n > 0);
+    assert_int_equal(alert_msg_decode(json, (size_t)n, &out, err, sizeof(err)), 0);
+    assert_string_equal(out.alert_id, in.alert_id);
+    assert_string_equal(out.user_id, in.user_id);
+    assert_string_equal(out.ticker, in.ticker);
+    assert_true(out.price == in.price);
+    assert_true(out.threshold == in.threshold);
+    assert_int_equal(out.type, ALERT_ABOVE);
+    assert_true(out.timestamp == in.timestamp);
+    assert_string_equal(out.message, in.message);
+    assert_int_equal(out.seq, 12345);
+}
+
+static void test_alert_rejects_bad_input(void **state)
+{
+    static const char *const bad[] = {
+        "{}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"AAPL\",\"price\":1,"
+        "\"threshold\":1,\"type\":\"sideways\",\"timestamp\":1}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"AAPL\",\"price\":1,"
+        "\"threshold\":\"1\",\"type\":\"above\",\"timestamp\":1}",
+        "{\"alert_id\":\"a b\",\"user_id\":\"u\",\"ticker\":\"AAPL\",\"price\":1,"
+        "\"threshold\":1,\"type\":\"above\",\"timestamp\":1}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"AAPL\",\"price\":1,"
+        "\"threshold\":1,\"type\":\"above\",\"timestamp\":1,\"seq\":-4}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"AAPL\",\"price\":-1,"
+        "\"threshold\":1,\"type\":\"above\",\"timestamp\":1}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"AAPL\",\"price\":1,"
+        "\"threshold\":1,\"type\":\"above\"}",
+        "{\"alert_id\":\"a\\u0000b\",\"user_id\":\"u\",\"ticker\":\"AAPL\",\"price\":1,"
+        "\"threshold\":1,\"type\":\"above\",\"timestamp\":1}",
+        "\xff\xfe garbage",
+        NULL};
+    struct alert_msg m;
+    (void)state;
+    for (int i = 0; bad[i] != NULL; i++)
+        assert_int_equal(alert_msg_decode(bad[i], strlen(bad[i]), &m, err, sizeof(err)), -1);
+}
+
+static void test_alert_type_and_validators(void **state)
+{
+    enum alert_type t;
+    (void)state;
+    assert_int_equal(alert_type_parse("below", &t), 0);
+    assert_int_equal(t, ALERT_BELOW);
+    assert_int_equal(alert_type_parse("Above", &t), -1);
+    assert_true(msg_ticker_valid("GC=F"));
+    assert_true(msg_ticker_valid("^GSPC"));
+    assert_false(msg_ticker_valid(""));
+    assert_false(msg_ticker_valid("aapl"));
+    assert_false(msg_ticker_valid("AAAAAAAAAABBBBBBBBBBCCCCCCCCCCDD")); /* 32 chars */
+    assert_true(msg_id_valid("abc-DEF_123"));
+    assert_false(msg_id_valid("a/b"));
+    assert_false(msg_id_valid(""));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_price_round_trip),
+        cmocka_unit_test(test_price_original_shape_and_defaults),
+        cmocka_unit_test(test_price_rejects_bad_input),
+        cmocka_unit_test(test_price_rejects_oversized_and_deep),
+        cmocka_unit_test(test_price_encode_refuses_bad_values),
+        cmocka_unit_test(test_alert_round_trip),
+        cmocka_unit_test(test_alert_rejects_bad_input),
+        cmocka_unit_test(test_alert_type_and_validators),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,115 @@
+/* kafka-admin: the stack's small Kafka helper — creates topics (idempotent)
+ * and waits for the broker — so no Kafka CLI jars are needed.
+ *   kafka-admin create-topics --bootstrap H:P --partitions N TOPIC...
+ *   kafka-admin wait --bootstrap H:P [--timeout-ms N] */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka.h"
+#include "log.h"
+#include "timeutil.h"
+
+#define ADMIN_TOPICS_MAX 15
+
+static void admin_usage(void)
+{
+    fprintf(stderr, "usage: kafka-admin create-topics --bootstrap HOST:PORT [--partitions N] "
+                    "TOPIC...\n       kafka-admin wait --bootstrap HOST:PORT [--timeout-ms N]\n");
+}
+
+static int admin_parse_long(const char *s, long min, long max, long *out)
+{
+    char *end = NULL;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int admin_wait(const char *bootstrap, long timeout_ms)
+{
+    struct kafka_opts o = {.bootstrap = bootstrap, .client_id = "stock-alerts-admin"};
+    char err[KAFKA_ERR_MAX];
+    int64_t deadline = time_mono_ms() + timeout_ms;
+    rd_kafka_t *rk = kafka_producer_new(&o, err, sizeof(err));
+    int rc = 1;
+
+    if (rk == NULL) {
+        fprintf(stderr, "kafka-admin: %s\n", err);
+        return 1;
+    }
+    while (time_mono_ms() < deadline) {
+        if (kafka_ping(rk, 1000) == 0) {
+            rc = 0;
+            break;
+        }
+        time_sleep_ms(200);
+    }
+    kafka_producer_close(rk, 1000);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *topics[ADMIN_TOPICS_MAX + 1];
+    const char *bootstrap = NULL;
+    const char *cmd;
+    long partitions = 6;
+    long timeout_ms = 30000;
+    int ntopics = 0;
+    char err[KAFKA_ERR_MAX];
+
+    log_init("kafka-admin", LOG_LVL_ERROR);
+    if (argc < 2) {
+        admin_usage();
+        return 2;
+    }
+    cmd = argv[1];
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--bootstrap") == 0 && i + 1 < argc) {
+            bootstrap = argv[++i];
+        } else if (strcmp(argv[i], "--partitions") == 0 && i + 1 < argc) {
+            if (admin_parse_long(argv[++i], 1, 1000, &partitions) != 0) {
+                fprintf(stderr, "kafka-admin: --partitions must be 1..1000\n");
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc) {
+            if (admin_parse_long(argv[++i], 100, 600000, &timeout_ms) != 0) {
+                fprintf(stderr, "kafka-admin: --timeout-ms must be 100..600000\n");
+                return 2;
+            }
+        } else if (argv[i][0] != '-' && ntopics < ADMIN_TOPICS_MAX) {
+            topics[ntopics++] = argv[i];
+        } else {
+            admin_usage();
+            return 2;
+        }
+    }
+    topics[ntopics] = NULL;
+    if (bootstrap == NULL) {
+        admin_usage();
+        return 2;
+    }
+    if (strcmp(cmd, "wait") == 0)
+        return admin_wait(bootstrap, timeout_ms);
+    if (strcmp(cmd, "create-topics") != 0 || ntopics == 0) {
+        admin_usage();
+        return 2;
+    }
+    if (kafka_create_topics(bootstrap, topics, (int)partitions, (int)timeout_ms, err,
+                            sizeof(err)) != 0) {
+        fprintf(stderr, "kafka-admin: %s\n", err);
+        return 1;
+    }
+    printf("topics ready:");
+    for (int i = 0; i < ntopics; i++)
+        printf(" %s", topics[i]);
+    printf(" (partitions %ld)\n", partitions);
+    return 0;
+}
