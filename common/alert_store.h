@@ -86,9 +86,11 @@ int alert_store_claim(struct redis_conn *rc, const char *ticker, double price, d
 /* alert_store_claim for several ticks in one script call (one round trip),
  * evaluated in order. Claims at most max alerts in all; *ticks_done is set
  * to the number of leading ticks fully evaluated: call again with the rest
- * when it is below nticks. nticks is capped at ALERT_STORE_BATCH_MAX.
+ * when it is below nticks. nticks is capped at ALERT_STORE_BATCH_MAX and max
+ * at ALERT_STORE_CLAIM_MAX (here and in alert_store_claim).
  * Returns the count of claims in out, or -1 with err (nothing claimed). */
 #define ALERT_STORE_BATCH_MAX 512
+#define ALERT_STORE_CLAIM_MAX 4096
 int alert_store_claim_batch(struct redis_conn *rc, const struct alert_tick *ticks, int nticks,
                             struct alert_claim *out, int max, int *ticks_done, char *err,
                             size_t errlen);

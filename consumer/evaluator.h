@@ -1,0 +1,36 @@
+/* evaluator: reads price ticks from the consumer, claims the alerts they
+ * trigger (alert_store_claim_batch: one script call per batch of ticks) and
+ * hands the claims to the outbox; stores each tick's offset only once its
+ * claims are in the Redis outbox. Main thread only. */
+#ifndef CONSUMER_EVALUATOR_H
+#define CONSUMER_EVALUATOR_H
+
+#include <librdkafka/rdkafka.h>
+
+#include "outbox.h"
+#include "stats.h"
+
+#define EVALUATOR_BATCH_MAX 256 /* ticks per poll round */
+#define EVALUATOR_CLAIM_MAX 512 /* claims per script call */
+
+struct evaluator;
+
+/* None of the pointers is owned. max_tick_age_ms 0 turns the stale check
+ * off. Returns NULL on out of memory. */
+struct evaluator *evaluator_new(struct redis_conn *rc, rd_kafka_t *consumer, struct outbox *ob,
+                                struct stats *stats, long max_tick_age_ms);
+
+/* Frees the evaluator; ticks still held are dropped without storing their
+ * offsets (they are read again after a restart). NULL is fine. */
+void evaluator_free(struct evaluator *ev);
+
+/* One round: first retries the ticks held from a failed round, otherwise
+ * waits up to timeout_ms for messages and takes up to EVALUATOR_BATCH_MAX.
+ * Returns the number of messages finished (offsets stored), or -1 when
+ * Redis failed and ticks are held for the next round (back off first). */
+int evaluator_poll(struct evaluator *ev, int timeout_ms);
+
+/* Number of ticks held after a failed round. */
+int evaluator_held(const struct evaluator *ev);
+
+#endif

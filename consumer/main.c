@@ -1,0 +1,230 @@
+/* consumer: the alert evaluator daemon. Reads price ticks (group
+ * alert-evaluators), claims the alerts they trigger from Redis in one
+ * script per batch, publishes them to the alerts topic through the Redis
+ * outbox, serves /health and /metrics. See docs/exactly-once.md. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alert_store.h"
+#include "config.h"
+#include "evaluator.h"
+#include "health.h"
+#include "kafka.h"
+#include "log.h"
+#include "outbox.h"
+#include "redis.h"
+#include "signals.h"
+#include "stats.h"
+#include "timeutil.h"
+
+#define CONSUMER_POLL_MS 50          /* idle wait for ticks; bounds every loop turn */
+#define CONSUMER_RETRY_MS 200        /* pause after a Redis failure */
+#define CONSUMER_FLUSH_MS 5000       /* producer flush at shutdown */
+#define CONSUMER_HEALTH_KAFKA_MS 500 /* metadata wait in /health */
+
+struct consumer_config {
+    struct common_config common;
+    char topic_prices[256];
+    char topic_alerts[256];
+    char group[256];
+    char instance_id[256]; /* empty: dynamic membership */
+    long max_tick_age_ms;
+    long redeliver_ms;
+    long sweep_ms;
+};
+
+static const struct config_var consumer_vars[] = {
+    {"TOPIC_PRICES", "stock-prices", "topic the price ticks are read from"},
+    {"TOPIC_ALERTS", "alerts", "topic triggered alerts are published to (key = user_id)"},
+    {"CONSUMER_GROUP", "alert-evaluators", "Kafka consumer group shared by the evaluators"},
+    {"GROUP_INSTANCE_ID", "(unset)",
+     "static group membership id (unique per instance); a restart within the session "
+     "timeout keeps its partitions"},
+    {"MAX_TICK_AGE_MS", "10000", "ticks older than this fire nothing (0-86400000; 0 = off)"},
+    {"OUTBOX_REDELIVER_MS", "5000",
+     "outbox entries older than this and not in flight here are republished (100-3600000)"},
+    {"OUTBOX_SWEEP_MS", "1000", "how often the outbox sweeper runs (50-60000)"},
+    {NULL, NULL, NULL},
+};
+
+/* State the health thread reads: its own Redis connection (the main one is
+ * not thread-safe) and the producer (librdkafka handles are). */
+struct consumer_health {
+    struct redis_conn *rc;
+    rd_kafka_t *producer;
+    struct stats *stats;
+};
+
+static int consumer_config_load(struct consumer_config *cfg, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    if (config_load_common(&cfg->common, 9102, err, errlen) != 0 ||
+        config_str("TOPIC_PRICES", "stock-prices", cfg->topic_prices, sizeof(cfg->topic_prices),
+                   err, errlen) != 0 ||
+        config_str("TOPIC_ALERTS", "alerts", cfg->topic_alerts, sizeof(cfg->topic_alerts), err,
+                   errlen) != 0 ||
+        config_str("CONSUMER_GROUP", "alert-evaluators", cfg->group, sizeof(cfg->group), err,
+                   errlen) != 0 ||
+        config_long("MAX_TICK_AGE_MS", 10000, 0, 86400000, &cfg->max_tick_age_ms, err,
+                    errlen) != 0 ||
+        config_long("OUTBOX_REDELIVER_MS", 5000, 100, 3600000, &cfg->redeliver_ms, err,
+                    errlen) != 0 ||
+        config_long("OUTBOX_SWEEP_MS", 1000, 50, 60000, &cfg->sweep_ms, err, errlen) != 0)
+        return -1;
+    if (getenv("GROUP_INSTANCE_ID") != NULL &&
+        config_str("GROUP_INSTANCE_ID", "", cfg->instance_id, sizeof(cfg->instance_id), err,
+                   errlen) != 0)
+        return -1;
+    return 0;
+}
+
+static int consumer_health_check(void *ud, struct buf *out)
+{
+    struct consumer_health *h = ud;
+    int redis_ok = redis_conn_ping(h->rc) == 0;
+    int kafka_ok = kafka_ping(h->producer, CONSUMER_HEALTH_KAFKA_MS) == 0;
+
+    buf_printf(out,
+               "{\"status\":\"%s\",\"redis\":\"%s\",\"kafka\":\"%s\",\"outbox_depth\":%lld}",
+               redis_ok && kafka_ok ? "ok" : "unavailable", redis_ok ? "ok" : "down",
+               kafka_ok ? "ok" : "down", (long long)atomic_load(&h->stats->outbox_depth));
+    return redis_ok && kafka_ok ? 0 : -1;
+}
+
+static void consumer_metrics(void *ud, struct buf *out)
+{
+    struct consumer_health *h = ud;
+
+    stats_render(h->stats, out);
+}
+
+/* The main loop: evaluate ticks, serve the outbox, back off while Redis is
+ * down (held ticks are retried, never skipped). */
+static void consumer_run(const struct consumer_config *cfg, struct evaluator *ev,
+                         struct outbox *ob)
+{
+    while (signals_running()) {
+        if (evaluator_poll(ev, CONSUMER_POLL_MS) < 0)
+            time_sleep_ms(CONSUMER_RETRY_MS);
+        outbox_service(ob, cfg->sweep_ms);
+    }
+}
+
+/* Creates the Kafka clients. Returns 0 or -1 with err. */
+static int consumer_kafka_open(const struct consumer_config *cfg, struct kafka_opts *popts,
+                               struct kafka_opts *copts, rd_kafka_t **producer,
+                               rd_kafka_t **consumer, char *err, size_t errlen)
+{
+    const char *topics[2] = {cfg->topic_prices, NULL};
+
+    *producer = kafka_producer_new(popts, err, errlen);
+    if (*producer == NULL)
+        return -1;
+    *consumer = kafka_consumer_new(copts, cfg->group, topics, err, errlen);
+    return *consumer != NULL ? 0 : -1;
+}
+
+static void consumer_log_start(const struct consumer_config *cfg)
+{
+    log_info("consumer starting",
+             "kafka=%s redis=%s:%ld topic_prices=%s topic_alerts=%s group=%s instance=%s "
+             "max_tick_age_ms=%ld redeliver_ms=%ld metrics_port=%ld",
+             cfg->common.kafka_bootstrap, cfg->common.redis_host, cfg->common.redis_port,
+             cfg->topic_prices, cfg->topic_alerts, cfg->group,
+             cfg->instance_id[0] ? cfg->instance_id : "-", cfg->max_tick_age_ms,
+             cfg->redeliver_ms, cfg->common.metrics_port);
+}
+
+int main(int argc, char **argv)
+{
+    struct consumer_config cfg;
+    char err[CONFIG_ERR_MAX + KAFKA_ERR_MAX];
+    static struct stats stats;
+    struct consumer_health health = {0};
+    struct health_server *hs = NULL;
+    struct redis_conn *rc = NULL;
+    struct outbox *ob = NULL;
+    struct evaluator *ev = NULL;
+    rd_kafka_t *producer = NULL, *consumer = NULL;
+    const char *cextra[] = {"group.instance.id", NULL, NULL};
+    struct kafka_opts popts = {0}, copts = {0};
+    int rc_exit = 1;
+
+    if (config_wants_help(argc, argv)) {
+        config_print_help(argv[0], "Alert evaluator: fires each triggered alert exactly once.",
+                          consumer_vars);
+        return 0;
+    }
+    log_init("consumer", LOG_LVL_INFO);
+    if (consumer_config_load(&cfg, err, sizeof(err)) != 0) {
+        log_error("bad configuration", "error=\"%s\"", err);
+        return 2;
+    }
+    log_init("consumer", cfg.common.log_level);
+    if (signals_install() != 0) {
+        log_error("cannot install signal handlers", NULL);
+        return 1;
+    }
+    consumer_log_start(&cfg);
+    stats_init(&stats);
+    rc = redis_conn_new(cfg.common.redis_host, (int)cfg.common.redis_port,
+                        cfg.common.redis_timeout_ms);
+    health.rc = redis_conn_new(cfg.common.redis_host, (int)cfg.common.redis_port,
+                               cfg.common.redis_timeout_ms);
+    ob = rc != NULL ? outbox_new(rc, cfg.topic_alerts, cfg.redeliver_ms, &stats) : NULL;
+    if (rc == NULL || health.rc == NULL || ob == NULL) {
+        log_error("out of memory", NULL);
+        goto out;
+    }
+    popts = (struct kafka_opts){.bootstrap = cfg.common.kafka_bootstrap,
+                                .client_id = "consumer",
+                                .dr_cb = outbox_on_delivery,
+                                .opaque = ob};
+    cextra[1] = cfg.instance_id;
+    copts = (struct kafka_opts){.bootstrap = cfg.common.kafka_bootstrap,
+                                .client_id = "consumer",
+                                .extra = cfg.instance_id[0] ? cextra : NULL};
+    if (consumer_kafka_open(&cfg, &popts, &copts, &producer, &consumer, err, sizeof(err)) != 0) {
+        log_error("kafka setup failed", "error=\"%s\"", err);
+        goto out;
+    }
+    outbox_attach(ob, producer);
+    ev = evaluator_new(rc, consumer, ob, &stats, cfg.max_tick_age_ms);
+    if (ev == NULL) {
+        log_error("out of memory", NULL);
+        goto out;
+    }
+    health.producer = producer;
+    health.stats = &stats;
+    if (cfg.common.metrics_port > 0) {
+        hs = health_server_start(cfg.common.listen_host, (int)cfg.common.metrics_port,
+                                 consumer_health_check, consumer_metrics, &health, err,
+                                 sizeof(err));
+        if (hs == NULL) {
+            log_error("health server failed", "error=\"%s\"", err);
+            goto out;
+        }
+    }
+    log_info("consumer running", NULL);
+    consumer_run(&cfg, ev, ob);
+    rc_exit = 0;
+out:
+    log_info("consumer stopping", NULL);
+    evaluator_free(ev);
+    if (consumer != NULL)
+        kafka_consumer_close(consumer);
+    health_server_stop(hs);
+    if (producer != NULL) {
+        /* Delivery reports served by the flush still acknowledge entries. */
+        kafka_producer_close(producer, CONSUMER_FLUSH_MS);
+        outbox_attach(ob, NULL);
+        if (ob != NULL && outbox_flush_acks(ob) > 0)
+            log_warn("outbox acks left", "note=\"republished by the next sweep\"");
+    }
+    outbox_free(ob);
+    redis_conn_free(health.rc);
+    redis_conn_free(rc);
+    log_info("consumer stopped", "exit=%d", rc_exit);
+    return rc_exit;
+}

@@ -1,0 +1,49 @@
+/* dispatch: the notifier's engine. Consumes the alerts topic, turns each
+ * message into a job (claim → deliver through every sink with retries →
+ * confirm, or → dead-letter), and stores a partition's offset only once
+ * every earlier message of that partition is handled. */
+#ifndef NOTIFIER_DISPATCH_H
+#define NOTIFIER_DISPATCH_H
+
+#include "config.h"
+#include "dedup.h"
+#include "sink.h"
+
+struct notifier_config {
+    struct common_config common;
+    char topic_alerts[128];
+    char topic_dlq[128];
+    char group[128];
+    char offset_reset[16]; /* "earliest" or "latest", for a new group */
+    long max_attempts;     /* per sink and alert, first attempt included */
+    long retry_base_ms;
+    long retry_max_ms;
+    long max_pending; /* consumed but unhandled messages before the consumer pauses */
+    long dedup_ttl_s;
+    long drain_ms; /* at shutdown, how long in-flight deliveries may finish */
+    int webhook_enabled;
+    struct webhook_config webhook;
+};
+
+struct dispatcher;
+
+/* Creates the Kafka consumer and DLQ producer. The sinks (nsinks <=
+ * SINK_MAX) are moved into the dispatcher, which closes them (also when
+ * it fails); cfg and dd
+ * stay the caller's and must outlive it. Returns NULL with err. */
+struct dispatcher *dispatch_new(const struct notifier_config *cfg, struct dedup *dd,
+                                struct sink *sinks, int nsinks, char *err, size_t errlen);
+
+/* One turn of the main loop: consume (unless draining), advance due jobs,
+ * drive the sinks, serve delivery reports. Blocks at most ~100 ms. */
+void dispatch_step(struct dispatcher *d);
+
+/* Stops consuming, lets in-flight deliveries finish for up to cfg->drain_ms,
+ * flushes the DLQ producer, commits stored offsets, closes sinks and Kafka,
+ * frees. Jobs left unfinished are redelivered by the next notifier. */
+void dispatch_close(struct dispatcher *d);
+
+/* Consumed messages not yet handled (the /health "pending"). */
+long dispatch_pending(const struct dispatcher *d);
+
+#endif

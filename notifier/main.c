@@ -1,0 +1,250 @@
+/* notifier: delivers every triggered alert from the alerts topic exactly
+ * once per alert_id (see docs/notifier.md) to the log and, when configured,
+ * to a signed webhook; undeliverable and malformed messages go to the DLQ. */
+#include <curl/curl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "dedup.h"
+#include "dispatch.h"
+#include "health.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "redis.h"
+#include "signals.h"
+#include "sink.h"
+#include "stats.h"
+#include "timeutil.h"
+
+#define NOTIFIER_METRICS_PORT 9103
+
+static const struct config_var notifier_vars[] = {
+    {"TOPIC_ALERTS", "alerts", "topic of triggered alerts to deliver"},
+    {"TOPIC_DLQ", "alerts-dlq", "dead-letter topic (undeliverable or malformed)"},
+    {"NOTIFIER_GROUP", "notification-dispatchers", "Kafka consumer group"},
+    {"NOTIFIER_OFFSET_RESET", "earliest", "where a new group starts: earliest or latest"},
+    {"NOTIFIER_WEBHOOK_URL", "(unset)", "http(s) URL to POST each alert to; unset = log only"},
+    {"NOTIFIER_WEBHOOK_SECRET", "(unset)", "HMAC-SHA256 key for X-Stock-Alerts-Signature"},
+    {"NOTIFIER_WEBHOOK_TIMEOUT_MS", "5000", "total time of one webhook attempt (100-120000)"},
+    {"NOTIFIER_WEBHOOK_CONNECT_TIMEOUT_MS", "2000", "connect timeout (50-60000, <= total)"},
+    {"NOTIFIER_WEBHOOK_CONCURRENCY", "8", "webhook requests in flight at once (1-256)"},
+    {"NOTIFIER_MAX_ATTEMPTS", "5", "attempts per alert before the DLQ (1-100)"},
+    {"NOTIFIER_RETRY_BASE_MS", "500", "first retry delay; doubles per attempt (10-600000)"},
+    {"NOTIFIER_RETRY_MAX_MS", "30000", "cap of the retry delay (10-3600000)"},
+    {"NOTIFIER_MAX_PENDING", "1000", "unhandled messages before consuming pauses (1-100000)"},
+    {"NOTIFIER_DEDUP_TTL_S", "604800", "how long a delivered alert_id is remembered"},
+    {"NOTIFIER_DRAIN_MS", "5000", "at shutdown, time for in-flight deliveries (0-8000)"},
+    {NULL, NULL, NULL},
+};
+
+static int notifier_webhook_config(struct notifier_config *c, char *err, size_t errlen)
+{
+    const char *url = getenv("NOTIFIER_WEBHOOK_URL");
+    const char *secret = getenv("NOTIFIER_WEBHOOK_SECRET");
+    long conc = 8;
+
+    c->webhook_enabled = url != NULL && url[0] != '\0';
+    if (!c->webhook_enabled)
+        return 0;
+    if (config_str("NOTIFIER_WEBHOOK_URL", "", c->webhook.url, sizeof(c->webhook.url), err,
+                   errlen) != 0 ||
+        (secret != NULL && secret[0] != '\0' &&
+         config_str("NOTIFIER_WEBHOOK_SECRET", "", c->webhook.secret,
+                    sizeof(c->webhook.secret), err, errlen) != 0) ||
+        config_long("NOTIFIER_WEBHOOK_TIMEOUT_MS", 5000, 100, 120000, &c->webhook.timeout_ms,
+                    err, errlen) != 0 ||
+        config_long("NOTIFIER_WEBHOOK_CONNECT_TIMEOUT_MS", 2000, 50, 60000,
+                    &c->webhook.connect_timeout_ms, err, errlen) != 0 ||
+        config_long("NOTIFIER_WEBHOOK_CONCURRENCY", 8, 1, 256, &conc, err, errlen) != 0)
+        return -1;
+    if (strncmp(c->webhook.url, "http://", 7) != 0 && strncmp(c->webhook.url, "https://", 8) != 0) {
+        snprintf(err, errlen, "NOTIFIER_WEBHOOK_URL: must start with http:// or https://");
+        return -1;
+    }
+    if (c->webhook.connect_timeout_ms > c->webhook.timeout_ms)
+        c->webhook.connect_timeout_ms = c->webhook.timeout_ms;
+    c->webhook.concurrency = (int)conc;
+    return 0;
+}
+
+static int notifier_config_load(struct notifier_config *c, char *err, size_t errlen)
+{
+    static const char *const resets[] = {"earliest", "latest", NULL};
+    int reset = 1;
+
+    memset(c, 0, sizeof(*c));
+    if (config_load_common(&c->common, NOTIFIER_METRICS_PORT, err, errlen) != 0 ||
+        config_str("TOPIC_ALERTS", "alerts", c->topic_alerts, sizeof(c->topic_alerts), err,
+                   errlen) != 0 ||
+        config_str("TOPIC_DLQ", "alerts-dlq", c->topic_dlq, sizeof(c->topic_dlq), err,
+                   errlen) != 0 ||
+        config_str("NOTIFIER_GROUP", "notification-dispatchers", c->group, sizeof(c->group),
+                   err, errlen) != 0 ||
+        config_choice("NOTIFIER_OFFSET_RESET", "earliest", resets, &reset, err, errlen) != 0 ||
+        config_long("NOTIFIER_MAX_ATTEMPTS", 5, 1, 100, &c->max_attempts, err, errlen) != 0 ||
+        config_long("NOTIFIER_RETRY_BASE_MS", 500, 10, 600000, &c->retry_base_ms, err,
+                    errlen) != 0 ||
+        config_long("NOTIFIER_RETRY_MAX_MS", 30000, 10, 3600000, &c->retry_max_ms, err,
+                    errlen) != 0 ||
+        config_long("NOTIFIER_MAX_PENDING", 1000, 1, 100000, &c->max_pending, err, errlen) !=
+            0 ||
+        config_long("NOTIFIER_DEDUP_TTL_S", 604800, 60, 31536000, &c->dedup_ttl_s, err,
+                    errlen) != 0 ||
+        config_long("NOTIFIER_DRAIN_MS", 5000, 0, 8000, &c->drain_ms, err, errlen) != 0 ||
+        notifier_webhook_config(c, err, errlen) != 0)
+        return -1;
+    snprintf(c->offset_reset, sizeof(c->offset_reset), "%s", resets[reset]);
+    if (c->retry_max_ms < c->retry_base_ms)
+        c->retry_max_ms = c->retry_base_ms;
+    return 0;
+}
+
+struct notifier_health {
+    const struct notifier_config *cfg;
+};
+
+static int notifier_health_check(void *ud, struct buf *out)
+{
+    const struct notifier_health *h = ud;
+    int redis = stats_redis_up();
+
+    buf_printf(out,
+               "{\"status\":\"%s\",\"service\":\"notifier\",\"redis\":%s,\"webhook\":%s,"
+               "\"delivered\":%llu,\"dead_lettered\":%llu}",
+               redis ? "ok" : "degraded", redis ? "true" : "false",
+               h->cfg->webhook_enabled ? "true" : "false",
+               (unsigned long long)stats_get(STATS_DELIVERED),
+               (unsigned long long)stats_get(STATS_DEAD_LETTERED));
+    return redis ? 0 : -1;
+}
+
+static void notifier_metrics(void *ud, struct buf *out)
+{
+    struct kafka_stats ks;
+
+    (void)ud;
+    stats_render(out);
+    kafka_stats_get(&ks);
+    metrics_counter(out, "notifier_kafka_errors_total", "Kafka client errors.", ks.errors);
+}
+
+/* The webhook URL without userinfo or query, which may carry credentials. */
+static void notifier_redact_url(const char *url, char *out, size_t outlen)
+{
+    const char *sep = strstr(url, "://");
+    const char *host = sep != NULL ? sep + 3 : url;
+    const char *slash = strchr(host, '/');
+    const char *at = strchr(host, '@');
+    size_t scheme = (size_t)(host - url);
+    size_t rest;
+
+    if (at != NULL && (slash == NULL || at < slash))
+        host = at + 1;
+    rest = strcspn(host, "?#");
+    snprintf(out, outlen, "%.*s%.*s", (int)scheme, url, (int)rest, host);
+}
+
+static void notifier_log_start(const struct notifier_config *c, const struct dedup *dd)
+{
+    char url[sizeof(c->webhook.url)];
+
+    notifier_redact_url(c->webhook.url, url, sizeof(url));
+    log_info("starting",
+             "topic=%s dlq=%s group=%s kafka=%s redis=%s:%ld webhook=%s signed=%d "
+             "max_attempts=%ld concurrency=%d instance=%s",
+             c->topic_alerts, c->topic_dlq, c->group, c->common.kafka_bootstrap,
+             c->common.redis_host, c->common.redis_port,
+             c->webhook_enabled ? url : "off", c->webhook.secret[0] != '\0',
+             c->max_attempts, c->webhook_enabled ? c->webhook.concurrency : 0,
+             dedup_token(dd));
+    if (c->webhook_enabled && c->webhook.secret[0] == '\0')
+        log_warn("webhook unsigned", "detail=\"NOTIFIER_WEBHOOK_SECRET is not set\"");
+}
+
+/* Builds the sinks: the log always, the webhook when configured. */
+static int notifier_sinks(const struct notifier_config *c, struct sink *sinks, int *n,
+                          char *err, size_t errlen)
+{
+    *n = 0;
+    sink_log_init(&sinks[(*n)++]);
+    if (c->webhook_enabled) {
+        if (sink_webhook_init(&sinks[*n], &c->webhook, err, errlen) != 0)
+            return -1;
+        (*n)++;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct notifier_config cfg;
+    struct notifier_health hctx = {.cfg = &cfg};
+    struct sink sinks[SINK_MAX];
+    struct redis_conn *rc = NULL;
+    struct dedup *dd = NULL;
+    struct dispatcher *d = NULL;
+    struct health_server *hs = NULL;
+    char err[512];
+    int nsinks = 0;
+    int rcode = 1;
+
+    if (config_wants_help(argc, argv)) {
+        config_print_help(argv[0], "Delivers triggered alerts (log + signed webhook).",
+                          notifier_vars);
+        return 0;
+    }
+    log_init("notifier", LOG_LVL_INFO);
+    if (notifier_config_load(&cfg, err, sizeof(err)) != 0) {
+        log_error("bad configuration", "error=\"%s\"", err);
+        return 2;
+    }
+    log_init("notifier", cfg.common.log_level);
+    if (signals_install() != 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_error("startup failed", "error=\"signals or libcurl\"");
+        return 1;
+    }
+    rc = redis_conn_new(cfg.common.redis_host, (int)cfg.common.redis_port,
+                        cfg.common.redis_timeout_ms);
+    dd = rc != NULL ? dedup_new(rc, cfg.dedup_ttl_s) : NULL;
+    if (dd == NULL) {
+        log_error("startup failed", "error=\"out of memory\"");
+        goto out;
+    }
+    notifier_log_start(&cfg, dd);
+    if (notifier_sinks(&cfg, sinks, &nsinks, err, sizeof(err)) != 0)
+        goto fail;
+    d = dispatch_new(&cfg, dd, sinks, nsinks, err, sizeof(err));
+    nsinks = 0; /* the dispatcher owns (or has closed) them now */
+    if (d == NULL)
+        goto fail;
+    if (cfg.common.metrics_port > 0) {
+        hs = health_server_start(cfg.common.listen_host, (int)cfg.common.metrics_port,
+                                 notifier_health_check, notifier_metrics, &hctx, err,
+                                 sizeof(err));
+        if (hs == NULL)
+            goto fail;
+    }
+    while (signals_running()) {
+        dispatch_step(d);
+    }
+    log_info("stopping", "pending=%ld", dispatch_pending(d));
+    rcode = 0;
+    goto out;
+fail:
+    log_error("startup failed", "error=\"%s\"", err);
+out:
+    health_server_stop(hs);
+    dispatch_close(d);
+    for (int i = 0; i < nsinks; i++)
+        sinks[i].close(&sinks[i]);
+    dedup_free(dd);
+    redis_conn_free(rc);
+    curl_global_cleanup();
+    if (rcode == 0)
+        log_info("stopped", NULL);
+    return rcode;
+}

@@ -1,0 +1,78 @@
+/* publish: validation, encoding (common/message) and kafka_produce. */
+#include "publish.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kafka.h"
+#include "log.h"
+#include "message.h"
+#include "timeutil.h"
+
+#define PUBLISH_LOG_PERIOD_MS 5000
+#define PUBLISH_QUEUE_WAIT_MS 50 /* back-pressure when the local queue is full */
+
+void publisher_init(struct publisher *p, rd_kafka_t *rk, const char *topic,
+                    struct producer_stats *stats)
+{
+    p->rk = rk;
+    p->topic = topic;
+    p->stats = stats;
+    ratelog_init(&p->drop_log, PUBLISH_LOG_PERIOD_MS);
+    ratelog_init(&p->fail_log, PUBLISH_LOG_PERIOD_MS);
+}
+
+int publish_price_ok(double price)
+{
+    return isfinite(price) && price > 0 && price <= PUBLISH_PRICE_MAX;
+}
+
+static void publish_drop(struct publisher *p, const struct asset *a, double price,
+                         enum price_source src, const char *why)
+{
+    unsigned long held = 0;
+
+    atomic_fetch_add(&p->stats->dropped_bad, 1);
+    if (ratelog_allow(&p->drop_log, time_mono_ms(), &held))
+        log_warn("bad price dropped", "ticker=%s price=%g source=%s reason=\"%s\" suppressed=%lu",
+                 a->ticker, price, stats_source_name(src), why, held);
+}
+
+int publish_price(struct publisher *p, const struct asset *a, double price, double ts,
+                  enum price_source src)
+{
+    struct price_msg m;
+    char json[MSG_MAX_BYTES];
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    unsigned long held = 0;
+    int len;
+
+    if (!publish_price_ok(price)) {
+        publish_drop(p, a, price, src, "not a finite positive number");
+        return 1;
+    }
+    memset(&m, 0, sizeof(m));
+    snprintf(m.ticker, sizeof(m.ticker), "%s", a->ticker);
+    snprintf(m.company, sizeof(m.company), "%s", asset_company(a));
+    snprintf(m.display_name, sizeof(m.display_name), "%s", asset_display_name(a));
+    snprintf(m.source, sizeof(m.source), "%s", stats_source_name(src));
+    m.price = price;
+    m.timestamp = ts;
+    len = price_msg_encode(&m, json, sizeof(json));
+    if (len < 0) {
+        publish_drop(p, a, price, src, "message does not encode");
+        return 1;
+    }
+    if (kafka_produce(p->rk, p->topic, m.ticker, strlen(m.ticker), json, (size_t)len, NULL,
+                      PUBLISH_QUEUE_WAIT_MS, &err) != 0) {
+        atomic_fetch_add(&p->stats->publish_failed, 1);
+        if (ratelog_allow(&p->fail_log, time_mono_ms(), &held))
+            log_warn("publish failed", "ticker=%s error=\"%s\" suppressed=%lu", a->ticker,
+                     rd_kafka_err2str(err), held);
+        return -1;
+    }
+    atomic_fetch_add(&p->stats->published, 1);
+    atomic_store(&p->stats->last_publish_ms, time_mono_ms());
+    return 0;
+}

@@ -1,0 +1,467 @@
+/* Integration (real Redis, TEST_REDIS_HOST/PORT): the alert store's scripts —
+ * the claim fires strictly at its boundaries and removes every trace of a
+ * fired alert, create/delete/list keep the keys consistent, the outbox and
+ * history record each claim. Names are unique per run; nothing is flushed. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "alert_store.h"
+#include "log.h"
+#include "timeutil.h"
+
+#define CLAIM_MAX 256
+
+struct fixture {
+    struct redis_conn *rc;
+    struct alert_claim *claims;
+    char err[ALERT_STORE_ERR_MAX];
+};
+
+static unsigned test_counter;
+
+/* A ticker / user id unique to this run and call. */
+static void unique_ticker(char *out, size_t len)
+{
+    snprintf(out, len, "ZT%d-%lld-%u", (int)getpid() % 100000, (long long)time(NULL) % 100000,
+             test_counter++);
+}
+
+static void unique_user(char *out, size_t len)
+{
+    snprintf(out, len, "u-%d-%lld-%u", (int)getpid(), (long long)time(NULL), test_counter++);
+}
+
+static int setup(void **state)
+{
+    const char *host = getenv("TEST_REDIS_HOST");
+    const char *port = getenv("TEST_REDIS_PORT");
+    struct fixture *f;
+
+    if (host == NULL || port == NULL || *host == '\0' || *port == '\0')
+        return 0; /* tests skip */
+    f = calloc(1, sizeof(*f));
+    f->rc = redis_conn_new(host, (int)strtol(port, NULL, 10), 2000);
+    f->claims = calloc(CLAIM_MAX, sizeof(*f->claims));
+    if (redis_conn_ping(f->rc) != 0) {
+        redis_conn_free(f->rc);
+        free(f->claims);
+        free(f);
+        return 0;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    if (f != NULL) {
+        redis_conn_free(f->rc);
+        free(f->claims);
+        free(f);
+    }
+    return 0;
+}
+
+static struct fixture *fixture_get(void **state)
+{
+    if (*state == NULL)
+        skip();
+    return *state;
+}
+
+/* Creates an alert; its id is written into id_out[37] when not NULL. */
+static void make_alert(struct fixture *f, const char *user, const char *ticker, double thr,
+                       enum alert_type type, double created, char *id_out)
+{
+    struct alert_record rec;
+
+    memset(&rec, 0, sizeof(rec));
+    assert_int_equal(alert_store_new_id(rec.alert_id), 0);
+    snprintf(rec.user_id, sizeof(rec.user_id), "%s", user);
+    snprintf(rec.ticker, sizeof(rec.ticker), "%s", ticker);
+    rec.threshold = thr;
+    rec.type = type;
+    rec.created_at = created;
+    assert_int_equal(alert_store_create(f->rc, &rec, 100000, f->err, sizeof(f->err)), 0);
+    if (id_out != NULL)
+        memcpy(id_out, rec.alert_id, 37);
+}
+
+static long long int_reply(struct fixture *f, const char *fmt, const char *a, const char *b)
+{
+    redisReply *r = redis_conn_command(f->rc, fmt, a, b);
+    long long v;
+
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+static int claim(struct fixture *f, const char *ticker, double price)
+{
+    int n = alert_store_claim(f->rc, ticker, price, time_now(), f->claims, CLAIM_MAX, f->err,
+                              sizeof(f->err));
+    if (n < 0)
+        print_error("claim failed: %s\n", f->err);
+    assert_true(n >= 0);
+    return n;
+}
+
+static void test_equal_price_fires_nothing(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64];
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    make_alert(f, u, t, 180.0, ALERT_ABOVE, 1, NULL);
+    make_alert(f, u, t, 180.0, ALERT_BELOW, 2, NULL);
+    assert_int_equal(claim(f, t, 180.0), 0);
+    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t, ""), 2);
+    assert_int_equal(claim(f, t, 180.01), 1); /* above fires */
+    assert_int_equal(claim(f, t, 179.99), 1); /* below fires */
+    assert_int_equal(claim(f, t, 1.0), 0);
+}
+
+static void test_above_and_below_are_independent(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], t2[32], u[64], a100[37], b100[37];
+    struct alert_msg m;
+
+    unique_ticker(t, sizeof(t));
+    unique_ticker(t2, sizeof(t2));
+    unique_user(u, sizeof(u));
+    make_alert(f, u, t, 100, ALERT_ABOVE, 1, a100);
+    make_alert(f, u, t, 110, ALERT_ABOVE, 2, NULL);
+    make_alert(f, u, t, 100, ALERT_BELOW, 3, b100);
+    make_alert(f, u, t, 90, ALERT_BELOW, 4, NULL);
+    make_alert(f, u, t2, 1, ALERT_ABOVE, 5, NULL); /* other ticker: untouched */
+    assert_int_equal(claim(f, t, 105), 1);
+    assert_int_equal(alert_msg_decode(f->claims[0].payload, f->claims[0].payload_len, &m,
+                                      f->err, sizeof(f->err)),
+                     0);
+    assert_string_equal(m.alert_id, a100);
+    assert_int_equal(m.type, ALERT_ABOVE);
+    assert_int_equal(claim(f, t, 95), 1);
+    assert_int_equal(alert_msg_decode(f->claims[0].payload, f->claims[0].payload_len, &m,
+                                      f->err, sizeof(f->err)),
+                     0);
+    assert_string_equal(m.alert_id, b100);
+    assert_int_equal(m.type, ALERT_BELOW);
+    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t, ""), 2);
+    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t2, ""), 1);
+}
+
+static void test_many_at_same_threshold_all_fire_once(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64];
+    int total = 0, n;
+    const int count = 700;
+    char (*seen)[37] = calloc((size_t)count, 37);
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    for (int i = 0; i < count; i++)
+        make_alert(f, u, t, 50.0, ALERT_ABOVE, i, NULL);
+    do {
+        n = claim(f, t, 50.5);
+        for (int i = 0; i < n; i++) {
+            struct alert_msg m;
+            assert_int_equal(alert_msg_decode(f->claims[i].payload, f->claims[i].payload_len,
+                                              &m, f->err, sizeof(f->err)),
+                             0);
+            for (int j = 0; j < total; j++)
+                assert_string_not_equal(seen[j], m.alert_id);
+            assert_true(total < count);
+            assert_int_equal(strlen(m.alert_id), 36);
+            memcpy(seen[total++], m.alert_id, 37);
+        }
+    } while (n == CLAIM_MAX);
+    assert_int_equal(total, count);
+    assert_int_equal(claim(f, t, 1000), 0);
+    free(seen);
+}
+
+static void test_thresholds_with_many_decimals(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64];
+    const double thr = 123.456789012345678;
+    struct alert_msg m;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    make_alert(f, u, t, thr, ALERT_ABOVE, 1, NULL);
+    make_alert(f, u, t, thr, ALERT_BELOW, 2, NULL);
+    assert_int_equal(claim(f, t, thr), 0);
+    assert_int_equal(claim(f, t, nextafter(thr, 1000)), 1);
+    assert_int_equal(alert_msg_decode(f->claims[0].payload, f->claims[0].payload_len, &m,
+                                      f->err, sizeof(f->err)),
+                     0);
+    assert_true(m.threshold == thr); /* exact, not cjson's 14 digits */
+    assert_true(m.price == nextafter(thr, 1000));
+    assert_int_equal(claim(f, t, nextafter(thr, 0)), 1);
+    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t, ""), 0);
+}
+
+static void test_create_respects_limit(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64];
+    struct alert_record rec;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    memset(&rec, 0, sizeof(rec));
+    snprintf(rec.user_id, sizeof(rec.user_id), "%s", u);
+    snprintf(rec.ticker, sizeof(rec.ticker), "%s", t);
+    rec.threshold = 10;
+    rec.created_at = 1;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(alert_store_new_id(rec.alert_id), 0);
+        assert_int_equal(alert_store_create(f->rc, &rec, 3, f->err, sizeof(f->err)), 0);
+    }
+    assert_int_equal(alert_store_new_id(rec.alert_id), 0);
+    assert_int_equal(alert_store_create(f->rc, &rec, 3, f->err, sizeof(f->err)),
+                     ALERT_STORE_LIMIT);
+    assert_int_equal(int_reply(f, "EXISTS alert:%s%s", rec.alert_id, ""), 0);
+    /* invalid input never reaches Redis */
+    snprintf(rec.ticker, sizeof(rec.ticker), "bad ticker");
+    assert_int_equal(alert_store_create(f->rc, &rec, 10, f->err, sizeof(f->err)), -1);
+}
+
+static void test_delete_checks_owner(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], other[64], id[37];
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    unique_user(other, sizeof(other));
+    make_alert(f, u, t, 10, ALERT_BELOW, 1, id);
+    assert_int_equal(alert_store_delete(f->rc, other, id, f->err, sizeof(f->err)),
+                     ALERT_STORE_NOTFOUND);
+    assert_int_equal(int_reply(f, "EXISTS alert:%s%s", id, ""), 1);
+    assert_int_equal(alert_store_delete(f->rc, u, id, f->err, sizeof(f->err)), 0);
+    assert_int_equal(alert_store_delete(f->rc, u, id, f->err, sizeof(f->err)),
+                     ALERT_STORE_NOTFOUND);
+    assert_int_equal(int_reply(f, "EXISTS alert:%s%s", id, ""), 0);
+    assert_int_equal(int_reply(f, "SCARD user_alerts:%s%s", u, ""), 0);
+    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t, ""), 0);
+    assert_int_equal(int_reply(f, "ZCARD alert_idx:%s:%s", t, "below"), 0);
+    assert_int_equal(claim(f, t, 1), 0);
+}
+
+static void test_list_newest_first(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], ids[5][37];
+    struct alert_record out[10];
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    for (int i = 0; i < 5; i++)
+        make_alert(f, u, t, 100.25 + i, i % 2 ? ALERT_BELOW : ALERT_ABOVE, 1700000000.5 + i,
+                   ids[i]);
+    assert_int_equal(alert_store_list(f->rc, u, out, 10, f->err, sizeof(f->err)), 5);
+    for (int i = 0; i < 5; i++) {
+        assert_string_equal(out[i].alert_id, ids[4 - i]);
+        assert_string_equal(out[i].user_id, u);
+        assert_string_equal(out[i].ticker, t);
+        assert_true(out[i].threshold == 100.25 + (4 - i));
+        assert_true(out[i].created_at == 1700000000.5 + (4 - i));
+        assert_int_equal(out[i].type, (4 - i) % 2 ? ALERT_BELOW : ALERT_ABOVE);
+    }
+    assert_int_equal(alert_store_list(f->rc, u, out, 2, f->err, sizeof(f->err)), 2);
+    assert_string_equal(out[0].alert_id, ids[4]);
+}
+
+static void test_claim_removes_from_every_key(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], id[37], keep[37];
+    struct alert_record out[4];
+    struct alert_msg m;
+    const double ts = 1700000000.123;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    make_alert(f, u, t, 180, ALERT_ABOVE, 1, id);
+    make_alert(f, u, t, 300, ALERT_ABOVE, 2, keep);
+    assert_int_equal(alert_store_claim(f->rc, t, 180.5, ts, f->claims, CLAIM_MAX, f->err,
+                                       sizeof(f->err)),
+                     1);
+    assert_string_equal(f->claims[0].user_id, u);
+    assert_int_equal(alert_msg_decode(f->claims[0].payload, f->claims[0].payload_len, &m,
+                                      f->err, sizeof(f->err)),
+                     0);
+    assert_string_equal(m.alert_id, id);
+    assert_string_equal(m.user_id, u);
+    assert_string_equal(m.ticker, t);
+    assert_true(m.price == 180.5);
+    assert_true(m.threshold == 180);
+    assert_true(m.timestamp == ts); /* milliseconds kept */
+    assert_true(m.seq > 0);
+    {
+        char want[MSG_TEXT_MAX];
+        snprintf(want, sizeof(want), "%s is above $180.00 (Current: $180.50)", t);
+        assert_string_equal(m.message, want);
+    }
+    assert_int_equal(int_reply(f, "EXISTS alert:%s%s", id, ""), 0);
+    assert_int_equal(int_reply(f, "SISMEMBER user_alerts:%s %s", u, id), 0);
+    assert_int_equal(int_reply(f, "SISMEMBER ticker_alerts:%s %s", t, id), 0);
+    assert_int_equal(int_reply(f, "ZCARD alert_idx:%s:%s", t, "above"), 1);
+    assert_int_equal(int_reply(f, "SISMEMBER user_alerts:%s %s", u, keep), 1);
+    assert_int_equal(alert_store_list(f->rc, u, out, 4, f->err, sizeof(f->err)), 1);
+    assert_string_equal(out[0].alert_id, keep);
+}
+
+static void test_outbox_ack(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], oid[48], before[48];
+    struct alert_claim *rd = calloc(1024, sizeof(*rd));
+    int n, found = 0;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    make_alert(f, u, t, 5, ALERT_BELOW, 1, NULL);
+    assert_int_equal(claim(f, t, 4), 1);
+    snprintf(oid, sizeof(oid), "%s", f->claims[0].outbox_id);
+    /* too young for a 60 s minimum age */
+    n = alert_store_outbox_read(f->rc, "0", 60000, rd, 1024, f->err, sizeof(f->err));
+    assert_true(n >= 0);
+    for (int i = 0; i < n; i++)
+        assert_string_not_equal(rd[i].outbox_id, oid);
+    /* Start just before our entry: the shared outbox may hold others. */
+    {
+        unsigned long long ms = strtoull(oid, NULL, 10);
+        snprintf(before, sizeof(before), "%llu-0", ms - 1);
+    }
+    n = alert_store_outbox_read(f->rc, before, 0, rd, 1024, f->err, sizeof(f->err));
+    for (int i = 0; i < n; i++) {
+        if (strcmp(rd[i].outbox_id, oid) == 0) {
+            found = 1;
+            assert_string_equal(rd[i].payload, f->claims[0].payload);
+            assert_string_equal(rd[i].user_id, u);
+        }
+    }
+    assert_true(found);
+    assert_true(alert_store_outbox_len(f->rc) >= 1);
+    assert_int_equal(alert_store_outbox_ack(f->rc, oid, f->err, sizeof(f->err)), 0);
+    n = alert_store_outbox_read(f->rc, before, 0, rd, 1024, f->err, sizeof(f->err));
+    for (int i = 0; i < n; i++)
+        assert_string_not_equal(rd[i].outbox_id, oid);
+    free(rd);
+}
+
+struct hist {
+    int n;
+    long long seq[8];
+};
+
+static void hist_cb(const char *payload, size_t len, long long seq, void *ud)
+{
+    struct hist *h = ud;
+    struct alert_msg m;
+    char err[128];
+
+    assert_int_equal(alert_msg_decode(payload, len, &m, err, sizeof(err)), 0);
+    assert_true(m.seq == seq);
+    if (h->n < 8)
+        h->seq[h->n] = seq;
+    h->n++;
+}
+
+static void test_history_newest_first(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64];
+    struct hist h = {0};
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    for (int i = 0; i < 3; i++) {
+        make_alert(f, u, t, 10 + i, ALERT_ABOVE, i, NULL);
+        assert_int_equal(claim(f, t, 10.5 + i), 1);
+    }
+    assert_int_equal(alert_store_history(f->rc, u, 0, hist_cb, &h, f->err, sizeof(f->err)), 3);
+    assert_true(h.seq[0] > h.seq[1] && h.seq[1] > h.seq[2]);
+    memset(&h, 0, sizeof(h));
+    {
+        struct hist all = {0};
+        alert_store_history(f->rc, u, 0, hist_cb, &all, f->err, sizeof(f->err));
+        assert_int_equal(
+            alert_store_history(f->rc, u, all.seq[2], hist_cb, &h, f->err, sizeof(f->err)), 2);
+    }
+    assert_true(int_reply(f, "TTL alert_history:%s%s", u, "") > 0);
+}
+
+static void test_batch_stops_at_max_and_resumes(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t1[32], t2[32], u[64];
+    struct alert_tick ticks[2];
+    int done = -1, n, total;
+
+    unique_ticker(t1, sizeof(t1));
+    unique_ticker(t2, sizeof(t2));
+    unique_user(u, sizeof(u));
+    for (int i = 0; i < 5; i++) {
+        make_alert(f, u, t1, 10, ALERT_ABOVE, i, NULL);
+        make_alert(f, u, t2, 10, ALERT_BELOW, i, NULL);
+    }
+    ticks[0] = (struct alert_tick){t1, 11, time_now()};
+    ticks[1] = (struct alert_tick){t2, 9, time_now()};
+    n = alert_store_claim_batch(f->rc, ticks, 2, f->claims, 3, &done, f->err, sizeof(f->err));
+    assert_int_equal(n, 3);
+    assert_int_equal(done, 0);
+    total = n;
+    while (done < 2) {
+        int d = 0;
+        n = alert_store_claim_batch(f->rc, ticks + done, 2 - done, f->claims, 3, &d, f->err,
+                                    sizeof(f->err));
+        assert_true(n >= 0);
+        total += n;
+        done += d;
+    }
+    assert_int_equal(total, 10);
+    n = alert_store_claim_batch(f->rc, ticks, 2, f->claims, 3, &done, f->err, sizeof(f->err));
+    assert_int_equal(n, 0);
+    assert_int_equal(done, 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_equal_price_fires_nothing),
+        cmocka_unit_test(test_above_and_below_are_independent),
+        cmocka_unit_test(test_many_at_same_threshold_all_fire_once),
+        cmocka_unit_test(test_thresholds_with_many_decimals),
+        cmocka_unit_test(test_create_respects_limit),
+        cmocka_unit_test(test_delete_checks_owner),
+        cmocka_unit_test(test_list_newest_first),
+        cmocka_unit_test(test_claim_removes_from_every_key),
+        cmocka_unit_test(test_outbox_ack),
+        cmocka_unit_test(test_history_newest_first),
+        cmocka_unit_test(test_batch_stops_at_max_and_resumes),
+    };
+    log_init("test_alert_store", LOG_LVL_WARN);
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
