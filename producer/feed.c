@@ -214,11 +214,12 @@ static void feed_cancel_yahoo(struct feed *f)
 
 /* ------------------------------------------------------------ sim, replay */
 
-/* Quotes look like a venue's: cents, or more digits for cheap assets. The
- * walk itself keeps full precision. */
+/* Quotes look like a venue's: cents, or more digits for cheaper assets
+ * (silver and natural gas futures quote 3, copper 4), so a second's move
+ * stays visible. The walk itself keeps full precision. */
 static double feed_round_price(double p)
 {
-    double scale = p >= 10 ? 100 : p >= 1 ? 1e4 : 1e6;
+    double scale = p >= 100 ? 100 : p >= 10 ? 1e3 : p >= 1 ? 1e4 : 1e6;
     double r = round(p * scale) / scale;
 
     return r > 0 ? r : p;

@@ -1,0 +1,903 @@
+#!/usr/bin/env python3
+"""HTTP contract test of the webapp: runs the real binary against the test
+Redis and Kafka (TEST_REDIS_HOST/PORT, TEST_KAFKA_BOOTSTRAP) on topics and
+tickers unique to this run, and checks every endpoint, every bad input of
+the issue, the cookie rules, the SSE streams (snapshot then live ticks, an
+alert reaches its user and nobody else, Last-Event-ID replay without
+duplicates) and a clean SIGTERM.
+
+usage: test_webapp_http.py WEBAPP KAFKA_ADMIN WEBAPP_CLAIM   (exit 77: skipped)
+"""
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import queue
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+SECRET = "webapp-contract-test-secret-0123456789abcdef"
+LABEL = b"stock-alerts user_id v1:"
+HOST = "127.0.0.1"
+
+
+def skip(why):
+    print(f"SKIP: {why}")
+    sys.exit(77)
+
+
+if len(sys.argv) != 4:
+    print(__doc__)
+    sys.exit(2)
+WEBAPP, KAFKA_ADMIN, CLAIM = sys.argv[1:4]
+BOOT = os.environ.get("TEST_KAFKA_BOOTSTRAP")
+REDIS_HOST = os.environ.get("TEST_REDIS_HOST")
+REDIS_PORT = os.environ.get("TEST_REDIS_PORT")
+if not BOOT or not REDIS_HOST or not REDIS_PORT:
+    skip("TEST_KAFKA_BOOTSTRAP / TEST_REDIS_HOST / TEST_REDIS_PORT not set")
+
+UNIQ = f"{os.getpid()}{int(time.time() * 1000) % 10**8}"
+TOPIC_P = f"webapp-it-{UNIQ}-prices"
+TOPIC_A = f"webapp-it-{UNIQ}-alerts"
+TA = f"WA{UNIQ}"    # configured, fires alerts
+TB = f"WB{UNIQ}"    # configured, never ticks
+TC = f"WC{UNIQ}"    # not configured: known once it ticks
+TW = f"WW{UNIQ}"    # warm-up ticks
+
+
+# ---------------------------------------------------------------- helpers
+
+def mint(user, secret=SECRET):
+    mac = hmac.new(secret.encode(), LABEL + user.encode(), hashlib.sha256).hexdigest()
+    return f"{user}.{mac}"
+
+
+def new_user():
+    u = secrets.token_hex(16)
+    return u, mint(u)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind((HOST, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+PORT = free_port()
+
+
+class Resp:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+
+def req(method, path, body=None, cookie=None, headers=None, raw=None, chunked=False):
+    c = http.client.HTTPConnection(HOST, PORT, timeout=10)
+    h = dict(headers or {})
+    if cookie is not None:
+        h["Cookie"] = f"user_id={cookie}"
+    if raw is None and body is not None:
+        raw = json.dumps(body).encode()
+        h.setdefault("Content-Type", "application/json")
+    if chunked:
+        c.request(method, path, body=iter([raw]), headers=h, encode_chunked=True)
+    else:
+        c.request(method, path, body=raw, headers=h)
+    r = c.getresponse()
+    data = r.read()
+    out = Resp(r.status, r.getheaders(), data)
+    c.close()
+    return out
+
+
+def produce(topic, lines):
+    """lines: (key, value) pairs, published with kcat."""
+    data = "".join(f"{k}\t{v}\n" for k, v in lines)
+    subprocess.run(["kcat", "-b", BOOT, "-P", "-t", topic, "-K", "\t"], input=data.encode(),
+                   check=True, timeout=30)
+
+
+def tick(ticker, price, source="sim"):
+    return (ticker, json.dumps({"ticker": ticker, "price": price, "timestamp": time.time(),
+                                "company": f"{ticker} Corp", "display_name": ticker,
+                                "source": source}))
+
+
+def claim(ticker, price):
+    """Fires ticker's alerts at price through the real store; (user, payload) list."""
+    out = subprocess.run([CLAIM, REDIS_HOST, REDIS_PORT, ticker, str(price)], check=True,
+                         capture_output=True, timeout=30).stdout.decode()
+    return [tuple(line.split("\t", 1)) for line in out.splitlines() if line]
+
+
+class Sse:
+    """A streaming SSE client on its own thread; events land in a queue."""
+
+    def __init__(self, path, cookie=None, headers=None):
+        self.conn = http.client.HTTPConnection(HOST, PORT, timeout=30)
+        h = {"Accept": "text/event-stream"}
+        h.update(headers or {})
+        if cookie is not None:
+            h["Cookie"] = f"user_id={cookie}"
+        self.conn.request("GET", path, headers=h)
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+        self.events = queue.Queue()
+        self.ended = threading.Event()
+        self.clean_end = False  # the server ended the stream properly
+        if self.status == 200:
+            threading.Thread(target=self._run, daemon=True).start()
+        else:
+            self.body = self.resp.read()
+            self.ended.set()
+
+    def _run(self):
+        ev = {"data": [], "comments": []}
+        try:
+            while True:
+                line = self.resp.readline()
+                if not line:
+                    self.clean_end = True
+                    break
+                line = line.decode().rstrip("\r\n")
+                if line == "":
+                    if ev["data"] or ev["comments"] or "id" in ev:
+                        self.events.put(ev)
+                    ev = {"data": [], "comments": []}
+                elif line.startswith(":"):
+                    ev["comments"].append(line[1:].strip())
+                else:
+                    field, _, value = line.partition(":")
+                    value = value[1:] if value.startswith(" ") else value
+                    if field == "data":
+                        ev["data"].append(value)
+                    elif field in ("id", "retry", "event"):
+                        ev[field] = value
+        except (OSError, http.client.HTTPException, ValueError, AttributeError):
+            pass
+        self.ended.set()
+        self.events.put(None)
+
+    def next_data(self, timeout):
+        """The next event with data (JSON-decoded, with its id), or None."""
+        deadline = time.time() + timeout
+        while True:
+            left = deadline - time.time()
+            if left <= 0:
+                return None
+            try:
+                ev = self.events.get(timeout=left)
+            except queue.Empty:
+                return None
+            if ev is None:
+                return None
+            if ev["data"]:
+                obj = json.loads("\n".join(ev["data"]))
+                if isinstance(obj, dict) and "id" in ev:
+                    obj["_id"] = ev["id"]
+                return obj
+
+    def data_within(self, seconds):
+        got = []
+        end = time.time() + seconds
+        while time.time() < end:
+            d = self.next_data(end - time.time())
+            if d is not None:
+                got.append(d)
+        return got
+
+    def wait_comment(self, text, timeout):
+        end = time.time() + timeout
+        while time.time() < end:
+            try:
+                ev = self.events.get(timeout=end - time.time())
+            except queue.Empty:
+                return False
+            if ev is None:
+                return False
+            if text in ev["comments"]:
+                return True
+        return False
+
+    def close(self):
+        try:
+            self.conn.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.conn.close()
+
+
+# ---------------------------------------------------------------- the runner
+
+FAILED = []
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def run(name, fn):
+    t0 = time.time()
+    try:
+        fn()
+        print(f"ok   {name} ({time.time() - t0:.1f}s)", flush=True)
+    except Exception as e:  # noqa: BLE001 - report every failure and go on
+        FAILED.append(name)
+        print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
+
+
+def start_webapp(logf, extra=None):
+    env = dict(os.environ)
+    env.update({
+        "KAFKA_BOOTSTRAP_SERVERS": BOOT, "REDIS_HOST": REDIS_HOST, "REDIS_PORT": REDIS_PORT,
+        "WEBAPP_PORT": str(PORT), "LISTEN_HOST": HOST, "COOKIE_SECRET": SECRET,
+        "TOPIC_PRICES": TOPIC_P, "TOPIC_ALERTS": TOPIC_A, "TICKERS": f"{TA},{TB},{TW}",
+        "SSE_HEARTBEAT_MS": "1000", "WEBAPP_THREADS": "2", "LOG_LEVEL": "info",
+    })
+    env.update(extra or {})
+    proc = subprocess.Popen([WEBAPP], env=env, stdout=logf, stderr=logf)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"webapp exited with {proc.returncode}")
+        try:
+            if req("GET", "/health").status == 200:
+                return proc
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("webapp never became healthy")
+
+
+def warm_up():
+    """The readers start at the end of each partition: publish until a
+    message is seen on each topic, so later ones are not missed."""
+    s = Sse("/api/stream-prices")
+    deadline = time.time() + 30
+    seen = False
+    while time.time() < deadline and not seen:
+        produce(TOPIC_P, [tick(TW, 1.0)])
+        d = s.next_data(1.0)
+        while d is not None and not seen:
+            seen = d.get("ticker") == TW
+            d = None if seen else s.next_data(0.2)
+    s.close()
+    check(seen, "no tick ever reached a price stream")
+    user, cookie = new_user()
+    a = Sse("/api/stream-alerts", cookie)
+    check(a.status == 200, f"alert stream status {a.status}")
+    deadline = time.time() + 30
+    seen = False
+    while time.time() < deadline and not seen:
+        produce(TOPIC_A, [(user, json.dumps({
+            "alert_id": "warmup", "user_id": user, "ticker": TW, "price": 2.0, "threshold": 1.0,
+            "type": "above", "timestamp": time.time(), "message": "warm-up"}))])
+        seen = a.next_data(1.0) is not None
+    a.close()
+    check(seen, "no alert ever reached an alert stream")
+
+
+# ---------------------------------------------------------------- the tests
+
+def t_health():
+    r = req("GET", "/health")
+    check(r.status == 200 and r.json() == {"status": "healthy"}, f"{r.status} {r.body!r}")
+    check(r.header("Content-Type").startswith("application/json"), "content type")
+
+
+COOKIE_RE = re.compile(r"^user_id=([0-9a-f]{32}\.[0-9a-f]{64}); (.*)$")
+
+
+def t_dashboard_and_cookie():
+    r = req("GET", "/")
+    check(r.status == 200 and r.header("Content-Type").startswith("text/html"), "dashboard")
+    body = r.body.decode()
+    for needle in ('id="status"', 'id="alerts-list"', 'id="alert-count"', 'id="banner"',
+                   'id="recent-list"', "/static/app.js", "/static/style.css"):
+        check(needle in body, f"dashboard lacks {needle}")
+    check("http://" not in body and "https://" not in body, "dashboard references another site")
+    sc = r.header("Set-Cookie")
+    m = COOKIE_RE.match(sc or "")
+    check(m is not None, f"Set-Cookie {sc!r}")
+    attrs = set(a.strip() for a in m.group(2).split(";"))
+    for a in ("HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=31536000"):
+        check(a in attrs, f"cookie lacks {a}: {sc}")
+    value = m.group(1)
+    check(value == mint(value[:32]), "cookie is not HMAC-SHA256(secret, label + id)")
+    r2 = req("GET", "/", cookie=value)
+    check(r2.header("Set-Cookie") is None, "a valid cookie was replaced")
+    r3 = req("GET", "/", cookie=value[:-1] + ("0" if value[-1] != "0" else "1"))
+    check(r3.header("Set-Cookie") is not None, "a tampered cookie was kept")
+    check(req("GET", "/", cookie=value).status == 200, "dashboard with cookie")
+    for path, ctype in (("/static/app.js", "text/javascript"), ("/static/style.css", "text/css"),
+                        ("/index.html", "text/html")):
+        r = req("GET", path)
+        check(r.status == 200 and r.header("Content-Type").startswith(ctype), f"{path} {r.status}")
+    js = req("GET", "/static/app.js").body.decode()
+    check("EventSource" in js and "/api/stream-alerts" in js, "app.js looks wrong")
+
+
+def t_openapi():
+    r = req("GET", "/openapi.json")
+    check(r.status == 200, f"status {r.status}")
+    doc = r.json()
+    check(str(doc.get("openapi", "")).startswith("3."), "not OpenAPI 3")
+    for p in ("/", "/api/stream-prices", "/api/stream-alerts", "/api/set-alert",
+              "/api/get-alerts", "/api/delete-alert/{alert_id}", "/api/alert-history",
+              "/api/tickers", "/health", "/metrics"):
+        check(p in doc["paths"], f"openapi lacks {p}")
+
+
+def bad_cookies():
+    user, good = new_user()
+    mac = good[33:]
+    flipped_mac = good[:-1] + ("0" if good[-1] != "0" else "1")
+    flipped_id = ("0" if good[0] != "0" else "1") + good[1:]
+    return {
+        "forged": secrets.token_hex(16) + "." + secrets.token_hex(32),
+        "tampered mac": flipped_mac,
+        "tampered id": flipped_id,
+        "other user's mac": secrets.token_hex(16) + "." + mac,
+        "truncated": good[:-1],
+        "truncated to id": good[:32],
+        "extended": good + "0",
+        "other secret": mint(user, "another-secret-another-secret-0123456789"),
+        "upper case": good.upper(),
+        "empty": "",
+    }
+
+
+USER_ENDPOINTS = [
+    ("POST", "/api/set-alert", {"ticker": "AAPL", "threshold": 1, "type": "above"}),
+    ("GET", "/api/get-alerts", None),
+    ("DELETE", "/api/delete-alert/00000000-0000-4000-8000-000000000000", None),
+    ("GET", "/api/alert-history", None),
+    ("GET", "/api/stream-alerts", None),
+]
+
+
+def t_no_cookie_400():
+    for method, path, body in USER_ENDPOINTS:
+        r = req(method, path, body=body)
+        check(r.status == 400 and r.json() == {"error": "No user_id"},
+              f"{method} {path} without cookie: {r.status} {r.body!r}")
+        for name, cookie in bad_cookies().items():
+            r = req(method, path, body=body, cookie=cookie)
+            check(r.status == 400 and r.json() == {"error": "No user_id"},
+                  f"{method} {path} with {name} cookie: {r.status} {r.body!r}")
+
+
+def alerts_of(cookie):
+    r = req("GET", "/api/get-alerts", cookie=cookie)
+    check(r.status == 200, f"get-alerts {r.status} {r.body!r}")
+    return r.json()["alerts"]
+
+
+def set_alert(cookie, ticker, threshold, typ="above", headers=None):
+    return req("POST", "/api/set-alert", {"ticker": ticker, "threshold": threshold, "type": typ},
+               cookie=cookie, headers=headers)
+
+
+def t_crud():
+    _, a = new_user()
+    _, b = new_user()
+    check(alerts_of(a) == [], "a new user has alerts")
+    r1 = set_alert(a, TA, 180, "above")
+    check(r1.status == 200, f"set-alert {r1.status} {r1.body!r}")
+    j1 = r1.json()
+    check(j1["message"] == f"Alert set for {TA}" and set(j1) == {"message", "alert_id"}, str(j1))
+    time.sleep(0.01)
+    r2 = set_alert(a, TA, 170.5, "below")
+    id1, id2 = j1["alert_id"], r2.json()["alert_id"]
+    got = alerts_of(a)
+    check([x["alert_id"] for x in got] == [id2, id1], f"not newest first: {got}")
+    check(set(got[0]) == {"alert_id", "ticker", "threshold", "type", "created_at"}, str(got[0]))
+    check(got[0]["ticker"] == TA and got[0]["threshold"] == 170.5 and got[0]["type"] == "below",
+          str(got[0]))
+    check(abs(got[0]["created_at"] - time.time()) < 60, "created_at is not now")
+    check(alerts_of(b) == [], "user B sees user A's alerts")
+    r = req("DELETE", f"/api/delete-alert/{id1}", cookie=b)
+    check(r.status == 404 and r.json() == {"error": "Alert not found or unauthorized"},
+          f"B deleting A's alert: {r.status} {r.body!r}")
+    check(len(alerts_of(a)) == 2, "B's delete changed A's alerts")
+    r = req("DELETE", f"/api/delete-alert/{id1}", cookie=a)
+    check(r.status == 200 and r.json() == {"message": "Alert deleted"}, f"{r.status} {r.body!r}")
+    r = req("DELETE", f"/api/delete-alert/{id1}", cookie=a)
+    check(r.status == 404, f"second delete {r.status}")
+    check([x["alert_id"] for x in alerts_of(a)] == [id2], "wrong alert deleted")
+    req("DELETE", f"/api/delete-alert/{id2}", cookie=a)
+    check(alerts_of(a) == [], "cleanup")
+
+
+def expect_400(cookie, raw, want, **kw):
+    r = req("POST", "/api/set-alert", raw=raw, cookie=cookie, **kw)
+    check(r.status == 400, f"{raw[:60]!r}: status {r.status} {r.body!r}")
+    err = r.json().get("error", "")
+    check(want.lower() in err.lower(), f"{raw[:60]!r}: error {err!r} lacks {want!r}")
+
+
+def t_bad_inputs():
+    _, c = new_user()
+    J = lambda **o: json.dumps(o).encode()  # noqa: E731
+    cases = [
+        (J(ticker="NOPE", threshold=1, type="above"), "Unknown ticker"),
+        (J(ticker=TC, threshold=1, type="above"), "Unknown ticker"),
+        (J(ticker="aapl", threshold=1, type="above"), "Unknown ticker"),
+        (J(ticker=TA, threshold=0, type="above"), "greater than 0"),
+        (J(ticker=TA, threshold=-3.5, type="above"), "greater than 0"),
+        (b'{"ticker":"%s","threshold":1e999,"type":"above"}' % TA.encode(), "Malformed"),
+        (b'{"ticker":"%s","threshold":NaN,"type":"above"}' % TA.encode(), "Malformed"),
+        (b'{"ticker":"%s","threshold":Infinity,"type":"above"}' % TA.encode(), "Malformed"),
+        (J(ticker=TA, threshold="180", type="above"), "must be a number"),
+        (J(ticker=TA, threshold=None, type="above"), "must be a number"),
+        (J(ticker=TA, threshold=True, type="above"), "must be a number"),
+        (J(ticker=TA, threshold=[1], type="above"), "must be a number"),
+        (J(ticker=TA, threshold=1, type="sideways"), "'above' or 'below'"),
+        (J(ticker=TA, threshold=1, type="ABOVE"), "'above' or 'below'"),
+        (J(ticker=TA, threshold=1, type=1), "must be a string"),
+        (J(ticker=1, threshold=1, type="above"), "must be a string"),
+        (J(threshold=1, type="above"), "Missing field 'ticker'"),
+        (J(ticker=TA, type="above"), "Missing field 'threshold'"),
+        (J(ticker=TA, threshold=1), "Missing field 'type'"),
+        (b'{"ticker":"%s","threshold":1,"type":"above"' % TA.encode(), "Malformed"),
+        (b'{"ticker":"%s","thres' % TA.encode(), "Malformed"),
+        (b"{", "Malformed"),
+        (b"not json", "Malformed"),
+        (b"[1,2,3]", "JSON object"),
+        (b'"a string"', "Malformed"),
+        (b"42", "Malformed"),
+        (b"", "JSON object"),
+        (b'{"ticker":"%s","ticker":"AAPL","threshold":1,"type":"above"}' % TA.encode(), "Malformed"),
+        (b"\xff\xfe{}", "Malformed"),
+    ]
+    for raw, want in cases:
+        expect_400(c, raw, want)
+    check(alerts_of(c) == [], "a refused request stored something")
+    # the body cap: announced, and chunked without a length
+    big = J(ticker=TA, threshold=1, type="above", pad="x" * 5000)
+    r = req("POST", "/api/set-alert", raw=big, cookie=c)
+    check(r.status == 413 and "error" in r.json(), f"big body: {r.status} {r.body!r}")
+    r = req("POST", "/api/set-alert", raw=big, cookie=c, chunked=True)
+    check(r.status == 413 and "error" in r.json(), f"big chunked body: {r.status} {r.body!r}")
+    ok = J(ticker=TA, threshold=1, type="above", pad="x" * 3000)
+    r = req("POST", "/api/set-alert", raw=ok, cookie=c, chunked=True)
+    check(r.status == 200, f"3 KB chunked body: {r.status} {r.body!r}")
+    req("DELETE", f"/api/delete-alert/{r.json()['alert_id']}", cookie=c)
+    # cross-site
+    for h in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "http://evil.example"},
+              {"Origin": "null"}, {"Origin": f"http://{HOST}.evil.example:{PORT}"}):
+        r = set_alert(c, TA, 1, headers=h)
+        check(r.status == 403 and "error" in r.json(), f"set-alert with {h}: {r.status}")
+        r = req("DELETE", "/api/delete-alert/x", cookie=c, headers=h)
+        check(r.status == 403, f"delete with {h}: {r.status}")
+    check(alerts_of(c) == [], "a cross-site request stored something")
+    for h in ({"Sec-Fetch-Site": "same-origin", "Origin": f"http://{HOST}:{PORT}"},
+              {"Origin": f"http://{HOST}"}):
+        r = set_alert(c, TA, 1, headers=h)
+        check(r.status == 200, f"same-site set-alert with {h}: {r.status} {r.body!r}")
+        req("DELETE", f"/api/delete-alert/{r.json()['alert_id']}", cookie=c)
+    # wrong methods, unknown paths
+    for method, path, allow in (("GET", "/api/set-alert", "POST"), ("PUT", "/api/set-alert", "POST"),
+                                ("POST", "/api/get-alerts", "GET"),
+                                ("DELETE", "/api/get-alerts", "GET"),
+                                ("GET", "/api/delete-alert/x", "DELETE"),
+                                ("POST", "/api/delete-alert/x", "DELETE"),
+                                ("POST", "/api/stream-prices", "GET"), ("PUT", "/", "GET"),
+                                ("POST", "/health", "GET")):
+        r = req(method, path, cookie=c, raw=b"{}" if method in ("POST", "PUT") else None)
+        check(r.status == 405 and allow in (r.header("Allow") or ""),
+              f"{method} {path}: {r.status} Allow={r.header('Allow')}")
+        check("error" in r.json(), f"{method} {path}: body {r.body!r}")
+    for path in ("/nope", "/api", "/api/", "/api/set-alert/x", "/static/../main.c", "/static/",
+                 "/api/get-alerts/extra"):
+        r = req("GET", path, cookie=c)
+        check(r.status == 404 and r.json() == {"error": "Not found"}, f"GET {path}: {r.status}")
+    for aid in ("", "nope", "../x", "a" * 100, "00000000-0000-4000-8000-000000000000"):
+        r = req("DELETE", f"/api/delete-alert/{aid}", cookie=c)
+        check(r.status == 404 and r.json() == {"error": "Alert not found or unauthorized"},
+              f"DELETE id {aid!r}: {r.status}")
+
+
+def t_limit():
+    _, c = new_user()
+    ids = []
+    for i in range(100):
+        r = set_alert(c, TB, 1000 + i)
+        check(r.status == 200, f"alert {i + 1}: {r.status} {r.body!r}")
+        ids.append(r.json()["alert_id"])
+    r = set_alert(c, TB, 5000)
+    check(r.status == 409 and "error" in r.json(), f"alert 101: {r.status} {r.body!r}")
+    check(len(alerts_of(c)) == 100, "the 101st alert was stored")
+    for aid in ids:
+        req("DELETE", f"/api/delete-alert/{aid}", cookie=c)
+    check(alerts_of(c) == [], "cleanup")
+
+
+def t_tickers_and_learning():
+    produce(TOPIC_P, [tick(TA, 150.25), tick(TC, 9.5, "yahoo")])
+    deadline = time.time() + 10
+    ts = {}
+    while time.time() < deadline:
+        ts = {t["ticker"]: t for t in req("GET", "/api/tickers").json()["tickers"]}
+        if TC in ts and ts.get(TA, {}).get("price") == 150.25:
+            break
+        time.sleep(0.1)
+    check(ts.get(TA, {}).get("price") == 150.25, f"{TA} price: {ts.get(TA)}")
+    check(ts[TA]["company"] == f"{TA} Corp" and ts[TA]["source"] == "sim", str(ts[TA]))
+    check(ts.get(TB, {}).get("price", 0) is None, f"{TB} should have no price: {ts.get(TB)}")
+    check(ts.get(TC, {}).get("source") == "yahoo", f"{TC}: {ts.get(TC)}")
+    _, c = new_user()
+    r = set_alert(c, TC, 10)
+    check(r.status == 200, f"a ticker seen on the feed is refused: {r.status} {r.body!r}")
+    req("DELETE", f"/api/delete-alert/{r.json()['alert_id']}", cookie=c)
+    # bad ticks are skipped and counted, the stream goes on
+    produce(TOPIC_P, [("x", "not json"), ("x", '{"ticker":"X","price":-1,"timestamp":1}')])
+
+
+def t_stream_prices():
+    s = Sse("/api/stream-prices")
+    check(s.status == 200, f"status {s.status}")
+    check(s.resp.getheader("Content-Type", "").startswith("text/event-stream"), "content type")
+    first = s.next_data(2)
+    check(first is not None, "no snapshot")
+    snap = [first] + s.data_within(0.3)
+    check(any(d.get("ticker") == TA and d.get("price") == 150.25 for d in snap),
+          f"snapshot lacks {TA}: {snap}")
+    produce(TOPIC_P, [tick(TA, 151.5)])
+    got = None
+    end = time.time() + 5
+    while time.time() < end and got is None:
+        d = s.next_data(end - time.time())
+        if d and d.get("ticker") == TA and d.get("price") == 151.5:
+            got = d
+    check(got is not None, "live tick not received")
+    check(s.wait_comment("heartbeat", 3), "no heartbeat")
+    s.close()
+    r = req("HEAD", "/api/stream-prices")
+    check(r.status == 405, f"HEAD stream: {r.status}")
+
+
+STATE = {}
+
+
+def fire_for(user_cookie, n, publish=True):
+    """Sets n alerts on TA for the user, fires them, returns the claims."""
+    for i in range(n):
+        r = set_alert(user_cookie, TA, 100 + i)
+        check(r.status == 200, f"set-alert {r.status}")
+    claims = claim(TA, 1000)
+    check(len(claims) == n, f"claimed {len(claims)} alerts, wanted {n}")
+    if publish:
+        produce(TOPIC_A, claims)
+    return claims
+
+
+def t_alert_routing():
+    ua, ca = new_user()
+    ub, cb = new_user()
+    check(set_alert(cb, TA, 10**9).status == 200, "B's alert")
+    sa = Sse("/api/stream-alerts", ca)
+    sb = Sse("/api/stream-alerts", cb)
+    check(sa.status == 200 and sb.status == 200, "streams")
+    check(sa.resp.getheader("Content-Type", "").startswith("text/event-stream"), "content type")
+    claims = fire_for(ca, 2)
+    check(all(u == ua for u, _ in claims), "claimed someone else's alert")
+    got = [sa.next_data(5), sa.next_data(5)]
+    check(all(g is not None for g in got), f"A got {got}")
+    want = [json.loads(p) for _, p in claims]
+    check([g["alert_id"] for g in got] == [w["alert_id"] for w in want], f"{got} vs {want}")
+    for g in got:
+        check(g["user_id"] == ua and g["_id"] == str(g["seq"]), f"event id/user: {g}")
+    check(sb.data_within(2) == [], "user B received user A's alert")
+    check(sa.data_within(1) == [], "user A received an alert twice")
+    # fired alerts left the active list and entered the history
+    check(all(a["alert_id"] not in [w["alert_id"] for w in want] for a in alerts_of(ca)),
+          "a fired alert is still active")
+    hist = req("GET", "/api/alert-history", cookie=ca).json()["alerts"]
+    check([h["alert_id"] for h in hist[:2]] == [w["alert_id"] for w in reversed(want)],
+          f"history: {hist}")
+    check(req("GET", "/api/alert-history", cookie=cb).json() == {"alerts": []}, "B's history")
+    # the same alert again from Kafka (an outbox replay) is not delivered twice
+    produce(TOPIC_A, claims[:1])
+    check(sa.data_within(1.5) == [], "a replayed Kafka message was delivered twice")
+    STATE["user"] = (ua, ca)
+    STATE["last_seq"] = got[-1]["seq"]
+    sa.close()
+    sb.close()
+    for a in alerts_of(cb):
+        req("DELETE", f"/api/delete-alert/{a['alert_id']}", cookie=cb)
+
+
+def t_replay():
+    ua, ca = STATE["user"]
+    last = STATE["last_seq"]
+    # fired while the user is away: one already on Kafka, two not yet
+    away = fire_for(ca, 1) + fire_for(ca, 2, publish=False)
+    seqs = [json.loads(p)["seq"] for _, p in away]
+    s = Sse("/api/stream-alerts", ca, headers={"Last-Event-ID": str(last)})
+    check(s.status == 200, f"status {s.status}")
+    got = [s.next_data(3) for _ in range(3)]
+    check(all(g is not None for g in got), f"replay incomplete: {got}")
+    check([g["seq"] for g in got] == sorted(seqs), f"replayed {[g['seq'] for g in got]} vs {seqs}")
+    check([g["_id"] for g in got] == [str(x) for x in sorted(seqs)], "event ids")
+    # the missed ones now arrive live (late): no duplicates; a new one: once
+    produce(TOPIC_A, away[1:])
+    new = fire_for(ca, 1)
+    after = s.data_within(2.5)
+    check([g["alert_id"] for g in after] == [json.loads(new[0][1])["alert_id"]],
+          f"after the replay: {after}")
+    s.close()
+    # the query parameter does the same, an id past the end replays nothing
+    top = json.loads(new[0][1])["seq"]
+    s = Sse(f"/api/stream-alerts?last_event_id={top - 1}", ca)
+    d = s.next_data(3)
+    check(d is not None and d["seq"] == top, f"query replay: {d}")
+    check(s.data_within(0.5) == [], "query replay: too much")
+    s.close()
+    s = Sse("/api/stream-alerts", ca, headers={"Last-Event-ID": str(top)})
+    check(s.data_within(1) == [], "replay past the end sent something")
+    s.close()
+    s = Sse("/api/stream-alerts", ca)
+    check(s.data_within(1) == [], "a stream without Last-Event-ID replayed")
+    s.close()
+
+
+def t_metrics():
+    r = req("GET", "/metrics")
+    check(r.status == 200 and r.header("Content-Type").startswith("text/plain"), "metrics")
+    text = r.body.decode()
+    vals = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            k, _, v = line.rpartition(" ")
+            vals[k] = float(v)
+    for name in ("webapp_sse_price_streams", "webapp_sse_alert_streams",
+                 "webapp_sse_events_sent_total", "webapp_sse_clients_dropped_total",
+                 'webapp_http_requests_total{code="200"}', 'webapp_http_requests_total{code="400"}'):
+        check(name in vals, f"metrics lack {name}")
+    check(vals["webapp_alerts_created_total"] >= 100, "alerts created not counted")
+    check(vals["webapp_alerts_deleted_total"] >= 100, "alerts deleted not counted")
+    check(vals["webapp_kafka_bad_messages_total"] >= 2, "bad ticks not counted")
+    check(vals["webapp_alerts_duplicate_total"] >= 1, "duplicate alert not counted")
+    check(vals['webapp_http_requests_total{code="413"}'] >= 2, "413 not counted")
+
+
+def t_sigterm(proc):
+    _, c = new_user()
+    sp = Sse("/api/stream-prices")
+    sa = Sse("/api/stream-alerts", c)
+    check(sp.next_data(2) is not None, "no snapshot before SIGTERM")
+    t0 = time.time()
+    proc.send_signal(signal.SIGTERM)
+    check(sp.ended.wait(5) and sa.ended.wait(5), "streams not ended on SIGTERM")
+    check(sp.clean_end and sa.clean_end, "streams cut instead of ended (final chunk missing)")
+    rc = proc.wait(10)
+    check(rc == 0, f"exit code {rc}")
+    check(time.time() - t0 < 10, "shutdown too slow")
+    try:
+        req("GET", "/health")
+        raise AssertionError("still accepting after exit")
+    except OSError:
+        pass
+
+
+# ------------------------------------------- a second webapp, private Redis
+
+def redis_ping(port):
+    try:
+        with socket.create_connection((HOST, port), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def start_redis(port, logdir):
+    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", HOST, "--save", "",
+                          "--appendonly", "no", "--dir", logdir],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if redis_ping(port):
+            return p
+        time.sleep(0.05)
+    p.kill()
+    raise RuntimeError("private redis-server did not start")
+
+
+def t_stream_cap():
+    _, c = new_user()
+    a, b = Sse("/api/stream-alerts", c), Sse("/api/stream-alerts", c)
+    check(a.status == 200 and b.status == 200, "two streams")
+    x = Sse("/api/stream-alerts", c)
+    check(x.status == 429 and "error" in json.loads(x.body), f"third stream: {x.status}")
+    a.close()
+    deadline = time.time() + 5  # noticed at the next write (heartbeat)
+    ok = False
+    while time.time() < deadline and not ok:
+        y = Sse("/api/stream-alerts", c)
+        ok = y.status == 200
+        y.close()
+        time.sleep(0.3)
+    check(ok, "a closed stream still counts against the cap")
+    b.close()
+
+
+def t_slow_client_dropped():
+    n = 25000
+    fast = Sse("/api/stream-prices")
+    check(fast.next_data(3) is not None, "no snapshot")
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.connect((HOST, PORT))
+    slow.sendall(b"GET /api/stream-prices HTTP/1.1\r\nHost: x\r\n\r\n")
+    pad = "P" * 100
+    lines = [(TW, json.dumps({"ticker": TW, "price": i + 1, "timestamp": time.time(),
+                              "company": pad, "display_name": TW, "source": "sim"}))
+             for i in range(n)]
+    produce(TOPIC_P, lines)
+    seen = set()
+    deadline = time.time() + 60
+    while len(seen) < n and time.time() < deadline:
+        d = fast.next_data(deadline - time.time())
+        if d is None:
+            break
+        if d.get("ticker") == TW:
+            seen.add(d["price"])
+    check(len(seen) == n, f"the reading client got {len(seen)} of {n} ticks")
+    vals = dict(l.rpartition(" ")[::2] for l in req("GET", "/metrics").body.decode().splitlines()
+                if l and not l.startswith("#"))
+    check(float(vals["webapp_sse_clients_dropped_total"]) >= 1, "the slow client was not dropped")
+    slow.settimeout(10)
+    got = 0
+    try:
+        while True:
+            chunk = slow.recv(1 << 20)
+            if not chunk:
+                break
+            got += len(chunk)
+    except (ConnectionResetError, socket.timeout):
+        pass
+    check(got < n * 200, f"the dropped client still got {got} bytes")
+    slow.close()
+    fast.close()
+
+
+def t_redis_outage(redis_proc, rport, logdir):
+    _, c = new_user()
+    check(set_alert(c, TA, 1e9).status == 200, "set-alert before the outage")
+    redis_proc.kill()
+    redis_proc.wait()
+    for method, path, body in (("POST", "/api/set-alert", {"ticker": TA, "threshold": 5, "type": "above"}),
+                               ("GET", "/api/get-alerts", None), ("GET", "/api/alert-history", None),
+                               ("DELETE", "/api/delete-alert/x", None)):
+        t0 = time.time()
+        r = req(method, path, body=body, cookie=c)
+        check(r.status == 503 and "error" in r.json(), f"{method} {path} with Redis down: {r.status}")
+        check(time.time() - t0 < 1.5, f"{method} {path} took {time.time() - t0:.1f}s")
+    r = req("GET", "/health")
+    check(r.status == 503 and r.json().get("redis") not in (None, "ok"), f"health: {r.body!r}")
+    s = Sse("/api/stream-prices")
+    check(s.status == 200, "price streams need no Redis")
+    s.close()
+    redis_proc = start_redis(rport, logdir)
+    deadline = time.time() + 10
+    r = None
+    while time.time() < deadline:
+        r = set_alert(c, TA, 1e9)
+        if r.status == 200:
+            break
+        time.sleep(0.2)
+    check(r is not None and r.status == 200, "no recovery after Redis came back")
+    check(req("GET", "/health").status == 200, "health after recovery")
+    return redis_proc
+
+
+def phase_private(logdir):
+    global PORT
+    if shutil.which("redis-server") is None:
+        print("skip private-Redis checks: no redis-server")
+        return
+    rport = free_port()
+    redis_proc = start_redis(rport, logdir)
+    main_port = PORT
+    PORT = free_port()
+    logpath = os.path.join(logdir, "webapp2.log")
+    try:
+        with open(logpath, "wb") as logf:
+            proc = start_webapp(logf, {"REDIS_PORT": str(rport), "SSE_QUEUE_MAX": "4",
+                                       "SSE_STREAMS_PER_USER": "2"})
+            try:
+                warm_up()
+                run("alert streams per user are capped", t_stream_cap)
+                run("a slow client is dropped, the others get every tick", t_slow_client_dropped)
+                box = [redis_proc]
+                run("Redis down: fast 503, then recovery",
+                    lambda: box.__setitem__(0, t_redis_outage(box[0], rport, logdir)))
+                redis_proc = box[0]
+                run("SIGTERM ends streams and exits 0 (second replica)", lambda: t_sigterm(proc))
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+    finally:
+        redis_proc.kill()
+        redis_proc.wait()
+        PORT = main_port
+    check_log(logpath)
+
+
+def check_log(logpath):
+    log = open(logpath, encoding="utf-8", errors="replace").read()
+    bad = []
+    if SECRET in log:
+        bad.append("the cookie secret appears in the log")
+    if "ERROR: AddressSanitizer" in log or "LeakSanitizer" in log or "runtime error:" in log:
+        bad.append("sanitizer report in the log")
+    if bad or FAILED:
+        print(f"---- {logpath} ----")
+        print(log[-20000:])
+    FAILED.extend(bad)
+
+
+def main():
+    subprocess.run([KAFKA_ADMIN, "create-topics", "--bootstrap", BOOT, "--partitions", "3",
+                    TOPIC_P, TOPIC_A], check=True, timeout=60)
+    logdir = tempfile.mkdtemp(prefix="webapp-it-")
+    logpath = os.path.join(logdir, "webapp.log")
+    with open(logpath, "wb") as logf:
+        proc = start_webapp(logf)
+        try:
+            warm_up()
+            for name, fn in (("health", t_health), ("dashboard and cookie", t_dashboard_and_cookie),
+                             ("openapi", t_openapi), ("user endpoints need a valid cookie",
+                                                      t_no_cookie_400),
+                             ("set, list, delete, ownership", t_crud),
+                             ("bad input is refused and changes nothing", t_bad_inputs),
+                             ("100 alerts per user", t_limit),
+                             ("tickers and tickers learned from the feed", t_tickers_and_learning),
+                             ("price stream: snapshot, live, heartbeat", t_stream_prices),
+                             ("alerts reach their user only, once", t_alert_routing),
+                             ("Last-Event-ID replay without duplicates", t_replay),
+                             ("metrics", t_metrics)):
+                run(name, fn)
+            run("SIGTERM ends streams and exits 0", lambda: t_sigterm(proc))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    check_log(logpath)
+    phase_private(logdir)
+    if FAILED:
+        print(f"FAILED: {', '.join(FAILED)}")
+        sys.exit(1)
+    print("all webapp contract tests passed")
+
+
+if __name__ == "__main__":
+    main()

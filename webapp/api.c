@@ -1,0 +1,385 @@
+/* api: the route handlers — the dashboard with its cookie, the alert CRUD on
+ * the shared alert store, history, tickers, health, metrics and the two
+ * event streams. Paths, JSON shapes and errors are the original's. */
+#include "webapp.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alert_store.h"
+#include "log.h"
+#include "redis.h"
+#include "timeutil.h"
+
+#define API_NO_USER "No user_id"
+#define API_STORE_DOWN "Alert storage is unavailable, please retry"
+#define API_NOT_FOUND "Alert not found or unauthorized"
+#define API_METRICS_MAX (64 * 1024)
+#define API_REPLAY_MAX (ALERT_STORE_HISTORY_MAX * (MSG_MAX_BYTES + 40) + 64)
+#define API_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
+
+/* One log line per second at most while the store is down. */
+static void api_store_failed(const char *what, const char *err)
+{
+    static _Atomic long long last;
+    long long now = (long long)time_mono_ms();
+
+    if (now - last >= 1000) {
+        last = now;
+        log_warn("alert store error", "op=%s error=\"%s\"", what, err);
+    }
+}
+
+/* Replies with root dumped (and frees it). */
+static enum MHD_Result api_reply_obj(struct MHD_Connection *conn, unsigned int status,
+                                     json_t *root)
+{
+    char *text = root != NULL ? json_dumps(root, API_JSON_FLAGS) : NULL;
+    enum MHD_Result ret;
+
+    if (text == NULL)
+        ret = http_reply_error(conn, 500, "Out of memory");
+    else
+        ret = http_reply_json(conn, status, text, strlen(text));
+    free(text);
+    json_decref(root);
+    return ret;
+}
+
+enum MHD_Result api_dashboard(struct http_call *c, const struct asset *a)
+{
+    char user[COOKIE_USER_LEN + 1];
+    char value[COOKIE_VALUE_LEN + 1];
+    char cookie[COOKIE_VALUE_LEN + 128];
+    struct MHD_Response *r;
+
+    r = MHD_create_response_from_buffer(a->len, (void *)(uintptr_t)a->data,
+                                        MHD_RESPMEM_PERSISTENT);
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", a->type);
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "same-origin");
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                            "base-uri 'none'; frame-ancestors 'none'");
+    if (!c->has_user) {
+        if (cookie_issue(c->cfg->cookie_secret, c->cfg->cookie_secret_len, user, value) != 0) {
+            MHD_destroy_response(r);
+            return http_reply_error(c->conn, 503, "No randomness available");
+        }
+        snprintf(cookie, sizeof(cookie),
+                 "user_id=%s; HttpOnly; SameSite=Lax; Path=/; Max-Age=31536000%s", value,
+                 c->cfg->cookie_secure ? "; Secure" : "");
+        MHD_add_response_header(r, "Set-Cookie", cookie);
+    }
+    return http_reply_response(c->conn, 200, r);
+}
+
+enum MHD_Result api_set_alert(struct http_call *c)
+{
+    char err[ALERT_STORE_ERR_MAX];
+    struct set_alert_req req;
+    struct alert_record rec;
+    char text[96];
+    int rc;
+
+    if (!c->has_user)
+        return http_reply_error(c->conn, 400, API_NO_USER);
+    if (request_parse_set_alert(c->body, c->body_len, &req, err, sizeof(err)) != 0)
+        return http_reply_error(c->conn, 400, err);
+    if (!prices_known(req.ticker)) {
+        snprintf(err, sizeof(err), "Unknown ticker: %s", req.ticker);
+        return http_reply_error(c->conn, 400, err);
+    }
+    memset(&rec, 0, sizeof(rec));
+    if (alert_store_new_id(rec.alert_id) != 0)
+        return http_reply_error(c->conn, 503, "No randomness available");
+    snprintf(rec.user_id, sizeof(rec.user_id), "%s", c->user_id);
+    snprintf(rec.ticker, sizeof(rec.ticker), "%s", req.ticker);
+    rec.threshold = req.threshold;
+    rec.type = req.type;
+    rec.created_at = time_now();
+    rc = alert_store_create(http_redis(), &rec, (int)c->cfg->max_alerts_per_user, err,
+                            sizeof(err));
+    if (rc == ALERT_STORE_LIMIT) {
+        snprintf(text, sizeof(text), "Too many active alerts (at most %ld per user)",
+                 c->cfg->max_alerts_per_user);
+        return http_reply_error(c->conn, 409, text);
+    }
+    if (rc != 0) {
+        api_store_failed("create", err);
+        return http_reply_error(c->conn, 503, API_STORE_DOWN);
+    }
+    stats_alert_created();
+    snprintf(text, sizeof(text), "Alert set for %s", rec.ticker);
+    return api_reply_obj(c->conn, 200,
+                         json_pack("{s:s, s:s}", "message", text, "alert_id", rec.alert_id));
+}
+
+static json_t *api_record_json(const struct alert_record *r)
+{
+    return json_pack("{s:s, s:s, s:f, s:s, s:f}", "alert_id", r->alert_id, "ticker", r->ticker,
+                     "threshold", r->threshold, "type", alert_type_name(r->type),
+                     "created_at", r->created_at);
+}
+
+enum MHD_Result api_get_alerts(struct http_call *c)
+{
+    char err[ALERT_STORE_ERR_MAX];
+    int max = (int)c->cfg->max_alerts_per_user;
+    struct alert_record *recs;
+    json_t *arr;
+    int n;
+
+    if (!c->has_user)
+        return http_reply_error(c->conn, 400, API_NO_USER);
+    recs = calloc((size_t)max, sizeof(*recs));
+    if (recs == NULL)
+        return http_reply_error(c->conn, 500, "Out of memory");
+    n = alert_store_list(http_redis(), c->user_id, recs, max, err, sizeof(err));
+    if (n < 0) {
+        free(recs);
+        api_store_failed("list", err);
+        return http_reply_error(c->conn, 503, API_STORE_DOWN);
+    }
+    arr = json_array();
+    for (int i = 0; i < n && arr != NULL; i++)
+        json_array_append_new(arr, api_record_json(&recs[i]));
+    free(recs);
+    return api_reply_obj(c->conn, 200, json_pack("{s:o}", "alerts", arr));
+}
+
+enum MHD_Result api_delete_alert(struct http_call *c, const char *alert_id)
+{
+    char err[ALERT_STORE_ERR_MAX];
+    int rc;
+
+    if (!c->has_user)
+        return http_reply_error(c->conn, 400, API_NO_USER);
+    if (!msg_id_valid(alert_id))
+        return http_reply_error(c->conn, 404, API_NOT_FOUND);
+    rc = alert_store_delete(http_redis(), c->user_id, alert_id, err, sizeof(err));
+    if (rc == ALERT_STORE_NOTFOUND)
+        return http_reply_error(c->conn, 404, API_NOT_FOUND);
+    if (rc != 0) {
+        api_store_failed("delete", err);
+        return http_reply_error(c->conn, 503, API_STORE_DOWN);
+    }
+    stats_alert_deleted();
+    return http_reply_json(c->conn, 200, "{\"message\":\"Alert deleted\"}", 27);
+}
+
+/* History callback: one alert payload into a JSON array (newest first). */
+static void api_history_add(const char *payload, size_t len, long long seq, void *ud)
+{
+    json_t *o = json_loadb(payload, len, 0, NULL);
+
+    if (o == NULL || !json_is_object(o)) {
+        json_decref(o);
+        return;
+    }
+    if (json_object_get(o, "seq") == NULL)
+        json_object_set_new(o, "seq", json_integer(seq));
+    json_array_append_new(ud, o);
+}
+
+enum MHD_Result api_alert_history(struct http_call *c)
+{
+    char err[ALERT_STORE_ERR_MAX];
+    json_t *arr;
+
+    if (!c->has_user)
+        return http_reply_error(c->conn, 400, API_NO_USER);
+    arr = json_array();
+    if (arr == NULL)
+        return http_reply_error(c->conn, 500, "Out of memory");
+    if (alert_store_history(http_redis(), c->user_id, 0, api_history_add, arr, err,
+                            sizeof(err)) < 0) {
+        json_decref(arr);
+        api_store_failed("history", err);
+        return http_reply_error(c->conn, 503, API_STORE_DOWN);
+    }
+    return api_reply_obj(c->conn, 200, json_pack("{s:o}", "alerts", arr));
+}
+
+enum MHD_Result api_tickers(struct http_call *c)
+{
+    struct buf b;
+    enum MHD_Result ret;
+
+    buf_init(&b, 1024 * 1024);
+    if (prices_write_json(&b) != 0)
+        ret = http_reply_error(c->conn, 500, "Out of memory");
+    else
+        ret = http_reply_json(c->conn, 200, b.data, b.len);
+    buf_free(&b);
+    return ret;
+}
+
+enum MHD_Result api_health(struct http_call *c, int stopping)
+{
+    char kwhy[128];
+    struct redis_conn *rc;
+    int redis_ok;
+    int kafka_ok;
+
+    if (stopping)
+        return http_reply_json(c->conn, 503, "{\"status\":\"stopping\"}", 21);
+    rc = http_redis();
+    redis_ok = rc != NULL && redis_conn_ping(rc) == 0;
+    kafka_ok = fanout_kafka_ok(kwhy, sizeof(kwhy)) == 0;
+    if (redis_ok && kafka_ok)
+        return http_reply_json(c->conn, 200, "{\"status\":\"healthy\"}", 20);
+    return api_reply_obj(c->conn, 503,
+                         json_pack("{s:s, s:s, s:s}", "status", "unhealthy", "redis",
+                                   redis_ok ? "ok" : rc != NULL ? redis_conn_errstr(rc) : "no memory",
+                                   "kafka", kafka_ok ? "ok" : kwhy));
+}
+
+enum MHD_Result api_metrics(struct http_call *c)
+{
+    struct buf b;
+    enum MHD_Result ret;
+
+    buf_init(&b, API_METRICS_MAX);
+    stats_write(&b);
+    ret = http_reply_body(c->conn, 200, "text/plain; version=0.0.4", b.data ? b.data : "",
+                          b.len, 1);
+    buf_free(&b);
+    return ret;
+}
+
+/* Opens a stream for c with first queued ahead of live events; consumes
+ * the caller's reference to first. */
+static enum MHD_Result api_stream_open(struct http_call *c, struct sse_client *cl,
+                                       struct sse_event *first, long long min_seq)
+{
+    struct MHD_Response *r;
+
+    hub_client_start(cl, first, min_seq);
+    sse_event_unref(first);
+    r = hub_client_response(cl);
+    if (r == NULL) {
+        hub_client_close(cl);
+        return MHD_NO;
+    }
+    return http_reply_response(c->conn, 200, r);
+}
+
+static enum MHD_Result api_stream_refused(struct http_call *c, int over_cap)
+{
+    if (over_cap)
+        return http_reply_error(c->conn, 429, "Too many open alert streams for this user");
+    return http_reply_error(c->conn, 503, "Shutting down, reconnect");
+}
+
+enum MHD_Result api_stream_prices(struct http_call *c)
+{
+    struct sse_client *cl;
+    struct sse_event *snap;
+    int over_cap = 0;
+
+    cl = hub_client_open(c->conn, SSE_PRICES, NULL, &over_cap);
+    if (cl == NULL)
+        return api_stream_refused(c, over_cap);
+    snap = prices_snapshot(c->cfg->retry_ms);
+    if (snap == NULL) {
+        hub_client_close(cl);
+        return http_reply_error(c->conn, 500, "Out of memory");
+    }
+    return api_stream_open(c, cl, snap, 0);
+}
+
+/* Replay state: history arrives newest first; kept to be written oldest
+ * first. */
+struct api_replay {
+    json_t *items; /* array of [seq, payload] */
+    long long max_seq;
+};
+
+static void api_replay_add(const char *payload, size_t len, long long seq, void *ud)
+{
+    struct api_replay *rp = ud;
+
+    if (memchr(payload, '\n', len) != NULL || memchr(payload, '\r', len) != NULL)
+        return;
+    json_array_append_new(rp->items, json_pack("[I, s%]", (json_int_t)seq, payload, len));
+    if (seq > rp->max_seq)
+        rp->max_seq = seq;
+}
+
+/* The first event of an alert stream: retry, then the replayed alerts. */
+static struct sse_event *api_replay_event(const struct api_replay *rp, long retry_ms)
+{
+    struct sse_event *ev = NULL;
+    size_t n = json_array_size(rp->items);
+    struct buf b;
+
+    buf_init(&b, API_REPLAY_MAX);
+    if (buf_printf(&b, "retry: %ld\n\n", retry_ms) != 0)
+        goto out;
+    for (size_t i = n; i > 0; i--) {
+        json_t *it = json_array_get(rp->items, i - 1);
+        json_t *p = json_array_get(it, 1);
+        if (buf_printf(&b, "id: %lld\n", (long long)json_integer_value(json_array_get(it, 0))) !=
+                0 ||
+            sse_append_data(&b, json_string_value(p), json_string_length(p)) != 0)
+            goto out;
+    }
+    ev = sse_event_new(b.data, b.len, (uint32_t)n, 0);
+out:
+    buf_free(&b);
+    return ev;
+}
+
+static long long api_last_event_id(struct http_call *c)
+{
+    const char *h = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Last-Event-ID");
+
+    if (h == NULL) /* a page that reconnects by itself passes it in the query */
+        h = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "last_event_id");
+    return request_parse_event_id(h);
+}
+
+enum MHD_Result api_stream_alerts(struct http_call *c)
+{
+    char err[ALERT_STORE_ERR_MAX];
+    struct api_replay rp = {NULL, 0};
+    long long last = api_last_event_id(c);
+    struct sse_client *cl;
+    struct sse_event *first;
+    int over_cap = 0;
+
+    if (!c->has_user)
+        return http_reply_error(c->conn, 400, API_NO_USER);
+    /* Register first: an alert firing while the history is read is queued
+     * live and dropped below if the replay holds it too. */
+    cl = hub_client_open(c->conn, SSE_ALERTS, c->user_id, &over_cap);
+    if (cl == NULL)
+        return api_stream_refused(c, over_cap);
+    rp.items = json_array();
+    rp.max_seq = last > 0 ? last : 0;
+    if (rp.items == NULL)
+        goto fail;
+    if (last >= 0 && alert_store_history(http_redis(), c->user_id, last, api_replay_add, &rp,
+                                         err, sizeof(err)) < 0) {
+        api_store_failed("history", err);
+        json_decref(rp.items);
+        hub_client_close(cl);
+        return http_reply_error(c->conn, 503, API_STORE_DOWN);
+    }
+    first = api_replay_event(&rp, c->cfg->retry_ms);
+    json_decref(rp.items);
+    rp.items = NULL;
+    if (first == NULL)
+        goto fail;
+    return api_stream_open(c, cl, first, rp.max_seq);
+fail:
+    json_decref(rp.items);
+    hub_client_close(cl);
+    return http_reply_error(c->conn, 500, "Out of memory");
+}

@@ -1,0 +1,325 @@
+/* fanout: one Kafka reader per topic for the whole process (every replica
+ * reads every partition), each on its own thread. Prices are batched: the
+ * ticks that arrived together become one shared event pushed to every price
+ * stream. Alerts go, one event each, to their user's streams only, once:
+ * a replayed outbox entry (same seq) is not delivered twice. */
+#include "webapp.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kafka.h"
+#include "log.h"
+#include "signals.h"
+#include "timeutil.h"
+
+#define FANOUT_BATCH_MAX 256            /* ticks per shared event */
+#define FANOUT_BATCH_BYTES (256 * 1024) /* and their bytes */
+#define FANOUT_POLL_MS 100
+#define FANOUT_SEEN_SLOTS 16384 /* recent alerts remembered, a power of two */
+#define FANOUT_KAFKA_CHECK_MS 1000
+
+static struct fanout_opts fanout_opts;
+static pthread_t fanout_threads[2];
+static int fanout_started[2];
+static atomic_int fanout_quit;
+static _Atomic(rd_kafka_t *) fanout_rk[2]; /* prices, alerts; closed by fanout_free */
+
+static atomic_uint_fast64_t fanout_prices;
+static atomic_uint_fast64_t fanout_alerts;
+static atomic_uint_fast64_t fanout_bad;
+static atomic_uint_fast64_t fanout_dups;
+
+static pthread_mutex_t fanout_health_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t fanout_health_at = -FANOUT_KAFKA_CHECK_MS;
+static int fanout_health_ok;
+static char fanout_health_why[128];
+
+/* Alerts seen recently, by seq: slot seq % SLOTS holds a hash of the alert
+ * id (alert thread only). Keyed on both, a seq counter that starts over
+ * (Redis wiped) cannot hide a new alert behind an old one. */
+static uint32_t fanout_seen[FANOUT_SEEN_SLOTS];
+
+static int fanout_running(void)
+{
+    return !atomic_load(&fanout_quit) && signals_running();
+}
+
+/* One log line for the first bad message and then every 1000th. */
+static void fanout_bad_message(const char *topic, const char *why)
+{
+    uint64_t n = atomic_fetch_add(&fanout_bad, 1) + 1;
+
+    if (n == 1 || n % 1000 == 0)
+        log_warn("bad message skipped", "topic=%s count=%llu reason=\"%s\"", topic,
+                 (unsigned long long)n, why);
+}
+
+static void fanout_kafka_error(const rd_kafka_message_t *m, const char *topic)
+{
+    static atomic_int_fast64_t last;
+    int64_t now = time_mono_ms();
+
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        return;
+    if (now - atomic_load(&last) >= 5000) {
+        atomic_store(&last, now);
+        log_warn("kafka read error", "topic=%s error=\"%s\"", topic, rd_kafka_err2str(m->err));
+    }
+}
+
+/* Creates the reader of topic, waiting for the broker; NULL when stopping. */
+static rd_kafka_t *fanout_reader(const char *topic, const char *client_id)
+{
+    static const char *const extra[] = {"fetch.wait.max.ms", "5", NULL};
+    struct kafka_opts o = {.bootstrap = fanout_opts.bootstrap, .client_id = client_id,
+                           .extra = extra};
+    char err[KAFKA_ERR_MAX];
+    rd_kafka_t *rk;
+
+    while (fanout_running()) {
+        rk = kafka_reader_new(&o, topic, err, sizeof(err));
+        if (rk != NULL) {
+            log_info("kafka reader started", "topic=%s", topic);
+            return rk;
+        }
+        log_warn("kafka reader failed", "topic=%s error=\"%s\"", topic, err);
+        time_sleep_ms(1000);
+    }
+    return NULL;
+}
+
+/* Adds one tick to the batch b. Returns 1 when added, 0 when skipped. */
+static int fanout_price_add(const rd_kafka_message_t *m, struct buf *b)
+{
+    char err[MSG_ERR_MAX];
+    char enc[MSG_MAX_BYTES];
+    struct price_msg pm;
+    const char *json = m->payload;
+    size_t len = m->len;
+    int n;
+
+    if (json == NULL || price_msg_decode(json, len, &pm, err, sizeof(err)) != 0) {
+        fanout_bad_message(fanout_opts.topic_prices, json == NULL ? "empty" : err);
+        return 0;
+    }
+    if (memchr(json, '\n', len) != NULL || memchr(json, '\r', len) != NULL) {
+        /* An SSE data line cannot hold a newline: send it compact. */
+        n = price_msg_encode(&pm, enc, sizeof(enc));
+        if (n < 0)
+            return 0;
+        json = enc;
+        len = (size_t)n;
+    }
+    prices_update(&pm, json, len);
+    atomic_fetch_add(&fanout_prices, 1);
+    if (sse_append_data(b, json, len) != 0)
+        return 0;
+    return 1;
+}
+
+static void fanout_price_batch(rd_kafka_t *rk, struct buf *b)
+{
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, FANOUT_POLL_MS);
+    struct sse_event *ev;
+    uint32_t n = 0;
+
+    while (m != NULL) {
+        if (m->err)
+            fanout_kafka_error(m, fanout_opts.topic_prices);
+        else
+            n += (uint32_t)fanout_price_add(m, b);
+        rd_kafka_message_destroy(m);
+        if (n >= FANOUT_BATCH_MAX || b->len > FANOUT_BATCH_BYTES - 2 * MSG_MAX_BYTES)
+            break;
+        m = rd_kafka_consumer_poll(rk, 0);
+    }
+    if (n > 0 && b->len > 0) {
+        ev = sse_event_new(b->data, b->len, n, 0);
+        if (ev != NULL)
+            hub_publish_prices(ev);
+        sse_event_unref(ev);
+    }
+    buf_reset(b);
+}
+
+static void *fanout_price_main(void *arg)
+{
+    rd_kafka_t *rk;
+    struct buf b;
+
+    (void)arg;
+    rk = fanout_reader(fanout_opts.topic_prices, "webapp-prices");
+    if (rk == NULL)
+        return NULL;
+    atomic_store(&fanout_rk[0], rk);
+    buf_init(&b, FANOUT_BATCH_BYTES);
+    while (fanout_running())
+        fanout_price_batch(rk, &b);
+    buf_free(&b);
+    return NULL;
+}
+
+/* True unless this alert (seq and id) was delivered recently. */
+static int fanout_alert_new(const struct alert_msg *a)
+{
+    uint32_t h = 2166136261u;
+    uint32_t *slot;
+
+    if (a->seq <= 0)
+        return 1; /* no seq: nothing to recognise it by */
+    for (const char *p = a->alert_id; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    h |= 1; /* 0 marks an empty slot */
+    slot = &fanout_seen[(uint64_t)a->seq & (FANOUT_SEEN_SLOTS - 1)];
+    if (*slot == h)
+        return 0;
+    *slot = h;
+    return 1;
+}
+
+/* "id: <seq>\ndata: <json>\n\n" for alert a (raw JSON json). */
+static struct sse_event *fanout_alert_event(const struct alert_msg *a, const char *json,
+                                            size_t len)
+{
+    char enc[MSG_MAX_BYTES];
+    struct sse_event *ev = NULL;
+    struct buf b;
+    int n;
+
+    if (memchr(json, '\n', len) != NULL || memchr(json, '\r', len) != NULL) {
+        n = alert_msg_encode(a, enc, sizeof(enc));
+        if (n < 0)
+            return NULL;
+        json = enc;
+        len = (size_t)n;
+    }
+    buf_init(&b, MSG_MAX_BYTES + 64);
+    if (a->seq > 0 && buf_printf(&b, "id: %lld\n", a->seq) != 0)
+        goto out;
+    if (sse_append_data(&b, json, len) != 0)
+        goto out;
+    ev = sse_event_new(b.data, b.len, 1, a->seq);
+out:
+    buf_free(&b);
+    return ev;
+}
+
+static void fanout_alert_one(const rd_kafka_message_t *m)
+{
+    char err[MSG_ERR_MAX];
+    struct alert_msg a;
+    struct sse_event *ev;
+
+    if (m->payload == NULL || alert_msg_decode(m->payload, m->len, &a, err, sizeof(err)) != 0) {
+        fanout_bad_message(fanout_opts.topic_alerts, m->payload == NULL ? "empty" : err);
+        return;
+    }
+    atomic_fetch_add(&fanout_alerts, 1);
+    if (!fanout_alert_new(&a)) {
+        atomic_fetch_add(&fanout_dups, 1);
+        return;
+    }
+    ev = fanout_alert_event(&a, m->payload, m->len);
+    if (ev == NULL)
+        return;
+    hub_publish_alert(a.user_id, ev);
+    sse_event_unref(ev);
+}
+
+static void *fanout_alert_main(void *arg)
+{
+    rd_kafka_t *rk;
+
+    (void)arg;
+    rk = fanout_reader(fanout_opts.topic_alerts, "webapp-alerts");
+    if (rk == NULL)
+        return NULL;
+    atomic_store(&fanout_rk[1], rk);
+    while (fanout_running()) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, FANOUT_POLL_MS);
+        if (m == NULL)
+            continue;
+        if (m->err)
+            fanout_kafka_error(m, fanout_opts.topic_alerts);
+        else
+            fanout_alert_one(m);
+        rd_kafka_message_destroy(m);
+    }
+    return NULL;
+}
+
+int fanout_start(const struct fanout_opts *o, char *err, size_t errlen)
+{
+    void *(*mains[2])(void *) = {fanout_price_main, fanout_alert_main};
+
+    fanout_opts = *o;
+    atomic_store(&fanout_quit, 0);
+    for (int i = 0; i < 2; i++) {
+        if (pthread_create(&fanout_threads[i], NULL, mains[i], NULL) != 0) {
+            snprintf(err, errlen, "cannot start the fan-out threads");
+            fanout_stop();
+            return -1;
+        }
+        fanout_started[i] = 1;
+    }
+    return 0;
+}
+
+void fanout_stop(void)
+{
+    atomic_store(&fanout_quit, 1);
+    for (int i = 0; i < 2; i++) {
+        if (fanout_started[i])
+            pthread_join(fanout_threads[i], NULL);
+        fanout_started[i] = 0;
+    }
+}
+
+void fanout_free(void)
+{
+    for (int i = 0; i < 2; i++) {
+        rd_kafka_t *rk = atomic_exchange(&fanout_rk[i], NULL);
+        if (rk != NULL)
+            kafka_consumer_close(rk);
+    }
+}
+
+int fanout_kafka_ok(char *why, size_t whylen)
+{
+    int64_t now = time_mono_ms();
+    rd_kafka_t *rk;
+    int ok;
+
+    pthread_mutex_lock(&fanout_health_lock);
+    if (now - fanout_health_at >= FANOUT_KAFKA_CHECK_MS) {
+        rk = atomic_load(&fanout_rk[0]);
+        if (rk == NULL || atomic_load(&fanout_rk[1]) == NULL) {
+            fanout_health_ok = 0;
+            snprintf(fanout_health_why, sizeof(fanout_health_why),
+                     "waiting for topic %s", rk == NULL ? fanout_opts.topic_prices
+                                                        : fanout_opts.topic_alerts);
+        } else if (kafka_ping(rk, 500) != 0) {
+            fanout_health_ok = 0;
+            snprintf(fanout_health_why, sizeof(fanout_health_why), "no broker answered");
+        } else {
+            fanout_health_ok = 1;
+            fanout_health_why[0] = '\0';
+        }
+        fanout_health_at = time_mono_ms();
+    }
+    ok = fanout_health_ok;
+    snprintf(why, whylen, "%s", fanout_health_why);
+    pthread_mutex_unlock(&fanout_health_lock);
+    return ok ? 0 : -1;
+}
+
+void fanout_counts_get(struct fanout_counts *out)
+{
+    out->prices = atomic_load(&fanout_prices);
+    out->alerts = atomic_load(&fanout_alerts);
+    out->bad_messages = atomic_load(&fanout_bad);
+    out->duplicate_alerts = atomic_load(&fanout_dups);
+}

@@ -1,0 +1,356 @@
+/* http: the libmicrohttpd server — epoll worker threads with suspend/resume
+ * for the streams, an explicit connection limit, small per-connection
+ * memory — the request state (body capped at 4 KiB), the routes and the
+ * reply helpers. Each worker thread has its own Redis connection. */
+#include "webapp.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "redis.h"
+
+#define HTTP_BODY_MAX 4096
+#define HTTP_THREADS_MAX 64
+#define HTTP_DELETE_PREFIX "/api/delete-alert/"
+
+/* Per-request state, in libmicrohttpd's req_cls: made on the first call,
+ * freed in the completion callback. */
+struct http_req {
+    struct buf body;
+    int too_large;
+};
+
+static struct MHD_Daemon *http_daemon;
+static const struct webapp_config *http_cfg;
+static atomic_long http_active;
+static atomic_int http_stopping;
+
+static _Thread_local struct redis_conn *http_tl_redis;
+static pthread_mutex_t http_redis_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct redis_conn *http_redis_all[HTTP_THREADS_MAX + 2];
+static int http_redis_count;
+
+struct redis_conn *http_redis(void)
+{
+    struct redis_conn *rc;
+
+    if (http_tl_redis != NULL)
+        return http_tl_redis;
+    pthread_mutex_lock(&http_redis_lock);
+    if (http_redis_count < HTTP_THREADS_MAX + 2) {
+        rc = redis_conn_new(http_cfg->common.redis_host, (int)http_cfg->common.redis_port,
+                            http_cfg->common.redis_timeout_ms);
+        if (rc != NULL)
+            http_redis_all[http_redis_count++] = rc;
+        http_tl_redis = rc;
+    }
+    pthread_mutex_unlock(&http_redis_lock);
+    return http_tl_redis;
+}
+
+enum MHD_Result http_reply_response(struct MHD_Connection *conn, unsigned int status,
+                                    struct MHD_Response *r)
+{
+    enum MHD_Result ret;
+
+    /* Stopping: let keep-alive clients (nginx) move to another replica. */
+    if (atomic_load(&http_stopping))
+        MHD_add_response_header(r, "Connection", "close");
+    ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    stats_count_status(status);
+    return ret;
+}
+
+enum MHD_Result http_reply_body(struct MHD_Connection *conn, unsigned int status,
+                                const char *type, const void *data, size_t len, int copy)
+{
+    struct MHD_Response *r;
+
+    r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)data,
+                                        copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    return http_reply_response(conn, status, r);
+}
+
+enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned int status,
+                                const char *json, size_t len)
+{
+    return http_reply_body(conn, status, "application/json", json, len, 1);
+}
+
+enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned int status,
+                                 const char *msg)
+{
+    json_t *o = json_pack("{s:s}", "error", msg);
+    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    enum MHD_Result ret;
+
+    if (text == NULL)
+        ret = http_reply_json(conn, status, "{\"error\":\"error\"}", 17);
+    else
+        ret = http_reply_json(conn, status, text, strlen(text));
+    free(text);
+    json_decref(o);
+    return ret;
+}
+
+static enum MHD_Result http_method_not_allowed(struct MHD_Connection *conn, const char *allow)
+{
+    static const char body[] = "{\"error\":\"Method not allowed\"}";
+    struct MHD_Response *r;
+
+    r = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)(uintptr_t)body,
+                                        MHD_RESPMEM_PERSISTENT);
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Allow", allow);
+    return http_reply_response(conn, 405, r);
+}
+
+static const char *http_header(struct MHD_Connection *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+/* Sets c->user_id when the request has a valid signed cookie. */
+static void http_read_cookie(struct http_call *c)
+{
+    const char *v = MHD_lookup_connection_value(c->conn, MHD_COOKIE_KIND, "user_id");
+
+    c->has_user = v != NULL && cookie_verify(http_cfg->cookie_secret,
+                                             http_cfg->cookie_secret_len, v, strlen(v),
+                                             c->user_id) == 0;
+}
+
+static int http_cross_site(struct MHD_Connection *conn)
+{
+    return request_is_cross_site(http_header(conn, "Sec-Fetch-Site"), http_header(conn, "Origin"),
+                                 http_header(conn, "Host"), http_header(conn, "X-Forwarded-Host"));
+}
+
+static int http_is(const char *method, const char *m)
+{
+    return strcmp(method, m) == 0;
+}
+
+/* GET (or HEAD) routes; NULL when url is none of them. */
+typedef enum MHD_Result (*http_get_fn)(struct http_call *c);
+
+static http_get_fn http_get_route(const char *url)
+{
+    static const struct {
+        const char *url;
+        http_get_fn fn;
+    } routes[] = {
+        {"/api/get-alerts", api_get_alerts}, {"/api/alert-history", api_alert_history},
+        {"/api/tickers", api_tickers},       {"/metrics", api_metrics},
+        {"/api/stream-prices", api_stream_prices},
+        {"/api/stream-alerts", api_stream_alerts},
+    };
+
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (strcmp(url, routes[i].url) == 0)
+            return routes[i].fn;
+    }
+    return NULL;
+}
+
+static int http_is_stream(const char *url)
+{
+    return strcmp(url, "/api/stream-prices") == 0 || strcmp(url, "/api/stream-alerts") == 0;
+}
+
+/* State-changing routes: set-alert and delete-alert. -1 when url is neither. */
+static int http_change_route(struct http_call *c, const char *method, enum MHD_Result *ret)
+{
+    int is_set = strcmp(c->url, "/api/set-alert") == 0;
+    int is_del = strncmp(c->url, HTTP_DELETE_PREFIX, sizeof(HTTP_DELETE_PREFIX) - 1) == 0;
+
+    if (!is_set && !is_del)
+        return -1;
+    if (is_set && !http_is(method, "POST"))
+        *ret = http_method_not_allowed(c->conn, "POST");
+    else if (is_del && !http_is(method, "DELETE"))
+        *ret = http_method_not_allowed(c->conn, "DELETE");
+    else if (http_cross_site(c->conn))
+        *ret = http_reply_error(c->conn, 403, "Cross-site request refused");
+    else if (is_set)
+        *ret = api_set_alert(c);
+    else
+        *ret = api_delete_alert(c, c->url + sizeof(HTTP_DELETE_PREFIX) - 1);
+    return 0;
+}
+
+static enum MHD_Result http_route(struct http_call *c, const char *method)
+{
+    int get = http_is(method, "GET") || http_is(method, "HEAD");
+    const struct asset *a = assets_find(c->url);
+    http_get_fn fn = http_get_route(c->url);
+    enum MHD_Result ret = MHD_NO;
+
+    if (http_change_route(c, method, &ret) == 0)
+        return ret;
+    if (a == NULL && fn == NULL && strcmp(c->url, "/health") != 0)
+        return http_reply_error(c->conn, 404, "Not found");
+    if (!get || (http_is(method, "HEAD") && http_is_stream(c->url)))
+        return http_method_not_allowed(c->conn, http_is_stream(c->url) ? "GET" : "GET, HEAD");
+    if (strcmp(c->url, "/health") == 0)
+        return api_health(c, atomic_load(&http_stopping));
+    if (fn != NULL)
+        return fn(c);
+    if (strcmp(a->name, "/") == 0)
+        return api_dashboard(c, a);
+    return http_reply_body(c->conn, 200, a->type, a->data, a->len, 0);
+}
+
+/* The first call for a request: only headers are known. A body announced
+ * as over the cap is refused at once (the connection then closes). */
+static enum MHD_Result http_begin(struct MHD_Connection *conn, void **req_cls)
+{
+    const char *cl = http_header(conn, "Content-Length");
+    struct http_req *rq = calloc(1, sizeof(*rq));
+    char *end = NULL;
+
+    if (rq == NULL)
+        return MHD_NO;
+    buf_init(&rq->body, HTTP_BODY_MAX);
+    *req_cls = rq;
+    atomic_fetch_add(&http_active, 1);
+    if (cl != NULL && (strtoull(cl, &end, 10) > HTTP_BODY_MAX || end == cl))
+        return http_reply_error(conn, 413, "Request body too large (max 4096 bytes)");
+    return MHD_YES;
+}
+
+static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                    const char *method, const char *version,
+                                    const char *upload_data, size_t *upload_size,
+                                    void **req_cls)
+{
+    struct http_req *rq = *req_cls;
+    struct http_call c;
+
+    (void)cls;
+    (void)version;
+    if (rq == NULL)
+        return http_begin(conn, req_cls);
+    if (*upload_size > 0) {
+        if (!rq->too_large && buf_append(&rq->body, upload_data, *upload_size) != 0)
+            rq->too_large = 1;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (rq->too_large)
+        return http_reply_error(conn, 413, "Request body too large (max 4096 bytes)");
+    memset(&c, 0, sizeof(c));
+    c.conn = conn;
+    c.cfg = http_cfg;
+    c.url = url;
+    c.body = rq->body.data;
+    c.body_len = rq->body.len;
+    http_read_cookie(&c);
+    return http_route(&c, method);
+}
+
+static void http_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                           enum MHD_RequestTerminationCode toe)
+{
+    struct http_req *rq = *req_cls;
+
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (rq == NULL)
+        return;
+    buf_free(&rq->body);
+    free(rq);
+    *req_cls = NULL;
+    atomic_fetch_sub(&http_active, 1);
+}
+
+static void http_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+
+    (void)cls;
+    vsnprintf(line, sizeof(line), fmt, ap);
+    /* A browser going away mid-stream is routine, not a warning. */
+    if (strstr(line, "no longer available") != NULL || strstr(line, "reset by") != NULL)
+        log_debug("http client gone", "detail=\"%s\"", line);
+    else
+        log_warn("http server", "detail=\"%s\"", line);
+}
+
+int http_start(const struct webapp_config *cfg, char *err, size_t errlen)
+{
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    struct sockaddr_in sa;
+
+    http_cfg = cfg;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)cfg->port);
+    if (inet_pton(AF_INET, cfg->common.listen_host, &sa.sin_addr) != 1) {
+        snprintf(err, errlen, "LISTEN_HOST: not an IPv4 address");
+        return -1;
+    }
+    http_daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, http_handler, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+        http_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &sa,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->conn_memory,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->conn_timeout_s,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned int)4096, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+        MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_END);
+    if (http_daemon == NULL) {
+        snprintf(err, errlen, "cannot listen on %s:%ld (in use, or limits too high)",
+                 cfg->common.listen_host, cfg->port);
+        return -1;
+    }
+    return 0;
+}
+
+void http_quiesce(void)
+{
+    MHD_socket fd;
+
+    atomic_store(&http_stopping, 1);
+    if (http_daemon == NULL)
+        return;
+    fd = MHD_quiesce_daemon(http_daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}
+
+long http_inflight(void)
+{
+    return atomic_load(&http_active);
+}
+
+void http_stop(void)
+{
+    if (http_daemon != NULL)
+        MHD_stop_daemon(http_daemon);
+    http_daemon = NULL;
+    pthread_mutex_lock(&http_redis_lock);
+    for (int i = 0; i < http_redis_count; i++)
+        redis_conn_free(http_redis_all[i]);
+    http_redis_count = 0;
+    pthread_mutex_unlock(&http_redis_lock);
+}

@@ -1,0 +1,252 @@
+/* prices: the latest tick of every asset, for the snapshot a new price stream
+ * gets, for /api/tickers and for "is this ticker known". Written by the
+ * price reader thread, read by the HTTP threads, under one mutex. */
+#include "webapp.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PRICES_MAX 1024   /* assets kept; more (synthetic load) still stream */
+#define PRICES_SLOTS 2048 /* open-addressing index, a power of two > 2 * max */
+#define PRICES_SNAPSHOT_MAX (PRICES_MAX * (MSG_MAX_BYTES + 8))
+
+struct price_entry {
+    struct price_msg m;
+    int has_price;
+    char *raw; /* the last tick's JSON, NUL-terminated; NULL before one */
+    size_t raw_len;
+};
+
+static pthread_mutex_t prices_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct price_entry prices_tab[PRICES_MAX];
+static int prices_count;
+static int16_t prices_slots[PRICES_SLOTS]; /* index + 1; 0 = empty */
+static struct sse_event *prices_snap;      /* cached snapshot, NULL when stale */
+static long prices_snap_retry;
+
+static uint32_t prices_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+
+    for (; *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* The entry of ticker, or NULL. Lock held. */
+static struct price_entry *prices_find(const char *ticker)
+{
+    uint32_t i = prices_hash(ticker) & (PRICES_SLOTS - 1);
+
+    while (prices_slots[i] != 0) {
+        struct price_entry *e = &prices_tab[prices_slots[i] - 1];
+        if (strcmp(e->m.ticker, ticker) == 0)
+            return e;
+        i = (i + 1) & (PRICES_SLOTS - 1);
+    }
+    return NULL;
+}
+
+/* Adds ticker (valid, absent). NULL when full. Lock held. */
+static struct price_entry *prices_add(const char *ticker)
+{
+    uint32_t i = prices_hash(ticker) & (PRICES_SLOTS - 1);
+    struct price_entry *e;
+
+    if (prices_count >= PRICES_MAX)
+        return NULL;
+    while (prices_slots[i] != 0)
+        i = (i + 1) & (PRICES_SLOTS - 1);
+    e = &prices_tab[prices_count];
+    memset(e, 0, sizeof(*e));
+    snprintf(e->m.ticker, sizeof(e->m.ticker), "%s", ticker);
+    snprintf(e->m.company, sizeof(e->m.company), "%s", ticker);
+    snprintf(e->m.display_name, sizeof(e->m.display_name), "%s", ticker);
+    prices_slots[i] = (int16_t)(++prices_count);
+    return e;
+}
+
+int prices_init(const char *tickers, char *err, size_t errlen)
+{
+    const char *p = tickers;
+
+    while (*p != '\0') {
+        char sym[MSG_TICKER_MAX];
+        size_t n = strcspn(p, ",");
+        const char *s = p;
+        size_t len = n;
+
+        while (len > 0 && *s == ' ') {
+            s++;
+            len--;
+        }
+        while (len > 0 && s[len - 1] == ' ')
+            len--;
+        if (len >= sizeof(sym)) {
+            snprintf(err, errlen, "TICKERS: symbol too long");
+            return -1;
+        }
+        memcpy(sym, s, len);
+        sym[len] = '\0';
+        if (len > 0 && !msg_ticker_valid(sym)) {
+            snprintf(err, errlen, "TICKERS: '%s' is not a valid symbol", sym);
+            return -1;
+        }
+        if (len > 0 && prices_find(sym) == NULL && prices_add(sym) == NULL) {
+            snprintf(err, errlen, "TICKERS: more than %d symbols", PRICES_MAX);
+            return -1;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+void prices_free(void)
+{
+    pthread_mutex_lock(&prices_lock);
+    for (int i = 0; i < prices_count; i++) {
+        free(prices_tab[i].raw);
+        prices_tab[i].raw = NULL;
+    }
+    prices_count = 0;
+    memset(prices_slots, 0, sizeof(prices_slots));
+    sse_event_unref(prices_snap);
+    prices_snap = NULL;
+    pthread_mutex_unlock(&prices_lock);
+}
+
+int prices_update(const struct price_msg *m, const char *raw, size_t len)
+{
+    struct price_entry *e;
+    char *copy = malloc(len + 1);
+    int rc = -1;
+
+    if (copy == NULL)
+        return -1;
+    memcpy(copy, raw, len);
+    copy[len] = '\0';
+    pthread_mutex_lock(&prices_lock);
+    e = prices_find(m->ticker);
+    if (e == NULL)
+        e = prices_add(m->ticker);
+    if (e != NULL) {
+        free(e->raw);
+        e->raw = copy;
+        e->raw_len = len;
+        e->m = *m;
+        e->has_price = 1;
+        copy = NULL;
+        sse_event_unref(prices_snap);
+        prices_snap = NULL;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&prices_lock);
+    free(copy);
+    return rc;
+}
+
+int prices_known(const char *ticker)
+{
+    int found;
+
+    pthread_mutex_lock(&prices_lock);
+    found = prices_find(ticker) != NULL;
+    pthread_mutex_unlock(&prices_lock);
+    return found;
+}
+
+/* Builds the snapshot event. Lock held. */
+static struct sse_event *prices_build_snapshot(long retry_ms)
+{
+    struct sse_event *ev = NULL;
+    uint32_t n = 0;
+    struct buf b;
+
+    buf_init(&b, PRICES_SNAPSHOT_MAX);
+    if (buf_printf(&b, "retry: %ld\n\n", retry_ms) != 0)
+        goto out;
+    for (int i = 0; i < prices_count; i++) {
+        const struct price_entry *e = &prices_tab[i];
+        if (!e->has_price)
+            continue;
+        if (sse_append_data(&b, e->raw, e->raw_len) != 0)
+            goto out;
+        n++;
+    }
+    ev = sse_event_new(b.data, b.len, n, 0);
+out:
+    buf_free(&b);
+    return ev;
+}
+
+struct sse_event *prices_snapshot(long retry_ms)
+{
+    struct sse_event *ev;
+
+    pthread_mutex_lock(&prices_lock);
+    if (prices_snap == NULL || prices_snap_retry != retry_ms) {
+        sse_event_unref(prices_snap);
+        prices_snap = prices_build_snapshot(retry_ms);
+        prices_snap_retry = retry_ms;
+    }
+    ev = prices_snap != NULL ? sse_event_ref(prices_snap) : NULL;
+    pthread_mutex_unlock(&prices_lock);
+    return ev;
+}
+
+static json_t *prices_entry_json(const struct price_entry *e)
+{
+    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s?}", "ticker", e->m.ticker, "company",
+                     e->m.company, "display_name", e->m.display_name, "price",
+                     e->has_price ? json_real(e->m.price) : json_null(), "timestamp",
+                     e->has_price ? json_real(e->m.timestamp) : json_null(), "source",
+                     e->has_price ? e->m.source : NULL);
+}
+
+int prices_write_json(struct buf *out)
+{
+    json_t *arr = json_array();
+    json_t *root = NULL;
+    char *text = NULL;
+    int rc = -1;
+
+    if (arr == NULL)
+        return -1;
+    pthread_mutex_lock(&prices_lock);
+    for (int i = 0; i < prices_count; i++)
+        json_array_append_new(arr, prices_entry_json(&prices_tab[i]));
+    pthread_mutex_unlock(&prices_lock);
+    root = json_pack("{s:o}", "tickers", arr);
+    if (root == NULL)
+        return -1;
+    text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    if (text != NULL && buf_puts(out, text) == 0)
+        rc = 0;
+    free(text);
+    json_decref(root);
+    return rc;
+}
+
+void prices_counts(long *with_price, long *simulated)
+{
+    long n = 0;
+    long sim = 0;
+
+    pthread_mutex_lock(&prices_lock);
+    for (int i = 0; i < prices_count; i++) {
+        if (!prices_tab[i].has_price)
+            continue;
+        n++;
+        if (strcmp(prices_tab[i].m.source, "sim") == 0)
+            sim++;
+    }
+    pthread_mutex_unlock(&prices_lock);
+    *with_price = n;
+    *simulated = sim;
+}

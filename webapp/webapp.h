@@ -1,0 +1,281 @@
+/* webapp: the HTTP API, the Server-Sent Event streams and the dashboard.
+ * One header for the daemon's modules (kcat's habit): the configuration
+ * struct, then one prototype block per module. */
+#ifndef SA_WEBAPP_H
+#define SA_WEBAPP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "config.h"
+#include "message.h"
+
+#include <microhttpd.h>
+
+/* ---- configuration (main.c) ---------------------------------------------- */
+
+#define WEBAPP_SECRET_MIN 32
+#define WEBAPP_TICKERS_MAX 4096 /* bytes of the TICKERS list */
+
+struct webapp_config {
+    struct common_config common;
+    long port;
+    long max_connections;
+    long threads;
+    long conn_memory;
+    long conn_timeout_s;
+    char cookie_secret[512]; /* never logged */
+    size_t cookie_secret_len;
+    int cookie_secure;
+    long max_alerts_per_user;
+    char topic_prices[256];
+    char topic_alerts[256];
+    char tickers[WEBAPP_TICKERS_MAX];
+    long heartbeat_ms;
+    long queue_max;
+    long retry_ms;
+    long streams_per_user;
+    long shutdown_grace_ms;
+    char static_dir[1024]; /* "" = the assets built into the binary */
+};
+
+/* ---- cookie.c: the signed user_id cookie ---------------------------------- */
+
+#define COOKIE_USER_LEN 32                      /* hex digits of 128 random bits */
+#define COOKIE_VALUE_LEN (COOKIE_USER_LEN + 1 + 64) /* user "." hex HMAC-SHA256 */
+
+/* Makes a fresh user id (128 random bits, lowercase hex) and its cookie value
+ * "<user>.<hmac>". Returns 0, or -1 when no random bytes could be had. */
+int cookie_issue(const char *secret, size_t secret_len, char user_id[COOKIE_USER_LEN + 1],
+                 char value[COOKIE_VALUE_LEN + 1]);
+
+/* Checks a cookie value of len bytes (not necessarily NUL-terminated) in
+ * constant time. Returns 0 and copies the user id when the signature is
+ * right, -1 for anything else (forged, tampered, truncated, wrong case). */
+int cookie_verify(const char *secret, size_t secret_len, const char *value, size_t len,
+                  char user_id[COOKIE_USER_LEN + 1]);
+
+/* ---- request.c: parsing request bodies (pure, no I/O) ---------------------- */
+
+struct set_alert_req {
+    char ticker[MSG_TICKER_MAX];
+    double threshold;
+    enum alert_type type;
+};
+
+/* Parses a set-alert body {"ticker","threshold","type"}. Returns 0, or -1
+ * with a message for the client in err. Whether the ticker is known is the
+ * caller's question. */
+int request_parse_set_alert(const char *body, size_t len, struct set_alert_req *out, char *err,
+                            size_t errlen);
+
+/* Parses a Last-Event-ID value: decimal digits only, 1..18 of them.
+ * Returns the number, or -1 when absent or malformed. */
+long long request_parse_event_id(const char *s);
+
+/* True when a state-changing request comes from another site:
+ * Sec-Fetch-Site: cross-site, or an Origin whose host is not the Host (or
+ * X-Forwarded-Host) header's. Any argument may be NULL (header absent). */
+int request_is_cross_site(const char *sec_fetch_site, const char *origin, const char *host,
+                          const char *fwd_host);
+
+/* ---- event.c: refcounted SSE payloads, shared by every client ------------ */
+
+struct sse_event {
+    _Atomic int refs;
+    uint32_t messages;  /* SSE messages in data, for the metrics */
+    long long seq;      /* alert seq (0 for prices, heartbeats...) */
+    size_t len;
+    char data[];
+};
+
+/* A new event holding a copy of data[0..len), one reference. NULL on out of
+ * memory. */
+struct sse_event *sse_event_new(const char *data, size_t len, uint32_t messages, long long seq);
+struct sse_event *sse_event_ref(struct sse_event *ev);
+/* Drops a reference; frees at zero. NULL is fine. */
+void sse_event_unref(struct sse_event *ev);
+
+/* Appends "data: <json>\n\n" to b; json must not contain CR or LF (returns
+ * -1 then, or when b is full). */
+int sse_append_data(struct buf *b, const char *json, size_t len);
+
+/* ---- prices.c: the latest price of every asset ---------------------------- */
+
+/* Starts the table with the configured tickers (comma-separated; may be
+ * empty). Returns 0 or -1 with err. */
+int prices_init(const char *tickers, char *err, size_t errlen);
+void prices_free(void);
+
+/* Records a tick (m decoded from raw). Returns 0, or -1 when the table is
+ * full and the ticker new (the tick still goes to the streams). */
+int prices_update(const struct price_msg *m, const char *raw, size_t len);
+
+/* True when ticker is configured or has been seen on the price topic. */
+int prices_known(const char *ticker);
+
+/* An event with "retry: <retry_ms>" and every latest price, one reference
+ * for the caller, or NULL on out of memory. */
+struct sse_event *prices_snapshot(long retry_ms);
+
+/* Appends {"tickers":[...]} to out. Returns 0 or -1 (out full). */
+int prices_write_json(struct buf *out);
+
+/* Tickers with a price, and how many of them come from the simulation. */
+void prices_counts(long *with_price, long *simulated);
+
+/* ---- hub.c: the SSE clients and the fan-out to them ----------------------- */
+
+enum sse_kind { SSE_PRICES = 0, SSE_ALERTS = 1 };
+
+struct hub_opts {
+    long queue_max;        /* events queued per client before it is dropped */
+    long streams_per_user; /* alert streams per user id */
+};
+
+struct sse_client;
+
+int hub_init(const struct hub_opts *o);
+/* Frees what is left; call after the HTTP server stopped. */
+void hub_free(void);
+
+/* A client for conn (user_id may be NULL for prices), registered so that it
+ * receives events from now on. Returns NULL when stopping, over the
+ * per-user cap (*over_cap set) or out of memory. */
+struct sse_client *hub_client_open(struct MHD_Connection *conn, enum sse_kind kind,
+                                   const char *user_id, int *over_cap);
+
+/* Puts first at the head of the client's queue (a snapshot or a replay; the
+ * client takes its own reference) and drops queued alerts with seq <=
+ * min_seq, which the replay already holds; later ones too. */
+void hub_client_start(struct sse_client *c, struct sse_event *first, long long min_seq);
+
+/* The streaming response for c. On success MHD owns c (freed with the
+ * response); on NULL the caller must hub_client_close(c). */
+struct MHD_Response *hub_client_response(struct sse_client *c);
+
+/* Unregisters and frees a client that never got its response. */
+void hub_client_close(struct sse_client *c);
+
+/* Fan-out: ev to every price stream / to user_id's alert streams. */
+void hub_publish_prices(struct sse_event *ev);
+void hub_publish_alert(const char *user_id, struct sse_event *ev);
+/* A heartbeat comment to every stream. */
+void hub_heartbeat(void);
+
+/* Ends every stream (after what is queued) and refuses new ones. */
+void hub_stop(void);
+
+struct hub_counts {
+    long price_streams;
+    long alert_streams;
+    uint64_t events_sent;
+    uint64_t clients_dropped;
+};
+void hub_counts_get(struct hub_counts *out);
+
+/* ---- fanout.c: the two Kafka readers feeding the hub ---------------------- */
+
+struct fanout_opts {
+    const char *bootstrap;
+    const char *topic_prices;
+    const char *topic_alerts;
+};
+
+/* Starts the reader threads (they connect in the background and retry).
+ * Returns 0 or -1 with err. The opts strings must outlive the threads. */
+int fanout_start(const struct fanout_opts *o, char *err, size_t errlen);
+/* Stops and joins the threads (the readers stay open for /health). */
+void fanout_stop(void);
+/* Closes the readers; after fanout_stop and once no request runs. */
+void fanout_free(void);
+
+/* Kafka reachability for /health, checked at most once a second. Returns 0
+ * when a broker answered; fills why otherwise. */
+int fanout_kafka_ok(char *why, size_t whylen);
+
+struct fanout_counts {
+    uint64_t prices;
+    uint64_t alerts;
+    uint64_t bad_messages;
+    uint64_t duplicate_alerts;
+};
+void fanout_counts_get(struct fanout_counts *out);
+
+/* ---- assets.c: the dashboard files and openapi.json ----------------------- */
+
+struct asset {
+    const char *name; /* URL path, e.g. "/static/app.js" */
+    const char *type; /* Content-Type */
+    const unsigned char *data;
+    size_t len;
+};
+
+/* Loads the assets from dir, or uses the built-in copies when dir is "".
+ * Returns 0 or -1 with err. */
+int assets_init(const char *dir, char *err, size_t errlen);
+void assets_free(void);
+/* The asset for path, or NULL. */
+const struct asset *assets_find(const char *path);
+
+/* ---- http.c: the libmicrohttpd server and the routes ---------------------- */
+
+/* One request, as the route handlers see it. */
+struct http_call {
+    struct MHD_Connection *conn;
+    const struct webapp_config *cfg;
+    const char *url;
+    const char *body; /* NULL when none */
+    size_t body_len;
+    int has_user; /* a valid user_id cookie came with the request */
+    char user_id[COOKIE_USER_LEN + 1];
+};
+
+/* Replies with a JSON body (copied) / {"error": msg} / any body (copied) and
+ * counts the status. Return what MHD_queue_response returned. */
+enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned int status,
+                                const char *json, size_t len);
+enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned int status,
+                                 const char *msg);
+enum MHD_Result http_reply_body(struct MHD_Connection *conn, unsigned int status,
+                                const char *type, const void *data, size_t len, int copy);
+/* Queues a response made elsewhere (a stream), counts it, destroys our ref. */
+enum MHD_Result http_reply_response(struct MHD_Connection *conn, unsigned int status,
+                                    struct MHD_Response *r);
+
+/* This thread's Redis connection (created on first use, freed by
+ * http_stop). NULL only on out of memory. */
+struct redis_conn *http_redis(void);
+
+int http_start(const struct webapp_config *cfg, char *err, size_t errlen);
+/* Stops accepting; requests in flight go on. */
+void http_quiesce(void);
+/* Requests currently being handled (streams included). */
+long http_inflight(void);
+/* Stops the server (closes what is left) and frees the per-thread Redis
+ * connections. */
+void http_stop(void);
+
+/* ---- api.c: the route handlers --------------------------------------------- */
+
+enum MHD_Result api_dashboard(struct http_call *c, const struct asset *a);
+enum MHD_Result api_set_alert(struct http_call *c);
+enum MHD_Result api_get_alerts(struct http_call *c);
+enum MHD_Result api_delete_alert(struct http_call *c, const char *alert_id);
+enum MHD_Result api_alert_history(struct http_call *c);
+enum MHD_Result api_tickers(struct http_call *c);
+enum MHD_Result api_health(struct http_call *c, int stopping);
+enum MHD_Result api_metrics(struct http_call *c);
+enum MHD_Result api_stream_prices(struct http_call *c);
+enum MHD_Result api_stream_alerts(struct http_call *c);
+
+/* ---- stats.c: counters for /metrics ---------------------------------------- */
+
+void stats_count_status(unsigned int status);
+void stats_alert_created(void);
+void stats_alert_deleted(void);
+/* Appends the Prometheus text of every counter to out. */
+void stats_write(struct buf *out);
+
+#endif
