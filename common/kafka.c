@@ -226,8 +226,16 @@ rd_kafka_t *kafka_reader_new(const struct kafka_opts *o, const char *topic, char
         return NULL;
     }
     parts = rd_kafka_topic_partition_list_new(n);
-    for (int i = 0; i < n; i++)
-        rd_kafka_topic_partition_list_add(parts, topic, i)->offset = RD_KAFKA_OFFSET_END;
+    for (int i = 0; i < n; i++) {
+        int64_t lo = 0, hi = RD_KAFKA_OFFSET_END;
+        /* Resolve the end now, not lazily at the first fetch: a message
+         * produced after this returns is then never skipped (a webapp is
+         * healthy, and takes streams, as soon as its readers exist). */
+        if (rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, 5000) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR)
+            hi = RD_KAFKA_OFFSET_END;
+        rd_kafka_topic_partition_list_add(parts, topic, i)->offset = hi;
+    }
     rerr = rd_kafka_assign(rk, parts);
     rd_kafka_topic_partition_list_destroy(parts);
     if (rerr) {

@@ -40,7 +40,8 @@ rd_kafka_t *kafka_consumer_new(const struct kafka_opts *o, const char *group_id,
                                const char *const *topics, char *err, size_t errlen);
 
 /* A consumer that reads every partition of topic itself, outside any group
- * (each webapp replica must see every message), starting at the end.
+ * (each webapp replica must see every message), starting at the end as it
+ * is when the call returns (the end offsets are resolved before it does).
  * Returns NULL with err. Close with kafka_consumer_close. */
 rd_kafka_t *kafka_reader_new(const struct kafka_opts *o, const char *topic, char *err,
                              size_t errlen);

@@ -312,6 +312,16 @@ static void api_replay_add(const char *payload, size_t len, long long seq, void 
         rp->max_seq = seq;
 }
 
+static void api_replay_max(const char *payload, size_t len, long long seq, void *ud)
+{
+    struct api_replay *rp = ud;
+
+    (void)payload;
+    (void)len;
+    if (seq > rp->max_seq)
+        rp->max_seq = seq;
+}
+
 /* The first event of an alert stream: retry, then the replayed alerts. */
 static struct sse_event *api_replay_event(const struct api_replay *rp, long retry_ms)
 {
@@ -321,6 +331,10 @@ static struct sse_event *api_replay_event(const struct api_replay *rp, long retr
 
     buf_init(&b, API_REPLAY_MAX);
     if (buf_printf(&b, "retry: %ld\n\n", retry_ms) != 0)
+        goto out;
+    /* Nothing replayed: still give the browser an id, so a stream that drops
+     * before its first alert reconnects with Last-Event-ID and gets a replay. */
+    if (n == 0 && buf_printf(&b, "id: %lld\n\n", rp->max_seq) != 0)
         goto out;
     for (size_t i = n; i > 0; i--) {
         json_t *it = json_array_get(rp->items, i - 1);
@@ -365,8 +379,11 @@ enum MHD_Result api_stream_alerts(struct http_call *c)
     rp.max_seq = last > 0 ? last : 0;
     if (rp.items == NULL)
         goto fail;
-    if (last >= 0 && alert_store_history(http_redis(), c->user_id, last, api_replay_add, &rp,
-                                         err, sizeof(err)) < 0) {
+    /* With Last-Event-ID: replay what came after it. Without: only learn the
+     * newest seq, the id the stream starts from. */
+    if (alert_store_history(http_redis(), c->user_id, last > 0 ? last : 0,
+                            last >= 0 ? api_replay_add : api_replay_max, &rp, err,
+                            sizeof(err)) < 0) {
         api_store_failed("history", err);
         json_decref(rp.items);
         hub_client_close(cl);
@@ -377,7 +394,8 @@ enum MHD_Result api_stream_alerts(struct http_call *c)
     rp.items = NULL;
     if (first == NULL)
         goto fail;
-    return api_stream_open(c, cl, first, rp.max_seq);
+    /* Live events already replayed are skipped; without a replay none are. */
+    return api_stream_open(c, cl, first, last >= 0 ? rp.max_seq : 0);
 fail:
     json_decref(rp.items);
     hub_client_close(cl);

@@ -62,6 +62,8 @@ enum MHD_Result http_reply_response(struct MHD_Connection *conn, unsigned int st
 {
     enum MHD_Result ret;
 
+    /* Which replica answered (nginx's stickiness is visible to tests). */
+    MHD_add_response_header(r, "X-Served-By", http_cfg->instance);
     /* Stopping: let keep-alive clients (nginx) move to another replica. */
     if (atomic_load(&http_stopping))
         MHD_add_response_header(r, "Connection", "close");
@@ -219,7 +221,11 @@ static enum MHD_Result http_route(struct http_call *c, const char *method)
 }
 
 /* The first call for a request: only headers are known. A body announced
- * as over the cap is refused at once (the connection then closes). */
+ * as over the cap is refused at once (the connection then closes).
+ * Stopping: a request arriving now (on a kept-alive connection) is not
+ * started: its connection closes unanswered, which nginx retries on another
+ * replica, safely, as nothing was done. The count goes up before the flag is
+ * read, so the drain never misses a request that did start. */
 static enum MHD_Result http_begin(struct MHD_Connection *conn, void **req_cls)
 {
     const char *cl = http_header(conn, "Content-Length");
@@ -231,6 +237,8 @@ static enum MHD_Result http_begin(struct MHD_Connection *conn, void **req_cls)
     buf_init(&rq->body, HTTP_BODY_MAX);
     *req_cls = rq;
     atomic_fetch_add(&http_active, 1);
+    if (atomic_load(&http_stopping))
+        return MHD_NO;
     if (cl != NULL && (strtoull(cl, &end, 10) > HTTP_BODY_MAX || end == cl))
         return http_reply_error(conn, 413, "Request body too large (max 4096 bytes)");
     return MHD_YES;
@@ -288,9 +296,12 @@ static void http_mhd_log(void *cls, const char *fmt, va_list ap)
 
     (void)cls;
     vsnprintf(line, sizeof(line), fmt, ap);
-    /* A browser going away mid-stream is routine, not a warning. */
+    /* A browser going away mid-stream is routine, not a warning; nor is a
+     * request closed unanswered while stopping (http_begin). */
     if (strstr(line, "no longer available") != NULL || strstr(line, "reset by") != NULL)
         log_debug("http client gone", "detail=\"%s\"", line);
+    else if (atomic_load(&http_stopping) && strstr(line, "Application reported") != NULL)
+        log_debug("http request closed while stopping", NULL);
     else
         log_warn("http server", "detail=\"%s\"", line);
 }

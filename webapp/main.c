@@ -38,6 +38,8 @@ static const struct config_var webapp_vars[] = {
     {"SSE_STREAMS_PER_USER", "16", "open alert streams per user (more get 429)"},
     {"SHUTDOWN_GRACE_MS", "5000", "on SIGTERM, how long requests in flight may finish"},
     {"WEBAPP_STATIC_DIR", "(built in)", "serve index.html, app.js, style.css from this folder"},
+    {"WEBAPP_INSTANCE", "(the port)", "this replica's name in the X-Served-By response header "
+                                      "(letters, digits, '.', '_', '-')"},
     {NULL, NULL, NULL},
 };
 
@@ -104,6 +106,26 @@ static int webapp_load_secret(struct webapp_config *c, char *err, size_t errlen)
     return 0;
 }
 
+/* WEBAPP_INSTANCE goes into a response header: a short token only. */
+static int webapp_load_instance(struct webapp_config *c, char *err, size_t errlen)
+{
+    const char *v = getenv("WEBAPP_INSTANCE");
+    size_t len = v != NULL ? strlen(v) : 0;
+
+    if (v == NULL || len == 0) {
+        snprintf(c->instance, sizeof(c->instance), "%ld", c->port);
+        return 0;
+    }
+    if (len >= sizeof(c->instance) || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                "0123456789._-") != len) {
+        snprintf(err, errlen, "WEBAPP_INSTANCE: at most %zu letters, digits, '.', '_' or '-'",
+                 sizeof(c->instance) - 1);
+        return -1;
+    }
+    memcpy(c->instance, v, len + 1);
+    return 0;
+}
+
 static int webapp_config_load(struct webapp_config *c, char *err, size_t errlen)
 {
     memset(c, 0, sizeof(*c));
@@ -117,7 +139,8 @@ static int webapp_config_load(struct webapp_config *c, char *err, size_t errlen)
         webapp_load_optional("TICKERS", WEBAPP_DEFAULT_TICKERS, c->tickers, sizeof(c->tickers),
                              err, errlen) != 0 ||
         webapp_load_optional("WEBAPP_STATIC_DIR", "", c->static_dir, sizeof(c->static_dir), err,
-                             errlen) != 0)
+                             errlen) != 0 ||
+        webapp_load_instance(c, err, errlen) != 0)
         return -1;
     return 0;
 }

@@ -38,6 +38,7 @@ struct webapp_config {
     long streams_per_user;
     long shutdown_grace_ms;
     char static_dir[1024]; /* "" = the assets built into the binary */
+    char instance[64];     /* X-Served-By value: WEBAPP_INSTANCE, or the port */
 };
 
 /* ---- cookie.c: the signed user_id cookie ---------------------------------- */

@@ -263,6 +263,9 @@
       const resp = await fetch('/api/alert-history');
       if (!resp.ok) return;
       const body = await resp.json();
+      // The stream starts after the newest alert seen here, so one that fires
+      // before the stream is open, or while it is down, is replayed.
+      lastAlertId = String((body.alerts || []).reduce((m, a) => Math.max(m, a.seq || 0), 0));
       (body.alerts || []).slice(0, RECENT_MAX).forEach((a) => {
         if (seenAlerts.has(a.alert_id)) return;
         seenAlerts.add(a.alert_id);

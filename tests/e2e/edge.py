@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""End-to-end: nginx in front of the webapp replicas (issue 7).
+
+- stickiness: one cookie always reaches one replica (X-Served-By), streams
+  included; new visitors spread over every replica;
+- unbuffered SSE: a tick published to Kafka reaches a price stream through
+  nginx within 100 ms (median), and nginx adds next to nothing to the direct
+  path;
+- limits: 413 over the body limit, 429 for a per-user flood of
+  state-changing calls while another user is served, 429 past the per-user
+  stream cap;
+- gzip for HTML, JS and JSON (never for streams); the security headers once
+  on every answer, nginx's own included;
+- `./stack peek TOPIC` prints the topic readably.
+"""
+import gzip
+import http.client
+import json
+import os
+import re
+import secrets
+import sys
+import threading
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import e2elib as e  # noqa: E402
+
+e.require_stack()
+C = e.Checks()
+REPLICAS = {str(i) for i in range(len(e.WEBAPP_PORTS))}
+
+
+def t_security_headers():
+    big = b"x" * (64 * 1024)
+    answers = {
+        "GET / (HTML)": e.request("GET", "/"),
+        "GET /api/tickers (JSON)": e.request("GET", "/api/tickers"),
+        "GET /api/get-alerts without cookie (webapp 400)": e.request("GET", "/api/get-alerts"),
+        "POST 64 KiB (nginx 413)": e.request("POST", "/api/set-alert", raw=big,
+                                             headers={"Content-Type": "application/json"}),
+    }
+    for what, r in answers.items():
+        csp = r.all("Content-Security-Policy")
+        C.check(len(csp) == 1, f"{what}: {len(csp)} CSP headers")
+        if csp:
+            C.check("default-src 'self'" in csp[0] and "frame-ancestors 'none'" in csp[0],
+                    f"{what}: CSP {csp[0]!r} does not restrict to this origin")
+        C.check(r.all("X-Content-Type-Options") == ["nosniff"],
+                f"{what}: X-Content-Type-Options {r.all('X-Content-Type-Options')}")
+        C.check(len(r.all("Referrer-Policy")) == 1, f"{what}: Referrer-Policy "
+                f"{r.all('Referrer-Policy')}")
+        C.check(r.header("Server") == "nginx", f"{what}: Server {r.header('Server')!r} "
+                "(server_tokens should hide the version)")
+
+
+def t_gzip():
+    for path, kind in (("/", "HTML"), ("/static/app.js", "JS"), ("/openapi.json", "JSON"),
+                       ("/api/tickers", "JSON")):
+        plain = e.request("GET", path)
+        z = e.request("GET", path, headers={"Accept-Encoding": "gzip"})
+        C.check(z.status == 200, f"{path}: {z.status}")
+        C.check(z.header("Content-Encoding") == "gzip",
+                f"{kind} {path} not gzipped (Content-Encoding {z.header('Content-Encoding')})")
+        C.check("Accept-Encoding" in (z.header("Vary") or ""), f"{path}: no Vary")
+        if z.header("Content-Encoding") == "gzip":
+            body = gzip.decompress(z.body)
+            if path != "/api/tickers":  # prices move between the two requests
+                C.check(body == plain.body, f"{path}: gzipped body differs")
+            C.check(len(z.body) < len(body), f"{path}: gzip did not shrink it")
+            print(f"    {path}: {len(body)} -> {len(z.body)} bytes")
+    # A stream is never compressed: gzip would hold events back.
+    c = http.client.HTTPConnection(e.HOST, e.PORT, timeout=10)
+    c.request("GET", "/api/stream-prices", headers={"Accept-Encoding": "gzip"})
+    r = c.getresponse()
+    C.check(r.status == 200 and r.getheader("Content-Encoding") is None,
+            f"stream-prices: {r.status}, Content-Encoding {r.getheader('Content-Encoding')}")
+    c.close()
+
+
+def t_stickiness():
+    visitors = [e.new_user() for _ in range(24)]
+    first = {by for _, by in visitors}
+    print(f"    cookie-less visitors served by replicas {sorted(first)}")
+    C.check(first == REPLICAS, f"new visitors reached only {sorted(first)} of {sorted(REPLICAS)}")
+    homes = {}
+    for cookie, _ in visitors:
+        seen = set()
+        for path in ("/api/get-alerts", "/api/tickers", "/", "/api/alert-history") * 2:
+            r = e.request("GET", path, cookie=cookie)
+            C.check(r.status == 200, f"{path}: {r.status}")
+            seen.add(r.header("X-Served-By"))
+        s = e.Stream("/api/stream-alerts", cookie=cookie, reconnect=False)
+        s.connected.wait(10)
+        seen.update(s.served_by)
+        s.close()
+        C.check(len(seen) == 1, f"one cookie reached several replicas: {sorted(seen)}")
+        homes[cookie] = seen.pop() if len(seen) == 1 else None
+    spread = {h for h in homes.values() if h is not None}
+    counts = {r: sum(1 for h in homes.values() if h == r) for r in sorted(REPLICAS)}
+    print(f"    users per replica: {counts}")
+    C.check(spread == REPLICAS, f"users stuck to {sorted(spread)} only")
+
+
+def t_body_limit():
+    hdr = {"Content-Type": "application/json"}
+    cookie, _ = e.new_user()
+    r = e.request("POST", "/api/set-alert", cookie=cookie, raw=b" " * (64 * 1024), headers=hdr)
+    C.check(r.status == 413, f"64 KiB body: {r.status}")
+    C.check(r.header("X-Served-By") is None, "64 KiB body reached a replica (nginx should stop it)")
+    C.check("error" in r.json(), f"nginx 413 body {r.body!r} is not the API's JSON error")
+    # Under nginx's limit but over the webapp's: the webapp answers.
+    r = e.request("POST", "/api/set-alert", cookie=cookie, raw=b" " * 6000, headers=hdr)
+    C.check(r.status == 413 and r.header("X-Served-By") in REPLICAS,
+            f"6000-byte body: {r.status} from {r.header('X-Served-By')}")
+
+
+def t_rate_limit():
+    rate = e.nginx_setting(r"zone=api_writes:\S+ rate=(\d+)r/s")
+    burst = e.nginx_setting(r"zone=api_writes burst=(\d+)")
+    flooder, _ = e.new_user()
+    other, _ = e.new_user()
+    price = e.live_prices()["AAPL"]
+    stats = {"sent": 0, "429": 0, "other": {}, "errors": 0}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def flood():
+        while not stop.is_set():
+            path = f"/api/delete-alert/{secrets.token_hex(16)}"
+            try:
+                r = e.request("DELETE", path, cookie=flooder)
+            except (OSError, http.client.HTTPException):
+                with lock:
+                    stats["errors"] += 1
+                continue
+            with lock:
+                stats["sent"] += 1
+                if r.status == 429:
+                    stats["429"] += 1
+                    if stats["429"] == 1:
+                        C.check("error" in r.json(), f"429 body {r.body!r} is not JSON")
+                        C.check(r.header("X-Served-By") is None, "429 came from a replica")
+                else:
+                    stats["other"][r.status] = stats["other"].get(r.status, 0) + 1
+                # Long enough for the other user to be served meanwhile.
+                if (stats["429"] >= 20 and time.monotonic() - t0 >= 2) or stats["sent"] >= 5000:
+                    stop.set()
+            if rate <= 25:
+                time.sleep(0.02)  # ~200/s in all: far over the limit, few sockets
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=flood) for _ in range(4)]
+    for t in threads:
+        t.start()
+    served, ids = [], []
+    while not stop.is_set() and time.monotonic() - t0 < 60:
+        r = e.request("POST", "/api/set-alert", cookie=other,
+                      body={"ticker": "AAPL", "threshold": round(price / 100, 2),
+                            "type": "below"})
+        served.append(r.status)
+        if r.status == 200:
+            ids.append(r.json()["alert_id"])
+        time.sleep(0.1)
+    stop.set()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - t0
+    passed = sum(stats["other"].values())
+    print(f"    flood: {stats['sent']} sent in {elapsed:.1f}s, {stats['429']} x 429, "
+          f"passed {stats['other']}; other user: {len(served)} calls, statuses "
+          f"{sorted(set(served))} (rate {rate}/s, burst {burst})")
+    C.check(stats["429"] > 0, "a flood of deletes never got 429")
+    C.check(set(stats["other"]) <= {404}, f"flood answers besides 429: {stats['other']}")
+    C.check(passed <= burst + rate * elapsed + 5,
+            f"{passed} passed in {elapsed:.1f}s, over burst {burst} + {rate}/s")
+    C.check(stats["errors"] == 0, f"{stats['errors']} transport errors during the flood")
+    C.check(served and set(served) == {200}, f"the other user got {sorted(set(served))}")
+    # The flooder is served again once the bucket refills.
+    time.sleep(2.0 / rate + 1)
+    r = e.request("DELETE", f"/api/delete-alert/{secrets.token_hex(16)}", cookie=flooder)
+    C.check(r.status == 404, f"after the flood the user still gets {r.status}")
+    for i in ids:
+        e.request("DELETE", f"/api/delete-alert/{i}", cookie=other)
+
+
+def open_stream(path, cookie):
+    c = http.client.HTTPConnection(e.HOST, e.PORT, timeout=10)
+    c.request("GET", path, headers={"Cookie": f"user_id={cookie}",
+                                     "Accept": "text/event-stream"})
+    return c, c.getresponse()
+
+
+def t_stream_cap():
+    cap = e.nginx_setting(r"limit_conn user_streams (\d+);")
+    user, _ = e.new_user()
+    other, _ = e.new_user()
+    held = []
+    try:
+        for i in range(cap):
+            path = "/api/stream-alerts" if i == 0 else "/api/stream-prices"
+            c, r = open_stream(path, user)
+            held.append(c)
+            C.check(r.status == 200, f"stream {i + 1} of {cap}: {r.status}")
+        c, r = open_stream("/api/stream-prices", user)
+        body = r.read() if r.status != 200 else b""
+        C.check(r.status == 429, f"stream {cap + 1} for one user: {r.status}, want 429")
+        C.check(r.getheader("X-Served-By") is None, "stream cap answered by a replica, not nginx")
+        C.check(b"error" in body, f"429 body {body!r}")
+        c.close()
+        c, r = open_stream("/api/stream-alerts", other)
+        C.check(r.status == 200, f"another user's stream: {r.status}")
+        held.append(c)
+    finally:
+        for c in held:
+            try:
+                c.sock.shutdown(2)
+            except OSError:
+                pass
+            c.close()
+    # Closed streams free their slots.
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        c, r = open_stream("/api/stream-prices", user)
+        status = r.status
+        c.close()
+        if status == 200:
+            break
+        time.sleep(0.2)
+    C.check(status == 200, f"after closing, the user still gets {status}")
+
+
+def t_sse_latency():
+    ticker = "E2E" + secrets.token_hex(4).upper()
+    via_nginx = e.Stream("/api/stream-prices", name="nginx")
+    direct = e.Stream("/api/stream-prices", port=e.WEBAPP_PORTS[0], name="direct")
+    for s in (via_nginx, direct):
+        C.check(s.connected.wait(10) and s.live, f"{s.name} price stream did not open")
+    # Warm-up: the first tick of a new ticker also creates it everywhere.
+    e.publish("stock-prices", ticker, e.tick_json(ticker, 1.0))
+    time.sleep(1.0)
+    for i in range(1, 21):
+        e.publish("stock-prices", ticker, e.tick_json(ticker, 100.0 + i))
+        time.sleep(0.05)
+    time.sleep(1.5)
+    sent = {}
+    for ts, value in e.topic_times("stock-prices", ticker):
+        sent[json.loads(value)["price"]] = ts
+    sent.pop(1.0, None)
+    C.check(len(sent) == 20, f"{len(sent)} of 20 ticks found in Kafka")
+    lat = {}
+    for s in (via_nginx, direct):
+        got = {}
+        for arrival, _, obj in s.drain():
+            if isinstance(obj, dict) and obj.get("ticker") == ticker and obj["price"] in sent:
+                got.setdefault(obj["price"], arrival - sent[obj["price"]])
+        s.close()
+        lat[s.name] = got
+        C.check(len(got) == len(sent), f"{s.name}: {len(got)} of {len(sent)} ticks arrived")
+    n = sorted(lat["nginx"].values())
+    if not n:
+        return
+    med, p90, mx = e.statistics.median(n), e.percentile(n, 90), max(n)
+    print(f"    publish -> client through nginx: median {e.ms(med)}, p90 {e.ms(p90)}, "
+          f"max {e.ms(mx)} ({len(n)} ticks)")
+    C.check(med <= 0.100, f"median publish-to-client latency {e.ms(med)} > 100 ms")
+    C.check(p90 <= 0.250, f"p90 latency {e.ms(p90)} > 250 ms")
+    C.check(mx <= 1.0, f"max latency {e.ms(mx)} > 1 s: something buffers")
+    both = [lat["nginx"][p] - lat["direct"][p] for p in lat["nginx"] if p in lat["direct"]]
+    if both:
+        extra = e.statistics.median(both)
+        print(f"    nginx adds a median {e.ms(extra)} over the direct stream")
+        C.check(extra <= 0.030, f"nginx adds {e.ms(extra)} (median) to each event")
+
+
+def t_peek():
+    rc, out = e.stack("peek", "stock-prices", "-n", "2", "-e", timeout=60)
+    C.check(rc == 0, f"./stack peek exit {rc}: {out[-500:]}")
+    lines = [ln for ln in out.splitlines()
+             if re.match(r"^\d\d:\d\d:\d\d\.\d{3} p\d+@\d+\s+\S+\s+\{\"ticker\"", ln)]
+    C.check(len(lines) >= 2, f"peek printed no readable ticks: {out[:500]!r}")
+    if lines:
+        print(f"    {lines[0][:110]}")
+
+
+C.run("security headers, once, on every answer", t_security_headers)
+C.run("gzip for HTML, JS, JSON; none for streams", t_gzip)
+C.run("stickiness: a cookie keeps its replica; visitors spread", t_stickiness)
+C.run("body limit: 413 from nginx and from the webapp", t_body_limit)
+C.run("per-user rate limit on state-changing calls", t_rate_limit)
+C.run("per-user cap of concurrent streams", t_stream_cap)
+C.run("SSE through nginx: published -> client within 100 ms", t_sse_latency)
+C.run("./stack peek", t_peek)
+C.finish()

@@ -1,0 +1,350 @@
+"""Shared helpers of the end-to-end tests (python3 stdlib only).
+
+They run against the test stack that `./stack test` starts, which exports:
+  E2E_BASE_URL      nginx, e.g. http://127.0.0.1:28080
+  E2E_STATE         the test stack's state folder (conf/, log/, run/)
+  E2E_WEBAPP_PORTS  the webapp replicas' ports, space-separated
+  E2E_STACK         the stack script; with STACK_TEST_MODE=1 it acts on this stack
+  TEST_KAFKA_BOOTSTRAP  the test Kafka
+Every test makes its own users (fresh cookies from GET /), so tests never
+see each other's alerts.
+"""
+import http.client
+import json
+import os
+import queue
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+
+TIMEOUT = 15  # seconds for one API request: generous on a loaded 2-core machine
+
+
+def require_stack():
+    """The stack's coordinates, or exit 0 with a note when not run by ./stack test."""
+    if not os.environ.get("E2E_BASE_URL"):
+        print("E2E_BASE_URL not set (run by ./stack test): skipped")
+        sys.exit(0)
+    u = urllib.parse.urlsplit(os.environ["E2E_BASE_URL"])
+    return u.hostname, u.port or 80
+
+
+HOST, PORT = (None, None)
+if os.environ.get("E2E_BASE_URL"):
+    HOST, PORT = require_stack()
+STATE = os.environ.get("E2E_STATE", "")
+WEBAPP_PORTS = [int(p) for p in os.environ.get("E2E_WEBAPP_PORTS", "").split()]
+KAFKA = os.environ.get("TEST_KAFKA_BOOTSTRAP", "127.0.0.1:29092")
+STACK = os.environ.get("E2E_STACK") or os.path.join(
+    os.environ.get("STACK_ROOT", os.path.join(os.path.dirname(__file__), "../../..")), "stack")
+
+
+class Resp:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def header(self, name):
+        vals = self.all(name)
+        return vals[0] if vals else None
+
+    def all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def request(method, path, cookie=None, body=None, headers=None, port=None, raw=None):
+    """One request on a fresh connection (no client-side retry, so every
+    failure counts). Raises OSError / HTTPException on transport errors."""
+    c = http.client.HTTPConnection(HOST, port or PORT, timeout=TIMEOUT)
+    h = dict(headers or {})
+    if cookie:
+        h["Cookie"] = f"user_id={cookie}"
+    if raw is None and body is not None:
+        raw = json.dumps(body).encode()
+        h.setdefault("Content-Type", "application/json")
+    try:
+        c.request(method, path, body=raw, headers=h)
+        r = c.getresponse()
+        return Resp(r.status, r.getheaders(), r.read())
+    finally:
+        c.close()
+
+
+def new_user():
+    """A fresh visitor: GET / without a cookie. Returns (cookie value, replica)."""
+    r = request("GET", "/")
+    assert r.status == 200, f"GET / answered {r.status}"
+    for v in r.all("Set-Cookie"):
+        m = re.match(r"user_id=([^;]+)", v)
+        if m:
+            return m.group(1), r.header("X-Served-By")
+    raise AssertionError("GET / set no user_id cookie")
+
+
+def tickers():
+    """{ticker: price} of the assets that have a price."""
+    r = request("GET", "/api/tickers")
+    assert r.status == 200, f"tickers: {r.status}"
+    out = {}
+    for t in r.json()["tickers"]:
+        if t.get("price"):
+            out[t["ticker"]] = float(t["price"])
+    return out
+
+
+def live_prices(want=("AAPL",), at_least=5, timeout=20):
+    """tickers() once the simulated feed has priced `want` and at least
+    `at_least` assets: a replica started a moment ago knows no price until
+    each asset's next tick."""
+    deadline = time.time() + timeout
+    while True:
+        got = {t: p for t, p in tickers().items() if not t.startswith(("E2E", "SYN"))}
+        if (all(t in got for t in want) and len(got) >= at_least) or time.time() > deadline:
+            return got
+        time.sleep(0.3)
+
+
+def nginx_setting(pattern):
+    """A number from the rendered nginx.conf of the test stack (group 1)."""
+    text = open(os.path.join(STATE, "conf", "nginx.conf")).read()
+    m = re.search(pattern, text)
+    assert m, f"{pattern!r} not in the rendered nginx.conf"
+    return int(m.group(1))
+
+
+def stack(*args, timeout=300):
+    """Runs the stack script against the test stack; returns (rc, output)."""
+    env = dict(os.environ, STACK_TEST_MODE="1")
+    p = subprocess.run([STACK, *args], env=env, capture_output=True, text=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout + p.stderr
+
+
+def health_port(port):
+    """200 when the service on port answers /health, else the status or 0."""
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        c.request("GET", "/health")
+        status = c.getresponse().status
+        c.close()
+        return status
+    except (OSError, http.client.HTTPException):
+        return 0
+
+
+def publish(topic, key, value):
+    """Publishes one message with kcat (which sends what it reads from a pipe
+    only at EOF, hence one process per message). Kafka's timestamp of the
+    message (CreateTime, set by the producer as it sends) is the publish
+    time; read it back with topic_times."""
+    subprocess.run(["kcat", "-P", "-q", "-b", KAFKA, "-t", topic, "-K", "\t"],
+                   input=f"{key}\t{value}\n".encode(), check=True, timeout=30)
+
+
+def topic_times(topic, key, last=1000):
+    """[(Kafka timestamp in seconds, value)] of key's messages among the last
+    `last` of each partition."""
+    out = subprocess.run(["kcat", "-C", "-q", "-e", "-b", KAFKA, "-t", topic, "-o", f"-{last}",
+                          "-f", "%T\t%k\t%s\n"], capture_output=True, check=True,
+                         timeout=60).stdout.decode()
+    got = []
+    for line in out.splitlines():
+        parts = line.split("\t", 2)
+        if len(parts) == 3 and parts[1] == key:
+            got.append((int(parts[0]) / 1000, parts[2]))
+    return got
+
+
+def tick_json(ticker, price):
+    # "replay" is a source the webapp accepts and the dashboard shows as such.
+    return json.dumps({"ticker": ticker, "price": price, "timestamp": time.time(),
+                       "company": f"{ticker} test asset", "display_name": ticker,
+                       "source": "replay"})
+
+
+class Stream:
+    """An EventSource-like SSE client on its own thread: it reconnects after
+    `retry` ms when the server ends the stream, sending Last-Event-ID, as a
+    browser does. Every data event is recorded with its arrival time;
+    connection attempts that did not get 200 are recorded as failures."""
+
+    def __init__(self, path, cookie=None, port=None, reconnect=True, name=""):
+        self.path, self.cookie, self.port = path, cookie, port
+        self.reconnect = reconnect
+        self.name = name or path
+        self.events = queue.Queue()  # (arrival, Unix time; id or None; data object)
+        self.last_id = None
+        self.retry_ms = 1000
+        self.connects = 0        # 200 answers
+        self.ends = 0            # streams the server ended (cleanly or not)
+        self.failures = []       # (time, what) of attempts that did not get a stream
+        self.served_by = []      # X-Served-By of each connection
+        self.gaps = []           # (ended, reconnected) Unix times: the stream was down
+        self._ended_at = None
+        self.connected = threading.Event()
+        self.live = False
+        self._stop = False
+        self._conn = None
+        self._lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _open(self):
+        c = http.client.HTTPConnection(HOST, self.port or PORT, timeout=60)
+        # As a browser: a stream that came back gzipped would not parse.
+        h = {"Accept": "text/event-stream", "Accept-Encoding": "gzip, deflate"}
+        if self.cookie:
+            h["Cookie"] = f"user_id={self.cookie}"
+        if self.last_id is not None:
+            h["Last-Event-ID"] = self.last_id
+        c.request("GET", self.path, headers=h)
+        return c, c.getresponse()
+
+    def _read(self, resp):
+        ev_id, data = None, []
+        while not self._stop:
+            line = resp.readline()
+            if not line:
+                return
+            line = line.decode().rstrip("\r\n")
+            if line == "":
+                if data:
+                    try:
+                        obj = json.loads("\n".join(data))
+                    except ValueError:
+                        obj = None
+                    self.events.put((time.time(), ev_id, obj))
+                if ev_id is not None:
+                    self.last_id = ev_id
+                ev_id, data = None, []
+            elif line.startswith(":"):
+                continue
+            else:
+                field, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if field == "data":
+                    data.append(value)
+                elif field == "id":
+                    ev_id = value
+                elif field == "retry" and value.isdigit():
+                    self.retry_ms = int(value)
+
+    def _run(self):
+        while not self._stop:
+            try:
+                c, resp = self._open()
+            except (OSError, http.client.HTTPException) as e:
+                self.failures.append((time.time(), f"connect: {e!r}"))
+                time.sleep(self.retry_ms / 1000)
+                continue
+            if resp.status != 200:
+                self.failures.append((time.time(), f"status {resp.status}"))
+                c.close()
+                if not self.reconnect:
+                    self.connected.set()
+                    return
+                time.sleep(self.retry_ms / 1000)
+                continue
+            with self._lock:
+                self._conn = c
+            self.connects += 1
+            if self._ended_at is not None:
+                self.gaps.append((self._ended_at, time.time()))
+                self._ended_at = None
+            self.served_by.append(resp.getheader("X-Served-By"))
+            self.live = True
+            self.connected.set()
+            try:
+                self._read(resp)
+            except (OSError, http.client.HTTPException, ValueError):
+                pass
+            self.live = False
+            c.close()
+            if self._stop:
+                return
+            self.ends += 1
+            self._ended_at = time.time()
+            if not self.reconnect:
+                return
+            time.sleep(self.retry_ms / 1000)
+
+    def take(self, timeout):
+        """Next (arrival, id, obj) or None."""
+        try:
+            return self.events.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def drain(self):
+        out = []
+        while True:
+            try:
+                out.append(self.events.get_nowait())
+            except queue.Empty:
+                return out
+
+    def close(self):
+        self._stop = True
+        with self._lock:
+            c = self._conn
+        if c is not None and c.sock is not None:
+            try:
+                c.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.thread.join(5)
+
+
+class Checks:
+    """Collects failed checks; the test exits 1 when any failed."""
+
+    def __init__(self):
+        self.failed = []
+
+    def check(self, cond, what):
+        if not cond:
+            self.failed.append(what)
+            print(f"    FAIL: {what}", flush=True)
+        return cond
+
+    def run(self, name, fn):
+        print(f"--- {name}", flush=True)
+        t0 = time.time()
+        before = len(self.failed)
+        try:
+            fn()
+        except Exception as e:  # a crash in one case must not hide the others
+            self.failed.append(f"{name}: {e!r}")
+            print(f"    FAIL: {e!r}", flush=True)
+        ok = len(self.failed) == before
+        print(f"    {'ok' if ok else 'FAILED'} ({time.time() - t0:.1f}s)", flush=True)
+
+    def finish(self):
+        if self.failed:
+            print(f"{len(self.failed)} check(s) failed:")
+            for f in self.failed:
+                print(f"  - {f}")
+            sys.exit(1)
+        print("all checks passed")
+        sys.exit(0)
+
+
+def percentile(values, p):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def ms(v):
+    return f"{v * 1000:.1f} ms"
+
+
+__all__ = ["request", "new_user", "tickers", "live_prices", "nginx_setting", "stack", "health_port",
+           "publish", "topic_times", "tick_json", "Stream", "Checks", "percentile", "ms", "statistics",
+           "HOST", "PORT", "STATE", "WEBAPP_PORTS", "KAFKA", "STACK", "require_stack"]
