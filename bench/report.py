@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Turns the lines scripts/bench collected into a Markdown section.
+
+  report.py RESULTS_FILE   (Markdown on stdout)
+
+Input lines: "META key=value..." (machine, command, ...),
+"RESULT label=... key=value..." (sse_load, alert_latency.py, wrk_api.lua),
+"FOOT phase=... service=... rss_kb=..." (footprint) and
+"RAW name<TAB>text" (verbatim output, e.g. the evaluator bench's).
+Targets are issue 8's; each row says whether it is met and by how much not.
+"""
+import sys
+
+TARGET_SINGLE_RATIO = 1.25
+TARGET_NGINX_RATIO = 2.0
+TARGET_KB_PER_STREAM = 10.0
+TARGET_E2E_P50, TARGET_E2E_P99 = 5.0, 20.0
+TARGET_API_RPS, TARGET_API_P99 = 15000.0, 20.0
+
+
+def parse_kv(text):
+    out = {}
+    for tok in text.split():
+        if "=" in tok:
+            k, v = tok.split("=", 1)
+            out[k] = v
+    return out
+
+
+def num(d, k, default=0.0):
+    try:
+        return float(d.get(k, default))
+    except ValueError:
+        return default
+
+
+def verdict(ok, miss):
+    return "met" if ok else f"**missed** ({miss})"
+
+
+def fanout_section(res, lines):
+    rows = [r for r in res.values() if r["label"].startswith(("floor-", "webapp-", "nginx-"))]
+    if not rows:
+        return
+    lines += ["### SSE fan-out", "",
+              "`build/bench/sse_load` against `build/bench/floor_broadcaster` (the floor), one "
+              "dedicated webapp, and nginx in front of two dedicated webapps; ticks injected by "
+              "the load client (15 bench tickers, one burst a second, the burst number as the "
+              "price, so every missing tick is counted).", "",
+              "| run | streams open | events expected | lost | p50 ms | p99 ms | max ms | "
+              "p99 / floor | target RSS MiB idle -> streaming | KiB/stream | target CPU % | "
+              "CPU us/event | client CPU-s |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    order = {"floor": 0, "webapp": 1, "nginx": 2}
+
+    def key(r):
+        kind, n = r["label"].split("-", 1)
+        return (int(n) if n.isdigit() else 0, order.get(kind, 9))
+
+    for r in sorted(rows, key=key):
+        kind, n = r["label"].split("-", 1)
+        floor = res.get(f"floor-{n}")
+        ratio = ""
+        if kind != "floor" and floor and num(floor, "p99_ms") > 0:
+            ratio = f"{num(r, 'p99_ms') / num(floor, 'p99_ms'):.2f}x"
+        lines.append(
+            f"| {r['label']} | {r.get('open')}/{r.get('streams')} | {r.get('expected')} | "
+            f"{r.get('lost')} | {num(r, 'p50_ms'):.1f} | {num(r, 'p99_ms'):.1f} | "
+            f"{num(r, 'max_ms'):.1f} | {ratio} | {num(r, 'rss_idle_kb') / 1024:.1f} -> "
+            f"{num(r, 'rss_open_kb') / 1024:.1f} | {num(r, 'kb_per_stream'):.2f} | "
+            f"{num(r, 'cpu_pct'):.0f} | {num(r, 'cpu_us_per_event'):.2f} | "
+            f"{num(r, 'client_cpu_s'):.0f} |")
+    lines += ["", "For the nginx-N rows, RSS and CPU are the sums over both webapps and both nginx "
+              "workers; CPU us/event divides the targets' CPU time by the events delivered.", ""]
+    checks = []
+    for r in rows:
+        kind, n = r["label"].split("-", 1)
+        floor = res.get(f"floor-{n}")
+        if kind not in ("webapp", "nginx"):
+            continue
+        lost = num(r, "lost") + num(r, "failed") + num(r, "ended")
+        want = TARGET_SINGLE_RATIO if kind == "webapp" else TARGET_NGINX_RATIO
+        checks.append(f"- {r['label']}: every tick delivered: "
+                      + verdict(lost == 0, f"{lost:.0f} lost or streams failed"))
+        if floor and num(floor, "p99_ms") > 0:
+            ratio = num(r, "p99_ms") / num(floor, "p99_ms")
+            checks.append(f"- {r['label']}: p99 {num(r, 'p99_ms'):.1f} ms = {ratio:.2f}x the "
+                          f"floor's {num(floor, 'p99_ms'):.1f} ms, target <= {want}x: "
+                          + verdict(ratio <= want, f"by {ratio / want:.2f}x"))
+        if kind == "webapp":
+            kb = num(r, "kb_per_stream")
+            checks.append(f"- {r['label']}: {kb:.2f} KiB of webapp RSS per stream, target <= "
+                          f"{TARGET_KB_PER_STREAM:.0f}: "
+                          + verdict(kb <= TARGET_KB_PER_STREAM, f"{kb - TARGET_KB_PER_STREAM:.1f} over"))
+    lines += checks + [""]
+
+
+def alert_section(res, lines):
+    r = res.get("alert-e2e")
+    if not r:
+        return
+    p50, p99 = num(r, "p50_ms"), num(r, "p99_ms")
+    lines += ["### End-to-end alert latency", "",
+              "`bench/alert_latency.py` through the stack's nginx: tick published (tick_pipe, "
+              "linger 0) -> consumer -> `alerts` -> webapp -> the user's `/api/stream-alerts`.", "",
+              f"- {r.get('received')} of {r.get('samples')} alerts received ({r.get('lost')} "
+              f"timed out, {r.get('errors')} set-alert errors)",
+              f"- p50 {p50:.2f} ms (target <= {TARGET_E2E_P50:.0f}: "
+              + verdict(p50 <= TARGET_E2E_P50, f"by {p50 - TARGET_E2E_P50:.1f} ms") + "), "
+              f"p99 {p99:.2f} ms (target <= {TARGET_E2E_P99:.0f}: "
+              + verdict(p99 <= TARGET_E2E_P99, f"by {p99 - TARGET_E2E_P99:.1f} ms") + "), "
+              f"max {num(r, 'max_ms'):.2f} ms", ""]
+
+
+def api_section(res, lines):
+    rows = [res[k] for k in ("api-set", "api-get") if k in res]
+    if not rows:
+        return
+    lines += ["### API throughput (wrk through nginx)", "",
+              "| endpoint | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx | "
+              "socket errors |", "|---|---|---|---|---|---|---|---|---|"]
+    names = {"api-set": "POST /api/set-alert", "api-get": "GET /api/get-alerts"}
+    for r in rows:
+        lines.append(f"| {names[r['label']]} | {r.get('requests')} | {num(r, 'rps'):.0f} | "
+                     f"{num(r, 'p50_ms'):.2f} | {num(r, 'p90_ms'):.2f} | {num(r, 'p99_ms'):.2f} | "
+                     f"{num(r, 'max_ms'):.2f} | {r.get('non2xx')} | {r.get('socket_errors')} |")
+    lines.append("")
+    r = res.get("api-set")
+    if r:
+        rps, p99 = num(r, "rps"), num(r, "p99_ms")
+        lines.append(f"- set-alert: {rps:.0f} req/s (target >= {TARGET_API_RPS:.0f}: "
+                     + verdict(rps >= TARGET_API_RPS, f"{rps / TARGET_API_RPS:.0%} of it")
+                     + f"), p99 {p99:.2f} ms (target <= {TARGET_API_P99:.0f}: "
+                     + verdict(p99 <= TARGET_API_P99, f"by {p99 - TARGET_API_P99:.1f} ms") + ")")
+        lines.append("")
+
+
+def footprint_section(foot, lines):
+    if not foot:
+        return
+    phases = []
+    table = {}
+    for f in foot:
+        ph, svc = f.get("phase"), f.get("service")
+        if ph not in phases:
+            phases.append(ph)
+        table.setdefault(svc, {})[ph] = f.get("rss_kb")
+    lines += ["### Footprint (resident memory, MiB)", "",
+              "| service | " + " | ".join(phases) + " |",
+              "|---|" + "---|" * len(phases)]
+    for svc, by in table.items():
+        cells = []
+        for ph in phases:
+            v = by.get(ph)
+            cells.append(f"{int(v) / 1024:.1f}" if v and v.isdigit() else "")
+        lines.append(f"| {svc} | " + " | ".join(cells) + " |")
+    lines.append("")
+
+
+def main():
+    meta, res, foot, raw = {}, {}, [], []
+    with open(sys.argv[1], encoding="utf-8", errors="replace") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith("META "):
+                k, _, v = line[5:].partition("=")
+                meta[k] = v
+            elif line.startswith("RESULT "):
+                d = parse_kv(line[7:])
+                res[d.get("label", "?")] = d
+            elif line.startswith("FOOT "):
+                foot.append(parse_kv(line[5:]))
+            elif line.startswith("RAW "):
+                name, _, text = line[4:].partition("\t")
+                raw.append((name, text))
+    lines = [f"## Run of {meta.get('date', '?')} (`{meta.get('command', 'scripts/bench')}`)", "",
+             f"Machine: {meta.get('nproc', '?')} CPUs ({meta.get('cpu', '?')}), "
+             f"{meta.get('ram', '?')} RAM, Linux {meta.get('kernel', '?')}; "
+             f"build {meta.get('build', '?')}; {meta.get('note', '')}".rstrip("; "), ""]
+    fanout_section(res, lines)
+    alert_section(res, lines)
+    api_section(res, lines)
+    by_name = {}
+    for name, text in raw:
+        by_name.setdefault(name, []).append(text)
+    for name, texts in by_name.items():
+        lines += [f"### {name}", "", "```"] + texts + ["```", ""]
+    footprint_section(foot, lines)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
