@@ -77,6 +77,24 @@ int evaluator_held(const struct evaluator *ev)
     return ev->n - ev->head;
 }
 
+int evaluator_consumer_fatal(const struct evaluator *ev)
+{
+    return ev->consumer != NULL &&
+           rd_kafka_fatal_error(ev->consumer, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+void evaluator_set_consumer(struct evaluator *ev, rd_kafka_t *consumer)
+{
+    for (int i = ev->head; i < ev->n; i++) {
+        rd_kafka_message_destroy(ev->batch[i].msg);
+        ev->batch[i].msg = NULL;
+    }
+    ev->n = 0;
+    ev->head = 0;
+    ev->failing = 0;
+    ev->consumer = consumer;
+}
+
 static int evaluator_is_stale(const struct evaluator *ev, const struct price_msg *pm)
 {
     return ev->max_tick_age_ms > 0 && (time_now() - pm->timestamp) * 1000.0 > ev->max_tick_age_ms;

@@ -33,4 +33,15 @@ int evaluator_poll(struct evaluator *ev, int timeout_ms);
 /* Number of ticks held after a failed round. */
 int evaluator_held(const struct evaluator *ev);
 
+/* True once the consumer hit a fatal error (e.g. a static member fenced
+ * after a broker restart): it will never deliver again and must be
+ * replaced. */
+int evaluator_consumer_fatal(const struct evaluator *ev);
+
+/* Drops the ticks held (without storing their offsets: they are read again
+ * from the last commit) and uses consumer from now on (not owned; NULL
+ * while there is none, then evaluator_poll must not be called). Call it
+ * before the old consumer is destroyed: held messages belong to it. */
+void evaluator_set_consumer(struct evaluator *ev, rd_kafka_t *consumer);
+
 #endif

@@ -99,12 +99,49 @@ static void consumer_metrics(void *ud, struct buf *out)
     stats_render(h->stats, out);
 }
 
+/* Replaces a consumer that hit a fatal error (a static member is fenced
+ * when its old session's commit lands after a broker restart): librdkafka
+ * never recovers such a handle. Uncommitted ticks are read again by the new
+ * one, which the atomic claims make harmless. Returns 0, or -1 when no new
+ * consumer could be made (*consumer is NULL then; try again later). */
+static int consumer_reopen(const struct consumer_config *cfg, const struct kafka_opts *copts,
+                           struct evaluator *ev, rd_kafka_t **consumer)
+{
+    char err[KAFKA_ERR_MAX];
+    char why[256] = "";
+    const char *topics[2] = {cfg->topic_prices, NULL};
+
+    if (*consumer != NULL) {
+        rd_kafka_fatal_error(*consumer, why, sizeof(why));
+        log_warn("kafka consumer fatal", "error=\"%s\" action=\"recreating the consumer\"", why);
+        evaluator_set_consumer(ev, NULL);
+        kafka_consumer_close(*consumer);
+        *consumer = NULL;
+    }
+    *consumer = kafka_consumer_new(copts, cfg->group, topics, err, sizeof(err));
+    if (*consumer == NULL) {
+        log_error("kafka consumer recreate failed", "error=\"%s\"", err);
+        return -1;
+    }
+    evaluator_set_consumer(ev, *consumer);
+    log_info("kafka consumer recreated", "group=%s", cfg->group);
+    return 0;
+}
+
 /* The main loop: evaluate ticks, serve the outbox, back off while Redis is
- * down (held ticks are retried, never skipped). */
-static void consumer_run(const struct consumer_config *cfg, struct evaluator *ev,
-                         struct outbox *ob)
+ * down (held ticks are retried, never skipped), replace a consumer that
+ * hit a fatal error. */
+static void consumer_run(const struct consumer_config *cfg, const struct kafka_opts *copts,
+                         struct evaluator *ev, struct outbox *ob, rd_kafka_t **consumer)
 {
     while (signals_running()) {
+        if (*consumer == NULL || evaluator_consumer_fatal(ev)) {
+            if (consumer_reopen(cfg, copts, ev, consumer) != 0) {
+                time_sleep_ms(CONSUMER_RETRY_MS);
+                outbox_service(ob, cfg->sweep_ms);
+                continue;
+            }
+        }
         if (evaluator_poll(ev, CONSUMER_POLL_MS) < 0)
             time_sleep_ms(CONSUMER_RETRY_MS);
         outbox_service(ob, cfg->sweep_ms);
@@ -207,7 +244,7 @@ int main(int argc, char **argv)
         }
     }
     log_info("consumer running", NULL);
-    consumer_run(&cfg, ev, ob);
+    consumer_run(&cfg, &copts, ev, ob, &consumer);
     rc_exit = 0;
 out:
     log_info("consumer stopping", NULL);

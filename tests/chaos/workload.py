@@ -1,0 +1,206 @@
+"""Alert workloads for the chaos scenarios: users with signed cookies,
+alerts created through the webapp API, price ramps that fire them, and the
+exactly-once count of every alert at the users' SSE streams, the notifier's
+log and the webhook receiver.
+"""
+import secrets
+import threading
+import time
+
+from harness import Client, mint_cookie, notifier_log_counts, wait_until
+
+
+class User:
+    def __init__(self, secret):
+        self.id = secrets.token_hex(16)
+        self.cookie = mint_cookie(self.id, secret)
+        self.clients = []  # SseClient objects of this user
+
+
+class Alert:
+    __slots__ = ("id", "user", "ticker", "threshold", "type", "acked_at")
+
+    def __init__(self, aid, user, ticker, threshold, typ, acked_at):
+        self.id = aid
+        self.user = user
+        self.ticker = ticker
+        self.threshold = threshold
+        self.type = typ
+        self.acked_at = acked_at
+
+
+def make_users(n, secret):
+    return [User(secret) for _ in range(n)]
+
+
+def create_alerts(ports, specs, threads=8):
+    """specs: (user, ticker, threshold, type). Creates them through the API
+    (spread over ports, keep-alive). Returns (alerts, failures) where
+    failures is a list of (spec, status, body)."""
+    alerts = []
+    failures = []
+    lock = threading.Lock()
+
+    def work(part, port):
+        c = Client(port)
+        for (u, t, th, ty) in part:
+            # 503 = not stored, retry (a worker thread may still be
+            # reconnecting to Redis after a fault), as a client would.
+            end = time.monotonic() + 15
+            while True:
+                r = c.request("POST", "/api/set-alert", {"ticker": t, "threshold": th,
+                                                        "type": ty}, cookie=u.cookie)
+                if r.status not in (0, 503) or time.monotonic() > end:
+                    break
+                time.sleep(0.2)
+            j = r.json() if r.status == 200 else None
+            with lock:
+                if j and "alert_id" in j:
+                    alerts.append(Alert(j["alert_id"], u, t, th, ty, time.time()))
+                else:
+                    failures.append(((u.id, t, th, ty), r.status, r.body[:200]))
+        c.close()
+
+    ts = [threading.Thread(target=work, args=(specs[i::threads], ports[i % len(ports)]))
+          for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return alerts, failures
+
+
+class Ramp:
+    """Ticks every ticker each interval, the price going linearly from lo to
+    hi over duration seconds, then holding at hi (still ticking) until
+    stop(). Records every tick (time, price) to compute when an alert's
+    threshold was first crossed."""
+
+    def __init__(self, feeder, tickers, lo, hi, duration, interval=0.1):
+        self.feeder = feeder
+        self.tickers = list(tickers)
+        self.lo, self.hi, self.duration, self.interval = lo, hi, duration, interval
+        self.ticks = {t: [] for t in self.tickers}
+        self.stop_flag = False
+        self.errors = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self.t0 = time.time()
+        self.thread.start()
+        return self
+
+    def _run(self):
+        nxt = time.monotonic()
+        while not self.stop_flag:
+            el = time.time() - self.t0
+            p = self.lo + (self.hi - self.lo) * min(1.0, el / self.duration)
+            p = round(p, 3)
+            for t in self.tickers:
+                try:
+                    ts = self.feeder.tick(t, p)
+                except OSError:
+                    self.errors += 1
+                    continue
+                self.ticks[t].append((ts, p))
+            nxt += self.interval
+            d = nxt - time.monotonic()
+            if d > 0:
+                time.sleep(d)
+            else:
+                nxt = time.monotonic()
+
+    def first_cross(self, a):
+        for ts, p in self.ticks.get(a.ticker, ()):
+            if (a.type == "above" and p > a.threshold) or (a.type == "below" and p < a.threshold):
+                return ts
+        return None
+
+    def stop(self):
+        self.stop_flag = True
+        self.thread.join(5)
+
+
+def sse_counts(alerts):
+    """For every alert: the minimum and maximum number of times one of its
+    user's streams received it, and the first arrival time."""
+    per_client = {}
+    for a in alerts:
+        for c in a.user.clients:
+            if id(c) not in per_client:
+                cnt = {}
+                first = {}
+                for (aid, _seq, t, _p) in list(c.events):
+                    cnt[aid] = cnt.get(aid, 0) + 1
+                    first.setdefault(aid, t)
+                per_client[id(c)] = (cnt, first)
+    out = {}
+    for a in alerts:
+        counts = [per_client[id(c)][0].get(a.id, 0) for c in a.user.clients]
+        firsts = [per_client[id(c)][1][a.id] for c in a.user.clients
+                  if a.id in per_client[id(c)][1]]
+        out[a.id] = (min(counts) if counts else 0, max(counts) if counts else 0,
+                     min(firsts) if firsts else None)
+    return out
+
+
+class Tally:
+    """The exactly-once verdict for a set of alerts."""
+
+    def __init__(self, alerts, stack, ramp=None):
+        self.alerts = alerts
+        self.stack = stack
+        self.ramp = ramp
+        self.ids = {a.id for a in alerts}
+
+    def snapshot(self):
+        s = sse_counts(self.alerts)
+        log = notifier_log_counts(self.stack.logpath("notifier"), self.ids)
+        hook = self.stack.webhook.count(self.ids)
+        return s, log, hook
+
+    def complete(self):
+        s, log, hook = self.snapshot()
+        return all(s[a][0] >= 1 and log.get(a, 0) >= 1 and hook.get(a, 0) >= 1 for a in self.ids)
+
+    def wait(self, timeout, grace=3.0):
+        """Waits until every alert was seen everywhere (or timeout), then
+        grace seconds more for late duplicates. Returns the result dict."""
+        done = wait_until(self.complete, timeout, 0.5)
+        time.sleep(grace)
+        return self.result(bool(done))
+
+    def result(self, done=True):
+        s, log, hook = self.snapshot()
+        with self.stack.webhook.lock:
+            flagged = sum(1 for a in self.ids for h in self.stack.webhook.hits.get(a, ())
+                          if h[2])
+        r = {
+            "alerts": len(self.ids),
+            "sse_missing": sum(1 for a in self.ids if s[a][0] == 0),
+            "sse_dup": sum(1 for a in self.ids if s[a][1] > 1),
+            "notifier_missing": sum(1 for a in self.ids if log.get(a, 0) == 0),
+            "notifier_dup": sum(1 for a in self.ids if log.get(a, 0) > 1),
+            "webhook_missing": sum(1 for a in self.ids if hook.get(a, 0) == 0),
+            "webhook_dup": sum(1 for a in self.ids if hook.get(a, 0) > 1),
+            "webhook_flagged_possible_dup": flagged,
+            "complete_in_time": done,
+        }
+        if self.ramp is not None:
+            lat = []
+            for a in self.alerts:
+                fc = self.ramp.first_cross(a)
+                arr = s[a.id][2]
+                if fc is not None and arr is not None:
+                    lat.append(arr - fc)
+            lat.sort()
+            if lat:
+                r["latency_max_s"] = round(lat[-1], 2)
+                r["latency_p50_s"] = round(lat[len(lat) // 2], 2)
+                r["latency_p99_s"] = round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 2)
+        return r
+
+    @staticmethod
+    def exact(r):
+        return all(r[k] == 0 for k in ("sse_missing", "sse_dup", "notifier_missing",
+                                         "notifier_dup", "webhook_missing", "webhook_dup"))
