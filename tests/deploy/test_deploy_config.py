@@ -39,35 +39,24 @@ def compose_config():
 
 
 def parse_compose_services(text):
-    """Minimal YAML walk of `docker-compose config` output: service -> env dict, build target."""
-    services, cur, section = {}, None, None
-    in_services = False
-    for line in text.splitlines():
-        if line.startswith("services:"):
-            in_services = True
-            continue
-        if in_services and re.match(r"^\S", line):
-            in_services = False
-        if not in_services:
-            continue
-        m = re.match(r"^  (\S[^:]*):\s*$", line)
-        if m:
-            cur = m.group(1)
-            services[cur] = {"env": {}, "target": None}
-            section = None
-            continue
-        m = re.match(r"^    (\S[^:]*):", line)
-        if m:
-            section = m.group(1)
-            continue
-        if cur and section == "environment":
-            m = re.match(r"^      (\w+):\s*(.*)$", line)
+    """Service -> {"env": dict, "target": build target}, from `docker-compose config`."""
+    services = {}
+    for name, block in service_blocks(text).items():
+        svc = services[name] = {"env": {}, "target": None}
+        section = None
+        for line in block.splitlines():
+            m = re.match(r"^    (\S[^:]*):", line)
             if m:
-                services[cur]["env"][m.group(1)] = m.group(2).strip().strip("'\"")
-        if cur and section == "build":
-            m = re.match(r"^      target:\s*(\S+)", line)
-            if m:
-                services[cur]["target"] = m.group(1)
+                section = m.group(1)
+                continue
+            if section == "environment":
+                m = re.match(r"^      (\w+):\s*(.*)$", line)
+                if m:
+                    svc["env"][m.group(1)] = m.group(2).strip().strip("'\"")
+            elif section == "build":
+                m = re.match(r"^      target:\s*(\S+)", line)
+                if m:
+                    svc["target"] = m.group(1)
     return services
 
 
