@@ -267,9 +267,8 @@ int main(int argc, char **argv)
                ticks_fire, fired, secs, (double)ticks_fire / secs, (double)fired / secs);
     }
     printf("processing latency: mean %.3f ms over %" PRIu64 " ticks\n",
-           (double)atomic_load(&b.stats.latency_sum_us) / 1000.0 /
-               (double)atomic_load(&b.stats.latency_count),
-           (uint64_t)atomic_load(&b.stats.latency_count));
+           metrics_histogram_mean(&b.stats.latency) * 1000.0,
+           metrics_histogram_count(&b.stats.latency));
     rc = 0;
 out:
     evaluator_free(b.ev);

@@ -1,12 +1,10 @@
 /* stats: counters and a latency histogram in Prometheus text. */
 #include "stats.h"
 
-#include <inttypes.h>
-
 #include "metrics.h"
 
 /* Upper bounds in seconds. */
-static const double stats_bounds[STATS_LATENCY_BUCKETS] = {
+static const double stats_bounds[] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
 
 void stats_init(struct stats *s)
@@ -21,43 +19,13 @@ void stats_init(struct stats *s)
     atomic_init(&s->redis_errors, 0);
     atomic_init(&s->outbox_depth, -1);
     atomic_init(&s->inflight, 0);
-    for (int i = 0; i < STATS_LATENCY_BUCKETS; i++)
-        atomic_init(&s->latency_bucket[i], 0);
-    atomic_init(&s->latency_count, 0);
-    atomic_init(&s->latency_sum_us, 0);
+    metrics_histogram_init(&s->latency, stats_bounds,
+                           sizeof(stats_bounds) / sizeof(stats_bounds[0]));
 }
 
 void stats_observe_latency(struct stats *s, int64_t us)
 {
-    double sec = (double)us / 1e6;
-
-    if (us < 0)
-        us = 0;
-    for (int i = 0; i < STATS_LATENCY_BUCKETS; i++) {
-        if (sec <= stats_bounds[i]) {
-            atomic_fetch_add(&s->latency_bucket[i], 1);
-            break;
-        }
-    }
-    atomic_fetch_add(&s->latency_count, 1);
-    atomic_fetch_add(&s->latency_sum_us, (uint64_t)us);
-}
-
-static void stats_render_latency(struct stats *s, struct buf *out)
-{
-    const char *name = "consumer_processing_latency_seconds";
-    uint64_t cum = 0;
-
-    buf_printf(out, "# HELP %s Time from receiving a tick to its alerts handed to Kafka\n"
-                    "# TYPE %s histogram\n", name, name);
-    for (int i = 0; i < STATS_LATENCY_BUCKETS; i++) {
-        cum += atomic_load(&s->latency_bucket[i]);
-        buf_printf(out, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, stats_bounds[i], cum);
-    }
-    buf_printf(out, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n%s_sum %.6f\n%s_count %" PRIu64 "\n",
-               name, (uint64_t)atomic_load(&s->latency_count), name,
-               (double)atomic_load(&s->latency_sum_us) / 1e6, name,
-               (uint64_t)atomic_load(&s->latency_count));
+    metrics_histogram_observe(&s->latency, (double)us / 1e6);
 }
 
 void stats_render(struct stats *s, struct buf *out)
@@ -86,5 +54,6 @@ void stats_render(struct stats *s, struct buf *out)
     metrics_gauge(out, "consumer_outbox_inflight",
                   "Outbox entries handed to Kafka and not yet removed",
                   (double)atomic_load(&s->inflight));
-    stats_render_latency(s, out);
+    metrics_histogram_write(out, "consumer_processing_latency_seconds",
+                            "Time from receiving a tick to its alerts handed to Kafka", &s->latency);
 }

@@ -7,8 +7,7 @@
 #include <stdint.h>
 
 #include "buf.h"
-
-#define STATS_LATENCY_BUCKETS 12
+#include "metrics.h"
 
 struct stats {
     atomic_uint_fast64_t ticks_processed;  /* evaluated against the store */
@@ -22,9 +21,7 @@ struct stats {
     atomic_int_fast64_t outbox_depth;      /* XLEN at the last sweep, -1 unknown */
     atomic_int_fast64_t inflight;          /* entries awaiting Kafka or XDEL */
     /* processing latency: tick received -> claimed and handed to Kafka */
-    atomic_uint_fast64_t latency_bucket[STATS_LATENCY_BUCKETS];
-    atomic_uint_fast64_t latency_count;
-    atomic_uint_fast64_t latency_sum_us;
+    struct metrics_histogram latency;
 };
 
 /* Zeroes s (outbox depth -1). */

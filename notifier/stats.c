@@ -10,8 +10,8 @@ static const double stats_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 #define STATS_NBUCKETS (sizeof(stats_buckets) / sizeof(stats_buckets[0]))
 
 static atomic_uint_fast64_t stats_counters[STATS_COUNTERS];
-static atomic_uint_fast64_t stats_hist[STATS_NBUCKETS + 1]; /* last: +Inf */
-static atomic_uint_fast64_t stats_lat_us;                   /* sum in microseconds */
+/* Static storage: the counters start at zero without an init call. */
+static struct metrics_histogram stats_hist = {.bounds = stats_buckets, .n = STATS_NBUCKETS};
 static atomic_long stats_pending;
 static atomic_int stats_redis = 1;
 
@@ -27,12 +27,7 @@ uint64_t stats_get(enum stats_counter c)
 
 void stats_webhook_latency(double seconds)
 {
-    size_t i = 0;
-
-    while (i < STATS_NBUCKETS && seconds > stats_buckets[i])
-        i++;
-    atomic_fetch_add(&stats_hist[i], 1);
-    atomic_fetch_add(&stats_lat_us, (uint64_t)(seconds * 1e6));
+    metrics_histogram_observe(&stats_hist, seconds);
 }
 
 void stats_set_pending(long jobs)
@@ -48,24 +43,6 @@ void stats_set_redis_up(int up)
 int stats_redis_up(void)
 {
     return atomic_load(&stats_redis);
-}
-
-static void stats_render_histogram(struct buf *out)
-{
-    const char *name = "notifier_webhook_latency_seconds";
-    uint64_t cum = 0;
-
-    buf_printf(out, "# HELP %s Duration of webhook attempts.\n# TYPE %s histogram\n", name,
-               name);
-    for (size_t i = 0; i < STATS_NBUCKETS; i++) {
-        cum += atomic_load(&stats_hist[i]);
-        buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, stats_buckets[i],
-                   (unsigned long long)cum);
-    }
-    cum += atomic_load(&stats_hist[STATS_NBUCKETS]);
-    buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
-    buf_printf(out, "%s_sum %.6f\n%s_count %llu\n", name,
-               (double)atomic_load(&stats_lat_us) / 1e6, name, (unsigned long long)cum);
 }
 
 void stats_render(struct buf *out)
@@ -92,5 +69,6 @@ void stats_render(struct buf *out)
                   (double)atomic_load(&stats_pending));
     metrics_gauge(out, "notifier_redis_up", "1 when the de-duplication store answers.",
                   (double)atomic_load(&stats_redis));
-    stats_render_histogram(out);
+    metrics_histogram_write(out, "notifier_webhook_latency_seconds",
+                            "Duration of webhook attempts.", &stats_hist);
 }
