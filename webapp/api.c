@@ -281,17 +281,20 @@ enum MHD_Result api_stream_prices(struct http_call *c)
 {
     struct sse_client *cl;
     struct sse_event *snap;
+    long long batch;
     int over_cap = 0;
 
     cl = hub_client_open(c->conn, SSE_PRICES, NULL, &over_cap);
     if (cl == NULL)
         return api_stream_refused(c, over_cap);
-    snap = prices_snapshot(c->cfg->retry_ms);
+    /* Opened first, so no batch falls between the snapshot and the live
+     * ones; the live ones the snapshot holds are dropped. */
+    snap = prices_snapshot(c->cfg->retry_ms, &batch);
     if (snap == NULL) {
         hub_client_close(cl);
         return http_reply_error(c->conn, 500, "Out of memory");
     }
-    return api_stream_open(c, cl, snap, 0);
+    return api_stream_open(c, cl, snap, batch);
 }
 
 /* Replay state: history arrives newest first; kept to be written oldest

@@ -124,8 +124,12 @@ static void fanout_price_batch(rd_kafka_t *rk, struct buf *b)
 {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, FANOUT_POLL_MS);
     struct sse_event *ev;
+    long long batch;
     uint32_t n = 0;
 
+    if (m == NULL)
+        return;
+    prices_batch_begin();
     while (m != NULL) {
         if (m->err)
             fanout_kafka_error(m, fanout_opts.topic_prices);
@@ -136,8 +140,9 @@ static void fanout_price_batch(rd_kafka_t *rk, struct buf *b)
             break;
         m = rd_kafka_consumer_poll(rk, 0);
     }
+    batch = prices_batch_end();
     if (n > 0 && b->len > 0) {
-        ev = sse_event_new(b->data, b->len, n, 0);
+        ev = sse_event_new(b->data, b->len, n, batch);
         if (ev != NULL)
             hub_publish_prices(ev);
         sse_event_unref(ev);

@@ -23,6 +23,7 @@
 #define HUB_BUCKETS 4096 /* user id -> alert streams, a power of two */
 #define HUB_BLOCK_SIZE 256 /* MHD's own buffer, used only without chunking */
 #define HUB_RING_START 4  /* the ring grows to queue_max as needed */
+#define HUB_RING_KEEP 64  /* a drained ring larger than this shrinks back */
 #define HUB_HEARTBEAT ": heartbeat\n\n"
 
 struct sse_client {
@@ -37,7 +38,8 @@ struct sse_client {
     uint32_t cap; /* ring slots, <= hub_queue_max */
     uint32_t head;
     uint32_t count;
-    long long min_seq; /* alerts with seq <= it were replayed already */
+    size_t queued; /* bytes of the events in the ring */
+    long long min_seq; /* events with seq <= it were in the snapshot or replay */
     int fd;
     uint8_t kind;
     uint8_t suspended; /* we suspended it: the next push resumes it */
@@ -52,7 +54,8 @@ static struct sse_client *hub_lists[2];
 static struct sse_client *hub_buckets[HUB_BUCKETS];
 static long hub_open[2];
 static int hub_stopping;
-static uint32_t hub_queue_max = 64;
+static uint32_t hub_queue_max = 4096;
+static size_t hub_queue_max_bytes = 1 << 20;
 static long hub_per_user = 8;
 static struct sse_event *hub_heartbeat_ev;
 static atomic_uint_fast64_t hub_sent;
@@ -61,6 +64,7 @@ static atomic_uint_fast64_t hub_dropped;
 int hub_init(const struct hub_opts *o)
 {
     hub_queue_max = (uint32_t)o->queue_max;
+    hub_queue_max_bytes = (size_t)o->queue_max_bytes;
     hub_per_user = o->streams_per_user;
     hub_heartbeat_ev = sse_event_new(HUB_HEARTBEAT, sizeof(HUB_HEARTBEAT) - 1, 0, 0);
     return hub_heartbeat_ev != NULL ? 0 : -1;
@@ -82,18 +86,22 @@ static void hub_client_clear(struct sse_client *c)
         sse_event_unref(c->ring[(c->head + i) % c->cap]);
     c->head = 0;
     c->count = 0;
+    c->queued = 0;
     sse_event_unref(c->cur);
     c->cur = NULL;
     c->off = 0;
 }
 
-/* Makes room for one more event: grows the ring (up to queue_max). Returns
- * 0, or -1 when the client is at its limit. Client lock held. */
-static int hub_client_room(struct sse_client *c)
+/* Makes room for one more event of len bytes: grows the ring (up to
+ * queue_max). Returns 0, or -1 when the client is at one of its limits.
+ * Client lock held. */
+static int hub_client_room(struct sse_client *c, size_t len)
 {
     struct sse_event **ring;
     uint32_t cap;
 
+    if (c->count > 0 && c->queued + len > hub_queue_max_bytes)
+        return -1;
     if (c->count < c->cap)
         return 0;
     if (c->cap >= hub_queue_max)
@@ -109,6 +117,24 @@ static int hub_client_room(struct sse_client *c)
     c->cap = cap;
     c->head = 0;
     return 0;
+}
+
+/* Gives back what a burst grew: a drained ring returns to its start size,
+ * so 15,000 streams do not each keep 32 KiB after one backlog. Client lock
+ * held. */
+static void hub_client_shrink(struct sse_client *c)
+{
+    struct sse_event **ring;
+
+    if (c->count != 0 || c->cap <= HUB_RING_KEEP)
+        return;
+    ring = malloc(HUB_RING_START * sizeof(*ring));
+    if (ring == NULL)
+        return; /* keep the big one */
+    free(c->ring);
+    c->ring = ring;
+    c->cap = HUB_RING_START;
+    c->head = 0;
 }
 
 /* Resumes the connection if we suspended it. Client lock held. */
@@ -228,6 +254,7 @@ void hub_client_start(struct sse_client *c, struct sse_event *first, long long m
 
     pthread_mutex_lock(&c->lock);
     c->min_seq = min_seq;
+    c->queued = 0;
     /* Keep the live events the replay does not already hold, in order,
      * behind first (compacted in place: n <= i). */
     for (uint32_t i = 0; i < c->count; i++) {
@@ -237,16 +264,19 @@ void hub_client_start(struct sse_client *c, struct sse_event *first, long long m
             continue;
         }
         c->ring[(c->head + n) % c->cap] = ev;
+        c->queued += ev->len;
         n++;
     }
     c->count = n;
     if (first != NULL) {
-        if (hub_client_room(c) != 0) {
+        /* The snapshot or replay is not held against the byte limit. */
+        if (hub_client_room(c, 0) != 0) {
             c->dropped = 1;
         } else {
             c->head = (c->head + c->cap - 1) % c->cap;
             c->ring[c->head] = sse_event_ref(first);
             c->count++;
+            c->queued += first->len;
         }
     }
     pthread_mutex_unlock(&c->lock);
@@ -256,11 +286,11 @@ void hub_client_start(struct sse_client *c, struct sse_event *first, long long m
  * libmicrohttpd closes it now. Client lock held. */
 static void hub_client_drop(struct sse_client *c)
 {
+    atomic_fetch_add(&hub_dropped, 1);
+    log_info("sse client dropped", "kind=%s queued_events=%u queued_bytes=%zu",
+             c->kind == SSE_PRICES ? "prices" : "alerts", (unsigned)c->count, c->queued);
     hub_client_clear(c);
     c->dropped = 1;
-    atomic_fetch_add(&hub_dropped, 1);
-    log_info("sse client dropped", "kind=%s queued=%u",
-             c->kind == SSE_PRICES ? "prices" : "alerts", (unsigned)hub_queue_max);
     if (c->fd >= 0)
         shutdown(c->fd, SHUT_RDWR);
     hub_client_wake(c);
@@ -272,12 +302,13 @@ static void hub_push(struct sse_client *c, struct sse_event *ev)
     pthread_mutex_lock(&c->lock);
     if (c->dropped || c->ending || (ev->seq > 0 && ev->seq <= c->min_seq))
         goto out;
-    if (hub_client_room(c) != 0) {
+    if (hub_client_room(c, ev->len) != 0) {
         hub_client_drop(c);
         goto out;
     }
     c->ring[(c->head + c->count) % c->cap] = sse_event_ref(ev);
     c->count++;
+    c->queued += ev->len;
     hub_client_wake(c);
 out:
     pthread_mutex_unlock(&c->lock);
@@ -356,6 +387,7 @@ static ssize_t hub_reader(void *cls, uint64_t pos, char *out, size_t max)
             c->cur = c->ring[c->head];
             c->head = (c->head + 1) % c->cap;
             c->count--;
+            c->queued -= c->cur->len;
             c->off = 0;
         }
         take = c->cur->len - c->off;
@@ -370,6 +402,7 @@ static ssize_t hub_reader(void *cls, uint64_t pos, char *out, size_t max)
             c->cur = NULL;
         }
     }
+    hub_client_shrink(c);
     if (c->dropped) {
         ret = MHD_CONTENT_READER_END_WITH_ERROR;
     } else if (n > 0) {

@@ -33,7 +33,10 @@ static const struct config_var webapp_vars[] = {
     {"TICKERS", WEBAPP_DEFAULT_TICKERS, "assets accepted by set-alert before their first tick "
                                         "(any ticker seen on the price topic is accepted too)"},
     {"SSE_HEARTBEAT_MS", "15000", "interval of the ': heartbeat' comment on idle streams"},
-    {"SSE_QUEUE_MAX", "64", "events queued for one stream before the client is dropped"},
+    {"SSE_QUEUE_MAX", "4096", "events queued for one stream before the client is dropped "
+                             "(the queue grows as needed; idle streams hold 4 slots)"},
+    {"SSE_QUEUE_MAX_BYTES", "1048576", "bytes queued for one stream before the client is dropped "
+                                       "(a price event is a batch of ticks)"},
     {"SSE_RETRY_MS", "1000", "reconnect delay sent to browsers (SSE retry:)"},
     {"SSE_STREAMS_PER_USER", "16", "open alert streams per user (more get 429)"},
     {"SHUTDOWN_GRACE_MS", "5000", "on SIGTERM, how long requests in flight may finish"},
@@ -57,7 +60,8 @@ static int webapp_load_longs(struct webapp_config *c, char *err, size_t errlen)
         {"WEBAPP_CONN_TIMEOUT_S", 60, 5, 3600, &c->conn_timeout_s},
         {"MAX_ALERTS_PER_USER", 100, 1, 10000, &c->max_alerts_per_user},
         {"SSE_HEARTBEAT_MS", 15000, 100, 60000, &c->heartbeat_ms},
-        {"SSE_QUEUE_MAX", 64, 2, 4096, &c->queue_max},
+        {"SSE_QUEUE_MAX", 4096, 2, 1048576, &c->queue_max},
+        {"SSE_QUEUE_MAX_BYTES", 1048576, 65536, 1073741824, &c->queue_max_bytes},
         {"SSE_RETRY_MS", 1000, 100, 60000, &c->retry_ms},
         {"SSE_STREAMS_PER_USER", 16, 1, 1000, &c->streams_per_user},
         {"SHUTDOWN_GRACE_MS", 5000, 0, 60000, &c->shutdown_grace_ms},
@@ -173,6 +177,7 @@ static void webapp_raise_nofile(struct webapp_config *c)
 static int webapp_start(const struct webapp_config *cfg, char *err, size_t errlen)
 {
     const struct hub_opts ho = {.queue_max = cfg->queue_max,
+                                .queue_max_bytes = cfg->queue_max_bytes,
                                 .streams_per_user = cfg->streams_per_user};
     const struct fanout_opts fo = {.bootstrap = cfg->common.kafka_bootstrap,
                                    .topic_prices = cfg->topic_prices,

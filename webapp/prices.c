@@ -27,6 +27,9 @@ static int prices_count;
 static int16_t prices_slots[PRICES_SLOTS]; /* index + 1; 0 = empty */
 static struct sse_event *prices_snap;      /* cached snapshot, NULL when stale */
 static long prices_snap_retry;
+/* Held for a whole batch (and while a snapshot is taken); then prices_lock. */
+static pthread_mutex_t prices_batch_lock = PTHREAD_MUTEX_INITIALIZER;
+static long long prices_batches; /* batches recorded */
 
 static uint32_t prices_hash(const char *s)
 {
@@ -185,10 +188,25 @@ out:
     return ev;
 }
 
-struct sse_event *prices_snapshot(long retry_ms)
+void prices_batch_begin(void)
+{
+    pthread_mutex_lock(&prices_batch_lock);
+}
+
+long long prices_batch_end(void)
+{
+    long long n = ++prices_batches;
+
+    pthread_mutex_unlock(&prices_batch_lock);
+    return n;
+}
+
+struct sse_event *prices_snapshot(long retry_ms, long long *batch)
 {
     struct sse_event *ev;
 
+    pthread_mutex_lock(&prices_batch_lock);
+    *batch = prices_batches;
     pthread_mutex_lock(&prices_lock);
     if (prices_snap == NULL || prices_snap_retry != retry_ms) {
         sse_event_unref(prices_snap);
@@ -197,6 +215,7 @@ struct sse_event *prices_snapshot(long retry_ms)
     }
     ev = prices_snap != NULL ? sse_event_ref(prices_snap) : NULL;
     pthread_mutex_unlock(&prices_lock);
+    pthread_mutex_unlock(&prices_batch_lock);
     return ev;
 }
 

@@ -34,6 +34,7 @@ struct webapp_config {
     char tickers[WEBAPP_TICKERS_MAX];
     long heartbeat_ms;
     long queue_max;
+    long queue_max_bytes;
     long retry_ms;
     long streams_per_user;
     long shutdown_grace_ms;
@@ -109,16 +110,24 @@ int sse_append_data(struct buf *b, const char *json, size_t len);
 int prices_init(const char *tickers, char *err, size_t errlen);
 void prices_free(void);
 
-/* Records a tick (m decoded from raw). Returns 0, or -1 when the table is
- * full and the ticker new (the tick still goes to the streams). */
+/* A batch of ticks is recorded between prices_batch_begin and
+ * prices_batch_end, which returns the batch's number (1, 2, ...): a snapshot
+ * holds whole batches only, so a new stream drops the live batches its
+ * snapshot already holds and gets no tick twice. */
+void prices_batch_begin(void);
+long long prices_batch_end(void);
+
+/* Records a tick (m decoded from raw), inside a batch. Returns 0, or -1 when
+ * the table is full and the ticker new (the tick still goes to the streams). */
 int prices_update(const struct price_msg *m, const char *raw, size_t len);
 
 /* True when ticker is configured or has been seen on the price topic. */
 int prices_known(const char *ticker);
 
 /* An event with "retry: <retry_ms>" and every latest price, one reference
- * for the caller, or NULL on out of memory. */
-struct sse_event *prices_snapshot(long retry_ms);
+ * for the caller, or NULL on out of memory; *batch is the number of the
+ * last batch it holds. */
+struct sse_event *prices_snapshot(long retry_ms, long long *batch);
 
 /* Appends {"tickers":[...]} to out. Returns 0 or -1 (out full). */
 int prices_write_json(struct buf *out);
@@ -132,6 +141,7 @@ enum sse_kind { SSE_PRICES = 0, SSE_ALERTS = 1 };
 
 struct hub_opts {
     long queue_max;        /* events queued per client before it is dropped */
+    long queue_max_bytes;  /* or bytes queued (events are batches of ticks) */
     long streams_per_user; /* alert streams per user id */
 };
 

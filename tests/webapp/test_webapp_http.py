@@ -122,6 +122,22 @@ def produce(topic, lines):
                    check=True, timeout=30)
 
 
+def produce_paced(topic, lines, per_second, chunk=1000):
+    """Like produce, but at about per_second messages a second through one kcat."""
+    p = subprocess.Popen(["kcat", "-b", BOOT, "-P", "-t", topic, "-K", "\t"],
+                         stdin=subprocess.PIPE)
+    t0 = time.time()
+    for i in range(0, len(lines), chunk):
+        p.stdin.write("".join(f"{k}\t{v}\n" for k, v in lines[i:i + chunk]).encode())
+        p.stdin.flush()
+        ahead = t0 + (i + chunk) / per_second - time.time()
+        if ahead > 0:
+            time.sleep(ahead)
+    p.stdin.close()
+    if p.wait(timeout=30) != 0:
+        raise AssertionError(f"kcat exited {p.returncode}")
+
+
 def tick(ticker, price, source="sim"):
     return (ticker, json.dumps({"ticker": ticker, "price": price, "timestamp": time.time(),
                                 "company": f"{ticker} Corp", "display_name": ticker,
@@ -764,8 +780,58 @@ def dechunk(raw):
     return bytes(body)
 
 
+def t_join_midflow():
+    """Streams opened while ticks flow get each tick once, in order, none
+    missing after the snapshot (the snapshot holds whole batches only)."""
+    tj, n, nstreams = f"WJ{UNIQ}", 2000, 30
+    last = f'"price": {n}'.encode()
+    bufs = [bytearray() for _ in range(nstreams)]
+
+    def read(i):
+        sk = socket.create_connection((HOST, PORT))
+        sk.sendall(b"GET /api/stream-prices HTTP/1.1\r\nHost: x\r\n\r\n")
+        sk.settimeout(1)
+        deadline = time.time() + 30
+        while time.time() < deadline and last not in bufs[i][-4096:]:
+            try:
+                chunk = sk.recv(1 << 16)
+            except socket.timeout:
+                continue
+            if not chunk:
+                break
+            bufs[i].extend(chunk)
+        sk.close()
+
+    lines = [(tj, json.dumps({"ticker": tj, "price": i + 1, "timestamp": time.time(),
+                              "company": "J", "display_name": tj, "source": "sim"}))
+             for i in range(n)]
+    feeder = threading.Thread(target=produce_paced, args=(TOPIC_P, lines, 500, 25), daemon=True)
+    feeder.start()
+    readers = []
+    for i in range(nstreams):
+        time.sleep(0.1)  # joins spread over the 4 s of ticks
+        t = threading.Thread(target=read, args=(i,), daemon=True)
+        t.start()
+        readers.append(t)
+    feeder.join(60)
+    for t in readers:
+        t.join(40)
+    for i in range(nstreams):
+        prices = []
+        for m in re.finditer(rb'data: (\{[^\n]*\})', dechunk(bytes(bufs[i]))):
+            d = json.loads(m.group(1))
+            if d.get("ticker") == tj:
+                prices.append(d["price"])
+        check(prices and prices[-1] == n, f"stream {i} did not reach the last tick: {prices[-3:]}")
+        want = list(range(prices[0], n + 1))
+        check(prices == want, f"stream {i}: {len(prices)} ticks from {prices[0]}, "
+              f"{len(prices) - len(set(prices))} twice, "
+              f"{len(set(want) - set(prices))} missing")
+
+
 def t_slow_client_dropped():
-    n = 100000
+    # The webapp runs with the default limit, SSE_QUEUE_MAX_BYTES = 1 MiB.
+    n = 80000
     # The reader drains its socket as fast as it can on its own thread and
     # parses afterwards, so it keeps up with a burst even on a busy machine.
     fast = socket.create_connection((HOST, PORT))
@@ -798,11 +864,13 @@ def t_slow_client_dropped():
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     slow.connect((HOST, PORT))
     slow.sendall(b"GET /api/stream-prices HTTP/1.1\r\nHost: x\r\n\r\n")
-    pad = "P" * 100  # ~20 MB in all: far more than a socket's buffers hold
+    pad = "P" * 100  # ~20 MB in all: far more than a socket's buffers (4 MB) hold
     lines = [(TW, json.dumps({"ticker": TW, "price": i + 1, "timestamp": time.time(),
                               "company": pad, "display_name": TW, "source": "sim"}))
              for i in range(n)]
-    produce(TOPIC_P, lines)
+    # 16,000 ticks (4 MB) a second: the slow client is dropped after about
+    # a second; one that reads has 1 MiB of queue, a quarter second, to spare.
+    produce_paced(TOPIC_P, lines, 16000)
     reader.join(70)
     done.set()
     seen = set()
@@ -827,7 +895,8 @@ def t_slow_client_dropped():
             got += len(chunk)
     except (ConnectionResetError, socket.timeout):
         pass
-    check(got < n * 100, f"the dropped client still got {got} bytes (of ~{n * 200})")
+    total = sum(len(v) for _, v in lines)
+    check(got < total / 2, f"the dropped client still got {got} bytes (of ~{total})")
     slow.close()
     fast.close()
 
@@ -880,11 +949,11 @@ def phase_private(logdir):
     logpath = os.path.join(logdir, "webapp2.log")
     try:
         with open(logpath, "wb") as logf:
-            proc = start_webapp(logf, {"REDIS_PORT": str(rport), "SSE_QUEUE_MAX": "16",
-                                       "SSE_STREAMS_PER_USER": "2"})
+            proc = start_webapp(logf, {"REDIS_PORT": str(rport), "SSE_STREAMS_PER_USER": "2"})
             try:
                 warm_up()
                 run("alert streams per user are capped", t_stream_cap)
+                run("streams joining mid-flow: every tick once, in order", t_join_midflow)
                 run("a slow client is dropped, the others get every tick", t_slow_client_dropped)
                 box = [redis_proc]
                 run("Redis down: fast 503, then recovery",
