@@ -18,12 +18,21 @@
 #define ALERT_STORE_TICKS_BYTES (ALERT_STORE_BATCH_MAX * 96)
 
 /* KEYS alert:{id} user_alerts:{u} ticker_alerts:{t} alert_idx:{t}:{type}
- * ARGV id user ticker threshold type created_at max -> 1 stored, 0 limit */
+ *      [alert_idem:{u}:{key}]
+ * ARGV id user ticker threshold type created_at max [key_ttl_s]
+ * -> 1 stored, 0 limit, or the id stored earlier under the idempotency key */
 static struct redis_script alert_store_create_lua = {
+    "if KEYS[5] and not redis.call('SET', KEYS[5], ARGV[1], 'NX', 'EX', ARGV[8]) then\n"
+    "  return redis.call('GET', KEYS[5])\n"
+    "end\n"
     "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
+    "  if KEYS[5] then redis.call('DEL', KEYS[5]) end\n"
     "  return redis.error_reply('ERR alert id already exists')\n"
     "end\n"
-    "if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[7]) then return 0 end\n"
+    "if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[7]) then\n"
+    "  if KEYS[5] then redis.call('DEL', KEYS[5]) end\n"
+    "  return 0\n"
+    "end\n"
     "redis.call('HSET', KEYS[1], 'user_id', ARGV[2], 'ticker', ARGV[3],\n"
     "  'threshold', ARGV[4], 'type', ARGV[5], 'created_at', ARGV[6])\n"
     "redis.call('SADD', KEYS[2], ARGV[1])\n"
@@ -216,20 +225,44 @@ static int alert_store_copy(const redisReply *e, char *out, size_t outlen)
     return 0;
 }
 
+int alert_store_idem_key_valid(const char *key)
+{
+    size_t n = 0;
+
+    for (; key[n] != '\0'; n++) {
+        unsigned char ch = (unsigned char)key[n];
+        if (n >= ALERT_STORE_IDEM_MAX - 1 ||
+            !((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_' || ch == '.' || ch == ':'))
+            return 0;
+    }
+    return n > 0;
+}
+
 int alert_store_create(struct redis_conn *rc, const struct alert_record *rec, int max_per_user,
                        char *err, size_t errlen)
 {
+    struct alert_record copy = *rec; /* without a key it is never written */
+
+    return alert_store_create_once(rc, &copy, max_per_user, NULL, 0, err, errlen);
+}
+
+int alert_store_create_once(struct redis_conn *rc, struct alert_record *rec, int max_per_user,
+                            const char *idem_key, int idem_ttl_s, char *err, size_t errlen)
+{
     char k_alert[ALERT_STORE_KEY_MAX], k_user[ALERT_STORE_KEY_MAX];
     char k_ticker[ALERT_STORE_KEY_MAX], k_idx[ALERT_STORE_KEY_MAX];
-    char thr[ALERT_STORE_NUM_MAX], created[ALERT_STORE_NUM_MAX], maxs[16];
-    const char *keys[4], *args[7];
+    char k_idem[ALERT_STORE_KEY_MAX + ALERT_STORE_IDEM_MAX];
+    char thr[ALERT_STORE_NUM_MAX], created[ALERT_STORE_NUM_MAX], maxs[16], ttl[16];
+    const char *keys[5], *args[8];
     const char *type = alert_type_name(rec->type);
     redisReply *r;
     int rv;
 
     if (!msg_id_valid(rec->alert_id) || !msg_id_valid(rec->user_id) ||
         !msg_ticker_valid(rec->ticker) || !isfinite(rec->threshold) || rec->threshold <= 0 ||
-        !isfinite(rec->created_at) || max_per_user < 0) {
+        !isfinite(rec->created_at) || max_per_user < 0 ||
+        (idem_key != NULL && (!alert_store_idem_key_valid(idem_key) || idem_ttl_s < 1))) {
         snprintf(err, errlen, "create: invalid alert record");
         return -1;
     }
@@ -241,9 +274,21 @@ int alert_store_create(struct redis_conn *rc, const struct alert_record *rec, in
     alert_store_fmt_num(rec->created_at, created);
     snprintf(maxs, sizeof(maxs), "%d", max_per_user);
     keys[0] = k_alert, keys[1] = k_user, keys[2] = k_ticker, keys[3] = k_idx;
+    if (idem_key != NULL) {
+        snprintf(k_idem, sizeof(k_idem), "alert_idem:%s:%s", rec->user_id, idem_key);
+        keys[4] = k_idem;
+    }
     args[0] = rec->alert_id, args[1] = rec->user_id, args[2] = rec->ticker, args[3] = thr;
     args[4] = type, args[5] = created, args[6] = maxs;
-    r = redis_script_call(rc, &alert_store_create_lua, 4, keys, 7, args);
+    snprintf(ttl, sizeof(ttl), "%d", idem_ttl_s);
+    args[7] = ttl;
+    r = redis_script_call(rc, &alert_store_create_lua, idem_key != NULL ? 5 : 4, keys,
+                          idem_key != NULL ? 8 : 7, args);
+    if (r != NULL && r->type == REDIS_REPLY_STRING && msg_id_valid(r->str)) {
+        snprintf(rec->alert_id, sizeof(rec->alert_id), "%s", r->str);
+        rv = ALERT_STORE_REPLAY;
+        goto out;
+    }
     if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
         rv = alert_store_fail(rc, r, "create", err, errlen);
         goto out;

@@ -13,6 +13,9 @@
  *                             "user_id" (the Kafka key)
  *   alert_history:{user}      list of the user's last fired alerts (JSON), newest first
  *   alert_seq                 counter giving each fired alert its "seq"
+ *   alert_idem:{user}:{key}   id of the alert a create with this idempotency key stored
+ *                             (expires: 60 s for nginx's X-Request-Id, 1 h for a
+ *                             client's Idempotency-Key)
  *
  * Failure: functions return -1 when Redis is unreachable or answers an error
  * (e.g. a full disk) and fill err; nothing is half-done because each is one
@@ -32,6 +35,9 @@
 /* Result codes beyond 0 / -1. */
 #define ALERT_STORE_LIMIT (-2)    /* create: user already has max_per_user alerts */
 #define ALERT_STORE_NOTFOUND (-3) /* delete: no such alert or not the caller's */
+#define ALERT_STORE_REPLAY (-4)   /* create_once: done before under this key */
+
+#define ALERT_STORE_IDEM_MAX 65 /* an idempotency key, with its NUL */
 
 struct alert_record {
     char alert_id[MSG_ID_MAX];
@@ -64,6 +70,19 @@ struct alert_tick {
  * already has max_per_user alerts (nothing stored), or -1 with err. */
 int alert_store_create(struct redis_conn *rc, const struct alert_record *rec, int max_per_user,
                        char *err, size_t errlen);
+
+/* As alert_store_create, once per idempotency key and user: a request
+ * retried with the same key (a proxy retrying after a replica died before
+ * answering, a client repeating a POST) stores nothing new and returns
+ * ALERT_STORE_REPLAY with rec->alert_id set to the alert stored the first
+ * time. idem_key NULL: no key. A key is remembered for idem_ttl_s seconds
+ * (>= 1): what it costs in Redis is one small key per create over that
+ * window. */
+int alert_store_create_once(struct redis_conn *rc, struct alert_record *rec, int max_per_user,
+                            const char *idem_key, int idem_ttl_s, char *err, size_t errlen);
+
+/* True when key is 1-64 characters of letters, digits, '-', '_', '.', ':'. */
+int alert_store_idem_key_valid(const char *key);
 
 /* Deletes alert_id if it belongs to user_id. Returns 0, ALERT_STORE_NOTFOUND,
  * or -1 with err. */

@@ -79,16 +79,51 @@ enum MHD_Result api_dashboard(struct http_call *c, const struct asset *a)
     return http_reply_response(c->conn, 200, r);
 }
 
+#define API_IDEM_CLIENT_TTL_S 3600 /* a client's Idempotency-Key */
+#define API_IDEM_PROXY_TTL_S 60    /* nginx's X-Request-Id: its retries come within
+                                      proxy_read_timeout (30 s) */
+
+/* The request's idempotency key and how long to keep it: the client's
+ * Idempotency-Key (refused when malformed), else the X-Request-Id nginx sets
+ * once per request and keeps when it retries on another replica (ignored
+ * when malformed). *key NULL when there is none; -1 when the client's is
+ * malformed. */
+static int api_idem_key(struct http_call *c, const char **key, int *ttl_s)
+{
+    const char *k = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Idempotency-Key");
+
+    *key = NULL;
+    if (k != NULL) {
+        if (!alert_store_idem_key_valid(k))
+            return -1;
+        *key = k;
+        *ttl_s = API_IDEM_CLIENT_TTL_S;
+        return 0;
+    }
+    k = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (k != NULL && alert_store_idem_key_valid(k)) {
+        *key = k;
+        *ttl_s = API_IDEM_PROXY_TTL_S;
+    }
+    return 0;
+}
+
 enum MHD_Result api_set_alert(struct http_call *c)
 {
     char err[ALERT_STORE_ERR_MAX];
     struct set_alert_req req;
     struct alert_record rec;
+    const char *idem;
+    int idem_ttl_s = 0;
     char text[96];
     int rc;
 
     if (!c->has_user)
         return http_reply_error(c->conn, 400, API_NO_USER);
+    if (api_idem_key(c, &idem, &idem_ttl_s) != 0)
+        return http_reply_error(c->conn, 400,
+                                "Invalid Idempotency-Key (1-64 letters, digits, '-', '_', "
+                                "'.', ':')");
     if (request_parse_set_alert(c->body, c->body_len, &req, err, sizeof(err)) != 0)
         return http_reply_error(c->conn, 400, err);
     if (!prices_known(req.ticker)) {
@@ -103,18 +138,21 @@ enum MHD_Result api_set_alert(struct http_call *c)
     rec.threshold = req.threshold;
     rec.type = req.type;
     rec.created_at = time_now();
-    rc = alert_store_create(http_redis(), &rec, (int)c->cfg->max_alerts_per_user, err,
-                            sizeof(err));
+    rc = alert_store_create_once(http_redis(), &rec, (int)c->cfg->max_alerts_per_user, idem,
+                                 idem_ttl_s, err, sizeof(err));
     if (rc == ALERT_STORE_LIMIT) {
         snprintf(text, sizeof(text), "Too many active alerts (at most %ld per user)",
                  c->cfg->max_alerts_per_user);
         return http_reply_error(c->conn, 409, text);
     }
-    if (rc != 0) {
+    if (rc != 0 && rc != ALERT_STORE_REPLAY) {
         api_store_failed("create", err);
         return http_reply_error(c->conn, 503, API_STORE_DOWN);
     }
-    stats_alert_created();
+    if (rc == 0)
+        stats_alert_created();
+    else
+        log_info("set-alert repeated", "alert_id=%s", rec.alert_id);
     snprintf(text, sizeof(text), "Alert set for %s", rec.ticker);
     return api_reply_obj(c->conn, 200,
                          json_pack("{s:s, s:s}", "message", text, "alert_id", rec.alert_id));

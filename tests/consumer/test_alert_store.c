@@ -246,6 +246,52 @@ static void test_create_respects_limit(void **state)
     assert_int_equal(alert_store_create(f->rc, &rec, 10, f->err, sizeof(f->err)), -1);
 }
 
+/* A create retried with its idempotency key stores nothing new and answers
+ * with the first alert's id; the key is the user's own. */
+static void test_create_once_per_key(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], u2[64], key[80], first[MSG_ID_MAX];
+    struct alert_record rec;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    unique_user(u2, sizeof(u2));
+    snprintf(key, sizeof(key), "req-%s", t);
+    memset(&rec, 0, sizeof(rec));
+    snprintf(rec.user_id, sizeof(rec.user_id), "%s", u);
+    snprintf(rec.ticker, sizeof(rec.ticker), "%s", t);
+    rec.threshold = 10;
+    rec.created_at = 1;
+    assert_int_equal(alert_store_new_id(rec.alert_id), 0);
+    assert_int_equal(alert_store_create_once(f->rc, &rec, 100, key, 60, f->err, sizeof(f->err)), 0);
+    memcpy(first, rec.alert_id, sizeof(first));
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(alert_store_new_id(rec.alert_id), 0);
+        assert_int_equal(alert_store_create_once(f->rc, &rec, 100, key, 60, f->err, sizeof(f->err)),
+                         ALERT_STORE_REPLAY);
+        assert_string_equal(rec.alert_id, first);
+    }
+    assert_int_equal(int_reply(f, "SCARD user_alerts:%s%s", u, ""), 1);
+    assert_int_equal(int_reply(f, "ZCARD alert_idx:%s:%s", t, "above"), 1);
+    assert_in_range(int_reply(f, "TTL alert_idem:%s:%s", u, key), 1, 60);
+    /* the same key from another user is another request */
+    snprintf(rec.user_id, sizeof(rec.user_id), "%s", u2);
+    assert_int_equal(alert_store_new_id(rec.alert_id), 0);
+    assert_int_equal(alert_store_create_once(f->rc, &rec, 100, key, 60, f->err, sizeof(f->err)), 0);
+    assert_string_not_equal(rec.alert_id, first);
+    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t, ""), 2);
+    /* a malformed key (or no time to keep it) never reaches Redis */
+    assert_int_equal(alert_store_create_once(f->rc, &rec, 100, key, 0, f->err, sizeof(f->err)), -1);
+    assert_int_equal(alert_store_create_once(f->rc, &rec, 100, "a b", 60, f->err, sizeof(f->err)), -1);
+    assert_int_equal(alert_store_create_once(f->rc, &rec, 100, "", 60, f->err, sizeof(f->err)), -1);
+    assert_false(alert_store_idem_key_valid(
+        "01234567890123456789012345678901234567890123456789012345678901234"));
+    assert_true(alert_store_idem_key_valid(
+        "0123456789012345678901234567890123456789012345678901234567890123"));
+    assert_true(alert_store_idem_key_valid("9f86d081884c7d659a2feaa0c55ad015"));
+}
+
 static void test_delete_checks_owner(void **state)
 {
     struct fixture *f = fixture_get(state);
@@ -455,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_many_at_same_threshold_all_fire_once),
         cmocka_unit_test(test_thresholds_with_many_decimals),
         cmocka_unit_test(test_create_respects_limit),
+        cmocka_unit_test(test_create_once_per_key),
         cmocka_unit_test(test_delete_checks_owner),
         cmocka_unit_test(test_list_newest_first),
         cmocka_unit_test(test_claim_removes_from_every_key),

@@ -11,6 +11,8 @@
   stream cap;
 - gzip for HTML, JS and JSON (never for streams); the security headers once
   on every answer, nginx's own included;
+- a set-alert retried on another replica (nginx's retry after a replica
+  died before answering) is stored once, by X-Request-Id;
 - `./stack peek TOPIC` prints the topic readably.
 """
 import gzip
@@ -274,6 +276,31 @@ def t_sse_latency():
         C.check(extra <= 0.030, f"nginx adds {e.ms(extra)} (median) to each event")
 
 
+def t_retry_once():
+    """nginx retries a POST on another replica when the first one died
+    before answering; its X-Request-Id makes that retry store nothing new."""
+    cookie, _ = e.new_user()
+    alert = {"ticker": "AAPL", "threshold": 1e9, "type": "above"}
+    rid = {"X-Request-Id": secrets.token_hex(16)}
+    ids = set()
+    for port in e.WEBAPP_PORTS:  # the same request reaching every replica
+        r = e.request("POST", "/api/set-alert", cookie=cookie, body=alert, headers=rid, port=port)
+        C.check(r.status == 200, f"replica :{port}: {r.status} {r.body!r}")
+        ids.add(r.json().get("alert_id"))
+    C.check(len(ids) == 1, f"one request stored {len(ids)} alerts on {len(e.WEBAPP_PORTS)} replicas")
+    # Through nginx each client request gets its own id (a client's header is
+    # replaced), so two POSTs are two alerts.
+    for _ in range(2):
+        r = e.request("POST", "/api/set-alert", cookie=cookie, body=alert, headers=rid)
+        C.check(r.status == 200, f"via nginx: {r.status}")
+        ids.add(r.json().get("alert_id"))
+    C.check(len(ids) == 3, f"two POSTs through nginx gave {len(ids) - 1} new alerts, not 2")
+    r = e.request("GET", "/api/get-alerts", cookie=cookie)
+    C.check(len(r.json()["alerts"]) == 3, f"stored: {r.body!r}")
+    for i in ids:
+        e.request("DELETE", f"/api/delete-alert/{i}", cookie=cookie)
+
+
 def t_peek():
     rc, out = e.stack("peek", "stock-prices", "-n", "2", "-e", timeout=60)
     C.check(rc == 0, f"./stack peek exit {rc}: {out[-500:]}")
@@ -291,5 +318,6 @@ C.run("body limit: 413 from nginx and from the webapp", t_body_limit)
 C.run("per-user rate limit on state-changing calls", t_rate_limit)
 C.run("per-user cap of concurrent streams", t_stream_cap)
 C.run("SSE through nginx: published -> client within 100 ms", t_sse_latency)
+C.run("a POST retried on another replica is stored once", t_retry_once)
 C.run("./stack peek", t_peek)
 C.finish()

@@ -420,6 +420,43 @@ def set_alert(cookie, ticker, threshold, typ="above", headers=None):
                cookie=cookie, headers=headers)
 
 
+def t_idempotency():
+    # on TB, which never ticks: nothing here fires or is claimed by later tests
+    ua, a = new_user()
+    _, b = new_user()
+    key = {"Idempotency-Key": f"k-{UNIQ}"}
+    r1 = set_alert(a, TB, 180, headers=key)
+    r2 = set_alert(a, TB, 180, headers=key)
+    check(r1.status == 200 and r2.status == 200, f"{r1.status} {r2.status}")
+    check(r1.json() == r2.json(), f"a repeated request got {r2.json()} after {r1.json()}")
+    check([x["alert_id"] for x in alerts_of(a)] == [r1.json()["alert_id"]], "stored twice")
+    # nginx's X-Request-Id, the same on its retry to another replica
+    rid = {"X-Request-Id": secrets.token_hex(16)}
+    r3, r4 = set_alert(a, TB, 190, headers=rid), set_alert(a, TB, 190, headers=rid)
+    check(r3.json()["alert_id"] == r4.json()["alert_id"] != r1.json()["alert_id"],
+          f"{r3.json()} {r4.json()}")
+    check(len(alerts_of(a)) == 2, "X-Request-Id retry stored twice")
+    # kept an hour for a client's key, a minute for nginx's request id
+    ttl = [int(subprocess.run(["redis-cli", "-h", REDIS_HOST, "-p", REDIS_PORT, "TTL",
+                               f"alert_idem:{ua}:{k}"], capture_output=True, check=True,
+                              timeout=10).stdout) for k in (key["Idempotency-Key"], rid["X-Request-Id"])]
+    check(3540 < ttl[0] <= 3600 and 0 < ttl[1] <= 60, f"idempotency keys kept {ttl} s")
+    # the key is the user's own
+    r5 = set_alert(b, TB, 180, headers=key)
+    check(r5.status == 200 and r5.json()["alert_id"] != r1.json()["alert_id"], str(r5.body))
+    # a malformed key: 400, nothing stored; without one each POST is new
+    for bad in ("a b", "x" * 65, "é"):
+        r = set_alert(b, TB, 1, headers={"Idempotency-Key": bad})
+        check(r.status == 400 and "Idempotency-Key" in r.json().get("error", ""),
+              f"key {bad!r}: {r.status} {r.body!r}")
+    check(len(alerts_of(b)) == 1, "a refused request stored an alert")
+    check(set_alert(b, TB, 2).json() != set_alert(b, TB, 2).json(), "POSTs without a key merged")
+    check(len(alerts_of(b)) == 3, "POSTs without a key")
+    for c in (a, b):
+        for x in alerts_of(c):
+            req("DELETE", f"/api/delete-alert/{x['alert_id']}", cookie=c)
+
+
 def t_crud():
     _, a = new_user()
     _, b = new_user()
@@ -997,6 +1034,7 @@ def main():
                              ("openapi", t_openapi), ("user endpoints need a valid cookie",
                                                       t_no_cookie_400),
                              ("set, list, delete, ownership", t_crud),
+                             ("set-alert once per Idempotency-Key / X-Request-Id", t_idempotency),
                              ("bad input is refused and changes nothing", t_bad_inputs),
                              ("100 alerts per user", t_limit),
                              ("tickers and tickers learned from the feed", t_tickers_and_learning),
