@@ -17,11 +17,9 @@ Exit 0 when every scenario passed (or was skipped), 1 otherwise.
 import argparse
 import json
 import os
-import random
 import resource
 import signal
 import sys
-import threading
 import time
 import traceback
 
@@ -29,8 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
-from harness import (PORTS, ChaosError, Client, Stack, http, log,  # noqa: E402
-                     wait_until)
+from harness import PORTS, ChaosError, Stack, log  # noqa: E402
 import scenarios  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))

@@ -13,14 +13,16 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-HOST = "127.0.0.1"
-COOKIE_LABEL = b"stock-alerts user_id v1:"
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from testkit import HOST, Resp, mint_cookie, port_open, prepare, request, wait_until  # noqa: E402,F401,E501
+
 DEFAULT_TICKERS = "AAPL,GOOGL,MSFT,AMZN,NVDA,TSLA,META,BTC-USD,ETH-USD,SOL-USD,GC=F,SI=F,CL=F,NG=F,HG=F"
 
 # Ports of the chaos stack (CHAOS_PORT_OFFSET moves them all).
@@ -54,73 +56,17 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def mint_cookie(user, secret):
-    mac = hmac.new(secret.encode(), COOKIE_LABEL + user.encode(), hashlib.sha256).hexdigest()
-    return f"{user}.{mac}"
-
-
-def wait_until(pred, timeout, step=0.2):
-    """Polls pred() until it returns a truthy value (returned) or timeout (None)."""
-    end = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() >= end:
-            return None
-        time.sleep(step)
-
-
-def port_open(port):
-    try:
-        with socket.create_connection((HOST, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 # ---------------------------------------------------------------- HTTP
-
-class Resp:
-    def __init__(self, status, headers, body, elapsed):
-        self.status = status
-        self.headers = headers
-        self.body = body
-        self.elapsed = elapsed
-
-    def json(self):
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
-
-    def header(self, name):
-        for k, v in self.headers:
-            if k.lower() == name.lower():
-                return v
-        return None
-
 
 def http(method, port, path, body=None, cookie=None, headers=None, timeout=10, raw=None):
     """One request on a fresh connection. Returns Resp; status 0 on a
     connection error or timeout (body holds the reason)."""
-    h = dict(headers or {})
-    if cookie is not None:
-        h["Cookie"] = f"user_id={cookie}"
-    if raw is None and body is not None:
-        raw = json.dumps(body).encode()
-        h.setdefault("Content-Type", "application/json")
     t0 = time.monotonic()
-    c = httpc.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        c.request(method, path, body=raw, headers=h)
-        r = c.getresponse()
-        data = r.read()
-        return Resp(r.status, r.getheaders(), data, time.monotonic() - t0)
+        return request(method, port, path, body=body, cookie=cookie, headers=headers, raw=raw,
+                       timeout=timeout)
     except (OSError, httpc.HTTPException) as e:
         return Resp(0, [], str(e).encode(), time.monotonic() - t0)
-    finally:
-        c.close()
 
 
 class Client:
@@ -132,12 +78,7 @@ class Client:
         self.conn = None
 
     def request(self, method, path, body=None, cookie=None, headers=None, raw=None):
-        h = dict(headers or {})
-        if cookie is not None:
-            h["Cookie"] = f"user_id={cookie}"
-        if raw is None and body is not None:
-            raw = json.dumps(body).encode()
-            h.setdefault("Content-Type", "application/json")
+        h, raw = prepare(body, cookie, headers, raw)
         for attempt in range(2):
             if self.conn is None:
                 self.conn = httpc.HTTPConnection(HOST, self.port, timeout=self.timeout)

@@ -13,8 +13,8 @@ import subprocess
 import threading
 import time
 
-from harness import (HOST, PORTS, Client, Proc, TickFeeder, http, kcat_produce,
-                     kcat_produce_file, log, mint_cookie, notifier_log_counts, wait_until)
+from harness import (HOST, PORTS, Client, Proc, TickFeeder, http, kcat_produce_file,
+                     mint_cookie, notifier_log_counts, wait_until)
 from sse import SsePool
 from workload import Ramp, Tally, User, create_alerts, make_users
 

@@ -8,8 +8,6 @@ duplicates) and a clean SIGTERM.
 
 usage: test_webapp_http.py WEBAPP KAFKA_ADMIN WEBAPP_CLAIM   (exit 77: skipped)
 """
-import hashlib
-import hmac
 import http.client
 import json
 import os
@@ -25,9 +23,11 @@ import tempfile
 import threading
 import time
 
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from testkit import HOST, free_port, mint_cookie, request  # noqa: E402
+
 SECRET = "webapp-contract-test-secret-0123456789abcdef"
-LABEL = b"stock-alerts user_id v1:"
-HOST = "127.0.0.1"
 
 
 def skip(why):
@@ -57,8 +57,7 @@ TW = f"WW{UNIQ}"    # warm-up ticks
 # ---------------------------------------------------------------- helpers
 
 def mint(user, secret=SECRET):
-    mac = hmac.new(secret.encode(), LABEL + user.encode(), hashlib.sha256).hexdigest()
-    return f"{user}.{mac}"
+    return mint_cookie(user, secret)
 
 
 def new_user():
@@ -66,53 +65,12 @@ def new_user():
     return u, mint(u)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind((HOST, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 PORT = free_port()
 
 
-class Resp:
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    def json(self):
-        return json.loads(self.body)
-
-    def header(self, name):
-        for k, v in self.headers:
-            if k.lower() == name.lower():
-                return v
-        return None
-
-    def all(self, name):
-        return [v for k, v in self.headers if k.lower() == name.lower()]
-
-
 def req(method, path, body=None, cookie=None, headers=None, raw=None, chunked=False):
-    c = http.client.HTTPConnection(HOST, PORT, timeout=10)
-    h = dict(headers or {})
-    if cookie is not None:
-        h["Cookie"] = f"user_id={cookie}"
-    if raw is None and body is not None:
-        raw = json.dumps(body).encode()
-        h.setdefault("Content-Type", "application/json")
-    if chunked:
-        c.request(method, path, body=iter([raw]), headers=h, encode_chunked=True)
-    else:
-        c.request(method, path, body=raw, headers=h)
-    r = c.getresponse()
-    data = r.read()
-    out = Resp(r.status, r.getheaders(), data)
-    c.close()
-    return out
+    return request(method, PORT, path, body=body, cookie=cookie, headers=headers, raw=raw,
+                   chunked=chunked)
 
 
 def produce(topic, lines):

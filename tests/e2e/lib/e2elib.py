@@ -22,6 +22,10 @@ import threading
 import time
 import urllib.parse
 
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
+import testkit  # noqa: E402
+
 TIMEOUT = 15  # seconds for one API request: generous on a loaded 2-core machine
 
 
@@ -44,37 +48,12 @@ STACK = os.environ.get("E2E_STACK") or os.path.join(
     os.environ.get("STACK_ROOT", os.path.join(os.path.dirname(__file__), "../../..")), "stack")
 
 
-class Resp:
-    def __init__(self, status, headers, body):
-        self.status, self.headers, self.body = status, headers, body
-
-    def header(self, name):
-        vals = self.all(name)
-        return vals[0] if vals else None
-
-    def all(self, name):
-        return [v for k, v in self.headers if k.lower() == name.lower()]
-
-    def json(self):
-        return json.loads(self.body)
-
-
 def request(method, path, cookie=None, body=None, headers=None, port=None, raw=None):
-    """One request on a fresh connection (no client-side retry, so every
-    failure counts). Raises OSError / HTTPException on transport errors."""
-    c = http.client.HTTPConnection(HOST, port or PORT, timeout=TIMEOUT)
-    h = dict(headers or {})
-    if cookie:
-        h["Cookie"] = f"user_id={cookie}"
-    if raw is None and body is not None:
-        raw = json.dumps(body).encode()
-        h.setdefault("Content-Type", "application/json")
-    try:
-        c.request(method, path, body=raw, headers=h)
-        r = c.getresponse()
-        return Resp(r.status, r.getheaders(), r.read())
-    finally:
-        c.close()
+    """One request on a fresh connection to nginx (or a replica's port); no
+    client-side retry, so every failure counts. Raises OSError /
+    HTTPException on transport errors."""
+    return testkit.request(method, port or PORT, path, body=body, cookie=cookie or None,
+                           headers=headers, raw=raw, timeout=TIMEOUT, host=HOST)
 
 
 def new_user():
