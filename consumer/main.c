@@ -11,6 +11,7 @@
 #include "evaluator.h"
 #include "health.h"
 #include "kafka.h"
+#include "daemon.h"
 #include "log.h"
 #include "outbox.h"
 #include "redis.h"
@@ -56,8 +57,10 @@ struct consumer_health {
     struct stats *stats;
 };
 
-static int consumer_config_load(struct consumer_config *cfg, char *err, size_t errlen)
+static int consumer_config_load(void *arg, char *err, size_t errlen)
 {
+    struct consumer_config *cfg = arg;
+
     memset(cfg, 0, sizeof(*cfg));
     if (config_load_common(&cfg->common, 9102, err, errlen) != 0 ||
         config_str("TOPIC_PRICES", "stock-prices", cfg->topic_prices, sizeof(cfg->topic_prices),
@@ -173,9 +176,13 @@ static void consumer_log_start(const struct consumer_config *cfg)
              cfg->redeliver_ms, cfg->common.metrics_port);
 }
 
+static const struct daemon_desc consumer_daemon = {
+    "consumer", "Alert evaluator: fires each triggered alert exactly once.", consumer_vars,
+    consumer_config_load};
+
 int main(int argc, char **argv)
 {
-    struct consumer_config cfg;
+    struct consumer_config cfg = {0};
     char err[CONFIG_ERR_MAX + KAFKA_ERR_MAX];
     static struct stats stats;
     struct consumer_health health = {0};
@@ -186,23 +193,12 @@ int main(int argc, char **argv)
     rd_kafka_t *producer = NULL, *consumer = NULL;
     const char *cextra[] = {"group.instance.id", NULL, NULL};
     struct kafka_opts popts = {0}, copts = {0};
-    int rc_exit = 1;
+    int rc_exit;
 
-    if (config_wants_help(argc, argv)) {
-        config_print_help(argv[0], "Alert evaluator: fires each triggered alert exactly once.",
-                          consumer_vars);
-        return 0;
-    }
-    log_init("consumer", LOG_LVL_INFO);
-    if (consumer_config_load(&cfg, err, sizeof(err)) != 0) {
-        log_error("bad configuration", "error=\"%s\"", err);
-        return 2;
-    }
-    log_init("consumer", cfg.common.log_level);
-    if (signals_install() != 0) {
-        log_error("cannot install signal handlers", NULL);
-        return 1;
-    }
+    rc_exit = daemon_begin(&consumer_daemon, argc, argv, &cfg, &cfg.common);
+    if (rc_exit >= 0)
+        return rc_exit;
+    rc_exit = 1;
     consumer_log_start(&cfg);
     stats_init(&stats);
     rc = redis_conn_new(cfg.common.redis_host, (int)cfg.common.redis_port,

@@ -12,6 +12,7 @@
 #include "dispatch.h"
 #include "health.h"
 #include "kafka.h"
+#include "daemon.h"
 #include "log.h"
 #include "metrics.h"
 #include "redis.h"
@@ -71,8 +72,9 @@ static int notifier_webhook_config(struct notifier_config *c, char *err, size_t 
     return 0;
 }
 
-static int notifier_config_load(struct notifier_config *c, char *err, size_t errlen)
+static int notifier_config_load(void *arg, char *err, size_t errlen)
 {
+    struct notifier_config *c = arg;
     static const char *const resets[] = {"earliest", "latest", NULL};
     int reset = 1;
 
@@ -179,6 +181,10 @@ static int notifier_sinks(const struct notifier_config *c, struct sink *sinks, i
     return 0;
 }
 
+static const struct daemon_desc notifier_daemon = {
+    "notifier", "Delivers triggered alerts (log + signed webhook).", notifier_vars,
+    notifier_config_load};
+
 int main(int argc, char **argv)
 {
     static struct notifier_config cfg;
@@ -192,19 +198,12 @@ int main(int argc, char **argv)
     int nsinks = 0;
     int rcode = 1;
 
-    if (config_wants_help(argc, argv)) {
-        config_print_help(argv[0], "Delivers triggered alerts (log + signed webhook).",
-                          notifier_vars);
-        return 0;
-    }
-    log_init("notifier", LOG_LVL_INFO);
-    if (notifier_config_load(&cfg, err, sizeof(err)) != 0) {
-        log_error("bad configuration", "error=\"%s\"", err);
-        return 2;
-    }
-    log_init("notifier", cfg.common.log_level);
-    if (signals_install() != 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        log_error("startup failed", "error=\"signals or libcurl\"");
+    rcode = daemon_begin(&notifier_daemon, argc, argv, &cfg, &cfg.common);
+    if (rcode >= 0)
+        return rcode;
+    rcode = 1;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_error("startup failed", "error=\"libcurl\"");
         return 1;
     }
     rc = redis_conn_new(cfg.common.redis_host, (int)cfg.common.redis_port,

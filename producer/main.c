@@ -11,6 +11,7 @@
 #include "feed.h"
 #include "health.h"
 #include "kafka.h"
+#include "daemon.h"
 #include "log.h"
 #include "publish.h"
 #include "replay.h"
@@ -79,6 +80,14 @@ static void producer_log_start(const struct producer_config *cfg, const struct a
              (unsigned long long)cfg->sim_seed);
 }
 
+static int producer_settings_load(void *cfg, char *err, size_t errlen)
+{
+    return settings_load(cfg, err, errlen);
+}
+
+static const struct daemon_desc producer_daemon = {"producer", "publishes prices to Kafka",
+                                                   settings_vars, producer_settings_load};
+
 int main(int argc, char **argv)
 {
     static struct producer_config cfg; /* large: keep it off the stack */
@@ -94,23 +103,17 @@ int main(int argc, char **argv)
     char err[512];
     int rc = 1, feed_ready = 0;
 
-    if (config_wants_help(argc, argv)) {
-        config_print_help("producer", "publishes prices to Kafka", settings_vars);
-        return 0;
-    }
-    log_init("producer", LOG_LVL_INFO);
-    if (settings_load(&cfg, err, sizeof(err)) != 0) {
-        log_error("bad configuration", "error=\"%s\"", err);
-        return 2;
-    }
-    log_init("producer", cfg.common.log_level);
+    rc = daemon_begin(&producer_daemon, argc, argv, &cfg, &cfg.common);
+    if (rc >= 0)
+        return rc;
+    rc = 1;
     if (producer_load_assets(&cfg, &assets, &replay, err, sizeof(err)) != 0) {
         log_error("bad configuration", "error=\"%s\"", err);
         rc = 2;
         goto out;
     }
-    if (signals_install() != 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        log_error("startup failed", "error=\"signals or curl init\"");
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_error("startup failed", "error=\"curl init\"");
         goto out;
     }
     stats_init(&stats, settings_mode_name(cfg.mode), (long)assets.len,

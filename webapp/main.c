@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "daemon.h"
 #include "log.h"
 #include "signals.h"
 #include "timeutil.h"
@@ -231,28 +232,31 @@ static void webapp_run(const struct webapp_config *cfg)
     }
 }
 
+/* The configuration, and the ticker table and page assets it names. */
+static int webapp_load(void *arg, char *err, size_t errlen)
+{
+    struct webapp_config *cfg = arg;
+
+    if (webapp_config_load(cfg, err, errlen) != 0 ||
+        prices_init(cfg->tickers, err, errlen) != 0 ||
+        assets_init(cfg->static_dir, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+static const struct daemon_desc webapp_daemon = {
+    "webapp", "Dashboard, alert API and live SSE streams.", webapp_vars, webapp_load};
+
 int main(int argc, char **argv)
 {
     static struct webapp_config cfg;
     char err[CONFIG_ERR_MAX];
     int rc = 0;
 
-    if (config_wants_help(argc, argv)) {
-        config_print_help("webapp", "Dashboard, alert API and live SSE streams.", webapp_vars);
-        return 0;
-    }
-    log_init("webapp", LOG_LVL_INFO);
-    if (webapp_config_load(&cfg, err, sizeof(err)) != 0 ||
-        prices_init(cfg.tickers, err, sizeof(err)) != 0 ||
-        assets_init(cfg.static_dir, err, sizeof(err)) != 0) {
-        log_error("bad configuration", "error=\"%s\"", err);
-        return 2;
-    }
-    log_init("webapp", cfg.common.log_level);
-    if (signals_install() != 0) {
-        log_error("cannot install signal handlers", NULL);
-        return 1;
-    }
+    rc = daemon_begin(&webapp_daemon, argc, argv, &cfg, &cfg.common);
+    if (rc >= 0)
+        return rc;
+    rc = 0;
     webapp_raise_nofile(&cfg);
     if (webapp_start(&cfg, err, sizeof(err)) != 0) {
         log_error("cannot start", "error=\"%s\"", err);
