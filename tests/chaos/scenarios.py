@@ -132,6 +132,12 @@ def topic_alert_ids(stack, topic="alerts"):
     return out
 
 
+def topic_dups(stack, alerts):
+    """How many of alerts stand on the alerts topic more than once."""
+    raw = topic_alert_ids(stack)
+    return sum(1 for a in alerts if raw.get(a.id, 0) > 1)
+
+
 def fire(feeder, tickers, price, times=3, gap=0.3):
     for _ in range(times):
         for t in tickers:
@@ -230,8 +236,7 @@ def f1_evaluator_kills(ctx, res):
         res.check(healthy, "evaluators not healthy after the kills")
         r = Tally(alerts, st, ramp).wait(timeout=90)
         ramp.stop()
-        raw = topic_alert_ids(st)
-        on_topic_dup = sum(1 for a in alerts if raw.get(a.id, 0) > 1)
+        on_topic_dup = topic_dups(st, alerts)
         res.count(f"{kills} SIGKILLs")
         res.count(fmt(r, EXACT_KEYS))
         res.count(f"latency max={r.get('latency_max_s')}s p99={r.get('latency_p99_s')}s "
@@ -276,8 +281,7 @@ def f5_sigstop(ctx, res):
         ramp.stop()
         res.check(p.alive(), "consumer-a died after SIGCONT")
         res.check(wait_until(lambda: st.healthy("consumer-a"), 30), "consumer-a not healthy")
-        raw = topic_alert_ids(st)
-        on_topic_dup = sum(1 for a in alerts if raw.get(a.id, 0) > 1)
+        on_topic_dup = topic_dups(st, alerts)
         res.count(fmt(r, EXACT_KEYS))
         res.count(f"latency max={r.get('latency_max_s')}s p50={r.get('latency_p50_s')}s "
                   f"(the stopped member's partitions wait for the session timeout)")

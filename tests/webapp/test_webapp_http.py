@@ -73,22 +73,16 @@ def req(method, path, body=None, cookie=None, headers=None, raw=None, chunked=Fa
                    chunked=chunked)
 
 
-def produce(topic, lines):
-    """lines: (key, value) pairs, published with kcat."""
-    data = "".join(f"{k}\t{v}\n" for k, v in lines)
-    subprocess.run(["kcat", "-b", BOOT, "-P", "-t", topic, "-K", "\t"], input=data.encode(),
-                   check=True, timeout=30)
-
-
-def produce_paced(topic, lines, per_second, chunk=1000):
-    """Like produce, but at about per_second messages a second through one kcat."""
+def produce(topic, lines, per_second=None, chunk=1000):
+    """lines: (key, value) pairs, published through one kcat; with
+    per_second, at about that many messages a second."""
     p = subprocess.Popen(["kcat", "-b", BOOT, "-P", "-t", topic, "-K", "\t"],
                          stdin=subprocess.PIPE)
     t0 = time.time()
     for i in range(0, len(lines), chunk):
         p.stdin.write("".join(f"{k}\t{v}\n" for k, v in lines[i:i + chunk]).encode())
         p.stdin.flush()
-        ahead = t0 + (i + chunk) / per_second - time.time()
+        ahead = t0 + (i + chunk) / per_second - time.time() if per_second else 0
         if ahead > 0:
             time.sleep(ahead)
     p.stdin.close()
@@ -800,7 +794,7 @@ def t_join_midflow():
     lines = [(tj, json.dumps({"ticker": tj, "price": i + 1, "timestamp": time.time(),
                               "company": "J", "display_name": tj, "source": "sim"}))
              for i in range(n)]
-    feeder = threading.Thread(target=produce_paced, args=(TOPIC_P, lines, 500, 25), daemon=True)
+    feeder = threading.Thread(target=produce, args=(TOPIC_P, lines, 500, 25), daemon=True)
     feeder.start()
     readers = []
     for i in range(nstreams):
@@ -865,7 +859,7 @@ def t_slow_client_dropped():
              for i in range(n)]
     # 16,000 ticks (4 MB) a second: the slow client is dropped after about
     # a second; one that reads has 1 MiB of queue, a quarter second, to spare.
-    produce_paced(TOPIC_P, lines, 16000)
+    produce(TOPIC_P, lines, per_second=16000)
     reader.join(70)
     done.set()
     seen = set()
