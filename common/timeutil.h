@@ -10,6 +10,9 @@ double time_now(void);
 /* Monotonic milliseconds, for timeouts and backoff. */
 int64_t time_mono_ms(void);
 
+/* Monotonic microseconds, for latencies. */
+int64_t time_mono_us(void);
+
 /* Sleeps up to ms milliseconds; returns early if a signal arrives. */
 void time_sleep_ms(long ms);
 

@@ -5,7 +5,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "alert_store.h"
 #include "log.h"
@@ -33,14 +32,6 @@ struct evaluator {
     struct alert_claim *claims;
     int failing; /* the last claim failed: log only state changes */
 };
-
-static int64_t evaluator_now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 struct evaluator *evaluator_new(struct redis_conn *rc, rd_kafka_t *consumer, struct outbox *ob,
                                 struct stats *stats, long max_tick_age_ms)
@@ -109,7 +100,7 @@ static void evaluator_take(struct evaluator *ev, rd_kafka_message_t *msg)
 
     e->msg = msg;
     e->is_tick = 0;
-    e->recv_us = evaluator_now_us();
+    e->recv_us = time_mono_us();
     if (msg->err) {
         if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
             log_warn("kafka consume error", "error=\"%s\"", rd_kafka_message_errstr(msg));
@@ -199,7 +190,7 @@ static int evaluator_collect(struct evaluator *ev)
 /* Publishes claims and records the ticks [from, to) as processed. */
 static void evaluator_done(struct evaluator *ev, int nclaims, int from, int to)
 {
-    int64_t now = evaluator_now_us();
+    int64_t now = time_mono_us();
 
     for (int i = 0; i < nclaims; i++) {
         if (ev->claims[i].payload_len == 0) {
