@@ -2,10 +2,12 @@
 #include "cit.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kafka.h"
@@ -81,6 +83,16 @@ pid_t cit_spawn(struct cit *c, const char *bin, const char *const *extra)
         _exit(127);
     }
     return pid;
+}
+
+int cit_stop(pid_t pid)
+{
+    int status;
+
+    kill(pid, SIGTERM);
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
 }
 
 static int cit_produce(struct cit *c, const char *key, const char *value, int partition)

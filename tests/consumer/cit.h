@@ -40,6 +40,10 @@ void cit_close(struct cit *c);
  * pairs) and starts bin with stderr appended to c->log_path. Returns pid. */
 pid_t cit_spawn(struct cit *c, const char *bin, const char *const *extra);
 
+/* Sends pid SIGTERM and waits for it. Returns its exit status, or -1 when it
+ * did not exit normally (a signal, a crash). */
+int cit_stop(pid_t pid);
+
 /* Produces one tick (key = ticker) to the prices topic; partition -1 lets
  * the partitioner choose. Returns 0 or -1. */
 int cit_tick(struct cit *c, const char *ticker, double price, double timestamp, int partition);

@@ -4,14 +4,12 @@
  * reach the alerts topic, each once; they are gone from every Redis key and
  * all others are intact and still listed for their users. */
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -132,7 +130,6 @@ static void test_exactly_the_triggered_alerts_fire_once(void **state)
     char tickers[N_TICKERS][32], prefix[48];
     size_t want = 0;
     pid_t pid;
-    int status = 0;
     (void)state;
 
     if (consumer_bin == NULL || cit_open(&c, "E", N_PARTITIONS) != 0) {
@@ -164,9 +161,7 @@ static void test_exactly_the_triggered_alerts_fire_once(void **state)
                          a[i].fired);
     }
     check_user_lists(&c, a);
-    kill(pid, SIGTERM);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(cit_stop(pid), 0);
     cit_seen_free(&seen);
     cit_close(&c);
     free(a);
