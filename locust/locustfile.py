@@ -71,8 +71,13 @@ class DashboardUser(HttpUser):
                         gevent.sleep(1)
                         continue
                     deadline = gevent.get_hub().loop.now() + STREAM_SECONDS
+                    named = False  # in a named event (a heartbeat): not a price
                     for line in r.iter_lines(decode_unicode=True):
-                        if line and line.startswith("data:"):
+                        if not line:
+                            named = False
+                        elif line.startswith("event:"):
+                            named = line[6:].strip() not in ("", "message")
+                        elif line.startswith("data:") and not named:
                             Counters.add(kind, 1)
                             if kind == "price":
                                 try:

@@ -24,7 +24,10 @@
 #define HUB_BLOCK_SIZE 256 /* MHD's own buffer, used only without chunking */
 #define HUB_RING_START 4  /* the ring grows to queue_max as needed */
 #define HUB_RING_KEEP 64  /* a drained ring larger than this shrinks back */
-#define HUB_HEARTBEAT ": heartbeat\n\n"
+/* A comment for proxies and raw readers, and a named event a page can see
+ * (EventSource hides comments): its data says how often to expect one, so a
+ * page can tell a hung stream from a quiet one. */
+#define HUB_HEARTBEAT ": heartbeat\nevent: heartbeat\ndata: {\"interval_ms\":%ld}\n\n"
 
 struct sse_client {
     struct sse_client *prev; /* the list of its kind */
@@ -63,10 +66,14 @@ static atomic_uint_fast64_t hub_dropped;
 
 int hub_init(const struct hub_opts *o)
 {
+    char hb[sizeof(HUB_HEARTBEAT) + 24];
+    int n;
+
     hub_queue_max = (uint32_t)o->queue_max;
     hub_queue_max_bytes = (size_t)o->queue_max_bytes;
     hub_per_user = o->streams_per_user;
-    hub_heartbeat_ev = sse_event_new(HUB_HEARTBEAT, sizeof(HUB_HEARTBEAT) - 1, 0, 0);
+    n = snprintf(hb, sizeof(hb), HUB_HEARTBEAT, o->heartbeat_ms);
+    hub_heartbeat_ev = sse_event_new(hb, (size_t)n, 0, 0);
     return hub_heartbeat_ev != NULL ? 0 : -1;
 }
 
@@ -248,6 +255,19 @@ struct sse_client *hub_client_open(struct MHD_Connection *conn, enum sse_kind ki
     return c;
 }
 
+/* Puts ev at the head of the ring. Returns 0, or -1 when the ring is at its
+ * limit. Client lock held. */
+static int hub_client_unshift(struct sse_client *c, struct sse_event *ev)
+{
+    if (hub_client_room(c, 0) != 0)
+        return -1;
+    c->head = (c->head + c->cap - 1) % c->cap;
+    c->ring[c->head] = sse_event_ref(ev);
+    c->count++;
+    c->queued += ev->len;
+    return 0;
+}
+
 void hub_client_start(struct sse_client *c, struct sse_event *first, long long min_seq)
 {
     uint32_t n = 0;
@@ -268,17 +288,12 @@ void hub_client_start(struct sse_client *c, struct sse_event *first, long long m
         n++;
     }
     c->count = n;
-    if (first != NULL) {
-        /* The snapshot or replay is not held against the byte limit. */
-        if (hub_client_room(c, 0) != 0) {
-            c->dropped = 1;
-        } else {
-            c->head = (c->head + c->cap - 1) % c->cap;
-            c->ring[c->head] = sse_event_ref(first);
-            c->count++;
-            c->queued += first->len;
-        }
-    }
+    /* The snapshot or replay, then a heartbeat telling the page its
+     * interval; neither is held against the byte limit. */
+    if (first != NULL && hub_client_unshift(c, first) != 0)
+        c->dropped = 1;
+    if (hub_client_unshift(c, hub_heartbeat_ev) != 0)
+        c->dropped = 1;
     pthread_mutex_unlock(&c->lock);
 }
 

@@ -33,7 +33,7 @@ static const struct config_var webapp_vars[] = {
     {"TOPIC_ALERTS", "alerts", "Kafka topic of triggered alerts"},
     {"TICKERS", WEBAPP_DEFAULT_TICKERS, "assets accepted by set-alert before their first tick "
                                         "(any ticker seen on the price topic is accepted too)"},
-    {"SSE_HEARTBEAT_MS", "15000", "interval of the ': heartbeat' comment on idle streams"},
+    {"SSE_HEARTBEAT_MS", "15000", "interval of the heartbeat on idle streams (a comment and an event named 'heartbeat', so a page can tell a hung stream)"},
     {"SSE_QUEUE_MAX", "4096", "events queued for one stream before the client is dropped "
                              "(the queue grows as needed; idle streams hold 4 slots)"},
     {"SSE_QUEUE_MAX_BYTES", "1048576", "bytes queued for one stream before the client is dropped "
@@ -179,7 +179,8 @@ static int webapp_start(const struct webapp_config *cfg, char *err, size_t errle
 {
     const struct hub_opts ho = {.queue_max = cfg->queue_max,
                                 .queue_max_bytes = cfg->queue_max_bytes,
-                                .streams_per_user = cfg->streams_per_user};
+                                .streams_per_user = cfg->streams_per_user,
+                                .heartbeat_ms = cfg->heartbeat_ms};
     const struct fanout_opts fo = {.bootstrap = cfg->common.kafka_bootstrap,
                                    .topic_prices = cfg->topic_prices,
                                    .topic_alerts = cfg->topic_alerts};

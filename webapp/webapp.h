@@ -143,6 +143,7 @@ struct hub_opts {
     long queue_max;        /* events queued per client before it is dropped */
     long queue_max_bytes;  /* or bytes queued (events are batches of ticks) */
     long streams_per_user; /* alert streams per user id */
+    long heartbeat_ms;     /* announced in each heartbeat event */
 };
 
 struct sse_client;
@@ -158,8 +159,8 @@ struct sse_client *hub_client_open(struct MHD_Connection *conn, enum sse_kind ki
                                    const char *user_id, int *over_cap);
 
 /* Puts first at the head of the client's queue (a snapshot or a replay; the
- * client takes its own reference) and drops queued alerts with seq <=
- * min_seq, which the replay already holds; later ones too. */
+ * client takes its own reference), preceded by a heartbeat, and drops queued
+ * alerts with seq <= min_seq, which the replay already holds. */
 void hub_client_start(struct sse_client *c, struct sse_event *first, long long min_seq);
 
 /* The streaming response for c. On success MHD owns c (freed with the
@@ -172,7 +173,8 @@ void hub_client_close(struct sse_client *c);
 /* Fan-out: ev to every price stream / to user_id's alert streams. */
 void hub_publish_prices(struct sse_event *ev);
 void hub_publish_alert(const char *user_id, struct sse_event *ev);
-/* A heartbeat comment to every stream. */
+/* A heartbeat (a comment and an event named "heartbeat" whose data is
+ * {"interval_ms":N}) to every idle stream. */
 void hub_heartbeat(void);
 
 /* Ends every stream (after what is queued) and refuses new ones. */

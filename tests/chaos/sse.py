@@ -121,6 +121,7 @@ class SseClient:
     def _dispatch(self):
         data = []
         ev_id = None
+        ev_type = "message"
         for line in self.ev_lines:
             k, _, v = line.partition(":")
             v = v[1:] if v.startswith(" ") else v
@@ -128,10 +129,12 @@ class SseClient:
                 ev_id = v
             elif k == "data":
                 data.append(v)
+            elif k == "event":
+                ev_type = v or "message"
         self.ev_lines = []
         if ev_id is not None:
             self.last_id = ev_id
-        if not data:
+        if not data or ev_type != "message":
             return
         try:
             p = json.loads("\n".join(data))

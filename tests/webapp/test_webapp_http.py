@@ -164,7 +164,7 @@ class Sse:
                 return None
             if ev is None:
                 return None
-            if ev["data"]:
+            if ev["data"] and ev.get("event", "message") == "message":
                 obj = json.loads("\n".join(ev["data"]))
                 if isinstance(obj, dict) and "id" in ev:
                     obj["_id"] = ev["id"]

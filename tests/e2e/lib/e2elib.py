@@ -187,14 +187,14 @@ class Stream:
         return c, c.getresponse()
 
     def _read(self, resp):
-        ev_id, data = None, []
+        ev_id, data, named = None, [], False
         while not self._stop:
             line = resp.readline()
             if not line:
                 return
             line = line.decode().rstrip("\r\n")
             if line == "":
-                if data:
+                if data and not named:
                     try:
                         obj = json.loads("\n".join(data))
                     except ValueError:
@@ -202,7 +202,7 @@ class Stream:
                     self.events.put((time.time(), ev_id, obj))
                 if ev_id is not None:
                     self.last_id = ev_id
-                ev_id, data = None, []
+                ev_id, data, named = None, [], False
             elif line.startswith(":"):
                 continue
             else:
@@ -212,6 +212,8 @@ class Stream:
                     data.append(value)
                 elif field == "id":
                     ev_id = value
+                elif field == "event":
+                    named = value not in ("", "message")  # a heartbeat
                 elif field == "retry" and value.isdigit():
                     self.retry_ms = int(value)
 
