@@ -1,6 +1,6 @@
 /* alert_store: the alerts in Redis, shared by the webapp and the evaluator.
- * Every operation is one Lua script, so all keys stay consistent whatever
- * order the daemons run in.
+ * Every operation is one Lua script (common/lua/), so all keys stay
+ * consistent whatever order the daemons run in.
  *
  * Keys (the original's three, plus the evaluator's index and outbox):
  *   alert:{id}                hash user_id, ticker, threshold, type, created_at
@@ -11,11 +11,13 @@
  *   alerts_outbox             stream of claimed alerts not yet acknowledged by Kafka,
  *                             each entry has fields "payload" (the alert JSON) and
  *                             "user_id" (the Kafka key)
- *   alert_history:{user}      list of the user's last fired alerts (JSON), newest first
- *   alert_seq                 counter giving each fired alert its "seq"
- *   alert_idem:{user}:{key}   id of the alert a create with this idempotency key stored
- *                             (expires: 60 s for nginx's X-Request-Id, 1 h for a
- *                             client's Idempotency-Key)
+ *   alert_events:{user}       the user's fired alerts (alert_history.h); the claim
+ *                             appends to it, in the same script
+ *   alert_idem:{user}:{key}   "<alert id> <ticker threshold type>" of the alert a create
+ *                             with this idempotency key stored (expires: 60 s for
+ *                             nginx's X-Request-Id, 1 h for a client's Idempotency-Key)
+ * ({user}-style braces are placeholders here, except in alert_events:{<user>},
+ * whose braces are real: a Redis Cluster hash tag.)
  *
  * Failure: functions return -1 when Redis is unreachable or answers an error
  * (e.g. a full disk) and fill err; nothing is half-done because each is one
@@ -29,13 +31,13 @@
 #include "redis.h"
 
 #define ALERT_STORE_OUTBOX "alerts_outbox"
-#define ALERT_STORE_HISTORY_MAX 100  /* entries kept per user */
 #define ALERT_STORE_ERR_MAX 256
 
 /* Result codes beyond 0 / -1. */
 #define ALERT_STORE_LIMIT (-2)    /* create: user already has max_per_user alerts */
 #define ALERT_STORE_NOTFOUND (-3) /* delete: no such alert or not the caller's */
 #define ALERT_STORE_REPLAY (-4)   /* create_once: done before under this key */
+#define ALERT_STORE_CONFLICT (-5) /* create_once: key used before for another request */
 
 #define ALERT_STORE_IDEM_MAX 65 /* an idempotency key, with its NUL */
 
@@ -75,9 +77,10 @@ int alert_store_create(struct redis_conn *rc, const struct alert_record *rec, in
  * retried with the same key (a proxy retrying after a replica died before
  * answering, a client repeating a POST) stores nothing new and returns
  * ALERT_STORE_REPLAY with rec->alert_id set to the alert stored the first
- * time. idem_key NULL: no key. A key is remembered for idem_ttl_s seconds
- * (>= 1): what it costs in Redis is one small key per create over that
- * window. */
+ * time; the same key with another ticker, threshold or type stores nothing
+ * and returns ALERT_STORE_CONFLICT. idem_key NULL: no key. A key is
+ * remembered for idem_ttl_s seconds (>= 1): what it costs in Redis is one
+ * small key per create over that window. */
 int alert_store_create_once(struct redis_conn *rc, struct alert_record *rec, int max_per_user,
                             const char *idem_key, int idem_ttl_s, char *err, size_t errlen);
 
@@ -96,9 +99,11 @@ int alert_store_list(struct redis_conn *rc, const char *user_id, struct alert_re
 
 /* Atomically claims every alert of ticker whose condition holds at price
  * (above: price > threshold; below: price < threshold), at most max of them:
- * removes each from all keys, appends it to the outbox and the user's
- * history, and returns it in out[0..max). A return equal to max means more
- * may remain: call again. Returns the count or -1 with err. */
+ * removes each from all keys, appends it to the user's history (where it
+ * gets its position, evid.h) and to the outbox, and returns it in
+ * out[0..max), its payload carrying "event_id" and "prev_event_id". A return
+ * equal to max means more may remain: call again. Returns the count or -1
+ * with err. */
 int alert_store_claim(struct redis_conn *rc, const char *ticker, double price, double timestamp,
                       struct alert_claim *out, int max, char *err, size_t errlen);
 
@@ -132,13 +137,6 @@ int alert_store_outbox_read(struct redis_conn *rc, const char *after_id, long mi
 
 /* Number of outbox entries (XLEN), or -1. */
 long alert_store_outbox_len(struct redis_conn *rc);
-
-/* The user's fired alerts (JSON payloads), newest first, with seq > after_seq
- * (0 for all): calls cb(payload, len, seq, ud) for each, newest first.
- * Returns the number passed to cb, or -1 with err. */
-int alert_store_history(struct redis_conn *rc, const char *user_id, long long after_seq,
-                        void (*cb)(const char *payload, size_t len, long long seq, void *ud),
-                        void *ud, char *err, size_t errlen);
 
 /* Writes a fresh random UUID v4 (36 chars + NUL) into out[37]. Returns 0, or
  * -1 if no random bytes could be had. */

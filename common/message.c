@@ -83,16 +83,23 @@ int price_msg_encode(const struct price_msg *m, char *out, size_t outlen)
 
 int alert_msg_encode(const struct alert_msg *m, char *out, size_t outlen)
 {
+    json_t *obj;
+
     if (!msg_id_valid(m->alert_id) || !msg_id_valid(m->user_id) ||
         !msg_ticker_valid(m->ticker) || !isfinite(m->price) || !isfinite(m->threshold) ||
         !isfinite(m->timestamp))
         return -1;
-    return msg_dump(json_pack("{s:s, s:s, s:s, s:f, s:f, s:s, s:f, s:s, s:I}", "alert_id",
-                              m->alert_id, "user_id", m->user_id, "ticker", m->ticker, "price",
-                              m->price, "threshold", m->threshold, "type",
-                              alert_type_name(m->type), "timestamp", m->timestamp, "message",
-                              m->message, "seq", (json_int_t)m->seq),
-                    out, outlen);
+    obj = json_pack("{s:s, s:s, s:s, s:f, s:f, s:s, s:f, s:s}", "alert_id", m->alert_id,
+                    "user_id", m->user_id, "ticker", m->ticker, "price", m->price, "threshold",
+                    m->threshold, "type", alert_type_name(m->type), "timestamp", m->timestamp,
+                    "message", m->message);
+    if (obj != NULL && m->event_id[0] != '\0')
+        json_object_set_new(obj, "event_id", json_string(m->event_id));
+    if (obj != NULL && m->prev_event_id[0] != '\0')
+        json_object_set_new(obj, "prev_event_id", json_string(m->prev_event_id));
+    if (obj != NULL && m->seq > 0)
+        json_object_set_new(obj, "seq", json_integer((json_int_t)m->seq));
+    return msg_dump(obj, out, outlen);
 }
 
 /* Parses and checks that the top level is an object; NULL with err otherwise. */
@@ -174,6 +181,26 @@ static int msg_get_num(json_t *root, const char *key, int must_be_positive, doub
     return 0;
 }
 
+/* An optional history position "<ms>-<n>", stored in canonical form; out
+ * stays "" when absent. */
+static int msg_get_evid(json_t *root, const char *key, char out[EVID_TEXT_MAX], char *err,
+                        size_t errlen)
+{
+    char text[EVID_INPUT_MAX + 1];
+    struct evid id;
+
+    if (json_object_get(root, key) == NULL)
+        return 0;
+    if (msg_get_str(root, key, 1, NULL, text, sizeof(text), err, errlen) != 0)
+        return -1;
+    if (strchr(text, '-') == NULL || evid_parse(text, &id) != 0) {
+        snprintf(err, errlen, "field '%s' must be a history position like 1764087000123-0", key);
+        return -1;
+    }
+    evid_format(&id, out);
+    return 0;
+}
+
 int price_msg_decode(const char *data, size_t len, struct price_msg *m, char *err,
                      size_t errlen)
 {
@@ -242,6 +269,9 @@ int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *er
     if (msg_get_num(root, "price", 1, &m->price, err, errlen) != 0 ||
         msg_get_num(root, "threshold", 1, &m->threshold, err, errlen) != 0 ||
         msg_get_num(root, "timestamp", 1, &m->timestamp, err, errlen) != 0)
+        goto out;
+    if (msg_get_evid(root, "event_id", m->event_id, err, errlen) != 0 ||
+        msg_get_evid(root, "prev_event_id", m->prev_event_id, err, errlen) != 0)
         goto out;
     seq = json_object_get(root, "seq");
     if (seq != NULL) {

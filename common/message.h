@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "evid.h"
+
 #define MSG_MAX_BYTES 4096 /* cap on one encoded message */
 #define MSG_TICKER_MAX 32  /* buffer sizes, including the NUL */
 #define MSG_COMPANY_MAX 128
@@ -36,7 +38,12 @@ struct alert_msg {
     enum alert_type type;
     double timestamp;
     char message[MSG_TEXT_MAX];
-    long long seq; /* store-wide firing sequence (SSE event id); 0 if absent */
+    /* The alert's position in its user's history (evid.h) and the position
+     * of the entry before it ("0-0": none), set by the store when it fired;
+     * "" when absent. The webapp delivers by them (docs/exactly-once.md). */
+    char event_id[EVID_TEXT_MAX];
+    char prev_event_id[EVID_TEXT_MAX];
+    long long seq; /* legacy: the store-wide seq of the version before; 0 if absent */
 };
 
 /* "above" / "below". */
@@ -58,7 +65,9 @@ int alert_msg_encode(const struct alert_msg *m, char *out, size_t outlen);
 
 /* Parses len bytes (not necessarily NUL-terminated). Returns 0 and fills m,
  * or -1 with err. Optional price fields (company, display_name, source)
- * default to the ticker / "sim" when absent. */
+ * default to the ticker / "sim" when absent; an alert's event_id and
+ * prev_event_id, when present, must be "<ms>-<n>" positions (kept in
+ * canonical form). */
 int price_msg_decode(const char *data, size_t len, struct price_msg *m, char *err,
                      size_t errlen);
 int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *err,

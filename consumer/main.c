@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert_history.h"
 #include "alert_store.h"
 #include "config.h"
 #include "evaluator.h"
@@ -135,9 +136,14 @@ static int consumer_reopen(const struct consumer_config *cfg, const struct kafka
  * down (held ticks are retried, never skipped), replace a consumer that
  * hit a fatal error. */
 static void consumer_run(const struct consumer_config *cfg, const struct kafka_opts *copts,
-                         struct evaluator *ev, struct outbox *ob, rd_kafka_t **consumer)
+                         struct evaluator *ev, struct outbox *ob, struct redis_conn *rc,
+                         rd_kafka_t **consumer)
 {
+    struct alert_history_migration mig = {0};
+
     while (signals_running()) {
+        /* Histories of the version before move once; claims need not wait. */
+        alert_history_migrate_step(rc, &mig);
         if (*consumer == NULL || evaluator_consumer_fatal(ev)) {
             if (consumer_reopen(cfg, copts, ev, consumer) != 0) {
                 time_sleep_ms(CONSUMER_RETRY_MS);
@@ -240,7 +246,7 @@ int main(int argc, char **argv)
         }
     }
     log_info("consumer running", NULL);
-    consumer_run(&cfg, &copts, ev, ob, &consumer);
+    consumer_run(&cfg, &copts, ev, ob, rc, &consumer);
     rc_exit = 0;
 out:
     log_info("consumer stopping", NULL);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert_history.h"
 #include "alert_store.h"
 #include "log.h"
 #include "redis.h"
@@ -17,7 +18,8 @@
 #define API_STORE_DOWN "Alert storage is unavailable, please retry"
 #define API_NOT_FOUND "Alert not found or unauthorized"
 #define API_METRICS_MAX (64 * 1024)
-#define API_REPLAY_MAX (ALERT_STORE_HISTORY_MAX * (MSG_MAX_BYTES + 40) + 64)
+#define API_EVENT_MAX (MSG_MAX_BYTES + ALERT_HISTORY_JSON_EXTRA)
+#define API_REPLAY_MAX (ALERT_HISTORY_MAX * (API_EVENT_MAX + EVID_TEXT_MAX + 16) + 256)
 #define API_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
 
 /* One log line per second at most while the store is down. */
@@ -145,6 +147,9 @@ enum MHD_Result api_set_alert(struct http_call *c)
                  c->cfg->max_alerts_per_user);
         return http_reply_error(c->conn, 409, text);
     }
+    if (rc == ALERT_STORE_CONFLICT)
+        return http_reply_error(c->conn, 422,
+                                "Idempotency-Key already used for a different alert");
     if (rc != 0 && rc != ALERT_STORE_REPLAY) {
         api_store_failed("create", err);
         return http_reply_error(c->conn, 503, API_STORE_DOWN);
@@ -211,37 +216,59 @@ enum MHD_Result api_delete_alert(struct http_call *c, const char *alert_id)
     return http_reply_json(c->conn, 200, "{\"message\":\"Alert deleted\"}", 27);
 }
 
-/* History callback: one alert payload into a JSON array (newest first). */
-static void api_history_add(const char *payload, size_t len, long long seq, void *ud)
-{
-    json_t *o = json_loadb(payload, len, 0, NULL);
+/* History callback: one alert, with its position, appended to the JSON
+ * array in the buffer, as it was fired (the numbers keep their exact text). */
+struct api_history {
+    struct buf out;
+    int n;
+};
 
-    if (o == NULL || !json_is_object(o)) {
-        json_decref(o);
+static void api_history_add(const char *payload, size_t len, const struct evid *pos, void *ud)
+{
+    struct api_history *h = ud;
+    char json[API_EVENT_MAX];
+    json_t *check;
+    int n = alert_history_event_json(payload, len, pos, json, sizeof(json));
+
+    if (n < 0)
+        return;
+    check = json_loadb(json, (size_t)n, 0, NULL); /* a damaged entry is left out */
+    if (check == NULL || !json_is_object(check)) {
+        json_decref(check);
         return;
     }
-    if (json_object_get(o, "seq") == NULL)
-        json_object_set_new(o, "seq", json_integer(seq));
-    json_array_append_new(ud, o);
+    json_decref(check);
+    if (h->n > 0 && buf_puts(&h->out, ",") != 0)
+        return;
+    if (buf_append(&h->out, json, (size_t)n) == 0)
+        h->n++;
 }
 
 enum MHD_Result api_alert_history(struct http_call *c)
 {
     char err[ALERT_STORE_ERR_MAX];
-    json_t *arr;
+    struct api_history h = {.n = 0};
+    enum MHD_Result ret;
 
     if (!c->has_user)
         return http_reply_error(c->conn, 400, API_NO_USER);
-    arr = json_array();
-    if (arr == NULL)
+    buf_init(&h.out, API_REPLAY_MAX);
+    if (buf_puts(&h.out, "{\"alerts\":[") != 0) {
+        buf_free(&h.out);
         return http_reply_error(c->conn, 500, "Out of memory");
-    if (alert_store_history(http_redis(), c->user_id, 0, api_history_add, arr, err,
-                            sizeof(err)) < 0) {
-        json_decref(arr);
+    }
+    if (alert_history_list(http_redis(), c->user_id, ALERT_HISTORY_MAX, api_history_add, &h,
+                           err, sizeof(err)) < 0) {
+        buf_free(&h.out);
         api_store_failed("history", err);
         return http_reply_error(c->conn, 503, API_STORE_DOWN);
     }
-    return api_reply_obj(c->conn, 200, json_pack("{s:o}", "alerts", arr));
+    if (buf_puts(&h.out, "]}") != 0)
+        ret = http_reply_error(c->conn, 500, "Out of memory");
+    else
+        ret = http_reply_json(c->conn, 200, h.out.data, h.out.len);
+    buf_free(&h.out);
+    return ret;
 }
 
 enum MHD_Result api_tickers(struct http_call *c)
@@ -291,16 +318,11 @@ enum MHD_Result api_metrics(struct http_call *c)
     return ret;
 }
 
-/* Opens a stream for c with first queued ahead of live events; consumes
- * the caller's reference to first. */
-static enum MHD_Result api_stream_open(struct http_call *c, struct sse_client *cl,
-                                       struct sse_event *first, long long min_seq)
+/* Answers c with cl's stream (consumes nothing; cl is freed on failure). */
+static enum MHD_Result api_stream_reply(struct http_call *c, struct sse_client *cl)
 {
-    struct MHD_Response *r;
+    struct MHD_Response *r = hub_client_response(cl);
 
-    hub_client_start(cl, first, min_seq);
-    sse_event_unref(first);
-    r = hub_client_response(cl);
     if (r == NULL) {
         hub_client_close(cl);
         return MHD_NO;
@@ -332,113 +354,94 @@ enum MHD_Result api_stream_prices(struct http_call *c)
         hub_client_close(cl);
         return http_reply_error(c->conn, 500, "Out of memory");
     }
-    return api_stream_open(c, cl, snap, batch);
+    hub_client_start(cl, snap, batch);
+    sse_event_unref(snap);
+    return api_stream_reply(c, cl);
 }
 
-/* Replay state: history arrives newest first; kept to be written oldest
- * first. */
+/* The first event of an alert stream: retry, then the history after the
+ * resume point, oldest first, each with its position as the event id; with
+ * nothing to replay, just the id to resume from. */
 struct api_replay {
-    json_t *items; /* array of [seq, payload] */
-    long long max_seq;
+    struct buf b;
+    uint32_t n;
 };
 
-static void api_replay_add(const char *payload, size_t len, long long seq, void *ud)
+static void api_replay_add(const char *payload, size_t len, const struct evid *pos, void *ud)
 {
     struct api_replay *rp = ud;
+    char json[API_EVENT_MAX], id[EVID_TEXT_MAX];
+    int n = alert_history_event_json(payload, len, pos, json, sizeof(json));
 
-    if (memchr(payload, '\n', len) != NULL || memchr(payload, '\r', len) != NULL)
-        return;
-    json_array_append_new(rp->items, json_pack("[I, s%]", (json_int_t)seq, payload, len));
-    if (seq > rp->max_seq)
-        rp->max_seq = seq;
+    if (n < 0 || memchr(json, '\n', (size_t)n) != NULL || memchr(json, '\r', (size_t)n) != NULL)
+        return; /* not an event a browser could read: left out */
+    if (buf_printf(&rp->b, "id: %s\n", evid_format(pos, id)) == 0 &&
+        sse_append_data(&rp->b, json, (size_t)n) == 0)
+        rp->n++;
 }
 
-static void api_replay_max(const char *payload, size_t len, long long seq, void *ud)
-{
-    struct api_replay *rp = ud;
-
-    (void)payload;
-    (void)len;
-    if (seq > rp->max_seq)
-        rp->max_seq = seq;
-}
-
-/* The first event of an alert stream: retry, then the replayed alerts. */
-static struct sse_event *api_replay_event(const struct api_replay *rp, long retry_ms)
-{
-    struct sse_event *ev = NULL;
-    size_t n = json_array_size(rp->items);
-    struct buf b;
-
-    buf_init(&b, API_REPLAY_MAX);
-    if (buf_printf(&b, "retry: %ld\n\n", retry_ms) != 0)
-        goto out;
-    /* Nothing replayed: still give the browser an id, so a stream that drops
-     * before its first alert reconnects with Last-Event-ID and gets a replay. */
-    if (n == 0 && buf_printf(&b, "id: %lld\n\n", rp->max_seq) != 0)
-        goto out;
-    for (size_t i = n; i > 0; i--) {
-        json_t *it = json_array_get(rp->items, i - 1);
-        json_t *p = json_array_get(it, 1);
-        if (buf_printf(&b, "id: %lld\n", (long long)json_integer_value(json_array_get(it, 0))) !=
-                0 ||
-            sse_append_data(&b, json_string_value(p), json_string_length(p)) != 0)
-            goto out;
-    }
-    ev = sse_event_new(b.data, b.len, (uint32_t)n, 0);
-out:
-    buf_free(&b);
-    return ev;
-}
-
-static long long api_last_event_id(struct http_call *c)
+/* The stream's resume point: Last-Event-ID, or ?last_event_id= for a page
+ * that reconnects by itself. Returns 1 with *out set, 0 when there is none,
+ * -1 when it is malformed (or longer than EVID_INPUT_MAX). */
+static int api_resume_point(struct http_call *c, struct evid *out)
 {
     const char *h = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Last-Event-ID");
 
-    if (h == NULL) /* a page that reconnects by itself passes it in the query */
+    if (h == NULL)
         h = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "last_event_id");
-    return request_parse_event_id(h);
+    if (h == NULL)
+        return 0;
+    return evid_parse(h, out) == 0 ? 1 : -1;
 }
 
 enum MHD_Result api_stream_alerts(struct http_call *c)
 {
-    char err[ALERT_STORE_ERR_MAX];
-    struct api_replay rp = {NULL, 0};
-    long long last = api_last_event_id(c);
+    char err[ALERT_STORE_ERR_MAX], id[EVID_TEXT_MAX];
+    struct api_replay rp = {.n = 0};
+    struct evid resume, tail;
     struct sse_client *cl;
     struct sse_event *first;
-    int over_cap = 0;
+    int has_resume, over_cap = 0;
 
     if (!c->has_user)
         return http_reply_error(c->conn, 400, API_NO_USER);
-    /* Register first: an alert firing while the history is read is queued
-     * live and dropped below if the replay holds it too. */
+    has_resume = api_resume_point(c, &resume);
+    if (has_resume < 0)
+        return http_reply_error(c->conn, 400,
+                                "Malformed Last-Event-ID (an id this stream sent, at most 64 "
+                                "characters)");
+    /* Register first: an alert arriving while the history is read is held
+     * and sorted out against the replay by hub_alert_start. */
     cl = hub_client_open(c->conn, SSE_ALERTS, c->user_id, &over_cap);
     if (cl == NULL)
         return api_stream_refused(c, over_cap);
-    rp.items = json_array();
-    rp.max_seq = last > 0 ? last : 0;
-    if (rp.items == NULL)
-        goto fail;
-    /* With Last-Event-ID: replay what came after it. Without: only learn the
-     * newest seq, the id the stream starts from. */
-    if (alert_store_history(http_redis(), c->user_id, last > 0 ? last : 0,
-                            last >= 0 ? api_replay_add : api_replay_max, &rp, err,
+    buf_init(&rp.b, API_REPLAY_MAX);
+    if (buf_printf(&rp.b, "retry: %ld\n\n", c->cfg->retry_ms) != 0)
+        goto nomem;
+    /* With a resume point: the history after it. Without: only where the
+     * history ends, the point the stream starts from. */
+    if (alert_history_after(http_redis(), c->user_id, has_resume ? &resume : NULL,
+                            ALERT_HISTORY_MAX, api_replay_add, &rp, &tail, err,
                             sizeof(err)) < 0) {
         api_store_failed("history", err);
-        json_decref(rp.items);
+        buf_free(&rp.b);
         hub_client_close(cl);
         return http_reply_error(c->conn, 503, API_STORE_DOWN);
     }
-    first = api_replay_event(&rp, c->cfg->retry_ms);
-    json_decref(rp.items);
-    rp.items = NULL;
+    /* Nothing replayed: still give the browser an id, so a stream that drops
+     * before its first alert resumes from here. */
+    if (rp.n == 0 && buf_printf(&rp.b, "id: %s\n\n", evid_format(&tail, id)) != 0)
+        goto nomem;
+    first = sse_event_new(rp.b.data, rp.b.len, rp.n, 0);
+    buf_free(&rp.b);
     if (first == NULL)
-        goto fail;
-    /* Live events already replayed are skipped; without a replay none are. */
-    return api_stream_open(c, cl, first, last >= 0 ? rp.max_seq : 0);
-fail:
-    json_decref(rp.items);
+        goto nomem_freed;
+    hub_alert_start(cl, first, &tail);
+    sse_event_unref(first);
+    return api_stream_reply(c, cl);
+nomem:
+    buf_free(&rp.b);
+nomem_freed:
     hub_client_close(cl);
     return http_reply_error(c->conn, 500, "Out of memory");
 }

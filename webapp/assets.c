@@ -1,5 +1,5 @@
 /* assets: the dashboard (index.html, app.js, style.css) and openapi.json.
- * Built into the binary (webapp/embed.cmake), so a replica needs no files;
+ * Built into the binary (cmake/embed.cmake), so a replica needs no files;
  * WEBAPP_STATIC_DIR serves the dashboard from a folder instead (read once at
  * start), for editing it without a rebuild. */
 #include "webapp.h"

@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct sse_event *sse_event_new(const char *data, size_t len, uint32_t messages, long long seq)
+struct sse_event *sse_event_new(const char *data, size_t len, uint32_t messages,
+                                long long batch)
 {
     struct sse_event *ev = malloc(sizeof(*ev) + len);
 
@@ -14,7 +15,11 @@ struct sse_event *sse_event_new(const char *data, size_t len, uint32_t messages,
         return NULL;
     atomic_init(&ev->refs, 1);
     ev->messages = messages;
-    ev->seq = seq;
+    ev->batch = batch;
+    memset(&ev->pos, 0, sizeof(ev->pos));
+    memset(&ev->prev, 0, sizeof(ev->prev));
+    ev->has_pos = 0;
+    ev->has_prev = 0;
     ev->len = len;
     memcpy(ev->data, data, len);
     return ev;

@@ -1,8 +1,11 @@
 /* fanout: one Kafka reader per topic for the whole process (every replica
  * reads every partition), each on its own thread. Prices are batched: the
  * ticks that arrived together become one shared event pushed to every price
- * stream. Alerts go, one event each, to their user's streams only, once:
- * a replayed outbox entry (same seq) is not delivered twice. */
+ * stream. Alerts go, one event each, to their user's streams only, placed by
+ * their history position (hub_alert_start in webapp.h): a repeat is not
+ * delivered twice, and a stream that missed one (alerts reach this replica
+ * in any order) is filled from the user's history by the alert thread,
+ * which has a Redis connection of its own for that. */
 #include "webapp.h"
 
 #include <pthread.h>
@@ -10,16 +13,19 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alert_history.h"
 #include "kafka.h"
 #include "log.h"
+#include "redis.h"
 #include "signals.h"
 #include "timeutil.h"
 
 #define FANOUT_BATCH_MAX 256            /* ticks per shared event */
 #define FANOUT_BATCH_BYTES (256 * 1024) /* and their bytes */
 #define FANOUT_POLL_MS 100
-#define FANOUT_SEEN_SLOTS 16384 /* recent alerts remembered, a power of two */
 #define FANOUT_KAFKA_CHECK_MS 1000
+#define FANOUT_GAPS_MAX 64          /* users whose gaps one round fills */
+#define FANOUT_GAP_RETRY_MS 250     /* after a failed history read */
 
 static struct fanout_opts fanout_opts;
 static pthread_t fanout_threads[2];
@@ -30,17 +36,11 @@ static _Atomic(rd_kafka_t *) fanout_rk[2]; /* prices, alerts; closed by fanout_f
 static atomic_uint_fast64_t fanout_prices;
 static atomic_uint_fast64_t fanout_alerts;
 static atomic_uint_fast64_t fanout_bad;
-static atomic_uint_fast64_t fanout_dups;
 
 static pthread_mutex_t fanout_health_lock = PTHREAD_MUTEX_INITIALIZER;
 static int64_t fanout_health_at = -FANOUT_KAFKA_CHECK_MS;
 static int fanout_health_ok;
 static char fanout_health_why[128];
-
-/* Alerts seen recently, by seq: slot seq % SLOTS holds a hash of the alert
- * id (alert thread only). Keyed on both, a seq counter that starts over
- * (Redis wiped) cannot hide a new alert behind an old one. */
-static uint32_t fanout_seen[FANOUT_SEEN_SLOTS];
 
 static int fanout_running(void)
 {
@@ -167,46 +167,35 @@ static void *fanout_price_main(void *arg)
     return NULL;
 }
 
-/* True unless this alert (seq and id) was delivered recently. */
-static int fanout_alert_new(const struct alert_msg *a)
+/* "id: <position>\ndata: <json>\n\n" (no id line when there is no
+ * position). The JSON goes as it came, unless it holds a line break. */
+static struct sse_event *fanout_event(const struct alert_msg *a, const char *json, size_t len,
+                                      const struct evid *pos)
 {
-    uint32_t h = 2166136261u;
-    uint32_t *slot;
-
-    if (a->seq <= 0)
-        return 1; /* no seq: nothing to recognise it by */
-    for (const char *p = a->alert_id; *p != '\0'; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    h |= 1; /* 0 marks an empty slot */
-    slot = &fanout_seen[(uint64_t)a->seq & (FANOUT_SEEN_SLOTS - 1)];
-    if (*slot == h)
-        return 0;
-    *slot = h;
-    return 1;
-}
-
-/* "id: <seq>\ndata: <json>\n\n" for alert a (raw JSON json). */
-static struct sse_event *fanout_alert_event(const struct alert_msg *a, const char *json,
-                                            size_t len)
-{
-    char enc[MSG_MAX_BYTES];
+    char enc[MSG_MAX_BYTES], id[EVID_TEXT_MAX];
     struct sse_event *ev = NULL;
     struct buf b;
     int n;
 
     if (memchr(json, '\n', len) != NULL || memchr(json, '\r', len) != NULL) {
+        if (a == NULL)
+            return NULL;
         n = alert_msg_encode(a, enc, sizeof(enc));
         if (n < 0)
             return NULL;
         json = enc;
         len = (size_t)n;
     }
-    buf_init(&b, MSG_MAX_BYTES + 64);
-    if (a->seq > 0 && buf_printf(&b, "id: %lld\n", a->seq) != 0)
+    buf_init(&b, MSG_MAX_BYTES + ALERT_HISTORY_JSON_EXTRA + 64);
+    if (pos != NULL && buf_printf(&b, "id: %s\n", evid_format(pos, id)) != 0)
         goto out;
     if (sse_append_data(&b, json, len) != 0)
         goto out;
-    ev = sse_event_new(b.data, b.len, 1, a->seq);
+    ev = sse_event_new(b.data, b.len, 1, 0);
+    if (ev != NULL && pos != NULL) {
+        ev->pos = *pos;
+        ev->has_pos = 1;
+    }
 out:
     buf_free(&b);
     return ev;
@@ -217,42 +206,114 @@ static void fanout_alert_one(const rd_kafka_message_t *m)
     char err[MSG_ERR_MAX];
     struct alert_msg a;
     struct sse_event *ev;
+    struct evid pos, prev;
+    int has_pos = 0, has_prev = 0;
 
     if (m->payload == NULL || alert_msg_decode(m->payload, m->len, &a, err, sizeof(err)) != 0) {
         fanout_bad_message(fanout_opts.topic_alerts, m->payload == NULL ? "empty" : err);
         return;
     }
     atomic_fetch_add(&fanout_alerts, 1);
-    if (!fanout_alert_new(&a)) {
-        atomic_fetch_add(&fanout_dups, 1);
-        return;
+    if (a.event_id[0] != '\0' && evid_parse(a.event_id, &pos) == 0) {
+        has_pos = 1;
+        has_prev = a.prev_event_id[0] != '\0' && evid_parse(a.prev_event_id, &prev) == 0;
+    } else if (a.seq > 0) { /* from the version before: where the migration put it */
+        pos.ms = 0;
+        pos.seq = (uint64_t)a.seq;
+        has_pos = 1;
     }
-    ev = fanout_alert_event(&a, m->payload, m->len);
+    ev = fanout_event(&a, m->payload, m->len, has_pos ? &pos : NULL);
     if (ev == NULL)
         return;
+    if (has_prev) {
+        ev->prev = prev;
+        ev->has_prev = 1;
+    }
     hub_publish_alert(a.user_id, ev);
     sse_event_unref(ev);
 }
 
+/* One history entry read to fill a gap, as an event of the user's streams. */
+struct fanout_fill {
+    struct sse_event *evs[ALERT_HISTORY_MAX];
+    int n;
+};
+
+static void fanout_fill_add(const char *payload, size_t len, const struct evid *pos, void *ud)
+{
+    struct fanout_fill *f = ud;
+    char json[MSG_MAX_BYTES + ALERT_HISTORY_JSON_EXTRA];
+    struct sse_event *ev;
+    int n = alert_history_event_json(payload, len, pos, json, sizeof(json));
+
+    if (n < 0 || f->n >= ALERT_HISTORY_MAX)
+        return;
+    ev = fanout_event(NULL, json, (size_t)n, pos);
+    if (ev != NULL)
+        f->evs[f->n++] = ev;
+}
+
+/* Fills the streams that missed an alert from their users' histories.
+ * Returns 0, or -1 when Redis failed (the gaps stay: tried again later). */
+static int fanout_fill_gaps(struct redis_conn *rc)
+{
+    static struct hub_gap gaps[FANOUT_GAPS_MAX];
+    static struct fanout_fill fill;
+    char err[256];
+    struct evid tail;
+    int n = hub_gaps_take(gaps, FANOUT_GAPS_MAX);
+    int rv = 0;
+
+    for (int i = 0; i < n; i++) {
+        fill.n = 0;
+        if (alert_history_after(rc, gaps[i].user_id, &gaps[i].from, ALERT_HISTORY_MAX,
+                                fanout_fill_add, &fill, &tail, err, sizeof(err)) < 0) {
+            log_warn("stream gap not filled", "error=\"%s\" retry_ms=%d", err,
+                     FANOUT_GAP_RETRY_MS);
+            rv = -1;
+        } else {
+            hub_gap_fill(gaps[i].user_id, &gaps[i].from, fill.evs, fill.n, &tail);
+        }
+        for (int j = 0; j < fill.n; j++)
+            sse_event_unref(fill.evs[j]);
+        if (rv != 0)
+            break;
+    }
+    return rv;
+}
+
 static void *fanout_alert_main(void *arg)
 {
+    struct redis_conn *rc;
     rd_kafka_t *rk;
+    int64_t next_fill = 0;
 
     (void)arg;
-    rk = fanout_reader(fanout_opts.topic_alerts, "webapp-alerts");
-    if (rk == NULL)
+    rc = redis_conn_new(fanout_opts.redis_host, fanout_opts.redis_port,
+                        fanout_opts.redis_timeout_ms);
+    if (rc == NULL) {
+        log_error("fan-out: out of memory", NULL);
         return NULL;
+    }
+    rk = fanout_reader(fanout_opts.topic_alerts, "webapp-alerts");
+    if (rk == NULL) {
+        redis_conn_free(rc);
+        return NULL;
+    }
     atomic_store(&fanout_rk[1], rk);
     while (fanout_running()) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, FANOUT_POLL_MS);
-        if (m == NULL)
-            continue;
-        if (m->err)
-            fanout_kafka_error(m, fanout_opts.topic_alerts);
-        else
-            fanout_alert_one(m);
-        rd_kafka_message_destroy(m);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, hub_gaps_pending() ? 10 : FANOUT_POLL_MS);
+        if (m != NULL) {
+            if (m->err)
+                fanout_kafka_error(m, fanout_opts.topic_alerts);
+            else
+                fanout_alert_one(m);
+            rd_kafka_message_destroy(m);
+        }
+        if (hub_gaps_pending() && time_mono_ms() >= next_fill && fanout_fill_gaps(rc) != 0)
+            next_fill = time_mono_ms() + FANOUT_GAP_RETRY_MS;
     }
+    redis_conn_free(rc);
     return NULL;
 }
 
@@ -326,5 +387,4 @@ void fanout_counts_get(struct fanout_counts *out)
     out->prices = atomic_load(&fanout_prices);
     out->alerts = atomic_load(&fanout_alerts);
     out->bad_messages = atomic_load(&fanout_bad);
-    out->duplicate_alerts = atomic_load(&fanout_dups);
 }

@@ -2,12 +2,16 @@
  * struct with a bounded ring of shared events; the MHD thread drains it in
  * the content reader and suspends the connection when it is empty, the
  * reader threads push and resume. A client whose ring is full is dropped, so
- * a slow one never holds the others back.
+ * a slow one never holds the others back. An alert stream also holds a
+ * cursor, the history position of the last alert it delivered, and takes
+ * only the alert that comes next (hub_alert_start in webapp.h); a stream
+ * that missed one is put on the gap list, which the fan-out thread fills
+ * from the user's history.
  *
- * Locks: hub_lock guards the lists (taken by the publishers and by opening
- * and closing streams); each client's lock guards its ring and its
- * suspended flag (taken by the publisher and by the MHD thread). Order:
- * hub_lock, then a client's lock, then libmicrohttpd's own. */
+ * Locks: hub_lock guards the lists, the gap list included (taken by the
+ * publishers and by opening and closing streams); each client's lock guards
+ * its ring, cursor and flags (taken by the publisher and by the MHD thread).
+ * Order: hub_lock, then a client's lock, then libmicrohttpd's own. */
 #include "webapp.h"
 
 #include <microhttpd.h>
@@ -33,6 +37,8 @@ struct sse_client {
     struct sse_client *prev; /* the list of its kind */
     struct sse_client *next;
     struct sse_client *bnext; /* alert streams: the user's bucket chain */
+    struct sse_client *gprev; /* alert streams with a gap: the gap list */
+    struct sse_client *gnext;
     struct MHD_Connection *conn;
     pthread_mutex_t lock;
     struct sse_event *cur; /* being written, from off */
@@ -42,13 +48,16 @@ struct sse_client {
     uint32_t head;
     uint32_t count;
     size_t queued; /* bytes of the events in the ring */
-    long long min_seq; /* events with seq <= it were in the snapshot or replay */
+    long long min_batch; /* prices: batches <= it were in the snapshot */
+    struct evid cursor;  /* alerts: the last position delivered (started) */
     int fd;
     uint8_t kind;
     uint8_t suspended; /* we suspended it: the next push resumes it */
     uint8_t ending;    /* end the stream once the ring is drained */
     uint8_t dropped;   /* too slow: close at once */
     uint8_t listed;
+    uint8_t started; /* alerts: the replay is queued, the cursor holds */
+    uint8_t gap;     /* alerts: on the gap list, waiting for the history */
     char user_id[COOKIE_USER_LEN + 1];
 };
 
@@ -61,8 +70,12 @@ static uint32_t hub_queue_max = 4096;
 static size_t hub_queue_max_bytes = 1 << 20;
 static long hub_per_user = 8;
 static struct sse_event *hub_heartbeat_ev;
+static struct sse_client *hub_gap_list;
+static atomic_int hub_gap_count;
 static atomic_uint_fast64_t hub_sent;
 static atomic_uint_fast64_t hub_dropped;
+static atomic_uint_fast64_t hub_repeated;
+static atomic_uint_fast64_t hub_gaps_filled;
 
 int hub_init(const struct hub_opts *o)
 {
@@ -203,6 +216,36 @@ out:
     return rc;
 }
 
+/* Takes c off the gap list. hub_lock held. */
+static void hub_gap_unlink(struct sse_client *c)
+{
+    if (!c->gap)
+        return;
+    if (c->gprev != NULL)
+        c->gprev->gnext = c->gnext;
+    else
+        hub_gap_list = c->gnext;
+    if (c->gnext != NULL)
+        c->gnext->gprev = c->gprev;
+    c->gprev = c->gnext = NULL;
+    c->gap = 0;
+    atomic_fetch_sub(&hub_gap_count, 1);
+}
+
+/* Puts c on the gap list: it missed an alert. hub_lock and c's lock held. */
+static void hub_gap_link(struct sse_client *c)
+{
+    if (c->gap)
+        return;
+    c->gap = 1;
+    c->gprev = NULL;
+    c->gnext = hub_gap_list;
+    if (hub_gap_list != NULL)
+        hub_gap_list->gprev = c;
+    hub_gap_list = c;
+    atomic_fetch_add(&hub_gap_count, 1);
+}
+
 static void hub_unlink(struct sse_client *c)
 {
     pthread_mutex_lock(&hub_lock);
@@ -223,6 +266,7 @@ static void hub_unlink(struct sse_client *c)
         hub_open[c->kind]--;
         c->listed = 0;
     }
+    hub_gap_unlink(c);
     pthread_mutex_unlock(&hub_lock);
 }
 
@@ -268,18 +312,18 @@ static int hub_client_unshift(struct sse_client *c, struct sse_event *ev)
     return 0;
 }
 
-void hub_client_start(struct sse_client *c, struct sse_event *first, long long min_seq)
+void hub_client_start(struct sse_client *c, struct sse_event *first, long long min_batch)
 {
     uint32_t n = 0;
 
     pthread_mutex_lock(&c->lock);
-    c->min_seq = min_seq;
+    c->min_batch = min_batch;
     c->queued = 0;
-    /* Keep the live events the replay does not already hold, in order,
+    /* Keep the live batches the snapshot does not already hold, in order,
      * behind first (compacted in place: n <= i). */
     for (uint32_t i = 0; i < c->count; i++) {
         struct sse_event *ev = c->ring[(c->head + i) % c->cap];
-        if (ev->seq > 0 && ev->seq <= min_seq) {
+        if (ev->batch > 0 && ev->batch <= min_batch) {
             sse_event_unref(ev);
             continue;
         }
@@ -311,22 +355,50 @@ static void hub_client_drop(struct sse_client *c)
     hub_client_wake(c);
 }
 
-/* Queues ev for c. hub_lock held. */
-static void hub_push(struct sse_client *c, struct sse_event *ev)
+/* Appends ev to c's ring and wakes it; a client at its limits is dropped.
+ * Returns 0, or -1 when c was dropped. Client lock held. */
+static int hub_enqueue(struct sse_client *c, struct sse_event *ev)
 {
-    pthread_mutex_lock(&c->lock);
-    if (c->dropped || c->ending || (ev->seq > 0 && ev->seq <= c->min_seq))
-        goto out;
     if (hub_client_room(c, ev->len) != 0) {
         hub_client_drop(c);
-        goto out;
+        return -1;
     }
     c->ring[(c->head + c->count) % c->cap] = sse_event_ref(ev);
     c->count++;
     c->queued += ev->len;
     hub_client_wake(c);
-out:
+    return 0;
+}
+
+/* Queues ev for c. hub_lock held. */
+static void hub_push(struct sse_client *c, struct sse_event *ev)
+{
+    pthread_mutex_lock(&c->lock);
+    if (!c->dropped && !c->ending && (ev->batch == 0 || ev->batch > c->min_batch))
+        hub_enqueue(c, ev);
     pthread_mutex_unlock(&c->lock);
+}
+
+/* The delivery rule of a started alert stream (webapp.h, hub_alert_start).
+ * hub_lock and c's lock held. */
+static void hub_alert_apply(struct sse_client *c, struct sse_event *ev)
+{
+    if (!ev->has_pos) { /* not from the store: nothing to place it by */
+        hub_enqueue(c, ev);
+        return;
+    }
+    if (c->gap)
+        return; /* the history read that fills the gap holds it */
+    if (evid_cmp(&ev->pos, &c->cursor) <= 0) {
+        atomic_fetch_add(&hub_repeated, 1);
+        return;
+    }
+    if (ev->has_prev && evid_cmp(&ev->prev, &c->cursor) == 0) {
+        if (hub_enqueue(c, ev) == 0)
+            c->cursor = ev->pos;
+        return;
+    }
+    hub_gap_link(c);
 }
 
 void hub_publish_prices(struct sse_event *ev)
@@ -341,8 +413,105 @@ void hub_publish_alert(const char *user_id, struct sse_event *ev)
 {
     pthread_mutex_lock(&hub_lock);
     for (struct sse_client *c = hub_buckets[hub_bucket(user_id)]; c != NULL; c = c->bnext) {
-        if (strcmp(c->user_id, user_id) == 0)
-            hub_push(c, ev);
+        if (strcmp(c->user_id, user_id) != 0)
+            continue;
+        pthread_mutex_lock(&c->lock);
+        if (c->dropped || c->ending)
+            ; /* going away */
+        else if (c->started)
+            hub_alert_apply(c, ev);
+        else
+            hub_enqueue(c, ev); /* sorted out by hub_alert_start */
+        pthread_mutex_unlock(&c->lock);
+    }
+    pthread_mutex_unlock(&hub_lock);
+}
+
+void hub_alert_start(struct sse_client *c, struct sse_event *first, const struct evid *cursor)
+{
+    struct sse_event **held = NULL;
+    uint32_t n;
+
+    pthread_mutex_lock(&hub_lock);
+    pthread_mutex_lock(&c->lock);
+    /* Take out what arrived while the replay was read, in order. */
+    n = c->count;
+    if (n > 0) {
+        held = malloc(n * sizeof(*held));
+        if (held == NULL) {
+            hub_client_drop(c);
+            goto out;
+        }
+        for (uint32_t i = 0; i < n; i++)
+            held[i] = c->ring[(c->head + i) % c->cap];
+        c->count = 0;
+        c->head = 0;
+        c->queued = 0;
+    }
+    c->cursor = *cursor;
+    c->started = 1;
+    if (hub_client_unshift(c, first) != 0 || hub_client_unshift(c, hub_heartbeat_ev) != 0)
+        c->dropped = 1;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!c->dropped)
+            hub_alert_apply(c, held[i]);
+        sse_event_unref(held[i]);
+    }
+out:
+    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(&hub_lock);
+    free(held);
+}
+
+int hub_gaps_pending(void)
+{
+    return atomic_load(&hub_gap_count) > 0;
+}
+
+int hub_gaps_take(struct hub_gap *out, int max)
+{
+    int n = 0;
+
+    pthread_mutex_lock(&hub_lock);
+    for (struct sse_client *c = hub_gap_list; c != NULL; c = c->gnext) {
+        int i;
+        pthread_mutex_lock(&c->lock);
+        for (i = 0; i < n && strcmp(out[i].user_id, c->user_id) != 0; i++)
+            ;
+        if (i < n) {
+            if (evid_cmp(&c->cursor, &out[i].from) < 0)
+                out[i].from = c->cursor;
+        } else if (n < max) {
+            snprintf(out[n].user_id, sizeof(out[n].user_id), "%s", c->user_id);
+            out[n].from = c->cursor;
+            n++;
+        }
+        pthread_mutex_unlock(&c->lock);
+    }
+    pthread_mutex_unlock(&hub_lock);
+    return n;
+}
+
+void hub_gap_fill(const char *user_id, const struct evid *from, struct sse_event *const *evs,
+                  int n, const struct evid *tail)
+{
+    pthread_mutex_lock(&hub_lock);
+    for (struct sse_client *c = hub_buckets[hub_bucket(user_id)]; c != NULL; c = c->bnext) {
+        if (!c->gap || strcmp(c->user_id, user_id) != 0)
+            continue;
+        pthread_mutex_lock(&c->lock);
+        /* A stream behind from (opened meanwhile) waits for the next read. */
+        if (evid_cmp(&c->cursor, from) >= 0) {
+            for (int i = 0; i < n && !c->dropped; i++) {
+                if (evid_cmp(&evs[i]->pos, &c->cursor) > 0 && hub_enqueue(c, evs[i]) == 0)
+                    c->cursor = evs[i]->pos;
+            }
+            if (evid_cmp(tail, &c->cursor) > 0)
+                c->cursor = *tail;
+            hub_gap_unlink(c);
+            atomic_fetch_add(&hub_gaps_filled, 1);
+        }
+        pthread_mutex_unlock(&c->lock);
     }
     pthread_mutex_unlock(&hub_lock);
 }
@@ -468,6 +637,8 @@ void hub_counts_get(struct hub_counts *out)
     pthread_mutex_unlock(&hub_lock);
     out->events_sent = atomic_load(&hub_sent);
     out->clients_dropped = atomic_load(&hub_dropped);
+    out->alerts_repeated = atomic_load(&hub_repeated);
+    out->gaps_filled = atomic_load(&hub_gaps_filled);
 }
 
 void hub_free(void)
@@ -483,6 +654,8 @@ void hub_free(void)
         hub_open[k] = 0;
     }
     memset(hub_buckets, 0, sizeof(hub_buckets));
+    hub_gap_list = NULL;
+    atomic_store(&hub_gap_count, 0);
     pthread_mutex_unlock(&hub_lock);
     sse_event_unref(hub_heartbeat_ev);
     hub_heartbeat_ev = NULL;

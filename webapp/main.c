@@ -9,8 +9,10 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "alert_history.h"
 #include "daemon.h"
 #include "log.h"
+#include "redis.h"
 #include "signals.h"
 #include "timeutil.h"
 
@@ -183,7 +185,10 @@ static int webapp_start(const struct webapp_config *cfg, char *err, size_t errle
                                 .heartbeat_ms = cfg->heartbeat_ms};
     const struct fanout_opts fo = {.bootstrap = cfg->common.kafka_bootstrap,
                                    .topic_prices = cfg->topic_prices,
-                                   .topic_alerts = cfg->topic_alerts};
+                                   .topic_alerts = cfg->topic_alerts,
+                                   .redis_host = cfg->common.redis_host,
+                                   .redis_port = (int)cfg->common.redis_port,
+                                   .redis_timeout_ms = cfg->common.redis_timeout_ms};
 
     if (hub_init(&ho) != 0) {
         snprintf(err, errlen, "out of memory");
@@ -217,12 +222,14 @@ static void webapp_shutdown(void)
     assets_free();
 }
 
-static void webapp_run(const struct webapp_config *cfg)
+static void webapp_run(const struct webapp_config *cfg, struct redis_conn *rc,
+                       struct alert_history_migration *mig)
 {
     int64_t next_heartbeat = time_mono_ms() + cfg->heartbeat_ms;
 
     while (signals_running()) {
         int64_t now = time_mono_ms();
+        alert_history_migrate_step(rc, mig); /* if Redis was down at start */
         long wait = (long)(next_heartbeat - now);
         if (wait <= 0) {
             hub_heartbeat();
@@ -251,6 +258,8 @@ static const struct daemon_desc webapp_daemon = {
 int main(int argc, char **argv)
 {
     static struct webapp_config cfg;
+    struct alert_history_migration mig = {0};
+    struct redis_conn *mrc = NULL;
     char err[CONFIG_ERR_MAX];
     int rc = 0;
 
@@ -259,7 +268,15 @@ int main(int argc, char **argv)
         return rc;
     rc = 0;
     webapp_raise_nofile(&cfg);
-    if (webapp_start(&cfg, err, sizeof(err)) != 0) {
+    /* Histories of the version before move before the first stream reads
+     * one (when Redis is up; otherwise from the main loop). */
+    mrc = redis_conn_new(cfg.common.redis_host, (int)cfg.common.redis_port,
+                         cfg.common.redis_timeout_ms);
+    if (mrc != NULL)
+        alert_history_migrate_step(mrc, &mig);
+    else
+        snprintf(err, sizeof(err), "out of memory");
+    if (mrc == NULL || webapp_start(&cfg, err, sizeof(err)) != 0) {
         log_error("cannot start", "error=\"%s\"", err);
         signals_request_stop();
         rc = 1;
@@ -267,11 +284,12 @@ int main(int argc, char **argv)
         log_info("started", "listen=%s:%ld max_connections=%ld threads=%ld topics=%s,%s",
                  cfg.common.listen_host, cfg.port, cfg.max_connections, cfg.threads,
                  cfg.topic_prices, cfg.topic_alerts);
-        webapp_run(&cfg);
+        webapp_run(&cfg, mrc, &mig);
         log_info("stopping", "inflight=%ld", http_inflight());
         webapp_drain(&cfg);
     }
     webapp_shutdown();
+    redis_conn_free(mrc);
     if (rc == 0)
         log_info("stopped", NULL);
     return rc;

@@ -78,8 +78,13 @@ void stats_write(struct buf *out)
     metrics_counter(out, "webapp_kafka_bad_messages_total",
                     "Malformed messages skipped on either topic.", f.bad_messages);
     metrics_counter(out, "webapp_alerts_duplicate_total",
-                    "Alerts read again (same seq) and not delivered twice.",
-                    f.duplicate_alerts);
+                    "Alerts a stream had delivered already (a republished outbox entry): "
+                    "not sent again.",
+                    h.alerts_repeated);
+    metrics_counter(out, "webapp_alert_gaps_filled_total",
+                    "Streams that missed an alert (alerts out of order) filled from the "
+                    "user's history.",
+                    h.gaps_filled);
     metrics_counter(out, "webapp_kafka_errors_total", "Kafka client errors.", k.errors);
     metrics_gauge(out, "webapp_tickers", "Assets with a known price.", (double)tickers);
     metrics_gauge(out, "webapp_tickers_simulated", "Assets whose last price was simulated.",

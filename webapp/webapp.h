@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "evid.h"
 #include "message.h"
 
 #include <microhttpd.h>
@@ -87,14 +88,19 @@ int request_is_cross_site(const char *sec_fetch_site, const char *origin, const 
 struct sse_event {
     _Atomic int refs;
     uint32_t messages;  /* SSE messages in data, for the metrics */
-    long long seq;      /* alert seq (0 for prices, heartbeats...) */
+    long long batch;    /* prices: the batch number (0 for the rest) */
+    struct evid pos;    /* alerts: the position in the user's history */
+    struct evid prev;   /* alerts: the position of the entry before it */
+    uint8_t has_pos;    /* an alert with a position (else delivered as it is) */
+    uint8_t has_prev;
     size_t len;
     char data[];
 };
 
-/* A new event holding a copy of data[0..len), one reference. NULL on out of
- * memory. */
-struct sse_event *sse_event_new(const char *data, size_t len, uint32_t messages, long long seq);
+/* A new event holding a copy of data[0..len), one reference, no position.
+ * NULL on out of memory. */
+struct sse_event *sse_event_new(const char *data, size_t len, uint32_t messages,
+                                long long batch);
 struct sse_event *sse_event_ref(struct sse_event *ev);
 /* Drops a reference; frees at zero. NULL is fine. */
 void sse_event_unref(struct sse_event *ev);
@@ -158,10 +164,22 @@ void hub_free(void);
 struct sse_client *hub_client_open(struct MHD_Connection *conn, enum sse_kind kind,
                                    const char *user_id, int *over_cap);
 
-/* Puts first at the head of the client's queue (a snapshot or a replay; the
- * client takes its own reference), preceded by a heartbeat, and drops queued
- * alerts with seq <= min_seq, which the replay already holds. */
-void hub_client_start(struct sse_client *c, struct sse_event *first, long long min_seq);
+/* Price streams: puts first (the snapshot; the client takes its own
+ * reference) at the head of the client's queue, preceded by a heartbeat, and
+ * drops queued price batches numbered <= min_batch, which it already holds. */
+void hub_client_start(struct sse_client *c, struct sse_event *first, long long min_batch);
+
+/* Alert streams: starts delivery after the replay first (the history up to
+ * cursor, the history's newest position when it was read; preceded by a
+ * heartbeat). From then on the stream holds a cursor, the position of the
+ * last alert it delivered, and takes an alert only when it comes right after
+ * it (its prev_event_id is the cursor); an alert at or before the cursor was
+ * delivered already; one further on means the stream missed one, a gap,
+ * which the fan-out fills from the user's history (hub_gaps_take,
+ * hub_gap_fill). Alerts queued while the replay was read go through the same
+ * rule. So a stream delivers its user's history in order, each alert once,
+ * whatever order the alerts reach this replica in. */
+void hub_alert_start(struct sse_client *c, struct sse_event *first, const struct evid *cursor);
 
 /* The streaming response for c. On success MHD owns c (freed with the
  * response); on NULL the caller must hub_client_close(c). */
@@ -173,6 +191,26 @@ void hub_client_close(struct sse_client *c);
 /* Fan-out: ev to every price stream / to user_id's alert streams. */
 void hub_publish_prices(struct sse_event *ev);
 void hub_publish_alert(const char *user_id, struct sse_event *ev);
+
+/* A user some of whose streams have a gap, and the lowest cursor among
+ * them: the history after it fills them all. */
+struct hub_gap {
+    char user_id[MSG_ID_MAX];
+    struct evid from;
+};
+
+/* True when some stream has a gap (cheap, no lock). */
+int hub_gaps_pending(void);
+
+/* Up to max users with gapped streams into out. Returns the count. */
+int hub_gaps_take(struct hub_gap *out, int max);
+
+/* Fills the gapped streams of user_id whose cursor is at or after from with
+ * evs[0..n) (the user's history after from up to tail, oldest first, each
+ * event with its position): each stream takes those after its cursor, then
+ * its cursor is tail and its gap closed. */
+void hub_gap_fill(const char *user_id, const struct evid *from, struct sse_event *const *evs,
+                  int n, const struct evid *tail);
 /* A heartbeat (a comment and an event named "heartbeat" whose data is
  * {"interval_ms":N}) to every idle stream. */
 void hub_heartbeat(void);
@@ -185,6 +223,8 @@ struct hub_counts {
     long alert_streams;
     uint64_t events_sent;
     uint64_t clients_dropped;
+    uint64_t alerts_repeated; /* alerts a stream had delivered already: not sent again */
+    uint64_t gaps_filled;     /* streams that missed an alert, filled from the history */
 };
 void hub_counts_get(struct hub_counts *out);
 
@@ -194,6 +234,9 @@ struct fanout_opts {
     const char *bootstrap;
     const char *topic_prices;
     const char *topic_alerts;
+    const char *redis_host; /* the alert thread reads histories to fill gaps */
+    int redis_port;
+    long redis_timeout_ms;
 };
 
 /* Starts the reader threads (they connect in the background and retry).
@@ -212,7 +255,6 @@ struct fanout_counts {
     uint64_t prices;
     uint64_t alerts;
     uint64_t bad_messages;
-    uint64_t duplicate_alerts;
 };
 void fanout_counts_get(struct fanout_counts *out);
 

@@ -1,7 +1,9 @@
 /* Integration (real Redis, TEST_REDIS_HOST/PORT): the alert store's scripts —
  * the claim fires strictly at its boundaries and removes every trace of a
  * fired alert, create/delete/list keep the keys consistent, the outbox and
- * history record each claim. Names are unique per run; nothing is flushed. */
+ * each user's history record each claim, the history's positions chain, and
+ * the history of the version before migrates once. Names are unique per run;
+ * nothing is flushed. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "alert_history.h"
 #include "alert_store.h"
 #include "log.h"
 #include "timeutil.h"
@@ -281,6 +284,18 @@ static void test_create_once_per_key(void **state)
     assert_int_equal(alert_store_create_once(f->rc, &rec, 100, key, 60, f->err, sizeof(f->err)), 0);
     assert_string_not_equal(rec.alert_id, first);
     assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t, ""), 2);
+    /* the same key with another request: refused, nothing stored */
+    rec.threshold = 11;
+    assert_int_equal(alert_store_new_id(rec.alert_id), 0);
+    assert_int_equal(alert_store_create_once(f->rc, &rec, 100, key, 60, f->err, sizeof(f->err)),
+                     ALERT_STORE_CONFLICT);
+    rec.threshold = 10;
+    rec.type = ALERT_BELOW;
+    assert_int_equal(alert_store_create_once(f->rc, &rec, 100, key, 60, f->err, sizeof(f->err)),
+                     ALERT_STORE_CONFLICT);
+    rec.type = ALERT_ABOVE;
+    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t, ""), 2);
+    assert_int_equal(int_reply(f, "SCARD user_alerts:%s%s", u2, ""), 1);
     /* a malformed key (or no time to keep it) never reaches Redis */
     assert_int_equal(alert_store_create_once(f->rc, &rec, 100, key, 0, f->err, sizeof(f->err)), -1);
     assert_int_equal(alert_store_create_once(f->rc, &rec, 100, "a b", 60, f->err, sizeof(f->err)), -1);
@@ -363,7 +378,10 @@ static void test_claim_removes_from_every_key(void **state)
     assert_true(m.price == 180.5);
     assert_true(m.threshold == 180);
     assert_true(m.timestamp == ts); /* milliseconds kept */
-    assert_true(m.seq > 0);
+    /* its position in the user's (new) history, nothing before it */
+    assert_true(strchr(m.event_id, '-') != NULL && strcmp(m.event_id, "0-0") != 0);
+    assert_string_equal(m.prev_event_id, "0-0");
+    assert_int_equal(m.seq, 0);
     {
         char want[MSG_TEXT_MAX];
         snprintf(want, sizeof(want), "%s is above $180.00 (Current: $180.50)", t);
@@ -419,44 +437,193 @@ static void test_outbox_ack(void **state)
 
 struct hist {
     int n;
-    long long seq[8];
+    struct evid pos[128];
+    char alert_id[128][MSG_ID_MAX];
 };
 
-static void hist_cb(const char *payload, size_t len, long long seq, void *ud)
+static void hist_cb(const char *payload, size_t len, const struct evid *pos, void *ud)
 {
     struct hist *h = ud;
     struct alert_msg m;
     char err[128];
 
     assert_int_equal(alert_msg_decode(payload, len, &m, err, sizeof(err)), 0);
-    assert_true(m.seq == seq);
-    if (h->n < 8)
-        h->seq[h->n] = seq;
+    if (h->n < 128) {
+        h->pos[h->n] = *pos;
+        snprintf(h->alert_id[h->n], MSG_ID_MAX, "%s", m.alert_id);
+    }
     h->n++;
 }
 
-static void test_history_newest_first(void **state)
+static void parse_pos(const char *text, struct evid *out)
+{
+    assert_int_equal(evid_parse(text, out), 0);
+}
+
+static void test_history_positions_chain(void **state)
 {
     struct fixture *f = fixture_get(state);
-    char t[32], u[64];
+    char t[32], u[64], ids[3][37], key[80];
+    struct evid pos[3], prev, tail, future;
+    struct alert_msg m;
     struct hist h = {0};
 
     unique_ticker(t, sizeof(t));
     unique_user(u, sizeof(u));
     for (int i = 0; i < 3; i++) {
-        make_alert(f, u, t, 10 + i, ALERT_ABOVE, i, NULL);
+        make_alert(f, u, t, 10 + i, ALERT_ABOVE, i, ids[i]);
         assert_int_equal(claim(f, t, 10.5 + i), 1);
+        assert_int_equal(alert_msg_decode(f->claims[0].payload, f->claims[0].payload_len, &m,
+                                          f->err, sizeof(f->err)),
+                         0);
+        assert_string_equal(m.alert_id, ids[i]);
+        parse_pos(m.event_id, &pos[i]);
+        parse_pos(m.prev_event_id, &prev);
+        /* each position comes right after the one before, in this user's history */
+        if (i == 0) {
+            assert_true(prev.ms == 0 && prev.seq == 0);
+        } else {
+            assert_int_equal(evid_cmp(&prev, &pos[i - 1]), 0);
+            assert_true(evid_cmp(&pos[i], &pos[i - 1]) > 0);
+        }
     }
-    assert_int_equal(alert_store_history(f->rc, u, 0, hist_cb, &h, f->err, sizeof(f->err)), 3);
-    assert_true(h.seq[0] > h.seq[1] && h.seq[1] > h.seq[2]);
+    /* newest first for the API */
+    assert_int_equal(alert_history_list(f->rc, u, 100, hist_cb, &h, f->err, sizeof(f->err)), 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(evid_cmp(&h.pos[i], &pos[2 - i]), 0);
+        assert_string_equal(h.alert_id[i], ids[2 - i]);
+    }
+    /* after a position: oldest first, strictly after */
     memset(&h, 0, sizeof(h));
-    {
-        struct hist all = {0};
-        alert_store_history(f->rc, u, 0, hist_cb, &all, f->err, sizeof(f->err));
-        assert_int_equal(
-            alert_store_history(f->rc, u, all.seq[2], hist_cb, &h, f->err, sizeof(f->err)), 2);
-    }
-    assert_true(int_reply(f, "TTL alert_history:%s%s", u, "") > 0);
+    assert_int_equal(alert_history_after(f->rc, u, &pos[0], 100, hist_cb, &h, &tail, f->err,
+                                         sizeof(f->err)),
+                     2);
+    assert_int_equal(evid_cmp(&h.pos[0], &pos[1]), 0);
+    assert_int_equal(evid_cmp(&h.pos[1], &pos[2]), 0);
+    assert_int_equal(evid_cmp(&tail, &pos[2]), 0);
+    /* no resume point: only the tail */
+    memset(&h, 0, sizeof(h));
+    assert_int_equal(alert_history_after(f->rc, u, NULL, 100, hist_cb, &h, &tail, f->err,
+                                         sizeof(f->err)),
+                     0);
+    assert_int_equal(evid_cmp(&tail, &pos[2]), 0);
+    /* a position past the tail (forged, or a Redis that lost data): all of it */
+    future.ms = pos[2].ms + 1000000;
+    future.seq = 0;
+    memset(&h, 0, sizeof(h));
+    assert_int_equal(alert_history_after(f->rc, u, &future, 100, hist_cb, &h, &tail, f->err,
+                                         sizeof(f->err)),
+                     3);
+    future.ms = UINT64_MAX;
+    future.seq = UINT64_MAX;
+    memset(&h, 0, sizeof(h));
+    assert_int_equal(alert_history_after(f->rc, u, &future, 100, hist_cb, &h, &tail, f->err,
+                                         sizeof(f->err)),
+                     3);
+    /* a legacy number reads as 0-N: before every position of this version */
+    parse_pos("17", &future);
+    memset(&h, 0, sizeof(h));
+    assert_int_equal(alert_history_after(f->rc, u, &future, 100, hist_cb, &h, &tail, f->err,
+                                         sizeof(f->err)),
+                     3);
+    snprintf(key, sizeof(key), "alert_events:{%s}", u);
+    assert_true(int_reply(f, "TTL %s%s", key, "") > 0);
+    /* an empty history ends at 0-0 */
+    unique_user(u, sizeof(u));
+    assert_int_equal(alert_history_after(f->rc, u, NULL, 100, hist_cb, &h, &tail, f->err,
+                                         sizeof(f->err)),
+                     0);
+    assert_true(tail.ms == 0 && tail.seq == 0);
+}
+
+static void test_history_keeps_the_newest(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64];
+    struct evid oldest = {0, 0}, tail;
+    struct hist h = {0};
+    const int n = ALERT_HISTORY_MAX + 5;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    for (int i = 0; i < n; i++)
+        make_alert(f, u, t, 10, ALERT_ABOVE, i, NULL);
+    assert_int_equal(claim(f, t, 11), n);
+    assert_int_equal(alert_history_list(f->rc, u, 1000, hist_cb, &h, f->err, sizeof(f->err)),
+                     ALERT_HISTORY_MAX);
+    /* resuming from before the oldest kept entry gives what is kept */
+    memset(&h, 0, sizeof(h));
+    assert_int_equal(alert_history_after(f->rc, u, &oldest, 1000, hist_cb, &h, &tail, f->err,
+                                         sizeof(f->err)),
+                     ALERT_HISTORY_MAX);
+}
+
+/* Pushes a history entry the way the version before did. */
+static void legacy_push(struct fixture *f, const char *user, const char *id, long long seq)
+{
+    char json[512], key[96];
+    const char *argv[3];
+    redisReply *r;
+
+    snprintf(json, sizeof(json),
+             "{\"alert_id\":\"%s\",\"user_id\":\"%s\",\"ticker\":\"AAPL\",\"price\":181,"
+             "\"threshold\":180,\"type\":\"above\",\"timestamp\":1700000000.5,"
+             "\"message\":\"AAPL is above $180.00 (Current: $181.00)\",\"seq\":%lld}",
+             id, user, seq);
+    snprintf(key, sizeof(key), "alert_history:%s", user);
+    argv[0] = "LPUSH", argv[1] = key, argv[2] = json;
+    r = redis_conn_argv(f->rc, 3, argv, NULL);
+    assert_non_null(r);
+    freeReplyObject(r);
+}
+
+static void test_history_migrates_once(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], u2[64], id[37], key[96];
+    struct hist h = {0};
+    struct evid after, tail;
+    redisReply *r;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    unique_user(u2, sizeof(u2));
+    legacy_push(f, u, "old-a", 41);
+    legacy_push(f, u, "old-b", 57);
+    legacy_push(f, u, "old-c", 90);
+    /* u2 had a legacy history and fired an alert under the new version first */
+    legacy_push(f, u2, "old-d", 12);
+    make_alert(f, u2, t, 10, ALERT_ABOVE, 1, id);
+    assert_int_equal(claim(f, t, 11), 1);
+    r = redis_conn_command(f->rc, "DEL alert_store:schema");
+    freeReplyObject(r);
+    assert_true(alert_history_migrate(f->rc, f->err, sizeof(f->err)) >= 2);
+    snprintf(key, sizeof(key), "alert_history:%s", u);
+    assert_int_equal(int_reply(f, "EXISTS %s%s", key, ""), 0);
+    assert_int_equal(alert_history_list(f->rc, u, 100, hist_cb, &h, f->err, sizeof(f->err)), 3);
+    assert_string_equal(h.alert_id[0], "old-c");
+    assert_true(h.pos[0].ms == 0 && h.pos[0].seq == 90);
+    assert_true(h.pos[2].ms == 0 && h.pos[2].seq == 41);
+    /* a browser of the version before, holding seq 57, resumes after it */
+    parse_pos("57", &after);
+    memset(&h, 0, sizeof(h));
+    assert_int_equal(alert_history_after(f->rc, u, &after, 100, hist_cb, &h, &tail, f->err,
+                                         sizeof(f->err)),
+                     1);
+    assert_string_equal(h.alert_id[0], "old-c");
+    /* the old entries come before the new one, which keeps its position */
+    memset(&h, 0, sizeof(h));
+    assert_int_equal(alert_history_list(f->rc, u2, 100, hist_cb, &h, f->err, sizeof(f->err)), 2);
+    assert_string_equal(h.alert_id[0], id);
+    assert_true(h.pos[0].ms > 0);
+    assert_string_equal(h.alert_id[1], "old-d");
+    /* once: the marker makes the next call a no-op, and without it nothing moves twice */
+    assert_int_equal(alert_history_migrate(f->rc, f->err, sizeof(f->err)), 0);
+    r = redis_conn_command(f->rc, "DEL alert_store:schema");
+    freeReplyObject(r);
+    assert_int_equal(alert_history_migrate(f->rc, f->err, sizeof(f->err)), 0);
+    memset(&h, 0, sizeof(h));
+    assert_int_equal(alert_history_list(f->rc, u, 100, hist_cb, &h, f->err, sizeof(f->err)), 3);
 }
 
 static void test_batch_stops_at_max_and_resumes(void **state)
@@ -506,7 +673,9 @@ int main(void)
         cmocka_unit_test(test_list_newest_first),
         cmocka_unit_test(test_claim_removes_from_every_key),
         cmocka_unit_test(test_outbox_ack),
-        cmocka_unit_test(test_history_newest_first),
+        cmocka_unit_test(test_history_positions_chain),
+        cmocka_unit_test(test_history_keeps_the_newest),
+        cmocka_unit_test(test_history_migrates_once),
         cmocka_unit_test(test_batch_stops_at_max_and_resumes),
     };
     log_init("test_alert_store", LOG_LVL_WARN);

@@ -39,7 +39,8 @@ static struct alert_msg sample_alert(void)
     a.threshold = 70000;
     a.type = ALERT_ABOVE;
     a.timestamp = 1764087000.5;
-    a.seq = 12345;
+    snprintf(a.event_id, sizeof(a.event_id), "1764087000500-2");
+    snprintf(a.prev_event_id, sizeof(a.prev_event_id), "1764087000500-1");
     alert_msg_format_text(&a);
     return a;
 }
@@ -162,7 +163,27 @@ static void test_alert_round_trip(void **state)
     assert_int_equal(out.type, ALERT_ABOVE);
     assert_true(out.timestamp == in.timestamp);
     assert_string_equal(out.message, in.message);
+    assert_string_equal(out.event_id, "1764087000500-2");
+    assert_string_equal(out.prev_event_id, "1764087000500-1");
+    assert_int_equal(out.seq, 0);
+    assert_null(strstr(json, "\"seq\""));
+    /* a message of the version before: a store-wide seq, no position */
+    in.event_id[0] = in.prev_event_id[0] = '\0';
+    in.seq = 12345;
+    n = alert_msg_encode(&in, json, sizeof(json));
+    assert_true(n > 0);
+    assert_int_equal(alert_msg_decode(json, (size_t)n, &out, err, sizeof(err)), 0);
     assert_int_equal(out.seq, 12345);
+    assert_string_equal(out.event_id, "");
+    assert_null(strstr(json, "event_id"));
+    /* positions are kept in canonical form */
+    n = snprintf(json, sizeof(json),
+                 "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"AAPL\",\"price\":1,"
+                 "\"threshold\":1,\"type\":\"above\",\"timestamp\":1,"
+                 "\"event_id\":\"0017-0003\",\"prev_event_id\":\"0-0\"}");
+    assert_int_equal(alert_msg_decode(json, (size_t)n, &out, err, sizeof(err)), 0);
+    assert_string_equal(out.event_id, "17-3");
+    assert_string_equal(out.prev_event_id, "0-0");
 }
 
 static void test_alert_rejects_bad_input(void **state)
@@ -177,6 +198,12 @@ static void test_alert_rejects_bad_input(void **state)
         "\"threshold\":1,\"type\":\"above\",\"timestamp\":1}",
         "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"AAPL\",\"price\":1,"
         "\"threshold\":1,\"type\":\"above\",\"timestamp\":1,\"seq\":-4}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"AAPL\",\"price\":1,"
+        "\"threshold\":1,\"type\":\"above\",\"timestamp\":1,\"event_id\":\"17\"}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"AAPL\",\"price\":1,"
+        "\"threshold\":1,\"type\":\"above\",\"timestamp\":1,\"event_id\":5}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"AAPL\",\"price\":1,"
+        "\"threshold\":1,\"type\":\"above\",\"timestamp\":1,\"prev_event_id\":\"1-x\"}",
         "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"AAPL\",\"price\":-1,"
         "\"threshold\":1,\"type\":\"above\",\"timestamp\":1}",
         "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"AAPL\",\"price\":1,"

@@ -618,7 +618,8 @@ def t_alert_routing():
     want = [json.loads(p) for _, p in claims]
     check([g["alert_id"] for g in got] == [w["alert_id"] for w in want], f"{got} vs {want}")
     for g in got:
-        check(g["user_id"] == ua and g["_id"] == str(g["seq"]), f"event id/user: {g}")
+        check(g["user_id"] == ua and g["_id"] == g["event_id"], f"event id/user: {g}")
+    check(pos(got[0]["_id"]) < pos(got[1]["_id"]), f"positions not increasing: {got}")
     check(sb.data_within(2) == [], "user B received user A's alert")
     check(sa.data_within(1) == [], "user A received an alert twice")
     # fired alerts left the active list and entered the history
@@ -632,25 +633,36 @@ def t_alert_routing():
     produce(TOPIC_A, claims[:1])
     check(sa.data_within(1.5) == [], "a replayed Kafka message was delivered twice")
     STATE["user"] = (ua, ca)
-    STATE["last_seq"] = got[-1]["seq"]
+    STATE["last_id"] = got[-1]["event_id"]
     sa.close()
     sb.close()
     for a in alerts_of(cb):
         req("DELETE", f"/api/delete-alert/{a['alert_id']}", cookie=cb)
 
 
+def pos(event_id):
+    """A history position as a sortable pair ("12-3" -> (12, 3); legacy "7" -> (0, 7))."""
+    ms, _, seq = event_id.rpartition("-")
+    return (int(ms or 0), int(seq))
+
+
+def ids_of(claims):
+    return [json.loads(p)["event_id"] for _, p in claims]
+
+
 def t_replay():
     ua, ca = STATE["user"]
-    last = STATE["last_seq"]
+    last = STATE["last_id"]
     # fired while the user is away: one already on Kafka, two not yet
     away = fire_for(ca, 1) + fire_for(ca, 2, publish=False)
-    seqs = [json.loads(p)["seq"] for _, p in away]
-    s = Sse("/api/stream-alerts", ca, headers={"Last-Event-ID": str(last)})
+    want = ids_of(away)
+    check(pos(want[0]) < pos(want[1]) < pos(want[2]), f"positions: {want}")
+    s = Sse("/api/stream-alerts", ca, headers={"Last-Event-ID": last})
     check(s.status == 200, f"status {s.status}")
     got = [s.next_data(3) for _ in range(3)]
     check(all(g is not None for g in got), f"replay incomplete: {got}")
-    check([g["seq"] for g in got] == sorted(seqs), f"replayed {[g['seq'] for g in got]} vs {seqs}")
-    check([g["_id"] for g in got] == [str(x) for x in sorted(seqs)], "event ids")
+    check([g["event_id"] for g in got] == want, f"replayed {[g['event_id'] for g in got]} vs {want}")
+    check([g["_id"] for g in got] == want, "event ids")
     # the missed ones now arrive live (late): no duplicates; a new one: once
     produce(TOPIC_A, away[1:])
     new = fire_for(ca, 1)
@@ -658,19 +670,59 @@ def t_replay():
     check([g["alert_id"] for g in after] == [json.loads(new[0][1])["alert_id"]],
           f"after the replay: {after}")
     s.close()
-    # the query parameter does the same, an id past the end replays nothing
-    top = json.loads(new[0][1])["seq"]
-    s = Sse(f"/api/stream-alerts?last_event_id={top - 1}", ca)
+    # the query parameter does the same; the newest id replays nothing
+    top = ids_of(new)[0]
+    s = Sse(f"/api/stream-alerts?last_event_id={want[-1]}", ca)
     d = s.next_data(3)
-    check(d is not None and d["seq"] == top, f"query replay: {d}")
+    check(d is not None and d["event_id"] == top, f"query replay: {d}")
     check(s.data_within(0.5) == [], "query replay: too much")
     s.close()
-    s = Sse("/api/stream-alerts", ca, headers={"Last-Event-ID": str(top)})
-    check(s.data_within(1) == [], "replay past the end sent something")
+    s = Sse("/api/stream-alerts", ca, headers={"Last-Event-ID": top})
+    check(s.data_within(1) == [], "replay from the newest id sent something")
     s.close()
     s = Sse("/api/stream-alerts", ca)
     check(s.data_within(1) == [], "a stream without Last-Event-ID replayed")
     s.close()
+    hist = req("GET", "/api/alert-history", cookie=ca).json()["alerts"]
+    kept = [h["event_id"] for h in reversed(hist)]
+    check(kept[-4:] == want + [top], f"history positions {kept} vs {want + [top]}")
+    # an id past the end (lost data, forged: an 18-digit number used to
+    # silence a stream) resumes from the oldest kept entry; so does a number
+    # of the version before, which sorts before every position
+    for bad in ("99999999999999999-0", "999999999999999999", "3"):
+        s = Sse("/api/stream-alerts", ca, headers={"Last-Event-ID": bad})
+        got = [d["event_id"] for d in s.data_within(1.5)]
+        check(got == kept, f"Last-Event-ID {bad}: replayed {got}, kept {kept}")
+        s.close()
+    # malformed or over-long: a clean 400
+    for bad in ("abc", "1-2-3", "-1", "1" * 65, "9" * 5000):
+        s = Sse("/api/stream-alerts", ca, headers={"Last-Event-ID": bad})
+        check(s.status == 400, f"Last-Event-ID {bad[:20]}...: {s.status}")
+        s.close()
+
+
+def t_late_alert():
+    """An alert whose Kafka message comes after a later one of the same user
+    (an outbox republished after a crash) still reaches every stream once,
+    in history order; a stream resumed past it does not get it twice."""
+    _, c = new_user()
+    s = Sse("/api/stream-alerts", c)
+    check(s.status == 200, f"status {s.status}")
+    a = fire_for(c, 1, publish=False)
+    b = fire_for(c, 1, publish=False)
+    ia, ib = ids_of(a)[0], ids_of(b)[0]
+    produce(TOPIC_A, b)  # B first: the stream sees it does not follow what it has
+    got = [s.next_data(5), s.next_data(5)]
+    check([g and g["event_id"] for g in got] == [ia, ib], f"late alert: got {got}")
+    r = Sse("/api/stream-alerts", c, headers={"Last-Event-ID": ib})
+    produce(TOPIC_A, a)  # A, late
+    check(s.data_within(1.5) == [], "the late alert was delivered twice")
+    check(r.data_within(0.5) == [], "a stream resumed past the late alert got it")
+    cc = fire_for(c, 1)
+    for x in (s, r):
+        d = x.data_within(2)
+        check([g["event_id"] for g in d] == ids_of(cc), f"after the late alert: {d}")
+        x.close()
 
 
 def t_metrics():
@@ -993,6 +1045,7 @@ def main():
                              ("price stream: snapshot, live, heartbeat", t_stream_prices),
                              ("alerts reach their user only, once", t_alert_routing),
                              ("Last-Event-ID replay without duplicates", t_replay),
+                             ("a late alert reaches the stream once, in order", t_late_alert),
                              ("metrics", t_metrics)):
                 run(name, fn)
             run("SIGTERM ends streams and exits 0", lambda: t_sigterm(proc))

@@ -1,0 +1,15 @@
+/* store_lua: the Redis scripts of the alert store (the .lua files of common/lua/), built
+ * into the library by cmake/embed.cmake as NUL-terminated byte arrays. Each
+ * file's header comment gives its KEYS, ARGV and reply. */
+#ifndef SA_STORE_LUA_H
+#define SA_STORE_LUA_H
+
+extern const unsigned char store_lua_create[];
+extern const unsigned char store_lua_delete[];
+extern const unsigned char store_lua_list[];
+extern const unsigned char store_lua_claim[];
+extern const unsigned char store_lua_outbox_read[];
+extern const unsigned char store_lua_events[];
+extern const unsigned char store_lua_migrate[];
+
+#endif
