@@ -39,6 +39,8 @@ struct sse_client {
     struct sse_client *bnext; /* alert streams: the user's bucket chain */
     struct sse_client *gprev; /* alert streams with a gap: the gap list */
     struct sse_client *gnext;
+    struct sse_client *snext; /* the serial bucket chain (hangup reports) */
+    uint64_t serial;          /* this stream's number for hangup.c */
     struct MHD_Connection *conn;
     pthread_mutex_t lock;
     struct sse_event *cur; /* being written, from off */
@@ -54,7 +56,7 @@ struct sse_client {
     uint8_t kind;
     uint8_t suspended; /* we suspended it: the next push resumes it */
     uint8_t ending;    /* end the stream once the ring is drained */
-    uint8_t dropped;   /* too slow: close at once */
+    uint8_t dropped;   /* too slow, or the client went away: close at once */
     uint8_t listed;
     uint8_t started; /* alerts: the replay is queued, the cursor holds */
     uint8_t gap;     /* alerts: on the gap list, waiting for the history */
@@ -64,6 +66,8 @@ struct sse_client {
 static pthread_mutex_t hub_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sse_client *hub_lists[2];
 static struct sse_client *hub_buckets[HUB_BUCKETS];
+static struct sse_client *hub_serials[HUB_BUCKETS]; /* serial -> stream */
+static uint64_t hub_next_serial = 1;
 static long hub_open[2];
 static int hub_stopping;
 static uint32_t hub_queue_max = 4096;
@@ -76,6 +80,9 @@ static atomic_uint_fast64_t hub_sent;
 static atomic_uint_fast64_t hub_dropped;
 static atomic_uint_fast64_t hub_repeated;
 static atomic_uint_fast64_t hub_gaps_filled;
+static atomic_uint_fast64_t hub_gone;
+
+static void hub_client_gone(uint64_t serial);
 
 int hub_init(const struct hub_opts *o)
 {
@@ -87,7 +94,12 @@ int hub_init(const struct hub_opts *o)
     hub_per_user = o->streams_per_user;
     n = snprintf(hb, sizeof(hb), HUB_HEARTBEAT, o->heartbeat_ms);
     hub_heartbeat_ev = sse_event_new(hb, (size_t)n, 0, 0);
-    return hub_heartbeat_ev != NULL ? 0 : -1;
+    if (hub_heartbeat_ev == NULL)
+        return -1;
+    if (hangup_start(hub_client_gone) != 0)
+        log_warn("hangup watch unavailable", "note=\"closed streams are noticed at their "
+                 "next write\"");
+    return 0;
 }
 
 static uint32_t hub_bucket(const char *user_id)
@@ -209,6 +221,9 @@ static int hub_link(struct sse_client *c, int *over_cap)
         c->next->prev = c;
     hub_lists[c->kind] = c;
     hub_open[c->kind]++;
+    c->serial = hub_next_serial++;
+    c->snext = hub_serials[c->serial & (HUB_BUCKETS - 1)];
+    hub_serials[c->serial & (HUB_BUCKETS - 1)] = c;
     c->listed = 1;
     rc = 0;
 out:
@@ -248,10 +263,12 @@ static void hub_gap_link(struct sse_client *c)
 
 static void hub_unlink(struct sse_client *c)
 {
+    struct sse_client **pp;
+
     pthread_mutex_lock(&hub_lock);
     if (c->listed) {
         if (c->kind == SSE_ALERTS) {
-            struct sse_client **pp = &hub_buckets[hub_bucket(c->user_id)];
+            pp = &hub_buckets[hub_bucket(c->user_id)];
             while (*pp != NULL && *pp != c)
                 pp = &(*pp)->bnext;
             if (*pp == c)
@@ -264,6 +281,11 @@ static void hub_unlink(struct sse_client *c)
         if (c->next != NULL)
             c->next->prev = c->prev;
         hub_open[c->kind]--;
+        pp = &hub_serials[c->serial & (HUB_BUCKETS - 1)];
+        while (*pp != NULL && *pp != c)
+            pp = &(*pp)->snext;
+        if (*pp == c)
+            *pp = c->snext;
         c->listed = 0;
     }
     hub_gap_unlink(c);
@@ -296,7 +318,30 @@ struct sse_client *hub_client_open(struct MHD_Connection *conn, enum sse_kind ki
         hub_free_client(c);
         return NULL;
     }
+    hangup_watch(c->fd, c->serial);
     return c;
+}
+
+/* hangup.c reports that the client of stream serial went away: end it now,
+ * which frees its slot (the per-user cap) at once. */
+static void hub_client_gone(uint64_t serial)
+{
+    pthread_mutex_lock(&hub_lock);
+    for (struct sse_client *c = hub_serials[serial & (HUB_BUCKETS - 1)]; c != NULL;
+         c = c->snext) {
+        if (c->serial != serial)
+            continue;
+        pthread_mutex_lock(&c->lock);
+        if (!c->dropped) {
+            atomic_fetch_add(&hub_gone, 1);
+            hub_client_clear(c);
+            c->dropped = 1;
+            hub_client_wake(c);
+        }
+        pthread_mutex_unlock(&c->lock);
+        break;
+    }
+    pthread_mutex_unlock(&hub_lock);
 }
 
 /* Puts ev at the head of the ring. Returns 0, or -1 when the ring is at its
@@ -639,10 +684,12 @@ void hub_counts_get(struct hub_counts *out)
     out->clients_dropped = atomic_load(&hub_dropped);
     out->alerts_repeated = atomic_load(&hub_repeated);
     out->gaps_filled = atomic_load(&hub_gaps_filled);
+    out->clients_gone = atomic_load(&hub_gone);
 }
 
 void hub_free(void)
 {
+    hangup_stop();
     pthread_mutex_lock(&hub_lock);
     for (int k = 0; k < 2; k++) {
         while (hub_lists[k] != NULL) {
@@ -654,6 +701,7 @@ void hub_free(void)
         hub_open[k] = 0;
     }
     memset(hub_buckets, 0, sizeof(hub_buckets));
+    memset(hub_serials, 0, sizeof(hub_serials));
     hub_gap_list = NULL;
     atomic_store(&hub_gap_count, 0);
     pthread_mutex_unlock(&hub_lock);

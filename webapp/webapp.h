@@ -225,8 +225,20 @@ struct hub_counts {
     uint64_t clients_dropped;
     uint64_t alerts_repeated; /* alerts a stream had delivered already: not sent again */
     uint64_t gaps_filled;     /* streams that missed an alert, filled from the history */
+    uint64_t clients_gone;    /* streams ended as soon as their client closed */
 };
 void hub_counts_get(struct hub_counts *out);
+
+/* ---- hangup.c: streams whose client went away ----------------------------- */
+
+/* Starts the watcher thread; gone(serial) is called on that thread for each
+ * stream whose peer closed or failed. Returns 0 or -1. */
+int hangup_start(void (*gone)(uint64_t serial));
+/* Watches fd (a stream's socket) once, reporting serial. Failures only mean
+ * the stream is noticed at its next write, as before. */
+void hangup_watch(int fd, uint64_t serial);
+/* Stops and joins the thread. */
+void hangup_stop(void);
 
 /* ---- fanout.c: the two Kafka readers feeding the hub ---------------------- */
 

@@ -25,7 +25,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from testkit import HOST, free_port, mint_cookie, request  # noqa: E402
+from testkit import HOST, free_port, mint_cookie, request, wait_until  # noqa: E402
 
 SECRET = "webapp-contract-test-secret-0123456789abcdef"
 
@@ -794,15 +794,43 @@ def t_stream_cap():
     x = Sse("/api/stream-alerts", c)
     check(x.status == 429 and "error" in json.loads(x.body), f"third stream: {x.status}")
     a.close()
-    deadline = time.time() + 5  # noticed at the next write (heartbeat)
+    deadline = time.time() + 1  # a closed stream frees its slot within 1 s
     ok = False
     while time.time() < deadline and not ok:
         y = Sse("/api/stream-alerts", c)
         ok = y.status == 200
         y.close()
-        time.sleep(0.3)
-    check(ok, "a closed stream still counts against the cap")
+        time.sleep(0.05)
+    check(ok, "a closed stream still counts against the cap after 1 s")
     b.close()
+
+
+def t_stream_slots_freed():
+    """A page that reconnects all its streams at once (16, the default cap)
+    gets them all back: a closed stream frees its slot within 1 s of the
+    client closing it, not at its next heartbeat."""
+    _, c = new_user()
+
+    def open_all():
+        xs = [Sse("/api/stream-alerts", c) for _ in range(16)]
+        if all(x.status == 200 for x in xs):
+            return xs
+        for x in xs:
+            x.close()
+        return None
+
+    streams = open_all()
+    check(streams is not None, "16 streams for one user refused")
+    for round_ in range(3):
+        for x in streams:
+            x.close()
+        t0 = time.time()
+        streams = wait_until(open_all, 1.0, 0.05)
+        check(streams is not None,
+              f"round {round_}: 16 streams not back within 1 s of closing them")
+        print(f"      round {round_}: all 16 streams back {time.time() - t0:.3f}s after closing")
+    for x in streams:
+        x.close()
 
 
 def dechunk(raw):
@@ -1046,6 +1074,7 @@ def main():
                              ("alerts reach their user only, once", t_alert_routing),
                              ("Last-Event-ID replay without duplicates", t_replay),
                              ("a late alert reaches the stream once, in order", t_late_alert),
+                             ("closed streams free their slots at once", t_stream_slots_freed),
                              ("metrics", t_metrics)):
                 run(name, fn)
             run("SIGTERM ends streams and exits 0", lambda: t_sigterm(proc))

@@ -181,12 +181,27 @@
     });
   }
 
+  /* Alert ids are positions in the user's history, "<ms>-<n>" (a plain
+   * number from the version before reads as "0-<n>"). The page resumes from
+   * the furthest one it has seen, never going back. */
+  function posParts(id) {
+    const m = /^(?:(\d+)-)?(\d+)$/.exec(String(id));
+    return m ? [(m[1] || '0').replace(/^0+(?=\d)/, ''), m[2].replace(/^0+(?=\d)/, '')] : null;
+  }
+  function numAfter(a, b) { return a.length !== b.length ? a.length > b.length : a > b; }
+  function posAfter(a, b) {
+    const x = posParts(a), y = posParts(b);
+    if (!x) return false;
+    if (!y) return true;
+    return x[0] !== y[0] ? numAfter(x[0], y[0]) : numAfter(x[1], y[1]);
+  }
+
   let lastAlertId = null;
   function startAlertStream() {
     openStream(() => '/api/stream-alerts' +
       (lastAlertId !== null ? '?last_event_id=' + encodeURIComponent(lastAlertId) : ''), {
       message: (ev) => {
-        if (ev.lastEventId) lastAlertId = ev.lastEventId;
+        if (ev.lastEventId && posAfter(ev.lastEventId, lastAlertId)) lastAlertId = ev.lastEventId;
         let a;
         try { a = JSON.parse(ev.data); } catch (e) { return; }
         onAlert(a);
@@ -263,9 +278,11 @@
       const resp = await fetch('/api/alert-history');
       if (!resp.ok) return;
       const body = await resp.json();
-      // The stream starts after the newest alert seen here, so one that fires
-      // before the stream is open, or while it is down, is replayed.
-      lastAlertId = String((body.alerts || []).reduce((m, a) => Math.max(m, a.seq || 0), 0));
+      // The stream starts after the newest alert seen here ("0-0": the
+      // start of an empty history), so one that fires before the stream is
+      // open, or while it is down, is replayed.
+      lastAlertId = (body.alerts || []).reduce(
+        (m, a) => (posAfter(a.event_id, m) ? a.event_id : m), '0-0');
       (body.alerts || []).slice(0, RECENT_MAX).forEach((a) => {
         if (seenAlerts.has(a.alert_id)) return;
         seenAlerts.add(a.alert_id);
