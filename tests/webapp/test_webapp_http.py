@@ -382,6 +382,13 @@ def t_idempotency():
     check(r1.status == 200 and r2.status == 200, f"{r1.status} {r2.status}")
     check(r1.json() == r2.json(), f"a repeated request got {r2.json()} after {r1.json()}")
     check([x["alert_id"] for x in alerts_of(a)] == [r1.json()["alert_id"]], "stored twice")
+    # the same key with another request: 422, nothing stored, not the old alert's id
+    for other in ((TB, 181, "above"), (TB, 180, "below"), (TA, 180, "above")):
+        r = set_alert(a, other[0], other[1], other[2], headers=key)
+        check(r.status == 422 and "alert_id" not in (r.json() or {}),
+              f"key reused for {other}: {r.status} {r.body!r}")
+    check([x["alert_id"] for x in alerts_of(a)] == [r1.json()["alert_id"]],
+          "a reused key stored something")
     # nginx's X-Request-Id, the same on its retry to another replica
     rid = {"X-Request-Id": secrets.token_hex(16)}
     r3, r4 = set_alert(a, TB, 190, headers=rid), set_alert(a, TB, 190, headers=rid)
