@@ -10,7 +10,11 @@ through the HTTP API and Kafka only (never the keys a new version writes):
   a. every fixture alert is listed for its user, same fields, nothing extra;
   b. the history is all there, newest first, on both replicas;
   c. alerts v1 claimed but never published (its outbox) reach the alerts topic
-     once each, the user's open streams once, and are once in the history;
+     once each, and are once in the history and once on the user's streams
+     that v1's browsers resume (Last-Event-ID: the seq they had seen, just
+     before the outbox alert: v1 wrote the history at claim time, so a fresh
+     stream of either version starts after it and the page shows it as
+     history);
   d. a stream resumed with a v1 numeric Last-Event-ID N replays exactly the
      history entries after seq N, once each, in order (N mid-history; 0: all;
      the newest: none);
@@ -257,24 +261,33 @@ OUTBOX_STREAMS = []
 
 def t_open_outbox_streams():
     for o in FX["outbox"]:
+        # the browser of v1 had seen everything of this user before the claim
+        seen = min(x["seq"] for x in FX["outbox"] if x["user_id"] == o["user_id"]) - 1
         for port in WEB_PORTS:
-            s = uk.Sse(port, "/api/stream-alerts", COOKIE[o["user_id"]])
+            s = uk.Sse(port, "/api/stream-alerts", COOKIE[o["user_id"]], last_event_id=seen)
             check(s.status == 200, f"stream status {s.status}")
-            OUTBOX_STREAMS.append((o["user_id"], port, s))
+            OUTBOX_STREAMS.append((o["user_id"], port, s, seen))
 
 
 def ids_of(events):
     return {e.get("alert_id") for _, e in events}
 
 
+def outbox_stream_wants(user, seen):
+    """What a stream resumed after seq seen must get: the user's outbox alerts
+    and every history entry after seen (v1 wrote both at claim time)."""
+    return ({a for a, o in OUTBOX.items() if o["user_id"] == user} |
+            {h["alert_id"] for h in USERS[user]["history"] if h["seq"] > seen})
+
+
 def t_outbox_delivered():
     wait_on_topic(OUTBOX)
-    for user, port, s in OUTBOX_STREAMS:
-        want = {a for a, o in OUTBOX.items() if o["user_id"] == user}
+    for user, port, s, seen in OUTBOX_STREAMS:
+        want = outbox_stream_wants(user, seen)
         s.wait_for(lambda g, want=want: want <= ids_of(g), 30)
     time.sleep(QUIET_S)  # a second delivery or a second republish would come now
-    for user, port, s in OUTBOX_STREAMS:
-        want = {a for a, o in OUTBOX.items() if o["user_id"] == user}
+    for user, port, s, seen in OUTBOX_STREAMS:
+        want = outbox_stream_wants(user, seen)
         ids = s.alert_ids()
         s.close()
         check(sorted(ids) == sorted(want), f"user {user[:8]} on :{port}: the stream got {ids}, "
@@ -508,7 +521,7 @@ def main():
     finally:
         for d in DAEMONS:
             d.kill()
-        for _, _, s in OUTBOX_STREAMS:
+        for _, _, s, _ in OUTBOX_STREAMS:
             s.close()
         check_logs()
         empty_redis()
