@@ -34,15 +34,20 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 
 SCALES = {
     # alerts in fault 1, its ramp seconds, SSE clients in fault 4, Kafka kill
-    # cycles, cross-user attempts, alerts in fault 5
+    # cycles, cross-user attempts, alerts in fault 5; alerts, users and ramp
+    # seconds of scenario 14 (at most MAX_ALERTS_PER_USER, 100, per user)
     "quick": {"f1_alerts": 1000, "f1_users": 20, "f1_ramp": 20, "f4_clients": 200,
-              "kafka_cycles": 1, "cross_user": 2000, "f5_alerts": 300, "f3_alerts": 300},
+              "kafka_cycles": 1, "cross_user": 2000, "f5_alerts": 300, "f3_alerts": 300,
+              "f14_alerts": 2000, "f14_users": 20, "f14_ramp": 15},
     "full": {"f1_alerts": 10000, "f1_users": 100, "f1_ramp": 60, "f4_clients": 1000,
-             "kafka_cycles": 3, "cross_user": 10000, "f5_alerts": 2000, "f3_alerts": 2000},
+             "kafka_cycles": 3, "cross_user": 10000, "f5_alerts": 2000, "f3_alerts": 2000,
+             "f14_alerts": 10000, "f14_users": 100, "f14_ramp": 40},
 }
 
 # Run order: the fast checks first, the ones that disturb the stack last.
-ORDER = ["13a", 10, 11, 12, 1, 5, 4, 3, 8, 2, 6, 9, "13b"]
+# 14 starts consumer-c, which stays: the scenarios after it run with
+# three evaluators in the group.
+ORDER = ["13a", 10, 11, 12, 1, 5, 15, 14, 4, 3, 8, 2, 6, 9, "13b"]
 
 
 def write_record(path, mode, results, cmd, started, elapsed):

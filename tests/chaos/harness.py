@@ -41,11 +41,18 @@ PORTS = {
     "consumer-a": 31102 + _OFF,
     "notifier": 31103 + _OFF,
     "consumer-b": 31104 + _OFF,
+    "consumer-c": 31105 + _OFF,
+    "consumer-bh": 31106 + _OFF,
     "producer-asan": 31111 + _OFF,
     "consumer-asan": 31112 + _OFF,
     "notifier-asan": 31113 + _OFF,
     "webhook": 31200 + _OFF,
 }
+
+
+# The members of the group alert-evaluators (consumer-c only once a scenario
+# started it: Stack.add_third_evaluator).
+EVALUATORS = ("consumer-a", "consumer-b", "consumer-c")
 
 
 class ChaosError(Exception):
@@ -356,6 +363,22 @@ group.initial.rebalance.delay.ms=0
     def consumer_extra(self, name, instance_id):
         return {"METRICS_PORT": str(PORTS[name]), "GROUP_INSTANCE_ID": instance_id}
 
+    def evaluators(self):
+        """The evaluators of the group alert-evaluators started so far."""
+        return [n for n in EVALUATORS if n in self.procs]
+
+    def add_third_evaluator(self):
+        """Starts consumer-c (static member chaos-eval-c) in the group, as the
+        scenarios that need three evaluators ask; it stays for the rest of
+        the run (a static member leaving would stall its partitions for the
+        session timeout). Waits until every evaluator reads fresh ticks."""
+        if "consumer-c" in self.procs:
+            return
+        self.add_daemon("consumer-c", "consumer", self.consumer_extra("consumer-c", "chaos-eval-c"))
+        self.start_and_wait("consumer-c")
+        if not self.wait_flowing():
+            raise ChaosError("consumer-c joined but the evaluators do not all read ticks")
+
     def define_services(self):
         """The stack's processes (not started)."""
         self.add_daemon("producer", "producer", {
@@ -432,7 +455,7 @@ group.initial.rebalance.delay.ms=0
         """Waits until each evaluator owns partitions and processes fresh
         ticks and each webapp reads them (a consumer group starts from the
         end, so a message sent before it is assigned is never seen)."""
-        names = ("consumer-a", "consumer-b")
+        names = self.evaluators()
         ports = (PORTS["webapp-0"], PORTS["webapp-1"])
         b = {n: self.metrics(n).get("consumer_ticks_processed_total", 0) for n in names}
         w = {p: self.metrics("", port=p).get("webapp_kafka_prices_total", 0) for p in ports}
@@ -468,8 +491,8 @@ group.initial.rebalance.delay.ms=0
         return out
 
     def daemon_names(self):
-        return [n for n in ("producer", "consumer-a", "consumer-b", "notifier", "webapp-0",
-                            "webapp-1") if n in self.procs]
+        return [n for n in ("producer", *EVALUATORS, "notifier", "webapp-0", "webapp-1")
+                if n in self.procs]
 
 
 # ---------------------------------------------------------------- ticks

@@ -8,6 +8,7 @@ import os
 import random
 import re
 import secrets
+import signal
 import socket
 import subprocess
 import threading
@@ -16,7 +17,7 @@ import time
 from harness import (HOST, PORTS, Client, Proc, TickFeeder, http, kcat_produce_file,
                      mint_cookie, notifier_log_counts, wait_until)
 from sse import SsePool
-from workload import Ramp, Tally, User, create_alerts, make_users
+from workload import Ramp, Tally, User, create_alerts, make_users, per_stream_counts
 
 SCENARIOS = {}
 
@@ -37,7 +38,8 @@ def all_tickers():
     """Synthetic tickers the webapps accept before their first tick."""
     out = tickers_of("CA", 50) + tickers_of("CB", 10) + tickers_of("CC", 4) + \
         tickers_of("CD", 2) + tickers_of("CE", 8) + ["CF00", "CG00", "CH00", "CI00", "CJ00",
-                                                     "CJ01"]
+                                                     "CJ01"] + \
+        tickers_of("CL", 50) + tickers_of("CM", 2)
     return out
 
 
@@ -292,6 +294,465 @@ def f5_sigstop(ctx, res):
         pool.close()
 
 
+# ---------------------------------------------------------------- 14
+
+FIRED = "consumer_alerts_fired_total"
+
+
+class KillOnFire:
+    """Polls each evaluator's consumer_alerts_fired_total every poll_s and
+    SIGKILLs an evaluator the moment its count moves: the counter grows right
+    after a batch's claims were handed to Kafka, so the kill lands between
+    claim and publish (or publish and acknowledgement) as often as the
+    timing allows. The victim is restarted pause_s later. Rate limits keep
+    the group working: one evaluator down at a time, min_gap_s between two
+    kills, and a restarted evaluator is left alone for rest_s (it must also
+    fire again to be killed again, so it always gets work done)."""
+
+    def __init__(self, stack, names, poll_s=0.015, pause_s=0.5, min_gap_s=0.7, rest_s=2.0):
+        self.stack = stack
+        self.names = list(names)
+        self.poll_s, self.pause_s, self.min_gap_s, self.rest_s = poll_s, pause_s, min_gap_s, rest_s
+        self.kills = {n: 0 for n in self.names}
+        self.kill_log = []  # (time, name, fired count seen)
+        self.restart_failures = 0
+        self.stop_flag = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        for n in self.names:
+            self.stack.procs[n].expected_down = True
+        self.thread.start()
+        return self
+
+    def _fired(self, client):
+        r = client.request("GET", "/metrics")
+        if r.status != 200:
+            return None
+        for line in r.body.decode(errors="replace").splitlines():
+            if line.startswith(FIRED + " "):
+                try:
+                    return float(line.rpartition(" ")[2])
+                except ValueError:
+                    return None
+        return None
+
+    def _run(self):
+        procs = self.stack.procs
+        clients = {n: Client(PORTS[n], timeout=0.5) for n in self.names}
+        seen_pid = {n: None for n in self.names}
+        base = {n: 0.0 for n in self.names}  # fired count of the current process
+        rested = {n: 0.0 for n in self.names}  # monotonic time it may be killed again
+        down, down_at, last_kill = None, 0.0, 0.0
+        try:
+            while not self.stop_flag:
+                now = time.monotonic()
+                if down is not None and now - down_at >= self.pause_s:
+                    procs[down].start()
+                    seen_pid[down] = procs[down].pid
+                    base[down] = 0.0  # a new process counts from zero
+                    rested[down] = now + self.rest_s
+                    clients[down].close()
+                    down = None
+                # Fewest kills first, so that all of them get killed.
+                for n in sorted(self.names, key=lambda x: self.kills[x]):
+                    if n == down:
+                        continue
+                    v = self._fired(clients[n])
+                    if v is None:
+                        continue
+                    if seen_pid[n] != procs[n].pid:  # first look at this process
+                        seen_pid[n] = procs[n].pid
+                        base[n] = v
+                        continue
+                    moved = v > base[n]
+                    base[n] = v
+                    now = time.monotonic()
+                    if (moved and down is None and now >= rested[n] and
+                            now - last_kill >= self.min_gap_s):
+                        procs[n].kill9()
+                        self.kills[n] += 1
+                        self.kill_log.append((time.time(), n, v))
+                        down, down_at, last_kill = n, now, now
+                time.sleep(self.poll_s)
+            if down is not None:
+                procs[down].start()
+        finally:
+            for c in clients.values():
+                c.close()
+
+    def stop(self):
+        """Stops killing; every victim is running again (not yet healthy)."""
+        self.stop_flag = True
+        if self.thread.ident is not None:
+            self.thread.join(10)
+        for n in self.names:
+            p = self.stack.procs[n]
+            if not p.alive():
+                p.start()
+            p.expected_down = False
+
+    def total(self):
+        return sum(self.kills.values())
+
+
+REPUBLISHED_RE = re.compile(rb"outbox republished entries=(\d+)")
+
+
+def log_sizes(stack, names):
+    """Where each daemon's log ends now (for republished_since)."""
+    out = {}
+    for n in names:
+        try:
+            out[n] = os.path.getsize(stack.logpath(n))
+        except OSError:
+            out[n] = 0
+    return out
+
+
+def republished_since(stack, sizes):
+    """Outbox entries the evaluators' sweepers sent again since sizes (a
+    process's counters die with it; its log stays)."""
+    total = 0
+    for n, off in sizes.items():
+        with open(stack.logpath(n), "rb") as f:
+            f.seek(off)
+            total += sum(int(m.group(1)) for m in REPUBLISHED_RE.finditer(f.read()))
+    return total
+
+
+class StreamsHeld:
+    """Samples the alert streams the webapps hold (webapp_sse_alert_streams
+    summed over the replicas) every interval; keeps the peak. A stream whose
+    client went away but that the webapp still holds counts against the
+    user's stream cap."""
+
+    def __init__(self, stack, ports, interval=0.5):
+        self.stack, self.ports, self.interval = stack, ports, interval
+        self.peak = 0.0
+        self.stop_flag = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def _run(self):
+        while not self.stop_flag:
+            n = sum(self.stack.metrics("", port=p).get("webapp_sse_alert_streams", 0)
+                    for p in self.ports)
+            self.peak = max(self.peak, n)
+            time.sleep(self.interval)
+
+    def stop(self):
+        self.stop_flag = True
+        self.thread.join(5)
+
+
+def wait_delivered(alerts, stack, streams_since, timeout, settle_s):
+    """Waits until every stream (streams_since(client) true) holds each alert
+    of its user and the notifier log and the webhook hold them all; or, once
+    the notifier log and the webhook hold them all (every alert is on the
+    topic and was read), settle_s more for the streams (a stream that missed
+    one has reconnected several times by then). Returns (complete, seconds)."""
+    ids = {a.id for a in alerts}
+    t0 = time.monotonic()
+    downstream_at = None
+    while time.monotonic() - t0 < timeout:
+        log_ = notifier_log_counts(stack.logpath("notifier"), ids)
+        hook = stack.webhook.count(ids)
+        down_ok = all(log_.get(a, 0) >= 1 and hook.get(a, 0) >= 1 for a in ids)
+        s = per_stream_counts(alerts, streams_since)
+        if down_ok and all(r["missing"] == 0 for r in s.values()):
+            return True, time.monotonic() - t0
+        if down_ok and downstream_at is None:
+            downstream_at = time.monotonic()
+        if downstream_at is not None and time.monotonic() - downstream_at >= settle_s:
+            break
+        time.sleep(0.5)
+    return False, time.monotonic() - t0
+
+
+def channel_counts(alerts, stack, streams_since):
+    """Per channel (every stream label, the notifier log, the webhook): the
+    lost and duplicated counts by alert_id."""
+    ids = {a.id for a in alerts}
+    out = {}
+    for label, r in sorted(per_stream_counts(alerts, streams_since).items()):
+        out[f"streams {label}"] = r
+    log_ = notifier_log_counts(stack.logpath("notifier"), ids)
+    hook = stack.webhook.count(ids)
+    for name, cnt in (("notifier log", log_), ("webhook", hook)):
+        out[name] = {"lost": sum(1 for a in ids if cnt.get(a, 0) == 0),
+                     "dup": sum(1 for a in ids if cnt.get(a, 0) > 1)}
+    return out
+
+
+def fmt_channels(ch):
+    parts = []
+    for name, r in ch.items():
+        if name.startswith("streams"):
+            parts.append(f"{name} ({r['streams']} streams, {r['reconnects']} reconnects): "
+                         f"lost {r['missing']} of {r['pairs']} stream x alert pairs "
+                         f"({r['alerts_missing']} alerts), duplicated {r['dup']} "
+                         f"({r['alerts_dup']} alerts)")
+        else:
+            parts.append(f"{name}: lost {r['lost']}, duplicated {r['dup']}")
+    return parts
+
+
+def channels_exact(ch):
+    return all((r.get("missing", r.get("lost")) == 0 and r["dup"] == 0) for r in ch.values())
+
+
+@scenario(14, "exactly once at the user: three evaluators killed as they fire, "
+              "streams reconnecting every 1 s and 3 s")
+def f14_exactly_once_at_user(ctx, res):
+    st, sc = ctx.stack, ctx.scale
+    n, nu, dur = sc["f14_alerts"], sc["f14_users"], sc["f14_ramp"]
+    st.add_third_evaluator()
+    evals = st.evaluators()
+    tick_names = tickers_of("CL", 50)
+    users = make_users(nu, st.cookie_secret)
+    per = n // nu
+    # Each user's alerts spread over all tickers: over every partition, so
+    # several evaluators claim one user's alerts at once.
+    specs = [(u, random.choice(tick_names), round(100.05 + random.randrange(990) * 0.1, 2),
+              "above") for u in users for _ in range(per)]
+    t0 = time.monotonic()
+    alerts, failures = create_alerts(ctx.direct, specs)
+    res.count(f"{len(alerts)} alerts created in {time.monotonic() - t0:.1f}s for {nu} users "
+              f"({per} each, on 50 tickers)")
+    if not res.check(not failures, f"{len(failures)} creates failed, e.g. {failures[:2]}"):
+        return
+    pool = SsePool()
+    killer = held = ramp = None
+    try:
+        for u in users:
+            u.clients.append(pool.add(ctx.nginx, u.cookie, u.id, drop_every=1.0, label="1s"))
+            u.clients.append(pool.add(ctx.nginx, u.cookie, u.id, drop_every=3.0, label="3s"))
+        opened = wait_until(lambda: all(c.opened >= 1 for u in users for c in u.clients), 30)
+        if not res.check(opened, "SSE streams did not open"):
+            return
+        res.injected = (f"{n} alerts of {nu} users on 50 tickers fired by a price ramp over "
+                        f"{dur}s; {len(evals)} evaluators in one group ({', '.join(evals)}), "
+                        f"each SIGKILLed the moment its {FIRED} moves (polled every 15 ms), "
+                        f"restarted 0.5s later (one down at a time, >=0.7s between kills, "
+                        f"2s rest after a restart); every user holds 2 streams through nginx "
+                        f"that drop their connection 1s / 3s after each open and reconnect "
+                        f"after retry: with Last-Event-ID, opened before the storm")
+        sizes = log_sizes(st, evals)
+        held = StreamsHeld(st, ctx.direct).start()
+        killer = KillOnFire(st, evals).start()
+        ramp = Ramp(st.feeder, tick_names, 100.0, 200.5, dur).start()
+        ramp_t0 = ramp.t0
+        time.sleep(dur + 2)
+        killer.stop()
+        held.stop()
+        healthy = wait_until(lambda: all(st.healthy(e) for e in evals), 30)
+        res.check(healthy, "evaluators not healthy after the kills")
+
+        def since(c):  # streams first opened before the first alert could fire
+            return bool(c.opens) and c.opens[0][0] < ramp_t0
+        done, waited = wait_delivered(alerts, st, since, timeout=90, settle_s=12)
+        time.sleep(4)  # streams keep reconnecting: a replay sending an alert again shows here
+        pool_statuses, refusals = {}, {}
+        for u in users:
+            for c in u.clients:
+                for s_ in list(c.statuses):
+                    pool_statuses[s_] = pool_statuses.get(s_, 0) + 1
+                for (code, body) in list(c.refusals):
+                    k = f"{code} {body.splitlines()[-1][:60] if body else ''}"
+                    refusals[k] = refusals.get(k, 0) + 1
+        late_open = sum(1 for u in users for c in u.clients if not since(c))
+        ch = channel_counts(alerts, st, since)
+        kills = ", ".join(f"{k} {v}" for k, v in killer.kills.items())
+        res.count(f"{killer.total()} SIGKILLs on fire ({kills})")
+        res.count(f"stream opens by status {dict(sorted(pool_statuses.items()))}"
+                  f"{', refusals ' + str(refusals) if refusals else ''}; "
+                  f"{sum(c.self_drops for u in users for c in u.clients)} client-side drops; "
+                  f"alert streams held by the webapps at most {held.peak:.0f} "
+                  f"(the clients hold {2 * nu} at a time)")
+        for line in fmt_channels(ch):
+            res.count(line)
+        res.count(f"{republished_since(st, sizes)} outbox entries republished by the sweepers "
+                  f"(claimed, not acknowledged by Kafka before a kill); "
+                  f"{topic_dups(st, alerts)} alerts twice on the topic; "
+                  f"{'all delivered' if done else 'not all delivered'} {waited:.0f}s after "
+                  f"the storm")
+        res.check(late_open == 0, f"{late_open} streams opened only after the storm started")
+        # This client tries again; a browser's EventSource fails for good on a
+        # non-200 answer, so every refusal is a stream its user lost.
+        res.check(not refusals, f"{sum(refusals.values())} stream reconnects refused: {refusals}")
+        res.check(all(v >= 2 for v in killer.kills.values()),
+                  f"an evaluator was killed fewer than 2 times ({kills}): the storm proved less")
+        res.check(all(r["reconnects"] > 0 for k, r in ch.items() if k.startswith("streams")),
+                  "streams did not reconnect")
+        for name, r in ch.items():
+            lost = r.get("missing", r.get("lost"))
+            res.check(lost == 0 and r["dup"] == 0,
+                      f"{name}: {lost} lost, {r['dup']} duplicated")
+        if pool.foreign_events:
+            res.fail(f"{len(pool.foreign_events)} events of another user on a stream")
+        expect_gone(ctx, users, res)
+    finally:
+        if killer is not None and not killer.stop_flag:
+            killer.stop()
+        if held is not None:
+            held.stop()
+        if ramp is not None:
+            ramp.stop()
+        pool.close()
+
+
+# ---------------------------------------------------------------- 15
+
+def first_arrival(c, alert_id):
+    """(arrival time, event id) of alert_id's first event on stream c, or None."""
+    for (aid, eid, t, _p) in list(c.events):
+        if aid == alert_id:
+            return t, eid
+    return None
+
+
+def times_on(c, alert_id):
+    return sum(1 for e in list(c.events) if e[0] == alert_id)
+
+
+@scenario(15, "an alert reaching Kafka late, after a later one was delivered and a stream "
+              "resumed")
+def f15_late_alert(ctx, res):
+    st = ctx.stack
+    ta, tb = "CM00", "CM01"
+    u = User(st.cookie_secret)
+    al, f = create_alerts(ctx.direct, [(u, ta, 100.05, "above"), (u, tb, 100.05, "above")],
+                          threads=1)
+    if not res.check(not f and len(al) == 2, f"creates failed: {f}"):
+        return
+    a_al = next(a for a in al if a.ticker == ta)
+    b_al = next(a for a in al if a.ticker == tb)
+    group = [e for e in st.evaluators() if st.procs[e].alive()]
+    # A black hole: the evaluator binary in a group of its own (so it reads
+    # every tick) publishing to a topic that does not exist (the broker does
+    # not create topics), so the alert it claims stays in the Redis outbox;
+    # its own sweeper is kept off the outbox.
+    bh = st.add_daemon("consumer-bh", "consumer", {
+        "METRICS_PORT": str(PORTS["consumer-bh"]), "CONSUMER_GROUP": "chaos-black-hole",
+        "TOPIC_ALERTS": "chaos-no-such-topic", "OUTBOX_REDELIVER_MS": "3600000"})
+    bh.expected_down = True
+    res.injected = (f"alerts A ({ta}) and B ({tb}) of one user with 2 streams through nginx; "
+                    f"the group's evaluators ({', '.join(group)}) SIGSTOPped; A's tick read by "
+                    f"a black-hole evaluator (own group, TOPIC_ALERTS a missing topic), "
+                    f"SIGKILLed once its {FIRED} moved: A claimed, in the outbox, not on "
+                    f"Kafka; SIGCONT; B fired and delivered; one stream reconnects with "
+                    f"Last-Event-ID = B's id; the group's sweeper republishes A after "
+                    f"OUTBOX_REDELIVER_MS (5s); then both streams reconnect again and a fresh "
+                    f"stream opens without Last-Event-ID")
+    pool = SsePool()
+    stopped = []
+    firing = None
+
+    def fired(name):
+        return st.metrics(name).get(FIRED, 0)
+
+    def republished():
+        return sum(st.metrics(e).get("consumer_alerts_republished_total", 0) for e in group)
+    try:
+        s1 = pool.add(ctx.nginx, u.cookie, u.id, label="steady")
+        s2 = pool.add(ctx.nginx, u.cookie, u.id, label="resumed")
+        u.clients = [s1, s2]
+        if not res.check(wait_until(lambda: s1.opened and s2.opened, 20), "streams did not open"):
+            return
+        bh.start()
+        if not res.check(wait_until(lambda: st.metrics("consumer-bh").get(
+                "consumer_ticks_processed_total", 0) > 0 or not bh.alive(), 60) and bh.alive(),
+                "the black-hole evaluator never read a tick"):
+            return
+        bh_fired0 = fired("consumer-bh")
+        rep0 = republished()
+        for e in group:
+            st.procs[e].expected_down = True
+            st.procs[e].signal(signal.SIGSTOP)
+            stopped.append(e)
+        st.feeder.tick(ta, 101.0)
+        claimed = wait_until(lambda: fired("consumer-bh") > bh_fired0, 15, 0.01)
+        bh.kill9()
+        if not res.check(claimed, "the black-hole evaluator did not claim A"):
+            return
+        in_outbox = a_al.id in st.redis_cli("XRANGE", "alerts_outbox", "-", "+")
+        on_topic = topic_alert_ids(st).get(a_al.id, 0)
+        res.count(f"A claimed by the black hole: in the outbox {in_outbox}, on the alerts "
+                  f"topic {on_topic} times")
+        if not res.check(in_outbox and on_topic == 0,
+                         "A is not held back in the outbox: the late case was not arranged"):
+            return
+        for e in stopped:
+            st.procs[e].signal(signal.SIGCONT)
+            st.procs[e].expected_down = False
+        stopped = []
+        firing = Firing(st.feeder, [tb], 101.0, gap=0.2)
+        got_b = wait_until(lambda: first_arrival(s1, b_al.id) and first_arrival(s2, b_al.id), 20,
+                           0.02)
+        firing.stop()
+        if not res.check(got_b, "B did not reach both streams"):
+            return
+        b_id = first_arrival(s2, b_al.id)[1]
+        opened_before = s2.opened
+        pool.reconnect_now(s2)
+        if not res.check(wait_until(lambda: s2.opened > opened_before, 10, 0.02),
+                         "the resumed stream did not reopen"):
+            return
+        t_resumed, sent = s2.opens[-1]
+        res.count(f"B's event id {b_id!r}; the stream resumed sending Last-Event-ID {sent!r}")
+        res.check(sent is not None, "the resumed stream sent no Last-Event-ID")
+        got_a = wait_until(lambda: first_arrival(s1, a_al.id), 30, 0.05)
+        if not res.check(got_a, "A never reached the steady stream (not republished?)"):
+            return
+        t_a = first_arrival(s1, a_al.id)[0]
+        res.count(f"A republished by the group's sweeper ({republished() - rep0:.0f} "
+                  f"republishes), reached the steady stream {t_a - t_resumed:.1f}s after the "
+                  f"other stream resumed")
+        res.check(t_a > t_resumed, "A arrived before the stream resumed: the late case was not "
+                  "arranged")
+        wait_until(lambda: first_arrival(s2, a_al.id), 5, 0.05)
+        # Both reconnect once more: the late alert must not come again.
+        before = (s1.opened, s2.opened)
+        pool.reconnect_now(s1)
+        pool.reconnect_now(s2)
+        wait_until(lambda: s1.opened > before[0] and s2.opened > before[1], 10, 0.05)
+        s3 = pool.add(ctx.nginx, u.cookie, u.id, label="fresh")
+        res.check(wait_until(lambda: s3.last_id is not None, 10, 0.05),
+                  "the fresh stream got no id to resume from")
+        # Absence cannot be waited for: a window in which nothing may arrive.
+        time.sleep(1.5)
+        got = {lbl: (times_on(c, a_al.id), times_on(c, b_al.id))
+               for lbl, c in (("steady", s1), ("resumed", s2), ("fresh", s3))}
+        ids = {a_al.id, b_al.id}
+        log_ = notifier_log_counts(st.logpath("notifier"), ids)
+        hook = st.webhook.count(ids)
+        res.count("times A, B received: " + ", ".join(f"{k} stream {v[0]}, {v[1]}"
+                                                       for k, v in got.items()) +
+                  f", notifier log {log_.get(a_al.id, 0)}, {log_.get(b_al.id, 0)}, webhook "
+                  f"{hook.get(a_al.id, 0)}, {hook.get(b_al.id, 0)}")
+        res.check(got["steady"] == (1, 1), f"steady stream got A, B {got['steady']} times")
+        res.check(got["resumed"] == (1, 1),
+                  f"the stream resumed with B's id got A, B {got['resumed']} times "
+                  f"(A reached Kafka after B)")
+        res.check(got["fresh"] == (0, 0),
+                  f"a fresh stream (no Last-Event-ID) got A, B {got['fresh']} times")
+        res.check(all(log_.get(a, 0) == 1 and hook.get(a, 0) == 1 for a in ids),
+                  "notifier log / webhook not exactly once")
+        expect_gone(ctx, [u], res)
+    finally:
+        if firing is not None:
+            firing.stop()
+        for e in stopped:
+            st.procs[e].signal(signal.SIGCONT)
+            st.procs[e].expected_down = False
+        bh.kill9()
+        pool.close()
+
+
 # ---------------------------------------------------------------- 4
 
 @scenario(4, "webapp replica SIGKILLed under SSE clients")
@@ -443,7 +904,7 @@ def f3_redis_kill(ctx, res):
               f"{sorted(set((o[2], o[3], o[4]) for o in bad))[:5]}")
     res.check(not slow, f"{len(slow)} outage answers took over 3s")
     # c) reconnection
-    names = ["consumer-a", "consumer-b", "notifier"]
+    names = st.evaluators() + ["notifier"]
 
     def all_healthy():
         return all(st.healthy(nm) for nm in names) and \
@@ -507,7 +968,7 @@ def f2_kafka_kills(ctx, res):
             before = {p: st.metrics("", port=p).get("webapp_kafka_prices_total", 0)
                       for p in ctx.direct}
             cons_before = sum(st.metrics(nm).get("consumer_ticks_processed_total", 0)
-                              for nm in ("consumer-a", "consumer-b"))
+                              for nm in st.evaluators())
             ready = st.restart_kafka()
             t_ret = time.time()
             if not res.check(ready, f"cycle {cyc}: broker did not come back"):
@@ -523,7 +984,7 @@ def f2_kafka_kills(ctx, res):
 
             def evaluators_flow():
                 return sum(st.metrics(nm).get("consumer_ticks_processed_total", 0)
-                           for nm in ("consumer-a", "consumer-b")) > cons_before + 15
+                           for nm in st.evaluators()) > cons_before + 15
             firing = Firing(st.feeder, [t_post], 101.0)
             ok_w = wait_until(webapps_flow, 60, 0.25)
             dt_w = time.time() - t_ret
@@ -600,7 +1061,7 @@ def produce_any(stack, topic, key, value, tmpdir):
 @scenario(8, "garbage on stock-prices and alerts")
 def f8_garbage(ctx, res):
     st = ctx.stack
-    names = ["consumer-a", "consumer-b", "notifier"]
+    names = st.evaluators() + ["notifier"]
     if not res.check(st.wait_flowing(), "the evaluators / webapps do not read ticks"):
         return
     before = {nm: st.metrics(nm) for nm in names}
@@ -626,14 +1087,15 @@ def f8_garbage(ctx, res):
     def wdelta(p, key):
         return st.metrics("", port=p).get(key, 0) - wbefore[p].get(key, 0)
 
+    def malformed():
+        return sum(delta(e, "consumer_ticks_skipped_malformed_total") for e in st.evaluators())
+
     def counted():
-        return (delta("consumer-a", "consumer_ticks_skipped_malformed_total") +
-                delta("consumer-b", "consumer_ticks_skipped_malformed_total") >= g and
+        return (malformed() >= g and
                 delta("notifier", "notifier_malformed_total") >= g and
                 all(wdelta(p, "webapp_kafka_bad_messages_total") >= 2 * g for p in ctx.direct))
     wait_until(counted, 30, 0.5)
-    cm = delta("consumer-a", "consumer_ticks_skipped_malformed_total") + \
-        delta("consumer-b", "consumer_ticks_skipped_malformed_total")
+    cm = malformed()
     nm_ = delta("notifier", "notifier_malformed_total")
     wm = [wdelta(p, "webapp_kafka_bad_messages_total") for p in ctx.direct]
     res.count(f"evaluators counted {cm:.0f} malformed ticks (of {g})")
@@ -1240,7 +1702,7 @@ def f13_loopback(ctx, res):
     out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
     ours = {PORTS["redis"]: "redis", PORTS["kafka"]: "kafka",
             PORTS["kafka-controller"]: "kafka controller"}
-    for nm in ("webapp-0", "webapp-1", "nginx", "producer", "consumer-a", "consumer-b",
+    for nm in ("webapp-0", "webapp-1", "nginx", "producer", *ctx.stack.evaluators(),
                "notifier"):
         ours[PORTS[nm]] = nm
     dev = {6379: "dev redis", 9092: "dev kafka", 9093: "dev kafka controller"}

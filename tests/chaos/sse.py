@@ -1,7 +1,10 @@
 """Many SSE alert-stream clients on one thread (selectors, non-blocking
 sockets), each behaving like a browser's EventSource: it reconnects after
-the stream ends, sending Last-Event-ID, and records every alert it receives
-(alert_id, seq, arrival time). Handles plain and chunked bodies.
+the stream ends, sending Last-Event-ID (the last `id:` it saw, an opaque
+string), and records every alert it receives (alert_id, event id, arrival
+time). A client may also drop its own connection a fixed time after each
+open (a flaky network) and then wait the server's `retry:` like a browser.
+Handles plain and chunked bodies.
 """
 import json
 import random
@@ -14,21 +17,33 @@ HOST = "127.0.0.1"
 
 
 class SseClient:
-    def __init__(self, pool, cid, port, cookie, user, resume=True):
+    def __init__(self, pool, cid, port, cookie, user, resume=True, drop_every=None,
+                 label=""):
         self.pool = pool
         self.cid = cid
         self.port = port
         self.cookie = cookie
         self.user = user
         self.resume = resume
+        # Seconds after each 200 at which the client closes the socket itself
+        # (None: never); it then reconnects after the server's retry: delay.
+        self.drop_every = drop_every
+        self.label = label
         self.sock = None
-        self.last_id = None
-        self.events = []  # (alert_id, seq, arrival time, payload dict)
+        self.last_id = None  # EventSource's "last event ID string"
+        self.retry_ms = None  # the last retry: the server sent
+        self.events = []  # (alert_id, event id, arrival time, payload dict)
         self.connects = 0
         self.opened = 0  # streams that answered 200
+        self.opens = []  # (time of the 200, Last-Event-ID sent or None)
+        self.self_drops = 0  # connections the client closed itself
         self.statuses = []
+        self.refusals = []  # (status, start of the body) of every non-200 answer
         self.state = "idle"
         self.next_connect = 0.0
+        self.open_at = 0.0  # monotonic time of the current stream's 200
+        self.sent_id = None
+        self.kick = False  # reconnect_now() asked for an immediate reconnect
         self.closed = False
         self._reset()
 
@@ -44,8 +59,10 @@ class SseClient:
         h = [f"GET /api/stream-alerts HTTP/1.1", f"Host: {HOST}:{self.port}",
              f"Cookie: user_id={self.cookie}", "Accept: text/event-stream",
              "Cache-Control: no-cache"]
-        if self.resume and self.last_id is not None:
-            h.append(f"Last-Event-ID: {self.last_id}")
+        # EventSource sends the header only for a non-empty last event id.
+        self.sent_id = self.last_id if self.resume and self.last_id else None
+        if self.sent_id is not None:
+            h.append(f"Last-Event-ID: {self.sent_id}")
         return ("\r\n".join(h) + "\r\n\r\n").encode()
 
     # -- parsing
@@ -68,9 +85,12 @@ class SseClient:
                 if k.strip().lower() == "transfer-encoding" and "chunked" in v.lower():
                     self.chunked = True
             if status != 200:
+                self.refusals.append((status, self.inbuf[:120].decode(errors="replace")))
                 self.state = "bad_status"
                 return
             self.opened += 1
+            self.open_at = time.monotonic()
+            self.opens.append((time.time(), self.sent_id))
         if self.chunked:
             self._dechunk()
         else:
@@ -115,6 +135,10 @@ class SseClient:
             self.body = self.body[i + 1:]
             if line == "":
                 self._dispatch()
+            elif line.startswith("retry:"):
+                v = line[7:] if line.startswith("retry: ") else line[6:]
+                if v.isascii() and v.isdigit():  # the spec ignores anything but ASCII digits
+                    self.retry_ms = int(v)
             elif not line.startswith(":"):
                 self.ev_lines.append(line)
 
@@ -125,7 +149,7 @@ class SseClient:
         for line in self.ev_lines:
             k, _, v = line.partition(":")
             v = v[1:] if v.startswith(" ") else v
-            if k == "id":
+            if k == "id" and "\0" not in v:
                 ev_id = v
             elif k == "data":
                 data.append(v)
@@ -142,7 +166,8 @@ class SseClient:
             self.pool.bad_events += 1
             return
         if isinstance(p, dict) and "alert_id" in p:
-            self.events.append((p["alert_id"], p.get("seq"), time.time(), p))
+            # The id as EventSource reports it (MessageEvent.lastEventId).
+            self.events.append((p["alert_id"], self.last_id, time.time(), p))
             if p.get("user_id") != self.user:
                 self.pool.foreign_events.append((self.cid, p))
 
@@ -165,9 +190,10 @@ class SsePool:
         self.sel.register(self.rpipe, selectors.EVENT_READ, None)
         self.thread.start()
 
-    def add(self, port, cookie, user, resume=True, last_id=None):
+    def add(self, port, cookie, user, resume=True, last_id=None, drop_every=None, label=""):
         with self.lock:
-            c = SseClient(self, len(self.clients), port, cookie, user, resume)
+            c = SseClient(self, len(self.clients), port, cookie, user, resume, drop_every,
+                          label)
             c.last_id = last_id
             c.next_connect = 0.0
             self.clients.append(c)
@@ -181,6 +207,7 @@ class SsePool:
 
     def _connect(self, c):
         c._reset()
+        c.kick = False
         c.connects += 1
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setblocking(False)
@@ -200,7 +227,13 @@ class SsePool:
     def _schedule(self, c):
         lo, hi = self.reconnect_delay
         c.state = "waiting"
-        c.next_connect = time.monotonic() + random.uniform(lo, hi)
+        if c.kick:
+            c.next_connect = 0.0
+        elif c.drop_every is not None and c.retry_ms is not None:
+            # A flaky-network client is a browser: it waits the server's retry:.
+            c.next_connect = time.monotonic() + c.retry_ms / 1000.0
+        else:
+            c.next_connect = time.monotonic() + random.uniform(lo, hi)
 
     def _drop(self, c):
         if c.sock is not None:
@@ -250,10 +283,22 @@ class SsePool:
             now = time.monotonic()
             with self.lock:
                 todo = [c for c in self.clients
-                        if c.state in ("idle", "waiting") and not c.closed and c.next_connect <= now]
+                        if c.state in ("idle", "waiting") and not c.closed and
+                        (c.next_connect <= now or c.kick)]
+                # Streams whose time is up (flaky network) or asked to reconnect now.
+                cut = [c for c in self.clients
+                       if c.sock is not None and c.state == "open" and c.headers_done and
+                       c.statuses and c.statuses[-1] == 200 and
+                       (c.kick or (c.drop_every is not None and
+                                   now - c.open_at >= c.drop_every))]
+                flaky = any(c.drop_every is not None for c in self.clients)
+            for c in cut:
+                if not c.kick:
+                    c.self_drops += 1
+                self._drop(c)
             for c in todo:
                 self._connect(c)
-            for key, mask in self.sel.select(0.1):
+            for key, mask in self.sel.select(0.01 if flaky else 0.1):
                 if key.data is None:
                     try:
                         self.rpipe.recv(4096)
@@ -265,6 +310,12 @@ class SsePool:
                 closing = [c for c in self.clients if c.closed and c.sock is not None]
             for c in closing:
                 self._drop(c)
+
+    def reconnect_now(self, c):
+        """Makes c drop its stream and reconnect at once (with Last-Event-ID)."""
+        with self.lock:
+            c.kick = True
+        self.wpipe.send(b"x")
 
     def close_client(self, c):
         c.closed = True

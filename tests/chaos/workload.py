@@ -130,7 +130,7 @@ def sse_counts(alerts):
             if id(c) not in per_client:
                 cnt = {}
                 first = {}
-                for (aid, _seq, t, _p) in list(c.events):
+                for (aid, _eid, t, _p) in list(c.events):
                     cnt[aid] = cnt.get(aid, 0) + 1
                     first.setdefault(aid, t)
                 per_client[id(c)] = (cnt, first)
@@ -204,3 +204,43 @@ class Tally:
     def exact(r):
         return all(r[k] == 0 for k in ("sse_missing", "sse_dup", "notifier_missing",
                                          "notifier_dup", "webhook_missing", "webhook_dup"))
+
+
+def per_stream_counts(alerts, since=None):
+    """Counts every (stream, alert of its user) pair: a stream must receive
+    each alert of its user exactly once over all its reconnections. Streams
+    are grouped by their label. since(client) -> bool may exclude a stream
+    (e.g. opened after the alerts fired). Returns {label: {"streams",
+    "pairs", "missing", "dup", "alerts_missing", "alerts_dup", "reconnects",
+    "self_drops"}} where missing/dup count pairs and alerts_* count alerts
+    that some stream of the label missed / received twice."""
+    by_user = {}
+    for a in alerts:
+        by_user.setdefault(id(a.user), (a.user, []))[1].append(a)
+    out = {}
+    for user, mine in by_user.values():
+        for c in user.clients:
+            if since is not None and not since(c):
+                continue
+            r = out.setdefault(c.label, {"streams": 0, "pairs": 0, "missing": 0, "dup": 0,
+                                         "alerts_missing": set(), "alerts_dup": set(),
+                                         "reconnects": 0, "self_drops": 0})
+            cnt = {}
+            for (aid, _eid, _t, _p) in list(c.events):
+                cnt[aid] = cnt.get(aid, 0) + 1
+            r["streams"] += 1
+            r["reconnects"] += max(0, c.opened - 1)
+            r["self_drops"] += c.self_drops
+            for a in mine:
+                r["pairs"] += 1
+                n = cnt.get(a.id, 0)
+                if n == 0:
+                    r["missing"] += 1
+                    r["alerts_missing"].add(a.id)
+                elif n > 1:
+                    r["dup"] += 1
+                    r["alerts_dup"].add(a.id)
+    for r in out.values():
+        r["alerts_missing"] = len(r["alerts_missing"])
+        r["alerts_dup"] = len(r["alerts_dup"])
+    return out
