@@ -61,8 +61,8 @@ void redis_conn_free(struct redis_conn *rc)
  * restarted Redis is back). One that never answered is a failed attempt:
  * cheap ones (refused) leave the next request free to try again, so no
  * request fails once Redis listens (trying costs it no more than failing
- * does); slow ones (a timeout: a host that does
- * not answer) wait for the backoff, doubling up to REDIS_BACKOFF_MAX_MS. */
+ * does); slow ones (a timeout: a host that does not answer) wait for the
+ * backoff, doubling up to REDIS_BACKOFF_MAX_MS. */
 static void redis_conn_drop(struct redis_conn *rc, const char *why)
 {
     int64_t now = time_mono_ms();
@@ -188,8 +188,11 @@ static enum redis_sent redis_conn_send(struct redis_conn *rc, const char *cmd, s
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            snprintf(rc->err, sizeof(rc->err), "%s",
-                     n < 0 && errno == EAGAIN ? "write timeout" : strerror(errno));
+            /* strerror_r: the webapp's workers each run their own conn. */
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                snprintf(rc->err, sizeof(rc->err), "write timeout");
+            else if (strerror_r(errno, rc->err, sizeof(rc->err)) != 0)
+                snprintf(rc->err, sizeof(rc->err), "write failed");
             return off == 0 ? REDIS_SENT_NONE : REDIS_SENT_PART;
         }
         off += (size_t)n;
