@@ -1,17 +1,20 @@
-/* redis: hiredis connection with lazy connect, reconnect backoff (100 ms
- * doubling to 5 s) and script caching. */
+/* redis: one synchronous hiredis connection per thread — lazy connect, a
+ * liveness check before every send, a resend only when the command certainly
+ * did not run, the reconnect policy of redis.h, and script caching. */
 #include "redis.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #include "log.h"
 #include "timeutil.h"
 
-#define REDIS_BACKOFF_MIN_MS 100
-#define REDIS_BACKOFF_MAX_MS 5000
 #define REDIS_ARGS_MAX 64
 
 struct redis_conn {
@@ -19,12 +22,16 @@ struct redis_conn {
     char host[256];
     int port;
     long timeout_ms;
-    int64_t next_attempt_ms;
-    long backoff_ms;
+    int64_t attempt_ms;      /* start of the connect attempt that made ctx */
+    int64_t next_attempt_ms; /* no attempt before (0: the next request may try) */
+    long backoff_ms;         /* wait after the next slow failure */
     unsigned long connects;
-    int was_up; /* for one log line per state change */
+    int was_up; /* a reply came on this connection: one log line per state change */
     char err[128];
 };
+
+/* How a command's bytes went out: whether it can have reached Redis. */
+enum redis_sent { REDIS_SENT_NONE, REDIS_SENT_PART, REDIS_SENT_ALL };
 
 struct redis_conn *redis_conn_new(const char *host, int port, long timeout_ms)
 {
@@ -49,9 +56,17 @@ void redis_conn_free(struct redis_conn *rc)
     free(rc);
 }
 
-/* Drops a dead context and schedules the next attempt. */
+/* Drops the context and decides when the next connect may happen. A
+ * connection that answered was up: the next request reconnects at once (a
+ * restarted Redis is back). One that never answered is a failed attempt:
+ * cheap ones (refused) leave the next request free to try again, so no
+ * request fails once Redis listens (trying costs it no more than failing
+ * does); slow ones (a timeout: a host that does not answer) wait for the
+ * backoff, doubling up to REDIS_BACKOFF_MAX_MS. */
 static void redis_conn_drop(struct redis_conn *rc, const char *why)
 {
+    int64_t now = time_mono_ms();
+
     if (why != NULL)
         snprintf(rc->err, sizeof(rc->err), "%s", why);
     if (rc->ctx != NULL) {
@@ -62,21 +77,42 @@ static void redis_conn_drop(struct redis_conn *rc, const char *why)
         log_warn("redis disconnected", "host=%s port=%d error=\"%s\"", rc->host, rc->port,
                  rc->err);
         rc->was_up = 0;
+        rc->next_attempt_ms = 0;
+        rc->backoff_ms = REDIS_BACKOFF_MIN_MS;
+    } else if (now - rc->attempt_ms < REDIS_CHEAP_ATTEMPT_MS) {
+        rc->next_attempt_ms = 0;
+        rc->backoff_ms = REDIS_BACKOFF_MIN_MS;
+    } else {
+        rc->next_attempt_ms = now + rc->backoff_ms;
+        rc->backoff_ms *= 2;
+        if (rc->backoff_ms > REDIS_BACKOFF_MAX_MS)
+            rc->backoff_ms = REDIS_BACKOFF_MAX_MS;
     }
-    rc->next_attempt_ms = time_mono_ms() + rc->backoff_ms;
-    rc->backoff_ms *= 2;
-    if (rc->backoff_ms > REDIS_BACKOFF_MAX_MS)
-        rc->backoff_ms = REDIS_BACKOFF_MAX_MS;
 }
 
-int redis_conn_ensure(struct redis_conn *rc)
+/* A reply arrived: the connection is up. */
+static void redis_conn_answered(struct redis_conn *rc)
+{
+    if (rc->was_up)
+        return;
+    rc->was_up = 1;
+    rc->backoff_ms = REDIS_BACKOFF_MIN_MS;
+    rc->err[0] = '\0';
+    log_info("redis connected", "host=%s port=%d connects=%lu", rc->host, rc->port,
+             rc->connects);
+}
+
+static int redis_conn_connect(struct redis_conn *rc)
 {
     struct timeval tv;
+    int64_t now;
 
     if (rc->ctx != NULL)
         return 0;
-    if (time_mono_ms() < rc->next_attempt_ms)
+    now = time_mono_ms();
+    if (now < rc->next_attempt_ms)
         return -1;
+    rc->attempt_ms = now;
     tv.tv_sec = rc->timeout_ms / 1000;
     tv.tv_usec = (rc->timeout_ms % 1000) * 1000;
     rc->ctx = redisConnectWithTimeout(rc->host, rc->port, tv);
@@ -95,64 +131,167 @@ int redis_conn_ensure(struct redis_conn *rc)
         return -1;
     }
     rc->connects++;
-    rc->backoff_ms = REDIS_BACKOFF_MIN_MS;
-    rc->was_up = 1;
-    rc->err[0] = '\0';
-    log_info("redis connected", "host=%s port=%d connects=%lu", rc->host, rc->port,
-             rc->connects);
     return 0;
 }
 
-/* Turns a NULL reply (I/O error or timeout) into a dropped connection. */
-static redisReply *redis_conn_check(struct redis_conn *rc, void *reply)
+/* Why an idle connection can no longer carry a command, or NULL when it can.
+ * Nothing is due on it between commands, so anything readable is the
+ * server's close (EOF), a reset, or bytes out of step with our requests. */
+static const char *redis_conn_stale(const redisContext *ctx)
 {
-    if (reply == NULL) {
-        char why[128];
-        snprintf(why, sizeof(why), "%s", rc->ctx && rc->ctx->err ? rc->ctx->errstr : "no reply");
-        redis_conn_drop(rc, why);
+    struct pollfd p = {.fd = ctx->fd, .events = POLLIN, .revents = 0};
+    ssize_t n;
+    char c;
+
+    if (poll(&p, 1, 0) <= 0)
+        return NULL; /* nothing pending (or EINTR: the send will tell) */
+    if (p.revents & (POLLERR | POLLNVAL))
+        return "connection reset";
+    n = recv(ctx->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0)
+        return "server closed the connection";
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? NULL
+                                                                         : "connection reset";
+    return "unexpected data from the server";
+}
+
+/* A live connection, made now if needed and allowed: an idle one the server
+ * has closed is found out here, before anything is sent on it, and replaced
+ * at once. */
+static int redis_conn_ready(struct redis_conn *rc)
+{
+    const char *why;
+
+    if (rc->ctx != NULL) {
+        why = redis_conn_stale(rc->ctx);
+        if (why != NULL)
+            redis_conn_drop(rc, why);
     }
+    return redis_conn_connect(rc);
+}
+
+int redis_conn_ensure(struct redis_conn *rc)
+{
+    return redis_conn_ready(rc);
+}
+
+/* Writes a formatted command itself rather than through hiredis, to know
+ * whether any byte of it left: hiredis only says that the write failed. */
+static enum redis_sent redis_conn_send(struct redis_conn *rc, const char *cmd, size_t len)
+{
+    size_t off = 0;
+    ssize_t n;
+
+    while (off < len) {
+        n = send(rc->ctx->fd, cmd + off, len - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            /* strerror_r: the webapp's workers each run their own conn. */
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                snprintf(rc->err, sizeof(rc->err), "write timeout");
+            else if (strerror_r(errno, rc->err, sizeof(rc->err)) != 0)
+                snprintf(rc->err, sizeof(rc->err), "write failed");
+            return off == 0 ? REDIS_SENT_NONE : REDIS_SENT_PART;
+        }
+        off += (size_t)n;
+    }
+    return REDIS_SENT_ALL;
+}
+
+/* Reads the reply of a command sent in full; any failure drops the
+ * connection (a NULL reply means it is dead: never reused). */
+static redisReply *redis_conn_read(struct redis_conn *rc)
+{
+    void *reply = NULL;
+    char why[128];
+
+    if (redisGetReply(rc->ctx, &reply) != REDIS_OK || reply == NULL) {
+        /* hiredis reports the socket's receive timeout as EAGAIN. */
+        if (rc->ctx->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
+            snprintf(why, sizeof(why), "reply timeout");
+        else
+            snprintf(why, sizeof(why), "%s", rc->ctx->err ? rc->ctx->errstr : "no reply");
+        redis_conn_drop(rc, why);
+        return NULL;
+    }
+    redis_conn_answered(rc);
     return reply;
+}
+
+/* Runs a formatted command. The resend rule: a command is sent a second
+ * time only when it certainly did not run, i.e. not one byte of it left
+ * (the send failed at once) — then once, on a fresh connection. Once a byte
+ * is out, a lost reply is the caller's failure, never a resend: Redis may
+ * have run it, and some of our commands must not run twice (the notifier's
+ * dedup claim, a create without idempotency key). A connection found dead
+ * before the send (redis_conn_ready) is no such case: nothing was sent. */
+static redisReply *redis_conn_exec(struct redis_conn *rc, const char *cmd, size_t len)
+{
+    enum redis_sent sent;
+
+    for (int tries = 0; tries < 2; tries++) {
+        if (redis_conn_ready(rc) != 0)
+            return NULL;
+        sent = redis_conn_send(rc, cmd, len);
+        if (sent == REDIS_SENT_ALL)
+            return redis_conn_read(rc);
+        redis_conn_drop(rc, NULL);
+        if (sent == REDIS_SENT_PART)
+            return NULL;
+    }
+    return NULL;
 }
 
 redisReply *redis_conn_command(struct redis_conn *rc, const char *fmt, ...)
 {
     va_list ap;
-    void *reply;
+    char *cmd = NULL;
+    int len;
+    redisReply *r;
 
-    if (redis_conn_ensure(rc) != 0)
-        return NULL;
     va_start(ap, fmt);
-    reply = redisvCommand(rc->ctx, fmt, ap);
+    len = redisvFormatCommand(&cmd, fmt, ap);
     va_end(ap);
-    return redis_conn_check(rc, reply);
+    if (len < 0 || cmd == NULL) {
+        snprintf(rc->err, sizeof(rc->err), "cannot format command");
+        return NULL;
+    }
+    r = redis_conn_exec(rc, cmd, (size_t)len);
+    redisFreeCommand(cmd);
+    return r;
 }
 
 redisReply *redis_conn_argv(struct redis_conn *rc, int argc, const char **argv,
                             const size_t *argvlen)
 {
-    if (redis_conn_ensure(rc) != 0)
+    char *cmd = NULL;
+    long long len;
+    redisReply *r;
+
+    len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    if (len < 0 || cmd == NULL) {
+        snprintf(rc->err, sizeof(rc->err), "cannot format command");
         return NULL;
-    return redis_conn_check(rc, redisCommandArgv(rc->ctx, argc, argv, argvlen));
+    }
+    r = redis_conn_exec(rc, cmd, (size_t)len);
+    redisFreeCommand(cmd);
+    return r;
 }
 
 redisContext *redis_conn_context(struct redis_conn *rc)
 {
-    return redis_conn_ensure(rc) == 0 ? rc->ctx : NULL;
+    return redis_conn_ready(rc) == 0 ? rc->ctx : NULL;
 }
 
 int redis_conn_get_reply(struct redis_conn *rc, redisReply **reply)
 {
-    void *r = NULL;
-
     *reply = NULL;
     if (rc->ctx == NULL)
         return -1;
-    if (redisGetReply(rc->ctx, &r) != REDIS_OK || r == NULL) {
-        redis_conn_check(rc, NULL);
-        return -1;
-    }
-    *reply = r;
-    return 0;
+    *reply = redis_conn_read(rc);
+    return *reply != NULL ? 0 : -1;
 }
 
 static int redis_script_load(struct redis_conn *rc, struct redis_script *s)
@@ -195,6 +334,7 @@ redisReply *redis_script_call(struct redis_conn *rc, struct redis_script *s, int
     for (int i = 0; i < nargs; i++)
         argv[argc++] = args[i];
     r = redis_conn_argv(rc, argc, argv, NULL);
+    /* NOSCRIPT: the script did not run, so sending it again is safe. */
     if (r != NULL && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
         freeReplyObject(r);
         if (redis_script_load(rc, s) != 0)

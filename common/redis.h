@@ -1,11 +1,36 @@
-/* redis: one synchronous hiredis connection that reconnects by itself with a
- * capped backoff. A NULL reply means the connection died: it is dropped and
- * the next call reconnects (never reused). Not thread-safe: one per thread. */
+/* redis: one synchronous hiredis connection that reconnects by itself. Not
+ * thread-safe: one per thread. A NULL reply means the connection died: it
+ * is dropped, never reused.
+ *
+ * Reconnection, so that no request fails once Redis answers again:
+ * - Before each command (and in redis_conn_context) the idle connection is
+ *   checked without blocking; one the server has closed (a Redis restart)
+ *   is replaced at once, before anything is sent on it.
+ * - A connection that was up (it answered) and is lost reconnects on the
+ *   next request, without waiting.
+ * - A failed connect attempt (or a new connection that never answered) that
+ *   was cheap, under REDIS_CHEAP_ATTEMPT_MS (refused: the host answers,
+ *   nothing listens), lets the next request try again. A slow one (a
+ *   timeout: the host does not answer) starts a backoff of
+ *   REDIS_BACKOFF_MIN_MS, doubling to REDIS_BACKOFF_MAX_MS (1 s); calls in
+ *   between fail at once.
+ * - Resends: a command is sent a second time only when it certainly did not
+ *   run: not one byte of it left (then once, on a fresh connection), or
+ *   Redis answered NOSCRIPT. After its bytes are out, a lost reply (timeout,
+ *   closed connection) is returned as NULL and never resent: Redis may have
+ *   run it, and commands like the notifier's dedup claim or a create
+ *   without idempotency key must not run twice.
+ * Logged: one line per state change ("redis connected" at the first reply
+ * on a connection, "redis disconnected" when it is lost). */
 #ifndef SA_REDIS_H
 #define SA_REDIS_H
 
 #include <hiredis/hiredis.h>
 #include <stddef.h>
+
+#define REDIS_BACKOFF_MIN_MS 100
+#define REDIS_BACKOFF_MAX_MS 1000
+#define REDIS_CHEAP_ATTEMPT_MS 50
 
 struct redis_conn;
 
@@ -22,25 +47,29 @@ struct redis_conn *redis_conn_new(const char *host, int port, long timeout_ms);
 
 void redis_conn_free(struct redis_conn *rc);
 
-/* Connects now if not connected and the backoff allows. Returns 0 when
+/* Makes sure of a live connection: replaces one the server has closed and
+ * connects now if not connected and the policy above allows. Returns 0 when
  * connected, -1 otherwise (see redis_conn_errstr). */
 int redis_conn_ensure(struct redis_conn *rc);
 
 /* Runs a command. Returns the reply (caller frees with freeReplyObject), or
- * NULL when Redis is unreachable; an error reply is returned as a reply of
- * type REDIS_REPLY_ERROR, not NULL. */
+ * NULL when Redis is unreachable or the reply was lost (the command may then
+ * have run: see the resend rule above); an error reply is returned as a
+ * reply of type REDIS_REPLY_ERROR, not NULL. */
 redisReply *redis_conn_command(struct redis_conn *rc, const char *fmt, ...);
 redisReply *redis_conn_argv(struct redis_conn *rc, int argc, const char **argv,
                             const size_t *argvlen);
 
 /* Pipelining: append n commands with redisAppendCommand on the returned
- * context, then collect n replies with redis_conn_get_reply. NULL/-1 mean
- * the connection is down. */
+ * context (live, as after redis_conn_ensure), then collect n replies with
+ * redis_conn_get_reply. NULL/-1 mean the connection is down; a pipeline is
+ * never resent. The context stays owned by rc. */
 redisContext *redis_conn_context(struct redis_conn *rc);
 int redis_conn_get_reply(struct redis_conn *rc, redisReply **reply);
 
 /* EVALSHA with the given keys then args (all as binary-safe strings). Loads
- * the script if Redis does not know it. Returns as redis_conn_argv. */
+ * the script if Redis does not know it (NOSCRIPT: not run, so sent again).
+ * Returns as redis_conn_argv. */
 redisReply *redis_script_call(struct redis_conn *rc, struct redis_script *s, int nkeys,
                               const char **keys, int nargs, const char **args);
 
