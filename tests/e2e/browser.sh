@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end: the Playwright browser test against the test stack's nginx.
+# End-to-end: the Playwright browser tests (tests/browser/*.test.mjs) against
+# the test stack's nginx; every one runs, the first failure fails the suite.
 set -euo pipefail
 dir=$(cd "$(dirname "$0")/../browser" && pwd)
 [[ -n ${E2E_BASE_URL:-} ]] || { echo "E2E_BASE_URL not set: skipped"; exit 0; }
@@ -9,5 +10,10 @@ if [[ ! -d $dir/node_modules/playwright-core ]]; then
   npm --prefix "$dir" ci --no-audit --no-fund --silent
 fi
 export E2E_ARTIFACTS=${E2E_ARTIFACTS:-${E2E_STATE:-/tmp}/artifacts}
-node "$dir/dashboard.test.mjs"
+rc=0
+for t in "$dir"/*.test.mjs; do
+  echo "==> ${t##*/}"
+  node "$t" || rc=1
+done
 echo "screenshots in $E2E_ARTIFACTS"
+exit "$rc"
