@@ -167,17 +167,21 @@ class DeployConfig(unittest.TestCase):
             shutil.rmtree(tmp)
 
     def test_render_refuses_bad_values(self):
+        tmp = tempfile.mkdtemp()
+        out = os.path.join(tmp, "never-written.conf")
         for var, value in (("NGINX_API_RATE", "ten"), ("NGINX_API_RATE", "0"),
                            ("NGINX_COOKIES_PER_MIN", "-1"), ("NGINX_ADDR_API_RATE", "1.5"),
                            ("NGINX_STREAMS_PER_ADDR", "70000"), ("NGINX_STREAM_TIMEOUT", "0"),
                            ("NGINX_FAIL_TIMEOUT", "5s"), ("NGINX_COOKIE_BURST", "99999999999")):
-            env = dict(os.environ, NGINX_UPSTREAMS="127.0.0.1:1", **{var: value})
+            env = dict(os.environ, NGINX_UPSTREAMS="127.0.0.1:1", NGINX_RUNTIME_DIR=tmp,
+                       **{var: value})
             r = subprocess.run(["sh", os.path.join(ROOT, "scripts/render-nginx"),
-                                os.path.join(ROOT, "nginx.conf"), "/tmp/never-written.conf"],
+                                os.path.join(ROOT, "nginx.conf"), out],
                                env=env, capture_output=True, text=True)
             self.assertNotEqual(r.returncode, 0, f"{var}={value!r} accepted")
             self.assertIn(var, r.stderr)
-            self.assertFalse(os.path.exists("/tmp/never-written.conf"))
+            self.assertFalse(os.path.exists(out))
+        shutil.rmtree(tmp)
 
     def test_compose_is_valid(self):
         r = subprocess.run(["docker-compose", "-f", os.path.join(ROOT, "docker-compose.yml"),
