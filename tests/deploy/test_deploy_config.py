@@ -11,21 +11,31 @@
 - the Dockerfile's build stage installs every -dev package the CMake build
   needs (those of scripts/packages.txt);
 - the rendered nginx.conf keeps the edge's invariants (unbuffered streams
-  with a read timeout above the heartbeat, upstream keep-alive shorter than
-  the webapp's idle timeout, POST retried on connection errors only, the
-  security headers on every answer) and honours the NGINX_* knobs;
+  with a read timeout of at least twice the heartbeat, short API timeouts,
+  passive health with a fallback to every replica, POST retried on errors
+  and timeouts (X-Request-Id makes it idempotent), upstream keep-alive
+  shorter than the webapp's idle timeout, per-address limits that skip
+  returning visitors, /metrics not proxied, the security headers on every
+  answer) and honours the NGINX_* knobs;
+- the rendered nginx.conf, run in front of a throw-away upstream, forwards
+  an 8 KB Cookie header whole and answers a 12 KB one 431 itself;
 - compose has the services the issue lists (ports, replicas, health
   conditions), distinct replica names, and only NGINX_* knobs render-nginx
   reads; every image has a HEALTHCHECK and runs as a non-root user.
 
 usage: test_deploy_config.py REPO_ROOT BUILD_DIR
 """
+import http.client
+import http.server
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import unittest
 
 ROOT, BUILD = sys.argv[1], sys.argv[2]
@@ -80,6 +90,40 @@ def service_blocks(text):
     return blocks
 
 
+def seconds(block, directive):
+    """The value in seconds of the first `directive Ns|m|h;` in block."""
+    m = re.search(rf"{directive} (\d+)([smh]);", block)
+    assert m, f"no {directive} in {block[:200]!r}"
+    return int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def get(port, path, headers):
+    """(status, lower-case header names, body) of one GET on a fresh connection."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        c.request("GET", path, headers=headers)
+        r = c.getresponse()
+        return r.status, [k.lower() for k, _ in r.getheaders()], r.read()
+    finally:
+        c.close()
+
+
 def read(path):
     with open(path) as f:
         return f.read()
@@ -123,13 +167,21 @@ class DeployConfig(unittest.TestCase):
             shutil.rmtree(tmp)
 
     def test_render_refuses_bad_values(self):
-        env = dict(os.environ, NGINX_UPSTREAMS="127.0.0.1:1", NGINX_API_RATE="ten")
-        r = subprocess.run(["sh", os.path.join(ROOT, "scripts/render-nginx"),
-                            os.path.join(ROOT, "nginx.conf"), "/tmp/never-written.conf"],
-                           env=env, capture_output=True, text=True)
-        self.assertNotEqual(r.returncode, 0)
-        self.assertIn("NGINX_API_RATE", r.stderr)
-        self.assertFalse(os.path.exists("/tmp/never-written.conf"))
+        tmp = tempfile.mkdtemp()
+        out = os.path.join(tmp, "never-written.conf")
+        for var, value in (("NGINX_API_RATE", "ten"), ("NGINX_API_RATE", "0"),
+                           ("NGINX_COOKIES_PER_MIN", "-1"), ("NGINX_ADDR_API_RATE", "1.5"),
+                           ("NGINX_STREAMS_PER_ADDR", "70000"), ("NGINX_STREAM_TIMEOUT", "0"),
+                           ("NGINX_FAIL_TIMEOUT", "5s"), ("NGINX_COOKIE_BURST", "99999999999")):
+            env = dict(os.environ, NGINX_UPSTREAMS="127.0.0.1:1", NGINX_RUNTIME_DIR=tmp,
+                       **{var: value})
+            r = subprocess.run(["sh", os.path.join(ROOT, "scripts/render-nginx"),
+                                os.path.join(ROOT, "nginx.conf"), out],
+                               env=env, capture_output=True, text=True)
+            self.assertNotEqual(r.returncode, 0, f"{var}={value!r} accepted")
+            self.assertIn(var, r.stderr)
+            self.assertFalse(os.path.exists(out))
+        shutil.rmtree(tmp)
 
     def test_compose_is_valid(self):
         r = subprocess.run(["docker-compose", "-f", os.path.join(ROOT, "docker-compose.yml"),
@@ -179,33 +231,111 @@ class DeployConfig(unittest.TestCase):
 
     def test_nginx_knobs_are_rendered(self):
         text = self.rendered(NGINX_API_RATE="7", NGINX_API_BURST="9",
-                             NGINX_STREAMS_PER_USER="3")
+                             NGINX_STREAMS_PER_USER="3", NGINX_COOKIES_PER_MIN="11",
+                             NGINX_COOKIE_BURST="12", NGINX_ADDR_API_RATE="13",
+                             NGINX_ADDR_API_BURST="14", NGINX_STREAMS_PER_ADDR="15",
+                             NGINX_STREAM_TIMEOUT="41", NGINX_FAIL_TIMEOUT="6")
         self.assertRegex(text, r"zone=api_writes:\S+ rate=7r/s;")
-        self.assertIn("burst=9 nodelay", text)
+        self.assertIn("limit_req zone=api_writes burst=9 nodelay", text)
         self.assertIn("limit_conn user_streams 3;", text)
+        self.assertRegex(text, r"zone=cookie_mints:\S+ rate=11r/m;")
+        self.assertEqual(text.count("limit_req zone=cookie_mints burst=12 nodelay;"), 2)
+        self.assertRegex(text, r"zone=addr_writes:\S+ rate=13r/s;")
+        self.assertIn("limit_req zone=addr_writes burst=14 nodelay;", text)
+        self.assertIn("limit_conn addr_streams 15;", text)
+        self.assertEqual(text.count("proxy_read_timeout 41s;"), 2)  # streams and their fallback
+        self.assertEqual(len(re.findall(r"server \S+ max_fails=1 fail_timeout=6s;", text)), 2)
 
     def test_nginx_edge_invariants(self):
         text = self.rendered()
         locs = dict(re.findall(r"location ([^{]+?) \{(.*?)\n        \}", text, re.S))
+        server = re.search(r"\n    server \{(.*)\n    \}", text, re.S).group(1)
+        server_level = re.sub(r"location [^{]+\{.*?\n        \}", "", server, flags=re.S)
         stream = locs["~ ^/api/stream-"]
         self.assertIn("proxy_buffering off;", stream)
         self.assertIn("gzip off;", stream)
         self.assertIn("limit_conn user_streams", stream)
-        m = re.search(r"proxy_read_timeout (\d+)([smh]);", stream)
-        secs = int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
-        self.assertGreater(secs, 15, "stream read timeout not above the 15 s heartbeat")
+        self.assertIn("limit_conn addr_streams", stream)
+        # A silent stream is dropped after twice the heartbeat: never an idle
+        # one (a heartbeat comes every SSE_HEARTBEAT_MS), and a stream request
+        # a hung replica took is moved on within that.
+        heartbeat_ms = int(self.webapp_default("SSE_HEARTBEAT_MS") or 15000)
+        self.assertGreaterEqual(seconds(stream, "proxy_read_timeout"), 2 * heartbeat_ms / 1000,
+                                "stream read timeout under twice the heartbeat")
+        self.assertLessEqual(seconds(stream, "proxy_read_timeout"), 4 * heartbeat_ms / 1000,
+                             "a stream to a hung replica would wait too long")
+        # Everything else is the API or a page: milliseconds of work, so a
+        # replica silent for 2 s is hung and the request moves on (the
+        # issue's bound is 3 s).
+        self.assertLessEqual(seconds(server_level, "proxy_read_timeout"), 2)
+        self.assertLessEqual(seconds(server_level, "proxy_connect_timeout"), 1)
+        self.assertRegex(server_level, r"proxy_next_upstream error timeout http_502 http_503;")
         writes = locs["~ ^/api/(set-alert|delete-alert/)"]
         self.assertIn("limit_req zone=api_writes", writes)
-        # POST is retried on a connection error only, never after a timeout.
-        self.assertRegex(writes, r"proxy_next_upstream error non_idempotent;")
-        self.assertEqual(text.count("non_idempotent"), 1)
+        self.assertIn("limit_req zone=addr_writes", writes)
+        # POST is retried after errors and timeouts: X-Request-Id, the same
+        # on every retry, makes the webapp store one alert per request.
+        self.assertRegex(writes, r"proxy_next_upstream error timeout non_idempotent;")
+        self.assertRegex(server_level, r"proxy_set_header X-Request-Id \$request_id;")
+        self.assertEqual(text.count("non_idempotent"), 2)  # the writes and their fallback
+        self.assertIn("proxy_next_upstream error timeout non_idempotent;",
+                      locs["@all_replicas_write"])
+        # Passive health, shared by the workers, honoured by the hash; and
+        # when it leaves every replica out, a fallback that tries them all.
+        ups = dict(re.findall(r"upstream (\w+) \{(.*?)\n    \}", text, re.S))
+        healthy = re.findall(r"server (\S+) max_fails=(\d+) fail_timeout=(\d+)s;", ups["webapp"])
+        self.assertEqual([h[0] for h in healthy], ["127.0.0.1:8001", "127.0.0.1:8002"])
+        self.assertTrue(all(int(f) >= 1 for _, f, _ in healthy), healthy)
+        self.assertIn("zone webapp", ups["webapp"])
+        self.assertRegex(ups["webapp"], r"hash \$sticky_key consistent;")
+        self.assertEqual(re.findall(r"server (\S+) max_fails=0;", ups["webapp_all"]),
+                         [h[0] for h in healthy])
+        self.assertRegex(server_level, r"error_page 502 = @all_replicas;")
+        self.assertIn("error_page 502 = @all_replicas_stream;", stream)
+        self.assertIn("error_page 502 = @all_replicas_write;", writes)
+        for name in ("@all_replicas", "@all_replicas_stream", "@all_replicas_write"):
+            self.assertIn("proxy_pass http://webapp_all;", locs[name])
+        self.assertIn("proxy_buffering off;", locs["@all_replicas_stream"])
+        self.assertEqual(seconds(locs["@all_replicas_stream"], "proxy_read_timeout"),
+                         seconds(stream, "proxy_read_timeout"))
+        # A location's own error_page replaces the server's: nginx's 413 and
+        # 429 keep their JSON shape wherever a limit applies.
+        for body in (stream, writes):
+            self.assertIn("error_page 413 @too_large;", body)
+            self.assertIn("error_page 429 @too_many;", body)
+        # Per client address: cookie mints (a visit that carries a cookie of
+        # the right shape has an empty key: not counted), writes, streams.
+        for loc in ("= /", "= /index.html"):
+            self.assertIn("limit_req zone=cookie_mints", locs[loc])
+            self.assertIn("proxy_pass http://webapp;", locs[loc])
+        self.assertRegex(text, r"limit_req_zone \$mint_addr zone=cookie_mints:")
+        self.assertRegex(text, r"limit_req_zone \$binary_remote_addr zone=addr_writes:")
+        self.assertRegex(text, r"limit_conn_zone \$binary_remote_addr zone=addr_streams:")
+        m = re.search(r'map \$cookie_user_id \$mint_addr \{\s*"~([^"]+)" "";\s*'
+                      r'default \$binary_remote_addr;\s*\}', text)
+        self.assertTrue(m, "no map from a cookie of the right shape to an empty key")
+        shape = re.compile(m.group(1))
+        sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+        import testkit
+        real = testkit.mint_cookie("0123456789abcdef0123456789abcdef", "s" * 32)
+        self.assertTrue(shape.search(real), real)
+        for junk in ("", "x", real[:-1], real + "0", real.upper(), "a" * 97):
+            self.assertFalse(shape.search(junk), junk)
+        # /metrics stays on the replicas' ports: nginx answers it itself.
+        self.assertRegex(locs["= /metrics"], r"return 404 '\{\"error\"")
+        self.assertNotIn("proxy_pass", locs["= /metrics"])
+        # An 8 KB Cookie header line fits a header buffer; a 12 KB one does
+        # not, and nginx's "header too large" (494) is a JSON 431.
+        n, size = re.search(r"large_client_header_buffers (\d+) (\d+)k;", text).groups()
+        self.assertGreaterEqual(int(size) * 1024, len("Cookie: ") + 8192 + 2)
+        self.assertLess(int(size) * 1024, 12000)
+        self.assertGreaterEqual(int(n) * int(size) * 1024, 16 * 1024)
+        self.assertRegex(server_level, r"error_page 494 =431 @headers_too_large;")
+        self.assertRegex(locs["@headers_too_large"], r"return 431 '\{\"error\"")
         # nginx drops idle upstream connections before the webapp does.
         keep = int(re.search(r"keepalive_timeout (\d+)s;\n    \}", text).group(1))
-        out = subprocess.run([os.path.join(BUILD, "webapp", "webapp"), "--help"],
-                             capture_output=True, text=True).stdout \
-            if os.access(os.path.join(BUILD, "webapp", "webapp"), os.X_OK) else ""
-        m = re.search(r"WEBAPP_CONN_TIMEOUT_S\s+(\d+)", out)
-        self.assertLess(keep, int(m.group(1)) if m else 60)
+        m = self.webapp_default("WEBAPP_CONN_TIMEOUT_S")
+        self.assertLess(keep, int(m) if m else 60)
         for h in ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy"):
             self.assertRegex(text, rf"add_header {h} .* always;")
             self.assertIn(f"proxy_hide_header {h};", text)
@@ -215,6 +345,75 @@ class DeployConfig(unittest.TestCase):
         conns = int(re.search(r"worker_connections (\d+);", text).group(1))
         workers = int(re.search(r"worker_processes (\d+);", text).group(1))
         self.assertGreaterEqual(conns * workers, 2 * 10000, "not sized for 10,000 streams")
+
+    def webapp_default(self, var):
+        """The default of one of the webapp's variables, from its --help
+        table; None when the webapp is not built."""
+        binary = os.path.join(BUILD, "webapp", "webapp")
+        if not os.access(binary, os.X_OK):
+            return None
+        out = subprocess.run([binary, "--help"], capture_output=True, text=True).stdout
+        m = re.search(rf"{var}\s+(\d+)", out)
+        return m.group(1) if m else None
+
+    def test_nginx_forwards_8k_cookies_and_answers_431_beyond(self):
+        """The rendered config, live, in front of a throw-away upstream that
+        records the Cookie header it gets: 7.9 and 8 KB ones (with the
+        ordinary headers of a browser) reach it whole; 12 and 20 KB ones get
+        nginx's own 431, JSON, with the security headers, and never reach it;
+        /metrics is answered by nginx."""
+        seen = []
+
+        class Upstream(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                seen.append(self.headers.get("Cookie", ""))
+                body = b'{"alerts":[]}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        up = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+        threading.Thread(target=up.serve_forever, daemon=True).start()
+        port = free_port()
+        conf, tmp = self.render(f"127.0.0.1:{up.server_address[1]}", f"127.0.0.1:{port}",
+                                NGINX_DAEMON="off")
+        nginx = subprocess.Popen(["nginx", "-c", conf], stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 10
+            while not port_open(port):
+                self.assertLess(time.monotonic(), deadline, "nginx did not listen")
+                time.sleep(0.05)
+            browser = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36",
+                       "Accept": "application/json", "Accept-Language": "en-GB,en;q=0.9",
+                       "Accept-Encoding": "gzip, deflate, br", "Referer": f"http://x:{port}/"}
+            for size in (7900, 8192):
+                cookie = "user_id=" + "c" * (size - len("user_id="))
+                status, headers, _ = get(port, "/api/get-alerts", dict(browser, Cookie=cookie))
+                self.assertEqual(status, 200, f"{size}-byte Cookie header")
+                self.assertEqual(seen[-1], cookie, f"{size}-byte Cookie header not forwarded whole")
+            before = len(seen)
+            for size in (12000, 20000):
+                status, headers, body = get(port, "/api/get-alerts",
+                                            {"Cookie": "user_id=" + "c" * size})
+                self.assertEqual(status, 431, f"{size}-byte Cookie header")
+                self.assertIn('"error"', body.decode())
+                self.assertEqual(headers.count("content-security-policy"), 1)
+            self.assertEqual(len(seen), before, "an oversized header reached the upstream")
+            status, _, body = get(port, "/metrics", {})
+            self.assertEqual((status, len(seen)), (404, before), "/metrics was proxied")
+        finally:
+            nginx.terminate()
+            nginx.wait(10)
+            up.shutdown()
+            up.server_close()
+            shutil.rmtree(tmp)
 
     def test_compose_nginx_knobs_are_read_by_render_nginx(self):
         services = parse_compose_services(compose_config())

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end: the Playwright browser tests (tests/browser/*.test.mjs) against
-# the test stack's nginx.
+# the test stack's nginx; every one runs, any failure fails the suite.
 set -euo pipefail
 dir=$(cd "$(dirname "$0")/../browser" && pwd)
 [[ -n ${E2E_BASE_URL:-} ]] || { echo "E2E_BASE_URL not set: skipped"; exit 0; }

@@ -13,7 +13,14 @@
   on every answer, nginx's own included;
 - a set-alert retried on another replica (nginx's retry after a replica
   died before answering) is stored once, by X-Request-Id;
+- /metrics is not served through nginx (404, however the path is spelled);
+- Cookie headers up to 8 KB pass (2.6, 4, 7.9 and 8 KB: the user is
+  recognised, streams open); above, a clean 431 with the JSON error shape
+  (the webapp's up to nginx's header buffer of 10 KB, nginx's own beyond);
 - `./stack peek TOPIC` prints the topic readably.
+
+The per-address limits and a hung replica have their own files
+(limits_per_address.py, hung_replica.py).
 """
 import gzip
 import http.client
@@ -188,7 +195,7 @@ def t_rate_limit():
 
 
 def open_stream(path, cookie):
-    c = http.client.HTTPConnection(e.HOST, e.PORT, timeout=10)
+    c = e.connection(cookie=cookie, timeout=10)
     c.request("GET", path, headers={"Cookie": f"user_id={cookie}",
                                      "Accept": "text/event-stream"})
     return c, c.getresponse()
@@ -301,6 +308,75 @@ def t_retry_once():
         e.request("DELETE", f"/api/delete-alert/{i}", cookie=cookie)
 
 
+def t_metrics_hidden():
+    """The replicas' /metrics is for the machine they run on: nginx answers
+    it 404 itself, in the API's error shape, however the path is spelled
+    (nginx matches the normalised path: //, /./, /../, %-escapes)."""
+    for path in ("/metrics", "/metrics?format=text", "//metrics", "/./metrics",
+                 "/api/../metrics", "/%6Detrics"):
+        r = e.request("GET", path)
+        C.check(r.status == 404, f"GET {path} through nginx: {r.status}")
+        C.check(r.header("X-Served-By") is None, f"GET {path} reached replica "
+                f"{r.header('X-Served-By')}")
+        C.check(isinstance(r.json(), dict) and "error" in r.json(),
+                f"GET {path}: body {r.body[:60]!r} is not the API's JSON error")
+        C.check(b"webapp_" not in r.body, f"GET {path}: metrics served through nginx")
+    # On a replica's own port, from loopback, they are still there.
+    r = e.request("GET", "/metrics", port=e.WEBAPP_PORTS[0], source=e.FLOOD_ADDR)
+    C.check(r.status == 200 and b"webapp_" in r.body,
+            f"/metrics on the replica's port: {r.status} {r.body[:60]!r}")
+
+
+def cookie_header(user_cookie, size):
+    """A Cookie header value of exactly `size` bytes: the user's cookie among
+    junk ones, as a browser carrying many cookies sends it."""
+    junk = [f"j{i:02}=" + "x" * 190 for i in range(max(0, (size - 150) // 200))]
+    half = len(junk) // 2
+    parts = junk[:half] + [f"user_id={user_cookie}"] + junk[half:]
+    value = "; ".join(parts)
+    pad = size - len(value) - len("; pad=")
+    if pad >= 0:
+        value += "; pad=" + "y" * pad
+    assert len(value) == size, (len(value), size)
+    return value
+
+
+def t_big_cookies():
+    """Cookie headers up to 8 KB work through nginx (an 8 KB one plus the
+    ordinary headers fits nginx's header buffer); above 8192 bytes the
+    webapp answers 431, and above nginx's buffer (10 KB) nginx does, both
+    in the API's JSON error shape, with the security headers once."""
+    cookie, _ = e.new_user()
+    for size in (2600, 4096, 7900, 8192):
+        h = {"Cookie": cookie_header(cookie, size), "Accept-Language": "en-GB,en;q=0.9",
+             "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) stock-alerts-e2e"}
+        r = e.request("GET", "/api/get-alerts", headers=h, source=e.source_for(cookie))
+        C.check(r.status == 200 and isinstance(r.json(), dict) and "alerts" in r.json(),
+                f"{size}-byte Cookie header: get-alerts {r.status} {r.body[:80]!r}")
+        c = e.connection(cookie=cookie, timeout=10)
+        try:
+            c.request("GET", "/api/stream-alerts", headers=dict(h, Accept="text/event-stream"))
+            resp = c.getresponse()
+            C.check(resp.status == 200, f"{size}-byte Cookie header: stream {resp.status}")
+        except (OSError, http.client.HTTPException) as ex:
+            C.check(False, f"{size}-byte Cookie header: stream {ex!r}")
+        finally:
+            c.close()
+        print(f"    {size}-byte Cookie header: get-alerts {r.status}")
+    for size, who in ((8193, "webapp"), (9000, "webapp"), (12000, "nginx"), (20000, "nginx")):
+        r = e.request("GET", "/api/get-alerts", headers={"Cookie": cookie_header(cookie, size)})
+        print(f"    {size}-byte Cookie header: {r.status} from "
+              f"{'replica ' + r.header('X-Served-By') if r.header('X-Served-By') else 'nginx'}")
+        C.check(r.status == 431, f"{size}-byte Cookie header: {r.status}, want 431")
+        C.check(isinstance(r.json(), dict) and "error" in r.json(),
+                f"{size}-byte Cookie header: body {r.body[:80]!r} is not the JSON error")
+        C.check(len(r.all("Content-Security-Policy")) == 1,
+                f"{size}-byte Cookie header: {len(r.all('Content-Security-Policy'))} CSP headers")
+        if who == "nginx":
+            C.check(r.header("X-Served-By") is None,
+                    f"{size}-byte Cookie header reached replica {r.header('X-Served-By')}")
+
+
 def t_peek():
     rc, out = e.stack("peek", "stock-prices", "-n", "2", "-e", timeout=60)
     C.check(rc == 0, f"./stack peek exit {rc}: {out[-500:]}")
@@ -319,5 +395,7 @@ C.run("per-user rate limit on state-changing calls", t_rate_limit)
 C.run("per-user cap of concurrent streams", t_stream_cap)
 C.run("SSE through nginx: published -> client within 100 ms", t_sse_latency)
 C.run("a POST retried on another replica is stored once", t_retry_once)
+C.run("/metrics is not served through nginx", t_metrics_hidden)
+C.run("Cookie headers up to 8 KB pass; beyond, a clean 431", t_big_cookies)
 C.run("./stack peek", t_peek)
 C.finish()

@@ -8,6 +8,7 @@
   const RECENT_MAX = 10;
   const RECONNECT_MIN_MS = 1000;
   const RECONNECT_MAX_MS = 15000;
+  const HEARTBEAT_MS = 15000;    // the server's default, until its first heartbeat says
 
   const rows = new Map();        // ticker -> {tr, priceEl, changeEl, canvas, open, last, points}
   const seenAlerts = new Set();  // alert_id of triggered alerts already shown
@@ -149,19 +150,50 @@
   }
 
   /* An EventSource that is re-created when the browser gives up on it (a
-   * non-200 answer closes it for good). urlFn builds the URL each time. */
+   * non-200 answer closes it for good), or when it went silent: the server
+   * sends a heartbeat event (with its interval) first and then on idle
+   * streams, so nothing for twice that interval is a hung replica behind an
+   * open connection, which EventSource never notices. urlFn builds the URL
+   * each time (the alert stream resumes from its last id). */
   function openStream(urlFn, handlers) {
     let es = null;
     let delay = RECONNECT_MIN_MS;
     let timer = null;
+    let watchdog = null;
+    let silentMs = 2 * HEARTBEAT_MS;
+    function alive() {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(stale, silentMs);
+    }
+    function stale() {
+      es.close();
+      if (handlers.error) handlers.error();
+      // The list may have changed meanwhile; and this API call, sticky to
+      // the same replica, lets nginx find it hung (short API timeout) and
+      // leave it out, so the new stream goes to another replica.
+      loadAlerts().finally(connect);
+    }
     function connect() {
       timer = null;
       es = new EventSource(urlFn());
-      es.onopen = () => { delay = RECONNECT_MIN_MS; if (handlers.open) handlers.open(); };
-      es.onmessage = handlers.message;
+      alive();
+      es.onopen = () => {
+        alive();
+        delay = RECONNECT_MIN_MS;
+        if (handlers.open) handlers.open();
+      };
+      es.onmessage = (ev) => { alive(); handlers.message(ev); };
+      es.addEventListener('heartbeat', (ev) => {
+        try {
+          const ms = JSON.parse(ev.data).interval_ms;
+          if (Number.isFinite(ms) && ms > 0) silentMs = 2 * ms;
+        } catch (e) { /* keep the interval we had */ }
+        alive();
+      });
       es.onerror = () => {
         if (handlers.error) handlers.error();
         if (es.readyState === EventSource.CLOSED && timer === null) {
+          clearTimeout(watchdog);
           es.close();
           timer = setTimeout(connect, delay);
           delay = Math.min(delay * 2, RECONNECT_MAX_MS);

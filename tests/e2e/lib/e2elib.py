@@ -8,11 +8,21 @@ They run against the test stack that `./stack test` starts, which exports:
   TEST_KAFKA_BOOTSTRAP  the test Kafka
 Every test makes its own users (fresh cookies from GET /), so tests never
 see each other's alerts.
+
+Source addresses: nginx limits each client address (cookie mints, writes,
+streams), and Linux routes all of 127/8 to lo. So each simulated user
+connects from an address of its own, derived from its cookie (a visitor
+without one from a random one): the tests model separate households, and
+the per-address limits bind only where a test means them to, by passing
+source= (tests/e2e/limits_per_address.py floods from FLOOD_ADDR while a
+user on PROBE_ADDR is served).
 """
+import hashlib
 import http.client
 import json
 import os
 import queue
+import random
 import re
 import socket
 import statistics
@@ -48,23 +58,65 @@ STACK = os.environ.get("E2E_STACK") or os.path.join(
     os.environ.get("STACK_ROOT", os.path.join(os.path.dirname(__file__), "../../..")), "stack")
 
 
-def request(method, path, cookie=None, body=None, headers=None, port=None, raw=None):
-    """One request on a fresh connection to nginx (or a replica's port); no
-    client-side retry, so every failure counts. Raises OSError /
-    HTTPException on transport errors."""
-    return testkit.request(method, port or PORT, path, body=body, cookie=cookie or None,
-                           headers=headers, raw=raw, timeout=TIMEOUT, host=HOST)
+FLOOD_ADDR = "127.0.0.1"  # the address a test floods from (and chromium's)
+PROBE_ADDR = "127.0.0.2"  # a real user next to the flood
 
 
-def new_user():
-    """A fresh visitor: GET / without a cookie. Returns (cookie value, replica)."""
-    r = request("GET", "/")
-    assert r.status == 200, f"GET / answered {r.status}"
-    for v in r.all("Set-Cookie"):
+def source_for(cookie=None):
+    """The client address of a user: 127.100-199.x.y from the cookie, the
+    same for every request of that user; a random one without a cookie (a
+    first visit). None when nginx is not on a 127/8 address."""
+    if not (HOST or "").startswith("127."):
+        return None
+    if cookie:
+        h = hashlib.sha256(cookie.encode()).digest()
+    else:
+        h = random.randbytes(3)
+    return f"127.{100 + h[0] % 100}.{h[1]}.{1 + h[2] % 254}"
+
+
+def connection(port=None, cookie=None, source=None, timeout=TIMEOUT):
+    """An HTTPConnection to nginx (or a replica's port) from the user's
+    address (source, else source_for(cookie))."""
+    src = source or source_for(cookie)
+    return http.client.HTTPConnection(HOST, port or PORT, timeout=timeout,
+                                      source_address=(src, 0) if src else None)
+
+
+def request(method, path, cookie=None, body=None, headers=None, port=None, raw=None,
+            source=None, timeout=TIMEOUT):
+    """One request on a fresh connection to nginx (or a replica's port), from
+    the user's address (see connection()); no client-side retry, so every
+    failure counts. Raises OSError / HTTPException on transport errors."""
+    h, raw = testkit.prepare(body, cookie or None, headers, raw)
+    t0 = time.monotonic()
+    c = connection(port, cookie, source, timeout)
+    try:
+        c.request(method, path, body=raw, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        return testkit.Resp(r.status, r.getheaders(), data, time.monotonic() - t0)
+    finally:
+        c.close()
+
+
+def cookie_of(resp):
+    """The user_id cookie an answer sets, or None."""
+    for v in resp.all("Set-Cookie"):
         m = re.match(r"user_id=([^;]+)", v)
         if m:
-            return m.group(1), r.header("X-Served-By")
-    raise AssertionError("GET / set no user_id cookie")
+            return m.group(1)
+    return None
+
+
+def new_user(source=None):
+    """A fresh visitor: GET / without a cookie (from source, else a random
+    address). Returns (cookie value, replica)."""
+    r = request("GET", "/", source=source)
+    assert r.status == 200, f"GET / answered {r.status}"
+    cookie = cookie_of(r)
+    assert cookie, "GET / set no user_id cookie"
+    return cookie, r.header("X-Served-By")
 
 
 def tickers():
@@ -88,6 +140,15 @@ def live_prices(want=("AAPL",), at_least=5, timeout=20):
         if (all(t in got for t in want) and len(got) >= at_least) or time.time() > deadline:
             return got
         time.sleep(0.3)
+
+
+def replica_pid(i):
+    """The pid of the test stack's webapp-i (from its pidfile), or None."""
+    try:
+        with open(os.path.join(STATE, "run", f"webapp-{i}.pid")) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def nginx_setting(pattern):
@@ -154,8 +215,9 @@ class Stream:
     browser does. Every data event is recorded with its arrival time;
     connection attempts that did not get 200 are recorded as failures."""
 
-    def __init__(self, path, cookie=None, port=None, reconnect=True, name=""):
+    def __init__(self, path, cookie=None, port=None, reconnect=True, name="", source=None):
         self.path, self.cookie, self.port = path, cookie, port
+        self.source = source
         self.reconnect = reconnect
         self.name = name or path
         self.events = queue.Queue()  # (arrival, Unix time; id or None; data object)
@@ -176,7 +238,7 @@ class Stream:
         self.thread.start()
 
     def _open(self):
-        c = http.client.HTTPConnection(HOST, self.port or PORT, timeout=60)
+        c = connection(self.port, self.cookie, self.source, timeout=60)
         # As a browser: a stream that came back gzipped would not parse.
         h = {"Accept": "text/event-stream", "Accept-Encoding": "gzip, deflate"}
         if self.cookie:
@@ -326,6 +388,7 @@ def ms(v):
     return f"{v * 1000:.1f} ms"
 
 
-__all__ = ["request", "new_user", "tickers", "live_prices", "nginx_setting", "stack", "health_port",
+__all__ = ["request", "connection", "source_for", "cookie_of", "replica_pid", "FLOOD_ADDR",
+           "PROBE_ADDR", "new_user", "tickers", "live_prices", "nginx_setting", "stack", "health_port",
            "publish", "topic_times", "tick_json", "Stream", "Checks", "percentile", "ms", "statistics",
            "HOST", "PORT", "STATE", "WEBAPP_PORTS", "KAFKA", "STACK", "require_stack"]
