@@ -402,7 +402,13 @@ group.initial.rebalance.delay.ms=0
         env.update({"NGINX_UPSTREAMS": f"{HOST}:{PORTS['webapp-0']} {HOST}:{PORTS['webapp-1']}",
                     "NGINX_LISTEN": f"{HOST}:{PORTS['nginx']}", "NGINX_DAEMON": "off",
                     "NGINX_RUNTIME_DIR": rundir, "NGINX_ERROR_LOG": "stderr",
-                    "NGINX_ACCESS_LOG": "off"})
+                    "NGINX_ACCESS_LOG": "off",
+                    # Every simulated user connects from 127.0.0.1: the
+                    # per-address limits (tests/e2e/limits_per_address.py
+                    # proves them) are lifted, the per-user ones stay.
+                    "NGINX_STREAMS_PER_ADDR": "65535", "NGINX_ADDR_API_RATE": "1000000",
+                    "NGINX_ADDR_API_BURST": "1000000", "NGINX_COOKIES_PER_MIN": "100000000",
+                    "NGINX_COOKIE_BURST": "1000000"})
         subprocess.run([os.path.join(self.root, "scripts", "render-nginx"),
                         os.path.join(self.root, "nginx.conf"), conf], env=env, check=True)
         p = Proc("nginx", ["nginx", "-c", conf], dict(os.environ), self.logpath("nginx"))
