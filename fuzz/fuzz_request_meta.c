@@ -1,7 +1,8 @@
 /* Fuzz target: what the webapp reads from a request line and headers —
  * the alert id in /api/delete-alert/{id}, Last-Event-ID, and the cross-site
- * check (Sec-Fetch-Site, Origin, Host, X-Forwarded-Host). The input is split
- * on NUL bytes into those strings. */
+ * check (Sec-Fetch-Site, Origin, Referer, Host, X-Forwarded-Host,
+ * X-Forwarded-Proto). The input is split on NUL bytes into those strings.
+ * The origin parsers' own properties are fuzz_request_site's. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,7 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *copy = malloc(size + 1);
-    const char *part[5] = {NULL, NULL, NULL, NULL, NULL};
+    const char *part[7] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    struct request_site site;
     size_t start = 0;
     int n = 0;
     long long id;
@@ -23,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(copy, data, size);
     copy[size] = '\0';
-    for (size_t i = 0; i <= size && n < 5; i++) {
+    for (size_t i = 0; i <= size && n < 7; i++) {
         if (copy[i] == '\0') {
             part[n++] = copy + start;
             start = i + 1;
@@ -34,7 +36,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     id = request_parse_event_id(part[0]);
     if (id < -1)
         abort();
-    (void)request_is_cross_site(part[1], part[2], part[3], part[4]);
+    site = (struct request_site){.sec_fetch_site = part[1], .origin = part[2],
+                                 .referer = part[3], .host = part[4], .fwd_host = part[5],
+                                 .fwd_proto = part[6]};
+    (void)request_is_cross_site(&site);
     free(copy);
     return 0;
 }

@@ -4,6 +4,7 @@
 #include "webapp.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@
 #define API_EVENT_MAX (MSG_MAX_BYTES + ALERT_HISTORY_JSON_EXTRA)
 #define API_REPLAY_MAX (ALERT_HISTORY_MAX * (API_EVENT_MAX + EVID_TEXT_MAX + 16) + 256)
 #define API_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
+/* An alert of get-alerts is under 256 bytes; MAX_ALERTS_PER_USER <= 10000. */
+#define API_ALERTS_JSON_MAX (10000 * 256 + 64)
 
 /* One log line per second at most while the store is down. */
 static void api_store_failed(const char *what, const char *err)
@@ -163,11 +166,41 @@ enum MHD_Result api_set_alert(struct http_call *c)
                          json_pack("{s:s, s:s}", "message", text, "alert_id", rec.alert_id));
 }
 
-static json_t *api_record_json(const struct alert_record *r)
+/* The shortest decimal text strtod reads back as d (%.15g, else %.16g, else
+ * %.17g): JSON readers get the very number stored, and 0.1 stays 0.1.
+ * A non-finite number (only from a damaged store) is null. */
+static void api_fmt_num(double d, char out[32])
 {
-    return json_pack("{s:s, s:s, s:f, s:s, s:f}", "alert_id", r->alert_id, "ticker", r->ticker,
-                     "threshold", r->threshold, "type", alert_type_name(r->type),
-                     "created_at", r->created_at);
+    if (!isfinite(d)) {
+        snprintf(out, 32, "null");
+        return;
+    }
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(out, 32, "%.*g", prec, d);
+        if (strtod(out, NULL) == d)
+            return;
+    }
+}
+
+/* Appends one alert of /api/get-alerts, after a comma unless *first (then
+ * cleared). Ids and tickers are of JSON-safe characters only (the store's
+ * own checks); a record that is not is left out. Returns 0, or -1 when out
+ * is full. */
+static int api_record_json(struct buf *out, const struct alert_record *r, int *first)
+{
+    char thr[32], created[32];
+    int comma = !*first;
+
+    if (!msg_id_valid(r->alert_id) || !msg_ticker_valid(r->ticker))
+        return 0;
+    api_fmt_num(r->threshold, thr);
+    api_fmt_num(r->created_at, created);
+    *first = 0;
+    return buf_printf(out,
+                      "%s{\"alert_id\":\"%s\",\"ticker\":\"%s\",\"threshold\":%s,\"type\":\"%s\","
+                      "\"created_at\":%s}",
+                      comma ? "," : "", r->alert_id, r->ticker, thr, alert_type_name(r->type),
+                      created);
 }
 
 enum MHD_Result api_get_alerts(struct http_call *c)
@@ -175,7 +208,10 @@ enum MHD_Result api_get_alerts(struct http_call *c)
     char err[ALERT_STORE_ERR_MAX];
     int max = (int)c->cfg->max_alerts_per_user;
     struct alert_record *recs;
-    json_t *arr;
+    enum MHD_Result ret;
+    struct buf b;
+    int first = 1;
+    int rc = 0;
     int n;
 
     if (!c->has_user)
@@ -189,11 +225,21 @@ enum MHD_Result api_get_alerts(struct http_call *c)
         api_store_failed("list", err);
         return http_reply_error(c->conn, 503, API_STORE_DOWN);
     }
-    arr = json_array();
-    for (int i = 0; i < n && arr != NULL; i++)
-        json_array_append_new(arr, api_record_json(&recs[i]));
+    /* Written by hand: jansson prints every real with one precision, which
+     * either loses digits (15) or adds them (17: 0.10000000000000001). */
+    buf_init(&b, API_ALERTS_JSON_MAX);
+    rc = buf_puts(&b, "{\"alerts\":[");
+    for (int i = 0; i < n && rc == 0; i++)
+        rc = api_record_json(&b, &recs[i], &first);
+    if (rc == 0)
+        rc = buf_puts(&b, "]}");
     free(recs);
-    return api_reply_obj(c->conn, 200, json_pack("{s:o}", "alerts", arr));
+    if (rc != 0)
+        ret = http_reply_error(c->conn, 500, "Out of memory");
+    else
+        ret = http_reply_json(c->conn, 200, b.data, b.len);
+    buf_free(&b);
+    return ret;
 }
 
 enum MHD_Result api_delete_alert(struct http_call *c, const char *alert_id)

@@ -1,7 +1,8 @@
 /* http: the libmicrohttpd server — epoll worker threads with suspend/resume
- * for the streams, an explicit connection limit, small per-connection
- * memory — the request state (body capped at 4 KiB), the routes and the
- * reply helpers. Each worker thread has its own Redis connection. */
+ * for the streams, an explicit connection limit, a bounded per-connection
+ * memory — what is refused before any route runs (oversized headers,
+ * ambiguous framing, bodies over 4 KiB), the routes with their CSRF rules,
+ * and the reply helpers. Each worker thread has its own Redis connection. */
 #include "webapp.h"
 
 #include <arpa/inet.h>
@@ -13,12 +14,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "redis.h"
 
 #define HTTP_BODY_MAX 4096
+/* Header limits, answered with a JSON 431 from the first handler call. A
+ * browser's cookies for one host fit in 8 KiB (and at most 180 of them:
+ * Chrome's cap), which is what WEBAPP_CONN_MEMORY's default is sized for;
+ * the rest of the cap leaves room for ordinary headers and proxies' own. */
+#define HTTP_COOKIE_MAX 8192
+#define HTTP_HEADERS_MAX 16384
 #define HTTP_THREADS_MAX 64
 #define HTTP_DELETE_PREFIX "/api/delete-alert/"
 
@@ -141,8 +149,56 @@ static void http_read_cookie(struct http_call *c)
 
 static int http_cross_site(struct MHD_Connection *conn)
 {
-    return request_is_cross_site(http_header(conn, "Sec-Fetch-Site"), http_header(conn, "Origin"),
-                                 http_header(conn, "Host"), http_header(conn, "X-Forwarded-Host"));
+    const struct request_site site = {
+        .sec_fetch_site = http_header(conn, "Sec-Fetch-Site"),
+        .origin = http_header(conn, "Origin"),
+        .referer = http_header(conn, "Referer"),
+        .host = http_header(conn, "Host"),
+        .fwd_host = http_header(conn, "X-Forwarded-Host"),
+        .fwd_proto = http_header(conn, "X-Forwarded-Proto"),
+    };
+
+    return request_is_cross_site(&site);
+}
+
+/* A cross-site page can send text/plain, form and multipart bodies without
+ * asking; application/json needs a CORS preflight, which this server never
+ * grants. So set-alert takes JSON only. DELETE has no body: the original's
+ * clients (curl, python requests) send no Content-Type, and no page can
+ * send a cross-site DELETE without a preflight (a form cannot send DELETE
+ * at all), so a DELETE is held to JSON only when it carries a Content-Type
+ * or a body. */
+static int http_type_refused(struct http_call *c, int is_delete)
+{
+    const char *type = http_header(c->conn, "Content-Type");
+
+    if (is_delete && type == NULL && c->body_len == 0)
+        return 0;
+    return !request_is_json_type(type);
+}
+
+/* /metrics is for the machine's own scrapers: a loopback peer that is not
+ * a proxy hop (nginx sets X-Forwarded-For on everything it forwards). */
+static int http_metrics_allowed(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+
+    if (sa == NULL || http_header(conn, "X-Forwarded-For") != NULL ||
+        http_header(conn, "Forwarded") != NULL || http_header(conn, "X-Real-IP") != NULL)
+        return 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        const uint8_t *b = in6->sin6_addr.s6_addr;
+        return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+               (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && b[12] == 127);
+    }
+    return 0;
 }
 
 static int http_is(const char *method, const char *m)
@@ -191,6 +247,8 @@ static int http_change_route(struct http_call *c, const char *method, enum MHD_R
         *ret = http_method_not_allowed(c->conn, "DELETE");
     else if (http_cross_site(c->conn))
         *ret = http_reply_error(c->conn, 403, "Cross-site request refused");
+    else if (http_type_refused(c, is_del))
+        *ret = http_reply_error(c->conn, 415, "Content-Type must be application/json");
     else if (is_set)
         *ret = api_set_alert(c);
     else
@@ -207,7 +265,8 @@ static enum MHD_Result http_route(struct http_call *c, const char *method)
 
     if (http_change_route(c, method, &ret) == 0)
         return ret;
-    if (a == NULL && fn == NULL && strcmp(c->url, "/health") != 0)
+    if ((a == NULL && fn == NULL && strcmp(c->url, "/health") != 0) ||
+        (fn == api_metrics && !http_metrics_allowed(c->conn)))
         return http_reply_error(c->conn, 404, "Not found");
     if (!get || (http_is(method, "HEAD") && http_is_stream(c->url)))
         return http_method_not_allowed(c->conn, http_is_stream(c->url) ? "GET" : "GET, HEAD");
@@ -220,8 +279,70 @@ static enum MHD_Result http_route(struct http_call *c, const char *method)
     return http_reply_body(c->conn, 200, a->type, a->data, a->len, 0);
 }
 
-/* The first call for a request: only headers are known. A body announced
- * as over the cap is refused at once (the connection then closes).
+/* What the first handler call learns from the request headers, in one pass. */
+struct http_head {
+    size_t bytes;        /* names and values, with ": " and CRLF */
+    size_t cookie_bytes; /* every Cookie header's value */
+    int host;
+    int content_length;
+    int transfer_encoding;
+    int chunked; /* the last Transfer-Encoding is exactly "chunked" */
+};
+
+static enum MHD_Result http_scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        size_t key_size, const char *value, size_t value_size)
+{
+    struct http_head *h = cls;
+
+    (void)kind;
+    h->bytes += key_size + value_size + 4;
+    if (strcasecmp(key, "Cookie") == 0) {
+        h->cookie_bytes += value_size;
+    } else if (strcasecmp(key, "Host") == 0) {
+        h->host++;
+    } else if (strcasecmp(key, "Content-Length") == 0) {
+        h->content_length++;
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        h->transfer_encoding++;
+        h->chunked = value != NULL && strcasecmp(value, "chunked") == 0;
+    }
+    return MHD_YES;
+}
+
+/* Refuses, from the headers alone, what no route may see: headers over the
+ * caps (431), and framing a proxy and this server could read differently
+ * (request smuggling). libmicrohttpd 0.9.75 takes the first of several
+ * Content-Length headers and lets Transfer-Encoding win over Content-Length
+ * silently, and waits for the end of a body in a coding it does not know:
+ * nginx refuses all of these, and so does the webapp on its own. Returns 1
+ * with *ret set when it answered. */
+static int http_refuse_head(struct MHD_Connection *conn, enum MHD_Result *ret)
+{
+    struct http_head h;
+
+    memset(&h, 0, sizeof(h));
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, http_scan_header, &h);
+    if (h.cookie_bytes > HTTP_COOKIE_MAX)
+        *ret = http_reply_error(conn, 431, "Cookie header too large (max 8192 bytes)");
+    else if (h.bytes > HTTP_HEADERS_MAX)
+        *ret = http_reply_error(conn, 431, "Request headers too large (max 16384 bytes)");
+    else if (h.host > 1)
+        *ret = http_reply_error(conn, 400, "More than one Host header");
+    else if (h.content_length > 1)
+        *ret = http_reply_error(conn, 400, "More than one Content-Length header");
+    else if (h.content_length > 0 && h.transfer_encoding > 0)
+        *ret = http_reply_error(conn, 400, "Content-Length and Transfer-Encoding together");
+    else if (h.transfer_encoding > 1 || (h.transfer_encoding == 1 && !h.chunked))
+        *ret = http_reply_error(conn, 501, "Transfer-Encoding other than chunked");
+    else
+        return 0;
+    return 1;
+}
+
+/* The first call for a request: only headers are known. What
+ * http_refuse_head refuses, and a body announced as over the cap, are
+ * answered at once: a response queued now makes libmicrohttpd skip the body
+ * and close the connection, so nothing of the request is read as another.
  * Stopping: a request arriving now (on a kept-alive connection) is not
  * started: its connection closes unanswered, which nginx retries on another
  * replica, safely, as nothing was done. The count goes up before the flag is
@@ -230,6 +351,7 @@ static enum MHD_Result http_begin(struct MHD_Connection *conn, void **req_cls)
 {
     const char *cl = http_header(conn, "Content-Length");
     struct http_req *rq = calloc(1, sizeof(*rq));
+    enum MHD_Result ret = MHD_NO;
     char *end = NULL;
 
     if (rq == NULL)
@@ -239,6 +361,8 @@ static enum MHD_Result http_begin(struct MHD_Connection *conn, void **req_cls)
     atomic_fetch_add(&http_active, 1);
     if (atomic_load(&http_stopping))
         return MHD_NO;
+    if (http_refuse_head(conn, &ret))
+        return ret;
     if (cl != NULL && (strtoull(cl, &end, 10) > HTTP_BODY_MAX || end == cl))
         return http_reply_error(conn, 413, "Request body too large (max 4096 bytes)");
     return MHD_YES;

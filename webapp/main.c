@@ -24,8 +24,10 @@ static const struct config_var webapp_vars[] = {
     {"WEBAPP_PORT", "8000", "HTTP port of the dashboard, API, /health and /metrics"},
     {"WEBAPP_MAX_CONNECTIONS", "20000", "concurrent HTTP connections (streams included)"},
     {"WEBAPP_THREADS", "4", "HTTP worker threads (1-64), each with its own Redis connection"},
-    {"WEBAPP_CONN_MEMORY", "6144", "bytes of libmicrohttpd buffer per connection (4096-1048576): "
-                                   "bounds request headers, sets the memory per stream"},
+    {"WEBAPP_CONN_MEMORY", "32768", "bytes of libmicrohttpd buffer per connection (4096-1048576): "
+                                    "holds a request's headers plus a copy of its Cookie header "
+                                    "and 64 bytes per cookie; about half of it is resident per "
+                                    "stream"},
     {"WEBAPP_CONN_TIMEOUT_S", "60", "idle / stalled connection timeout in seconds"},
     {"COOKIE_SECRET", "(required)", "HMAC key signing the user_id cookie, >= 32 characters, "
                                     "the same on every replica"},
@@ -59,7 +61,7 @@ static int webapp_load_longs(struct webapp_config *c, char *err, size_t errlen)
         {"WEBAPP_PORT", 8000, 1, 65535, &c->port},
         {"WEBAPP_MAX_CONNECTIONS", 20000, 16, 1000000, &c->max_connections},
         {"WEBAPP_THREADS", 4, 1, 64, &c->threads},
-        {"WEBAPP_CONN_MEMORY", 6144, 4096, 1048576, &c->conn_memory},
+        {"WEBAPP_CONN_MEMORY", 32768, 4096, 1048576, &c->conn_memory},
         {"WEBAPP_CONN_TIMEOUT_S", 60, 5, 3600, &c->conn_timeout_s},
         {"MAX_ALERTS_PER_USER", 100, 1, 10000, &c->max_alerts_per_user},
         {"SSE_HEARTBEAT_MS", 15000, 100, 60000, &c->heartbeat_ms},

@@ -1,7 +1,9 @@
 /* request: what the webapp reads from clients — the set-alert body, the
- * Last-Event-ID header, the site a state-changing request comes from.
- * Pure functions: no I/O, every input bounded, errors are messages for the
- * client (fuzz targets call these directly). */
+ * Last-Event-ID header, the Content-Type of a state-changing request and the
+ * origin it comes from (Origin, Referer, Sec-Fetch-Site against Host or
+ * nginx's X-Forwarded-Host/-Proto). Pure functions: no I/O, every input
+ * bounded, errors are messages for the client (fuzz targets call these
+ * directly). */
 #include "webapp.h"
 
 #include <jansson.h>
@@ -11,6 +13,8 @@
 #include <strings.h>
 
 #define REQUEST_BODY_MAX 4096
+#define REQUEST_THRESHOLD_RANGE_MSG                                                            \
+    "Threshold must be a number from 0.000001 to 1000000000"
 
 static int request_fail(char *err, size_t errlen, const char *msg)
 {
@@ -48,8 +52,13 @@ static int request_get_threshold(json_t *root, struct set_alert_req *out, char *
     if (!json_is_number(v))
         return request_fail(err, errlen, "Field 'threshold' must be a number");
     d = json_number_value(v);
-    if (!isfinite(d) || d <= 0)
-        return request_fail(err, errlen, "Threshold must be a finite number greater than 0");
+    /* Bounded so that whatever is stored can be delivered: an alert's
+     * message prints the threshold with two decimals in a capped field, and
+     * every JSON reader must read it back as the same finite number. The
+     * range covers every real asset, from fractions of a cent (small
+     * tokens) to a billion. */
+    if (!isfinite(d) || d < REQUEST_THRESHOLD_MIN || d > REQUEST_THRESHOLD_MAX)
+        return request_fail(err, errlen, REQUEST_THRESHOLD_RANGE_MSG);
     out->threshold = d;
     return 0;
 }
@@ -111,50 +120,261 @@ long long request_parse_event_id(const char *s)
     return n > 0 ? v : -1;
 }
 
-/* The host name of "host[:port]" or "[v6]:port": sets *len, returns start. */
-static const char *request_hostname(const char *s, size_t *len)
+/* ---- where a state-changing request comes from -------------------------- */
+
+static int request_is_alpha(char c)
 {
-    const char *end;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static int request_is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static char request_lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+/* Parses "http" or "https" ending at "://"; returns the length eaten (incl.
+ * "://") or 0. Case-insensitive, as RFC 3986 says schemes are. */
+static size_t request_parse_scheme(const char *s, int *https)
+{
+    if (strncasecmp(s, "http://", 7) == 0) {
+        *https = 0;
+        return 7;
+    }
+    if (strncasecmp(s, "https://", 8) == 0) {
+        *https = 1;
+        return 8;
+    }
+    return 0;
+}
+
+/* Parses "host[:port]" from s up to the first character of stop (or the
+ * end): a name of letters, digits, '.', '-', '_' or a bracketed IPv6
+ * literal, then an optional port of 1-5 digits in 1..65535. No userinfo,
+ * no percent-encoding: browsers send neither in Host, Origin or Referer.
+ * Returns the length eaten, or 0 when malformed. */
+static size_t request_parse_authority(const char *s, const char *stop, int https,
+                                      struct request_origin *out)
+{
+    size_t n = 0;
+    size_t h = 0;
+    unsigned long port = 0;
+    size_t digits = 0;
 
     if (s[0] == '[') {
-        end = strchr(s, ']');
-        *len = end != NULL ? (size_t)(end - s) + 1 : strlen(s);
-        return s;
+        for (n = 1; s[n] != ']'; n++) {
+            char c = s[n];
+            if (!(request_is_digit(c) || (request_lower(c) >= 'a' && request_lower(c) <= 'f') ||
+                  c == ':' || c == '.'))
+                return 0;
+        }
+        n++; /* the ']' */
+        if (n < 4)
+            return 0; /* "[]" or "[:]" */
+    } else {
+        while (request_is_alpha(s[n]) || request_is_digit(s[n]) || s[n] == '.' ||
+               s[n] == '-' || s[n] == '_')
+            n++;
+        if (n == 0)
+            return 0;
     }
-    end = strchr(s, ':');
-    *len = end != NULL ? (size_t)(end - s) : strlen(s);
+    if (n >= sizeof(out->host))
+        return 0;
+    for (h = 0; h < n; h++)
+        out->host[h] = request_lower(s[h]);
+    out->host[n] = '\0';
+    if (s[n] == ':') {
+        for (n++; request_is_digit(s[n]); n++) {
+            if (++digits > 5)
+                return 0;
+            port = port * 10 + (unsigned long)(s[n] - '0');
+        }
+        if (digits == 0 || port == 0 || port > 65535)
+            return 0;
+    } else {
+        port = https ? 443 : 80;
+    }
+    if (s[n] != '\0' && strchr(stop, s[n]) == NULL)
+        return 0;
+    out->https = https;
+    out->port = (unsigned)port;
+    return n;
+}
+
+int request_parse_origin(const char *s, struct request_origin *out)
+{
+    size_t n;
+    size_t a;
+    int https = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (s == NULL)
+        return -1;
+    n = request_parse_scheme(s, &https);
+    if (n == 0)
+        return -1; /* "null" (sandboxed frames, file:, some redirects) or garbage */
+    a = request_parse_authority(s + n, "", https, out);
+    return a > 0 && s[n + a] == '\0' ? 0 : -1;
+}
+
+int request_parse_url_origin(const char *s, struct request_origin *out)
+{
+    size_t n;
+    int https = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (s == NULL)
+        return -1;
+    n = request_parse_scheme(s, &https);
+    if (n == 0)
+        return -1;
+    return request_parse_authority(s + n, "/?#", https, out) > 0 ? 0 : -1;
+}
+
+int request_parse_host(const char *s, int https, struct request_origin *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (s == NULL)
+        return -1;
+    return request_parse_authority(s, "", https, out) > 0 ? 0 : -1;
+}
+
+static int request_same_origin(const struct request_origin *a, const struct request_origin *b)
+{
+    return a->https == b->https && a->port == b->port && strcmp(a->host, b->host) == 0;
+}
+
+/* The origin the browser used to reach us: nginx forwards the Host it was
+ * sent (X-Forwarded-Host, also Host) and its scheme (X-Forwarded-Proto);
+ * without nginx, Host and plain http. A browser cannot send either
+ * X-Forwarded header cross-site without a CORS preflight, which fails. */
+static int request_own_origin(const struct request_site *s, struct request_origin *own)
+{
+    int https = 0;
+
+    if (s->fwd_proto != NULL) {
+        if (strcasecmp(s->fwd_proto, "https") == 0)
+            https = 1;
+        else if (strcasecmp(s->fwd_proto, "http") != 0)
+            return -1;
+    }
+    return request_parse_host(s->fwd_host != NULL ? s->fwd_host : s->host, https, own);
+}
+
+int request_is_cross_site(const struct request_site *s)
+{
+    struct request_origin own;
+    struct request_origin theirs;
+    int own_ok;
+
+    /* Only what the browser itself says about the request: same-site (a
+     * sibling port or subdomain) is not enough. */
+    if (s->sec_fetch_site != NULL && strcasecmp(s->sec_fetch_site, "same-origin") != 0 &&
+        strcasecmp(s->sec_fetch_site, "none") != 0)
+        return 1;
+    if (s->origin == NULL && s->referer == NULL)
+        return 0; /* curl, scripts, the original's clients: no browser context */
+    own_ok = request_own_origin(s, &own) == 0;
+    if (s->origin != NULL &&
+        (!own_ok || request_parse_origin(s->origin, &theirs) != 0 ||
+         !request_same_origin(&own, &theirs)))
+        return 1;
+    if (s->referer != NULL &&
+        (!own_ok || request_parse_url_origin(s->referer, &theirs) != 0 ||
+         !request_same_origin(&own, &theirs)))
+        return 1;
+    return 0;
+}
+
+/* ---- Content-Type ------------------------------------------------------- */
+
+/* RFC 9110 tchar. */
+static int request_is_tchar(char c)
+{
+    return request_is_alpha(c) || request_is_digit(c) ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static size_t request_token_len(const char *s)
+{
+    size_t n = 0;
+
+    while (request_is_tchar(s[n]))
+        n++;
+    return n;
+}
+
+static const char *request_skip_ows(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
     return s;
 }
 
-static int request_same_host(const char *a, size_t alen, const char *hostport)
+/* A quoted-string at s (which starts with '"'): its length, or 0. */
+static size_t request_quoted_len(const char *s)
 {
-    size_t blen;
-    const char *b;
+    size_t n = 1;
 
-    if (hostport == NULL || hostport[0] == '\0')
-        return 0;
-    b = request_hostname(hostport, &blen);
-    return alen == blen && alen > 0 && strncasecmp(a, b, alen) == 0;
+    for (;;) {
+        unsigned char c = (unsigned char)s[n];
+        if (c == '"')
+            return n + 1;
+        if (c == '\\') {
+            unsigned char q = (unsigned char)s[n + 1];
+            if (q == '\t' || (q >= 0x20 && q != 0x7f))
+                n += 2;
+            else
+                return 0;
+        } else if (c == '\t' || (c >= 0x20 && c != 0x7f)) {
+            n++;
+        } else {
+            return 0; /* control characters and the end */
+        }
+    }
 }
 
-int request_is_cross_site(const char *sec_fetch_site, const char *origin, const char *host,
-                          const char *fwd_host)
+/* media-type parameters: *( OWS ";" OWS [ token "=" ( token / quoted-string ) ] ) OWS */
+static int request_params_valid(const char *s)
 {
-    const char *sep;
-    const char *oh;
-    size_t ohlen;
+    for (;;) {
+        size_t n;
+        s = request_skip_ows(s);
+        if (*s == '\0')
+            return 1;
+        if (*s != ';')
+            return 0;
+        s = request_skip_ows(s + 1);
+        n = request_token_len(s);
+        if (n == 0)
+            continue; /* an empty parameter */
+        if (s[n] != '=')
+            return 0;
+        s += n + 1;
+        n = *s == '"' ? request_quoted_len(s) : request_token_len(s);
+        if (n == 0)
+            return 0;
+        s += n;
+    }
+}
 
-    if (sec_fetch_site != NULL && strcasecmp(sec_fetch_site, "cross-site") == 0)
-        return 1;
-    if (origin == NULL)
-        return 0; /* not a browser's cross-origin request */
-    sep = strstr(origin, "://");
-    if (sep == NULL)
-        return 1; /* "null" (sandboxed, file:) or garbage */
-    /* Same site means same host name; a different port is still this site
-     * (nginx in front may rewrite it). */
-    oh = request_hostname(sep + 3, &ohlen);
-    if (ohlen > 0 && oh[ohlen] != '\0' && oh[ohlen] != ':' && oh[ohlen] != ']')
-        return 1; /* a path or anything else after the host */
-    return !(request_same_host(oh, ohlen, host) || request_same_host(oh, ohlen, fwd_host));
+int request_is_json_type(const char *v)
+{
+    size_t n;
+
+    if (v == NULL)
+        return 0;
+    v = request_skip_ows(v);
+    n = request_token_len(v);
+    if (n != 11 || strncasecmp(v, "application", 11) != 0 || v[11] != '/')
+        return 0;
+    v += 12;
+    n = request_token_len(v);
+    if (n != 4 || strncasecmp(v, "json", 4) != 0)
+        return 0;
+    return request_params_valid(v + 4);
 }

@@ -59,7 +59,13 @@ int cookie_issue(const char *secret, size_t secret_len, char user_id[COOKIE_USER
 int cookie_verify(const char *secret, size_t secret_len, const char *value, size_t len,
                   char user_id[COOKIE_USER_LEN + 1]);
 
-/* ---- request.c: parsing request bodies (pure, no I/O) ---------------------- */
+/* ---- request.c: what requests say (pure, no I/O) ------------------------ */
+
+/* set-alert thresholds: anything stored must be deliverable (the alert's
+ * message, a JSON reader reading the number back), and every real asset
+ * fits: from a millionth (small tokens) to a billion. */
+#define REQUEST_THRESHOLD_MIN 0.000001
+#define REQUEST_THRESHOLD_MAX 1000000000.0
 
 struct set_alert_req {
     char ticker[MSG_TICKER_MAX];
@@ -77,11 +83,48 @@ int request_parse_set_alert(const char *body, size_t len, struct set_alert_req *
  * Returns the number, or -1 when absent or malformed. */
 long long request_parse_event_id(const char *s);
 
-/* True when a state-changing request comes from another site:
- * Sec-Fetch-Site: cross-site, or an Origin whose host is not the Host (or
- * X-Forwarded-Host) header's. Any argument may be NULL (header absent). */
-int request_is_cross_site(const char *sec_fetch_site, const char *origin, const char *host,
-                          const char *fwd_host);
+/* An origin as compared for same-origin: scheme, host, port. */
+struct request_origin {
+    int https;          /* 0: http */
+    char host[256];     /* lower case; an IPv6 literal keeps its brackets */
+    unsigned port;      /* the explicit port, else 80 or 443 */
+};
+
+/* Parse strictly, never by prefix: scheme http or https; host of letters,
+ * digits, '.', '-', '_' or a bracketed IPv6 literal; port 1..65535. No
+ * userinfo, no percent-encoding. Each returns 0 and fills out, or -1 (any
+ * argument may be NULL: -1).
+ *   request_parse_origin: an Origin value, "scheme://host[:port]" exactly
+ *     ("null" is -1);
+ *   request_parse_url_origin: the origin of a URL (a Referer): the same,
+ *     followed by the end, '/', '?' or '#';
+ *   request_parse_host: a Host value "host[:port]", https picking the
+ *     default port. */
+int request_parse_origin(const char *s, struct request_origin *out);
+int request_parse_url_origin(const char *s, struct request_origin *out);
+int request_parse_host(const char *s, int https, struct request_origin *out);
+
+/* What a state-changing request says about where it comes from: header
+ * values, NULL when absent. */
+struct request_site {
+    const char *sec_fetch_site;
+    const char *origin;
+    const char *referer;
+    const char *host;      /* Host */
+    const char *fwd_host;  /* X-Forwarded-Host: nginx's copy of the Host the browser used */
+    const char *fwd_proto; /* X-Forwarded-Proto: nginx's scheme */
+};
+
+/* True unless every one of Sec-Fetch-Site, Origin and Referer that is
+ * present says same-origin: Sec-Fetch-Site "same-origin" or "none"; Origin
+ * and Referer parsed and equal in scheme, host and port to our own origin
+ * (X-Forwarded-Host, else Host; X-Forwarded-Proto, else http). A request
+ * with none of the three (curl, scripts) is not cross-site. */
+int request_is_cross_site(const struct request_site *s);
+
+/* True when a Content-Type value is application/json, case-insensitive,
+ * optionally with well-formed parameters ("; charset=utf-8"). NULL: false. */
+int request_is_json_type(const char *content_type);
 
 /* ---- event.c: refcounted SSE payloads, shared by every client ------------ */
 

@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import queue
+import random
 import re
 import secrets
 import shutil
@@ -25,7 +26,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from testkit import HOST, free_port, mint_cookie, request, wait_until  # noqa: E402
+from testkit import HOST, free_port, mint_cookie, port_open, request, wait_until  # noqa: E402
 
 SECRET = "webapp-contract-test-secret-0123456789abcdef"
 
@@ -447,8 +448,11 @@ def t_crud():
     check(alerts_of(a) == [], "cleanup")
 
 
+JSON_TYPE = {"Content-Type": "application/json"}
+
+
 def expect_400(cookie, raw, want, **kw):
-    r = req("POST", "/api/set-alert", raw=raw, cookie=cookie, **kw)
+    r = req("POST", "/api/set-alert", raw=raw, cookie=cookie, headers=JSON_TYPE, **kw)
     check(r.status == 400, f"{raw[:60]!r}: status {r.status} {r.body!r}")
     err = r.json().get("error", "")
     check(want.lower() in err.lower(), f"{raw[:60]!r}: error {err!r} lacks {want!r}")
@@ -461,8 +465,8 @@ def t_bad_inputs():
         (J(ticker="NOPE", threshold=1, type="above"), "Unknown ticker"),
         (J(ticker=TC, threshold=1, type="above"), "Unknown ticker"),
         (J(ticker="aapl", threshold=1, type="above"), "Unknown ticker"),
-        (J(ticker=TA, threshold=0, type="above"), "greater than 0"),
-        (J(ticker=TA, threshold=-3.5, type="above"), "greater than 0"),
+        (J(ticker=TA, threshold=0, type="above"), "from 0.000001 to 1000000000"),
+        (J(ticker=TA, threshold=-3.5, type="above"), "from 0.000001 to 1000000000"),
         (b'{"ticker":"%s","threshold":1e999,"type":"above"}' % TA.encode(), "Malformed"),
         (b'{"ticker":"%s","threshold":NaN,"type":"above"}' % TA.encode(), "Malformed"),
         (b'{"ticker":"%s","threshold":Infinity,"type":"above"}' % TA.encode(), "Malformed"),
@@ -493,24 +497,25 @@ def t_bad_inputs():
     check(alerts_of(c) == [], "a refused request stored something")
     # the body cap: announced, and chunked without a length
     big = J(ticker=TA, threshold=1, type="above", pad="x" * 5000)
-    r = req("POST", "/api/set-alert", raw=big, cookie=c)
+    r = req("POST", "/api/set-alert", raw=big, cookie=c, headers=JSON_TYPE)
     check(r.status == 413 and "error" in r.json(), f"big body: {r.status} {r.body!r}")
-    r = req("POST", "/api/set-alert", raw=big, cookie=c, chunked=True)
+    r = req("POST", "/api/set-alert", raw=big, cookie=c, chunked=True, headers=JSON_TYPE)
     check(r.status == 413 and "error" in r.json(), f"big chunked body: {r.status} {r.body!r}")
     ok = J(ticker=TA, threshold=1, type="above", pad="x" * 3000)
-    r = req("POST", "/api/set-alert", raw=ok, cookie=c, chunked=True)
+    r = req("POST", "/api/set-alert", raw=ok, cookie=c, chunked=True, headers=JSON_TYPE)
     check(r.status == 200, f"3 KB chunked body: {r.status} {r.body!r}")
     req("DELETE", f"/api/delete-alert/{r.json()['alert_id']}", cookie=c)
     # cross-site
     for h in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "http://evil.example"},
-              {"Origin": "null"}, {"Origin": f"http://{HOST}.evil.example:{PORT}"}):
+              {"Origin": "null"}, {"Origin": f"http://{HOST}.evil.example:{PORT}"},
+              {"Origin": f"http://{HOST}"}):
         r = set_alert(c, TA, 1, headers=h)
         check(r.status == 403 and "error" in r.json(), f"set-alert with {h}: {r.status}")
         r = req("DELETE", "/api/delete-alert/x", cookie=c, headers=h)
         check(r.status == 403, f"delete with {h}: {r.status}")
     check(alerts_of(c) == [], "a cross-site request stored something")
     for h in ({"Sec-Fetch-Site": "same-origin", "Origin": f"http://{HOST}:{PORT}"},
-              {"Origin": f"http://{HOST}"}):
+              {"Origin": f"http://{HOST}:{PORT}"}):
         r = set_alert(c, TA, 1, headers=h)
         check(r.status == 200, f"same-site set-alert with {h}: {r.status} {r.body!r}")
         req("DELETE", f"/api/delete-alert/{r.json()['alert_id']}", cookie=c)
@@ -534,6 +539,330 @@ def t_bad_inputs():
         r = req("DELETE", f"/api/delete-alert/{aid}", cookie=c)
         check(r.status == 404 and r.json() == {"error": "Alert not found or unauthorized"},
               f"DELETE id {aid!r}: {r.status}")
+
+
+def t_csrf():
+    """State-changing requests: JSON bodies only (a page cannot send
+    application/json cross-site without a preflight), and Origin, Referer and
+    Sec-Fetch-Site, whichever are present, parsed and same-origin."""
+    _, c = new_user()
+    own = f"http://{HOST}:{PORT}"
+    good = json.dumps({"ticker": TB, "threshold": 7, "type": "above"}).encode()
+    # what forms, fetch(no-cors) and sendBeacon send without asking: 415
+    for ctype in (None, "text/plain", "text/plain;charset=UTF-8",
+                  "application/x-www-form-urlencoded", "multipart/form-data; boundary=xyz",
+                  "application/jsonx", "application/json-patch+json", "application/json, text/plain",
+                  "application/json; charset", "json"):
+        h = {} if ctype is None else {"Content-Type": ctype}
+        r = req("POST", "/api/set-alert", raw=good, cookie=c, headers=h)
+        check(r.status == 415 and "error" in (r.json() or {}),
+              f"set-alert as {ctype!r}: {r.status} {r.body!r}")
+    check(alerts_of(c) == [], "a non-JSON set-alert stored an alert")
+    for ctype in ("application/json; charset=utf-8", "Application/JSON", "application/json ; a=\"b\""):
+        r = req("POST", "/api/set-alert", raw=good, cookie=c, headers={"Content-Type": ctype})
+        check(r.status == 200, f"set-alert as {ctype!r}: {r.status} {r.body!r}")
+        req("DELETE", f"/api/delete-alert/{r.json()['alert_id']}", cookie=c)
+    keep = set_alert(c, TB, 8).json()["alert_id"]
+    refused = [
+        {"Origin": f"{own}@evil.example"},
+        {"Origin": "http://localhost:1@evil.com"},
+        {"Origin": f"http://user@{HOST}:{PORT}"},
+        {"Origin": f"http://{HOST}:{PORT + 1}"},
+        {"Origin": f"https://{HOST}:{PORT}"},
+        {"Origin": own + "/"},
+        {"Origin": own.upper() + ".evil.example"},
+        {"Referer": "http://evil.example/page"},
+        {"Referer": f"{own}@evil.example/"},
+        {"Referer": f"http://{HOST}:{PORT}.evil.example/"},
+        {"Origin": own, "Referer": "http://evil.example/"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Sec-Fetch-Site": "same-site", "Origin": own},
+        {"Sec-Fetch-Site": "cross-site", "Origin": own},
+        # nginx says which host the browser used: another one is another origin
+        {"Origin": own, "X-Forwarded-Host": "localhost:8080"},
+        {"Origin": "http://localhost:8080", "X-Forwarded-Host": "localhost:8080",
+         "X-Forwarded-Proto": "https"},
+    ]
+    for h in refused:
+        r = set_alert(c, TB, 9, headers=h)
+        check(r.status == 403 and "error" in (r.json() or {}), f"set-alert with {h}: {r.status}")
+        r = req("DELETE", f"/api/delete-alert/{keep}", cookie=c, headers=h)
+        check(r.status == 403, f"delete with {h}: {r.status}")
+    check([a["alert_id"] for a in alerts_of(c)] == [keep], "a refused request changed the alerts")
+    allowed = [
+        {"Origin": own, "Sec-Fetch-Site": "same-origin", "Referer": own + "/"},
+        {"Referer": own + "/?x=1#y"},
+        {"Sec-Fetch-Site": "none"},
+        {"Origin": "http://localhost:8080", "X-Forwarded-Host": "localhost:8080",
+         "X-Forwarded-Proto": "http"},
+        {"Origin": "https://example.org", "X-Forwarded-Host": "example.org",
+         "X-Forwarded-Proto": "https", "Referer": "https://example.org:443/"},
+        {"Origin": "http://localhost", "X-Forwarded-Host": "localhost:80"},
+    ]
+    for h in allowed:
+        r = set_alert(c, TB, 10, headers=h)
+        check(r.status == 200, f"same-origin set-alert with {h}: {r.status} {r.body!r}")
+        r = req("DELETE", f"/api/delete-alert/{r.json()['alert_id']}", cookie=c, headers=h)
+        check(r.status == 200, f"same-origin delete with {h}: {r.status} {r.body!r}")
+    # DELETE has no body: without Content-Type (curl, python requests) it works;
+    # a body or a Content-Type must be JSON
+    for raw, h in ((b"x", {}), (None, {"Content-Type": "text/plain"}),
+                   (b"a=b", {"Content-Type": "application/x-www-form-urlencoded"})):
+        r = req("DELETE", f"/api/delete-alert/{keep}", cookie=c, raw=raw, headers=h)
+        check(r.status == 415, f"DELETE with {h} and body {raw!r}: {r.status}")
+    check([a["alert_id"] for a in alerts_of(c)] == [keep], "a refused DELETE deleted")
+    r = req("DELETE", f"/api/delete-alert/{keep}", cookie=c, raw=b"{}", headers=JSON_TYPE)
+    check(r.status == 200, f"DELETE with a JSON body: {r.status} {r.body!r}")
+    check(alerts_of(c) == [], "cleanup")
+
+
+def raw_exchange(data, timeout=5):
+    """Sends data on a fresh connection and reads until the server closes it.
+    Returns (bytes read, whether the server closed the connection)."""
+    s = socket.create_connection((HOST, PORT), timeout=timeout)
+    out, closed = b"", False
+    try:
+        s.sendall(data)
+        while True:
+            d = s.recv(65536)
+            if not d:
+                closed = True
+                break
+            out += d
+    except socket.timeout:
+        pass
+    except (ConnectionResetError, BrokenPipeError):
+        closed = True
+    finally:
+        s.close()
+    return out, closed
+
+
+def one_answer(out, closed, what):
+    """(status, JSON body) of a raw answer that must be exactly one response,
+    its headers sent once, and the connection closed after it."""
+    check(out.count(b"HTTP/1.1 ") == 1, f"{what}: {out.count(b'HTTP/1.1 ')} status lines: {out[:300]!r}")
+    check(closed, f"{what}: connection left open")
+    head, _, body = out.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    names = [l.split(":", 1)[0].lower() for l in lines[1:]]
+    check(len(names) == len(set(names)), f"{what}: a header twice: {names}")
+    length = int(dict(l.split(": ", 1) for l in lines[1:]).get("Content-Length", "-1"))
+    check(length == len(body), f"{what}: {len(body)} body bytes after Content-Length {length}")
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    return int(lines[0].split(" ")[1]), doc
+
+
+def request_bytes(method, path, headers, body=b""):
+    return (f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
+            + "\r\n").encode() + body
+
+
+def t_framing():
+    """Content-Length with Transfer-Encoding, several Content-Lengths, an
+    unknown transfer coding, two Host headers: refused at once, nothing
+    done, the connection closed (nothing of it read as another request)."""
+    _, c = new_user()
+    keep = set_alert(c, TB, 11).json()["alert_id"]
+    body = json.dumps({"ticker": TB, "threshold": 12, "type": "above"}).encode()
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    smuggled = request_bytes("DELETE", f"/api/delete-alert/{keep}",
+                             [("Host", HOST), ("Cookie", f"user_id={c}")])
+    base = [("Host", f"{HOST}:{PORT}"), ("Cookie", f"user_id={c}"),
+            ("Content-Type", "application/json")]
+    cases = {
+        "Content-Length + Transfer-Encoding, smuggling a DELETE": (
+            base + [("Content-Length", str(len(chunked))), ("Transfer-Encoding", "chunked")],
+            chunked + smuggled, 400),
+        "Transfer-Encoding + Content-Length: 0, smuggling a DELETE": (
+            base + [("Transfer-Encoding", "chunked"), ("Content-Length", "0")],
+            chunked + smuggled, 400),
+        "two different Content-Lengths, smuggling a DELETE": (
+            base + [("Content-Length", str(len(body))), ("Content-Length", str(len(body) + len(smuggled)))],
+            body + smuggled, 400),
+        "two equal Content-Lengths": (
+            base + [("Content-Length", str(len(body))), ("Content-Length", str(len(body)))], body, 400),
+        "Transfer-Encoding gzip, chunked": (
+            base + [("Transfer-Encoding", "gzip, chunked")], chunked, 501),
+        "two Transfer-Encodings": (
+            base + [("Transfer-Encoding", "chunked"), ("Transfer-Encoding", "chunked")], chunked, 501),
+        "two Host headers": (
+            base + [("Host", "evil.example"), ("Content-Length", str(len(body)))], body, 400),
+    }
+    for what, (headers, payload, want) in cases.items():
+        t0 = time.time()
+        out, closed = raw_exchange(request_bytes("POST", "/api/set-alert", headers, payload))
+        status, doc = one_answer(out, closed, what)
+        check(status == want and isinstance(doc, dict) and "error" in doc,
+              f"{what}: {status} {doc}")
+        check(time.time() - t0 < 3, f"{what}: answered after {time.time() - t0:.1f} s")
+    check([a["alert_id"] for a in alerts_of(c)] == [keep], "an ambiguous request changed the alerts")
+    # the same request framed once is fine
+    out, _ = raw_exchange(request_bytes("POST", "/api/set-alert", base + [
+        ("Transfer-Encoding", "chunked"), ("Connection", "close")], chunked))
+    check(out.startswith(b"HTTP/1.1 200"), f"a chunked set-alert: {out[:200]!r}")
+    for a in alerts_of(c):
+        req("DELETE", f"/api/delete-alert/{a['alert_id']}", cookie=c)
+
+
+def t_thresholds():
+    """Thresholds from a millionth to a billion are stored and listed back as
+    the very same numbers; beyond, 400 with the range, nothing stored."""
+    _, c = new_user()
+    values = [0.1, 178.52, 1e-6, 999999999.99, 1e9, 0.30000000000000004, 123.45678901234567,
+              2.5e-6, 70000.123456789]
+    for v in values:
+        r = req("POST", "/api/set-alert", cookie=c, headers=JSON_TYPE,
+                raw=b'{"ticker":"%s","threshold":%s,"type":"below"}' % (TB.encode(), repr(v).encode()))
+        check(r.status == 200, f"threshold {v!r}: {r.status} {r.body!r}")
+    r = req("GET", "/api/get-alerts", cookie=c)
+    got = [a["threshold"] for a in r.json()["alerts"]]
+    check(sorted(got) == sorted(values), f"listed {got}, stored {values}")
+    check(b'"threshold":0.1,' in r.body and b"0.10000000000000001" not in r.body,
+          f"0.1 is not listed as 0.1: {r.body[:400]!r}")
+    for bad in ("1e300", "1e10", "0", "-1", "1e-7", "1000000000.0001", "1.7976931348623157e308"):
+        r = req("POST", "/api/set-alert", cookie=c, headers=JSON_TYPE,
+                raw=b'{"ticker":"%s","threshold":%s,"type":"below"}' % (TB.encode(), bad.encode()))
+        check(r.status == 400 and "0.000001 to 1000000000" in (r.json() or {}).get("error", ""),
+              f"threshold {bad}: {r.status} {r.body!r}")
+    check(len(alerts_of(c)) == len(values), "an out-of-range threshold was stored")
+    for a in alerts_of(c):
+        req("DELETE", f"/api/delete-alert/{a['alert_id']}", cookie=c)
+
+
+def cookie_header(total, user_cookie, avg=100, count=None):
+    """A Cookie header value of exactly total bytes: junk cookies around the
+    signed user_id (count of them, or about total / avg)."""
+    rnd = random.Random(total * 7 + (count or avg))
+    user = f"user_id={user_cookie}"
+    n = count if count is not None else max(1, (total - len(user)) // avg)
+    per = (total - len(user) - 2 * n) // n  # "; " between cookies
+    parts = []
+    for i in range(n):
+        name = f"j{i}="
+        parts.append(name + "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz0123456789")
+                                    for _ in range(max(1, per - len(name)))))
+    parts.insert(n // 2, user)
+    v = "; ".join(parts)
+    check(len(v) <= total, f"cookie builder: {len(v)} > {total}")
+    parts[-1] += "x" * (total - len(v))
+    v = "; ".join(parts)
+    check(len(v) == total, "cookie builder")
+    return v
+
+
+BROWSER_HEADERS = [
+    ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                   "Chrome/120.0.0.0 Safari/537.36"),
+    ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"),
+    ("Accept-Language", "en-US,en;q=0.9"), ("Accept-Encoding", "gzip, deflate, br"),
+    ("Sec-Fetch-Site", "same-origin"), ("Sec-Fetch-Mode", "cors"), ("Sec-Fetch-Dest", "empty"),
+    ("X-Forwarded-For", "127.0.0.1"), ("X-Forwarded-Proto", "http"),
+    ("X-Request-Id", "0123456789abcdef0123456789abcdef"),
+]
+
+
+def t_big_headers():
+    """Cookie headers up to 8 KiB (junk cookies around the signed one, or
+    180 of them: Chrome's cap per host) and a 5,000-character Last-Event-ID
+    are read; a Cookie header over 8 KiB, or headers over 16 KiB, get one
+    clean JSON 431 and the connection is closed."""
+    _, c = new_user()
+    keep = set_alert(c, TB, 13).json()["alert_id"]
+    host = [("Host", f"{HOST}:{PORT}")]
+    shapes = [(2600, {}), (4096, {}), (8192, {}), (8192, {"count": 180}), (8192, {"avg": 400})]
+    for size, kw in shapes:
+        ck = cookie_header(size, c, **kw)
+        out, closed = raw_exchange(request_bytes("GET", "/api/get-alerts", host + BROWSER_HEADERS + [
+            ("Cookie", ck), ("Connection", "close")]))
+        status, doc = one_answer(out, closed, f"{size}-byte Cookie {kw}")
+        check(status == 200 and [a["alert_id"] for a in doc["alerts"]] == [keep],
+              f"{size}-byte Cookie {kw}: {status} {doc}")
+    # a stream with the largest cookie a browser sends, and a long Last-Event-ID
+    for what, extra in (("8 KiB Cookie", [("Cookie", cookie_header(8192, c, count=180))]),
+                        ("5,000-character Last-Event-ID",
+                         [("Cookie", f"user_id={c}"), ("Last-Event-ID", "7" * 5000)])):
+        s = socket.create_connection((HOST, PORT), timeout=5)
+        s.sendall(request_bytes("GET", "/api/stream-alerts", host + BROWSER_HEADERS + extra))
+        got = b""
+        try:
+            while b"\r\n\r\n" not in got:
+                d = s.recv(65536)
+                if not d:
+                    break
+                got += d
+        except socket.timeout:
+            pass
+        s.close()
+        check(re.match(rb"HTTP/1\.1 (200|400) ", got) is not None and got.count(b"HTTP/1.1 ") == 1,
+              f"stream with a {what}: {got[:200]!r}")
+    over = [
+        ("8193-byte Cookie", [("Cookie", cookie_header(8193, c))]),
+        ("8193-byte Cookie in one cookie", [("Cookie", cookie_header(8193, c, count=1))]),
+        ("two Cookie headers of 4.5 KiB", [("Cookie", cookie_header(4600, c)),
+                                           ("Cookie", cookie_header(4600, c))]),
+        ("18 KiB of other headers", [("Cookie", f"user_id={c}")]
+         + [(f"X-Pad-{i}", "p" * 6000) for i in range(3)]),
+    ]
+    for what, extra in over:
+        out, closed = raw_exchange(request_bytes("GET", "/api/get-alerts", host + extra))
+        status, doc = one_answer(out, closed, what)
+        check(status == 431 and isinstance(doc, dict) and "too large" in doc.get("error", ""),
+              f"{what}: {status} {doc}")
+    # far beyond the connection's memory: libmicrohttpd's own 431, once, closed
+    out, closed = raw_exchange(request_bytes("GET", "/api/get-alerts", host + [
+        ("Cookie", cookie_header(64 * 1024, c, count=1))]))
+    check(out.startswith(b"HTTP/1.1 431 ") and out.count(b"HTTP/1.1 ") == 1 and closed,
+          f"64 KiB Cookie: {out[:200]!r}")
+    req("DELETE", f"/api/delete-alert/{keep}", cookie=c)
+
+
+def own_address():
+    """This machine's address on its default route (not loopback), or None."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("192.0.2.1", 9))  # no packet is sent: only picks the route
+        addr = s.getsockname()[0]
+    except OSError:
+        addr = None
+    finally:
+        s.close()
+    return None if addr is None or addr.startswith("127.") else addr
+
+
+def t_metrics_scope():
+    """/metrics answers a loopback peer that is not a proxy hop only."""
+    check(req("GET", "/metrics").status == 200, "metrics from loopback")
+    for h in ({"X-Forwarded-For": "203.0.113.9"}, {"X-Forwarded-For": "127.0.0.1"},
+              {"Forwarded": "for=203.0.113.9"}, {"X-Real-IP": "203.0.113.9"}):
+        r = req("GET", "/metrics", headers=h)
+        check(r.status == 404 and r.json() == {"error": "Not found"},
+              f"metrics through a proxy ({h}): {r.status}")
+    check(req("GET", "/health", headers={"X-Forwarded-For": "203.0.113.9"}).status == 200,
+          "health through a proxy")
+    # a peer on another address: a webapp listening on this machine's own
+    # (non-loopback) address, for a moment
+    addr = own_address()
+    if addr is None:
+        print("    (no non-loopback address: the remote-peer check is skipped)")
+        return
+    port = free_port(addr)
+    env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=BOOT, REDIS_HOST=REDIS_HOST,
+               REDIS_PORT=REDIS_PORT, WEBAPP_PORT=str(port), LISTEN_HOST=addr,
+               COOKIE_SECRET=SECRET, TOPIC_PRICES=TOPIC_P, TOPIC_ALERTS=TOPIC_A, LOG_LEVEL="warn")
+    proc = subprocess.Popen([WEBAPP], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        check(wait_until(lambda: port_open(port, addr), 20, 0.1), "webapp on the own address")
+        r = request("GET", port, "/metrics", host=addr)
+        check(r.status == 404 and r.json() == {"error": "Not found"},
+              f"metrics from {addr}: {r.status}")
+        check(request("GET", port, "/api/tickers", host=addr).status == 200, "tickers from afar")
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def t_limit():
@@ -1103,6 +1432,13 @@ def main():
                              ("set, list, delete, ownership", t_crud),
                              ("set-alert once per Idempotency-Key / X-Request-Id", t_idempotency),
                              ("bad input is refused and changes nothing", t_bad_inputs),
+                             ("CSRF: JSON bodies, same-origin Origin/Referer/Sec-Fetch-Site",
+                              t_csrf),
+                             ("ambiguous framing is refused and smuggles nothing", t_framing),
+                             ("thresholds: bounded, listed back exactly", t_thresholds),
+                             ("Cookie up to 8 KiB read, beyond a clean 431", t_big_headers),
+                             ("/metrics only for a loopback peer, not through a proxy",
+                              t_metrics_scope),
                              ("100 alerts per user", t_limit),
                              ("tickers and tickers learned from the feed", t_tickers_and_learning),
                              ("price stream: snapshot, live, heartbeat", t_stream_prices),

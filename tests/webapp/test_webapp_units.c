@@ -1,11 +1,14 @@
 /* Unit tests of the webapp's pure parts: the signed cookie (issued ones
  * verify; forged, tampered, truncated or other-secret ones never do), the
- * set-alert body parser, Last-Event-ID parsing and the cross-site rule. */
+ * set-alert body parser and its threshold bounds, Last-Event-ID parsing,
+ * the strict Origin / Referer / Host parsers, the same-origin rule and the
+ * JSON Content-Type check. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -122,8 +125,8 @@ static void test_parse_set_alert(void **state)
     BAD("{\"ticker\":\"AAPL\",\"threshold\":\"180\",\"type\":\"above\"}", "must be a number");
     BAD("{\"ticker\":\"AAPL\",\"threshold\":true,\"type\":\"above\"}", "must be a number");
     BAD("{\"ticker\":\"AAPL\",\"threshold\":null,\"type\":\"above\"}", "must be a number");
-    BAD("{\"ticker\":\"AAPL\",\"threshold\":0,\"type\":\"above\"}", "greater than 0");
-    BAD("{\"ticker\":\"AAPL\",\"threshold\":-5,\"type\":\"above\"}", "greater than 0");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":0,\"type\":\"above\"}", "0.000001 to 1000000000");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":-5,\"type\":\"above\"}", "0.000001 to 1000000000");
     BAD("{\"ticker\":\"AAPL\",\"threshold\":1e999,\"type\":\"above\"}", "Malformed");
     BAD("{\"ticker\":\"AAPL\",\"threshold\":NaN,\"type\":\"above\"}", "Malformed");
     BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"ABOVE\"}", "'above' or 'below'");
@@ -150,24 +153,186 @@ static void test_event_id(void **state)
     assert_true(request_parse_event_id(" 1") == -1);
 }
 
+/* Thresholds: a millionth to a billion, both included; anything else, and
+ * the values the issue names (1e300 fired and could not be delivered), is
+ * refused with the range in the message. */
+static void test_threshold_bounds(void **state)
+{
+    static const char *const ok[] = {"0.000001", "1e-6", "0.1", "178.52", "999999999.99",
+                                     "1000000000", "1e9", "0.0000010"};
+    static const char *const bad[] = {"0", "-1", "1e-7", "0.00000099", "1000000000.0001", "1e10",
+                                      "1e300", "1.7976931348623157e308", "-0"};
+    char body[128];
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        struct set_alert_req r;
+        char err[128] = "";
+        snprintf(body, sizeof(body), "{\"ticker\":\"AAPL\",\"threshold\":%s,\"type\":\"below\"}",
+                 ok[i]);
+        if (request_parse_set_alert(body, strlen(body), &r, err, sizeof(err)) != 0)
+            fail_msg("threshold %s refused: %s", ok[i], err);
+        assert_true(r.threshold == strtod(ok[i], NULL));
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(body, sizeof(body), "{\"ticker\":\"AAPL\",\"threshold\":%s,\"type\":\"below\"}",
+                 bad[i]);
+        parse_bad(body, strlen(body), "from 0.000001 to 1000000000");
+    }
+}
+
+static void origin_is(const char *v, int https, const char *host, unsigned port)
+{
+    struct request_origin o;
+
+    if (request_parse_origin(v, &o) != 0)
+        fail_msg("origin %s refused", v);
+    assert_int_equal(o.https, https);
+    assert_string_equal(o.host, host);
+    assert_int_equal(o.port, port);
+}
+
+static void test_parse_origin(void **state)
+{
+    static const char *const bad[] = {
+        NULL, "", "null", "http://", "http://:80", "ftp://localhost", "http:/localhost",
+        "localhost:8080", "http://localhost/", "http://localhost/x", "http://localhost?x",
+        "http://localhost#x", "http://localhost:", "http://localhost:0", "http://localhost:65536",
+        "http://localhost:123456", "http://localhost:80a", "http://localhost:+80",
+        "http://localhost:1@evil.com", "http://user@localhost", "http://user:pw@localhost",
+        "http://local host", "http://localhost ", " http://localhost", "http://loc%61lhost",
+        "http://[::1", "http://[]", "http://[::1]x", "http://[::g]", "http://evil.com\\@localhost",
+        "http://localhost\r\n"};
+    struct request_origin o;
+    char longhost[300];
+    (void)state;
+
+    origin_is("http://localhost:8080", 0, "localhost", 8080);
+    origin_is("http://LocalHost", 0, "localhost", 80);
+    origin_is("HTTPS://Example.ORG", 1, "example.org", 443);
+    origin_is("https://example.org:8443", 1, "example.org", 8443);
+    origin_is("http://127.0.0.1:65535", 0, "127.0.0.1", 65535);
+    origin_is("http://[::1]:8080", 0, "[::1]", 8080);
+    origin_is("http://[FE80::A]", 0, "[fe80::a]", 80);
+    origin_is("http://my_host-1.example", 0, "my_host-1.example", 80);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (request_parse_origin(bad[i], &o) != -1)
+            fail_msg("origin '%s' accepted", bad[i] != NULL ? bad[i] : "(NULL)");
+    }
+    memcpy(longhost, "http://", 7);
+    memset(longhost + 7, 'a', 260);
+    longhost[267] = '\0';
+    assert_int_equal(request_parse_origin(longhost, &o), -1);
+    /* a Referer: the origin of a URL, then a path, query or fragment */
+    assert_int_equal(request_parse_url_origin("http://localhost:8080/", &o), 0);
+    assert_int_equal(o.port, 8080);
+    assert_int_equal(request_parse_url_origin("https://a.example/x?y#z", &o), 0);
+    assert_string_equal(o.host, "a.example");
+    assert_int_equal(request_parse_url_origin("http://a.example?q", &o), 0);
+    assert_int_equal(request_parse_url_origin("http://a.example#f", &o), 0);
+    assert_int_equal(request_parse_url_origin("http://a.example", &o), 0);
+    assert_int_equal(request_parse_url_origin("http://localhost:1@evil.com/", &o), -1);
+    assert_int_equal(request_parse_url_origin("http://localhost@evil.com/", &o), -1);
+    assert_int_equal(request_parse_url_origin("about:blank", &o), -1);
+    assert_int_equal(request_parse_url_origin("http://a.example:99999/", &o), -1);
+    /* a Host header: the port defaults to the scheme's */
+    assert_int_equal(request_parse_host("localhost", 1, &o), 0);
+    assert_int_equal(o.port, 443);
+    assert_int_equal(request_parse_host("localhost:8080", 0, &o), 0);
+    assert_int_equal(o.port, 8080);
+    assert_int_equal(request_parse_host("", 0, &o), -1);
+    assert_int_equal(request_parse_host("a, b", 0, &o), -1);
+    assert_int_equal(request_parse_host("a/b", 0, &o), -1);
+}
+
+#define SITE(...) (&(const struct request_site){__VA_ARGS__})
+
 static void test_cross_site(void **state)
 {
     (void)state;
-    assert_false(request_is_cross_site(NULL, NULL, "localhost:8080", NULL));
-    assert_false(request_is_cross_site("same-origin", "http://localhost:8080", "localhost:8080",
-                                       NULL));
-    assert_false(request_is_cross_site(NULL, "http://localhost:8080", "localhost", NULL));
-    assert_false(request_is_cross_site(NULL, "http://LOCALHOST", "localhost:80", NULL));
-    assert_false(request_is_cross_site(NULL, "http://example.org", "127.0.0.1:8000",
-                                       "example.org"));
-    assert_false(request_is_cross_site(NULL, "http://[::1]:8080", "[::1]:8000", NULL));
-    assert_true(request_is_cross_site("cross-site", NULL, "localhost", NULL));
-    assert_true(request_is_cross_site("cross-site", "http://localhost", "localhost", NULL));
-    assert_true(request_is_cross_site(NULL, "http://evil.example", "localhost:8080", NULL));
-    assert_true(request_is_cross_site(NULL, "http://localhost.evil.example", "localhost", NULL));
-    assert_true(request_is_cross_site(NULL, "null", "localhost", NULL));
-    assert_true(request_is_cross_site(NULL, "http://localhost/x", "localhost", NULL));
-    assert_true(request_is_cross_site(NULL, "http://evil", NULL, NULL));
+    /* no browser context: curl, scripts, the original's clients */
+    assert_false(request_is_cross_site(SITE(.host = "localhost:8080")));
+    assert_false(request_is_cross_site(SITE(0)));
+    /* same origin, directly and through nginx */
+    assert_false(request_is_cross_site(SITE(.sec_fetch_site = "same-origin",
+                                            .origin = "http://localhost:8080",
+                                            .host = "localhost:8080")));
+    assert_false(request_is_cross_site(SITE(.origin = "http://LOCALHOST", .host = "localhost:80")));
+    assert_false(request_is_cross_site(SITE(.origin = "http://localhost:80", .host = "localhost")));
+    assert_false(request_is_cross_site(SITE(.origin = "http://example.org",
+                                            .host = "127.0.0.1:8001",
+                                            .fwd_host = "example.org")));
+    assert_false(request_is_cross_site(SITE(.origin = "https://example.org",
+                                            .referer = "https://example.org/",
+                                            .host = "127.0.0.1:8001",
+                                            .fwd_host = "example.org", .fwd_proto = "https")));
+    assert_false(request_is_cross_site(SITE(.origin = "http://[::1]:8080", .host = "[::1]:8080")));
+    assert_false(request_is_cross_site(SITE(.sec_fetch_site = "none", .host = "localhost")));
+    assert_false(request_is_cross_site(SITE(.referer = "http://localhost:8080/?x",
+                                            .host = "localhost:8080")));
+    /* Sec-Fetch-Site: only same-origin and none pass */
+    assert_true(request_is_cross_site(SITE(.sec_fetch_site = "cross-site", .host = "localhost")));
+    assert_true(request_is_cross_site(SITE(.sec_fetch_site = "same-site",
+                                           .origin = "http://localhost", .host = "localhost")));
+    assert_true(request_is_cross_site(SITE(.sec_fetch_site = "", .host = "localhost")));
+    /* Origin: parsed and compared in scheme, host and port */
+    assert_true(request_is_cross_site(SITE(.origin = "http://evil.example",
+                                           .host = "localhost:8080")));
+    assert_true(request_is_cross_site(SITE(.origin = "http://localhost.evil.example",
+                                           .host = "localhost")));
+    assert_true(request_is_cross_site(SITE(.origin = "http://localhost:1@evil.com",
+                                           .host = "localhost:1")));
+    assert_true(request_is_cross_site(SITE(.origin = "http://localhost:8080",
+                                           .host = "localhost")));
+    assert_true(request_is_cross_site(SITE(.origin = "http://localhost:8081",
+                                           .host = "localhost:8080")));
+    assert_true(request_is_cross_site(SITE(.origin = "https://localhost:8080",
+                                           .host = "localhost:8080")));
+    assert_true(request_is_cross_site(SITE(.origin = "http://example.org",
+                                           .host = "127.0.0.1:8001", .fwd_host = "example.org",
+                                           .fwd_proto = "https")));
+    assert_true(request_is_cross_site(SITE(.origin = "null", .host = "localhost")));
+    assert_true(request_is_cross_site(SITE(.origin = "http://localhost/x", .host = "localhost")));
+    assert_true(request_is_cross_site(SITE(.origin = "http://evil")));
+    assert_true(request_is_cross_site(SITE(.origin = "http://localhost", .host = "localhost",
+                                           .fwd_proto = "gopher")));
+    /* Referer: its origin, parsed */
+    assert_true(request_is_cross_site(SITE(.referer = "http://evil.example/page",
+                                           .host = "localhost")));
+    assert_true(request_is_cross_site(SITE(.referer = "http://localhost.evil.example/",
+                                           .host = "localhost")));
+    assert_true(request_is_cross_site(SITE(.referer = "http://localhost@evil.example/",
+                                           .host = "localhost")));
+    assert_true(request_is_cross_site(SITE(.origin = "http://localhost",
+                                           .referer = "http://evil.example/",
+                                           .host = "localhost")));
+    assert_true(request_is_cross_site(SITE(.referer = "garbage", .host = "localhost")));
+}
+
+static void test_json_type(void **state)
+{
+    static const char *const ok[] = {
+        "application/json", "Application/JSON", "application/json; charset=utf-8",
+        "application/json;charset=UTF-8", "application/json ; charset=\"utf-8\"",
+        " application/json", "application/json ", "application/json;", "application/json;;a=b",
+        "application/json; a=\"q\\\"x\"", "application/json;\ta=b"};
+    static const char *const bad[] = {
+        NULL, "", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+        "application/jsonx", "application/json-patch+json", "application/json+x", "application/",
+        "application", "json", "application /json", "application/ json", "application/json, text/plain",
+        "application/json; charset", "application/json; charset=", "application/json; =utf-8",
+        "application/json; a=\"unterminated", "application/json; a=b c", "text/plain; application/json",
+        "application/json\r\nX: y", "application/json; a=\"\x01\""};
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        if (!request_is_json_type(ok[i]))
+            fail_msg("'%s' not taken for JSON", ok[i]);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (request_is_json_type(bad[i]))
+            fail_msg("'%s' taken for JSON", bad[i] != NULL ? bad[i] : "(NULL)");
+    }
 }
 
 int main(void)
@@ -175,7 +340,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cookie_roundtrip),  cmocka_unit_test(test_cookie_rejects_tampering),
         cmocka_unit_test(test_cookie_forged_user), cmocka_unit_test(test_parse_set_alert),
-        cmocka_unit_test(test_event_id),          cmocka_unit_test(test_cross_site),
+        cmocka_unit_test(test_event_id),          cmocka_unit_test(test_threshold_bounds),
+        cmocka_unit_test(test_parse_origin),      cmocka_unit_test(test_cross_site),
+        cmocka_unit_test(test_json_type),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
