@@ -1,5 +1,6 @@
 /* Fuzz target: what the webapp reads from a request line and headers —
- * the alert id in /api/delete-alert/{id}, Last-Event-ID, and the cross-site
+ * the alert id in /api/delete-alert/{id}, Last-Event-ID (a history position:
+ * what parses prints back and parses to the same), and the cross-site
  * check (Sec-Fetch-Site, Origin, Referer, Host, X-Forwarded-Host,
  * X-Forwarded-Proto). The input is split on NUL bytes into those strings.
  * The origin parsers' own properties are fuzz_request_site's. */
@@ -19,7 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct request_site site;
     size_t start = 0;
     int n = 0;
-    long long id;
+    struct evid id, again;
+    char text[EVID_TEXT_MAX];
 
     if (copy == NULL)
         return 0;
@@ -33,9 +35,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (msg_id_valid(part[0]) && strpbrk(part[0], "/.%") != NULL)
         abort(); /* an id that could walk a path or a key pattern */
-    id = request_parse_event_id(part[0]);
-    if (id < -1)
-        abort();
+    if (part[0] != NULL && evid_parse(part[0], &id) == 0) {
+        if (strlen(part[0]) > EVID_INPUT_MAX || evid_parse(evid_format(&id, text), &again) != 0 ||
+            evid_cmp(&id, &again) != 0)
+            abort();
+    }
     site = (struct request_site){.sec_fetch_site = part[1], .origin = part[2],
                                  .referer = part[3], .host = part[4], .fwd_host = part[5],
                                  .fwd_proto = part[6]};

@@ -1,5 +1,5 @@
 /* request: what the webapp reads from clients — the set-alert body, the
- * Last-Event-ID header, the Content-Type of a state-changing request and the
+ * Content-Type of a state-changing request and the
  * origin it comes from (Origin, Referer, Sec-Fetch-Site against Host or
  * nginx's X-Forwarded-Host/-Proto). Pure functions: no I/O, every input
  * bounded, errors are messages for the client (fuzz targets call these
@@ -103,21 +103,6 @@ int request_parse_set_alert(const char *body, size_t len, struct set_alert_req *
 out:
     json_decref(root);
     return rc;
-}
-
-long long request_parse_event_id(const char *s)
-{
-    long long v = 0;
-    size_t n = 0;
-
-    if (s == NULL)
-        return -1;
-    for (; s[n] != '\0'; n++) {
-        if (s[n] < '0' || s[n] > '9' || n >= 18)
-            return -1;
-        v = v * 10 + (s[n] - '0');
-    }
-    return n > 0 ? v : -1;
 }
 
 /* ---- where a state-changing request comes from -------------------------- */

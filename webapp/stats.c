@@ -6,7 +6,8 @@
 #include "kafka.h"
 #include "metrics.h"
 
-static const unsigned int stats_codes[] = {200, 304, 400, 403, 404, 405, 409, 413, 429, 500, 503};
+static const unsigned int stats_codes[] = {200, 304, 400, 403, 404, 405, 409, 413, 415,
+                                           422, 429, 431, 500, 501, 503};
 #define STATS_NCODES (sizeof(stats_codes) / sizeof(stats_codes[0]))
 
 static atomic_uint_fast64_t stats_by_code[STATS_NCODES + 1]; /* last: any other */

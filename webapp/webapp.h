@@ -79,10 +79,6 @@ struct set_alert_req {
 int request_parse_set_alert(const char *body, size_t len, struct set_alert_req *out, char *err,
                             size_t errlen);
 
-/* Parses a Last-Event-ID value: decimal digits only, 1..18 of them.
- * Returns the number, or -1 when absent or malformed. */
-long long request_parse_event_id(const char *s);
-
 /* An origin as compared for same-origin: scheme, host, port. */
 struct request_origin {
     int https;          /* 0: http */

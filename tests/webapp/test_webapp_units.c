@@ -1,6 +1,6 @@
 /* Unit tests of the webapp's pure parts: the signed cookie (issued ones
  * verify; forged, tampered, truncated or other-secret ones never do), the
- * set-alert body parser and its threshold bounds, Last-Event-ID parsing,
+ * set-alert body parser and its threshold bounds,
  * the strict Origin / Referer / Host parsers, the same-origin rule and the
  * JSON Content-Type check. */
 #include <setjmp.h>
@@ -137,20 +137,6 @@ static void test_parse_set_alert(void **state)
     BAD("{\"ticker\":\"AA\\u0000PL\",\"threshold\":1,\"type\":\"above\"}", "Malformed");
     memset(big, ' ', sizeof(big));
     parse_bad(big, sizeof(big), "too large");
-}
-
-static void test_event_id(void **state)
-{
-    (void)state;
-    assert_true(request_parse_event_id("0") == 0);
-    assert_true(request_parse_event_id("42") == 42);
-    assert_true(request_parse_event_id("999999999999999999") == 999999999999999999LL);
-    assert_true(request_parse_event_id("9999999999999999999") == -1);
-    assert_true(request_parse_event_id(NULL) == -1);
-    assert_true(request_parse_event_id("") == -1);
-    assert_true(request_parse_event_id("-1") == -1);
-    assert_true(request_parse_event_id("12a") == -1);
-    assert_true(request_parse_event_id(" 1") == -1);
 }
 
 /* Thresholds: a millionth to a billion, both included; anything else, and
@@ -340,7 +326,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cookie_roundtrip),  cmocka_unit_test(test_cookie_rejects_tampering),
         cmocka_unit_test(test_cookie_forged_user), cmocka_unit_test(test_parse_set_alert),
-        cmocka_unit_test(test_event_id),          cmocka_unit_test(test_threshold_bounds),
+        cmocka_unit_test(test_threshold_bounds),
         cmocka_unit_test(test_parse_origin),      cmocka_unit_test(test_cross_site),
         cmocka_unit_test(test_json_type),
     };
