@@ -1313,8 +1313,12 @@ def f9_leaks(ctx, res):
         for path in ("/", "/api/tickers", "/metrics", "/health", "/api/get-alerts",
                      "/api/alert-history", "/nope", "/api/delete-alert/x"):
             c.request("GET", path, cookie=users[0].cookie)
+        # JSON content type, so the malformed body reaches the parser (without
+        # one it stops at the 415), and one without: both refusals run
+        js = {"Content-Type": "application/json"}
+        c.request("POST", "/api/set-alert", raw=b"{bad json", cookie=users[0].cookie, headers=js)
         c.request("POST", "/api/set-alert", raw=b"{bad json", cookie=users[0].cookie)
-        c.request("POST", "/api/set-alert", raw=b"x" * 6000, cookie=users[0].cookie)
+        c.request("POST", "/api/set-alert", raw=b"x" * 6000, cookie=users[0].cookie, headers=js)
         c.request("GET", "/api/get-alerts", cookie="forged.cookie")
         c.close()
         ctx.open_streams(pool, users, wport)
