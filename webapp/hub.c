@@ -2,11 +2,9 @@
  * struct with a bounded ring of shared events; the MHD thread drains it in
  * the content reader and suspends the connection when it is empty, the
  * reader threads push and resume. A client whose ring is full is dropped, so
- * a slow one never holds the others back. An alert stream also holds a
- * cursor, the history position of the last alert it delivered, and takes
- * only the alert that comes next (hub_alert_start in webapp.h); a stream
- * that missed one is put on the gap list, which the fan-out thread fills
- * from the user's history.
+ * a slow one never holds the others back; one whose client went away
+ * (hangup.c) is ended at once. How alert streams take their alerts, in
+ * history order and each once, is hub_alerts.c.
  *
  * Locks: hub_lock guards the lists, the gap list included (taken by the
  * publishers and by opening and closing streams); each client's lock guards
@@ -22,9 +20,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "hub_priv.h"
 #include "log.h"
 
-#define HUB_BUCKETS 4096 /* user id -> alert streams, a power of two */
 #define HUB_BLOCK_SIZE 256 /* MHD's own buffer, used only without chunking */
 #define HUB_RING_START 4  /* the ring grows to queue_max as needed */
 #define HUB_RING_KEEP 64  /* a drained ring larger than this shrinks back */
@@ -33,39 +31,15 @@
  * page can tell a hung stream from a quiet one. */
 #define HUB_HEARTBEAT ": heartbeat\nevent: heartbeat\ndata: {\"interval_ms\":%ld}\n\n"
 
-struct sse_client {
-    struct sse_client *prev; /* the list of its kind */
-    struct sse_client *next;
-    struct sse_client *bnext; /* alert streams: the user's bucket chain */
-    struct sse_client *gprev; /* alert streams with a gap: the gap list */
-    struct sse_client *gnext;
-    struct sse_client *snext; /* the serial bucket chain (hangup reports) */
-    uint64_t serial;          /* this stream's number for hangup.c */
-    struct MHD_Connection *conn;
-    pthread_mutex_t lock;
-    struct sse_event *cur; /* being written, from off */
-    size_t off;
-    struct sse_event **ring;
-    uint32_t cap; /* ring slots, <= hub_queue_max */
-    uint32_t head;
-    uint32_t count;
-    size_t queued; /* bytes of the events in the ring */
-    long long min_batch; /* prices: batches <= it were in the snapshot */
-    struct evid cursor;  /* alerts: the last position delivered (started) */
-    int fd;
-    uint8_t kind;
-    uint8_t suspended; /* we suspended it: the next push resumes it */
-    uint8_t ending;    /* end the stream once the ring is drained */
-    uint8_t dropped;   /* too slow, or the client went away: close at once */
-    uint8_t listed;
-    uint8_t started; /* alerts: the replay is queued, the cursor holds */
-    uint8_t gap;     /* alerts: on the gap list, waiting for the history */
-    char user_id[COOKIE_USER_LEN + 1];
-};
 
-static pthread_mutex_t hub_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t hub_lock = PTHREAD_MUTEX_INITIALIZER;
+struct sse_client *hub_buckets[HUB_BUCKETS];
+struct sse_event *hub_heartbeat_ev;
+struct sse_client *hub_gap_list;
+atomic_int hub_gap_count;
+atomic_uint_fast64_t hub_repeated;
+atomic_uint_fast64_t hub_gaps_filled;
 static struct sse_client *hub_lists[2];
-static struct sse_client *hub_buckets[HUB_BUCKETS];
 static struct sse_client *hub_serials[HUB_BUCKETS]; /* serial -> stream */
 static uint64_t hub_next_serial = 1;
 static long hub_open[2];
@@ -73,13 +47,8 @@ static int hub_stopping;
 static uint32_t hub_queue_max = 4096;
 static size_t hub_queue_max_bytes = 1 << 20;
 static long hub_per_user = 8;
-static struct sse_event *hub_heartbeat_ev;
-static struct sse_client *hub_gap_list;
-static atomic_int hub_gap_count;
 static atomic_uint_fast64_t hub_sent;
 static atomic_uint_fast64_t hub_dropped;
-static atomic_uint_fast64_t hub_repeated;
-static atomic_uint_fast64_t hub_gaps_filled;
 static atomic_uint_fast64_t hub_gone;
 
 static void hub_client_gone(uint64_t serial);
@@ -102,7 +71,7 @@ int hub_init(const struct hub_opts *o)
     return 0;
 }
 
-static uint32_t hub_bucket(const char *user_id)
+uint32_t hub_bucket(const char *user_id)
 {
     uint32_t h = 2166136261u;
 
@@ -231,36 +200,6 @@ out:
     return rc;
 }
 
-/* Takes c off the gap list. hub_lock held. */
-static void hub_gap_unlink(struct sse_client *c)
-{
-    if (!c->gap)
-        return;
-    if (c->gprev != NULL)
-        c->gprev->gnext = c->gnext;
-    else
-        hub_gap_list = c->gnext;
-    if (c->gnext != NULL)
-        c->gnext->gprev = c->gprev;
-    c->gprev = c->gnext = NULL;
-    c->gap = 0;
-    atomic_fetch_sub(&hub_gap_count, 1);
-}
-
-/* Puts c on the gap list: it missed an alert. hub_lock and c's lock held. */
-static void hub_gap_link(struct sse_client *c)
-{
-    if (c->gap)
-        return;
-    c->gap = 1;
-    c->gprev = NULL;
-    c->gnext = hub_gap_list;
-    if (hub_gap_list != NULL)
-        hub_gap_list->gprev = c;
-    hub_gap_list = c;
-    atomic_fetch_add(&hub_gap_count, 1);
-}
-
 static void hub_unlink(struct sse_client *c)
 {
     struct sse_client **pp;
@@ -346,7 +285,7 @@ static void hub_client_gone(uint64_t serial)
 
 /* Puts ev at the head of the ring. Returns 0, or -1 when the ring is at its
  * limit. Client lock held. */
-static int hub_client_unshift(struct sse_client *c, struct sse_event *ev)
+int hub_client_unshift(struct sse_client *c, struct sse_event *ev)
 {
     if (hub_client_room(c, 0) != 0)
         return -1;
@@ -388,7 +327,7 @@ void hub_client_start(struct sse_client *c, struct sse_event *first, long long m
 
 /* Ends a client that cannot keep up: frees its queue, shuts its socket so
  * libmicrohttpd closes it now. Client lock held. */
-static void hub_client_drop(struct sse_client *c)
+void hub_client_drop(struct sse_client *c)
 {
     atomic_fetch_add(&hub_dropped, 1);
     log_info("sse client dropped", "kind=%s queued_events=%u queued_bytes=%zu",
@@ -402,7 +341,7 @@ static void hub_client_drop(struct sse_client *c)
 
 /* Appends ev to c's ring and wakes it; a client at its limits is dropped.
  * Returns 0, or -1 when c was dropped. Client lock held. */
-static int hub_enqueue(struct sse_client *c, struct sse_event *ev)
+int hub_enqueue(struct sse_client *c, struct sse_event *ev)
 {
     if (hub_client_room(c, ev->len) != 0) {
         hub_client_drop(c);
@@ -424,140 +363,11 @@ static void hub_push(struct sse_client *c, struct sse_event *ev)
     pthread_mutex_unlock(&c->lock);
 }
 
-/* The delivery rule of a started alert stream (webapp.h, hub_alert_start).
- * hub_lock and c's lock held. */
-static void hub_alert_apply(struct sse_client *c, struct sse_event *ev)
-{
-    if (!ev->has_pos) { /* not from the store: nothing to place it by */
-        hub_enqueue(c, ev);
-        return;
-    }
-    if (c->gap)
-        return; /* the history read that fills the gap holds it */
-    if (evid_cmp(&ev->pos, &c->cursor) <= 0) {
-        atomic_fetch_add(&hub_repeated, 1);
-        return;
-    }
-    if (ev->has_prev && evid_cmp(&ev->prev, &c->cursor) == 0) {
-        if (hub_enqueue(c, ev) == 0)
-            c->cursor = ev->pos;
-        return;
-    }
-    hub_gap_link(c);
-}
-
 void hub_publish_prices(struct sse_event *ev)
 {
     pthread_mutex_lock(&hub_lock);
     for (struct sse_client *c = hub_lists[SSE_PRICES]; c != NULL; c = c->next)
         hub_push(c, ev);
-    pthread_mutex_unlock(&hub_lock);
-}
-
-void hub_publish_alert(const char *user_id, struct sse_event *ev)
-{
-    pthread_mutex_lock(&hub_lock);
-    for (struct sse_client *c = hub_buckets[hub_bucket(user_id)]; c != NULL; c = c->bnext) {
-        if (strcmp(c->user_id, user_id) != 0)
-            continue;
-        pthread_mutex_lock(&c->lock);
-        if (c->dropped || c->ending)
-            ; /* going away */
-        else if (c->started)
-            hub_alert_apply(c, ev);
-        else
-            hub_enqueue(c, ev); /* sorted out by hub_alert_start */
-        pthread_mutex_unlock(&c->lock);
-    }
-    pthread_mutex_unlock(&hub_lock);
-}
-
-void hub_alert_start(struct sse_client *c, struct sse_event *first, const struct evid *cursor)
-{
-    struct sse_event **held = NULL;
-    uint32_t n;
-
-    pthread_mutex_lock(&hub_lock);
-    pthread_mutex_lock(&c->lock);
-    /* Take out what arrived while the replay was read, in order. */
-    n = c->count;
-    if (n > 0) {
-        held = malloc(n * sizeof(*held));
-        if (held == NULL) {
-            hub_client_drop(c);
-            goto out;
-        }
-        for (uint32_t i = 0; i < n; i++)
-            held[i] = c->ring[(c->head + i) % c->cap];
-        c->count = 0;
-        c->head = 0;
-        c->queued = 0;
-    }
-    c->cursor = *cursor;
-    c->started = 1;
-    if (hub_client_unshift(c, first) != 0 || hub_client_unshift(c, hub_heartbeat_ev) != 0)
-        c->dropped = 1;
-    for (uint32_t i = 0; i < n; i++) {
-        if (!c->dropped)
-            hub_alert_apply(c, held[i]);
-        sse_event_unref(held[i]);
-    }
-out:
-    pthread_mutex_unlock(&c->lock);
-    pthread_mutex_unlock(&hub_lock);
-    free(held);
-}
-
-int hub_gaps_pending(void)
-{
-    return atomic_load(&hub_gap_count) > 0;
-}
-
-int hub_gaps_take(struct hub_gap *out, int max)
-{
-    int n = 0;
-
-    pthread_mutex_lock(&hub_lock);
-    for (struct sse_client *c = hub_gap_list; c != NULL; c = c->gnext) {
-        int i;
-        pthread_mutex_lock(&c->lock);
-        for (i = 0; i < n && strcmp(out[i].user_id, c->user_id) != 0; i++)
-            ;
-        if (i < n) {
-            if (evid_cmp(&c->cursor, &out[i].from) < 0)
-                out[i].from = c->cursor;
-        } else if (n < max) {
-            snprintf(out[n].user_id, sizeof(out[n].user_id), "%s", c->user_id);
-            out[n].from = c->cursor;
-            n++;
-        }
-        pthread_mutex_unlock(&c->lock);
-    }
-    pthread_mutex_unlock(&hub_lock);
-    return n;
-}
-
-void hub_gap_fill(const char *user_id, const struct evid *from, struct sse_event *const *evs,
-                  int n, const struct evid *tail)
-{
-    pthread_mutex_lock(&hub_lock);
-    for (struct sse_client *c = hub_buckets[hub_bucket(user_id)]; c != NULL; c = c->bnext) {
-        if (!c->gap || strcmp(c->user_id, user_id) != 0)
-            continue;
-        pthread_mutex_lock(&c->lock);
-        /* A stream behind from (opened meanwhile) waits for the next read. */
-        if (evid_cmp(&c->cursor, from) >= 0) {
-            for (int i = 0; i < n && !c->dropped; i++) {
-                if (evid_cmp(&evs[i]->pos, &c->cursor) > 0 && hub_enqueue(c, evs[i]) == 0)
-                    c->cursor = evs[i]->pos;
-            }
-            if (evid_cmp(tail, &c->cursor) > 0)
-                c->cursor = *tail;
-            hub_gap_unlink(c);
-            atomic_fetch_add(&hub_gaps_filled, 1);
-        }
-        pthread_mutex_unlock(&c->lock);
-    }
     pthread_mutex_unlock(&hub_lock);
 }
 
