@@ -17,6 +17,9 @@
 - Cookie headers up to 8 KB pass (2.6, 4, 7.9 and 8 KB: the user is
   recognised, streams open); above, a clean 431 with the JSON error shape
   (the webapp's up to nginx's header buffer of 10 KB, nginx's own beyond);
+- Last-Event-ID through nginx: a position past the end (an 18-digit number
+  used to silence a stream) resumes from the oldest kept history, a
+  5,000-character one is a clean 400 (not a 502);
 - `./stack peek TOPIC` prints the topic readably.
 
 The per-address limits and a hung replica have their own files
@@ -377,6 +380,31 @@ def t_big_cookies():
                     f"{size}-byte Cookie header reached replica {r.header('X-Served-By')}")
 
 
+def t_last_event_id():
+    """Hostile resume tokens through nginx: the stream is not silenced and
+    nothing is a 502."""
+    cookie, _ = e.new_user()
+    for lei, want in (("999999999999999999", 200), ("18446744073709551615-0", 200),
+                      ("1" * 65, 400), ("9" * 5000, 400), ("x-1", 400)):
+        c = e.connection(cookie=cookie, timeout=10)
+        try:
+            c.request("GET", "/api/stream-alerts",
+                      headers={"Cookie": f"user_id={cookie}", "Accept": "text/event-stream",
+                               "Last-Event-ID": lei})
+            r = c.getresponse()
+            status = r.status
+            first = r.read1(4096) if status == 200 else r.read()
+        finally:
+            c.close()
+        C.check(status == want, f"Last-Event-ID of {len(lei)} characters: {status}, want {want}")
+        if want == 200:
+            # an id to resume from comes at once: the stream is live
+            C.check(b"id: " in first, f"Last-Event-ID {lei[:24]}: no id in {first[:120]!r}")
+        else:
+            C.check(b"error" in first, f"Last-Event-ID of {len(lei)} characters: body {first!r}")
+        print(f"    Last-Event-ID of {len(lei)} characters: {status}")
+
+
 def t_peek():
     rc, out = e.stack("peek", "stock-prices", "-n", "2", "-e", timeout=60)
     C.check(rc == 0, f"./stack peek exit {rc}: {out[-500:]}")
@@ -397,5 +425,6 @@ C.run("SSE through nginx: published -> client within 100 ms", t_sse_latency)
 C.run("a POST retried on another replica is stored once", t_retry_once)
 C.run("/metrics is not served through nginx", t_metrics_hidden)
 C.run("Cookie headers up to 8 KB pass; beyond, a clean 431", t_big_cookies)
+C.run("hostile Last-Event-IDs: not silenced, 400 when malformed, never 502", t_last_event_id)
 C.run("./stack peek", t_peek)
 C.finish()
