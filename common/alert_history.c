@@ -25,18 +25,6 @@ static void alert_history_key(const char *user_id, char out[ALERT_HISTORY_KEY_MA
     snprintf(out, ALERT_HISTORY_KEY_MAX, "alert_events:{%s}", user_id);
 }
 
-static int alert_history_fail(struct redis_conn *rc, const redisReply *r, const char *what,
-                              char *err, size_t errlen)
-{
-    if (r == NULL)
-        snprintf(err, errlen, "%s: redis unavailable: %s", what, redis_conn_errstr(rc));
-    else if (r->type == REDIS_REPLY_ERROR)
-        snprintf(err, errlen, "%s: redis error: %s", what, r->str);
-    else
-        snprintf(err, errlen, "%s: unexpected reply", what);
-    return -1;
-}
-
 /* Calls cb for a (position, payload) pair of string replies; 0, or -1 when
  * the position is not one. */
 static int alert_history_emit(const redisReply *id, const redisReply *payload,
@@ -80,7 +68,7 @@ int alert_history_list(struct redis_conn *rc, const char *user_id, int max, aler
     argv[5] = count;
     r = redis_conn_argv(rc, 6, argv, NULL);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
-        n = alert_history_fail(rc, r, "history", err, errlen);
+        n = redis_reply_fail(rc, r, "history", err, errlen);
         goto out;
     }
     for (size_t i = 0; i < r->elements && n < max; i++) {
@@ -119,7 +107,7 @@ int alert_history_after(struct redis_conn *rc, const char *user_id, const struct
     r = redis_script_call(rc, &alert_history_events_lua, 1, keys, 2, args);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 1 ||
         r->element[0]->type != REDIS_REPLY_STRING || evid_parse(r->element[0]->str, tail) != 0) {
-        alert_history_fail(rc, r, "history", err, errlen);
+        redis_reply_fail(rc, r, "history", err, errlen);
         goto out;
     }
     n = 0;
@@ -168,7 +156,7 @@ static long long alert_history_migrate_one(struct redis_conn *rc, const char *le
     args[0] = hmax, args[1] = httl;
     r = redis_script_call(rc, &alert_history_migrate_lua, 2, keys, 2, args);
     if (r == NULL || r->type != REDIS_REPLY_INTEGER)
-        alert_history_fail(rc, r, "migrate", err, errlen);
+        redis_reply_fail(rc, r, "migrate", err, errlen);
     else
         moved = r->integer;
     if (r != NULL)
@@ -187,7 +175,7 @@ static int alert_history_migrate_page(struct redis_conn *rc, char cursor[32], lo
 
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
         r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
-        alert_history_fail(rc, r, "migrate scan", err, errlen);
+        redis_reply_fail(rc, r, "migrate scan", err, errlen);
         goto out;
     }
     snprintf(cursor, 32, "%s", r->element[0]->str);
@@ -220,7 +208,7 @@ int alert_history_migrate(struct redis_conn *rc, char *err, size_t errlen)
     int done;
 
     if (r == NULL || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL)) {
-        alert_history_fail(rc, r, "migrate", err, errlen);
+        redis_reply_fail(rc, r, "migrate", err, errlen);
         if (r != NULL)
             freeReplyObject(r);
         return -1;
@@ -235,7 +223,7 @@ int alert_history_migrate(struct redis_conn *rc, char *err, size_t errlen)
     } while (strcmp(cursor, "0") != 0);
     r = redis_conn_command(rc, "SET %s %s", ALERT_HISTORY_SCHEMA_KEY, ALERT_HISTORY_SCHEMA);
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-        alert_history_fail(rc, r, "migrate", err, errlen);
+        redis_reply_fail(rc, r, "migrate", err, errlen);
         if (r != NULL)
             freeReplyObject(r);
         return -1;

@@ -37,19 +37,6 @@ static void alert_store_fmt_num(double d, char out[ALERT_STORE_NUM_MAX])
     }
 }
 
-/* Fills err from a NULL or error reply; returns -1 for the caller. */
-static int alert_store_fail(struct redis_conn *rc, const redisReply *r, const char *what,
-                            char *err, size_t errlen)
-{
-    if (r == NULL)
-        snprintf(err, errlen, "%s: redis unavailable: %s", what, redis_conn_errstr(rc));
-    else if (r->type == REDIS_REPLY_ERROR)
-        snprintf(err, errlen, "%s: redis error: %s", what, r->str);
-    else
-        snprintf(err, errlen, "%s: unexpected reply type %d", what, r->type);
-    return -1;
-}
-
 /* Copies a string reply element into out[outlen]; -1 if not a string or too long. */
 static int alert_store_copy(const redisReply *e, char *out, size_t outlen)
 {
@@ -129,7 +116,7 @@ int alert_store_create_once(struct redis_conn *rc, struct alert_record *rec, int
         goto out;
     }
     if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
-        rv = alert_store_fail(rc, r, "create", err, errlen);
+        rv = redis_reply_fail(rc, r, "create", err, errlen);
         goto out;
     }
     rv = r->integer == 1 ? 0 : r->integer == 0 ? ALERT_STORE_LIMIT : ALERT_STORE_CONFLICT;
@@ -155,7 +142,7 @@ int alert_store_delete(struct redis_conn *rc, const char *user_id, const char *a
     args[0] = alert_id, args[1] = user_id;
     r = redis_script_call(rc, &alert_store_delete_lua, 2, keys, 2, args);
     if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
-        rv = alert_store_fail(rc, r, "delete", err, errlen);
+        rv = redis_reply_fail(rc, r, "delete", err, errlen);
         goto out;
     }
     rv = r->integer == 1 ? 0 : ALERT_STORE_NOTFOUND;
@@ -205,7 +192,7 @@ int alert_store_list(struct redis_conn *rc, const char *user_id, struct alert_re
     args[0] = user_id, args[1] = maxs;
     r = redis_script_call(rc, &alert_store_list_lua, 1, keys, 2, args);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements % 5 != 0) {
-        n = alert_store_fail(rc, r, "list", err, errlen);
+        n = redis_reply_fail(rc, r, "list", err, errlen);
         goto out;
     }
     for (size_t i = 0; i + 5 <= r->elements && n < max; i += 5) {
@@ -284,7 +271,7 @@ int alert_store_claim_batch(struct redis_conn *rc, const struct alert_tick *tick
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
         r->element[0]->type != REDIS_REPLY_INTEGER || (r->elements - 1) % 3 != 0 ||
         (r->elements - 1) / 3 > (size_t)max) {
-        alert_store_fail(rc, r, "claim", err, errlen);
+        redis_reply_fail(rc, r, "claim", err, errlen);
         goto out;
     }
     *ticks_done = (int)r->element[0]->integer;
@@ -333,7 +320,7 @@ int alert_store_outbox_ack_many(struct redis_conn *rc, const char *const *outbox
     memcpy(argv + 2, outbox_ids, sizeof(*argv) * (size_t)n);
     r = redis_conn_argv(rc, n + 2, argv, NULL);
     if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
-        alert_store_fail(rc, r, "ack", err, errlen);
+        redis_reply_fail(rc, r, "ack", err, errlen);
         goto out;
     }
     rv = 0;
@@ -361,7 +348,7 @@ int alert_store_outbox_read(struct redis_conn *rc, const char *after_id, long mi
     r = redis_script_call(rc, &alert_store_outbox_read_lua, 1, keys, 3, args);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements % 3 != 0 ||
         r->elements / 3 > (size_t)max) {
-        alert_store_fail(rc, r, "outbox read", err, errlen);
+        redis_reply_fail(rc, r, "outbox read", err, errlen);
         goto out;
     }
     for (n = 0; (size_t)(3 * n) < r->elements; n++)

@@ -356,6 +356,18 @@ int redis_conn_ping(struct redis_conn *rc)
     return ok ? 0 : -1;
 }
 
+int redis_reply_fail(struct redis_conn *rc, const redisReply *r, const char *what, char *err,
+                     size_t errlen)
+{
+    if (r == NULL)
+        snprintf(err, errlen, "%s: redis unavailable: %s", what, rc->err);
+    else if (r->type == REDIS_REPLY_ERROR)
+        snprintf(err, errlen, "%s: redis error: %s", what, r->str);
+    else
+        snprintf(err, errlen, "%s: unexpected reply type %d", what, r->type);
+    return -1;
+}
+
 const char *redis_conn_errstr(const struct redis_conn *rc)
 {
     return rc->err;

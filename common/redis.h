@@ -76,6 +76,13 @@ redisReply *redis_script_call(struct redis_conn *rc, struct redis_script *s, int
 /* PING. Returns 0 when Redis answered PONG. */
 int redis_conn_ping(struct redis_conn *rc);
 
+/* Fills err with why a call got reply r: "<what>: redis unavailable: ..."
+ * for a NULL reply (the connection is down), Redis' own text for an error
+ * reply, the unexpected type otherwise. Returns -1, for the caller to
+ * return. */
+int redis_reply_fail(struct redis_conn *rc, const redisReply *r, const char *what, char *err,
+                     size_t errlen);
+
 /* The last connection error, for logs and health replies (never NULL). */
 const char *redis_conn_errstr(const struct redis_conn *rc);
 

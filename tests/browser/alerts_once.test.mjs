@@ -6,37 +6,15 @@
 // (Playwright rewrites the request, not the answer): the server replays
 // alerts the page already shows. Then the page is reloaded, so its history
 // and the stream's replay overlap.
-import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { artifacts, base, finish, launch, requireEnv, step } from './lib.mjs';
 
-const base = process.env.E2E_BASE_URL;
-if (!base) {
-  console.log('E2E_BASE_URL not set: skipped');
-  process.exit(77);
-}
-const artifacts = process.env.E2E_ARTIFACTS || '/tmp/stock-alerts-artifacts';
-mkdirSync(artifacts, { recursive: true });
+requireEnv();
 
-const results = [];
-async function step(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    results.push([name, 'ok']);
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    results.push([name, 'FAILED']);
-    console.log(`FAIL ${name}: ${e.message}`);
-  }
-}
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-});
+const browser = await launch();
 const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
 const page = await context.newPage();
 page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
@@ -126,6 +104,4 @@ await step('after a reload, history and replay overlap: each alert once, no bann
 
 await page.screenshot({ path: join(artifacts, 'alerts-once.png'), fullPage: true });
 await browser.close();
-const failed = results.filter(([, r]) => r !== 'ok').length;
-console.log(`${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

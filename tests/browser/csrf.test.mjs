@@ -11,15 +11,11 @@
 // Proves that every such request the browser sent was refused (403 or 415),
 // that none needing a preflight was sent, that the victim's alerts are
 // unchanged, and that the dashboard's own origin still sets and deletes.
-import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { base, finish, launch, requireEnv, step } from './lib.mjs';
 
-const base = process.env.E2E_BASE_URL;
-if (!base) {
-  console.log('E2E_BASE_URL not set: skipped');
-  process.exit(77);
-}
+requireEnv();
 const victim = new URL(base).origin;
 const victimHost = new URL(base).hostname;
 // The cookie's site is the host without the port: another port is the same
@@ -27,18 +23,6 @@ const victimHost = new URL(base).hostname;
 const otherSiteHost = victimHost === 'localhost' ? '127.0.0.1' : 'localhost';
 const WRITE_PATH = /\/api\/(set-alert|delete-alert\/)/;
 
-const results = [];
-async function step(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    results.push([name, 'ok']);
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    results.push([name, 'FAILED']);
-    console.log(`FAIL ${name}: ${e.message}`);
-  }
-}
 
 // The attacker's pages. attack.html fires everything into frames and fetch
 // calls and reports how the calls ended; top.html posts a form as a
@@ -97,10 +81,7 @@ const server = http.createServer((req, res) => {
 await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
 const port = server.address().port;
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-});
+const browser = await launch();
 const context = await browser.newContext();
 
 const dash = await context.newPage();
@@ -217,6 +198,4 @@ await step('the dashboard origin still sets and deletes alerts', async () => {
 
 await browser.close();
 server.close();
-const failed = results.filter(([, r]) => r !== 'ok').length;
-console.log(`${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

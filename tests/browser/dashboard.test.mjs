@@ -3,36 +3,14 @@
 // asset shows a moving price, that an alert set just below the live price
 // with type Above fires (banner shown, alert leaves the Active list), and
 // that Delete removes an alert. Leaves a screenshot in E2E_ARTIFACTS.
-import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { artifacts, base, finish, launch, requireEnv, step } from './lib.mjs';
 
-const base = process.env.E2E_BASE_URL;
-if (!base) {
-  console.log('E2E_BASE_URL not set: skipped');
-  process.exit(77);
-}
-const artifacts = process.env.E2E_ARTIFACTS || '/tmp/stock-alerts-artifacts';
-mkdirSync(artifacts, { recursive: true });
+requireEnv();
 
-const results = [];
-async function step(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    results.push([name, 'ok']);
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    results.push([name, 'FAILED']);
-    console.log(`FAIL ${name}: ${e.message}`);
-  }
-}
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-});
+const browser = await launch();
 const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
 page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
 await page.goto(base, { waitUntil: 'domcontentloaded' });
@@ -109,6 +87,4 @@ await step('Delete removes an alert', async () => {
 
 await page.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
 await browser.close();
-const failed = results.filter(([, r]) => r !== 'ok').length;
-console.log(`${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

@@ -9,35 +9,17 @@
 // itself to another replica (nginx leaves the hung one out once an API call
 // timed out on it: at most 3 s more) and show moving prices again (the new
 // stream's first tick: 1 s more); an alert set then reaches it. The replica gets SIGCONT in every case.
-import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { artifacts, base, finish, launch, requireEnv, step } from './lib.mjs';
 
-const base = process.env.E2E_BASE_URL;
+requireEnv('E2E_STATE');
 const state = process.env.E2E_STATE;
-if (!base || !state) {
-  console.log('E2E_BASE_URL / E2E_STATE not set: skipped');
-  process.exit(77);
-}
-const artifacts = process.env.E2E_ARTIFACTS || '/tmp/stock-alerts-artifacts';
-mkdirSync(artifacts, { recursive: true });
 const API_FAILOVER_MS = 3000; // the issue's bound on an API call with a hung replica
 const FIRST_EVENT_MS = 1000;  // a new price stream's first tick
 const TIMER_SLACK_MS = 1000;  // setTimeout on a loaded machine
 
-const results = [];
-async function step(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    results.push([name, 'ok']);
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    results.push([name, 'FAILED']);
-    console.log(`FAIL ${name}: ${e.message}`);
-  }
-}
 
 async function until(what, pred, timeoutMs, stepMs = 100) {
   const end = Date.now() + timeoutMs;
@@ -58,10 +40,7 @@ function resume() {
 process.on('exit', resume);
 for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]]) process.on(sig, () => { resume(); process.exit(code); });
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-});
+const browser = await launch();
 const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
 page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
 
@@ -169,6 +148,4 @@ await step('resumed, the replica gets its user back', async () => {
 
 resume();
 await browser.close();
-const failed = results.filter(([, r]) => r !== 'ok').length;
-console.log(`${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();
