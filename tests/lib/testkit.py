@@ -7,6 +7,7 @@ end-to-end tests and the chaos harness): python3 standard library only.
   prepare(body, cookie, headers, raw)
                              the headers and bytes request() would send
   wait_until, free_port, port_open
+  SseParser                  EventSource's reading of an event stream, a line at a time
 """
 import hashlib
 import hmac
@@ -104,3 +105,42 @@ def request(method, port, path, body=None, cookie=None, headers=None, raw=None, 
         return Resp(r.status, r.getheaders(), data, time.monotonic() - t0)
     finally:
         c.close()
+
+
+class SseParser:
+    """What EventSource makes of an event stream, fed one line at a time
+    (without its line break). line() returns the event a blank line ends, as
+    a dict: "id" (the id field, or None), "event" (its type, "message" when
+    unnamed), "data" (the data lines joined, None when there were none),
+    "retry" (ms, or None), "comments" (the comment lines); else None.
+    Callers keep an event's id even without data, as a browser does."""
+
+    def __init__(self):
+        self._new()
+
+    def _new(self):
+        self.cur = {"id": None, "event": "message", "data": None, "retry": None, "comments": []}
+        self._data = []
+
+    def line(self, line):
+        if line == "":
+            ev = self.cur
+            if self._data:
+                ev["data"] = "\n".join(self._data)
+            self._new()
+            return ev if (ev["data"] is not None or ev["id"] is not None or ev["comments"] or
+                          ev["retry"] is not None) else None
+        if line.startswith(":"):
+            self.cur["comments"].append(line[1:].strip())
+            return None
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "data":
+            self._data.append(value)
+        elif field == "id":
+            self.cur["id"] = value
+        elif field == "event":
+            self.cur["event"] = value or "message"
+        elif field == "retry" and value.isdigit():
+            self.cur["retry"] = int(value)
+        return None

@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 
-HOST = "127.0.0.1"
+from testkit import HOST, SseParser  # tests/lib, on the path of every user of this module
 
 
 # ---------------------------------------------------------------- Redis
@@ -368,31 +368,19 @@ class Sse:
             self.cond.notify_all()
 
     def _run(self):
-        data, eid, name = [], None, None
+        parser = SseParser()
         try:
             while True:
                 line = self.resp.readline()
                 if not line:
                     break
-                line = line.decode().rstrip("\r\n")
-                if line == "":
-                    if data and name in (None, "message"):
-                        try:
-                            self._add((eid, json.loads("\n".join(data))))
-                        except ValueError:
-                            self._add((eid, {"_unparsed": "\n".join(data)}))
-                    data, eid, name = [], None, None
-                elif line.startswith(":"):
+                ev = parser.line(line.decode().rstrip("\r\n"))
+                if ev is None or ev["data"] is None or ev["event"] != "message":
                     continue
-                else:
-                    field, _, value = line.partition(":")
-                    value = value[1:] if value.startswith(" ") else value
-                    if field == "data":
-                        data.append(value)
-                    elif field == "id":
-                        eid = value
-                    elif field == "event":
-                        name = value
+                try:
+                    self._add((ev["id"], json.loads(ev["data"])))
+                except ValueError:
+                    self._add((ev["id"], {"_unparsed": ev["data"]}))
         except (OSError, http.client.HTTPException, ValueError, AttributeError):
             pass
         with self.cond:

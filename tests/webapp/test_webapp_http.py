@@ -26,7 +26,8 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from testkit import HOST, free_port, mint_cookie, port_open, request, wait_until  # noqa: E402
+from testkit import (HOST, SseParser, free_port, mint_cookie, port_open, request,  # noqa: E402
+                     wait_until)
 
 SECRET = "webapp-contract-test-secret-0123456789abcdef"
 
@@ -126,27 +127,16 @@ class Sse:
             self.ended.set()
 
     def _run(self):
-        ev = {"data": [], "comments": []}
+        parser = SseParser()
         try:
             while True:
                 line = self.resp.readline()
                 if not line:
                     self.clean_end = True
                     break
-                line = line.decode().rstrip("\r\n")
-                if line == "":
-                    if ev["data"] or ev["comments"] or "id" in ev:
-                        self.events.put(ev)
-                    ev = {"data": [], "comments": []}
-                elif line.startswith(":"):
-                    ev["comments"].append(line[1:].strip())
-                else:
-                    field, _, value = line.partition(":")
-                    value = value[1:] if value.startswith(" ") else value
-                    if field == "data":
-                        ev["data"].append(value)
-                    elif field in ("id", "retry", "event"):
-                        ev[field] = value
+                ev = parser.line(line.decode().rstrip("\r\n"))
+                if ev is not None:
+                    self.events.put(ev)
         except (OSError, http.client.HTTPException, ValueError, AttributeError):
             pass
         self.ended.set()
@@ -165,9 +155,9 @@ class Sse:
                 return None
             if ev is None:
                 return None
-            if ev["data"] and ev.get("event", "message") == "message":
-                obj = json.loads("\n".join(ev["data"]))
-                if isinstance(obj, dict) and "id" in ev:
+            if ev["data"] and ev["event"] == "message":
+                obj = json.loads(ev["data"])
+                if isinstance(obj, dict) and ev["id"] is not None:
                     obj["_id"] = ev["id"]
                 return obj
 

@@ -249,35 +249,24 @@ class Stream:
         return c, c.getresponse()
 
     def _read(self, resp):
-        ev_id, data, named = None, [], False
+        parser = testkit.SseParser()
         while not self._stop:
             line = resp.readline()
             if not line:
                 return
-            line = line.decode().rstrip("\r\n")
-            if line == "":
-                if data and not named:
-                    try:
-                        obj = json.loads("\n".join(data))
-                    except ValueError:
-                        obj = None
-                    self.events.put((time.time(), ev_id, obj))
-                if ev_id is not None:
-                    self.last_id = ev_id
-                ev_id, data, named = None, [], False
-            elif line.startswith(":"):
+            ev = parser.line(line.decode().rstrip("\r\n"))
+            if ev is None:
                 continue
-            else:
-                field, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
-                if field == "data":
-                    data.append(value)
-                elif field == "id":
-                    ev_id = value
-                elif field == "event":
-                    named = value not in ("", "message")  # a heartbeat
-                elif field == "retry" and value.isdigit():
-                    self.retry_ms = int(value)
+            if ev["data"] is not None and ev["event"] == "message":  # not a heartbeat
+                try:
+                    obj = json.loads(ev["data"])
+                except ValueError:
+                    obj = None
+                self.events.put((time.time(), ev["id"], obj))
+            if ev["id"] is not None:
+                self.last_id = ev["id"]
+            if ev["retry"] is not None:
+                self.retry_ms = ev["retry"]
 
     def _run(self):
         while not self._stop:
