@@ -16,7 +16,7 @@ import { artifacts, base, finish, launch, requireEnv, step } from './lib.mjs';
 
 requireEnv('E2E_STATE');
 const state = process.env.E2E_STATE;
-const API_FAILOVER_MS = 3000; // the bound on an API call with a hung replica
+const API_FAILOVER_MS = 3000; // the bound on an API call with a hung replica
 const FIRST_EVENT_MS = 1000;  // a new price stream's first tick
 const TIMER_SLACK_MS = 1000;  // setTimeout on a loaded machine
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """End-to-end: a hung replica (SIGSTOP: its connections stay open, nothing
-answers) does not hold its sticky users (the issue: 20 s on every request).
+answers) does not hold its sticky users (before: 20 s on every request).
 
 One replica is stopped; for users whose cookie hashes to it, through nginx:
 - GET /api/get-alerts, POST /api/set-alert and DELETE /api/delete-alert/...
@@ -27,7 +27,7 @@ import e2elib as e  # noqa: E402
 
 e.require_stack()
 C = e.Checks()
-LIMIT_S = 3.0     # the issue's bound on an API answer with a hung replica
+LIMIT_S = 3.0     # the bound on an API answer with a hung replica
 USERS = 2         # sticky to the stopped replica
 ROUNDS = 3        # each first with another kind of call
 TIMEOUT_S = 12    # client-side: today's config waits 30 s; enough to show it

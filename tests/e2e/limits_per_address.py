@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """End-to-end: nginx limits each client address, so one client with many
-cookies cannot do what every cookie alone may (the issue: one client stored
+cookies cannot do what every cookie alone may (before: one client stored
 26,363 alerts in 15 s over 361 cookies and opened 15,373 price streams).
 
 From one address (FLOOD_ADDR, 127.0.0.1), all at once:

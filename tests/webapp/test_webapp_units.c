@@ -140,7 +140,7 @@ static void test_parse_set_alert(void **state)
 }
 
 /* Thresholds: a millionth to a billion, both included; anything else, and
- * the values the issue names (1e300 fired and could not be delivered), is
+ * 1e300 (which once fired and could not be delivered), is
  * refused with the range in the message. */
 static void test_threshold_bounds(void **state)
 {
