@@ -36,7 +36,7 @@ local function append(user, id, json)
     prev = top[1] and top[1][1] or '0-0'
     users[#users + 1] = user
   end
-  local pos = redis.call('XADD', key, 'MAXLEN', ARGV[2], '*', 'alert_id', id, 'payload', json)
+  local pos = redis.call('XADD', key, '*', 'alert_id', id, 'payload', json)
   last[user] = pos
   return pos, prev
 end
@@ -84,8 +84,10 @@ for ticker, price, ts in string.gmatch(ARGV[4], '(%S+) (%S+) (%S+) ') do
   if n >= max then break end
   done = done + 1
 end
-for _, user in ipairs(users) do
-  redis.call('EXPIRE', 'alert_events:{' .. user .. '}', ARGV[3])
+for _, user in ipairs(users) do -- trimmed once per user: cheaper than on every XADD
+  local key = 'alert_events:{' .. user .. '}'
+  redis.call('XTRIM', key, 'MAXLEN', ARGV[2])
+  redis.call('EXPIRE', key, ARGV[3])
 end
 out[1] = done
 return out
