@@ -61,14 +61,6 @@ int alert_store_idem_key_valid(const char *key)
     return n > 0;
 }
 
-int alert_store_create(struct redis_conn *rc, const struct alert_record *rec, int max_per_user,
-                       char *err, size_t errlen)
-{
-    struct alert_record copy = *rec; /* without a key it is never written */
-
-    return alert_store_create_once(rc, &copy, max_per_user, NULL, 0, err, errlen);
-}
-
 int alert_store_create_once(struct redis_conn *rc, struct alert_record *rec, int max_per_user,
                             const char *idem_key, int idem_ttl_s, char *err, size_t errlen)
 {
@@ -243,7 +235,7 @@ int alert_store_claim_batch(struct redis_conn *rc, const struct alert_tick *tick
                             size_t errlen)
 {
     const char *keys[1] = {ALERT_STORE_OUTBOX};
-    const char *args[4];
+    const char *args[5];
     char maxs[16], hmax[16], httl[16];
     redisReply *r = NULL;
     struct buf b;
@@ -267,7 +259,8 @@ int alert_store_claim_batch(struct redis_conn *rc, const struct alert_tick *tick
     snprintf(hmax, sizeof(hmax), "%d", ALERT_HISTORY_MAX);
     snprintf(httl, sizeof(httl), "%d", ALERT_HISTORY_TTL_S);
     args[0] = maxs, args[1] = hmax, args[2] = httl, args[3] = b.data;
-    r = redis_script_call(rc, &alert_store_claim_lua, 1, keys, 4, args);
+    args[4] = ALERT_MSG_TEXT_FORMAT;
+    r = redis_script_call(rc, &alert_store_claim_lua, 1, keys, 5, args);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
         r->element[0]->type != REDIS_REPLY_INTEGER || (r->elements - 1) % 3 != 0 ||
         (r->elements - 1) / 3 > (size_t)max) {
@@ -282,21 +275,6 @@ out:
         freeReplyObject(r);
     buf_free(&b);
     return n;
-}
-
-int alert_store_claim(struct redis_conn *rc, const char *ticker, double price, double timestamp,
-                      struct alert_claim *out, int max, char *err, size_t errlen)
-{
-    struct alert_tick t = {ticker, price, timestamp};
-    int done = 0;
-
-    return alert_store_claim_batch(rc, &t, 1, out, max, &done, err, errlen);
-}
-
-int alert_store_outbox_ack(struct redis_conn *rc, const char *outbox_id, char *err,
-                           size_t errlen)
-{
-    return alert_store_outbox_ack_many(rc, &outbox_id, 1, err, errlen);
 }
 
 int alert_store_outbox_ack_many(struct redis_conn *rc, const char *const *outbox_ids, int n,

@@ -54,7 +54,7 @@ struct alert_record {
  * payload_len 0 marks an entry too large for the buffers (never produced by
  * this store): skip it. */
 struct alert_claim {
-    char outbox_id[48];           /* stream entry id, for alert_store_outbox_ack */
+    char outbox_id[48];           /* stream entry id, for alert_store_outbox_ack_many */
     char payload[MSG_MAX_BYTES];  /* alert JSON, as alert_msg_decode reads it */
     size_t payload_len;
     char user_id[MSG_ID_MAX];     /* the alert's owner: the Kafka key */
@@ -69,18 +69,15 @@ struct alert_tick {
 
 /* Stores a new alert for rec->user_id (rec->alert_id must be a fresh id,
  * e.g. from alert_store_new_id). Returns 0, ALERT_STORE_LIMIT when the user
- * already has max_per_user alerts (nothing stored), or -1 with err. */
-int alert_store_create(struct redis_conn *rc, const struct alert_record *rec, int max_per_user,
-                       char *err, size_t errlen);
-
-/* As alert_store_create, once per idempotency key and user: a request
+ * already has max_per_user alerts (nothing stored), or -1 with err.
+ * With an idempotency key, once per key and user: a request
  * retried with the same key (a proxy retrying after a replica died before
  * answering, a client repeating a POST) stores nothing new and returns
  * ALERT_STORE_REPLAY with rec->alert_id set to the alert stored the first
  * time; the same key with another ticker, threshold or type stores nothing
- * and returns ALERT_STORE_CONFLICT. idem_key NULL: no key. A key is
- * remembered for idem_ttl_s seconds (>= 1): what it costs in Redis is one
- * small key per create over that window. */
+ * and returns ALERT_STORE_CONFLICT. idem_key NULL: no key (rec is not
+ * written then). A key is remembered for idem_ttl_s seconds (>= 1): what it
+ * costs in Redis is one small key per create over that window. */
 int alert_store_create_once(struct redis_conn *rc, struct alert_record *rec, int max_per_user,
                             const char *idem_key, int idem_ttl_s, char *err, size_t errlen);
 
@@ -97,21 +94,15 @@ int alert_store_delete(struct redis_conn *rc, const char *user_id, const char *a
 int alert_store_list(struct redis_conn *rc, const char *user_id, struct alert_record *out,
                      int max, char *err, size_t errlen);
 
-/* Atomically claims every alert of ticker whose condition holds at price
- * (above: price > threshold; below: price < threshold), at most max of them:
- * removes each from all keys, appends it to the user's history (where it
- * gets its position, evid.h) and to the outbox, and returns it in
- * out[0..max), its payload carrying "event_id" and "prev_event_id". A return
- * equal to max means more may remain: call again. Returns the count or -1
- * with err. */
-int alert_store_claim(struct redis_conn *rc, const char *ticker, double price, double timestamp,
-                      struct alert_claim *out, int max, char *err, size_t errlen);
-
-/* alert_store_claim for several ticks in one script call (one round trip),
- * evaluated in order. Claims at most max alerts in all; *ticks_done is set
- * to the number of leading ticks fully evaluated: call again with the rest
- * when it is below nticks. nticks is capped at ALERT_STORE_BATCH_MAX and max
- * at ALERT_STORE_CLAIM_MAX (here and in alert_store_claim).
+/* Atomically claims, tick by tick in order, every alert of the tick's
+ * ticker whose condition holds at its price (above: price > threshold;
+ * below: price < threshold), in one script call (one round trip): removes
+ * each from all keys, appends it to the user's history (where it gets its
+ * position, evid.h) and to the outbox, and returns it in out[0..max), its
+ * payload carrying "event_id" and "prev_event_id". Claims at most max
+ * alerts in all; *ticks_done is set to the number of leading ticks fully
+ * evaluated: call again with the rest when it is below nticks. nticks is
+ * capped at ALERT_STORE_BATCH_MAX and max at ALERT_STORE_CLAIM_MAX.
  * Returns the count of claims in out, or -1 with err (nothing claimed). */
 #define ALERT_STORE_BATCH_MAX 512
 #define ALERT_STORE_CLAIM_MAX 4096
@@ -119,12 +110,8 @@ int alert_store_claim_batch(struct redis_conn *rc, const struct alert_tick *tick
                             struct alert_claim *out, int max, int *ticks_done, char *err,
                             size_t errlen);
 
-/* Removes an outbox entry once Kafka acknowledged it. Returns 0 or -1. */
-int alert_store_outbox_ack(struct redis_conn *rc, const char *outbox_id, char *err,
-                           size_t errlen);
-
-/* Removes n (1..ALERT_STORE_ACK_MAX) outbox entries in one XDEL. Returns 0 or
- * -1 with err. */
+/* Removes n (1..ALERT_STORE_ACK_MAX) outbox entries, once Kafka acknowledged
+ * them, in one XDEL. Returns 0 or -1 with err. */
 #define ALERT_STORE_ACK_MAX 1024
 int alert_store_outbox_ack_many(struct redis_conn *rc, const char *const *outbox_ids, int n,
                                 char *err, size_t errlen);

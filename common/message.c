@@ -286,9 +286,3 @@ out:
     json_decref(root);
     return rc;
 }
-
-void alert_msg_format_text(struct alert_msg *m)
-{
-    snprintf(m->message, sizeof(m->message), "%s is %s $%.2f (Current: $%.2f)", m->ticker,
-             alert_type_name(m->type), m->threshold, m->price);
-}

@@ -73,7 +73,11 @@ int price_msg_decode(const char *data, size_t len, struct price_msg *m, char *er
 int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *err,
                      size_t errlen);
 
-/* Fills m->message as "AAPL is above $180.00 (Current: $180.50)". */
-void alert_msg_format_text(struct alert_msg *m);
+/* The alert's "message" text, "AAPL is above $180.00 (Current: $180.50)",
+ * from printf arguments ticker, type name (alert_type_name), threshold and
+ * price (doubles). Written once: the claim script (common/lua/claim.lua),
+ * which fires alerts and writes their JSON, gets this very string as an
+ * argument (alert_store.c). Its constant part needs no JSON escaping. */
+#define ALERT_MSG_TEXT_FORMAT "%s is %s $%.2f (Current: $%.2f)"
 
 #endif

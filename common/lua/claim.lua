@@ -1,6 +1,8 @@
 -- claim: fires the alerts a batch of ticks crosses, in one atomic step.
 -- KEYS alerts_outbox
--- ARGV max history_max history_ttl_s ticks, ticks = "TICKER price timestamp " repeated
+-- ARGV max history_max history_ttl_s ticks text_format,
+--      ticks = "TICKER price timestamp " repeated,
+--      text_format = the message text's format (ALERT_MSG_TEXT_FORMAT, message.h)
 -- -> {ticks_done, outbox_id, payload, user_id, ...}
 --
 -- Per tick, in order: above fires when threshold < price, below when threshold >
@@ -10,9 +12,11 @@
 -- the user's streams. The alert JSON, with its position and the position of the
 -- entry before it, goes to the outbox, which the evaluator publishes to Kafka.
 -- Numbers arrive as their shortest round-trip text and are copied as they are;
--- ticker (checked by the caller), type and message need no JSON escaping; ids are
--- escaped by cjson unless they are plain [A-Za-z0-9_-].
+-- ticker (checked by the caller), type and message (the format's constant part, the
+-- ticker, type and numbers) need no JSON escaping; ids are escaped by cjson unless
+-- they are plain [A-Za-z0-9_-].
 local max = tonumber(ARGV[1])
+local text_format = ARGV[5]
 local out = {0}
 local n = 0
 local last, users = {}, {} -- user -> the newest position of their history
@@ -55,7 +59,7 @@ local function fire(idx, ids, ticker, typ, price, pnum, ts)
   for _, r in ipairs(rows) do
     local id, user = r[1], r[2]
     redis.call('SREM', 'user_alerts:' .. user, id)
-    local msg = string.format('%s is %s $%.2f (Current: $%.2f)', ticker, typ, r[4], pnum)
+    local msg = string.format(text_format, ticker, typ, r[4], pnum)
     local json = '{"alert_id":' .. jstr(id) .. ',"user_id":' .. jstr(user) ..
       ',"ticker":"' .. ticker .. '","price":' .. price .. ',"threshold":' ..
       jnum(r[3]) .. ',"type":"' .. typ .. '","timestamp":' .. ts ..

@@ -148,7 +148,7 @@ int cit_wait_consuming(struct cit *c, int partitions, int timeout_ms)
         snprintf(rec.ticker, sizeof(rec.ticker), "S%d%s", p, c->tag);
         rec.threshold = 1;
         rec.created_at = time_now();
-        if (alert_store_create(c->rc, &rec, 1000, err, sizeof(err)) != 0)
+        if (alert_store_create_once(c->rc, &rec, 1000, NULL, 0, err, sizeof(err)) != 0)
             return -1;
     }
     while (time_mono_ms() < deadline) {

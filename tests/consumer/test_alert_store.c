@@ -97,7 +97,8 @@ static void make_alert(struct fixture *f, const char *user, const char *ticker, 
     rec.threshold = thr;
     rec.type = type;
     rec.created_at = created;
-    assert_int_equal(alert_store_create(f->rc, &rec, 100000, f->err, sizeof(f->err)), 0);
+    assert_int_equal(
+        alert_store_create_once(f->rc, &rec, 100000, NULL, 0, f->err, sizeof(f->err)), 0);
     if (id_out != NULL)
         memcpy(id_out, rec.alert_id, 37);
 }
@@ -114,10 +115,19 @@ static long long int_reply(struct fixture *f, const char *fmt, const char *a, co
     return v;
 }
 
+/* Claims what one tick at ts fires, into f->claims: the count or -1. */
+static int claim_at(struct fixture *f, const char *ticker, double price, double ts)
+{
+    const struct alert_tick tick = {ticker, price, ts};
+    int done = 0;
+
+    return alert_store_claim_batch(f->rc, &tick, 1, f->claims, CLAIM_MAX, &done, f->err,
+                                   sizeof(f->err));
+}
+
 static int claim(struct fixture *f, const char *ticker, double price)
 {
-    int n = alert_store_claim(f->rc, ticker, price, time_now(), f->claims, CLAIM_MAX, f->err,
-                              sizeof(f->err));
+    int n = claim_at(f, ticker, price, time_now());
     if (n < 0)
         print_error("claim failed: %s\n", f->err);
     assert_true(n >= 0);
@@ -238,15 +248,17 @@ static void test_create_respects_limit(void **state)
     rec.created_at = 1;
     for (int i = 0; i < 3; i++) {
         assert_int_equal(alert_store_new_id(rec.alert_id), 0);
-        assert_int_equal(alert_store_create(f->rc, &rec, 3, f->err, sizeof(f->err)), 0);
+        assert_int_equal(alert_store_create_once(f->rc, &rec, 3, NULL, 0, f->err, sizeof(f->err)),
+                         0);
     }
     assert_int_equal(alert_store_new_id(rec.alert_id), 0);
-    assert_int_equal(alert_store_create(f->rc, &rec, 3, f->err, sizeof(f->err)),
+    assert_int_equal(alert_store_create_once(f->rc, &rec, 3, NULL, 0, f->err, sizeof(f->err)),
                      ALERT_STORE_LIMIT);
     assert_int_equal(int_reply(f, "EXISTS alert:%s%s", rec.alert_id, ""), 0);
     /* invalid input never reaches Redis */
     snprintf(rec.ticker, sizeof(rec.ticker), "bad ticker");
-    assert_int_equal(alert_store_create(f->rc, &rec, 10, f->err, sizeof(f->err)), -1);
+    assert_int_equal(alert_store_create_once(f->rc, &rec, 10, NULL, 0, f->err, sizeof(f->err)),
+                     -1);
 }
 
 /* A create retried with its idempotency key stores nothing new and answers
@@ -365,9 +377,7 @@ static void test_claim_removes_from_every_key(void **state)
     unique_user(u, sizeof(u));
     make_alert(f, u, t, 180, ALERT_ABOVE, 1, id);
     make_alert(f, u, t, 300, ALERT_ABOVE, 2, keep);
-    assert_int_equal(alert_store_claim(f->rc, t, 180.5, ts, f->claims, CLAIM_MAX, f->err,
-                                       sizeof(f->err)),
-                     1);
+    assert_int_equal(claim_at(f, t, 180.5, ts), 1);
     assert_string_equal(f->claims[0].user_id, u);
     assert_int_equal(alert_msg_decode(f->claims[0].payload, f->claims[0].payload_len, &m,
                                       f->err, sizeof(f->err)),
@@ -400,6 +410,7 @@ static void test_outbox_ack(void **state)
 {
     struct fixture *f = fixture_get(state);
     char t[32], u[64], oid[48], before[48];
+    const char *ack[1];
     struct alert_claim *rd = calloc(1024, sizeof(*rd));
     int n, found = 0;
 
@@ -428,7 +439,8 @@ static void test_outbox_ack(void **state)
     }
     assert_true(found);
     assert_true(alert_store_outbox_len(f->rc) >= 1);
-    assert_int_equal(alert_store_outbox_ack(f->rc, oid, f->err, sizeof(f->err)), 0);
+    ack[0] = oid;
+    assert_int_equal(alert_store_outbox_ack_many(f->rc, ack, 1, f->err, sizeof(f->err)), 0);
     n = alert_store_outbox_read(f->rc, before, 0, rd, 1024, f->err, sizeof(f->err));
     for (int i = 0; i < n; i++)
         assert_string_not_equal(rd[i].outbox_id, oid);

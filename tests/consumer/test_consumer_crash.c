@@ -106,7 +106,7 @@ static void test_sigkill_loses_nothing(void **state)
         r.type = ALERT_ABOVE;
         r.threshold = 100.0 + (double)(rand_r(&seed) % 10000) / 100.0; /* < 200 */
         r.created_at = time_now();
-        assert_int_equal(alert_store_create(c.rc, &r, 1000, err, sizeof(err)), 0);
+        assert_int_equal(alert_store_create_once(c.rc, &r, 1000, NULL, 0, err, sizeof(err)), 0);
     }
     pid = spawn(&c);
     assert_int_equal(cit_wait_consuming(&c, N_PARTITIONS, 60000), 0);

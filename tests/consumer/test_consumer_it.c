@@ -61,7 +61,7 @@ static void create_alerts(struct cit *c, struct model_alert *a, char tickers[][3
         r->type = rand_r(&seed) % 2 ? ALERT_BELOW : ALERT_ABOVE;
         r->threshold = rand_price(&seed);
         r->created_at = 1700000000.0 + i;
-        assert_int_equal(alert_store_create(c->rc, r, 1000, err, sizeof(err)), 0);
+        assert_int_equal(alert_store_create_once(c->rc, r, 1000, NULL, 0, err, sizeof(err)), 0);
     }
 }
 

@@ -41,7 +41,8 @@ static struct alert_msg sample_alert(void)
     a.timestamp = 1764087000.5;
     snprintf(a.event_id, sizeof(a.event_id), "1764087000500-2");
     snprintf(a.prev_event_id, sizeof(a.prev_event_id), "1764087000500-1");
-    alert_msg_format_text(&a);
+    snprintf(a.message, sizeof(a.message), ALERT_MSG_TEXT_FORMAT, a.ticker,
+             alert_type_name(a.type), a.threshold, a.price);
     return a;
 }
 

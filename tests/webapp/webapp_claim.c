@@ -37,7 +37,8 @@ int main(int argc, char **argv)
     char *end = NULL;
     double price;
     int port = 0;
-    int n;
+    struct alert_tick tick;
+    int n, done = 0;
     int status = 1;
 
     log_init("webapp_claim", LOG_LVL_WARN);
@@ -53,7 +54,8 @@ int main(int argc, char **argv)
     rc = redis_conn_new(argv[1], port, 2000);
     if (rc == NULL)
         return 1;
-    n = alert_store_claim(rc, argv[3], price, time_now(), claims, CLAIM_MAX, err, sizeof(err));
+    tick = (struct alert_tick){argv[3], price, time_now()};
+    n = alert_store_claim_batch(rc, &tick, 1, claims, CLAIM_MAX, &done, err, sizeof(err));
     if (n < 0) {
         fprintf(stderr, "claim failed: %s\n", err);
         goto out;
@@ -61,7 +63,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < n; i++) {
         if (claims[i].payload_len == 0)
             continue;
-        if (alert_store_outbox_ack(rc, claims[i].outbox_id, err, sizeof(err)) != 0) {
+        const char *id = claims[i].outbox_id;
+        if (alert_store_outbox_ack_many(rc, &id, 1, err, sizeof(err)) != 0) {
             fprintf(stderr, "ack failed: %s\n", err);
             goto out;
         }
