@@ -1,4 +1,5 @@
-/* config: environment variable parsing with strict validation. */
+/* config: the table-driven loader of environment variables, with strict
+ * validation, and the --help printer of the same tables. */
 #include "config.h"
 
 #include <errno.h>
@@ -8,166 +9,285 @@
 #include <string.h>
 #include <strings.h>
 
+#include "contract.h"
+
+#define CONFIG_HELP_DEF_MAX 20 /* widest DEFAULT column; longer defaults overflow it */
+
+static const char *const config_levels[] = {"debug", "info", "warn", "error", NULL};
+
 const struct config_var config_common_vars[] = {
-    {"KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092", "Kafka bootstrap servers (host:port,...)"},
-    {"REDIS_HOST", "127.0.0.1", "Redis host"},
-    {"REDIS_PORT", "6379", "Redis port (1-65535)"},
-    {"REDIS_TIMEOUT_MS", "1000", "Redis connect/command timeout in ms (10-60000)"},
-    {"METRICS_PORT", "(per daemon)", "port of GET /health and GET /metrics; 0 turns it off"},
-    {"LISTEN_HOST", "127.0.0.1", "IPv4 address the HTTP endpoints listen on"},
-    {"LOG_LEVEL", "info", "debug, info, warn or error"},
-    {NULL, NULL, NULL},
+    {"KAFKA_BOOTSTRAP_SERVERS", CONTRACT_KAFKA_BOOTSTRAP, "Kafka bootstrap servers (host:port,...)",
+     CONFIG_STRING(struct common_config, kafka_bootstrap)},
+    {"REDIS_HOST", CONTRACT_HOST, "Redis host", CONFIG_STRING(struct common_config, redis_host)},
+    {"REDIS_PORT", CONTRACT_TEXT(CONTRACT_PORT_REDIS), "Redis port",
+     CONFIG_LONG(struct common_config, redis_port, 1, 65535)},
+    {"REDIS_TIMEOUT_MS", "1000", "Redis connect/command timeout in ms",
+     CONFIG_LONG(struct common_config, redis_timeout_ms, 10, 60000)},
+    {"LISTEN_HOST", CONTRACT_HOST, "IPv4 address the HTTP endpoints listen on",
+     CONFIG_STRING(struct common_config, listen_host)},
+    {"LOG_LEVEL", "info", "least severe level logged",
+     CONFIG_CHOICE(struct common_config, log_level, config_levels)},
+    CONFIG_END,
 };
 
-int config_str(const char *name, const char *def, char *out, size_t outlen, char *err,
-               size_t errlen)
+/* Copies a string value; "" only with CONFIG_EMPTY_OK. The value itself is
+ * never quoted in err: it may be a secret. */
+static int config_set_str(const struct config_var *v, const char *text, char *out, char *err,
+                          size_t errlen)
 {
-    const char *v = getenv(name);
-    size_t len;
+    size_t len = strlen(text);
 
-    if (v == NULL)
-        v = def;
-    len = strlen(v);
-    if (len == 0) {
-        snprintf(err, errlen, "%s: must not be empty", name);
+    if (len == 0 && !(v->flags & CONFIG_EMPTY_OK)) {
+        snprintf(err, errlen, "%s: must not be empty", v->name);
         return -1;
     }
-    if (len >= outlen) {
-        snprintf(err, errlen, "%s: too long (%zu bytes, at most %zu)", name, len, outlen - 1);
+    if (len >= v->size) {
+        snprintf(err, errlen, "%s: too long (%zu bytes, at most %zu)", v->name, len, v->size - 1);
         return -1;
     }
-    memcpy(out, v, len + 1);
+    memcpy(out, text, len + 1);
     return 0;
 }
 
-int config_long(const char *name, long def, long min, long max, long *out, char *err,
-                size_t errlen)
+/* The index of text in v->choices, or -1 with err listing them. */
+static int config_match(const struct config_var *v, const char *text, char *err, size_t errlen)
 {
-    const char *v = getenv(name);
+    char list[160] = "";
+    size_t used = 0;
+
+    for (int i = 0; v->choices[i] != NULL; i++) {
+        if (strcmp(text, v->choices[i]) == 0)
+            return i;
+        int r = snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", v->choices[i]);
+        if (r > 0 && (size_t)r < sizeof(list) - used)
+            used += (size_t)r;
+    }
+    snprintf(err, errlen, "%s: must be one of %s (got '%.64s')", v->name, list, text);
+    return -1;
+}
+
+/* An integer in [min, max]: empty, non-numeric, trailing garbage or out of
+ * range → -1. */
+static int config_parse_long(const struct config_var *v, const char *text, long *out, char *err,
+                             size_t errlen)
+{
+    long min = (long)v->min, max = (long)v->max;
     char *end = NULL;
     long val;
 
-    if (v == NULL) {
-        *out = def;
-        return 0;
-    }
     errno = 0;
-    val = strtol(v, &end, 10);
-    if (*v == '\0' || end == v || *end != '\0' || errno == ERANGE || val < min || val > max) {
-        snprintf(err, errlen, "%s: must be an integer between %ld and %ld (got '%.64s')", name,
-                 min, max, v);
+    val = strtol(text, &end, 10);
+    if (*text == '\0' || end == text || *end != '\0' || errno == ERANGE || val < min ||
+        val > max) {
+        snprintf(err, errlen, "%s: must be an integer between %ld and %ld (got '%.64s')",
+                 v->name, min, max, text);
         return -1;
     }
     *out = val;
     return 0;
 }
 
-int config_double(const char *name, double def, double min, double max, double *out, char *err,
-                  size_t errlen)
+/* A finite number in [min, max]; same failures as config_parse_long. */
+static int config_parse_double(const struct config_var *v, const char *text, double *out,
+                               char *err, size_t errlen)
 {
-    const char *v = getenv(name);
     char *end = NULL;
     double val;
 
-    if (v == NULL) {
-        *out = def;
-        return 0;
-    }
     errno = 0;
-    val = strtod(v, &end);
-    if (*v == '\0' || end == v || *end != '\0' || errno == ERANGE || !isfinite(val) ||
-        val < min || val > max) {
-        snprintf(err, errlen, "%s: must be a number between %g and %g (got '%.64s')", name, min,
-                 max, v);
+    val = strtod(text, &end);
+    if (*text == '\0' || end == text || *end != '\0' || errno == ERANGE || !isfinite(val) ||
+        val < v->min || val > v->max) {
+        snprintf(err, errlen, "%s: must be a number between %g and %g (got '%.64s')", v->name,
+                 v->min, v->max, text);
         return -1;
     }
     *out = val;
     return 0;
 }
 
-int config_bool(const char *name, int def, int *out, char *err, size_t errlen)
+/* Any unsigned decimal that fits 64 bits; a sign is refused. */
+static int config_parse_u64(const struct config_var *v, const char *text, uint64_t *out,
+                            char *err, size_t errlen)
+{
+    char *end = NULL;
+    unsigned long long val;
+
+    errno = 0;
+    val = strtoull(text, &end, 10);
+    if (*text == '\0' || *text == '-' || *end != '\0' || errno != 0) {
+        snprintf(err, errlen, "%s: must be an unsigned integer (got '%.64s')", v->name, text);
+        return -1;
+    }
+    *out = (uint64_t)val;
+    return 0;
+}
+
+static int config_parse_bool(const struct config_var *v, const char *text, int *out, char *err,
+                             size_t errlen)
 {
     static const char *const yes[] = {"1", "true", "yes", "on"};
     static const char *const no[] = {"0", "false", "no", "off"};
-    const char *v = getenv(name);
 
-    if (v == NULL) {
-        *out = def;
-        return 0;
-    }
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-        if (strcasecmp(v, yes[i]) == 0) {
+        if (strcasecmp(text, yes[i]) == 0) {
             *out = 1;
             return 0;
         }
-        if (strcasecmp(v, no[i]) == 0) {
+        if (strcasecmp(text, no[i]) == 0) {
             *out = 0;
             return 0;
         }
     }
-    snprintf(err, errlen, "%s: must be true or false (got '%.64s')", name, v);
+    snprintf(err, errlen, "%s: must be true or false (got '%.64s')", v->name, text);
     return -1;
 }
 
-int config_choice(const char *name, const char *def, const char *const *choices, int *out,
-                  char *err, size_t errlen)
+/* Parses text as v says and stores it in field; field is untouched on -1. */
+static int config_store(const struct config_var *v, const char *text, char *field, char *err,
+                        size_t errlen)
 {
-    const char *v = getenv(name);
-    char list[160] = "";
-    size_t used = 0;
+    long l;
+    double d;
+    uint64_t u;
+    int i;
 
-    if (v == NULL)
-        v = def;
-    for (int i = 0; choices[i] != NULL; i++) {
-        if (strcmp(v, choices[i]) == 0) {
-            *out = i;
-            return 0;
-        }
-        int r = snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", choices[i]);
-        if (r > 0 && (size_t)r < sizeof(list) - used)
-            used += (size_t)r;
+    switch (v->kind) {
+    case CONFIG_KIND_STRING:
+        if (v->choices != NULL && config_match(v, text, err, errlen) < 0)
+            return -1;
+        return config_set_str(v, text, field, err, errlen);
+    case CONFIG_KIND_LONG:
+        if (config_parse_long(v, text, &l, err, errlen) != 0)
+            return -1;
+        *(long *)(void *)field = l;
+        return 0;
+    case CONFIG_KIND_INT:
+        if (config_parse_long(v, text, &l, err, errlen) != 0)
+            return -1;
+        *(int *)(void *)field = (int)l;
+        return 0;
+    case CONFIG_KIND_DOUBLE:
+        if (config_parse_double(v, text, &d, err, errlen) != 0)
+            return -1;
+        *(double *)(void *)field = d;
+        return 0;
+    case CONFIG_KIND_U64:
+        if (config_parse_u64(v, text, &u, err, errlen) != 0)
+            return -1;
+        *(uint64_t *)(void *)field = u;
+        return 0;
+    case CONFIG_KIND_BOOL:
+        if (config_parse_bool(v, text, &i, err, errlen) != 0)
+            return -1;
+        *(int *)(void *)field = i;
+        return 0;
+    case CONFIG_KIND_CHOICE:
+        i = config_match(v, text, err, errlen);
+        if (i < 0)
+            return -1;
+        memcpy(field, &i, sizeof(i)); /* an int or an enum of int size (CONFIG_AT_INT_) */
+        return 0;
     }
-    snprintf(err, errlen, "%s: must be one of %s (got '%.64s')", name, list, v);
+    snprintf(err, errlen, "%s: unknown kind in the configuration table", v->name);
     return -1;
 }
 
-int config_load_common(struct common_config *cfg, long default_metrics_port, char *err,
-                       size_t errlen)
+int config_load(const struct config_var *vars, void *cfg, char *err, size_t errlen)
 {
-    static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
-    int level = 1;
+    for (const struct config_var *v = vars; v->name != NULL; v++) {
+        char *field = (char *)cfg + v->offset;
+        const char *text;
 
-    memset(cfg, 0, sizeof(*cfg));
-    if (config_str("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092", cfg->kafka_bootstrap,
-                   sizeof(cfg->kafka_bootstrap), err, errlen) != 0 ||
-        config_str("REDIS_HOST", "127.0.0.1", cfg->redis_host, sizeof(cfg->redis_host), err,
-                   errlen) != 0 ||
-        config_long("REDIS_PORT", 6379, 1, 65535, &cfg->redis_port, err, errlen) != 0 ||
-        config_long("REDIS_TIMEOUT_MS", 1000, 10, 60000, &cfg->redis_timeout_ms, err, errlen) !=
-            0 ||
-        config_long("METRICS_PORT", default_metrics_port, 0, 65535, &cfg->metrics_port, err,
-                    errlen) != 0 ||
-        config_str("LISTEN_HOST", "127.0.0.1", cfg->listen_host, sizeof(cfg->listen_host), err,
-                   errlen) != 0 ||
-        config_choice("LOG_LEVEL", "info", levels, &level, err, errlen) != 0)
-        return -1;
-    cfg->log_level = (enum log_level)level;
+        if (v->when != NULL && !v->when(cfg))
+            continue;
+        text = getenv(v->name);
+        if (text == NULL)
+            text = v->def;
+        if (text == NULL) {
+            if (v->kind == CONFIG_KIND_STRING)
+                field[0] = '\0';
+            continue;
+        }
+        if (config_store(v, text, field, err, errlen) != 0)
+            return -1;
+    }
     return 0;
 }
 
-static void config_print_vars(const struct config_var *vars)
+/* What --help says of a variable's values: its range or its words. */
+static void config_format_values(const struct config_var *v, char *out, size_t outlen)
 {
-    for (; vars != NULL && vars->name != NULL; vars++)
-        printf("  %-26s %-18s %s\n", vars->name, vars->def, vars->help);
+    size_t used = 0;
+
+    out[0] = '\0';
+    switch (v->kind) {
+    case CONFIG_KIND_LONG:
+    case CONFIG_KIND_INT:
+        snprintf(out, outlen, " (%ld-%ld)", (long)v->min, (long)v->max);
+        return;
+    case CONFIG_KIND_DOUBLE:
+        snprintf(out, outlen, " (%g-%g)", v->min, v->max);
+        return;
+    case CONFIG_KIND_BOOL:
+        snprintf(out, outlen, " (true or false)");
+        return;
+    case CONFIG_KIND_STRING:
+    case CONFIG_KIND_CHOICE:
+    case CONFIG_KIND_U64:
+        break;
+    }
+    for (int i = 0; v->choices != NULL && v->choices[i] != NULL; i++) {
+        int r = snprintf(out + used, outlen - used, "%s%s", i ? ", " : " (", v->choices[i]);
+        if (r < 0 || (size_t)r >= outlen - used)
+            return;
+        used += (size_t)r;
+    }
+    if (used > 0)
+        snprintf(out + used, outlen - used, ")");
+}
+
+static const char *config_shown_default(const struct config_var *v)
+{
+    if (v->shown != NULL)
+        return v->shown;
+    return v->def != NULL ? v->def : "(unset)";
+}
+
+static void config_widths(const struct config_var *vars, int *name_w, int *def_w)
+{
+    for (; vars != NULL && vars->name != NULL; vars++) {
+        int n = (int)strlen(vars->name);
+        int d = (int)strlen(config_shown_default(vars));
+        if (n > *name_w)
+            *name_w = n;
+        if (d > *def_w && d <= CONFIG_HELP_DEF_MAX)
+            *def_w = d;
+    }
+}
+
+static void config_print_vars(const struct config_var *vars, int name_w, int def_w)
+{
+    char values[160];
+
+    for (; vars != NULL && vars->name != NULL; vars++) {
+        config_format_values(vars, values, sizeof(values));
+        printf("  %-*s %-*s %s%s\n", name_w, vars->name, def_w, config_shown_default(vars),
+               vars->help, values);
+    }
 }
 
 void config_print_help(const char *prog, const char *summary, const struct config_var *own)
 {
-    printf("Usage: %s [--help]\n%s\n\nConfigured by environment variables only:\n  %-26s "
-           "%-18s %s\n",
-           prog, summary, "VARIABLE", "DEFAULT", "MEANING");
-    config_print_vars(config_common_vars);
-    config_print_vars(own);
+    int name_w = (int)strlen("VARIABLE"), def_w = (int)strlen("DEFAULT");
+
+    config_widths(config_common_vars, &name_w, &def_w);
+    config_widths(own, &name_w, &def_w);
+    printf("Usage: %s [--help]\n%s\n\nConfigured by environment variables only:\n", prog,
+           summary);
+    printf("  %-*s %-*s %s\n", name_w, "VARIABLE", def_w, "DEFAULT", "MEANING");
+    config_print_vars(config_common_vars, name_w, def_w);
+    config_print_vars(own, name_w, def_w);
 }
 
 int config_wants_help(int argc, char **argv)

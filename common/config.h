@@ -1,21 +1,93 @@
-/* config: reads environment variables once, at start, with range checks.
- * Every getter leaves *out untouched and fills err (naming the variable and
- * what is wrong) on failure; an unset variable yields the default. */
+/* config: environment variables, read once at start with range checks. A
+ * daemon describes each variable once, in a table of struct config_var (its
+ * name, type, default, range, help text and where it lands in the daemon's
+ * configuration struct); config_load reads the environment through that
+ * table and config_print_help prints it, so --help and loading cannot
+ * disagree. Special cases (cross-field checks, derived values) run after
+ * the table, in the daemon's own code. */
 #ifndef SA_CONFIG_H
 #define SA_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "log.h"
 
 #define CONFIG_ERR_MAX 256
 
-/* One line of `--help` and of the README table. */
+enum config_kind {
+    CONFIG_KIND_STRING, /* char[size]; with choices, only those words */
+    CONFIG_KIND_LONG,   /* long in [min, max] */
+    CONFIG_KIND_INT,    /* int in [min, max] */
+    CONFIG_KIND_DOUBLE, /* finite double in [min, max] */
+    CONFIG_KIND_U64,    /* uint64_t, an unsigned decimal integer */
+    CONFIG_KIND_BOOL,   /* int 1/0: true/false, 1/0, yes/no, on/off (any case) */
+    CONFIG_KIND_CHOICE, /* int (or an enum): the index of the value in choices */
+};
+
+/* flags */
+#define CONFIG_EMPTY_OK 1u /* a string set to "" is kept as "" (otherwise an error) */
+
+/* One environment variable: one line of --help, one field of the daemon's
+ * configuration. Tables end with CONFIG_END. Write entries as
+ *   {"NAME", "default", "help", CONFIG_LONG(struct x_config, field, 1, 100)},
+ * adding .flags, .choices, .when or .shown where needed. */
 struct config_var {
     const char *name;
+    /* The default, spelled as the variable would be; it goes through the
+     * same checks as a value from the environment. NULL: none (a string
+     * field gets "", a number keeps 0). */
     const char *def;
     const char *help;
+    enum config_kind kind;
+    size_t offset; /* of the field in the configuration struct */
+    size_t size;   /* CONFIG_KIND_STRING: bytes of the field it may use, NUL included */
+    double min;    /* numbers: the inclusive range (exact for integers below 2^53) */
+    double max;
+    const char *const *choices; /* NULL-terminated words (CHOICE, or STRING restricted) */
+    unsigned flags;
+    /* NULL, or the variable is read only when this returns true for the
+     * configuration loaded so far (entries above it); otherwise its field
+     * keeps what it holds. */
+    int (*when)(const void *cfg);
+    const char *shown; /* --help's DEFAULT column when def says too little */
 };
+
+#define CONFIG_END {.name = NULL}
+
+/* The field of `type` called `member`, checked at compile time to have the
+ * type the kind stores (a wrong type has no _Generic match). */
+#define CONFIG_AT_(type, member, ctype) _Generic(((type *)0)->member, ctype: offsetof(type, member))
+/* A field of int size (an int or an enum), checked at compile time. */
+#define CONFIG_AT_INT_(type, member)                                                           \
+    (offsetof(type, member) +                                                                  \
+     0 * sizeof(char[sizeof(((type *)0)->member) == sizeof(int) ? 1 : -1]))
+
+#define CONFIG_STRING(type, member)                                                            \
+    .kind = CONFIG_KIND_STRING, .offset = CONFIG_AT_(type, member, char *),                    \
+    .size = sizeof(((type *)0)->member)
+/* A string given at most n bytes (NUL included) of its field. */
+#define CONFIG_STRING_MAX(type, member, n)                                                     \
+    .kind = CONFIG_KIND_STRING, .offset = CONFIG_AT_(type, member, char *),                    \
+    .size = (n) + 0 * sizeof(char[(n) <= sizeof(((type *)0)->member) ? 1 : -1])
+#define CONFIG_LONG(type, member, lo, hi)                                                      \
+    .kind = CONFIG_KIND_LONG, .offset = CONFIG_AT_(type, member, long), .min = (lo), .max = (hi)
+#define CONFIG_INT(type, member, lo, hi)                                                       \
+    .kind = CONFIG_KIND_INT, .offset = CONFIG_AT_(type, member, int), .min = (lo), .max = (hi)
+#define CONFIG_DOUBLE(type, member, lo, hi)                                                    \
+    .kind = CONFIG_KIND_DOUBLE, .offset = CONFIG_AT_(type, member, double), .min = (lo),       \
+    .max = (hi)
+#define CONFIG_U64(type, member)                                                               \
+    .kind = CONFIG_KIND_U64, .offset = CONFIG_AT_(type, member, uint64_t)
+#define CONFIG_BOOL(type, member) .kind = CONFIG_KIND_BOOL, .offset = CONFIG_AT_(type, member, int)
+#define CONFIG_CHOICE(type, member, words)                                                     \
+    .kind = CONFIG_KIND_CHOICE, .offset = CONFIG_AT_INT_(type, member), .choices = (words)
+
+/* METRICS_PORT of a daemon whose struct holds a common_config `common`,
+ * with its default port (text). */
+#define CONFIG_METRICS_PORT(type, port_text)                                                   \
+    {"METRICS_PORT", port_text, "port of GET /health and GET /metrics; 0 turns them off",       \
+     CONFIG_LONG(type, common.metrics_port, 0, 65535)}
 
 /* Settings every daemon shares. */
 struct common_config {
@@ -23,41 +95,23 @@ struct common_config {
     char redis_host[256];
     long redis_port;
     long redis_timeout_ms;
-    long metrics_port;
+    long metrics_port; /* each daemon's table has its own METRICS_PORT (its default differs) */
     char listen_host[64]; /* address the HTTP endpoints bind to */
     enum log_level log_level;
 };
 
-/* The variables common_config reads, terminated by a {NULL} entry. */
+/* The variables of struct common_config but METRICS_PORT. */
 extern const struct config_var config_common_vars[];
 
-/* A string: unset → def (copied); set but empty or longer than outlen-1 → -1. */
-int config_str(const char *name, const char *def, char *out, size_t outlen, char *err,
-               size_t errlen);
+/* Reads every variable of vars into the struct at cfg, in table order.
+ * Returns 0, or -1 with err naming the first bad variable and what is
+ * wrong; the bad variable's field is left untouched (earlier ones are
+ * set). A bad number or word is quoted (its first 64 bytes); a free
+ * string, which may be a secret, never is. */
+int config_load(const struct config_var *vars, void *cfg, char *err, size_t errlen);
 
-/* An integer in [min, max]: empty, non-numeric, trailing garbage or out of
- * range → -1. */
-int config_long(const char *name, long def, long min, long max, long *out, char *err,
-                size_t errlen);
-
-/* A finite number in [min, max]; same failures as config_long. */
-int config_double(const char *name, double def, double min, double max, double *out, char *err,
-                  size_t errlen);
-
-/* true/false, 1/0, yes/no, on/off (case-insensitive). */
-int config_bool(const char *name, int def, int *out, char *err, size_t errlen);
-
-/* One of `choices` (NULL-terminated); *out is the index. */
-int config_choice(const char *name, const char *def, const char *const *choices, int *out,
-                  char *err, size_t errlen);
-
-/* Loads the shared settings. default_metrics_port is the daemon's own
- * METRICS_PORT default (0 turns the endpoint off). Returns 0 or -1 with err. */
-int config_load_common(struct common_config *cfg, long default_metrics_port, char *err,
-                       size_t errlen);
-
-/* Prints usage and a table of variables (common ones first, then `own`,
- * which may be NULL) to stdout. */
+/* Prints usage and a table of variables (config_common_vars first, then
+ * `own`, which may be NULL) with each default and range, to stdout. */
 void config_print_help(const char *prog, const char *summary, const struct config_var *own);
 
 /* True when argv asks for help (-h or --help). */

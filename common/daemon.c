@@ -1,11 +1,24 @@
 /* daemon: the shared start of a daemon's main. */
 #include "daemon.h"
 
+#include <string.h>
+
 #include "log.h"
 #include "signals.h"
 
+/* The configuration: the shared variables, the daemon's table, its checks. */
+static int daemon_load(const struct daemon_desc *d, void *cfg, struct common_config *common,
+                       char *err, size_t errlen)
+{
+    memset(cfg, 0, d->size);
+    if (config_load(config_common_vars, common, err, errlen) != 0 ||
+        config_load(d->vars, cfg, err, errlen) != 0)
+        return -1;
+    return d->check != NULL ? d->check(cfg, err, errlen) : 0;
+}
+
 int daemon_begin(const struct daemon_desc *d, int argc, char **argv, void *cfg,
-                 const struct common_config *common)
+                 struct common_config *common)
 {
     char err[512]; /* room for a long TICKERS complaint */
 
@@ -14,7 +27,7 @@ int daemon_begin(const struct daemon_desc *d, int argc, char **argv, void *cfg,
         return 0;
     }
     log_init(d->name, LOG_LVL_INFO);
-    if (d->load(cfg, err, sizeof(err)) != 0) {
+    if (daemon_load(d, cfg, common, err, sizeof(err)) != 0) {
         log_error("bad configuration", "error=\"%s\"", err);
         return 2;
     }

@@ -39,18 +39,24 @@ struct bench {
     struct stats stats;
 };
 
+static const struct config_var bench_vars[] = {
+    {"BENCH_ALERTS", "1000000", "resident alerts",
+     CONFIG_LONG(struct bench, alerts, 1000, 50000000)},
+    {"BENCH_TICKS", "500000", "ticks of the quiet phase",
+     CONFIG_LONG(struct bench, ticks, 1000, 50000000)},
+    {"BENCH_TICKERS", "100", "distinct tickers",
+     CONFIG_LONG(struct bench, tickers, 1, BENCH_TICKERS_MAX)},
+    {"BENCH_FIRE_STEPS", "400", "firing phase: ticks per ticker",
+     CONFIG_LONG(struct bench, fire_steps, 1, 100000)},
+    CONFIG_END,
+};
+
 static int bench_config(struct bench *b)
 {
     char err[CONFIG_ERR_MAX];
 
-    if (config_load_common(&b->cc, 0, err, sizeof(err)) != 0 ||
-        config_long("BENCH_ALERTS", 1000000, 1000, 50000000, &b->alerts, err, sizeof(err)) !=
-            0 ||
-        config_long("BENCH_TICKS", 500000, 1000, 50000000, &b->ticks, err, sizeof(err)) != 0 ||
-        config_long("BENCH_TICKERS", 100, 1, BENCH_TICKERS_MAX, &b->tickers, err,
-                    sizeof(err)) != 0 ||
-        config_long("BENCH_FIRE_STEPS", 400, 1, 100000, &b->fire_steps, err, sizeof(err)) !=
-            0) {
+    if (config_load(config_common_vars, &b->cc, err, sizeof(err)) != 0 ||
+        config_load(bench_vars, b, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
         return -1;
     }
@@ -60,7 +66,7 @@ static int bench_config(struct bench *b)
     return 0;
 }
 
-/* Appends the four writes alert_store_create does, without its checks. */
+/* Appends the four writes alert_store_create_once does, without its checks. */
 static void bench_append_alert(redisContext *ctx, const struct bench *b, long i,
                                unsigned *seed)
 {

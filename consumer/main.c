@@ -9,6 +9,7 @@
 #include "alert_history.h"
 #include "alert_store.h"
 #include "config.h"
+#include "contract.h"
 #include "evaluator.h"
 #include "health.h"
 #include "kafka.h"
@@ -36,18 +37,28 @@ struct consumer_config {
     long sweep_ms;
 };
 
+#define CC struct consumer_config
+
 static const struct config_var consumer_vars[] = {
-    {"TOPIC_PRICES", "stock-prices", "topic the price ticks are read from"},
-    {"TOPIC_ALERTS", "alerts", "topic triggered alerts are published to (key = user_id)"},
-    {"CONSUMER_GROUP", "alert-evaluators", "Kafka consumer group shared by the evaluators"},
-    {"GROUP_INSTANCE_ID", "(unset)",
+    CONFIG_METRICS_PORT(CC, CONTRACT_TEXT(CONTRACT_PORT_CONSUMER_METRICS)),
+    {"TOPIC_PRICES", CONTRACT_TOPIC_PRICES, "topic the price ticks are read from",
+     CONFIG_STRING(CC, topic_prices)},
+    {"TOPIC_ALERTS", CONTRACT_TOPIC_ALERTS,
+     "topic triggered alerts are published to (key = user_id)", CONFIG_STRING(CC, topic_alerts)},
+    {"CONSUMER_GROUP", CONTRACT_GROUP_EVALUATORS, "Kafka consumer group shared by the evaluators",
+     CONFIG_STRING(CC, group)},
+    {"GROUP_INSTANCE_ID", NULL,
      "static group membership id (unique per instance); a restart within the session "
-     "timeout keeps its partitions"},
-    {"MAX_TICK_AGE_MS", "10000", "ticks older than this fire nothing (0-86400000; 0 = off)"},
+     "timeout keeps its partitions",
+     CONFIG_STRING(CC, instance_id)},
+    {"MAX_TICK_AGE_MS", "10000", "ticks older than this fire nothing; 0 = off",
+     CONFIG_LONG(CC, max_tick_age_ms, 0, 86400000)},
     {"OUTBOX_REDELIVER_MS", "5000",
-     "outbox entries older than this and not in flight here are republished (100-3600000)"},
-    {"OUTBOX_SWEEP_MS", "1000", "how often the outbox sweeper runs (50-60000)"},
-    {NULL, NULL, NULL},
+     "outbox entries older than this and not in flight here are republished",
+     CONFIG_LONG(CC, redeliver_ms, 100, 3600000)},
+    {"OUTBOX_SWEEP_MS", "1000", "how often the outbox sweeper runs",
+     CONFIG_LONG(CC, sweep_ms, 50, 60000)},
+    CONFIG_END,
 };
 
 /* State the health thread reads: its own Redis connection (the main one is
@@ -57,31 +68,6 @@ struct consumer_health {
     rd_kafka_t *producer;
     struct stats *stats;
 };
-
-static int consumer_config_load(void *arg, char *err, size_t errlen)
-{
-    struct consumer_config *cfg = arg;
-
-    memset(cfg, 0, sizeof(*cfg));
-    if (config_load_common(&cfg->common, 9102, err, errlen) != 0 ||
-        config_str("TOPIC_PRICES", "stock-prices", cfg->topic_prices, sizeof(cfg->topic_prices),
-                   err, errlen) != 0 ||
-        config_str("TOPIC_ALERTS", "alerts", cfg->topic_alerts, sizeof(cfg->topic_alerts), err,
-                   errlen) != 0 ||
-        config_str("CONSUMER_GROUP", "alert-evaluators", cfg->group, sizeof(cfg->group), err,
-                   errlen) != 0 ||
-        config_long("MAX_TICK_AGE_MS", 10000, 0, 86400000, &cfg->max_tick_age_ms, err,
-                    errlen) != 0 ||
-        config_long("OUTBOX_REDELIVER_MS", 5000, 100, 3600000, &cfg->redeliver_ms, err,
-                    errlen) != 0 ||
-        config_long("OUTBOX_SWEEP_MS", 1000, 50, 60000, &cfg->sweep_ms, err, errlen) != 0)
-        return -1;
-    if (getenv("GROUP_INSTANCE_ID") != NULL &&
-        config_str("GROUP_INSTANCE_ID", "", cfg->instance_id, sizeof(cfg->instance_id), err,
-                   errlen) != 0)
-        return -1;
-    return 0;
-}
 
 static int consumer_health_check(void *ud, struct buf *out)
 {
@@ -184,7 +170,7 @@ static void consumer_log_start(const struct consumer_config *cfg)
 
 static const struct daemon_desc consumer_daemon = {
     "consumer", "Alert evaluator: fires each triggered alert exactly once.", consumer_vars,
-    consumer_config_load};
+    sizeof(struct consumer_config), NULL};
 
 int main(int argc, char **argv)
 {

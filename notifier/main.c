@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "contract.h"
 #include "dedup.h"
 #include "dispatch.h"
 #include "health.h"
@@ -21,85 +22,68 @@
 #include "stats.h"
 #include "timeutil.h"
 
-#define NOTIFIER_METRICS_PORT 9103
+#define NC struct notifier_config
+
+static const char *const notifier_resets[] = {"earliest", "latest", NULL};
+
+/* The webhook's settings are read only when it has a URL. */
+static int notifier_webhook_wanted(const void *cfg)
+{
+    const struct notifier_config *c = cfg;
+
+    return c->webhook.url[0] != '\0';
+}
 
 static const struct config_var notifier_vars[] = {
-    {"TOPIC_ALERTS", "alerts", "topic of triggered alerts to deliver"},
-    {"TOPIC_DLQ", "alerts-dlq", "dead-letter topic (undeliverable or malformed)"},
-    {"NOTIFIER_GROUP", "notification-dispatchers", "Kafka consumer group"},
-    {"NOTIFIER_OFFSET_RESET", "earliest", "where a new group starts: earliest or latest"},
-    {"NOTIFIER_WEBHOOK_URL", "(unset)", "http(s) URL to POST each alert to; unset = log only"},
-    {"NOTIFIER_WEBHOOK_SECRET", "(unset)", "HMAC-SHA256 key for X-Stock-Alerts-Signature"},
-    {"NOTIFIER_WEBHOOK_TIMEOUT_MS", "5000", "total time of one webhook attempt (100-120000)"},
-    {"NOTIFIER_WEBHOOK_CONNECT_TIMEOUT_MS", "2000", "connect timeout (50-60000, <= total)"},
-    {"NOTIFIER_WEBHOOK_CONCURRENCY", "8", "webhook requests in flight at once (1-256)"},
-    {"NOTIFIER_MAX_ATTEMPTS", "5", "attempts per alert before the DLQ (1-100)"},
-    {"NOTIFIER_RETRY_BASE_MS", "500", "first retry delay; doubles per attempt (10-600000)"},
-    {"NOTIFIER_RETRY_MAX_MS", "30000", "cap of the retry delay (10-3600000)"},
-    {"NOTIFIER_MAX_PENDING", "1000", "unhandled messages before consuming pauses (1-100000)"},
-    {"NOTIFIER_DEDUP_TTL_S", "604800", "how long a delivered alert_id is remembered"},
-    {"NOTIFIER_DRAIN_MS", "5000", "at shutdown, time for in-flight deliveries (0-8000)"},
-    {NULL, NULL, NULL},
+    CONFIG_METRICS_PORT(NC, CONTRACT_TEXT(CONTRACT_PORT_NOTIFIER_METRICS)),
+    {"TOPIC_ALERTS", CONTRACT_TOPIC_ALERTS, "topic of triggered alerts to deliver",
+     CONFIG_STRING(NC, topic_alerts)},
+    {"TOPIC_DLQ", CONTRACT_TOPIC_DLQ, "dead-letter topic (undeliverable or malformed)",
+     CONFIG_STRING(NC, topic_dlq)},
+    {"NOTIFIER_GROUP", CONTRACT_GROUP_NOTIFIERS, "Kafka consumer group",
+     CONFIG_STRING(NC, group)},
+    {"NOTIFIER_OFFSET_RESET", "earliest", "where a new group starts",
+     CONFIG_STRING(NC, offset_reset), .choices = notifier_resets},
+    {"NOTIFIER_MAX_ATTEMPTS", "5", "attempts per alert before the DLQ",
+     CONFIG_LONG(NC, max_attempts, 1, 100)},
+    {"NOTIFIER_RETRY_BASE_MS", "500", "first retry delay; doubles per attempt",
+     CONFIG_LONG(NC, retry_base_ms, 10, 600000)},
+    {"NOTIFIER_RETRY_MAX_MS", "30000", "cap of the retry delay (raised to the base)",
+     CONFIG_LONG(NC, retry_max_ms, 10, 3600000)},
+    {"NOTIFIER_MAX_PENDING", "1000", "unhandled messages before consuming pauses",
+     CONFIG_LONG(NC, max_pending, 1, 100000)},
+    {"NOTIFIER_DEDUP_TTL_S", "604800", "how long a delivered alert_id is remembered",
+     CONFIG_LONG(NC, dedup_ttl_s, 60, 31536000)},
+    {"NOTIFIER_DRAIN_MS", "5000", "at shutdown, time for in-flight deliveries",
+     CONFIG_LONG(NC, drain_ms, 0, 8000)},
+    {"NOTIFIER_WEBHOOK_URL", NULL, "http(s) URL to POST each alert to; unset = log only",
+     CONFIG_STRING(NC, webhook.url), .flags = CONFIG_EMPTY_OK},
+    {"NOTIFIER_WEBHOOK_SECRET", NULL, "HMAC-SHA256 key for X-Stock-Alerts-Signature",
+     CONFIG_STRING(NC, webhook.secret), .flags = CONFIG_EMPTY_OK,
+     .when = notifier_webhook_wanted},
+    {"NOTIFIER_WEBHOOK_TIMEOUT_MS", "5000", "total time of one webhook attempt",
+     CONFIG_LONG(NC, webhook.timeout_ms, 100, 120000), .when = notifier_webhook_wanted},
+    {"NOTIFIER_WEBHOOK_CONNECT_TIMEOUT_MS", "2000", "connect timeout (at most the total)",
+     CONFIG_LONG(NC, webhook.connect_timeout_ms, 50, 60000), .when = notifier_webhook_wanted},
+    {"NOTIFIER_WEBHOOK_CONCURRENCY", "8", "webhook requests in flight at once",
+     CONFIG_INT(NC, webhook.concurrency, 1, 256), .when = notifier_webhook_wanted},
+    CONFIG_END,
 };
 
-static int notifier_webhook_config(struct notifier_config *c, char *err, size_t errlen)
+/* What the table cannot say: the URL's scheme, the webhook switch, and
+ * limits that follow others. */
+static int notifier_config_check(void *arg, char *err, size_t errlen)
 {
-    const char *url = getenv("NOTIFIER_WEBHOOK_URL");
-    const char *secret = getenv("NOTIFIER_WEBHOOK_SECRET");
-    long conc = 8;
+    struct notifier_config *c = arg;
 
-    c->webhook_enabled = url != NULL && url[0] != '\0';
-    if (!c->webhook_enabled)
-        return 0;
-    if (config_str("NOTIFIER_WEBHOOK_URL", "", c->webhook.url, sizeof(c->webhook.url), err,
-                   errlen) != 0 ||
-        (secret != NULL && secret[0] != '\0' &&
-         config_str("NOTIFIER_WEBHOOK_SECRET", "", c->webhook.secret,
-                    sizeof(c->webhook.secret), err, errlen) != 0) ||
-        config_long("NOTIFIER_WEBHOOK_TIMEOUT_MS", 5000, 100, 120000, &c->webhook.timeout_ms,
-                    err, errlen) != 0 ||
-        config_long("NOTIFIER_WEBHOOK_CONNECT_TIMEOUT_MS", 2000, 50, 60000,
-                    &c->webhook.connect_timeout_ms, err, errlen) != 0 ||
-        config_long("NOTIFIER_WEBHOOK_CONCURRENCY", 8, 1, 256, &conc, err, errlen) != 0)
-        return -1;
-    if (strncmp(c->webhook.url, "http://", 7) != 0 && strncmp(c->webhook.url, "https://", 8) != 0) {
+    c->webhook_enabled = notifier_webhook_wanted(c);
+    if (c->webhook_enabled && strncmp(c->webhook.url, "http://", 7) != 0 &&
+        strncmp(c->webhook.url, "https://", 8) != 0) {
         snprintf(err, errlen, "NOTIFIER_WEBHOOK_URL: must start with http:// or https://");
         return -1;
     }
     if (c->webhook.connect_timeout_ms > c->webhook.timeout_ms)
         c->webhook.connect_timeout_ms = c->webhook.timeout_ms;
-    c->webhook.concurrency = (int)conc;
-    return 0;
-}
-
-static int notifier_config_load(void *arg, char *err, size_t errlen)
-{
-    struct notifier_config *c = arg;
-    static const char *const resets[] = {"earliest", "latest", NULL};
-    int reset = 1;
-
-    memset(c, 0, sizeof(*c));
-    if (config_load_common(&c->common, NOTIFIER_METRICS_PORT, err, errlen) != 0 ||
-        config_str("TOPIC_ALERTS", "alerts", c->topic_alerts, sizeof(c->topic_alerts), err,
-                   errlen) != 0 ||
-        config_str("TOPIC_DLQ", "alerts-dlq", c->topic_dlq, sizeof(c->topic_dlq), err,
-                   errlen) != 0 ||
-        config_str("NOTIFIER_GROUP", "notification-dispatchers", c->group, sizeof(c->group),
-                   err, errlen) != 0 ||
-        config_choice("NOTIFIER_OFFSET_RESET", "earliest", resets, &reset, err, errlen) != 0 ||
-        config_long("NOTIFIER_MAX_ATTEMPTS", 5, 1, 100, &c->max_attempts, err, errlen) != 0 ||
-        config_long("NOTIFIER_RETRY_BASE_MS", 500, 10, 600000, &c->retry_base_ms, err,
-                    errlen) != 0 ||
-        config_long("NOTIFIER_RETRY_MAX_MS", 30000, 10, 3600000, &c->retry_max_ms, err,
-                    errlen) != 0 ||
-        config_long("NOTIFIER_MAX_PENDING", 1000, 1, 100000, &c->max_pending, err, errlen) !=
-            0 ||
-        config_long("NOTIFIER_DEDUP_TTL_S", 604800, 60, 31536000, &c->dedup_ttl_s, err,
-                    errlen) != 0 ||
-        config_long("NOTIFIER_DRAIN_MS", 5000, 0, 8000, &c->drain_ms, err, errlen) != 0 ||
-        notifier_webhook_config(c, err, errlen) != 0)
-        return -1;
-    snprintf(c->offset_reset, sizeof(c->offset_reset), "%s", resets[reset]);
     if (c->retry_max_ms < c->retry_base_ms)
         c->retry_max_ms = c->retry_base_ms;
     return 0;
@@ -183,7 +167,7 @@ static int notifier_sinks(const struct notifier_config *c, struct sink *sinks, i
 
 static const struct daemon_desc notifier_daemon = {
     "notifier", "Delivers triggered alerts (log + signed webhook).", notifier_vars,
-    notifier_config_load};
+    sizeof(struct notifier_config), notifier_config_check};
 
 int main(int argc, char **argv)
 {

@@ -1,4 +1,5 @@
-/* assets: the default symbol table, TICKERS parsing and instance sharding. */
+/* assets: the producer's list built from the default assets (contract.h),
+ * TICKERS parsing and instance sharding. */
 #include "assets.h"
 
 #include <ctype.h>
@@ -9,37 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contract.h"
+
 /* Unknown symbols start here in the simulation. */
 #define ASSETS_UNKNOWN_PRICE 100.0
 #define ASSETS_UNKNOWN_VOL 0.30
-
-struct asset_default {
-    const char *ticker;
-    const char *company;
-    const char *display_name;
-    double price;
-    double vol; /* annualised: crypto > equities > gold */
-};
-
-static const struct asset_default assets_defaults[] = {
-    {"AAPL", "Apple Inc.", "Apple", 190.0, 0.25},
-    {"GOOGL", "Alphabet Inc.", "Google", 170.0, 0.30},
-    {"MSFT", "Microsoft Corporation", "Microsoft", 420.0, 0.25},
-    {"AMZN", "Amazon.com, Inc.", "Amazon", 185.0, 0.32},
-    {"NVDA", "NVIDIA Corporation", "NVIDIA", 120.0, 0.50},
-    {"TSLA", "Tesla, Inc.", "Tesla", 250.0, 0.60},
-    {"META", "Meta Platforms, Inc.", "Meta", 500.0, 0.40},
-    {"BTC-USD", "Bitcoin USD", "Bitcoin", 65000.0, 0.70},
-    {"ETH-USD", "Ethereum USD", "Ethereum", 3200.0, 0.80},
-    {"SOL-USD", "Solana USD", "Solana", 150.0, 1.00},
-    {"GC=F", "Gold Futures", "Gold", 2350.0, 0.15},
-    {"SI=F", "Silver Futures", "Silver", 29.0, 0.28},
-    {"CL=F", "Crude Oil Futures", "Crude Oil", 78.0, 0.35},
-    {"NG=F", "Natural Gas Futures", "Natural Gas", 2.8, 0.55},
-    {"HG=F", "Copper Futures", "Copper", 4.5, 0.25},
-};
-
-#define ASSETS_NDEFAULTS (sizeof(assets_defaults) / sizeof(assets_defaults[0]))
 
 const char *asset_company(const struct asset *a)
 {
@@ -49,15 +24,6 @@ const char *asset_company(const struct asset *a)
 const char *asset_display_name(const struct asset *a)
 {
     return a->display_name != NULL ? a->display_name : a->ticker;
-}
-
-static const struct asset_default *assets_default_find(const char *ticker)
-{
-    for (size_t i = 0; i < ASSETS_NDEFAULTS; i++) {
-        if (strcmp(assets_defaults[i].ticker, ticker) == 0)
-            return &assets_defaults[i];
-    }
-    return NULL;
 }
 
 /* Makes room for one more entry. Returns the new (zeroed) slot or NULL. */
@@ -98,7 +64,7 @@ long assets_find(const struct asset_list *list, const char *ticker)
 
 int assets_add(struct asset_list *list, const char *ticker, char *err, size_t errlen)
 {
-    const struct asset_default *d;
+    const struct contract_asset *d;
     struct asset *a;
 
     if (!msg_ticker_valid(ticker)) {
@@ -111,9 +77,9 @@ int assets_add(struct asset_list *list, const char *ticker, char *err, size_t er
     if (a == NULL)
         goto oom;
     snprintf(a->ticker, sizeof(a->ticker), "%s", ticker);
-    d = assets_default_find(ticker);
-    a->start_price = d ? d->price : ASSETS_UNKNOWN_PRICE;
-    a->volatility = d ? d->vol : ASSETS_UNKNOWN_VOL;
+    d = contract_asset_find(ticker);
+    a->start_price = d ? d->start_price : ASSETS_UNKNOWN_PRICE;
+    a->volatility = d ? d->volatility : ASSETS_UNKNOWN_VOL;
     if (d != NULL) {
         a->company = assets_strdup_capped(d->company, MSG_COMPANY_MAX);
         a->display_name = assets_strdup_capped(d->display_name, MSG_NAME_MAX);
@@ -134,8 +100,8 @@ int assets_load_defaults(struct asset_list *list)
 {
     char err[ASSETS_ERR_MAX];
 
-    for (size_t i = 0; i < ASSETS_NDEFAULTS; i++) {
-        if (assets_add(list, assets_defaults[i].ticker, err, sizeof(err)) != 0)
+    for (size_t i = 0; i < contract_assets_len; i++) {
+        if (assets_add(list, contract_assets[i].ticker, err, sizeof(err)) != 0)
             return -1;
     }
     return 0;

@@ -1,7 +1,7 @@
 /* assets: the list of symbols this producer instance publishes, with the
- * names shipped for the 15 defaults and the simulation's starting price and
- * volatility. Parsing of TICKERS, synthetic tickers for load tests, and the
- * split of the list between instances. */
+ * names of the default assets (contract.h) and the simulation's starting
+ * price and volatility. Parsing of TICKERS, synthetic tickers for load
+ * tests, and the split of the list between instances. */
 #ifndef PRODUCER_ASSETS_H
 #define PRODUCER_ASSETS_H
 
@@ -31,7 +31,7 @@ struct asset_list {
 const char *asset_company(const struct asset *a);
 const char *asset_display_name(const struct asset *a);
 
-/* Fills list with the 15 defaults. Returns 0, or -1 on out of memory. */
+/* Fills list with the default assets (contract.h). Returns 0, or -1 on out of memory. */
 int assets_load_defaults(struct asset_list *list);
 
 /* Fills list from a comma-separated TICKERS value: spaces trimmed, letters

@@ -8,6 +8,7 @@
 
 #include "assets.h"
 #include "config.h"
+#include "contract.h"
 #include "feed.h"
 #include "health.h"
 #include "kafka.h"
@@ -80,13 +81,32 @@ static void producer_log_start(const struct producer_config *cfg, const struct a
              (unsigned long long)cfg->sim_seed);
 }
 
-static int producer_settings_load(void *cfg, char *err, size_t errlen)
+static int producer_settings_check(void *cfg, char *err, size_t errlen)
 {
-    return settings_load(cfg, err, errlen);
+    return settings_check(cfg, err, errlen);
 }
 
-static const struct daemon_desc producer_daemon = {"producer", "publishes prices to Kafka",
-                                                   settings_vars, producer_settings_load};
+static const struct daemon_desc producer_daemon = {
+    "producer", "publishes prices to Kafka; --list-assets prints the default assets",
+    settings_vars, sizeof(struct producer_config), producer_settings_check};
+
+/* --list-assets: the default assets, one a line, tab-separated: ticker,
+ * company, display name, the simulation's start price and volatility. For
+ * tools that need the list the producer and the webapp use. */
+static int producer_list_assets(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--list-assets") != 0)
+            continue;
+        for (size_t k = 0; k < contract_assets_len; k++) {
+            const struct contract_asset *a = &contract_assets[k];
+            printf("%s\t%s\t%s\t%g\t%g\n", a->ticker, a->company, a->display_name,
+                   a->start_price, a->volatility);
+        }
+        return 1;
+    }
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -103,6 +123,8 @@ int main(int argc, char **argv)
     char err[512];
     int rc = 1, feed_ready = 0;
 
+    if (producer_list_assets(argc, argv))
+        return 0;
     rc = daemon_begin(&producer_daemon, argc, argv, &cfg, &cfg.common);
     if (rc >= 0)
         return rc;

@@ -1,5 +1,5 @@
-/* settings: the producer's environment variables, read once at start into a
- * const struct with range checks, and the table `--help` prints. */
+/* settings: the producer's environment variables: the table that both
+ * --help and loading read (config.h), and the checks a table cannot make. */
 #ifndef PRODUCER_SETTINGS_H
 #define PRODUCER_SETTINGS_H
 
@@ -33,13 +33,15 @@ struct producer_config {
     long topic_partitions;
 };
 
-/* The producer's own variables (for config_print_help). */
+/* The producer's own variables (config_load, config_print_help). */
 extern const struct config_var settings_vars[];
 
 /* The mode's PRICE_SOURCE word. */
 const char *settings_mode_name(enum source_mode m);
 
-/* Reads every variable. Returns 0, or -1 with err naming the variable. */
-int settings_load(struct producer_config *cfg, char *err, size_t errlen);
+/* Run once settings_vars is loaded: checks across variables and draws a
+ * random SIM_SEED when it is 0. Returns 0, or -1 with err naming the
+ * variable. */
+int settings_check(struct producer_config *cfg, char *err, size_t errlen);
 
 #endif

@@ -10,147 +10,106 @@
 #include <sys/resource.h>
 
 #include "alert_history.h"
+#include "contract.h"
 #include "daemon.h"
 #include "log.h"
 #include "redis.h"
 #include "signals.h"
 #include "timeutil.h"
 
-#define WEBAPP_DEFAULT_TICKERS                                                                 \
-    "AAPL,GOOGL,MSFT,AMZN,NVDA,TSLA,META,BTC-USD,ETH-USD,SOL-USD,GC=F,SI=F,CL=F,NG=F,HG=F"
 #define WEBAPP_FD_RESERVE 128 /* files besides the client sockets */
 
+#define WC struct webapp_config
+
 static const struct config_var webapp_vars[] = {
-    {"WEBAPP_PORT", "8000", "HTTP port of the dashboard, API, /health and /metrics"},
-    {"WEBAPP_MAX_CONNECTIONS", "20000", "concurrent HTTP connections (streams included)"},
-    {"WEBAPP_THREADS", "4", "HTTP worker threads (1-64), each with its own Redis connection"},
-    {"WEBAPP_CONN_MEMORY", "32768", "bytes of libmicrohttpd buffer per connection (4096-1048576): "
-                                    "holds a request's headers plus a copy of its Cookie header "
-                                    "and 64 bytes per cookie; about half of it is resident per "
-                                    "stream"},
-    {"WEBAPP_CONN_TIMEOUT_S", "60", "idle / stalled connection timeout in seconds"},
-    {"COOKIE_SECRET", "(required)", "HMAC key signing the user_id cookie, >= 32 characters, "
-                                    "the same on every replica"},
-    {"COOKIE_SECURE", "false", "add Secure to the cookie (when served over HTTPS)"},
-    {"MAX_ALERTS_PER_USER", "100", "active alerts one user may have (1-10000)"},
-    {"TOPIC_PRICES", "stock-prices", "Kafka topic of price ticks"},
-    {"TOPIC_ALERTS", "alerts", "Kafka topic of triggered alerts"},
-    {"TICKERS", WEBAPP_DEFAULT_TICKERS, "assets accepted by set-alert before their first tick "
-                                        "(any ticker seen on the price topic is accepted too)"},
-    {"SSE_HEARTBEAT_MS", "15000", "interval of the heartbeat on idle streams (a comment and an event named 'heartbeat', so a page can tell a hung stream)"},
-    {"SSE_QUEUE_MAX", "4096", "events queued for one stream before the client is dropped "
-                             "(the queue grows as needed; idle streams hold 4 slots)"},
-    {"SSE_QUEUE_MAX_BYTES", "1048576", "bytes queued for one stream before the client is dropped "
-                                       "(a price event is a batch of ticks)"},
-    {"SSE_RETRY_MS", "1000", "reconnect delay sent to browsers (SSE retry:)"},
-    {"SSE_STREAMS_PER_USER", "16", "open alert streams per user (more get 429)"},
-    {"SHUTDOWN_GRACE_MS", "5000", "on SIGTERM, how long requests in flight may finish"},
-    {"WEBAPP_STATIC_DIR", "(built in)", "serve index.html, app.js, style.css from this folder"},
-    {"WEBAPP_INSTANCE", "(the port)", "this replica's name in the X-Served-By response header "
-                                      "(letters, digits, '.', '_', '-')"},
-    {NULL, NULL, NULL},
+    {"METRICS_PORT", "0", "not used: /health and /metrics are served on WEBAPP_PORT",
+     CONFIG_LONG(WC, common.metrics_port, 0, 65535)},
+    {"WEBAPP_PORT", CONTRACT_TEXT(CONTRACT_PORT_WEBAPP),
+     "HTTP port of the dashboard, API, /health and /metrics", CONFIG_LONG(WC, port, 1, 65535)},
+    {"WEBAPP_MAX_CONNECTIONS", "20000",
+     "concurrent HTTP connections (streams included; lowered to the open-files limit)",
+     CONFIG_LONG(WC, max_connections, 16, 1000000)},
+    {"WEBAPP_THREADS", "4", "HTTP worker threads, each with its own Redis connection",
+     CONFIG_LONG(WC, threads, 1, 64)},
+    {"WEBAPP_CONN_MEMORY", "32768",
+     "bytes of libmicrohttpd buffer per connection: holds a request's headers plus a copy of "
+     "its Cookie header and 64 bytes per cookie; about half of it is resident per stream",
+     CONFIG_LONG(WC, conn_memory, 4096, 1048576)},
+    {"WEBAPP_CONN_TIMEOUT_S", "60", "idle / stalled connection timeout in seconds",
+     CONFIG_LONG(WC, conn_timeout_s, 5, 3600)},
+    {"COOKIE_SECRET", NULL,
+     "HMAC key signing the user_id cookie, at least " CONTRACT_TEXT(
+         WEBAPP_SECRET_MIN) " characters, the same on every replica",
+     CONFIG_STRING(WC, cookie_secret), .flags = CONFIG_EMPTY_OK, .shown = "(required)"},
+    {"COOKIE_SECURE", "false", "add Secure to the cookie (when served over HTTPS)",
+     CONFIG_BOOL(WC, cookie_secure)},
+    {"MAX_ALERTS_PER_USER", "100", "active alerts one user may have",
+     CONFIG_LONG(WC, max_alerts_per_user, 1, 10000)},
+    {"TOPIC_PRICES", CONTRACT_TOPIC_PRICES, "Kafka topic of price ticks",
+     CONFIG_STRING(WC, topic_prices)},
+    {"TOPIC_ALERTS", CONTRACT_TOPIC_ALERTS, "Kafka topic of triggered alerts",
+     CONFIG_STRING(WC, topic_alerts)},
+    {"TICKERS", CONTRACT_TICKERS,
+     "assets accepted by set-alert before their first tick (any ticker seen on the price "
+     "topic is accepted too)",
+     CONFIG_STRING(WC, tickers), .flags = CONFIG_EMPTY_OK},
+    {"SSE_HEARTBEAT_MS", "15000",
+     "interval of the heartbeat on idle streams (a comment and an event named 'heartbeat', "
+     "so a page can tell a hung stream)",
+     CONFIG_LONG(WC, heartbeat_ms, 100, 60000)},
+    {"SSE_QUEUE_MAX", "4096",
+     "events queued for one stream before the client is dropped (the queue grows as needed; "
+     "idle streams hold 4 slots)",
+     CONFIG_LONG(WC, queue_max, 2, 1048576)},
+    {"SSE_QUEUE_MAX_BYTES", "1048576",
+     "bytes queued for one stream before the client is dropped (a price event is a batch of "
+     "ticks)",
+     CONFIG_LONG(WC, queue_max_bytes, 65536, 1073741824)},
+    {"SSE_RETRY_MS", "1000", "reconnect delay sent to browsers (SSE retry:)",
+     CONFIG_LONG(WC, retry_ms, 100, 60000)},
+    {"SSE_STREAMS_PER_USER", "16", "open alert streams per user (more get 429)",
+     CONFIG_LONG(WC, streams_per_user, 1, 1000)},
+    {"SHUTDOWN_GRACE_MS", "5000", "on SIGTERM, how long requests in flight may finish",
+     CONFIG_LONG(WC, shutdown_grace_ms, 0, 60000)},
+    {"WEBAPP_STATIC_DIR", NULL, "serve index.html, app.js, style.css from this folder",
+     CONFIG_STRING(WC, static_dir), .flags = CONFIG_EMPTY_OK, .shown = "(built in)"},
+    {"WEBAPP_INSTANCE", NULL,
+     "this replica's name in the X-Served-By response header (letters, digits, '.', '_', '-')",
+     CONFIG_STRING(WC, instance), .flags = CONFIG_EMPTY_OK, .shown = "(the port)"},
+    CONFIG_END,
 };
 
-static int webapp_load_longs(struct webapp_config *c, char *err, size_t errlen)
+/* The cookie secret is required and must be long enough to resist guessing;
+ * its length is kept for the HMAC. Never quoted in err. */
+static int webapp_check_secret(struct webapp_config *c, char *err, size_t errlen)
 {
-    const struct {
-        const char *name;
-        long def, min, max;
-        long *out;
-    } v[] = {
-        {"WEBAPP_PORT", 8000, 1, 65535, &c->port},
-        {"WEBAPP_MAX_CONNECTIONS", 20000, 16, 1000000, &c->max_connections},
-        {"WEBAPP_THREADS", 4, 1, 64, &c->threads},
-        {"WEBAPP_CONN_MEMORY", 32768, 4096, 1048576, &c->conn_memory},
-        {"WEBAPP_CONN_TIMEOUT_S", 60, 5, 3600, &c->conn_timeout_s},
-        {"MAX_ALERTS_PER_USER", 100, 1, 10000, &c->max_alerts_per_user},
-        {"SSE_HEARTBEAT_MS", 15000, 100, 60000, &c->heartbeat_ms},
-        {"SSE_QUEUE_MAX", 4096, 2, 1048576, &c->queue_max},
-        {"SSE_QUEUE_MAX_BYTES", 1048576, 65536, 1073741824, &c->queue_max_bytes},
-        {"SSE_RETRY_MS", 1000, 100, 60000, &c->retry_ms},
-        {"SSE_STREAMS_PER_USER", 16, 1, 1000, &c->streams_per_user},
-        {"SHUTDOWN_GRACE_MS", 5000, 0, 60000, &c->shutdown_grace_ms},
-    };
-
-    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-        if (config_long(v[i].name, v[i].def, v[i].min, v[i].max, v[i].out, err, errlen) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* A string that may be set empty (TICKERS, WEBAPP_STATIC_DIR). */
-static int webapp_load_optional(const char *name, const char *def, char *out, size_t outlen,
-                                char *err, size_t errlen)
-{
-    const char *v = getenv(name);
-
-    if (v == NULL)
-        v = def;
-    if (strlen(v) >= outlen) {
-        snprintf(err, errlen, "%s: too long (at most %zu bytes)", name, outlen - 1);
-        return -1;
-    }
-    snprintf(out, outlen, "%s", v);
-    return 0;
-}
-
-static int webapp_load_secret(struct webapp_config *c, char *err, size_t errlen)
-{
-    const char *v = getenv("COOKIE_SECRET");
-    size_t len = v != NULL ? strlen(v) : 0;
+    size_t len = strlen(c->cookie_secret);
 
     if (len < WEBAPP_SECRET_MIN) {
         snprintf(err, errlen, "COOKIE_SECRET: required, at least %d characters (got %zu)",
                  WEBAPP_SECRET_MIN, len);
         return -1;
     }
-    if (len >= sizeof(c->cookie_secret)) {
-        snprintf(err, errlen, "COOKIE_SECRET: too long (at most %zu characters)",
-                 sizeof(c->cookie_secret) - 1);
-        return -1;
-    }
-    memcpy(c->cookie_secret, v, len + 1);
     c->cookie_secret_len = len;
     return 0;
 }
 
-/* WEBAPP_INSTANCE goes into a response header: a short token only. */
-static int webapp_load_instance(struct webapp_config *c, char *err, size_t errlen)
+/* WEBAPP_INSTANCE goes into a response header: a short token only; unset or
+ * empty, the port names the replica. */
+static int webapp_check_instance(struct webapp_config *c, char *err, size_t errlen)
 {
-    const char *v = getenv("WEBAPP_INSTANCE");
-    size_t len = v != NULL ? strlen(v) : 0;
+    size_t len = strlen(c->instance);
 
-    if (v == NULL || len == 0) {
+    if (len == 0) {
         snprintf(c->instance, sizeof(c->instance), "%ld", c->port);
         return 0;
     }
-    if (len >= sizeof(c->instance) || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                                "0123456789._-") != len) {
+    if (strspn(c->instance, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                            "0123456789._-") != len) {
         snprintf(err, errlen, "WEBAPP_INSTANCE: at most %zu letters, digits, '.', '_' or '-'",
                  sizeof(c->instance) - 1);
         return -1;
     }
-    memcpy(c->instance, v, len + 1);
-    return 0;
-}
-
-static int webapp_config_load(struct webapp_config *c, char *err, size_t errlen)
-{
-    memset(c, 0, sizeof(*c));
-    if (config_load_common(&c->common, 0, err, errlen) != 0 ||
-        webapp_load_longs(c, err, errlen) != 0 || webapp_load_secret(c, err, errlen) != 0 ||
-        config_bool("COOKIE_SECURE", 0, &c->cookie_secure, err, errlen) != 0 ||
-        config_str("TOPIC_PRICES", "stock-prices", c->topic_prices, sizeof(c->topic_prices), err,
-                   errlen) != 0 ||
-        config_str("TOPIC_ALERTS", "alerts", c->topic_alerts, sizeof(c->topic_alerts), err,
-                   errlen) != 0 ||
-        webapp_load_optional("TICKERS", WEBAPP_DEFAULT_TICKERS, c->tickers, sizeof(c->tickers),
-                             err, errlen) != 0 ||
-        webapp_load_optional("WEBAPP_STATIC_DIR", "", c->static_dir, sizeof(c->static_dir), err,
-                             errlen) != 0 ||
-        webapp_load_instance(c, err, errlen) != 0)
-        return -1;
     return 0;
 }
 
@@ -242,20 +201,24 @@ static void webapp_run(const struct webapp_config *cfg, struct redis_conn *rc,
     }
 }
 
-/* The configuration, and the ticker table and page assets it names. */
-static int webapp_load(void *arg, char *err, size_t errlen)
+/* What the table cannot say, then the ticker table and page assets the
+ * configuration names. */
+static int webapp_check(void *arg, char *err, size_t errlen)
 {
     struct webapp_config *cfg = arg;
 
-    if (webapp_config_load(cfg, err, errlen) != 0 ||
+    if (webapp_check_secret(cfg, err, errlen) != 0 ||
+        webapp_check_instance(cfg, err, errlen) != 0 ||
         prices_init(cfg->tickers, err, errlen) != 0 ||
         assets_init(cfg->static_dir, err, errlen) != 0)
         return -1;
     return 0;
 }
 
-static const struct daemon_desc webapp_daemon = {
-    "webapp", "Dashboard, alert API and live SSE streams.", webapp_vars, webapp_load};
+static const struct daemon_desc webapp_daemon = {"webapp",
+                                                 "Dashboard, alert API and live SSE streams.",
+                                                 webapp_vars, sizeof(struct webapp_config),
+                                                 webapp_check};
 
 int main(int argc, char **argv)
 {

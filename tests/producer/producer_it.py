@@ -215,6 +215,12 @@ def scenario_config(binary, tmp):
     for var in ("TICKERS", "PRICE_SOURCE", "PRICE_INTERVAL_MS", "YAHOO_BASE_URL",
                 "SIM_SEED", "PRODUCER_INSTANCES", "REPLAY_FILE", "SIM_SYNTHETIC_TICKERS"):
         check(var in out.stdout, "--help does not list " + var)
+    # --list-assets: the default assets, tab-separated, for tools that need the list.
+    out = subprocess.run([binary, "--list-assets"], capture_output=True, text=True, timeout=10)
+    check(out.returncode == 0, "--list-assets exit %d" % out.returncode)
+    rows = [l.split("\t") for l in out.stdout.splitlines()]
+    check([r[0] for r in rows] == DEFAULTS, "--list-assets: %r" % out.stdout)
+    check(all(len(r) == 5 and float(r[3]) > 0 for r in rows), "--list-assets: %r" % rows)
     bad = [({"PRICE_SOURCE": "bloomberg"}, "PRICE_SOURCE"),
            ({"PRICE_INTERVAL_MS": "0"}, "PRICE_INTERVAL_MS"),
            ({"PRICE_INTERVAL_MS": "10x"}, "PRICE_INTERVAL_MS"),

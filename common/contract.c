@@ -1,0 +1,20 @@
+/* contract: the default asset list as an array (the rest of the contract
+ * is constants in contract.h). */
+#include "contract.h"
+
+#include <string.h>
+
+#define CONTRACT_ASSET_ROW_(ticker, company, name, price, vol) {ticker, company, name, price, vol},
+
+const struct contract_asset contract_assets[] = {CONTRACT_ASSETS(CONTRACT_ASSET_ROW_)};
+
+const size_t contract_assets_len = sizeof(contract_assets) / sizeof(contract_assets[0]);
+
+const struct contract_asset *contract_asset_find(const char *ticker)
+{
+    for (size_t i = 0; i < contract_assets_len; i++) {
+        if (strcmp(contract_assets[i].ticker, ticker) == 0)
+            return &contract_assets[i];
+    }
+    return NULL;
+}
