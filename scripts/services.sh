@@ -100,9 +100,9 @@ declare -A INST_BASE=() INST_INDEX=() INST_PORTS=() INST_MANUAL=()
 declare -A BASE_PORTS=() BASE_MANUAL=() # service -> ports of replica 0, manual or not
 
 in_topology() { # SERVICE TOPOLOGY: 0 in it, 1 not; prints 'manual' when manual
-  local t
-  IFS=, read -ra t <<<"${SVC_TOPOS[$1]}"
-  for t in "${t[@]}"; do
+  local t list
+  IFS=, read -ra list <<<"${SVC_TOPOS[$1]}"
+  for t in "${list[@]}"; do
     case $t in
     "$2") return 0 ;;
     "$2:manual")
@@ -136,46 +136,63 @@ knob_check() {
   esac
 }
 
-topology_load() {
-  local topo=$1 t svc knob var target off port ports i k n manual delta http_delta=''
+# ports_shift PORTS DELTA [ALL]: the comma list with DELTA added to its first
+# port, or to every port with ALL.
+ports_shift() {
   local -a p
+  local k
+  IFS=, read -ra p <<<"$1"
+  for ((k = 0; k < ${#p[@]}; k++)); do
+    ((k == 0 || $# > 2)) && p[k]=$((p[k] + $2))
+  done
+  (
+    IFS=,
+    printf '%s\n' "${p[*]}"
+  )
+}
+
+# topology_load TOPOLOGY: resolves the table for one topology (see above).
+# Every knob of every topology is checked first, so that a bad value is
+# refused whatever the topology.
+topology_load() {
+  local topo=$1 t knob
   [[ -n ${TOPO_OFFSET[$topo]:-} ]] || die "unknown topology '$topo' (stack.services)"
-  TOPOLOGY=$topo
-  # Every knob of every topology is checked, so a bad value is refused whatever
-  # the topology.
   for t in "${!TOPO_KNOBS[@]}"; do
     for knob in ${TOPO_KNOBS[$t]}; do
       knob_check "${knob%%=*}" "${knob#*=}"
     done
   done
-  off=${TOPO_OFFSET[$topo]}
-  STATE=$STACK_BASE/${TOPO_STATE[$topo]}
-  [[ ${TOPO_STATE[$topo]} == . ]] && STATE=$STACK_BASE
-  for knob in ${TOPO_KNOBS[$topo]}; do
+  TOPOLOGY=$topo
+  topology_ports
+  topology_instances
+}
+
+# topology_ports: STATE and BASE_PORTS (the ports of each service of the
+# topology, replica 0's for a replicated one): the table's, plus the offset,
+# then moved by the knobs that are set.
+topology_ports() {
+  local svc knob var target off=${TOPO_OFFSET[$TOPOLOGY]} manual k delta http_delta=''
+  local -a p
+  STATE=$STACK_BASE/${TOPO_STATE[$TOPOLOGY]}
+  [[ ${TOPO_STATE[$TOPOLOGY]} == . ]] && STATE=$STACK_BASE
+  for knob in ${TOPO_KNOBS[$TOPOLOGY]}; do
     var=${knob%%=*}
     [[ ${knob#*=} == + && -n ${!var:-} ]] && off=$((off + ${!var}))
     [[ ${knob#*=} == state && -n ${!var:-} ]] && STATE=${!var}
   done
   for svc in "${SERVICES[@]}"; do
-    manual=$(in_topology "$svc" "$topo") || continue
-    IFS=, read -ra p <<<"${SVC_PORTS[$svc]}"
-    for ((k = 0; k < ${#p[@]}; k++)); do
-      p[k]=$((p[k] + off))
-    done
-    BASE_PORTS[$svc]=$(
-      IFS=,
-      printf '%s' "${p[*]}"
-    )
+    manual=$(in_topology "$svc" "$TOPOLOGY") || continue
+    BASE_PORTS[$svc]=$(ports_shift "${SVC_PORTS[$svc]}" "$off" all)
     BASE_MANUAL[$svc]=${manual:+1}
   done
-  # Knobs naming a port: the port is the knob's value; SERVICE+http moves the
-  # other http ports by as much.
-  for knob in ${TOPO_KNOBS[$topo]}; do
+  # A knob naming a port is that port; SERVICE+http moves the other http
+  # services' ports by as much.
+  for knob in ${TOPO_KNOBS[$TOPOLOGY]}; do
     var=${knob%%=*}
     target=${knob#*=}
     [[ $target == + || $target == state || -z ${!var:-} ]] && continue
     svc=${target%%[:+]*}
-    [[ -n ${BASE_PORTS[$svc]:-} ]] || die "stack.services: knob $var names $svc, not in $topo"
+    [[ -n ${BASE_PORTS[$svc]:-} ]] || die "stack.services: knob $var names $svc, not in $TOPOLOGY"
     k=1
     [[ $target =~ :([0-9]+) ]] && k=${BASH_REMATCH[1]}
     IFS=, read -ra p <<<"${BASE_PORTS[$svc]}"
@@ -188,17 +205,18 @@ topology_load() {
     )
     [[ $target == *+http ]] && http_delta=$delta:$svc
   done
-  if [[ -n $http_delta ]]; then
-    for svc in "${!BASE_PORTS[@]}"; do
-      [[ ${SVC_HEALTH[$svc]} == http && $svc != "${http_delta#*:}" ]] || continue
-      IFS=, read -ra p <<<"${BASE_PORTS[$svc]}"
-      p[0]=$((p[0] + ${http_delta%%:*}))
-      BASE_PORTS[$svc]=$(
-        IFS=,
-        printf '%s' "${p[*]}"
-      )
-    done
-  fi
+  [[ -n $http_delta ]] || return 0
+  for svc in "${!BASE_PORTS[@]}"; do
+    [[ ${SVC_HEALTH[$svc]} == http && $svc != "${http_delta#*:}" ]] || continue
+    BASE_PORTS[$svc]=$(ports_shift "${BASE_PORTS[$svc]}" "${http_delta%%:*}")
+  done
+}
+
+# topology_instances: INSTANCES and their INST_* from BASE_PORTS, replicas
+# numbered, each port checked.
+topology_instances() {
+  local svc n i port
+  local -a p
   INSTANCES=()
   for svc in "${SERVICES[@]}"; do
     [[ -n ${BASE_PORTS[$svc]:-} ]] || continue
@@ -209,21 +227,13 @@ topology_load() {
     fi
     [[ $n =~ ^[0-9]+$ ]] || die "$(tr a-z- A-Z_ <<<"$svc")_REPLICAS must be a number"
     for ((i = 0; i < n; i++)); do
-      IFS=, read -ra p <<<"${BASE_PORTS[$svc]}"
-      for ((k = 0; k < ${#p[@]}; k++)); do
-        p[k]=$((p[k] + i))
-      done
-      ports=$(
-        IFS=,
-        printf '%s' "${p[*]}"
-      )
-      instance_add "$svc-$i" "$svc" "$i" "$ports"
+      instance_add "$svc-$i" "$svc" "$i" "$(ports_shift "${BASE_PORTS[$svc]}" "$i" all)"
     done
   done
   for svc in "${INSTANCES[@]}"; do
     IFS=, read -ra p <<<"${INST_PORTS[$svc]}"
     for port in "${p[@]}"; do
-      is_port "$port" || die "$svc: port $port of topology $topo is out of range"
+      is_port "$port" || die "$svc: port $port of topology $TOPOLOGY is out of range"
     done
   done
 }
