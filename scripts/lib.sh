@@ -49,7 +49,8 @@ pidfile_pid() {
 # it is its own process group and outlives the caller's terminal. stdin is
 # /dev/null, stdout and stderr are appended to LOGFILE, CMD's pid goes to
 # PIDFILE (written by the child itself, right before exec). Fails when the
-# pidfile does not appear within 5 s.
+# pidfile does not appear within 5 s. Polled often: the chaos suite restarts
+# killed daemons through here in a loop.
 spawn() {
   local pidfile=$1 logfile=$2 i
   shift 2
@@ -59,9 +60,9 @@ spawn() {
   # shellcheck disable=SC2016 # $$ and $@ expand in the child shell.
   setsid bash -c 'echo "$$" >"$0" && exec "$@"' "$pidfile" "$@" \
     </dev/null >>"$logfile" 2>&1 &
-  for ((i = 0; i < 50; i++)); do
+  for ((i = 0; i < 250; i++)); do
     [[ -s $pidfile ]] && return 0
-    sleep 0.1
+    sleep 0.02
   done
   return 1
 }
@@ -128,4 +129,27 @@ show_log_tail() {
   [[ -r $1 ]] || return 0
   printf '    --- last lines of %s ---\n' "$1" >&2
   tail -n "${2:-20}" "$1" | sed 's/^/    | /' >&2
+}
+
+# render_template TEMPLATE OUTPUT NAME=VALUE...: writes TEMPLATE with every
+# __NAME__ replaced by its VALUE to OUTPUT (through OUTPUT.tmp, so a reader
+# never sees half a file). Lines starting with ## are the template's own notes
+# and are left out. Fails, writing nothing, when a placeholder stays unfilled.
+render_template() {
+  local in=$1 out=$2 line kv
+  shift 2
+  mkdir -p "$(dirname "$out")"
+  while IFS= read -r line || [[ -n $line ]]; do
+    [[ $line == '##'* ]] && continue
+    for kv in "$@"; do
+      line=${line//"__${kv%%=*}__"/"${kv#*=}"}
+    done
+    printf '%s\n' "$line"
+  done <"$in" >"$out.tmp" || return 1
+  if grep -q '__[A-Z][A-Z_]*__' "$out.tmp"; then
+    warn "unfilled placeholder in $out: $(grep -o '__[A-Z][A-Z_]*__' "$out.tmp" | head -n 1)"
+    rm -f "$out.tmp"
+    return 1
+  fi
+  mv "$out.tmp" "$out"
 }

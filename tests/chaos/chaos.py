@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
-from harness import PORTS, ChaosError, Stack, log  # noqa: E402
+from harness import STACK_SCRIPT, ChaosError, Stack, log, stack_env  # noqa: E402
 import scenarios  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -74,7 +74,8 @@ def write_record(path, mode, results, cmd, started, elapsed):
 
 
 def down_kept(state):
-    """Stops a stack left running by --keep (pids checked against argv)."""
+    """Stops a stack left running by --keep: the harness's own processes (pids
+    checked against argv), then `./stack down` on the chaos topology."""
     base = os.environ.get("STACK_STATE", os.path.join(ROOT, ".stack"))
     state = state or os.path.join(base, "chaos")
     path = os.path.join(state, "run", "chaos.pids")
@@ -91,8 +92,7 @@ def down_kept(state):
         os.unlink(path)
         time.sleep(3)
     import subprocess
-    subprocess.run([os.path.join(ROOT, "scripts", "redis-ctl"), "stop", str(PORTS["redis"]),
-                    state])
+    subprocess.run([STACK_SCRIPT, "down"], env=stack_env(state))
     scenarios.unmount_leftovers(state)
     return 0
 
@@ -153,8 +153,8 @@ def main():
             # A daemon that died unasked fails the scenario that was running.
             for name in stack.daemon_names():
                 p = stack.procs[name]
-                if p.popen is not None and p.popen.poll() is not None and not p.expected_down:
-                    res.fail(f"{name} exited (code {p.popen.returncode}) during the scenario")
+                if p.exited() and not p.expected_down:
+                    res.fail(f"{name} exited (code {p.returncode}) during the scenario")
                     p.start()
             log(f"=== scenario {n}: {res.verdict} ({res.seconds:.0f}s) "
                 f"{'; '.join(res.counted)}")

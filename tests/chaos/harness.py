@@ -1,10 +1,12 @@
-"""Chaos harness: a private stock-alerts stack (Redis with AOF, a KRaft Kafka
-broker, the daemons, two webapp replicas and nginx) started the way ./stack
-starts it, on ports of its own, plus the instruments the scenarios count
-with: a tick feeder, an HTTP client, a webhook receiver and the notifier log.
+"""Chaos harness: the private stock-alerts stack of the chaos suite (Redis
+with AOF, the KRaft broker, the daemons, two webapp replicas and nginx),
+started by ./stack in the `chaos` topology of stack.services (its ports, its
+state folder), plus the instruments the scenarios count with: a tick feeder,
+an HTTP client, a webhook receiver and the notifier log.
 
-Python standard library only. Every process started here is killed at exit.
+Python standard library only. Every process started here is stopped at exit.
 """
+import ctypes
 import hashlib
 import hmac
 import http.client as httpc
@@ -25,29 +27,51 @@ from testkit import HOST, Resp, mint_cookie, port_open, prepare, request, wait_u
 
 DEFAULT_TICKERS = "AAPL,GOOGL,MSFT,AMZN,NVDA,TSLA,META,BTC-USD,ETH-USD,SOL-USD,GC=F,SI=F,CL=F,NG=F,HG=F"
 
-# Ports of the chaos stack (CHAOS_PORT_OFFSET moves them all).
-_OFF = int(os.environ.get("CHAOS_PORT_OFFSET", "0"))
-PORTS = {
-    "redis": 31379 + _OFF,
-    "redis-disk": 31380 + _OFF,
-    "kafka": 31092 + _OFF,
-    "kafka-controller": 31093 + _OFF,
-    "webapp-0": 31001 + _OFF,
-    "webapp-1": 31002 + _OFF,
-    "webapp-asan": 31011 + _OFF,
-    "webapp-disk": 31021 + _OFF,
-    "nginx": 31080 + _OFF,
-    "producer": 31101 + _OFF,
-    "consumer-a": 31102 + _OFF,
-    "notifier": 31103 + _OFF,
-    "consumer-b": 31104 + _OFF,
-    "consumer-c": 31105 + _OFF,
-    "consumer-bh": 31106 + _OFF,
-    "producer-asan": 31111 + _OFF,
-    "consumer-asan": 31112 + _OFF,
-    "notifier-asan": 31113 + _OFF,
-    "webhook": 31200 + _OFF,
-}
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STACK_SCRIPT = os.path.join(ROOT, "stack")
+
+# Variables of the caller that would change how the chaos daemons are
+# configured: the chaos topology of stack.services says what they get.
+_DROPPED_PREFIXES = ("TOPIC_", "NOTIFIER_", "CONSUMER_", "GROUP_", "SSE_", "WEBAPP_")
+_DROPPED = ("COOKIE_SECRET", "STACK_TEST_MODE", "STACK_TOPOLOGY", "KAFKA_LOG_LEVEL")
+
+
+def stack_env(state=None, extra=None):
+    """The environment of ./stack for the chaos stack: the caller's, less what
+    would change the daemons' configuration, on the chaos topology
+    (CHAOS_PORT_OFFSET moves its ports), in the state folder given."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(_DROPPED_PREFIXES) and k not in _DROPPED}
+    env.update({"STACK_TOPOLOGY": "chaos", "KAFKA_PARTITIONS": "6",
+                "STACK_HEALTH_TIMEOUT": "90"})
+    if state:
+        env["STACK_CHAOS_STATE"] = state
+    env.update(extra or {})
+    return env
+
+
+def stack_ports():
+    """({name: first port}, names ./stack starts in `up`), from `./stack ports`
+    on the chaos topology; Kafka's controller port as "kafka-controller"."""
+    r = subprocess.run([STACK_SCRIPT, "ports"], env=stack_env(), capture_output=True, text=True,
+                       timeout=60)
+    if r.returncode != 0:
+        raise SystemExit(f"./stack ports (chaos topology) failed: {r.stderr.strip()}")
+    ports, base = {}, []
+    for line in r.stdout.splitlines():
+        name, plist, *kind = line.split()
+        nums = [int(x) for x in plist.split(",")]
+        ports[name] = nums[0]
+        if name == "kafka":
+            ports["kafka-controller"] = nums[1]
+        if not kind:
+            base.append(name)
+    return ports, base
+
+
+# Ports of the chaos stack and of the harness's own processes (the extern
+# services of stack.services): chaos topology, +22000 and CHAOS_PORT_OFFSET.
+PORTS, BASE_SERVICES = stack_ports()
 
 
 # The members of the group alert-evaluators (consumer-c only once a scenario
@@ -111,8 +135,124 @@ class Client:
 
 # ---------------------------------------------------------------- processes
 
+def become_subreaper():
+    """Makes this process the reaper of its orphaned descendants, so that the
+    daemons ./stack starts (and leaves) are its children: it sees how each one
+    ended (waitpid), as when it started them itself."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+            raise OSError(ctypes.get_errno(), "prctl")
+    except (OSError, AttributeError) as e:
+        log(f"warning: not a subreaper ({e}): exit codes of the stack's processes are unknown")
+
+
+def _running(pid):
+    """True when pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Service:
+    """A process of the chaos stack that ./stack runs: started by `./stack
+    start`, signalled through the pid of its pidfile. The same API as Proc, so
+    scenarios kill, stop and restart either alike."""
+
+    def __init__(self, stack, name):
+        self.stack = stack
+        self.name = name
+        self.logfile = stack.logpath(name)
+        self.pidfile = os.path.join(stack.state, "run", f"{name}.pid")
+        self.starts = 0
+        self.expected_down = False  # set while a scenario kills it on purpose
+        self._pid = None
+        self.returncode = None  # how the last process ended (negative: signal)
+
+    def adopt(self):
+        """Takes the process ./stack started (up) as this service's."""
+        self._pid = self._read_pid()
+        self.returncode = None
+        self.starts += 1
+        return self
+
+    def _read_pid(self):
+        try:
+            with open(self.pidfile) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def start(self):
+        """`./stack start --no-wait NAME`: returns once the process runs (not
+        yet healthy). A failure shows in alive() and in the log."""
+        r = self.stack.ctl("start", "--no-wait", self.name, check=False)
+        if r.returncode != 0:
+            log(f"./stack start {self.name} failed: {r.stdout.strip()[-500:]}")
+        return self.adopt()
+
+    @property
+    def pid(self):
+        return self._pid
+
+    def _reap(self, block=False):
+        if self._pid is None or self.returncode is not None:
+            return
+        try:
+            pid, status = os.waitpid(self._pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:  # not ours (no subreaper): /proc tells
+            if block:
+                wait_until(lambda: not _running(self._pid), 10, 0.02)
+            if not _running(self._pid):
+                self.returncode = -1
+            return
+        if pid:
+            self.returncode = os.waitstatus_to_exitcode(status)
+
+    def poll(self):
+        """None while it runs (or never ran), else its exit code."""
+        self._reap()
+        return self.returncode
+
+    def alive(self):
+        self._reap()
+        return self._pid is not None and self.returncode is None
+
+    def exited(self):
+        """True when it ran and has ended."""
+        return self.poll() is not None
+
+    def signal(self, sig):
+        if self.alive():
+            os.kill(self._pid, sig)
+
+    def kill9(self):
+        """SIGKILL (a crash) and reap."""
+        if self.alive():
+            os.kill(self._pid, signal.SIGKILL)
+            self._reap(block=True)
+
+    def stop(self, timeout=15):
+        """`./stack stop NAME` (SIGTERM, SIGKILL after 15 s; a stopped process
+        is continued first). Returns the exit code (None if not running)."""
+        if not self.alive():
+            return None
+        os.kill(self._pid, signal.SIGCONT)
+        self.stack.ctl("stop", self.name, check=False)
+        self._reap(block=True)
+        return self.returncode
+
+    def check_exit(self):
+        """True while running."""
+        return self.alive()
+
+
 class Proc:
-    """One process of the stack: started in its own session, logs appended."""
+    """One of the harness's own processes (the extern services of
+    stack.services: ASan daemons, the black-hole evaluator, the full-disk
+    webapp): started in its own session, logs appended."""
 
     def __init__(self, name, argv, env, logfile):
         self.name = name
@@ -137,8 +277,18 @@ class Proc:
     def pid(self):
         return self.popen.pid if self.popen else None
 
+    @property
+    def returncode(self):
+        return self.popen.returncode if self.popen else None
+
+    def poll(self):
+        return self.popen.poll() if self.popen else None
+
     def alive(self):
         return self.popen is not None and self.popen.poll() is None
+
+    def exited(self):
+        return self.popen is not None and self.popen.poll() is not None
 
     def signal(self, sig):
         if self.alive():
@@ -188,12 +338,37 @@ class Stack:
         self.cookie_secret = secrets.token_hex(32)
         self.webhook_secret = "whsec-" + secrets.token_hex(24)
         self.tickers = []  # synthetic tickers the scenarios fire alerts on
-        self.kafka_cmd = None
         self.partitions = 6
         for d in ("log", "run", "data", "conf"):
             os.makedirs(os.path.join(state, d), exist_ok=True)
         self.webhook = None
         self.feeder = None
+        self.env = stack_env(state)
+        become_subreaper()
+
+    # -- ./stack on the chaos topology
+    def ctl(self, *args, check=True, show=False, timeout=300):
+        """Runs ./stack ARGS for this stack. With show, its progress goes to
+        the run's output; else it is returned (and shown on a failure)."""
+        r = subprocess.run([STACK_SCRIPT, *args], env=self.env, stdin=subprocess.DEVNULL,
+                           stdout=None if show else subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            out = "" if show else f": {(r.stdout or '').strip()[-1500:]}"
+            raise ChaosError(f"./stack {' '.join(args)} exited {r.returncode}{out}")
+        return r
+
+    def write_secrets(self):
+        """The secrets the chaos topology's {secret:...} references read: this
+        run's, so the harness can mint cookies and check signatures."""
+        d = os.path.join(self.state, "secret")
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        for name, value in (("cookie_secret", self.cookie_secret),
+                            ("notifier_webhook_secret", self.webhook_secret)):
+            path = os.path.join(d, name)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(value)
 
     # -- paths
     def logpath(self, name):
@@ -202,93 +377,30 @@ class Stack:
     def binary(self, name, asan=False):
         return os.path.join(self.build_asan if asan else self.build, name, name)
 
-    # -- Redis (scripts/redis-ctl: AOF appendfsync everysec, 127.0.0.1)
+    # -- Redis (scripts/redis-ctl through ./stack: AOF appendfsync everysec, 127.0.0.1)
     def redis_ctl(self, cmd):
-        r = subprocess.run([os.path.join(self.root, "scripts", "redis-ctl"), cmd,
-                            str(PORTS["redis"]), self.state], capture_output=True, text=True,
-                           timeout=60)
-        if r.returncode != 0:
-            raise ChaosError(f"redis-ctl {cmd}: {r.stderr.strip()}")
-        return r.stdout
+        """start, stop or kill (SIGKILL, a crash) the stack's Redis."""
+        p = self.procs["redis"]
+        if cmd == "kill":
+            p.kill9()
+        elif cmd == "stop":
+            p.stop()
+        elif cmd == "start":
+            self.ctl("start", "redis")
+            p.adopt()
+        else:
+            raise ChaosError(f"redis_ctl: unknown command {cmd}")
 
     def redis_pid(self):
-        try:
-            return int(self.redis_ctl("status").strip())
-        except (ChaosError, ValueError):
-            return None
+        p = self.procs.get("redis")
+        return p.pid if p is not None and p.alive() else None
 
     def redis_cli(self, *args, port=None):
         r = subprocess.run(["redis-cli", "-h", HOST, "-p", str(port or PORTS["redis"]), *args],
                            capture_output=True, text=True, timeout=10)
         return r.stdout.strip()
 
-    # -- Kafka (the same single-node KRaft configuration as ./stack)
-    def kafka_libs(self):
-        pom = open(os.path.join(self.root, "kafka", "pom.xml")).read()
-        m = re.search(r"<kafka.version>(.*)</kafka.version>", pom)
-        if not m:
-            raise ChaosError("no <kafka.version> in kafka/pom.xml")
-        cache = os.environ.get("STACK_CACHE", os.path.join(os.environ.get("HOME", "/root"),
-                                                           ".cache", "stock-alerts"))
-        libs = os.path.join(cache, f"kafka-{m.group(1)}", "libs")
-        if not os.path.exists(os.path.join(libs, ".complete")):
-            raise ChaosError(f"Kafka jars missing in {libs}: run ./stack install")
-        return libs
-
-    def write_kafka_config(self):
-        conf = os.path.join(self.state, "conf")
-        data = os.path.join(self.state, "data", "kafka")
-        os.makedirs(data, exist_ok=True)
-        props = os.path.join(conf, "kafka.properties")
-        with open(props, "w") as f:
-            f.write(f"""# Generated by tests/chaos: the ./stack broker on the chaos ports.
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:{PORTS['kafka-controller']}
-listeners=PLAINTEXT://127.0.0.1:{PORTS['kafka']},CONTROLLER://127.0.0.1:{PORTS['kafka-controller']}
-advertised.listeners=PLAINTEXT://127.0.0.1:{PORTS['kafka']}
-inter.broker.listener.name=PLAINTEXT
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs={data}
-num.partitions={self.partitions}
-default.replication.factor=1
-auto.create.topics.enable=false
-offsets.topic.replication.factor=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-group.initial.rebalance.delay.ms=0
-""")
-        log4j = os.path.join(conf, "kafka-log4j2.yaml")
-        with open(log4j, "w") as f:
-            f.write("Configuration:\n  Appenders:\n    Console:\n      name: STDOUT\n"
-                    "      PatternLayout:\n        pattern: \"[%d] %p %m (%c)%n\"\n"
-                    "  Loggers:\n    Root:\n      level: WARN\n      AppenderRef:\n"
-                    "        - ref: STDOUT\n")
-        return props, log4j, data
-
-    def start_kafka(self):
-        libs = self.kafka_libs()
-        props, log4j, data = self.write_kafka_config()
-        cp = os.path.join(libs, "*")
-        if not os.path.exists(os.path.join(data, "meta.properties")):
-            cid = subprocess.run(["java", "-cp", cp, "kafka.tools.StorageTool", "random-uuid"],
-                                 capture_output=True, text=True, check=True).stdout.strip()
-            subprocess.run(["java", "-cp", cp, "kafka.tools.StorageTool", "format", "-t", cid,
-                            "-c", props], capture_output=True, check=True)
-        heap = os.environ.get("KAFKA_HEAP_OPTS", "-Xms256m -Xmx512m").split()
-        argv = ["java", *heap, "-XX:+UseG1GC", "-Djava.awt.headless=true",
-                f"-Dlog4j2.configurationFile={log4j}",
-                f"-Dkafka.logs.dir={os.path.join(self.state, 'log')}", "-cp", cp,
-                "kafka.Kafka", props]
-        p = Proc("kafka", argv, dict(os.environ), self.logpath("kafka"))
-        self.procs["kafka"] = p
-        p.start()
-        if not wait_until(lambda: self.kafka_ready() or not p.alive(), 90, 0.5) or not p.alive():
-            raise ChaosError("kafka did not become ready; see " + self.logpath("kafka"))
-
+    # -- Kafka (the broker of ./stack, from kafka/*.in)
     def restart_kafka(self):
         p = self.procs["kafka"]
         p.start()
@@ -314,11 +426,11 @@ group.initial.rebalance.delay.ms=0
     def bootstrap(self):
         return f"{HOST}:{PORTS['kafka']}"
 
-    # -- daemons
+    # -- the harness's own daemons (scenarios 6, 9, 15)
     def daemon_env(self, extra=None, redis_port=None):
         env = dict(os.environ)
         for k in list(env):
-            if k.startswith(("TOPIC_", "NOTIFIER_", "CONSUMER_", "GROUP_", "SSE_", "WEBAPP_")):
+            if k.startswith(_DROPPED_PREFIXES):
                 del env[k]
         env.update({
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap(),
@@ -354,14 +466,16 @@ group.initial.rebalance.delay.ms=0
             raise ChaosError(f"{name} did not become healthy; see {self.logpath(name)}")
 
     def webapp_extra(self, port, instance, extra=None):
+        """The chaos webapps' environment (stack.services) for one of the
+        harness's own webapps."""
         e = {"WEBAPP_PORT": str(port), "WEBAPP_INSTANCE": str(instance),
              "COOKIE_SECRET": self.cookie_secret, "METRICS_PORT": "0",
-             "TICKERS": ",".join([DEFAULT_TICKERS] + self.tickers), "SSE_RETRY_MS": "1000"}
+             "TICKERS": self.webapp_tickers(), "SSE_RETRY_MS": "1000"}
         e.update(extra or {})
         return e
 
-    def consumer_extra(self, name, instance_id):
-        return {"METRICS_PORT": str(PORTS[name]), "GROUP_INSTANCE_ID": instance_id}
+    def webapp_tickers(self):
+        return ",".join([DEFAULT_TICKERS] + self.tickers)
 
     def evaluators(self):
         """The evaluators of the group alert-evaluators started so far."""
@@ -374,49 +488,10 @@ group.initial.rebalance.delay.ms=0
         session timeout). Waits until every evaluator reads fresh ticks."""
         if "consumer-c" in self.procs:
             return
-        self.add_daemon("consumer-c", "consumer", self.consumer_extra("consumer-c", "chaos-eval-c"))
+        self.procs["consumer-c"] = Service(self, "consumer-c")
         self.start_and_wait("consumer-c")
         if not self.wait_flowing():
             raise ChaosError("consumer-c joined but the evaluators do not all read ticks")
-
-    def define_services(self):
-        """The stack's processes (not started)."""
-        self.add_daemon("producer", "producer", {
-            "METRICS_PORT": str(PORTS["producer"]), "PRICE_SOURCE": "sim",
-            "PRICE_INTERVAL_MS": "500"})
-        self.add_daemon("consumer-a", "consumer", self.consumer_extra("consumer-a", "chaos-eval-a"))
-        self.add_daemon("consumer-b", "consumer", self.consumer_extra("consumer-b", "chaos-eval-b"))
-        self.add_daemon("notifier", "notifier", {
-            "METRICS_PORT": str(PORTS["notifier"]),
-            "NOTIFIER_WEBHOOK_URL": f"http://{HOST}:{PORTS['webhook']}/hook",
-            "NOTIFIER_WEBHOOK_SECRET": self.webhook_secret,
-            "NOTIFIER_WEBHOOK_CONCURRENCY": "16"})
-        for i in (0, 1):
-            name = f"webapp-{i}"
-            self.add_daemon(name, "webapp", self.webapp_extra(PORTS[name], i))
-
-    def start_nginx(self):
-        conf = os.path.join(self.state, "conf", "nginx.conf")
-        rundir = os.path.join(self.state, "run", "nginx")
-        env = dict(os.environ)
-        env.update({"NGINX_UPSTREAMS": f"{HOST}:{PORTS['webapp-0']} {HOST}:{PORTS['webapp-1']}",
-                    "NGINX_LISTEN": f"{HOST}:{PORTS['nginx']}", "NGINX_DAEMON": "off",
-                    "NGINX_RUNTIME_DIR": rundir, "NGINX_ERROR_LOG": "stderr",
-                    "NGINX_ACCESS_LOG": "off",
-                    # Every simulated user connects from 127.0.0.1: the
-                    # per-address limits (tests/e2e/limits_per_address.py
-                    # proves them) are lifted, the per-user ones stay.
-                    "NGINX_STREAMS_PER_ADDR": "65535", "NGINX_ADDR_API_RATE": "1000000",
-                    "NGINX_ADDR_API_BURST": "1000000", "NGINX_COOKIES_PER_MIN": "100000000",
-                    "NGINX_COOKIE_BURST": "1000000"})
-        subprocess.run([os.path.join(self.root, "scripts", "render-nginx"),
-                        os.path.join(self.root, "nginx.conf"), conf], env=env, check=True)
-        p = Proc("nginx", ["nginx", "-c", conf], dict(os.environ), self.logpath("nginx"))
-        self.procs["nginx"] = p
-        p.start()
-        if not wait_until(lambda: http("GET", PORTS["nginx"], "/health", timeout=2).status == 200,
-                          30):
-            raise ChaosError("nginx did not become healthy; see " + self.logpath("nginx"))
 
     def up(self, tickers):
         self.tickers = tickers
@@ -426,16 +501,17 @@ group.initial.rebalance.delay.ms=0
         log(f"state {self.state}")
         build_tickpipe(self.state)
         self.webhook = WebhookReceiver(PORTS["webhook"], self.webhook_secret)
-        self.redis_ctl("start")
+        self.write_secrets()
+        self.env = stack_env(self.state, {"CHAOS_TICKERS": self.webapp_tickers()})
+        self.ctl("start", "redis", show=True)
         log("redis up (AOF everysec); starting kafka")
         t0 = time.monotonic()
-        self.start_kafka()
+        self.ctl("start", "kafka", show=True)
         log(f"kafka up in {time.monotonic() - t0:.1f}s")
-        self.create_topics("stock-prices", "alerts", "alerts-dlq")
-        self.define_services()
-        for name in ("producer", "consumer-a", "consumer-b", "notifier", "webapp-0", "webapp-1"):
-            self.start_and_wait(name)
-        self.start_nginx()
+        # The topics, the daemons, the webapps and nginx, as `./stack up`.
+        self.ctl("start", show=True)
+        for name in BASE_SERVICES:
+            self.procs[name] = Service(self, name).adopt()
         self.feeder = TickFeeder(self.bootstrap(), "stock-prices", self.logpath("feeder"))
         if not self.wait_flowing():
             raise ChaosError("the evaluators or webapps never read a tick")
@@ -444,16 +520,17 @@ group.initial.rebalance.delay.ms=0
     def down(self):
         if self.feeder:
             self.feeder.close()
-        for name in list(self.procs)[::-1]:
-            if name == "kafka":
-                continue
-            self.procs[name].stop(10)
-        if "kafka" in self.procs:
-            self.procs["kafka"].stop(20)
+        for p in list(self.procs.values())[::-1]:
+            if isinstance(p, Proc):
+                p.stop(10)
+            elif p.alive():
+                p.signal(signal.SIGCONT)  # a scenario may have left it stopped
         try:
-            self.redis_ctl("stop")
-        except ChaosError:
-            pass
+            self.ctl("down", show=True)
+        except (ChaosError, subprocess.TimeoutExpired) as e:
+            log(f"ERROR: {e}")
+        for p in self.procs.values():
+            p.poll()
         if self.webhook:
             self.webhook.close()
 
@@ -474,10 +551,11 @@ group.initial.rebalance.delay.ms=0
         return bool(wait_until(ok, timeout, 0.5))
 
     def save_pids(self):
-        """For --keep: the pids, so that `chaos.py --down` stops them later."""
+        """For --keep: the pids of the harness's own processes, so that
+        `chaos.py --down` stops them later (./stack down stops the rest)."""
         with open(os.path.join(self.state, "run", "chaos.pids"), "w") as f:
             for name, p in self.procs.items():
-                if p.alive():
+                if isinstance(p, Proc) and p.alive():
                     f.write(f"{name} {p.pid} {p.argv[0]}\n")
 
     def metrics(self, name, port=None):

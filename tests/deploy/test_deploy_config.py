@@ -21,7 +21,13 @@
   an 8 KB Cookie header whole and answers a 12 KB one 431 itself;
 - compose has the services the issue lists (ports, replicas, health
   conditions), distinct replica names, and only NGINX_* knobs render-nginx
-  reads; every image has a HEALTHCHECK and runs as a non-root user.
+  reads; every image has a HEALTHCHECK and runs as a non-root user;
+- docker-compose.yml and the Dockerfile match stack.services, the table
+  ./stack runs the native stack from: every daemon of the `dev` topology has
+  a Dockerfile target (its binary, health check and port) and compose
+  services of that target (as many replicas at least, on that port), and
+  nothing else is built; Redis, Kafka and nginx are there on the table's
+  ports with the table's kind of health check.
 
 usage: test_deploy_config.py REPO_ROOT BUILD_DIR
 """
@@ -127,6 +133,55 @@ def get(port, path, headers):
 def read(path):
     with open(path) as f:
         return f.read()
+
+
+def services_table():
+    """stack.services (the format is at its top): service name -> {"run",
+    "ports" (ints), "cport" (a container's port), "replicas" (None or N),
+    "health", "topologies", "env" ({topology: {VAR: VALUE}})}, in file order."""
+    table, env_lines = {}, []
+    for line in read(os.path.join(ROOT, "stack.services")).splitlines():
+        f = line.split("#", 1)[0].split()
+        if not f:
+            continue
+        if f[0] == "service":
+            name, run, ports, replicas, health, topologies = f[1:7]
+            first, _, cport = ports.split(",")[0].partition("/")
+            nums = [int(first)] + [int(p) for p in ports.split(",")[1:]]
+            table[name] = {"run": run, "ports": nums, "cport": int(cport or first),
+                           "replicas": None if replicas == "-" else int(replicas),
+                           "health": health, "topologies": [t.split(":")[0] for t in
+                                                             topologies.split(",")],
+                           "env": {}}
+        elif f[0] == "env":
+            env_lines.append(f[1:])
+    for who, topo, *entries in env_lines:
+        for name, svc in table.items():
+            if who == name or (who == "daemons" and svc["run"].startswith("build/")):
+                for e in entries:
+                    var, _, value = e.partition("=")
+                    svc["env"].setdefault(topo, {})[var.rstrip("?")] = value
+    return table
+
+
+def port_var(svc):
+    """The variable that carries a daemon's port ({port} in its env lines)."""
+    for topo in ("all", "dev"):
+        for var, value in svc["env"].get(topo, {}).items():
+            if value == "{port}":
+                return var
+    return None
+
+
+def compose_replicas(block):
+    m = re.search(r"^    deploy:\n(?:^      .*\n)*?^      replicas: (\d+)", block, re.M)
+    return int(m.group(1)) if m else 1
+
+
+def compose_healthcheck(block):
+    """The words of a compose service's healthcheck test, joined by spaces."""
+    m = re.search(r"^    healthcheck:\n((?:^      .*\n)*)", block, re.M)
+    return re.sub(r"\s*\n\s*-?\s*", " ", m.group(1)) if m else ""
 
 
 def daemon_vars(name):
@@ -446,6 +501,87 @@ class DeployConfig(unittest.TestCase):
             self.assertIn("condition: service_healthy", blocks[name], name)
         # A replica gets the time its drain needs before SIGKILL.
         self.assertRegex(blocks["webapp-1"], r"stop_grace_period: 15s")
+
+    def test_services_table_matches_compose_and_dockerfile(self):
+        table = services_table()
+        text = compose_config()
+        blocks = service_blocks(text)
+        compose = parse_compose_services(text)
+        dockerfile = read(os.path.join(ROOT, "Dockerfile"))
+        stages = {re.match(r"\S+ AS (\S+)", st).group(1): st
+                  for st in re.split(r"^FROM ", dockerfile, flags=re.M)[1:]}
+        native = {n: s for n, s in table.items() if "dev" in s["topologies"]}
+        daemons = {n: s for n, s in native.items() if s["run"].startswith("build/")}
+        self.assertGreaterEqual(len(daemons), 4, "stack.services lists no daemons")
+        targets = {}
+        for name, svc in daemons.items():
+            path = svc["run"][len("build/"):]
+            binary = path.rsplit("/", 1)[1]
+            targets[binary] = name
+            var, port = port_var(svc), svc["cport"]
+            self.assertIsNotNone(var, f"{name}: no VAR={{port}} in stack.services")
+            # The Dockerfile: a target running the binary, on the port, health-checked.
+            self.assertIn(binary, stages, f"{name}: no Dockerfile target {binary}")
+            stage = stages[binary]
+            self.assertIn(f"/build/{path} /usr/local/bin/{binary}", stage, name)
+            self.assertRegex(stage, rf'ENTRYPOINT \["/usr/local/bin/{binary}"\]', name)
+            self.assertRegex(stage, rf"\bENV\b.*\b{var}={port}\b", f"{name}: {var} is not {port}")
+            self.assertEqual(svc["health"], "http", name)
+            self.assertRegex(stage, rf"HEALTHCHECK .*http://127\.0\.0\.1:{port}/health",
+                             f"{name}: no health check on :{port}/health")
+            # docker-compose: services of that target, replicas included, on the port.
+            mine = [c for c, s in compose.items() if s["target"] == binary]
+            self.assertTrue(mine, f"{name}: no docker-compose service builds target {binary}")
+            for c in mine:
+                self.assertRegex(c, rf"^{re.escape(name)}(-\d+)?$",
+                                 f"compose service {c} runs {name}: name it {name} or {name}-N")
+                self.assertEqual(compose[c]["env"].get(var, str(port)), str(port),
+                                 f"compose {c}: {var}")
+            count = sum(compose_replicas(blocks[c]) for c in mine)
+            self.assertGreaterEqual(count, svc["replicas"] or 1,
+                                    f"{name}: {count} compose replicas, stack.services runs "
+                                    f"{svc['replicas']}")
+        # Nothing is built that the table does not list.
+        for c, s in compose.items():
+            if s["target"] is not None:
+                self.assertIn(s["target"], targets, f"compose {c} builds a daemon stack.services "
+                                                    f"does not list")
+        for st in stages:
+            if st not in ("build", "runtime"):
+                self.assertIn(st, targets, f"Dockerfile target {st} is not in stack.services")
+        # The servers and the edge, on the table's ports with its kind of check.
+        kinds = {"redis": r"redis-cli ping", "kafka": r"kafka-broker-api-versions",
+                 "http": r"curl .*http://127\.0\.0\.1(:\d+)?/health"}
+        for name, svc in native.items():
+            run = svc["run"]
+            if run.startswith("build/") or run == "extern":
+                continue
+            self.assertIn(name, blocks, f"{name} (stack.services) is not in docker-compose.yml")
+            check = compose_healthcheck(blocks[name])
+            self.assertRegex(check, kinds[svc["health"]], f"compose {name}: health check")
+            env = compose[name]["env"]
+            if run == "redis":
+                for c, s in compose.items():
+                    if s["target"] is not None:
+                        self.assertEqual(s["env"].get("REDIS_PORT"), str(svc["cport"]), c)
+            elif run == "kafka":
+                listeners = env.get("KAFKA_LISTENERS", "")
+                for port in svc["ports"]:
+                    self.assertIn(f":{port}", listeners, "compose kafka listeners")
+                for c, s in compose.items():
+                    if s["target"] is not None:
+                        self.assertRegex(s["env"].get("KAFKA_BOOTSTRAP_SERVERS", ""),
+                                         rf":{svc['ports'][0]}$", c)
+            elif run.startswith("nginx:"):
+                up = table[run.split(":", 1)[1]]
+                self.assertEqual(env.get("NGINX_LISTEN"), str(svc["cport"]), "compose nginx")
+                m = re.search(r"http://127\.0\.0\.1(?::(\d+))?/health", check)
+                self.assertEqual(int(m.group(1) or 80), svc["cport"], "compose nginx health")
+                for u in env["NGINX_UPSTREAMS"].split():
+                    host, port = u.rsplit(":", 1)
+                    self.assertEqual(targets.get(compose[host]["target"]),
+                                     run.split(":", 1)[1], f"nginx upstream {host}")
+                    self.assertEqual(int(port), up["cport"], f"nginx upstream {u}")
 
     def test_dockerfile_images_are_healthchecked_and_unprivileged(self):
         text = read(os.path.join(ROOT, "Dockerfile"))
