@@ -7,7 +7,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "alert_store.h"
+#include "alert_store_claim.h"
 #include "stats.h"
 
 struct outbox;
