@@ -325,10 +325,47 @@ void assets_free(void);
 /* The asset for path, or NULL. */
 const struct asset *assets_find(const char *path);
 
-/* ---- http.c: the libmicrohttpd server and the routes ---------------------- */
+/* ---- reply.c: how every answer leaves ------------------------------------ */
 
-/* One request, as the route handlers see it. */
-struct http_call {
+/* The X-Served-By value every response carries (instance must outlive the
+ * server). Call before the server starts. */
+void reply_init(const char *instance);
+
+/* From now on every response says Connection: close. Never undone. */
+void reply_set_stopping(void);
+/* True once reply_set_stopping was called (the server is stopping). */
+int reply_is_stopping(void);
+
+/* Replies with a JSON body (copied) / {"error": msg} / any body (copied, or
+ * not when copy is 0: data must then outlive the response) and counts the
+ * status. Return what MHD_queue_response returned (MHD_NO also when no
+ * response could be made). */
+enum MHD_Result reply_json(struct MHD_Connection *conn, unsigned int status, const char *json,
+                           size_t len);
+enum MHD_Result reply_error(struct MHD_Connection *conn, unsigned int status, const char *msg);
+enum MHD_Result reply_body(struct MHD_Connection *conn, unsigned int status, const char *type,
+                           const void *data, size_t len, int copy);
+/* Queues a response made elsewhere (a stream), counts it, destroys our ref. */
+enum MHD_Result reply_response(struct MHD_Connection *conn, unsigned int status,
+                               struct MHD_Response *r);
+
+/* ---- thread_redis.c: each worker thread's Redis connection ---------------- */
+
+/* Where to connect (cfg must outlive the server). Call before it starts. */
+void thread_redis_init(const struct common_config *cfg);
+
+/* This thread's Redis connection, made on first use; it stays this thread's
+ * until thread_redis_free_all. NULL only on out of memory. */
+struct redis_conn *thread_redis_get(void);
+
+/* Frees every thread's connection; once no request runs (after http_stop's
+ * server stop). */
+void thread_redis_free_all(void);
+
+/* ---- api.c: the route handlers --------------------------------------------- */
+
+/* One request, as the route handlers see it (filled by http.c). */
+struct api_call {
     struct MHD_Connection *conn;
     const struct webapp_config *cfg;
     const char *url;
@@ -338,22 +375,22 @@ struct http_call {
     char user_id[COOKIE_USER_LEN + 1];
 };
 
-/* Replies with a JSON body (copied) / {"error": msg} / any body (copied) and
- * counts the status. Return what MHD_queue_response returned. */
-enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned int status,
-                                const char *json, size_t len);
-enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned int status,
-                                 const char *msg);
-enum MHD_Result http_reply_body(struct MHD_Connection *conn, unsigned int status,
-                                const char *type, const void *data, size_t len, int copy);
-/* Queues a response made elsewhere (a stream), counts it, destroys our ref. */
-enum MHD_Result http_reply_response(struct MHD_Connection *conn, unsigned int status,
-                                    struct MHD_Response *r);
+/* Each answers c (through reply.c) and returns what MHD should get. */
+enum MHD_Result api_dashboard(struct api_call *c, const struct asset *a);
+enum MHD_Result api_set_alert(struct api_call *c);
+enum MHD_Result api_get_alerts(struct api_call *c);
+enum MHD_Result api_delete_alert(struct api_call *c, const char *alert_id);
+enum MHD_Result api_alert_history(struct api_call *c);
+enum MHD_Result api_tickers(struct api_call *c);
+enum MHD_Result api_health(struct api_call *c, int stopping);
+enum MHD_Result api_metrics(struct api_call *c);
+enum MHD_Result api_stream_prices(struct api_call *c);
+enum MHD_Result api_stream_alerts(struct api_call *c);
 
-/* This thread's Redis connection (created on first use, freed by
- * http_stop). NULL only on out of memory. */
-struct redis_conn *http_redis(void);
+/* ---- http.c: the libmicrohttpd server and the routes ---------------------- */
 
+/* Starts the server on cfg->common.listen_host:cfg->port (cfg must outlive
+ * it). Returns 0, or -1 with err (address in use, limits too high). */
 int http_start(const struct webapp_config *cfg, char *err, size_t errlen);
 /* Stops accepting; requests in flight go on. */
 void http_quiesce(void);
@@ -362,19 +399,6 @@ long http_inflight(void);
 /* Stops the server (closes what is left) and frees the per-thread Redis
  * connections. */
 void http_stop(void);
-
-/* ---- api.c: the route handlers --------------------------------------------- */
-
-enum MHD_Result api_dashboard(struct http_call *c, const struct asset *a);
-enum MHD_Result api_set_alert(struct http_call *c);
-enum MHD_Result api_get_alerts(struct http_call *c);
-enum MHD_Result api_delete_alert(struct http_call *c, const char *alert_id);
-enum MHD_Result api_alert_history(struct http_call *c);
-enum MHD_Result api_tickers(struct http_call *c);
-enum MHD_Result api_health(struct http_call *c, int stopping);
-enum MHD_Result api_metrics(struct http_call *c);
-enum MHD_Result api_stream_prices(struct http_call *c);
-enum MHD_Result api_stream_alerts(struct http_call *c);
 
 /* ---- stats.c: counters for /metrics ---------------------------------------- */
 
