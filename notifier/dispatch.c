@@ -12,7 +12,6 @@
 
 #include "backoff.h"
 #include "log.h"
-#include "stats.h"
 #include "timeutil.h"
 
 #define DISPATCH_BUSY_WAIT_MS 250 /* another notifier holds the claim */
@@ -57,9 +56,9 @@ void dispatch_job_free(struct dispatcher *d, struct job *j)
 /* Redis failed: every job needing it waits for the same capped backoff. */
 static void dispatch_redis_failed(struct dispatcher *d, struct job *j, int64_t now)
 {
-    if (stats_redis_up())
+    if (atomic_load(&d->stats->redis_up))
         log_warn("redis unavailable", "detail=\"de-duplication store unreachable, retrying\"");
-    stats_set_redis_up(0);
+    atomic_store(&d->stats->redis_up, 0);
     d->redis_backoff_ms = d->redis_backoff_ms == 0 ? 100 : d->redis_backoff_ms * 2;
     if (d->redis_backoff_ms > DISPATCH_REDIS_BACKOFF_MAX_MS)
         d->redis_backoff_ms = DISPATCH_REDIS_BACKOFF_MAX_MS;
@@ -69,9 +68,9 @@ static void dispatch_redis_failed(struct dispatcher *d, struct job *j, int64_t n
 
 static void dispatch_redis_ok(struct dispatcher *d)
 {
-    if (!stats_redis_up())
+    if (!atomic_load(&d->stats->redis_up))
         log_info("redis available", NULL);
-    stats_set_redis_up(1);
+    atomic_store(&d->stats->redis_up, 1);
     d->redis_backoff_ms = 0;
 }
 
@@ -103,7 +102,7 @@ static void job_claimed(struct dispatcher *d, struct job *j, int taken, int64_t 
 {
     j->possible_duplicate = taken;
     if (taken) {
-        stats_add(STATS_TAKEN_OVER, 1);
+        atomic_fetch_add(&d->stats->taken_over, 1);
         log_warn("claim taken over",
                  "alert_id=%s detail=\"a stopped notifier was delivering it; may duplicate\"",
                  j->alert.alert_id);
@@ -130,7 +129,7 @@ static void job_claim(struct dispatcher *d, struct job *j, int64_t now)
     dispatch_redis_ok(d);
     switch (c) {
     case DEDUP_DONE:
-        stats_add(STATS_DUPLICATES, 1);
+        atomic_fetch_add(&d->stats->duplicates, 1);
         log_info("duplicate suppressed", "alert_id=%s partition=%d offset=%lld",
                  j->alert.alert_id, (int)j->partition, (long long)j->offset);
         dispatch_job_finish(d, j);
@@ -158,7 +157,7 @@ static void job_sink_failed(struct dispatcher *d, struct job *j, int i, enum sin
                                       d->cfg->retry_max_ms, backoff_random());
         js->st = SS_IDLE;
         js->next_ms = now + delay;
-        stats_add(STATS_RETRIED, 1);
+        atomic_fetch_add(&d->stats->retried, 1);
         log_warn("delivery retry scheduled",
                  "alert_id=%s sink=%s attempt=%d delay_ms=%ld error=\"%s\"", j->alert.alert_id,
                  d->sinks[i].name, js->attempts, delay, j->error);
@@ -253,7 +252,7 @@ static void job_confirm(struct dispatcher *d, struct job *j, int64_t now)
     dispatch_redis_ok(d);
     for (int i = 0; i < d->nsinks; i++)
         attempts = j->sink[i].attempts > attempts ? j->sink[i].attempts : attempts;
-    stats_add(STATS_DELIVERED, 1);
+    atomic_fetch_add(&d->stats->delivered, 1);
     log_info("alert delivered", "alert_id=%s user=%s ticker=%s attempts=%d%s",
              j->alert.alert_id, j->alert.user_id, j->alert.ticker, attempts,
              j->possible_duplicate ? " possible_duplicate=1" : "");
@@ -309,7 +308,7 @@ static int64_t dispatch_advance(struct dispatcher *d)
             next = j->next_ms;
         j = nx;
     }
-    stats_set_pending(d->njobs);
+    atomic_store(&d->stats->pending, d->njobs);
     return next - now;
 }
 
@@ -345,9 +344,9 @@ static void dispatch_heartbeat(struct dispatcher *d)
         dispatch_redis_ok(d);
         return;
     }
-    if (stats_redis_up())
+    if (atomic_load(&d->stats->redis_up))
         log_warn("redis unavailable", "detail=\"heartbeat failed, retrying\"");
-    stats_set_redis_up(0);
+    atomic_store(&d->stats->redis_up, 0);
 }
 
 void dispatch_step(struct dispatcher *d)
@@ -384,7 +383,8 @@ static void dispatch_close_sinks(struct sink *sinks, int nsinks)
 }
 
 struct dispatcher *dispatch_new(const struct notifier_config *cfg, struct dedup *dd,
-                                struct sink *sinks, int nsinks, char *err, size_t errlen)
+                                struct notifier_stats *stats, struct sink *sinks, int nsinks,
+                                char *err, size_t errlen)
 {
     const char *extra[] = {"auto.offset.reset", cfg->offset_reset, NULL};
     const char *topics[] = {cfg->topic_alerts, NULL};
@@ -402,6 +402,7 @@ struct dispatcher *dispatch_new(const struct notifier_config *cfg, struct dedup 
     }
     d->cfg = cfg;
     d->dd = dd;
+    d->stats = stats;
     d->nsinks = nsinks;
     for (int i = 0; i < nsinks; i++) {
         d->sinks[i] = sinks[i];

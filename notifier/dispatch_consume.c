@@ -10,7 +10,6 @@
 
 #include "log.h"
 #include "signals.h"
-#include "stats.h"
 
 #define DISPATCH_ORIGINAL_MAX 2048 /* of a message, kept for the DLQ */
 #define DISPATCH_BATCH 500         /* messages taken per consume call */
@@ -69,19 +68,18 @@ static int dispatch_accept(struct dispatcher *d, const rd_kafka_message_t *m)
         return -1;
     j->partition = m->partition;
     j->offset = m->offset;
-    if (dispatch_copy_payload(j, m) != 0 ||
-        tracker_add(d->tracker, m->partition, m->offset) != 0) {
+    if (dispatch_copy_payload(j, m) != 0 || tracker_add(d->tracker, m->partition, m->offset) != 0) {
         dispatch_job_free(d, j);
         return -1;
     }
-    stats_add(STATS_CONSUMED, 1);
+    atomic_fetch_add(&d->stats->consumed, 1);
     if (m->len > MSG_MAX_BYTES)
         snprintf(err, sizeof(err), "message too large (%zu bytes, at most %d)", m->len,
                  MSG_MAX_BYTES);
     if (err[0] != '\0' || alert_msg_decode(j->raw, j->rawlen, &j->alert, err, sizeof(err)) != 0) {
         j->malformed = 1;
         snprintf(j->error, sizeof(j->error), "%s", err);
-        stats_add(STATS_MALFORMED, 1);
+        atomic_fetch_add(&d->stats->malformed, 1);
         log_warn("malformed alert", "partition=%d offset=%lld bytes=%zu error=\"%s\"",
                  (int)m->partition, (long long)m->offset, m->len, err);
         j->state = JOB_DLQ;

@@ -10,7 +10,6 @@
 
 #include "dedup.h"
 #include "log.h"
-#include "stats.h"
 #include "timeutil.h"
 
 #define DISPATCH_DLQ_RETRY_MS 1000
@@ -66,13 +65,12 @@ void dispatch_dlq_write(struct dispatcher *d, struct job *j, int64_t now)
     char *json = dispatch_dlq_json(d, j);
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__FAIL;
 
-    if (json != NULL &&
-        kafka_produce(d->producer, d->cfg->topic_dlq, j->key, j->keylen, json, strlen(json), j,
-                      0, &err) == 0) {
+    if (json != NULL && kafka_produce(d->producer, d->cfg->topic_dlq, j->key, j->keylen, json,
+                                      strlen(json), j, 0, &err) == 0) {
         j->state = JOB_DLQ_WAIT;
         j->next_ms = DISPATCH_FAR;
     } else {
-        stats_add(STATS_DLQ_FAILED, 1);
+        atomic_fetch_add(&d->stats->dlq_failed, 1);
         log_warn("dlq write failed", "partition=%d offset=%lld error=%s", (int)j->partition,
                  (long long)j->offset, rd_kafka_err2name(err));
         j->next_ms = now + DISPATCH_DLQ_RETRY_MS;
@@ -89,7 +87,7 @@ void dispatch_dlq_on_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void 
     if (d == NULL || d->closing || j == NULL)
         return;
     if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        stats_add(STATS_DLQ_FAILED, 1);
+        atomic_fetch_add(&d->stats->dlq_failed, 1);
         j->state = JOB_DLQ;
         j->next_ms = time_mono_ms() + DISPATCH_DLQ_RETRY_MS;
         return;
@@ -98,10 +96,10 @@ void dispatch_dlq_on_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void 
         dispatch_job_finish(d, j);
         return;
     }
-    stats_add(STATS_DEAD_LETTERED, 1);
+    atomic_fetch_add(&d->stats->dead_lettered, 1);
     log_warn("alert dead-lettered", "alert_id=%s sink=%s attempts=%d topic=%s error=\"%s\"",
-             j->alert.alert_id, d->sinks[j->failed_sink].name,
-             j->sink[j->failed_sink].attempts, d->cfg->topic_dlq, j->error);
+             j->alert.alert_id, d->sinks[j->failed_sink].name, j->sink[j->failed_sink].attempts,
+             d->cfg->topic_dlq, j->error);
     j->state = JOB_RELEASE;
     j->next_ms = 0;
 }

@@ -19,6 +19,7 @@
 #include "kafka.h"
 #include "message.h"
 #include "sink.h"
+#include "stats.h"
 #include "tracker.h"
 
 #define DISPATCH_KEY_MAX 256
@@ -64,6 +65,7 @@ struct job {
 struct dispatcher {
     const struct notifier_config *cfg;
     struct dedup *dd;
+    struct notifier_stats *stats;
     struct sink sinks[SINK_MAX];
     int inflight[SINK_MAX];
     int nsinks;

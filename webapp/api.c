@@ -159,7 +159,7 @@ enum MHD_Result api_set_alert(struct api_call *c)
         return reply_error(c->conn, 503, API_STORE_DOWN);
     }
     if (rc == 0)
-        stats_alert_created();
+        atomic_fetch_add(&c->stats->alerts_created, 1);
     else
         log_info("set-alert repeated", "alert_id=%s", rec.alert_id);
     snprintf(text, sizeof(text), "Alert set for %s", rec.ticker);
@@ -259,7 +259,7 @@ enum MHD_Result api_delete_alert(struct api_call *c, const char *alert_id)
         api_store_failed("delete", err);
         return reply_error(c->conn, 503, API_STORE_DOWN);
     }
-    stats_alert_deleted();
+    atomic_fetch_add(&c->stats->alerts_deleted, 1);
     return reply_json(c->conn, 200, "{\"message\":\"Alert deleted\"}", 27);
 }
 
@@ -358,7 +358,7 @@ enum MHD_Result api_metrics(struct api_call *c)
     enum MHD_Result ret;
 
     buf_init(&b, API_METRICS_MAX);
-    stats_write(&b);
+    stats_render(c->stats, &b);
     ret = reply_body(c->conn, 200, "text/plain; version=0.0.4", b.data ? b.data : "",
                           b.len, 1);
     buf_free(&b);

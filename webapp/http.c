@@ -36,6 +36,7 @@ struct http_req {
 
 static struct MHD_Daemon *http_daemon;
 static const struct webapp_config *http_cfg;
+static struct webapp_stats *http_stats;
 static atomic_long http_active;
 
 static enum MHD_Result http_method_not_allowed(struct MHD_Connection *conn, const char *allow)
@@ -311,6 +312,7 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
     memset(&c, 0, sizeof(c));
     c.conn = conn;
     c.cfg = http_cfg;
+    c.stats = http_stats;
     c.url = url;
     c.body = rq->body.data;
     c.body_len = rq->body.len;
@@ -350,14 +352,16 @@ static void http_mhd_log(void *cls, const char *fmt, va_list ap)
         log_warn("http server", "detail=\"%s\"", line);
 }
 
-int http_start(const struct webapp_config *cfg, char *err, size_t errlen)
+int http_start(const struct webapp_config *cfg, struct webapp_stats *stats, char *err,
+               size_t errlen)
 {
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                          MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     struct sockaddr_in sa;
 
     http_cfg = cfg;
-    reply_init(cfg->instance);
+    http_stats = stats;
+    reply_init(cfg->instance, stats);
     thread_redis_init(&cfg->common);
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;

@@ -12,11 +12,13 @@
 #include <string.h>
 
 static const char *reply_instance = "";
+static struct webapp_stats *reply_stats;
 static atomic_int reply_stopping;
 
-void reply_init(const char *instance)
+void reply_init(const char *instance, struct webapp_stats *stats)
 {
     reply_instance = instance;
+    reply_stats = stats;
 }
 
 void reply_set_stopping(void)
@@ -41,7 +43,7 @@ enum MHD_Result reply_response(struct MHD_Connection *conn, unsigned int status,
         MHD_add_response_header(r, "Connection", "close");
     ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
-    stats_count_status(status);
+    stats_count_status(reply_stats, status);
     return ret;
 }
 

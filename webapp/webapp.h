@@ -4,6 +4,7 @@
 #ifndef SA_WEBAPP_H
 #define SA_WEBAPP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -327,9 +328,10 @@ const struct asset *assets_find(const char *path);
 
 /* ---- reply.c: how every answer leaves ------------------------------------ */
 
-/* The X-Served-By value every response carries (instance must outlive the
- * server). Call before the server starts. */
-void reply_init(const char *instance);
+/* The X-Served-By value every response carries, and where statuses are
+ * counted (both must outlive the server). Call before the server starts. */
+struct webapp_stats;
+void reply_init(const char *instance, struct webapp_stats *stats);
 
 /* From now on every response says Connection: close. Never undone. */
 void reply_set_stopping(void);
@@ -368,6 +370,7 @@ void thread_redis_free_all(void);
 struct api_call {
     struct MHD_Connection *conn;
     const struct webapp_config *cfg;
+    struct webapp_stats *stats;
     const char *url;
     const char *body; /* NULL when none */
     size_t body_len;
@@ -389,9 +392,11 @@ enum MHD_Result api_stream_alerts(struct api_call *c);
 
 /* ---- http.c: the libmicrohttpd server and the routes ---------------------- */
 
-/* Starts the server on cfg->common.listen_host:cfg->port (cfg must outlive
- * it). Returns 0, or -1 with err (address in use, limits too high). */
-int http_start(const struct webapp_config *cfg, char *err, size_t errlen);
+/* Starts the server on cfg->common.listen_host:cfg->port, counting into
+ * stats (cfg and stats must outlive it). Returns 0, or -1 with err (address
+ * in use, limits too high). */
+int http_start(const struct webapp_config *cfg, struct webapp_stats *stats, char *err,
+               size_t errlen);
 /* Stops accepting; requests in flight go on. */
 void http_quiesce(void);
 /* Requests currently being handled (streams included). */
@@ -400,12 +405,28 @@ long http_inflight(void);
  * connections. */
 void http_stop(void);
 
-/* ---- stats.c: counters for /metrics ---------------------------------------- */
+/* ---- stats.c: the webapp's counters for /metrics --------------------------- */
 
-void stats_count_status(unsigned int status);
-void stats_alert_created(void);
-void stats_alert_deleted(void);
-/* Appends the Prometheus text of every counter to out. */
-void stats_write(struct buf *out);
+/* Written by the HTTP worker threads, read by the one rendering /metrics:
+ * atomics, no lock. main() owns the one struct; http.c hands it to reply.c
+ * (every status) and to the handlers (c->stats). The hub's, the fan-out's
+ * and the price table's own counts are read when rendering. */
+#define STATS_CODES 15 /* status codes counted one by one (stats.c) */
+
+struct webapp_stats {
+    atomic_uint_fast64_t by_code[STATS_CODES + 1]; /* responses by status; last: any other */
+    atomic_uint_fast64_t alerts_created;           /* stored by set-alert */
+    atomic_uint_fast64_t alerts_deleted;           /* removed by delete-alert */
+};
+
+/* Zeroes s. */
+void stats_init(struct webapp_stats *s);
+
+/* Appends every metric of s, and the hub's, fan-out's, price table's and
+ * Kafka client's counts, as Prometheus text, to out. */
+void stats_render(struct webapp_stats *s, struct buf *out);
+
+/* Counts one response with this status. */
+void stats_count_status(struct webapp_stats *s, unsigned int status);
 
 #endif
