@@ -106,8 +106,7 @@ int alert_store_claim(struct redis_conn *rc, const char *ticker, double price, d
     return alert_store_claim_batch(rc, &t, 1, out, max, &done, err, errlen);
 }
 
-int alert_store_outbox_ack(struct redis_conn *rc, const char *outbox_id, char *err,
-                           size_t errlen)
+int alert_store_outbox_ack(struct redis_conn *rc, const char *outbox_id, char *err, size_t errlen)
 {
     return alert_store_outbox_ack_many(rc, &outbox_id, 1, err, errlen);
 }

@@ -23,10 +23,10 @@
  * payload_len 0 marks an entry too large for the buffers (never produced by
  * this store): skip it. */
 struct alert_claim {
-    char outbox_id[48];           /* stream entry id, for alert_store_outbox_ack */
-    char payload[MSG_MAX_BYTES];  /* alert JSON, as alert_msg_decode reads it */
+    char outbox_id[48];          /* stream entry id, for alert_store_outbox_ack */
+    char payload[MSG_MAX_BYTES]; /* alert JSON, as alert_msg_decode reads it */
     size_t payload_len;
-    char user_id[MSG_ID_MAX];     /* the alert's owner: the Kafka key */
+    char user_id[MSG_ID_MAX]; /* the alert's owner: the Kafka key */
 };
 
 /* One price tick to evaluate (alert_store_claim_batch). */
@@ -59,8 +59,7 @@ int alert_store_claim_batch(struct redis_conn *rc, const struct alert_tick *tick
                             size_t errlen);
 
 /* Removes an outbox entry once Kafka acknowledged it. Returns 0 or -1. */
-int alert_store_outbox_ack(struct redis_conn *rc, const char *outbox_id, char *err,
-                           size_t errlen);
+int alert_store_outbox_ack(struct redis_conn *rc, const char *outbox_id, char *err, size_t errlen);
 
 /* Removes n (1..ALERT_STORE_ACK_MAX) outbox entries in one XDEL. Returns 0 or
  * -1 with err. */

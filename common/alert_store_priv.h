@@ -12,7 +12,9 @@
 #define ALERT_STORE_KEY_MAX 128
 
 /* A script of common/lua/, loaded on first use (store_lua.h). */
+/* clang-format off */
 #define ALERT_STORE_SCRIPT(name) {(const char *)store_lua_##name, {0}}
+/* clang-format on */
 
 /* Writes the shortest decimal text that reads back as d (at most 17
  * digits) into out, NUL-terminated. Never fails. */
