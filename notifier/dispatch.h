@@ -30,8 +30,8 @@ struct dispatcher;
 
 /* Creates the Kafka consumer and DLQ producer. The sinks (nsinks <=
  * SINK_MAX) are moved into the dispatcher, which closes them (also when
- * it fails); cfg, dd and stats (counted into)
- * stay the caller's and must outlive it. Returns NULL with err. */
+ * it fails); cfg, dd and stats (which it counts into) stay the caller's and
+ * must outlive it. Returns NULL with err. */
 struct dispatcher *dispatch_new(const struct notifier_config *cfg, struct dedup *dd,
                                 struct notifier_stats *stats, struct sink *sinks, int nsinks,
                                 char *err, size_t errlen);
