@@ -4,9 +4,9 @@ receives the alert, through nginx, the consumer and a webapp replica.
 
 One user (cookie from GET /) keeps /api/stream-alerts open. For each sample
 it sets an `above` alert just below the current price of a ticker of its
-own, publishes a tick at that price to the price topic (tick_pipe, one
-process kept open, linger 0) and waits for the alert on the stream:
-latency = receipt - the moment the tick was written to tick_pipe.
+own, publishes a tick at that price to the price topic (tools/tick-pipe,
+one process kept open, linger 0) and waits for the alert on the stream:
+latency = receipt - the moment the tick was written to tick-pipe.
 
     alert_latency.py --url http://127.0.0.1:8080 --kafka 127.0.0.1:9092 [--samples 300]
 
@@ -101,7 +101,7 @@ class Api:
 
 
 class Ticks:
-    """One tick_pipe producer kept open (kcat -P buffers its input); a line
+    """One tick-pipe producer kept open (kcat -P buffers its input); a line
     on its stdin is one tick."""
 
     def __init__(self, tick_pipe, kafka, topic):
@@ -140,8 +140,8 @@ def main():
     ap.add_argument("--url", default="http://127.0.0.1:8080")
     ap.add_argument("--kafka", default="127.0.0.1:9092")
     ap.add_argument("--topic", default="stock-prices")
-    ap.add_argument("--tick-pipe", default="build/bench/tick_pipe",
-                    help="the tick_pipe binary (bench/tick_pipe.c)")
+    ap.add_argument("--tick-pipe", default="build/tools/tick-pipe",
+                    help="the tick-pipe binary (tools/tick-pipe.c)")
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--pause-ms", type=int, default=60,
                     help="between samples: nginx allows 20 set-alert/s per user")

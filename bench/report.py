@@ -101,7 +101,7 @@ def alert_section(res, lines):
         return
     p50, p99 = num(r, "p50_ms"), num(r, "p99_ms")
     lines += ["### End-to-end alert latency", "",
-              "`bench/alert_latency.py` through the stack's nginx: tick published (tick_pipe, "
+              "`bench/alert_latency.py` through the stack's nginx: tick published (tick-pipe, "
               "linger 0) -> consumer -> `alerts` -> webapp -> the user's `/api/stream-alerts`.", "",
               f"- {r.get('received')} of {r.get('samples')} alerts received ({r.get('lost')} "
               f"timed out, {r.get('errors')} set-alert errors)",

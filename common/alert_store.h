@@ -1,6 +1,10 @@
 /* alert_store: the alerts in Redis, shared by the webapp and the evaluator.
  * Every operation is one Lua script (common/lua/), so all keys stay
- * consistent whatever order the daemons run in.
+ * consistent whatever order the daemons run in. This header describes the
+ * keys and holds the webapp's side: a user's alerts created (once per
+ * idempotency key), listed and deleted. The evaluator's side, claiming fired
+ * alerts into the outbox and working the outbox off, is alert_store_claim.h;
+ * the users' fired alerts are read through alert_history.h.
  *
  * Keys (the original's three, plus the evaluator's index and outbox):
  *   alert:{id}                hash user_id, ticker, threshold, type, created_at
@@ -30,7 +34,6 @@
 #include "message.h"
 #include "redis.h"
 
-#define ALERT_STORE_OUTBOX "alerts_outbox"
 #define ALERT_STORE_ERR_MAX 256
 
 /* Result codes beyond 0 / -1. */
@@ -48,23 +51,6 @@ struct alert_record {
     double threshold;
     enum alert_type type;
     double created_at; /* Unix seconds */
-};
-
-/* A claimed alert: its outbox entry id and the alert as published.
- * payload_len 0 marks an entry too large for the buffers (never produced by
- * this store): skip it. */
-struct alert_claim {
-    char outbox_id[48];           /* stream entry id, for alert_store_outbox_ack_many */
-    char payload[MSG_MAX_BYTES];  /* alert JSON, as alert_msg_decode reads it */
-    size_t payload_len;
-    char user_id[MSG_ID_MAX];     /* the alert's owner: the Kafka key */
-};
-
-/* One price tick to evaluate (alert_store_claim_batch). */
-struct alert_tick {
-    const char *ticker; /* valid per msg_ticker_valid */
-    double price;       /* finite, > 0 */
-    double timestamp;   /* Unix seconds, copied into the alert JSON */
 };
 
 /* Stores a new alert for rec->user_id (rec->alert_id must be a fresh id,
@@ -93,37 +79,6 @@ int alert_store_delete(struct redis_conn *rc, const char *user_id, const char *a
  * (0..max) or -1 with err. */
 int alert_store_list(struct redis_conn *rc, const char *user_id, struct alert_record *out,
                      int max, char *err, size_t errlen);
-
-/* Atomically claims, tick by tick in order, every alert of the tick's
- * ticker whose condition holds at its price (above: price > threshold;
- * below: price < threshold), in one script call (one round trip): removes
- * each from all keys, appends it to the user's history (where it gets its
- * position, evid.h) and to the outbox, and returns it in out[0..max), its
- * payload carrying "event_id" and "prev_event_id". Claims at most max
- * alerts in all; *ticks_done is set to the number of leading ticks fully
- * evaluated: call again with the rest when it is below nticks. nticks is
- * capped at ALERT_STORE_BATCH_MAX and max at ALERT_STORE_CLAIM_MAX.
- * Returns the count of claims in out, or -1 with err (nothing claimed). */
-#define ALERT_STORE_BATCH_MAX 512
-#define ALERT_STORE_CLAIM_MAX 4096
-int alert_store_claim_batch(struct redis_conn *rc, const struct alert_tick *ticks, int nticks,
-                            struct alert_claim *out, int max, int *ticks_done, char *err,
-                            size_t errlen);
-
-/* Removes n (1..ALERT_STORE_ACK_MAX) outbox entries, once Kafka acknowledged
- * them, in one XDEL. Returns 0 or -1 with err. */
-#define ALERT_STORE_ACK_MAX 1024
-int alert_store_outbox_ack_many(struct redis_conn *rc, const char *const *outbox_ids, int n,
-                                char *err, size_t errlen);
-
-/* Reads up to max outbox entries whose id is greater than after_id ("0" for
- * the start) and whose age is at least min_age_ms, oldest first. Returns the
- * count or -1 with err. */
-int alert_store_outbox_read(struct redis_conn *rc, const char *after_id, long min_age_ms,
-                            struct alert_claim *out, int max, char *err, size_t errlen);
-
-/* Number of outbox entries (XLEN), or -1. */
-long alert_store_outbox_len(struct redis_conn *rc);
 
 /* Writes a fresh random UUID v4 (36 chars + NUL) into out[37]. Returns 0, or
  * -1 if no random bytes could be had. */

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alert_store.h"
+#include "alert_store_claim.h"
 #include "log.h"
 #include "message.h"
 #include "timeutil.h"
@@ -22,7 +22,7 @@ struct evaluator {
     struct redis_conn *rc;
     rd_kafka_t *consumer;
     struct outbox *ob;
-    struct stats *stats;
+    struct consumer_stats *stats;
     long max_tick_age_ms;
     struct evaluator_entry batch[EVALUATOR_BATCH_MAX];
     int n;    /* entries in batch */
@@ -34,7 +34,7 @@ struct evaluator {
 };
 
 struct evaluator *evaluator_new(struct redis_conn *rc, rd_kafka_t *consumer, struct outbox *ob,
-                                struct stats *stats, long max_tick_age_ms)
+                                struct consumer_stats *stats, long max_tick_age_ms)
 {
     struct evaluator *ev = calloc(1, sizeof(*ev));
 

@@ -18,7 +18,7 @@ struct evaluator;
 /* None of the pointers is owned. max_tick_age_ms 0 turns the stale check
  * off. Returns NULL on out of memory. */
 struct evaluator *evaluator_new(struct redis_conn *rc, rd_kafka_t *consumer, struct outbox *ob,
-                                struct stats *stats, long max_tick_age_ms);
+                                struct consumer_stats *stats, long max_tick_age_ms);
 
 /* Frees the evaluator; ticks still held are dropped without storing their
  * offsets (they are read again after a restart). NULL is fine. */

@@ -66,7 +66,7 @@ static const struct config_var consumer_vars[] = {
 struct consumer_health {
     struct redis_conn *rc;
     rd_kafka_t *producer;
-    struct stats *stats;
+    struct consumer_stats *stats;
 };
 
 static int consumer_health_check(void *ud, struct buf *out)
@@ -176,7 +176,7 @@ int main(int argc, char **argv)
 {
     struct consumer_config cfg = {0};
     char err[CONFIG_ERR_MAX + KAFKA_ERR_MAX];
-    static struct stats stats;
+    static struct consumer_stats stats;
     struct consumer_health health = {0};
     struct health_server *hs = NULL;
     struct redis_conn *rc = NULL;

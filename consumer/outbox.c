@@ -19,7 +19,7 @@
 struct outbox {
     struct redis_conn *rc;
     rd_kafka_t *rk;
-    struct stats *stats;
+    struct consumer_stats *stats;
     struct inflight *inflight;
     struct inflight_entry **acks; /* acknowledged, awaiting XDEL */
     size_t nacks;
@@ -33,7 +33,7 @@ struct outbox {
 };
 
 struct outbox *outbox_new(struct redis_conn *rc, const char *topic, long redeliver_ms,
-                          struct stats *stats)
+                          struct consumer_stats *stats)
 {
     struct outbox *ob = calloc(1, sizeof(*ob));
 

@@ -7,7 +7,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "alert_store.h"
+#include "alert_store_claim.h"
 #include "stats.h"
 
 struct outbox;
@@ -16,7 +16,7 @@ struct outbox;
  * attached later (outbox_attach) because its delivery callback needs the
  * outbox. Returns NULL on out of memory. */
 struct outbox *outbox_new(struct redis_conn *rc, const char *topic, long redeliver_ms,
-                          struct stats *stats);
+                          struct consumer_stats *stats);
 
 /* Sets the producer used by outbox_publish (not owned). */
 void outbox_attach(struct outbox *ob, rd_kafka_t *producer);

@@ -1,4 +1,5 @@
-/* stats: counters and a latency histogram in Prometheus text. */
+/* stats: the evaluator's counters and latency histogram, rendered as
+ * Prometheus text. */
 #include "stats.h"
 
 #include "metrics.h"
@@ -7,7 +8,7 @@
 static const double stats_bounds[] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
 
-void stats_init(struct stats *s)
+void stats_init(struct consumer_stats *s)
 {
     atomic_init(&s->ticks_processed, 0);
     atomic_init(&s->ticks_stale, 0);
@@ -23,12 +24,7 @@ void stats_init(struct stats *s)
                            sizeof(stats_bounds) / sizeof(stats_bounds[0]));
 }
 
-void stats_observe_latency(struct stats *s, int64_t us)
-{
-    metrics_histogram_observe(&s->latency, (double)us / 1e6);
-}
-
-void stats_render(struct stats *s, struct buf *out)
+void stats_render(struct consumer_stats *s, struct buf *out)
 {
     metrics_counter(out, "consumer_ticks_processed_total", "Price ticks evaluated",
                     atomic_load(&s->ticks_processed));
@@ -56,4 +52,9 @@ void stats_render(struct stats *s, struct buf *out)
                   (double)atomic_load(&s->inflight));
     metrics_histogram_write(out, "consumer_processing_latency_seconds",
                             "Time from receiving a tick to its alerts handed to Kafka", &s->latency);
+}
+
+void stats_observe_latency(struct consumer_stats *s, int64_t us)
+{
+    metrics_histogram_observe(&s->latency, (double)us / 1e6);
 }

@@ -1,5 +1,6 @@
-/* stats: the evaluator's counters, written by the main thread and read by
- * the health thread (atomics), and their Prometheus rendering. */
+/* stats: the evaluator's counters for /metrics. The main thread (evaluator,
+ * outbox) writes them, the health server thread reads them: atomics, no
+ * lock. main() owns the one struct; the modules get a pointer to it. */
 #ifndef CONSUMER_STATS_H
 #define CONSUMER_STATS_H
 
@@ -9,7 +10,7 @@
 #include "buf.h"
 #include "metrics.h"
 
-struct stats {
+struct consumer_stats {
     atomic_uint_fast64_t ticks_processed;  /* evaluated against the store */
     atomic_uint_fast64_t ticks_stale;      /* older than MAX_TICK_AGE_MS */
     atomic_uint_fast64_t ticks_malformed;  /* undecodable */
@@ -24,13 +25,13 @@ struct stats {
     struct metrics_histogram latency;
 };
 
-/* Zeroes s (outbox depth -1). */
-void stats_init(struct stats *s);
+/* Zeroes s (the outbox depth starts unknown: -1). */
+void stats_init(struct consumer_stats *s);
+
+/* Appends every metric of s, as Prometheus text, to out. */
+void stats_render(struct consumer_stats *s, struct buf *out);
 
 /* Records one tick's processing latency. */
-void stats_observe_latency(struct stats *s, int64_t us);
-
-/* Appends every metric to out. */
-void stats_render(struct stats *s, struct buf *out);
+void stats_observe_latency(struct consumer_stats *s, int64_t us);
 
 #endif

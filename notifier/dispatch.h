@@ -8,6 +8,7 @@
 #include "config.h"
 #include "dedup.h"
 #include "sink.h"
+#include "stats.h"
 
 struct notifier_config {
     struct common_config common;
@@ -29,10 +30,11 @@ struct dispatcher;
 
 /* Creates the Kafka consumer and DLQ producer. The sinks (nsinks <=
  * SINK_MAX) are moved into the dispatcher, which closes them (also when
- * it fails); cfg and dd
- * stay the caller's and must outlive it. Returns NULL with err. */
+ * it fails); cfg, dd and stats (which it counts into) stay the caller's and
+ * must outlive it. Returns NULL with err. */
 struct dispatcher *dispatch_new(const struct notifier_config *cfg, struct dedup *dd,
-                                struct sink *sinks, int nsinks, char *err, size_t errlen);
+                                struct notifier_stats *stats, struct sink *sinks, int nsinks,
+                                char *err, size_t errlen);
 
 /* One turn of the main loop: consume (unless draining), advance due jobs,
  * drive the sinks, serve delivery reports. Blocks at most ~100 ms. */

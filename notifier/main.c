@@ -91,29 +91,30 @@ static int notifier_config_check(void *arg, char *err, size_t errlen)
 
 struct notifier_health {
     const struct notifier_config *cfg;
+    struct notifier_stats *stats;
 };
 
 static int notifier_health_check(void *ud, struct buf *out)
 {
     const struct notifier_health *h = ud;
-    int redis = stats_redis_up();
+    int redis = atomic_load(&h->stats->redis_up);
 
     buf_printf(out,
                "{\"status\":\"%s\",\"service\":\"notifier\",\"redis\":%s,\"webhook\":%s,"
                "\"delivered\":%llu,\"dead_lettered\":%llu}",
                redis ? "ok" : "degraded", redis ? "true" : "false",
                h->cfg->webhook_enabled ? "true" : "false",
-               (unsigned long long)stats_get(STATS_DELIVERED),
-               (unsigned long long)stats_get(STATS_DEAD_LETTERED));
+               (unsigned long long)atomic_load(&h->stats->delivered),
+               (unsigned long long)atomic_load(&h->stats->dead_lettered));
     return redis ? 0 : -1;
 }
 
 static void notifier_metrics(void *ud, struct buf *out)
 {
+    const struct notifier_health *h = ud;
     struct kafka_stats ks;
 
-    (void)ud;
-    stats_render(out);
+    stats_render(h->stats, out);
     kafka_stats_get(&ks);
     metrics_counter(out, "notifier_kafka_errors_total", "Kafka client errors.", ks.errors);
 }
@@ -152,13 +153,13 @@ static void notifier_log_start(const struct notifier_config *c, const struct ded
 }
 
 /* Builds the sinks: the log always, the webhook when configured. */
-static int notifier_sinks(const struct notifier_config *c, struct sink *sinks, int *n,
-                          char *err, size_t errlen)
+static int notifier_sinks(const struct notifier_config *c, struct notifier_stats *stats,
+                          struct sink *sinks, int *n, char *err, size_t errlen)
 {
     *n = 0;
     sink_log_init(&sinks[(*n)++]);
     if (c->webhook_enabled) {
-        if (sink_webhook_init(&sinks[*n], &c->webhook, err, errlen) != 0)
+        if (sink_webhook_init(&sinks[*n], &c->webhook, stats, err, errlen) != 0)
             return -1;
         (*n)++;
     }
@@ -172,7 +173,8 @@ static const struct daemon_desc notifier_daemon = {
 int main(int argc, char **argv)
 {
     static struct notifier_config cfg;
-    struct notifier_health hctx = {.cfg = &cfg};
+    static struct notifier_stats stats;
+    struct notifier_health hctx = {.cfg = &cfg, .stats = &stats};
     struct sink sinks[SINK_MAX];
     struct redis_conn *rc = NULL;
     struct dedup *dd = NULL;
@@ -186,6 +188,7 @@ int main(int argc, char **argv)
     if (rcode >= 0)
         return rcode;
     rcode = 1;
+    stats_init(&stats);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         log_error("startup failed", "error=\"libcurl\"");
         return 1;
@@ -198,9 +201,9 @@ int main(int argc, char **argv)
         goto out;
     }
     notifier_log_start(&cfg, dd);
-    if (notifier_sinks(&cfg, sinks, &nsinks, err, sizeof(err)) != 0)
+    if (notifier_sinks(&cfg, &stats, sinks, &nsinks, err, sizeof(err)) != 0)
         goto fail;
-    d = dispatch_new(&cfg, dd, sinks, nsinks, err, sizeof(err));
+    d = dispatch_new(&cfg, dd, &stats, sinks, nsinks, err, sizeof(err));
     nsinks = 0; /* the dispatcher owns (or has closed) them now */
     if (d == NULL)
         goto fail;

@@ -71,8 +71,11 @@ struct webhook_config {
 };
 
 /* Fills s with the webhook sink (libcurl multi, HMAC-signed POSTs); c is
- * copied. Returns 0, or -1 with err. Needs curl_global_init first. */
-int sink_webhook_init(struct sink *s, const struct webhook_config *c, char *err,
-                      size_t errlen);
+ * copied; each attempt is counted into stats, which stays the caller's and
+ * must outlive the sink. Returns 0, or -1 with err. Needs curl_global_init
+ * first. */
+struct notifier_stats;
+int sink_webhook_init(struct sink *s, const struct webhook_config *c,
+                      struct notifier_stats *stats, char *err, size_t errlen);
 
 #endif

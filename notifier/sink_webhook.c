@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "signature.h"
 #include "sink.h"
 #include "stats.h"
@@ -27,6 +28,7 @@ struct webhook_req {
 
 struct webhook_state {
     struct webhook_config cfg;
+    struct notifier_stats *stats; /* the caller's */
     CURLM *multi;
     struct webhook_req *reqs; /* in flight */
     int inflight;
@@ -189,8 +191,8 @@ static void webhook_finish(struct sink *s, CURLMsg *m)
     curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(m->easy_handle, CURLINFO_TOTAL_TIME_T, &total_us);
     res = webhook_classify(m->data.result, status, r->errbuf, err, sizeof(err));
-    stats_webhook_latency((double)total_us / 1e6);
-    stats_add(res == SINK_OK ? STATS_WEBHOOK_OK : STATS_WEBHOOK_FAILED, 1);
+    metrics_histogram_observe(&st->stats->webhook_latency, (double)total_us / 1e6);
+    atomic_fetch_add(res == SINK_OK ? &st->stats->webhook_ok : &st->stats->webhook_failed, 1);
     webhook_unlink(st, r);
     s->done(s, r->job, res, res == SINK_OK ? NULL : err);
     webhook_req_free(r);
@@ -234,8 +236,8 @@ static void webhook_close(struct sink *s)
     s->state = NULL;
 }
 
-int sink_webhook_init(struct sink *s, const struct webhook_config *c, char *err,
-                      size_t errlen)
+int sink_webhook_init(struct sink *s, const struct webhook_config *c,
+                      struct notifier_stats *stats, char *err, size_t errlen)
 {
     struct webhook_state *st = calloc(1, sizeof(*st));
 
@@ -245,6 +247,7 @@ int sink_webhook_init(struct sink *s, const struct webhook_config *c, char *err,
         return -1;
     }
     st->cfg = *c;
+    st->stats = stats;
     curl_multi_setopt(st->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)c->concurrency);
     s->name = "webhook";
     s->max_inflight = c->concurrency;

@@ -1,38 +1,36 @@
-/* stats: the notifier's counters, updated by the main thread and read by
- * the health server thread (atomics), rendered as Prometheus text. */
+/* stats: the notifier's counters for /metrics. The main thread (dispatch,
+ * sinks) writes them, the health server thread reads them: atomics, no
+ * lock. main() owns the one struct; the modules get a pointer to it. */
 #ifndef NOTIFIER_STATS_H
 #define NOTIFIER_STATS_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "buf.h"
+#include "metrics.h"
 
-enum stats_counter {
-    STATS_CONSUMED = 0,   /* messages read from the alerts topic */
-    STATS_DELIVERED,      /* alerts delivered by every sink and recorded */
-    STATS_RETRIED,        /* retries scheduled after a failed attempt */
-    STATS_DEAD_LETTERED,  /* alerts written to the DLQ after failing */
-    STATS_DUPLICATES,     /* alerts suppressed because already delivered */
-    STATS_MALFORMED,      /* messages that did not decode (also in the DLQ) */
-    STATS_TAKEN_OVER,     /* claims taken from a dead notifier (possible duplicates) */
-    STATS_WEBHOOK_OK,     /* webhook attempts answered 2xx */
-    STATS_WEBHOOK_FAILED, /* webhook attempts that failed (any reason) */
-    STATS_DLQ_FAILED,     /* DLQ writes that failed and were retried */
-    STATS_COUNTERS
+struct notifier_stats {
+    atomic_uint_fast64_t consumed;       /* messages read from the alerts topic */
+    atomic_uint_fast64_t delivered;      /* alerts delivered by every sink and recorded */
+    atomic_uint_fast64_t retried;        /* retries scheduled after a failed attempt */
+    atomic_uint_fast64_t dead_lettered;  /* alerts written to the DLQ after failing */
+    atomic_uint_fast64_t duplicates;     /* alerts suppressed because already delivered */
+    atomic_uint_fast64_t malformed;      /* messages that did not decode (also in the DLQ) */
+    atomic_uint_fast64_t taken_over;     /* claims taken over from a dead notifier */
+    atomic_uint_fast64_t webhook_ok;     /* webhook attempts answered 2xx */
+    atomic_uint_fast64_t webhook_failed; /* webhook attempts that failed (any reason) */
+    atomic_uint_fast64_t dlq_failed;     /* DLQ writes that failed and were retried */
+    atomic_long pending;                 /* consumed messages not yet handled */
+    atomic_int redis_up;                 /* 1 while the de-duplication store answers */
+    /* duration of webhook attempts */
+    struct metrics_histogram webhook_latency;
 };
 
-void stats_add(enum stats_counter c, uint64_t n);
-uint64_t stats_get(enum stats_counter c);
+/* Zeroes s (Redis counts as up until a call fails). */
+void stats_init(struct notifier_stats *s);
 
-/* Records one webhook attempt's duration in the latency histogram. */
-void stats_webhook_latency(double seconds);
-
-/* Gauges the main thread sets. */
-void stats_set_pending(long jobs);
-void stats_set_redis_up(int up);
-int stats_redis_up(void);
-
-/* Appends every metric in Prometheus text to out. */
-void stats_render(struct buf *out);
+/* Appends every metric of s, as Prometheus text, to out. */
+void stats_render(struct notifier_stats *s, struct buf *out);
 
 #endif

@@ -33,6 +33,12 @@ static void producer_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, 
         atomic_store(&stats->last_delivery_ms, time_mono_ms());
 }
 
+/* The health server's /metrics (health_metrics_fn). */
+static void producer_metrics(void *ud, struct buf *out)
+{
+    stats_render(ud, out);
+}
+
 /* Builds the asset list: TICKERS or the defaults (or, in replay without
  * TICKERS, the file's symbols), synthetic ones, overrides, then this
  * instance's share. */
@@ -159,7 +165,7 @@ int main(int argc, char **argv)
     feed_ready = 1;
     if (cfg.common.metrics_port > 0) {
         hs = health_server_start(cfg.common.listen_host, (int)cfg.common.metrics_port,
-                                 stats_health, stats_metrics, &stats, err, sizeof(err));
+                                 stats_health, producer_metrics, &stats, err, sizeof(err));
         if (hs == NULL) {
             log_error("health server failed", "error=\"%s\"", err);
             goto out_stats;

@@ -1,4 +1,5 @@
-/* stats: counters and the /health and /metrics bodies. */
+/* stats: the producer's counters, rendered as Prometheus text, and the
+ * /health body over them. */
 #include "stats.h"
 
 #include <jansson.h>
@@ -99,9 +100,8 @@ int stats_health(void *ud, struct buf *out)
     return stalled ? -1 : 0;
 }
 
-void stats_metrics(void *ud, struct buf *out)
+void stats_render(struct producer_stats *s, struct buf *out)
 {
-    struct producer_stats *s = ud;
     struct kafka_stats ks;
     int src = atomic_load(&s->source);
     double err_at;

@@ -1,6 +1,8 @@
-/* stats: the producer's counters and state, written by the main thread and
- * librdkafka's delivery callback, read by the health server thread; plus the
- * /health and /metrics writers over them. */
+/* stats: the producer's counters for /metrics. The main thread (feed,
+ * publisher) and librdkafka's delivery callback write them, the health
+ * server thread reads them: atomics, and a lock for the last Yahoo error.
+ * main() owns the one struct; the modules get a pointer to it. The
+ * producer's /health body is written from them too (stats_health). */
 #ifndef PRODUCER_STATS_H
 #define PRODUCER_STATS_H
 
@@ -32,20 +34,24 @@ struct producer_stats {
     double last_yahoo_error_at; /* Unix time, 0 if never */
 };
 
-/* The names published in "source" and shown in metrics. */
-const char *stats_source_name(enum price_source s);
-
-/* Zeroes the counters and sets the fixed fields (mode is not copied). */
+/* Zeroes the counters and sets the fixed fields (mode is not copied: it
+ * must outlive s). Undo with stats_destroy. */
 void stats_init(struct producer_stats *s, const char *mode, long assets, enum price_source src);
 
+/* Appends every metric of s (and of the Kafka client), as Prometheus text,
+ * to out. */
+void stats_render(struct producer_stats *s, struct buf *out);
+
 void stats_destroy(struct producer_stats *s);
+
+/* The names published in "source" and shown in metrics. */
+const char *stats_source_name(enum price_source s);
 
 /* Records a Yahoo error text (copied) with the current time. */
 void stats_set_yahoo_error(struct producer_stats *s, const char *err);
 
-/* health_check_fn / health_metrics_fn over a struct producer_stats.
+/* A health_check_fn over a struct producer_stats: the /health JSON.
  * Unhealthy: Kafka has acknowledged nothing for 30 s while messages wait. */
 int stats_health(void *ud, struct buf *out);
-void stats_metrics(void *ud, struct buf *out);
 
 #endif

@@ -1,6 +1,7 @@
 /* api: the route handlers — the dashboard with its cookie, the alert CRUD on
  * the shared alert store, history, tickers, health, metrics and the two
- * event streams. Paths, JSON shapes and errors are the original's. */
+ * event streams. Paths, JSON shapes and errors are the original's. They
+ * answer through reply.c and never call back into the server (http.c). */
 #include "webapp.h"
 
 #include <jansson.h>
@@ -45,15 +46,15 @@ static enum MHD_Result api_reply_obj(struct MHD_Connection *conn, unsigned int s
     enum MHD_Result ret;
 
     if (text == NULL)
-        ret = http_reply_error(conn, 500, "Out of memory");
+        ret = reply_error(conn, 500, "Out of memory");
     else
-        ret = http_reply_json(conn, status, text, strlen(text));
+        ret = reply_json(conn, status, text, strlen(text));
     free(text);
     json_decref(root);
     return ret;
 }
 
-enum MHD_Result api_dashboard(struct http_call *c, const struct asset *a)
+enum MHD_Result api_dashboard(struct api_call *c, const struct asset *a)
 {
     char user[COOKIE_USER_LEN + 1];
     char value[COOKIE_VALUE_LEN + 1];
@@ -74,14 +75,14 @@ enum MHD_Result api_dashboard(struct http_call *c, const struct asset *a)
     if (!c->has_user) {
         if (cookie_issue(c->cfg->cookie_secret, c->cfg->cookie_secret_len, user, value) != 0) {
             MHD_destroy_response(r);
-            return http_reply_error(c->conn, 503, "No randomness available");
+            return reply_error(c->conn, 503, "No randomness available");
         }
         snprintf(cookie, sizeof(cookie),
                  "user_id=%s; HttpOnly; SameSite=Lax; Path=/; Max-Age=31536000%s", value,
                  c->cfg->cookie_secure ? "; Secure" : "");
         MHD_add_response_header(r, "Set-Cookie", cookie);
     }
-    return http_reply_response(c->conn, 200, r);
+    return reply_response(c->conn, 200, r);
 }
 
 #define API_IDEM_CLIENT_TTL_S 3600 /* a client's Idempotency-Key */
@@ -93,7 +94,7 @@ enum MHD_Result api_dashboard(struct http_call *c, const struct asset *a)
  * once per request and keeps when it retries on another replica (ignored
  * when malformed). *key NULL when there is none; -1 when the client's is
  * malformed. */
-static int api_idem_key(struct http_call *c, const char **key, int *ttl_s)
+static int api_idem_key(struct api_call *c, const char **key, int *ttl_s)
 {
     const char *k = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Idempotency-Key");
 
@@ -113,7 +114,7 @@ static int api_idem_key(struct http_call *c, const char **key, int *ttl_s)
     return 0;
 }
 
-enum MHD_Result api_set_alert(struct http_call *c)
+enum MHD_Result api_set_alert(struct api_call *c)
 {
     char err[ALERT_STORE_ERR_MAX];
     struct set_alert_req req;
@@ -124,41 +125,41 @@ enum MHD_Result api_set_alert(struct http_call *c)
     int rc;
 
     if (!c->has_user)
-        return http_reply_error(c->conn, 400, API_NO_USER);
+        return reply_error(c->conn, 400, API_NO_USER);
     if (api_idem_key(c, &idem, &idem_ttl_s) != 0)
-        return http_reply_error(c->conn, 400,
+        return reply_error(c->conn, 400,
                                 "Invalid Idempotency-Key (1-64 letters, digits, '-', '_', "
                                 "'.', ':')");
     if (request_parse_set_alert(c->body, c->body_len, &req, err, sizeof(err)) != 0)
-        return http_reply_error(c->conn, 400, err);
+        return reply_error(c->conn, 400, err);
     if (!prices_known(req.ticker)) {
         snprintf(err, sizeof(err), "Unknown ticker: %s", req.ticker);
-        return http_reply_error(c->conn, 400, err);
+        return reply_error(c->conn, 400, err);
     }
     memset(&rec, 0, sizeof(rec));
     if (alert_store_new_id(rec.alert_id) != 0)
-        return http_reply_error(c->conn, 503, "No randomness available");
+        return reply_error(c->conn, 503, "No randomness available");
     snprintf(rec.user_id, sizeof(rec.user_id), "%s", c->user_id);
     snprintf(rec.ticker, sizeof(rec.ticker), "%s", req.ticker);
     rec.threshold = req.threshold;
     rec.type = req.type;
     rec.created_at = time_now();
-    rc = alert_store_create_once(http_redis(), &rec, (int)c->cfg->max_alerts_per_user, idem,
+    rc = alert_store_create_once(thread_redis_get(), &rec, (int)c->cfg->max_alerts_per_user, idem,
                                  idem_ttl_s, err, sizeof(err));
     if (rc == ALERT_STORE_LIMIT) {
         snprintf(text, sizeof(text), "Too many active alerts (at most %ld per user)",
                  c->cfg->max_alerts_per_user);
-        return http_reply_error(c->conn, 409, text);
+        return reply_error(c->conn, 409, text);
     }
     if (rc == ALERT_STORE_CONFLICT)
-        return http_reply_error(c->conn, 422,
+        return reply_error(c->conn, 422,
                                 "Idempotency-Key already used for a different alert");
     if (rc != 0 && rc != ALERT_STORE_REPLAY) {
         api_store_failed("create", err);
-        return http_reply_error(c->conn, 503, API_STORE_DOWN);
+        return reply_error(c->conn, 503, API_STORE_DOWN);
     }
     if (rc == 0)
-        stats_alert_created();
+        atomic_fetch_add(&c->stats->alerts_created, 1);
     else
         log_info("set-alert repeated", "alert_id=%s", rec.alert_id);
     snprintf(text, sizeof(text), "Alert set for %s", rec.ticker);
@@ -203,7 +204,7 @@ static int api_record_json(struct buf *out, const struct alert_record *r, int *f
                       created);
 }
 
-enum MHD_Result api_get_alerts(struct http_call *c)
+enum MHD_Result api_get_alerts(struct api_call *c)
 {
     char err[ALERT_STORE_ERR_MAX];
     int max = (int)c->cfg->max_alerts_per_user;
@@ -215,15 +216,15 @@ enum MHD_Result api_get_alerts(struct http_call *c)
     int n;
 
     if (!c->has_user)
-        return http_reply_error(c->conn, 400, API_NO_USER);
+        return reply_error(c->conn, 400, API_NO_USER);
     recs = calloc((size_t)max, sizeof(*recs));
     if (recs == NULL)
-        return http_reply_error(c->conn, 500, "Out of memory");
-    n = alert_store_list(http_redis(), c->user_id, recs, max, err, sizeof(err));
+        return reply_error(c->conn, 500, "Out of memory");
+    n = alert_store_list(thread_redis_get(), c->user_id, recs, max, err, sizeof(err));
     if (n < 0) {
         free(recs);
         api_store_failed("list", err);
-        return http_reply_error(c->conn, 503, API_STORE_DOWN);
+        return reply_error(c->conn, 503, API_STORE_DOWN);
     }
     /* Written by hand: jansson prints every real with one precision, which
      * either loses digits (15) or adds them (17: 0.10000000000000001). */
@@ -235,31 +236,31 @@ enum MHD_Result api_get_alerts(struct http_call *c)
         rc = buf_puts(&b, "]}");
     free(recs);
     if (rc != 0)
-        ret = http_reply_error(c->conn, 500, "Out of memory");
+        ret = reply_error(c->conn, 500, "Out of memory");
     else
-        ret = http_reply_json(c->conn, 200, b.data, b.len);
+        ret = reply_json(c->conn, 200, b.data, b.len);
     buf_free(&b);
     return ret;
 }
 
-enum MHD_Result api_delete_alert(struct http_call *c, const char *alert_id)
+enum MHD_Result api_delete_alert(struct api_call *c, const char *alert_id)
 {
     char err[ALERT_STORE_ERR_MAX];
     int rc;
 
     if (!c->has_user)
-        return http_reply_error(c->conn, 400, API_NO_USER);
+        return reply_error(c->conn, 400, API_NO_USER);
     if (!msg_id_valid(alert_id))
-        return http_reply_error(c->conn, 404, API_NOT_FOUND);
-    rc = alert_store_delete(http_redis(), c->user_id, alert_id, err, sizeof(err));
+        return reply_error(c->conn, 404, API_NOT_FOUND);
+    rc = alert_store_delete(thread_redis_get(), c->user_id, alert_id, err, sizeof(err));
     if (rc == ALERT_STORE_NOTFOUND)
-        return http_reply_error(c->conn, 404, API_NOT_FOUND);
+        return reply_error(c->conn, 404, API_NOT_FOUND);
     if (rc != 0) {
         api_store_failed("delete", err);
-        return http_reply_error(c->conn, 503, API_STORE_DOWN);
+        return reply_error(c->conn, 503, API_STORE_DOWN);
     }
-    stats_alert_deleted();
-    return http_reply_json(c->conn, 200, "{\"message\":\"Alert deleted\"}", 27);
+    atomic_fetch_add(&c->stats->alerts_deleted, 1);
+    return reply_json(c->conn, 200, "{\"message\":\"Alert deleted\"}", 27);
 }
 
 /* History callback: one alert, with its position, appended to the JSON
@@ -290,48 +291,48 @@ static void api_history_add(const char *payload, size_t len, const struct evid *
         h->n++;
 }
 
-enum MHD_Result api_alert_history(struct http_call *c)
+enum MHD_Result api_alert_history(struct api_call *c)
 {
     char err[ALERT_STORE_ERR_MAX];
     struct api_history h = {.n = 0};
     enum MHD_Result ret;
 
     if (!c->has_user)
-        return http_reply_error(c->conn, 400, API_NO_USER);
+        return reply_error(c->conn, 400, API_NO_USER);
     buf_init(&h.out, API_REPLAY_MAX);
     if (buf_puts(&h.out, "{\"alerts\":[") != 0) {
         buf_free(&h.out);
-        return http_reply_error(c->conn, 500, "Out of memory");
+        return reply_error(c->conn, 500, "Out of memory");
     }
-    if (alert_history_list(http_redis(), c->user_id, ALERT_HISTORY_MAX, api_history_add, &h,
+    if (alert_history_list(thread_redis_get(), c->user_id, ALERT_HISTORY_MAX, api_history_add, &h,
                            err, sizeof(err)) < 0) {
         buf_free(&h.out);
         api_store_failed("history", err);
-        return http_reply_error(c->conn, 503, API_STORE_DOWN);
+        return reply_error(c->conn, 503, API_STORE_DOWN);
     }
     if (buf_puts(&h.out, "]}") != 0)
-        ret = http_reply_error(c->conn, 500, "Out of memory");
+        ret = reply_error(c->conn, 500, "Out of memory");
     else
-        ret = http_reply_json(c->conn, 200, h.out.data, h.out.len);
+        ret = reply_json(c->conn, 200, h.out.data, h.out.len);
     buf_free(&h.out);
     return ret;
 }
 
-enum MHD_Result api_tickers(struct http_call *c)
+enum MHD_Result api_tickers(struct api_call *c)
 {
     struct buf b;
     enum MHD_Result ret;
 
     buf_init(&b, 1024 * 1024);
     if (prices_write_json(&b) != 0)
-        ret = http_reply_error(c->conn, 500, "Out of memory");
+        ret = reply_error(c->conn, 500, "Out of memory");
     else
-        ret = http_reply_json(c->conn, 200, b.data, b.len);
+        ret = reply_json(c->conn, 200, b.data, b.len);
     buf_free(&b);
     return ret;
 }
 
-enum MHD_Result api_health(struct http_call *c, int stopping)
+enum MHD_Result api_health(struct api_call *c, int stopping)
 {
     char kwhy[128];
     struct redis_conn *rc;
@@ -339,33 +340,33 @@ enum MHD_Result api_health(struct http_call *c, int stopping)
     int kafka_ok;
 
     if (stopping)
-        return http_reply_json(c->conn, 503, "{\"status\":\"stopping\"}", 21);
-    rc = http_redis();
+        return reply_json(c->conn, 503, "{\"status\":\"stopping\"}", 21);
+    rc = thread_redis_get();
     redis_ok = rc != NULL && redis_conn_ping(rc) == 0;
     kafka_ok = fanout_kafka_ok(kwhy, sizeof(kwhy)) == 0;
     if (redis_ok && kafka_ok)
-        return http_reply_json(c->conn, 200, "{\"status\":\"healthy\"}", 20);
+        return reply_json(c->conn, 200, "{\"status\":\"healthy\"}", 20);
     return api_reply_obj(c->conn, 503,
                          json_pack("{s:s, s:s, s:s}", "status", "unhealthy", "redis",
                                    redis_ok ? "ok" : rc != NULL ? redis_conn_errstr(rc) : "no memory",
                                    "kafka", kafka_ok ? "ok" : kwhy));
 }
 
-enum MHD_Result api_metrics(struct http_call *c)
+enum MHD_Result api_metrics(struct api_call *c)
 {
     struct buf b;
     enum MHD_Result ret;
 
     buf_init(&b, API_METRICS_MAX);
-    stats_write(&b);
-    ret = http_reply_body(c->conn, 200, "text/plain; version=0.0.4", b.data ? b.data : "",
+    stats_render(c->stats, &b);
+    ret = reply_body(c->conn, 200, "text/plain; version=0.0.4", b.data ? b.data : "",
                           b.len, 1);
     buf_free(&b);
     return ret;
 }
 
 /* Answers c with cl's stream (consumes nothing; cl is freed on failure). */
-static enum MHD_Result api_stream_reply(struct http_call *c, struct sse_client *cl)
+static enum MHD_Result api_stream_reply(struct api_call *c, struct sse_client *cl)
 {
     struct MHD_Response *r = hub_client_response(cl);
 
@@ -373,17 +374,17 @@ static enum MHD_Result api_stream_reply(struct http_call *c, struct sse_client *
         hub_client_close(cl);
         return MHD_NO;
     }
-    return http_reply_response(c->conn, 200, r);
+    return reply_response(c->conn, 200, r);
 }
 
-static enum MHD_Result api_stream_refused(struct http_call *c, int over_cap)
+static enum MHD_Result api_stream_refused(struct api_call *c, int over_cap)
 {
     if (over_cap)
-        return http_reply_error(c->conn, 429, "Too many open alert streams for this user");
-    return http_reply_error(c->conn, 503, "Shutting down, reconnect");
+        return reply_error(c->conn, 429, "Too many open alert streams for this user");
+    return reply_error(c->conn, 503, "Shutting down, reconnect");
 }
 
-enum MHD_Result api_stream_prices(struct http_call *c)
+enum MHD_Result api_stream_prices(struct api_call *c)
 {
     struct sse_client *cl;
     struct sse_event *snap;
@@ -398,7 +399,7 @@ enum MHD_Result api_stream_prices(struct http_call *c)
     snap = prices_snapshot(c->cfg->retry_ms, &batch);
     if (snap == NULL) {
         hub_client_close(cl);
-        return http_reply_error(c->conn, 500, "Out of memory");
+        return reply_error(c->conn, 500, "Out of memory");
     }
     hub_client_start(cl, snap, batch);
     sse_event_unref(snap);
@@ -429,7 +430,7 @@ static void api_replay_add(const char *payload, size_t len, const struct evid *p
 /* The stream's resume point: Last-Event-ID, or ?last_event_id= for a page
  * that reconnects by itself. Returns 1 with *out set, 0 when there is none,
  * -1 when it is malformed (or longer than EVID_INPUT_MAX). */
-static int api_resume_point(struct http_call *c, struct evid *out)
+static int api_resume_point(struct api_call *c, struct evid *out)
 {
     const char *h = MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, "Last-Event-ID");
 
@@ -440,7 +441,7 @@ static int api_resume_point(struct http_call *c, struct evid *out)
     return evid_parse(h, out) == 0 ? 1 : -1;
 }
 
-enum MHD_Result api_stream_alerts(struct http_call *c)
+enum MHD_Result api_stream_alerts(struct api_call *c)
 {
     char err[ALERT_STORE_ERR_MAX], id[EVID_TEXT_MAX];
     struct api_replay rp = {.n = 0};
@@ -450,10 +451,10 @@ enum MHD_Result api_stream_alerts(struct http_call *c)
     int has_resume, over_cap = 0;
 
     if (!c->has_user)
-        return http_reply_error(c->conn, 400, API_NO_USER);
+        return reply_error(c->conn, 400, API_NO_USER);
     has_resume = api_resume_point(c, &resume);
     if (has_resume < 0)
-        return http_reply_error(c->conn, 400,
+        return reply_error(c->conn, 400,
                                 "Malformed Last-Event-ID (an id this stream sent, at most 64 "
                                 "characters)");
     /* Register first: an alert arriving while the history is read is held
@@ -466,13 +467,13 @@ enum MHD_Result api_stream_alerts(struct http_call *c)
         goto nomem;
     /* With a resume point: the history after it. Without: only where the
      * history ends, the point the stream starts from. */
-    if (alert_history_after(http_redis(), c->user_id, has_resume ? &resume : NULL,
+    if (alert_history_after(thread_redis_get(), c->user_id, has_resume ? &resume : NULL,
                             ALERT_HISTORY_MAX, api_replay_add, &rp, &tail, err,
                             sizeof(err)) < 0) {
         api_store_failed("history", err);
         buf_free(&rp.b);
         hub_client_close(cl);
-        return http_reply_error(c->conn, 503, API_STORE_DOWN);
+        return reply_error(c->conn, 503, API_STORE_DOWN);
     }
     /* Nothing replayed: still give the browser an id, so a stream that drops
      * before its first alert resumes from here. */
@@ -489,5 +490,5 @@ nomem:
     buf_free(&rp.b);
 nomem_freed:
     hub_client_close(cl);
-    return http_reply_error(c->conn, 500, "Out of memory");
+    return reply_error(c->conn, 500, "Out of memory");
 }

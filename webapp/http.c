@@ -1,14 +1,13 @@
 /* http: the libmicrohttpd server — epoll worker threads with suspend/resume
  * for the streams, an explicit connection limit, a bounded per-connection
  * memory — what is refused before any route runs (oversized headers,
- * ambiguous framing, bodies over 4 KiB), the routes with their CSRF rules,
- * and the reply helpers. Each worker thread has its own Redis connection. */
+ * ambiguous framing, bodies over 4 KiB), and the routes with their CSRF
+ * rules. The handlers are api.c's; every answer goes out through reply.c;
+ * each worker thread's Redis connection is thread_redis.c's. */
 #include "webapp.h"
 
 #include <arpa/inet.h>
-#include <jansson.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,7 +17,6 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "redis.h"
 
 #define HTTP_BODY_MAX 4096
 /* Header limits, answered with a JSON 431 from the first handler call. A
@@ -27,7 +25,6 @@
  * the rest of the cap leaves room for ordinary headers and proxies' own. */
 #define HTTP_COOKIE_MAX 8192
 #define HTTP_HEADERS_MAX 16384
-#define HTTP_THREADS_MAX 64
 #define HTTP_DELETE_PREFIX "/api/delete-alert/"
 
 /* Per-request state, in libmicrohttpd's req_cls: made on the first call,
@@ -39,84 +36,8 @@ struct http_req {
 
 static struct MHD_Daemon *http_daemon;
 static const struct webapp_config *http_cfg;
+static struct webapp_stats *http_stats;
 static atomic_long http_active;
-static atomic_int http_stopping;
-
-static _Thread_local struct redis_conn *http_tl_redis;
-static pthread_mutex_t http_redis_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct redis_conn *http_redis_all[HTTP_THREADS_MAX + 2];
-static int http_redis_count;
-
-struct redis_conn *http_redis(void)
-{
-    struct redis_conn *rc;
-
-    if (http_tl_redis != NULL)
-        return http_tl_redis;
-    pthread_mutex_lock(&http_redis_lock);
-    if (http_redis_count < HTTP_THREADS_MAX + 2) {
-        rc = redis_conn_new(http_cfg->common.redis_host, (int)http_cfg->common.redis_port,
-                            http_cfg->common.redis_timeout_ms);
-        if (rc != NULL)
-            http_redis_all[http_redis_count++] = rc;
-        http_tl_redis = rc;
-    }
-    pthread_mutex_unlock(&http_redis_lock);
-    return http_tl_redis;
-}
-
-enum MHD_Result http_reply_response(struct MHD_Connection *conn, unsigned int status,
-                                    struct MHD_Response *r)
-{
-    enum MHD_Result ret;
-
-    /* Which replica answered (nginx's stickiness is visible to tests). */
-    MHD_add_response_header(r, "X-Served-By", http_cfg->instance);
-    /* Stopping: let keep-alive clients (nginx) move to another replica. */
-    if (atomic_load(&http_stopping))
-        MHD_add_response_header(r, "Connection", "close");
-    ret = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
-    stats_count_status(status);
-    return ret;
-}
-
-enum MHD_Result http_reply_body(struct MHD_Connection *conn, unsigned int status,
-                                const char *type, const void *data, size_t len, int copy)
-{
-    struct MHD_Response *r;
-
-    r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)data,
-                                        copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
-    if (r == NULL)
-        return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", type);
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    return http_reply_response(conn, status, r);
-}
-
-enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned int status,
-                                const char *json, size_t len)
-{
-    return http_reply_body(conn, status, "application/json", json, len, 1);
-}
-
-enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned int status,
-                                 const char *msg)
-{
-    json_t *o = json_pack("{s:s}", "error", msg);
-    char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-    enum MHD_Result ret;
-
-    if (text == NULL)
-        ret = http_reply_json(conn, status, "{\"error\":\"error\"}", 17);
-    else
-        ret = http_reply_json(conn, status, text, strlen(text));
-    free(text);
-    json_decref(o);
-    return ret;
-}
 
 static enum MHD_Result http_method_not_allowed(struct MHD_Connection *conn, const char *allow)
 {
@@ -129,7 +50,7 @@ static enum MHD_Result http_method_not_allowed(struct MHD_Connection *conn, cons
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", "application/json");
     MHD_add_response_header(r, "Allow", allow);
-    return http_reply_response(conn, 405, r);
+    return reply_response(conn, 405, r);
 }
 
 static const char *http_header(struct MHD_Connection *conn, const char *name)
@@ -138,7 +59,7 @@ static const char *http_header(struct MHD_Connection *conn, const char *name)
 }
 
 /* Sets c->user_id when the request has a valid signed cookie. */
-static void http_read_cookie(struct http_call *c)
+static void http_read_cookie(struct api_call *c)
 {
     const char *v = MHD_lookup_connection_value(c->conn, MHD_COOKIE_KIND, "user_id");
 
@@ -168,7 +89,7 @@ static int http_cross_site(struct MHD_Connection *conn)
  * send a cross-site DELETE without a preflight (a form cannot send DELETE
  * at all), so a DELETE is held to JSON only when it carries a Content-Type
  * or a body. */
-static int http_type_refused(struct http_call *c, int is_delete)
+static int http_type_refused(struct api_call *c, int is_delete)
 {
     const char *type = http_header(c->conn, "Content-Type");
 
@@ -207,7 +128,7 @@ static int http_is(const char *method, const char *m)
 }
 
 /* GET (or HEAD) routes; NULL when url is none of them. */
-typedef enum MHD_Result (*http_get_fn)(struct http_call *c);
+typedef enum MHD_Result (*http_get_fn)(struct api_call *c);
 
 static http_get_fn http_get_route(const char *url)
 {
@@ -234,7 +155,7 @@ static int http_is_stream(const char *url)
 }
 
 /* State-changing routes: set-alert and delete-alert. -1 when url is neither. */
-static int http_change_route(struct http_call *c, const char *method, enum MHD_Result *ret)
+static int http_change_route(struct api_call *c, const char *method, enum MHD_Result *ret)
 {
     int is_set = strcmp(c->url, "/api/set-alert") == 0;
     int is_del = strncmp(c->url, HTTP_DELETE_PREFIX, sizeof(HTTP_DELETE_PREFIX) - 1) == 0;
@@ -246,9 +167,9 @@ static int http_change_route(struct http_call *c, const char *method, enum MHD_R
     else if (is_del && !http_is(method, "DELETE"))
         *ret = http_method_not_allowed(c->conn, "DELETE");
     else if (http_cross_site(c->conn))
-        *ret = http_reply_error(c->conn, 403, "Cross-site request refused");
+        *ret = reply_error(c->conn, 403, "Cross-site request refused");
     else if (http_type_refused(c, is_del))
-        *ret = http_reply_error(c->conn, 415, "Content-Type must be application/json");
+        *ret = reply_error(c->conn, 415, "Content-Type must be application/json");
     else if (is_set)
         *ret = api_set_alert(c);
     else
@@ -256,7 +177,7 @@ static int http_change_route(struct http_call *c, const char *method, enum MHD_R
     return 0;
 }
 
-static enum MHD_Result http_route(struct http_call *c, const char *method)
+static enum MHD_Result http_route(struct api_call *c, const char *method)
 {
     int get = http_is(method, "GET") || http_is(method, "HEAD");
     const struct asset *a = assets_find(c->url);
@@ -267,16 +188,16 @@ static enum MHD_Result http_route(struct http_call *c, const char *method)
         return ret;
     if ((a == NULL && fn == NULL && strcmp(c->url, "/health") != 0) ||
         (fn == api_metrics && !http_metrics_allowed(c->conn)))
-        return http_reply_error(c->conn, 404, "Not found");
+        return reply_error(c->conn, 404, "Not found");
     if (!get || (http_is(method, "HEAD") && http_is_stream(c->url)))
         return http_method_not_allowed(c->conn, http_is_stream(c->url) ? "GET" : "GET, HEAD");
     if (strcmp(c->url, "/health") == 0)
-        return api_health(c, atomic_load(&http_stopping));
+        return api_health(c, reply_is_stopping());
     if (fn != NULL)
         return fn(c);
     if (strcmp(a->name, "/") == 0)
         return api_dashboard(c, a);
-    return http_reply_body(c->conn, 200, a->type, a->data, a->len, 0);
+    return reply_body(c->conn, 200, a->type, a->data, a->len, 0);
 }
 
 /* What the first handler call learns from the request headers, in one pass. */
@@ -323,17 +244,17 @@ static int http_refuse_head(struct MHD_Connection *conn, enum MHD_Result *ret)
     memset(&h, 0, sizeof(h));
     MHD_get_connection_values_n(conn, MHD_HEADER_KIND, http_scan_header, &h);
     if (h.cookie_bytes > HTTP_COOKIE_MAX)
-        *ret = http_reply_error(conn, 431, "Cookie header too large (max 8192 bytes)");
+        *ret = reply_error(conn, 431, "Cookie header too large (max 8192 bytes)");
     else if (h.bytes > HTTP_HEADERS_MAX)
-        *ret = http_reply_error(conn, 431, "Request headers too large (max 16384 bytes)");
+        *ret = reply_error(conn, 431, "Request headers too large (max 16384 bytes)");
     else if (h.host > 1)
-        *ret = http_reply_error(conn, 400, "More than one Host header");
+        *ret = reply_error(conn, 400, "More than one Host header");
     else if (h.content_length > 1)
-        *ret = http_reply_error(conn, 400, "More than one Content-Length header");
+        *ret = reply_error(conn, 400, "More than one Content-Length header");
     else if (h.content_length > 0 && h.transfer_encoding > 0)
-        *ret = http_reply_error(conn, 400, "Content-Length and Transfer-Encoding together");
+        *ret = reply_error(conn, 400, "Content-Length and Transfer-Encoding together");
     else if (h.transfer_encoding > 1 || (h.transfer_encoding == 1 && !h.chunked))
-        *ret = http_reply_error(conn, 501, "Transfer-Encoding other than chunked");
+        *ret = reply_error(conn, 501, "Transfer-Encoding other than chunked");
     else
         return 0;
     return 1;
@@ -359,12 +280,12 @@ static enum MHD_Result http_begin(struct MHD_Connection *conn, void **req_cls)
     buf_init(&rq->body, HTTP_BODY_MAX);
     *req_cls = rq;
     atomic_fetch_add(&http_active, 1);
-    if (atomic_load(&http_stopping))
+    if (reply_is_stopping())
         return MHD_NO;
     if (http_refuse_head(conn, &ret))
         return ret;
     if (cl != NULL && (strtoull(cl, &end, 10) > HTTP_BODY_MAX || end == cl))
-        return http_reply_error(conn, 413, "Request body too large (max 4096 bytes)");
+        return reply_error(conn, 413, "Request body too large (max 4096 bytes)");
     return MHD_YES;
 }
 
@@ -374,7 +295,7 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
                                     void **req_cls)
 {
     struct http_req *rq = *req_cls;
-    struct http_call c;
+    struct api_call c;
 
     (void)cls;
     (void)version;
@@ -387,10 +308,11 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
         return MHD_YES;
     }
     if (rq->too_large)
-        return http_reply_error(conn, 413, "Request body too large (max 4096 bytes)");
+        return reply_error(conn, 413, "Request body too large (max 4096 bytes)");
     memset(&c, 0, sizeof(c));
     c.conn = conn;
     c.cfg = http_cfg;
+    c.stats = http_stats;
     c.url = url;
     c.body = rq->body.data;
     c.body_len = rq->body.len;
@@ -424,19 +346,23 @@ static void http_mhd_log(void *cls, const char *fmt, va_list ap)
      * request closed unanswered while stopping (http_begin). */
     if (strstr(line, "no longer available") != NULL || strstr(line, "reset by") != NULL)
         log_debug("http client gone", "detail=\"%s\"", line);
-    else if (atomic_load(&http_stopping) && strstr(line, "Application reported") != NULL)
+    else if (reply_is_stopping() && strstr(line, "Application reported") != NULL)
         log_debug("http request closed while stopping", NULL);
     else
         log_warn("http server", "detail=\"%s\"", line);
 }
 
-int http_start(const struct webapp_config *cfg, char *err, size_t errlen)
+int http_start(const struct webapp_config *cfg, struct webapp_stats *stats, char *err,
+               size_t errlen)
 {
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                          MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     struct sockaddr_in sa;
 
     http_cfg = cfg;
+    http_stats = stats;
+    reply_init(cfg->instance, stats);
+    thread_redis_init(&cfg->common);
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)cfg->port);
@@ -465,7 +391,7 @@ void http_quiesce(void)
 {
     MHD_socket fd;
 
-    atomic_store(&http_stopping, 1);
+    reply_set_stopping();
     if (http_daemon == NULL)
         return;
     fd = MHD_quiesce_daemon(http_daemon);
@@ -483,9 +409,5 @@ void http_stop(void)
     if (http_daemon != NULL)
         MHD_stop_daemon(http_daemon);
     http_daemon = NULL;
-    pthread_mutex_lock(&http_redis_lock);
-    for (int i = 0; i < http_redis_count; i++)
-        redis_conn_free(http_redis_all[i]);
-    http_redis_count = 0;
-    pthread_mutex_unlock(&http_redis_lock);
+    thread_redis_free_all();
 }

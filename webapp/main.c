@@ -138,7 +138,8 @@ static void webapp_raise_nofile(struct webapp_config *c)
     }
 }
 
-static int webapp_start(const struct webapp_config *cfg, char *err, size_t errlen)
+static int webapp_start(const struct webapp_config *cfg, struct webapp_stats *stats, char *err,
+                        size_t errlen)
 {
     const struct hub_opts ho = {.queue_max = cfg->queue_max,
                                 .queue_max_bytes = cfg->queue_max_bytes,
@@ -155,7 +156,7 @@ static int webapp_start(const struct webapp_config *cfg, char *err, size_t errle
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (http_start(cfg, err, errlen) != 0)
+    if (http_start(cfg, stats, err, errlen) != 0)
         return -1;
     return fanout_start(&fo, err, errlen);
 }
@@ -223,6 +224,7 @@ static const struct daemon_desc webapp_daemon = {"webapp",
 int main(int argc, char **argv)
 {
     static struct webapp_config cfg;
+    static struct webapp_stats stats;
     struct alert_history_migration mig = {0};
     struct redis_conn *mrc = NULL;
     char err[CONFIG_ERR_MAX];
@@ -232,6 +234,7 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     rc = 0;
+    stats_init(&stats);
     webapp_raise_nofile(&cfg);
     /* Histories of the version before move before the first stream reads
      * one (when Redis is up; otherwise from the main loop). */
@@ -241,7 +244,7 @@ int main(int argc, char **argv)
         alert_history_migrate_step(mrc, &mig);
     else
         snprintf(err, sizeof(err), "out of memory");
-    if (mrc == NULL || webapp_start(&cfg, err, sizeof(err)) != 0) {
+    if (mrc == NULL || webapp_start(&cfg, &stats, err, sizeof(err)) != 0) {
         log_error("cannot start", "error=\"%s\"", err);
         signals_request_stop();
         rc = 1;

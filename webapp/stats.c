@@ -1,4 +1,5 @@
-/* stats: the webapp's counters and their Prometheus text for /metrics. */
+/* stats: the webapp's counters, with the hub's, fan-out's and price table's
+ * counts, rendered as Prometheus text for /metrics. */
 #include "webapp.h"
 
 #include <stdatomic.h>
@@ -6,40 +7,33 @@
 #include "kafka.h"
 #include "metrics.h"
 
-static const unsigned int stats_codes[] = {200, 304, 400, 403, 404, 405, 409, 413, 415,
-                                           422, 429, 431, 500, 501, 503};
-#define STATS_NCODES (sizeof(stats_codes) / sizeof(stats_codes[0]))
+static const unsigned int stats_codes[STATS_CODES] = {200, 304, 400, 403, 404, 405, 409, 413,
+                                                      415, 422, 429, 431, 500, 501, 503};
 
-static atomic_uint_fast64_t stats_by_code[STATS_NCODES + 1]; /* last: any other */
-static atomic_uint_fast64_t stats_created;
-static atomic_uint_fast64_t stats_deleted;
+void stats_init(struct webapp_stats *s)
+{
+    for (size_t i = 0; i <= STATS_CODES; i++)
+        atomic_init(&s->by_code[i], 0);
+    atomic_init(&s->alerts_created, 0);
+    atomic_init(&s->alerts_deleted, 0);
+}
 
-void stats_count_status(unsigned int status)
+void stats_count_status(struct webapp_stats *s, unsigned int status)
 {
     size_t i = 0;
 
-    while (i < STATS_NCODES && stats_codes[i] != status)
+    while (i < STATS_CODES && stats_codes[i] != status)
         i++;
-    atomic_fetch_add(&stats_by_code[i], 1);
+    atomic_fetch_add(&s->by_code[i], 1);
 }
 
-void stats_alert_created(void)
-{
-    atomic_fetch_add(&stats_created, 1);
-}
-
-void stats_alert_deleted(void)
-{
-    atomic_fetch_add(&stats_deleted, 1);
-}
-
-static void stats_write_requests(struct buf *out)
+static void stats_render_requests(struct webapp_stats *s, struct buf *out)
 {
     buf_puts(out, "# HELP webapp_http_requests_total HTTP responses by status code.\n"
                   "# TYPE webapp_http_requests_total counter\n");
-    for (size_t i = 0; i <= STATS_NCODES; i++) {
-        uint64_t v = atomic_load(&stats_by_code[i]);
-        if (i < STATS_NCODES)
+    for (size_t i = 0; i <= STATS_CODES; i++) {
+        uint64_t v = atomic_load(&s->by_code[i]);
+        if (i < STATS_CODES)
             buf_printf(out, "webapp_http_requests_total{code=\"%u\"} %llu\n", stats_codes[i],
                        (unsigned long long)v);
         else
@@ -48,7 +42,7 @@ static void stats_write_requests(struct buf *out)
     }
 }
 
-void stats_write(struct buf *out)
+void stats_render(struct webapp_stats *s, struct buf *out)
 {
     struct hub_counts h;
     struct fanout_counts f;
@@ -60,7 +54,7 @@ void stats_write(struct buf *out)
     fanout_counts_get(&f);
     kafka_stats_get(&k);
     prices_counts(&tickers, &simulated);
-    stats_write_requests(out);
+    stats_render_requests(s, out);
     metrics_gauge(out, "webapp_sse_price_streams", "Open /api/stream-prices streams.",
                   (double)h.price_streams);
     metrics_gauge(out, "webapp_sse_alert_streams", "Open /api/stream-alerts streams.",
@@ -74,9 +68,9 @@ void stats_write(struct buf *out)
                     "Streams ended as soon as their client closed the connection.",
                     h.clients_gone);
     metrics_counter(out, "webapp_alerts_created_total", "Alerts stored by set-alert.",
-                    atomic_load(&stats_created));
+                    atomic_load(&s->alerts_created));
     metrics_counter(out, "webapp_alerts_deleted_total", "Alerts removed by delete-alert.",
-                    atomic_load(&stats_deleted));
+                    atomic_load(&s->alerts_deleted));
     metrics_counter(out, "webapp_kafka_prices_total", "Price ticks read from Kafka.", f.prices);
     metrics_counter(out, "webapp_kafka_alerts_total", "Alerts read from Kafka.", f.alerts);
     metrics_counter(out, "webapp_kafka_bad_messages_total",

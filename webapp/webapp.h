@@ -4,6 +4,7 @@
 #ifndef SA_WEBAPP_H
 #define SA_WEBAPP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -325,12 +326,51 @@ void assets_free(void);
 /* The asset for path, or NULL. */
 const struct asset *assets_find(const char *path);
 
-/* ---- http.c: the libmicrohttpd server and the routes ---------------------- */
+/* ---- reply.c: how every answer leaves ------------------------------------ */
 
-/* One request, as the route handlers see it. */
-struct http_call {
+/* The X-Served-By value every response carries, and where statuses are
+ * counted (both must outlive the server). Call before the server starts. */
+struct webapp_stats;
+void reply_init(const char *instance, struct webapp_stats *stats);
+
+/* From now on every response says Connection: close. Never undone. */
+void reply_set_stopping(void);
+/* True once reply_set_stopping was called (the server is stopping). */
+int reply_is_stopping(void);
+
+/* Replies with a JSON body (copied) / {"error": msg} / any body (copied, or
+ * not when copy is 0: data must then outlive the response) and counts the
+ * status. Return what MHD_queue_response returned (MHD_NO also when no
+ * response could be made). */
+enum MHD_Result reply_json(struct MHD_Connection *conn, unsigned int status, const char *json,
+                           size_t len);
+enum MHD_Result reply_error(struct MHD_Connection *conn, unsigned int status, const char *msg);
+enum MHD_Result reply_body(struct MHD_Connection *conn, unsigned int status, const char *type,
+                           const void *data, size_t len, int copy);
+/* Queues a response made elsewhere (a stream), counts it, destroys our ref. */
+enum MHD_Result reply_response(struct MHD_Connection *conn, unsigned int status,
+                               struct MHD_Response *r);
+
+/* ---- thread_redis.c: each worker thread's Redis connection ---------------- */
+
+/* Where to connect (cfg must outlive the server). Call before it starts. */
+void thread_redis_init(const struct common_config *cfg);
+
+/* This thread's Redis connection, made on first use; it stays this thread's
+ * until thread_redis_free_all. NULL only on out of memory. */
+struct redis_conn *thread_redis_get(void);
+
+/* Frees every thread's connection; once no request runs (after http_stop's
+ * server stop). */
+void thread_redis_free_all(void);
+
+/* ---- api.c: the route handlers --------------------------------------------- */
+
+/* One request, as the route handlers see it (filled by http.c). */
+struct api_call {
     struct MHD_Connection *conn;
     const struct webapp_config *cfg;
+    struct webapp_stats *stats;
     const char *url;
     const char *body; /* NULL when none */
     size_t body_len;
@@ -338,23 +378,25 @@ struct http_call {
     char user_id[COOKIE_USER_LEN + 1];
 };
 
-/* Replies with a JSON body (copied) / {"error": msg} / any body (copied) and
- * counts the status. Return what MHD_queue_response returned. */
-enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned int status,
-                                const char *json, size_t len);
-enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned int status,
-                                 const char *msg);
-enum MHD_Result http_reply_body(struct MHD_Connection *conn, unsigned int status,
-                                const char *type, const void *data, size_t len, int copy);
-/* Queues a response made elsewhere (a stream), counts it, destroys our ref. */
-enum MHD_Result http_reply_response(struct MHD_Connection *conn, unsigned int status,
-                                    struct MHD_Response *r);
+/* Each answers c (through reply.c) and returns what MHD should get. */
+enum MHD_Result api_dashboard(struct api_call *c, const struct asset *a);
+enum MHD_Result api_set_alert(struct api_call *c);
+enum MHD_Result api_get_alerts(struct api_call *c);
+enum MHD_Result api_delete_alert(struct api_call *c, const char *alert_id);
+enum MHD_Result api_alert_history(struct api_call *c);
+enum MHD_Result api_tickers(struct api_call *c);
+enum MHD_Result api_health(struct api_call *c, int stopping);
+enum MHD_Result api_metrics(struct api_call *c);
+enum MHD_Result api_stream_prices(struct api_call *c);
+enum MHD_Result api_stream_alerts(struct api_call *c);
 
-/* This thread's Redis connection (created on first use, freed by
- * http_stop). NULL only on out of memory. */
-struct redis_conn *http_redis(void);
+/* ---- http.c: the libmicrohttpd server and the routes ---------------------- */
 
-int http_start(const struct webapp_config *cfg, char *err, size_t errlen);
+/* Starts the server on cfg->common.listen_host:cfg->port, counting into
+ * stats (cfg and stats must outlive it). Returns 0, or -1 with err (address
+ * in use, limits too high). */
+int http_start(const struct webapp_config *cfg, struct webapp_stats *stats, char *err,
+               size_t errlen);
 /* Stops accepting; requests in flight go on. */
 void http_quiesce(void);
 /* Requests currently being handled (streams included). */
@@ -363,25 +405,28 @@ long http_inflight(void);
  * connections. */
 void http_stop(void);
 
-/* ---- api.c: the route handlers --------------------------------------------- */
+/* ---- stats.c: the webapp's counters for /metrics --------------------------- */
 
-enum MHD_Result api_dashboard(struct http_call *c, const struct asset *a);
-enum MHD_Result api_set_alert(struct http_call *c);
-enum MHD_Result api_get_alerts(struct http_call *c);
-enum MHD_Result api_delete_alert(struct http_call *c, const char *alert_id);
-enum MHD_Result api_alert_history(struct http_call *c);
-enum MHD_Result api_tickers(struct http_call *c);
-enum MHD_Result api_health(struct http_call *c, int stopping);
-enum MHD_Result api_metrics(struct http_call *c);
-enum MHD_Result api_stream_prices(struct http_call *c);
-enum MHD_Result api_stream_alerts(struct http_call *c);
+/* Written by the HTTP worker threads, read by the one rendering /metrics:
+ * atomics, no lock. main() owns the one struct; http.c hands it to reply.c
+ * (every status) and to the handlers (c->stats). The hub's, the fan-out's
+ * and the price table's own counts are read when rendering. */
+#define STATS_CODES 15 /* status codes counted one by one (stats.c) */
 
-/* ---- stats.c: counters for /metrics ---------------------------------------- */
+struct webapp_stats {
+    atomic_uint_fast64_t by_code[STATS_CODES + 1]; /* responses by status; last: any other */
+    atomic_uint_fast64_t alerts_created;           /* stored by set-alert */
+    atomic_uint_fast64_t alerts_deleted;           /* removed by delete-alert */
+};
 
-void stats_count_status(unsigned int status);
-void stats_alert_created(void);
-void stats_alert_deleted(void);
-/* Appends the Prometheus text of every counter to out. */
-void stats_write(struct buf *out);
+/* Zeroes s. */
+void stats_init(struct webapp_stats *s);
+
+/* Appends every metric of s, and the hub's, fan-out's, price table's and
+ * Kafka client's counts, as Prometheus text, to out. */
+void stats_render(struct webapp_stats *s, struct buf *out);
+
+/* Counts one response with this status. */
+void stats_count_status(struct webapp_stats *s, unsigned int status);
 
 #endif

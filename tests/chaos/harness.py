@@ -581,19 +581,21 @@ class Stack:
 
 # ---------------------------------------------------------------- ticks
 
-TICKPIPE = None  # path of the compiled tests/chaos/tickpipe.c
+TICKPIPE = None  # path of the built tools/tick-pipe
 
 
 def build_tickpipe(state):
-    """Compiles tickpipe (kcat -P holds lines until 1 MB or EOF)."""
+    """Finds tools/tick-pipe, built with the daemons (kcat -P holds lines
+    until 1 MB or EOF); the sanitizer build's if the normal one is missing."""
     global TICKPIPE
-    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tickpipe.c")
-    out = os.path.join(state, "tickpipe")
-    r = subprocess.run(["cc", "-std=c11", "-O2", "-Wall", "-Wextra", "-D_POSIX_C_SOURCE=200809L",
-                        "-o", out, src, "-lrdkafka"], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise ChaosError(f"cannot build tickpipe: {r.stderr.strip()}")
-    TICKPIPE = out
+    del state  # the tool is built by CMake, not into the state folder
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for build in ("build", "build-asan"):
+        path = os.path.join(root, build, "tools", "tick-pipe")
+        if os.access(path, os.X_OK):
+            TICKPIPE = path
+            return
+    raise ChaosError("tools/tick-pipe is not built: ./stack build")
 
 
 class TickFeeder:

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alert_store.h"
+#include "alert_store_claim.h"
 #include "log.h"
 #include "timeutil.h"
 

@@ -19,6 +19,7 @@
 
 #include "alert_history.h"
 #include "alert_store.h"
+#include "alert_store_claim.h"
 #include "log.h"
 #include "timeutil.h"
 

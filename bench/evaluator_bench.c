@@ -36,7 +36,7 @@ struct bench {
     rd_kafka_t *consumer;
     struct outbox *ob;
     struct evaluator *ev;
-    struct stats stats;
+    struct consumer_stats stats;
 };
 
 static const struct config_var bench_vars[] = {
