@@ -25,7 +25,6 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from testkit import HOST, Resp, mint_cookie, port_open, prepare, request, wait_until  # noqa: E402,F401,E501
 
-DEFAULT_TICKERS = "AAPL,GOOGL,MSFT,AMZN,NVDA,TSLA,META,BTC-USD,ETH-USD,SOL-USD,GC=F,SI=F,CL=F,NG=F,HG=F"
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STACK_SCRIPT = os.path.join(ROOT, "stack")
@@ -474,8 +473,14 @@ class Stack:
         e.update(extra or {})
         return e
 
+    def default_tickers(self):
+        """The default assets, as the producer has them (common/contract.c)."""
+        out = subprocess.run([self.binary("producer"), "--list-assets"], capture_output=True,
+                             text=True, check=True, timeout=30).stdout
+        return [line.split("\t")[0] for line in out.splitlines() if line]
+
     def webapp_tickers(self):
-        return ",".join([DEFAULT_TICKERS] + self.tickers)
+        return ",".join(self.default_tickers() + self.tickers)
 
     def evaluators(self):
         """The evaluators of the group alert-evaluators started so far."""
