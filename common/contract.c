@@ -1,5 +1,5 @@
-/* contract: the default asset list as an array (the rest of the contract
- * is constants in contract.h). */
+/* contract: the default asset list and the topic list as arrays (the rest
+ * of the contract is constants in contract.h). */
 #include "contract.h"
 
 #include <string.h>
@@ -9,6 +9,9 @@
 const struct contract_asset contract_assets[] = {CONTRACT_ASSETS(CONTRACT_ASSET_ROW_)};
 
 const size_t contract_assets_len = sizeof(contract_assets) / sizeof(contract_assets[0]);
+
+const char *const contract_topics[] = {CONTRACT_TOPIC_PRICES, CONTRACT_TOPIC_ALERTS,
+                                       CONTRACT_TOPIC_DLQ, NULL};
 
 const struct contract_asset *contract_asset_find(const char *ticker)
 {

@@ -17,6 +17,9 @@
 #define CONTRACT_TOPIC_ALERTS "alerts"       /* fired alerts, key = user_id */
 #define CONTRACT_TOPIC_DLQ "alerts-dlq"      /* alerts the notifier could not deliver */
 
+/* The topics above, NULL-terminated: what the stack creates. */
+extern const char *const contract_topics[];
+
 /* Kafka consumer groups (CONSUMER_GROUP, NOTIFIER_GROUP). The webapp reads
  * every partition without a group. */
 #define CONTRACT_GROUP_EVALUATORS "alert-evaluators"

@@ -12,7 +12,26 @@ KAFKA_PARTITIONS=${KAFKA_PARTITIONS:-6}
 KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
 HEALTH_TIMEOUT=${STACK_HEALTH_TIMEOUT:-60}
 SERVICES_FILE=$ROOT/stack.services
-TOPICS=(stock-prices alerts alerts-dlq)
+
+# Finds the kafka-admin helper in whichever tree was built.
+kafka_admin_binary() {
+  local dir
+  for dir in build build-asan; do
+    if [[ -x $ROOT/$dir/tools/kafka-admin ]]; then
+      printf '%s\n' "$ROOT/$dir/tools/kafka-admin"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# contract_topics: the Kafka topics of the contract (common/contract.h), one
+# a line, as the built kafka-admin names them (nothing when it is not built).
+contract_topics() {
+  local admin
+  admin=$(kafka_admin_binary) || return 1
+  "$admin" topics
+}
 
 # kafka_version: the one kafka/pom.xml pins; kafka_libs: the broker's
 # classpath folder in the cache, which follows the version.

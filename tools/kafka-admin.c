@@ -1,12 +1,16 @@
 /* kafka-admin: the stack's small Kafka helper — creates topics (idempotent)
- * and waits for the broker — so no Kafka CLI jars are needed.
- *   kafka-admin create-topics --bootstrap H:P --partitions N TOPIC...
- *   kafka-admin wait --bootstrap H:P [--timeout-ms N] */
+ * and waits for the broker — so no Kafka CLI jars are needed; and names the
+ * topics of the contract (common/contract.h), so scripts need no copy.
+ *   kafka-admin create-topics --bootstrap H:P --partitions N [TOPIC...]
+ *     (no TOPIC: the contract's topics)
+ *   kafka-admin wait --bootstrap H:P [--timeout-ms N]
+ *   kafka-admin topics */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "contract.h"
 #include "kafka.h"
 #include "log.h"
 #include "timeutil.h"
@@ -16,7 +20,8 @@
 static void admin_usage(void)
 {
     fprintf(stderr, "usage: kafka-admin create-topics --bootstrap HOST:PORT [--partitions N] "
-                    "TOPIC...\n       kafka-admin wait --bootstrap HOST:PORT [--timeout-ms N]\n");
+                    "[TOPIC...]\n       kafka-admin wait --bootstrap HOST:PORT [--timeout-ms N]\n"
+                    "       kafka-admin topics\n");
 }
 
 static int admin_parse_long(const char *s, long min, long max, long *out)
@@ -71,6 +76,11 @@ int main(int argc, char **argv)
         return 2;
     }
     cmd = argv[1];
+    if (strcmp(cmd, "topics") == 0 && argc == 2) {
+        for (int i = 0; contract_topics[i] != NULL; i++)
+            printf("%s\n", contract_topics[i]);
+        return 0;
+    }
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--bootstrap") == 0 && i + 1 < argc) {
             bootstrap = argv[++i];
@@ -91,6 +101,10 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (ntopics == 0) {
+        for (; contract_topics[ntopics] != NULL && ntopics < ADMIN_TOPICS_MAX; ntopics++)
+            topics[ntopics] = contract_topics[ntopics];
+    }
     topics[ntopics] = NULL;
     if (bootstrap == NULL) {
         admin_usage();
@@ -98,7 +112,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "wait") == 0)
         return admin_wait(bootstrap, timeout_ms);
-    if (strcmp(cmd, "create-topics") != 0 || ntopics == 0) {
+    if (strcmp(cmd, "create-topics") != 0) {
         admin_usage();
         return 2;
     }
