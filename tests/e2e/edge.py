@@ -39,6 +39,9 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import e2elib as e  # noqa: E402
 
+if __name__ == "__main__":  # before pytest is imported: testkit.pytest_main finds one
+    sys.exit(e.testkit.pytest_main(__file__, sys.argv[1:]))
+
 import pytest  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("e2e_stack")  # skipped without the test stack
@@ -433,6 +436,3 @@ def test_peek(check):
 
 
 
-
-if __name__ == "__main__":
-    sys.exit(e.testkit.pytest_main(__file__, sys.argv[1:]))

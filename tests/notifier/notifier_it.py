@@ -30,6 +30,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import testkit  # noqa: E402
 from testkit import free_port  # noqa: E402
 
+if __name__ == "__main__":  # before pytest is imported: testkit.pytest_main finds one
+    # The former command line: NOTIFIER KAFKA_ADMIN SCENARIO [pytest arguments].
+    args = sys.argv[1:]
+    path = __file__
+    if len(args) >= 3 and not args[0].startswith("-"):
+        path = f"{__file__}::test_{args[2]}"
+        args = [f"--bin=notifier={args[0]}", f"--bin=kafka-admin={args[1]}", *args[3:]]
+    sys.exit(testkit.pytest_main(path, args))
+
 import pytest  # noqa: E402
 
 HEADER_PREFIX = "X-Stock-Alerts-"
@@ -463,12 +472,3 @@ def h(request, services, bins, logdir):
     yield harness
     harness.cleanup()
 
-
-if __name__ == "__main__":
-    # The former command line: NOTIFIER KAFKA_ADMIN SCENARIO [pytest arguments].
-    args = sys.argv[1:]
-    path = __file__
-    if len(args) >= 3 and not args[0].startswith("-"):
-        path = f"{__file__}::test_{args[2]}"
-        args = [f"--bin=notifier={args[0]}", f"--bin=kafka-admin={args[1]}", *args[3:]]
-    sys.exit(testkit.pytest_main(path, args))

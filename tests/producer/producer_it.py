@@ -28,6 +28,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import testkit  # noqa: E402
 from testkit import free_port  # noqa: E402
 
+if __name__ == "__main__":  # before pytest is imported: testkit.pytest_main finds one
+    # The former command line: PRODUCER SCENARIO [pytest arguments].
+    args = sys.argv[1:]
+    path = __file__
+    if len(args) >= 2 and not args[0].startswith("-"):
+        path = f"{__file__}::test_{args[1]}"
+        args = [f"--bin=producer={args[0]}", *args[2:]]
+    sys.exit(testkit.pytest_main(path, args))
+
 import pytest  # noqa: E402
 
 DEFAULTS = ["AAPL", "GOOGL", "MSFT", "AMZN", "NVDA", "TSLA", "META", "BTC-USD",
@@ -519,12 +528,3 @@ def tmp(request, logdir):
                 with open(os.path.join(path, f)) as lf:
                     print("---- %s\n%s" % (f, lf.read()[-6000:]))
 
-
-if __name__ == "__main__":
-    # The former command line: PRODUCER SCENARIO [pytest arguments].
-    args = sys.argv[1:]
-    path = __file__
-    if len(args) >= 2 and not args[0].startswith("-"):
-        path = f"{__file__}::test_{args[1]}"
-        args = [f"--bin=producer={args[0]}", *args[2:]]
-    sys.exit(testkit.pytest_main(path, args))

@@ -48,6 +48,16 @@ import testkit  # noqa: E402
 from testkit import free_port, mint_cookie, request, wait_until  # noqa: E402
 import upgradekit as uk  # noqa: E402
 
+if __name__ == "__main__":  # before pytest is imported: testkit.pytest_main finds one
+    # The former command line: WEBAPP CONSUMER KAFKA_ADMIN [FIXTURE [pytest arguments]].
+    args = sys.argv[1:]
+    if len(args) >= 3 and not args[0].startswith("-"):
+        if len(args) >= 4 and not args[3].startswith("-"):
+            os.environ["UPGRADE_FIXTURE"] = args.pop(3)
+        args = [f"--bin=webapp={args[0]}", f"--bin=consumer={args[1]}",
+                f"--bin=kafka-admin={args[2]}", *args[3:]]
+    sys.exit(testkit.pytest_main(__file__, args))
+
 import pytest  # noqa: E402
 
 HIGH, LOW = 1e7, 0.01  # above every threshold of the fixture, below every one
@@ -546,13 +556,3 @@ def replicas():
             s.close()
         empty_redis()
 
-
-if __name__ == "__main__":
-    # The former command line: WEBAPP CONSUMER KAFKA_ADMIN [FIXTURE [pytest arguments]].
-    args = sys.argv[1:]
-    if len(args) >= 3 and not args[0].startswith("-"):
-        if len(args) >= 4 and not args[3].startswith("-"):
-            os.environ["UPGRADE_FIXTURE"] = args.pop(3)
-        args = [f"--bin=webapp={args[0]}", f"--bin=consumer={args[1]}",
-                f"--bin=kafka-admin={args[2]}", *args[3:]]
-    sys.exit(testkit.pytest_main(__file__, args))

@@ -35,6 +35,14 @@ import testkit  # noqa: E402
 from testkit import (HOST, free_port, mint_cookie, port_open, request,  # noqa: E402
                      wait_until)
 
+if __name__ == "__main__":  # before pytest is imported: testkit.pytest_main finds one
+    # The former command line: WEBAPP KAFKA_ADMIN WEBAPP_CLAIM [pytest arguments].
+    args = sys.argv[1:]
+    if len(args) >= 3 and not args[0].startswith("-"):
+        args = [f"--bin=webapp={args[0]}", f"--bin=kafka-admin={args[1]}",
+                f"--bin=webapp_claim={args[2]}", *args[3:]]
+    sys.exit(testkit.pytest_main(__file__, args))
+
 import pytest  # noqa: E402
 
 SECRET = "webapp-contract-test-secret-0123456789abcdef"
@@ -1371,11 +1379,3 @@ def private_webapp(logdir):
         w.redis.wait()
         PORT = main_port
 
-
-if __name__ == "__main__":
-    # The former command line: WEBAPP KAFKA_ADMIN WEBAPP_CLAIM [pytest arguments].
-    args = sys.argv[1:]
-    if len(args) >= 3 and not args[0].startswith("-"):
-        args = [f"--bin=webapp={args[0]}", f"--bin=kafka-admin={args[1]}",
-                f"--bin=webapp_claim={args[2]}", *args[3:]]
-    sys.exit(testkit.pytest_main(__file__, args))
