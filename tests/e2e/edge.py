@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""End-to-end: nginx in front of the webapp replicas (issue 7).
+"""End-to-end: nginx in front of the webapp replicas.
 
 - stickiness: one cookie always reaches one replica (X-Served-By), streams
   included; new visitors spread over every replica;
@@ -39,12 +39,17 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import e2elib as e  # noqa: E402
 
-e.require_stack()
-C = e.Checks()
+if __name__ == "__main__":  # before pytest is imported: testkit.pytest_main finds one
+    sys.exit(e.testkit.pytest_main(__file__, sys.argv[1:]))
+
+import pytest  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("e2e_stack")  # skipped without the test stack
 REPLICAS = {str(i) for i in range(len(e.WEBAPP_PORTS))}
 
 
-def t_security_headers():
+def test_security_headers(check):
+    """security headers, once, on every answer"""
     big = b"x" * (64 * 1024)
     answers = {
         "GET / (HTML)": e.request("GET", "/"),
@@ -55,80 +60,84 @@ def t_security_headers():
     }
     for what, r in answers.items():
         csp = r.all("Content-Security-Policy")
-        C.check(len(csp) == 1, f"{what}: {len(csp)} CSP headers")
+        check(len(csp) == 1, f"{what}: {len(csp)} CSP headers")
         if csp:
-            C.check("default-src 'self'" in csp[0] and "frame-ancestors 'none'" in csp[0],
-                    f"{what}: CSP {csp[0]!r} does not restrict to this origin")
-        C.check(r.all("X-Content-Type-Options") == ["nosniff"],
-                f"{what}: X-Content-Type-Options {r.all('X-Content-Type-Options')}")
-        C.check(len(r.all("Referrer-Policy")) == 1, f"{what}: Referrer-Policy "
-                f"{r.all('Referrer-Policy')}")
-        C.check(r.header("Server") == "nginx", f"{what}: Server {r.header('Server')!r} "
-                "(server_tokens should hide the version)")
+            check("default-src 'self'" in csp[0] and "frame-ancestors 'none'" in csp[0],
+                  f"{what}: CSP {csp[0]!r} does not restrict to this origin")
+        check(r.all("X-Content-Type-Options") == ["nosniff"],
+              f"{what}: X-Content-Type-Options {r.all('X-Content-Type-Options')}")
+        check(len(r.all("Referrer-Policy")) == 1, f"{what}: Referrer-Policy "
+              f"{r.all('Referrer-Policy')}")
+        check(r.header("Server") == "nginx", f"{what}: Server {r.header('Server')!r} "
+              "(server_tokens should hide the version)")
 
 
-def t_gzip():
+def test_gzip(check):
+    """gzip for HTML, JS, JSON; none for streams"""
     for path, kind in (("/", "HTML"), ("/static/app.js", "JS"), ("/openapi.json", "JSON"),
                        ("/api/tickers", "JSON")):
         plain = e.request("GET", path)
         z = e.request("GET", path, headers={"Accept-Encoding": "gzip"})
-        C.check(z.status == 200, f"{path}: {z.status}")
-        C.check(z.header("Content-Encoding") == "gzip",
-                f"{kind} {path} not gzipped (Content-Encoding {z.header('Content-Encoding')})")
-        C.check("Accept-Encoding" in (z.header("Vary") or ""), f"{path}: no Vary")
+        check(z.status == 200, f"{path}: {z.status}")
+        check(z.header("Content-Encoding") == "gzip",
+              f"{kind} {path} not gzipped (Content-Encoding {z.header('Content-Encoding')})")
+        check("Accept-Encoding" in (z.header("Vary") or ""), f"{path}: no Vary")
         if z.header("Content-Encoding") == "gzip":
             body = gzip.decompress(z.body)
             if path != "/api/tickers":  # prices move between the two requests
-                C.check(body == plain.body, f"{path}: gzipped body differs")
-            C.check(len(z.body) < len(body), f"{path}: gzip did not shrink it")
+                check(body == plain.body, f"{path}: gzipped body differs")
+            check(len(z.body) < len(body), f"{path}: gzip did not shrink it")
             print(f"    {path}: {len(body)} -> {len(z.body)} bytes")
     # A stream is never compressed: gzip would hold events back.
     c = http.client.HTTPConnection(e.HOST, e.PORT, timeout=10)
     c.request("GET", "/api/stream-prices", headers={"Accept-Encoding": "gzip"})
     r = c.getresponse()
-    C.check(r.status == 200 and r.getheader("Content-Encoding") is None,
-            f"stream-prices: {r.status}, Content-Encoding {r.getheader('Content-Encoding')}")
+    check(r.status == 200 and r.getheader("Content-Encoding") is None,
+          f"stream-prices: {r.status}, Content-Encoding {r.getheader('Content-Encoding')}")
     c.close()
 
 
-def t_stickiness():
+def test_stickiness(check):
+    """stickiness: a cookie keeps its replica; visitors spread"""
     visitors = [e.new_user() for _ in range(24)]
     first = {by for _, by in visitors}
     print(f"    cookie-less visitors served by replicas {sorted(first)}")
-    C.check(first == REPLICAS, f"new visitors reached only {sorted(first)} of {sorted(REPLICAS)}")
+    check(first == REPLICAS, f"new visitors reached only {sorted(first)} of {sorted(REPLICAS)}")
     homes = {}
     for cookie, _ in visitors:
         seen = set()
         for path in ("/api/get-alerts", "/api/tickers", "/", "/api/alert-history") * 2:
             r = e.request("GET", path, cookie=cookie)
-            C.check(r.status == 200, f"{path}: {r.status}")
+            check(r.status == 200, f"{path}: {r.status}")
             seen.add(r.header("X-Served-By"))
         s = e.Stream("/api/stream-alerts", cookie=cookie, reconnect=False)
         s.connected.wait(10)
         seen.update(s.served_by)
         s.close()
-        C.check(len(seen) == 1, f"one cookie reached several replicas: {sorted(seen)}")
+        check(len(seen) == 1, f"one cookie reached several replicas: {sorted(seen)}")
         homes[cookie] = seen.pop() if len(seen) == 1 else None
     spread = {h for h in homes.values() if h is not None}
     counts = {r: sum(1 for h in homes.values() if h == r) for r in sorted(REPLICAS)}
     print(f"    users per replica: {counts}")
-    C.check(spread == REPLICAS, f"users stuck to {sorted(spread)} only")
+    check(spread == REPLICAS, f"users stuck to {sorted(spread)} only")
 
 
-def t_body_limit():
+def test_body_limit(check):
+    """body limit: 413 from nginx and from the webapp"""
     hdr = {"Content-Type": "application/json"}
     cookie, _ = e.new_user()
     r = e.request("POST", "/api/set-alert", cookie=cookie, raw=b" " * (64 * 1024), headers=hdr)
-    C.check(r.status == 413, f"64 KiB body: {r.status}")
-    C.check(r.header("X-Served-By") is None, "64 KiB body reached a replica (nginx should stop it)")
-    C.check("error" in r.json(), f"nginx 413 body {r.body!r} is not the API's JSON error")
+    check(r.status == 413, f"64 KiB body: {r.status}")
+    check(r.header("X-Served-By") is None, "64 KiB body reached a replica (nginx should stop it)")
+    check("error" in r.json(), f"nginx 413 body {r.body!r} is not the API's JSON error")
     # Under nginx's limit but over the webapp's: the webapp answers.
     r = e.request("POST", "/api/set-alert", cookie=cookie, raw=b" " * 6000, headers=hdr)
-    C.check(r.status == 413 and r.header("X-Served-By") in REPLICAS,
-            f"6000-byte body: {r.status} from {r.header('X-Served-By')}")
+    check(r.status == 413 and r.header("X-Served-By") in REPLICAS,
+          f"6000-byte body: {r.status} from {r.header('X-Served-By')}")
 
 
-def t_rate_limit():
+def test_rate_limit(check):
+    """per-user rate limit on state-changing calls"""
     rate = e.nginx_setting(r"zone=api_writes:\S+ rate=(\d+)r/s")
     burst = e.nginx_setting(r"zone=api_writes burst=(\d+)")
     flooder, _ = e.new_user()
@@ -152,8 +161,8 @@ def t_rate_limit():
                 if r.status == 429:
                     stats["429"] += 1
                     if stats["429"] == 1:
-                        C.check("error" in r.json(), f"429 body {r.body!r} is not JSON")
-                        C.check(r.header("X-Served-By") is None, "429 came from a replica")
+                        check("error" in r.json(), f"429 body {r.body!r} is not JSON")
+                        check(r.header("X-Served-By") is None, "429 came from a replica")
                 else:
                     stats["other"][r.status] = stats["other"].get(r.status, 0) + 1
                 # Long enough for the other user to be served meanwhile.
@@ -183,16 +192,16 @@ def t_rate_limit():
     print(f"    flood: {stats['sent']} sent in {elapsed:.1f}s, {stats['429']} x 429, "
           f"passed {stats['other']}; other user: {len(served)} calls, statuses "
           f"{sorted(set(served))} (rate {rate}/s, burst {burst})")
-    C.check(stats["429"] > 0, "a flood of deletes never got 429")
-    C.check(set(stats["other"]) <= {404}, f"flood answers besides 429: {stats['other']}")
-    C.check(passed <= burst + rate * elapsed + 5,
-            f"{passed} passed in {elapsed:.1f}s, over burst {burst} + {rate}/s")
-    C.check(stats["errors"] == 0, f"{stats['errors']} transport errors during the flood")
-    C.check(served and set(served) == {200}, f"the other user got {sorted(set(served))}")
+    check(stats["429"] > 0, "a flood of deletes never got 429")
+    check(set(stats["other"]) <= {404}, f"flood answers besides 429: {stats['other']}")
+    check(passed <= burst + rate * elapsed + 5,
+          f"{passed} passed in {elapsed:.1f}s, over burst {burst} + {rate}/s")
+    check(stats["errors"] == 0, f"{stats['errors']} transport errors during the flood")
+    check(served and set(served) == {200}, f"the other user got {sorted(set(served))}")
     # The flooder is served again once the bucket refills.
     time.sleep(2.0 / rate + 1)
     r = e.request("DELETE", f"/api/delete-alert/{secrets.token_hex(16)}", cookie=flooder)
-    C.check(r.status == 404, f"after the flood the user still gets {r.status}")
+    check(r.status == 404, f"after the flood the user still gets {r.status}")
     for i in ids:
         e.request("DELETE", f"/api/delete-alert/{i}", cookie=other)
 
@@ -204,7 +213,8 @@ def open_stream(path, cookie):
     return c, c.getresponse()
 
 
-def t_stream_cap():
+def test_stream_cap(check):
+    """per-user cap of concurrent streams"""
     cap = e.nginx_setting(r"limit_conn user_streams (\d+);")
     user, _ = e.new_user()
     other, _ = e.new_user()
@@ -214,15 +224,15 @@ def t_stream_cap():
             path = "/api/stream-alerts" if i == 0 else "/api/stream-prices"
             c, r = open_stream(path, user)
             held.append(c)
-            C.check(r.status == 200, f"stream {i + 1} of {cap}: {r.status}")
+            check(r.status == 200, f"stream {i + 1} of {cap}: {r.status}")
         c, r = open_stream("/api/stream-prices", user)
         body = r.read() if r.status != 200 else b""
-        C.check(r.status == 429, f"stream {cap + 1} for one user: {r.status}, want 429")
-        C.check(r.getheader("X-Served-By") is None, "stream cap answered by a replica, not nginx")
-        C.check(b"error" in body, f"429 body {body!r}")
+        check(r.status == 429, f"stream {cap + 1} for one user: {r.status}, want 429")
+        check(r.getheader("X-Served-By") is None, "stream cap answered by a replica, not nginx")
+        check(b"error" in body, f"429 body {body!r}")
         c.close()
         c, r = open_stream("/api/stream-alerts", other)
-        C.check(r.status == 200, f"another user's stream: {r.status}")
+        check(r.status == 200, f"another user's stream: {r.status}")
         held.append(c)
     finally:
         for c in held:
@@ -240,15 +250,16 @@ def t_stream_cap():
         if status == 200:
             break
         time.sleep(0.2)
-    C.check(status == 200, f"after closing, the user still gets {status}")
+    check(status == 200, f"after closing, the user still gets {status}")
 
 
-def t_sse_latency():
+def test_sse_latency(check):
+    """SSE through nginx: published -> client within 100 ms"""
     ticker = "E2E" + secrets.token_hex(4).upper()
     via_nginx = e.Stream("/api/stream-prices", name="nginx")
     direct = e.Stream("/api/stream-prices", port=e.WEBAPP_PORTS[0], name="direct")
     for s in (via_nginx, direct):
-        C.check(s.connected.wait(10) and s.live, f"{s.name} price stream did not open")
+        check(s.connected.wait(10) and s.live, f"{s.name} price stream did not open")
     # Warm-up: the first tick of a new ticker also creates it everywhere.
     e.publish("stock-prices", ticker, e.tick_json(ticker, 1.0))
     time.sleep(1.0)
@@ -260,7 +271,7 @@ def t_sse_latency():
     for ts, value in e.topic_times("stock-prices", ticker):
         sent[json.loads(value)["price"]] = ts
     sent.pop(1.0, None)
-    C.check(len(sent) == 20, f"{len(sent)} of 20 ticks found in Kafka")
+    check(len(sent) == 20, f"{len(sent)} of 20 ticks found in Kafka")
     lat = {}
     for s in (via_nginx, direct):
         got = {}
@@ -269,25 +280,27 @@ def t_sse_latency():
                 got.setdefault(obj["price"], arrival - sent[obj["price"]])
         s.close()
         lat[s.name] = got
-        C.check(len(got) == len(sent), f"{s.name}: {len(got)} of {len(sent)} ticks arrived")
+        check(len(got) == len(sent), f"{s.name}: {len(got)} of {len(sent)} ticks arrived")
     n = sorted(lat["nginx"].values())
     if not n:
         return
     med, p90, mx = e.statistics.median(n), e.percentile(n, 90), max(n)
     print(f"    publish -> client through nginx: median {e.ms(med)}, p90 {e.ms(p90)}, "
           f"max {e.ms(mx)} ({len(n)} ticks)")
-    C.check(med <= 0.100, f"median publish-to-client latency {e.ms(med)} > 100 ms")
-    C.check(p90 <= 0.250, f"p90 latency {e.ms(p90)} > 250 ms")
-    C.check(mx <= 1.0, f"max latency {e.ms(mx)} > 1 s: something buffers")
+    check(med <= 0.100, f"median publish-to-client latency {e.ms(med)} > 100 ms")
+    check(p90 <= 0.250, f"p90 latency {e.ms(p90)} > 250 ms")
+    check(mx <= 1.0, f"max latency {e.ms(mx)} > 1 s: something buffers")
     both = [lat["nginx"][p] - lat["direct"][p] for p in lat["nginx"] if p in lat["direct"]]
     if both:
         extra = e.statistics.median(both)
         print(f"    nginx adds a median {e.ms(extra)} over the direct stream")
-        C.check(extra <= 0.030, f"nginx adds {e.ms(extra)} (median) to each event")
+        check(extra <= 0.030, f"nginx adds {e.ms(extra)} (median) to each event")
 
 
-def t_retry_once():
-    """nginx retries a POST on another replica when the first one died
+def test_retry_once(check):
+    """a POST retried on another replica is stored once.
+
+    nginx retries a POST on another replica when the first one died
     before answering; its X-Request-Id makes that retry store nothing new."""
     cookie, _ = e.new_user()
     alert = {"ticker": "AAPL", "threshold": 1e9, "type": "above"}
@@ -295,39 +308,41 @@ def t_retry_once():
     ids = set()
     for port in e.WEBAPP_PORTS:  # the same request reaching every replica
         r = e.request("POST", "/api/set-alert", cookie=cookie, body=alert, headers=rid, port=port)
-        C.check(r.status == 200, f"replica :{port}: {r.status} {r.body!r}")
+        check(r.status == 200, f"replica :{port}: {r.status} {r.body!r}")
         ids.add(r.json().get("alert_id"))
-    C.check(len(ids) == 1, f"one request stored {len(ids)} alerts on {len(e.WEBAPP_PORTS)} replicas")
+    check(len(ids) == 1, f"one request stored {len(ids)} alerts on {len(e.WEBAPP_PORTS)} replicas")
     # Through nginx each client request gets its own id (a client's header is
     # replaced), so two POSTs are two alerts.
     for _ in range(2):
         r = e.request("POST", "/api/set-alert", cookie=cookie, body=alert, headers=rid)
-        C.check(r.status == 200, f"via nginx: {r.status}")
+        check(r.status == 200, f"via nginx: {r.status}")
         ids.add(r.json().get("alert_id"))
-    C.check(len(ids) == 3, f"two POSTs through nginx gave {len(ids) - 1} new alerts, not 2")
+    check(len(ids) == 3, f"two POSTs through nginx gave {len(ids) - 1} new alerts, not 2")
     r = e.request("GET", "/api/get-alerts", cookie=cookie)
-    C.check(len(r.json()["alerts"]) == 3, f"stored: {r.body!r}")
+    check(len(r.json()["alerts"]) == 3, f"stored: {r.body!r}")
     for i in ids:
         e.request("DELETE", f"/api/delete-alert/{i}", cookie=cookie)
 
 
-def t_metrics_hidden():
-    """The replicas' /metrics is for the machine they run on: nginx answers
+def test_metrics_hidden(check):
+    """/metrics is not served through nginx.
+
+    The replicas' /metrics is for the machine they run on: nginx answers
     it 404 itself, in the API's error shape, however the path is spelled
     (nginx matches the normalised path: //, /./, /../, %-escapes)."""
     for path in ("/metrics", "/metrics?format=text", "//metrics", "/./metrics",
                  "/api/../metrics", "/%6Detrics"):
         r = e.request("GET", path)
-        C.check(r.status == 404, f"GET {path} through nginx: {r.status}")
-        C.check(r.header("X-Served-By") is None, f"GET {path} reached replica "
-                f"{r.header('X-Served-By')}")
-        C.check(isinstance(r.json(), dict) and "error" in r.json(),
-                f"GET {path}: body {r.body[:60]!r} is not the API's JSON error")
-        C.check(b"webapp_" not in r.body, f"GET {path}: metrics served through nginx")
+        check(r.status == 404, f"GET {path} through nginx: {r.status}")
+        check(r.header("X-Served-By") is None, f"GET {path} reached replica "
+              f"{r.header('X-Served-By')}")
+        check(isinstance(r.json(), dict) and "error" in r.json(),
+              f"GET {path}: body {r.body[:60]!r} is not the API's JSON error")
+        check(b"webapp_" not in r.body, f"GET {path}: metrics served through nginx")
     # On a replica's own port, from loopback, they are still there.
     r = e.request("GET", "/metrics", port=e.WEBAPP_PORTS[0], source=e.FLOOD_ADDR)
-    C.check(r.status == 200 and b"webapp_" in r.body,
-            f"/metrics on the replica's port: {r.status} {r.body[:60]!r}")
+    check(r.status == 200 and b"webapp_" in r.body,
+          f"/metrics on the replica's port: {r.status} {r.body[:60]!r}")
 
 
 def cookie_header(user_cookie, size):
@@ -344,8 +359,10 @@ def cookie_header(user_cookie, size):
     return value
 
 
-def t_big_cookies():
-    """Cookie headers up to 8 KB work through nginx (an 8 KB one plus the
+def test_big_cookies(check):
+    """Cookie headers up to 8 KB pass; beyond, a clean 431.
+
+    Cookie headers up to 8 KB work through nginx (an 8 KB one plus the
     ordinary headers fits nginx's header buffer); above 8192 bytes the
     webapp answers 431, and above nginx's buffer (10 KB) nginx does, both
     in the API's JSON error shape, with the security headers once."""
@@ -354,15 +371,15 @@ def t_big_cookies():
         h = {"Cookie": cookie_header(cookie, size), "Accept-Language": "en-GB,en;q=0.9",
              "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) stock-alerts-e2e"}
         r = e.request("GET", "/api/get-alerts", headers=h, source=e.source_for(cookie))
-        C.check(r.status == 200 and isinstance(r.json(), dict) and "alerts" in r.json(),
-                f"{size}-byte Cookie header: get-alerts {r.status} {r.body[:80]!r}")
+        check(r.status == 200 and isinstance(r.json(), dict) and "alerts" in r.json(),
+              f"{size}-byte Cookie header: get-alerts {r.status} {r.body[:80]!r}")
         c = e.connection(cookie=cookie, timeout=10)
         try:
             c.request("GET", "/api/stream-alerts", headers=dict(h, Accept="text/event-stream"))
             resp = c.getresponse()
-            C.check(resp.status == 200, f"{size}-byte Cookie header: stream {resp.status}")
+            check(resp.status == 200, f"{size}-byte Cookie header: stream {resp.status}")
         except (OSError, http.client.HTTPException) as ex:
-            C.check(False, f"{size}-byte Cookie header: stream {ex!r}")
+            check(False, f"{size}-byte Cookie header: stream {ex!r}")
         finally:
             c.close()
         print(f"    {size}-byte Cookie header: get-alerts {r.status}")
@@ -370,18 +387,20 @@ def t_big_cookies():
         r = e.request("GET", "/api/get-alerts", headers={"Cookie": cookie_header(cookie, size)})
         print(f"    {size}-byte Cookie header: {r.status} from "
               f"{'replica ' + r.header('X-Served-By') if r.header('X-Served-By') else 'nginx'}")
-        C.check(r.status == 431, f"{size}-byte Cookie header: {r.status}, want 431")
-        C.check(isinstance(r.json(), dict) and "error" in r.json(),
-                f"{size}-byte Cookie header: body {r.body[:80]!r} is not the JSON error")
-        C.check(len(r.all("Content-Security-Policy")) == 1,
-                f"{size}-byte Cookie header: {len(r.all('Content-Security-Policy'))} CSP headers")
+        check(r.status == 431, f"{size}-byte Cookie header: {r.status}, want 431")
+        check(isinstance(r.json(), dict) and "error" in r.json(),
+              f"{size}-byte Cookie header: body {r.body[:80]!r} is not the JSON error")
+        check(len(r.all("Content-Security-Policy")) == 1,
+              f"{size}-byte Cookie header: {len(r.all('Content-Security-Policy'))} CSP headers")
         if who == "nginx":
-            C.check(r.header("X-Served-By") is None,
-                    f"{size}-byte Cookie header reached replica {r.header('X-Served-By')}")
+            check(r.header("X-Served-By") is None,
+                  f"{size}-byte Cookie header reached replica {r.header('X-Served-By')}")
 
 
-def t_last_event_id():
-    """Hostile resume tokens through nginx: the stream is not silenced and
+def test_last_event_id(check):
+    """hostile Last-Event-IDs: not silenced, 400 when malformed, never 502.
+
+    Hostile resume tokens through nginx: the stream is not silenced and
     nothing is a 502."""
     cookie, _ = e.new_user()
     for lei, want in (("999999999999999999", 200), ("18446744073709551615-0", 200),
@@ -396,35 +415,24 @@ def t_last_event_id():
             first = r.read1(4096) if status == 200 else r.read()
         finally:
             c.close()
-        C.check(status == want, f"Last-Event-ID of {len(lei)} characters: {status}, want {want}")
+        check(status == want, f"Last-Event-ID of {len(lei)} characters: {status}, want {want}")
         if want == 200:
             # an id to resume from comes at once: the stream is live
-            C.check(b"id: " in first, f"Last-Event-ID {lei[:24]}: no id in {first[:120]!r}")
+            check(b"id: " in first, f"Last-Event-ID {lei[:24]}: no id in {first[:120]!r}")
         else:
-            C.check(b"error" in first, f"Last-Event-ID of {len(lei)} characters: body {first!r}")
+            check(b"error" in first, f"Last-Event-ID of {len(lei)} characters: body {first!r}")
         print(f"    Last-Event-ID of {len(lei)} characters: {status}")
 
 
-def t_peek():
+def test_peek(check):
+    """./stack peek"""
     rc, out = e.stack("peek", "stock-prices", "-n", "2", "-e", timeout=60)
-    C.check(rc == 0, f"./stack peek exit {rc}: {out[-500:]}")
+    check(rc == 0, f"./stack peek exit {rc}: {out[-500:]}")
     lines = [ln for ln in out.splitlines()
              if re.match(r"^\d\d:\d\d:\d\d\.\d{3} p\d+@\d+\s+\S+\s+\{\"ticker\"", ln)]
-    C.check(len(lines) >= 2, f"peek printed no readable ticks: {out[:500]!r}")
+    check(len(lines) >= 2, f"peek printed no readable ticks: {out[:500]!r}")
     if lines:
         print(f"    {lines[0][:110]}")
 
 
-C.run("security headers, once, on every answer", t_security_headers)
-C.run("gzip for HTML, JS, JSON; none for streams", t_gzip)
-C.run("stickiness: a cookie keeps its replica; visitors spread", t_stickiness)
-C.run("body limit: 413 from nginx and from the webapp", t_body_limit)
-C.run("per-user rate limit on state-changing calls", t_rate_limit)
-C.run("per-user cap of concurrent streams", t_stream_cap)
-C.run("SSE through nginx: published -> client within 100 ms", t_sse_latency)
-C.run("a POST retried on another replica is stored once", t_retry_once)
-C.run("/metrics is not served through nginx", t_metrics_hidden)
-C.run("Cookie headers up to 8 KB pass; beyond, a clean 431", t_big_cookies)
-C.run("hostile Last-Event-IDs: not silenced, 400 when malformed, never 502", t_last_event_id)
-C.run("./stack peek", t_peek)
-C.finish()
+

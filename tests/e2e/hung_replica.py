@@ -25,8 +25,12 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import e2elib as e  # noqa: E402
 
-e.require_stack()
-C = e.Checks()
+if __name__ == "__main__":  # before pytest is imported: testkit.pytest_main finds one
+    sys.exit(e.testkit.pytest_main(__file__, sys.argv[1:]))
+
+import pytest  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("e2e_stack")  # skipped without the test stack
 LIMIT_S = 3.0     # the bound on an API answer with a hung replica
 USERS = 2         # sticky to the stopped replica
 ROUNDS = 3        # each first with another kind of call
@@ -81,7 +85,8 @@ def report(rows):
         print(f"    {label:16} {status!s:>4} {secs * 1000:7.0f} ms  by replica {by}")
 
 
-def main():
+def test_hung_replica(check):
+    """a hung replica: its users' API calls fail over within 3 s, stored once"""
     victim = 0
     name = str(victim)
     pid = e.replica_pid(victim)
@@ -130,15 +135,15 @@ def main():
                         timed(rows, label, "DELETE", f"/api/delete-alert/{doomed[u][rnd]}", u)
         for u in users:
             got = listed(u)
-            C.check(got == sorted(kept[u]),
-                    f"while stopped, a user lists {got}, want exactly {sorted(kept[u])}")
+            check(got == sorted(kept[u]),
+                  f"while stopped, a user lists {got}, want exactly {sorted(kept[u])}")
     finally:
         resume(pid)
         report(rows)
     for label, status, secs, by in rows:
-        C.check(status == 200, f"{label}: {status} after {secs:.1f}s")
-        C.check(secs <= LIMIT_S, f"{label}: {secs:.1f}s > {LIMIT_S:.0f}s with a hung replica")
-        C.check(by != name, f"{label} answered by the stopped replica")
+        check(status == 200, f"{label}: {status} after {secs:.1f}s")
+        check(secs <= LIMIT_S, f"{label}: {secs:.1f}s > {LIMIT_S:.0f}s with a hung replica")
+        check(by != name, f"{label} answered by the stopped replica")
     worst = max(s for _, _, s, _ in rows)
     print(f"    slowest answer {worst * 1000:.0f} ms (the bound: {LIMIT_S:.0f} s)")
     # Each kind of call went to the hung replica once and was retried after
@@ -146,24 +151,23 @@ def main():
     per_round = len(rows) // ROUNDS
     for rnd in range(ROUNDS):
         label, _, secs, _ = rows[rnd * per_round]
-        C.check(secs >= 1.0, f"{label} was not sent to the hung replica first ({secs:.2f}s): "
-                "the retry after a timeout went untested")
+        check(secs >= 1.0, f"{label} was not sent to the hung replica first ({secs:.2f}s): "
+              "the retry after a timeout went untested")
 
     # Resumed, the replica works off what it had queued: the set-alerts nginx
     # timed out on find their X-Request-Id stored and add nothing.
     time.sleep(2)
     for u in users:
         got = listed(u)
-        C.check(got == sorted(kept[u]),
-                f"after SIGCONT, a user lists {got}, want exactly {sorted(kept[u])}")
+        check(got == sorted(kept[u]),
+              f"after SIGCONT, a user lists {got}, want exactly {sorted(kept[u])}")
     back = e.testkit.wait_until(
         lambda: e.request("GET", "/api/get-alerts", cookie=users[0]).header("X-Served-By") == name,
         fail_timeout + 10)
-    C.check(back, f"webapp-{victim} did not get its users back after SIGCONT")
+    check(back, f"webapp-{victim} did not get its users back after SIGCONT")
     for u in users:
         for aid in kept[u]:
             e.request("DELETE", f"/api/delete-alert/{aid}", cookie=u)
 
 
-C.run("a hung replica: its users' API calls fail over within 3 s, stored once", main)
-C.finish()
+

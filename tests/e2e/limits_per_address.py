@@ -28,8 +28,12 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import e2elib as e  # noqa: E402
 
-e.require_stack()
-C = e.Checks()
+if __name__ == "__main__":  # before pytest is imported: testkit.pytest_main finds one
+    sys.exit(e.testkit.pytest_main(__file__, sys.argv[1:]))
+
+import pytest  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("e2e_stack")  # skipped without the test stack
 FLOOD_S = 4.0       # how long the mint and write floods last
 COOKIES = 30        # the flood's cookies (minted elsewhere: it has plenty)
 THREADS = 4         # per flood
@@ -177,7 +181,8 @@ class Probe:
             s.close()
 
 
-def main():
+def test_per_address_limits(check):
+    """per-address limits: a flood from one address, a user next door served"""
     mint_rate = setting(r"zone=cookie_mints:\S+ rate=(\d+)r/m", 30)
     mint_burst = setting(r"zone=cookie_mints burst=(\d+)", 20)
     w_rate = setting(r"zone=addr_writes:\S+ rate=(\d+)r/s", 20)
@@ -191,7 +196,7 @@ def main():
     cookies = [e.new_user()[0] for _ in range(COOKIES)]  # each from an address of its own
     # Streams over the cookies, each under its per-user cap.
     n_streams = cap + 20
-    C.check(n_streams <= COOKIES * per_user, "not enough cookies for the stream flood")
+    check(n_streams <= COOKIES * per_user, "not enough cookies for the stream flood")
 
     mints, writes, created = Tally(), Tally(), []
     probe = Probe("AAPL", threshold)
@@ -233,8 +238,8 @@ def main():
 
         # Returning visitors of the flooding address are not counted as mints.
         r = e.request("GET", "/", cookie=cookies[0], source=e.FLOOD_ADDR)
-        C.check(r.status == 200 and not e.cookie_of(r),
-                f"a returning visitor of the flooding address got {r.status}")
+        check(r.status == 200 and not e.cookie_of(r),
+              f"a returning visitor of the flooding address got {r.status}")
         ticks = len(probe.streams[0].drain()) if probe.streams else 0
         live = [s.name for s in probe.streams if s.live]
     finally:
@@ -249,25 +254,25 @@ def main():
     print(f"    set-alert over {COOKIES} cookies: {writes.sent()} in {elapsed:.1f}s: {writes.status} "
           f"(allowed at most {write_bound:.0f})"
           f"{'; errors ' + str(writes.errors[:2]) if writes.errors else ''}")
-    C.check(mints.status.get(429, 0) > 0, f"a flood of {mints.sent()} cookie mints from one "
-            f"address was never refused: {mints.status}")
-    C.check(mints.status.get(200, 0) <= mint_bound,
-            f"{mints.status.get(200, 0)} cookies minted, over {mint_bound:.0f}")
-    C.check(writes.status.get(429, 0) > 0, f"a flood of {writes.sent()} set-alerts from one "
-            f"address over {COOKIES} cookies was never refused: {writes.status}")
-    C.check(writes.status.get(200, 0) <= write_bound,
-            f"{writes.status.get(200, 0)} alerts stored, over {write_bound:.0f}")
-    C.check(writes.sent() > write_bound, f"only {writes.sent()} set-alerts sent: not a flood")
-    C.check(set(mints.status) <= {200, 429} and set(writes.status) <= {200, 429},
-            f"answers besides 200 and 429: mints {mints.status}, writes {writes.status}")
-    C.check(not mints.errors and not writes.errors,
-            f"transport errors: {mints.errors[:2]} {writes.errors[:2]}")
-    C.check(stream_status.get(200, 0) == cap and stream_status.get(429, 0) == n_streams - cap,
-            f"{n_streams} streams from one address: {stream_status}, want {cap} x 200 and "
-            f"{n_streams - cap} x 429")
-    C.check(not mints.bad_429 and not writes.bad_429 and
-            all(by is None and b"error" in body for body, by in stream_429),
-            f"429s not nginx's JSON: {mints.bad_429} {writes.bad_429} {stream_429}")
+    check(mints.status.get(429, 0) > 0, f"a flood of {mints.sent()} cookie mints from one "
+          f"address was never refused: {mints.status}")
+    check(mints.status.get(200, 0) <= mint_bound,
+          f"{mints.status.get(200, 0)} cookies minted, over {mint_bound:.0f}")
+    check(writes.status.get(429, 0) > 0, f"a flood of {writes.sent()} set-alerts from one "
+          f"address over {COOKIES} cookies was never refused: {writes.status}")
+    check(writes.status.get(200, 0) <= write_bound,
+          f"{writes.status.get(200, 0)} alerts stored, over {write_bound:.0f}")
+    check(writes.sent() > write_bound, f"only {writes.sent()} set-alerts sent: not a flood")
+    check(set(mints.status) <= {200, 429} and set(writes.status) <= {200, 429},
+          f"answers besides 200 and 429: mints {mints.status}, writes {writes.status}")
+    check(not mints.errors and not writes.errors,
+          f"transport errors: {mints.errors[:2]} {writes.errors[:2]}")
+    check(stream_status.get(200, 0) == cap and stream_status.get(429, 0) == n_streams - cap,
+          f"{n_streams} streams from one address: {stream_status}, want {cap} x 200 and "
+          f"{n_streams - cap} x 429")
+    check(not mints.bad_429 and not writes.bad_429 and
+          all(by is None and b"error" in body for body, by in stream_429),
+          f"429s not nginx's JSON: {mints.bad_429} {writes.bad_429} {stream_429}")
 
     # The user next door.
     by_what = {}
@@ -278,12 +283,12 @@ def main():
         secs = [t for _, t in got]
         print(f"    {e.PROBE_ADDR} {what}: {len(got)} x, statuses {sorted(set(map(str, statuses)))}, "
               f"max {max(secs) * 1000:.0f} ms")
-        C.check(all(s == 200 for s in statuses), f"the other address's {what}: {statuses}")
+        check(all(s == 200 for s in statuses), f"the other address's {what}: {statuses}")
     print(f"    {e.PROBE_ADDR} held {live} through the flood, {ticks} price events")
-    C.check(len(live) == 2 and ticks > 0,
-            f"the other address's streams: live {live}, {ticks} price events during the flood")
-    C.check(len(by_what.get("set-alert", [])) >= 3,
-            f"the probe ran only {len(by_what.get('set-alert', []))} rounds during the flood")
+    check(len(live) == 2 and ticks > 0,
+          f"the other address's streams: live {live}, {ticks} price events during the flood")
+    check(len(by_what.get("set-alert", [])) >= 3,
+          f"the probe ran only {len(by_what.get('set-alert', []))} rounds during the flood")
 
     # Once the flood stops, the address is served again: a write as soon as
     # the bucket lets one through (1/rate), a stream once nginx has seen the
@@ -294,19 +299,19 @@ def main():
         if r.status == 200:
             created.append((cookies[0], r.json()["alert_id"]))
         return r.status == 200
-    C.check(e.testkit.wait_until(write_again, 2 / w_rate + 3, step=0.1),
-            "after the flood, a set-alert from its address is still refused")
+    check(e.testkit.wait_until(write_again, 2 / w_rate + 3, step=0.1),
+          "after the flood, a set-alert from its address is still refused")
 
     def stream_again():
         c, _, _, _ = open_stream("/api/stream-prices", cookies[1], e.FLOOD_ADDR)
         if c is not None:
             close_all([c])
         return c is not None
-    C.check(e.testkit.wait_until(stream_again, 5, step=0.2),
-            "after the flood, a stream from its address is still refused")
+    check(e.testkit.wait_until(stream_again, 5, step=0.2),
+          "after the flood, a stream from its address is still refused")
     got = e.testkit.wait_until(
         lambda: e.request("GET", "/", source=e.FLOOD_ADDR).status == 200, 60 / mint_rate + 5)
-    C.check(got, "after the flood, its address never got a new cookie again")
+    check(got, "after the flood, its address never got a new cookie again")
 
     for cookie, aid in created:
         e.request("DELETE", f"/api/delete-alert/{aid}", cookie=cookie)
@@ -314,5 +319,4 @@ def main():
         e.request("DELETE", f"/api/delete-alert/{aid}", cookie=probe.cookie)
 
 
-C.run("per-address limits: a flood from one address, a user next door served", main)
-C.finish()
+

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""End-to-end: `./stack restart producer|consumer|notifier` loses nothing
-(issue 7): Kafka keeps what a stopped daemon has not read yet.
+"""End-to-end: `./stack restart producer|consumer|notifier` loses nothing:
+Kafka keeps what a stopped daemon has not read yet.
 
 - consumer: a tick that crosses an alert's threshold is published while the
   consumer is down; after the restart the alert fires and reaches the
@@ -26,8 +26,12 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import e2elib as e  # noqa: E402
 
-e.require_stack()
-C = e.Checks()
+if __name__ == "__main__":  # before pytest is imported: testkit.pytest_main finds one
+    sys.exit(e.testkit.pytest_main(__file__, sys.argv[1:]))
+
+import pytest  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("e2e_stack")  # skipped without the test stack
 TICKER = "E2E" + secrets.token_hex(4).upper()
 
 
@@ -46,11 +50,11 @@ def alive(pid):
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def restart_and_act(name, act):
+def restart_and_act(check, name, act):
     """Runs `./stack restart name`; calls act() as soon as the old process
     is gone (before the new one runs). Returns whether act ran in that gap."""
     old = pid_of(name)
-    C.check(old is not None and alive(old), f"{name} is not running before the restart")
+    check(old is not None and alive(old), f"{name} is not running before the restart")
     result = {}
     t = threading.Thread(target=lambda: result.update(out=e.stack("restart", name)))
     t.start()
@@ -65,9 +69,9 @@ def restart_and_act(name, act):
     t.join(120)
     rc, out = result.get("out", (-1, "no result"))
     print("    | " + out.strip().replace("\n", "\n    | "))
-    C.check(rc == 0, f"./stack restart {name} exited {rc}")
+    check(rc == 0, f"./stack restart {name} exited {rc}")
     new = pid_of(name)
-    C.check(new is not None and new != old and alive(new), f"{name} was not replaced")
+    check(new is not None and new != old and alive(new), f"{name} was not replaced")
     return in_gap
 
 
@@ -106,35 +110,37 @@ def delivered(stream, alert_id, timeout):
     return False
 
 
-def t_consumer():
+def test_consumer(check):
+    """consumer restart: a tick published while it is down still fires"""
     cookie, _ = e.new_user()
     stream = e.Stream("/api/stream-alerts", cookie=cookie)
-    C.check(stream.connected.wait(10), "alert stream did not open")
+    check(stream.connected.wait(10), "alert stream did not open")
     aid = set_alert(cookie, 150.0)
-    in_gap = restart_and_act("consumer", lambda: tick(200.0))
+    in_gap = restart_and_act(check, "consumer", lambda: tick(200.0))
     print(f"    crossing tick published {'while the consumer was down' if in_gap else 'late'}")
-    C.check(in_gap, "the tick was not published while the consumer was down")
-    C.check(delivered(stream, aid, 30), "the alert never reached the user after the restart")
+    check(in_gap, "the tick was not published while the consumer was down")
+    check(delivered(stream, aid, 30), "the alert never reached the user after the restart")
     stream.close()
 
 
-def t_notifier():
+def test_notifier(check):
+    """notifier restart: an alert fired while it is down is delivered"""
     cookie, _ = e.new_user()
     aid = set_alert(cookie, 250.0)
     log = os.path.join(e.STATE, "log", "notifier.log")
-    in_gap = restart_and_act("notifier", lambda: tick(300.0))
-    C.check(in_gap, "the alert did not fire while the notifier was down")
+    in_gap = restart_and_act(check, "notifier", lambda: tick(300.0))
+    check(in_gap, "the alert did not fire while the notifier was down")
     deadline = time.time() + 30
     found = False
     while time.time() < deadline and not found:
         found = re.search(rf"alert delivered alert_id={aid}\b", open(log).read()) is not None
         time.sleep(0.3)
-    C.check(found, f"the notifier never delivered alert {aid} after its restart")
+    check(found, f"the notifier never delivered alert {aid} after its restart")
     # Fired while it was down: the new instance delivered it.
     text = open(log).read()
     last_start = text.rfind(" starting: ")
-    C.check(text.find(f"alert_id={aid}", last_start) > last_start,
-            "the alert was delivered before the restart, not by the new notifier")
+    check(text.find(f"alert_id={aid}", last_start) > last_start,
+          "the alert was delivered before the restart, not by the new notifier")
 
 
 def log_time(line):
@@ -143,18 +149,19 @@ def log_time(line):
         tzinfo=datetime.timezone.utc).timestamp() if m else None
 
 
-def t_producer():
+def test_producer(check):
+    """producer restart: nothing left unpublished, ticks flow again"""
     log = os.path.join(e.STATE, "log", "producer.log")
-    restart_and_act("producer", lambda: None)
+    restart_and_act(check, "producer", lambda: None)
     text = open(log).read()
     published = [int(n) for n in re.findall(r"producer stopping published=(\d+)", text)]
     starts = [log_time(ln) for ln in text.splitlines() if " producer starting " in ln]
-    C.check(published and starts, "no 'producer stopping' line in the producer's log")
+    check(published and starts, "no 'producer stopping' line in the producer's log")
     if not (published and starts):
         return
     tail = text[text.rfind("producer stopping"):]
-    C.check("kafka undelivered at shutdown" not in tail.split("starting:")[0],
-            "the stopped producer left messages undelivered")
+    check("kafka undelivered at shutdown" not in tail.split("starting:")[0],
+          "the stopped producer left messages undelivered")
     # Every tick published by the stopped instances (all before the newest
     # start) is in the topic.
     new_start = starts[-1]
@@ -168,7 +175,7 @@ def t_producer():
             count += 1
     print(f"    stopped producers published {sum(published)} ticks; {count} sim ticks "
           f"in the topic before the new one started")
-    C.check(count >= sum(published), f"ticks lost: {sum(published) - count}")
+    check(count >= sum(published), f"ticks lost: {sum(published) - count}")
     # And the new one publishes.
     s = e.Stream("/api/stream-prices")
     s.connected.wait(10)
@@ -181,13 +188,14 @@ def t_producer():
                 and got[2].get("timestamp", 0) >= new_start_wall - 1:
             seen.add(got[2]["ticker"])
     s.close()
-    C.check(len(seen) >= 5, f"after the restart only {len(seen)} assets tick")
+    check(len(seen) >= 5, f"after the restart only {len(seen)} assets tick")
 
 
-def t_nginx():
+def test_nginx(check):
+    """nginx restart is a reload: no failed call, streams come back"""
     cookie, _ = e.new_user()
     stream = e.Stream("/api/stream-prices", cookie=cookie)
-    C.check(stream.connected.wait(10), "price stream did not open")
+    check(stream.connected.wait(10), "price stream did not open")
     stop = threading.Event()
     calls, failures = [0], []
 
@@ -208,7 +216,7 @@ def t_nginx():
     time.sleep(1)
     rc, out = e.stack("restart", "nginx")
     print("    | " + out.strip().replace("\n", "\n    | "))
-    C.check(rc == 0, f"./stack restart nginx exited {rc}")
+    check(rc == 0, f"./stack restart nginx exited {rc}")
     # The old workers close what they still hold after worker_shutdown_timeout.
     deadline = time.time() + 30
     while time.time() < deadline and not (stream.ends >= 1 and stream.live):
@@ -218,15 +226,14 @@ def t_nginx():
         w.join(30)
     print(f"    {calls[0]} API calls during the reload, {len(failures)} failed; stream ended "
           f"{stream.ends}x, live again: {stream.live}")
-    C.check(not failures, f"API calls failed during the reload: {failures[:5]}")
-    C.check(stream.ends >= 1 and stream.live and not stream.failures,
-            f"the stream did not come back (ends {stream.ends}, failures {stream.failures[:3]})")
+    check(not failures, f"API calls failed during the reload: {failures[:5]}")
+    check(stream.ends >= 1 and stream.live and not stream.failures,
+          f"the stream did not come back (ends {stream.ends}, failures {stream.failures[:3]})")
     stream.close()
 
 
-wait_known()
-C.run("consumer restart: a tick published while it is down still fires", t_consumer)
-C.run("notifier restart: an alert fired while it is down is delivered", t_notifier)
-C.run("producer restart: nothing left unpublished, ticks flow again", t_producer)
-C.run("nginx restart is a reload: no failed call, streams come back", t_nginx)
-C.finish()
+@pytest.fixture(scope="module", autouse=True)
+def known_ticker(e2e_stack):
+    """TICKER is known to both replicas before the tests set alerts on it."""
+    wait_known()
+

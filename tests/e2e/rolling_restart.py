@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""End-to-end: `./stack restart webapp` under load loses nothing (issue 7).
+"""End-to-end: `./stack restart webapp` under load loses nothing.
 
 Several users call the API continuously through nginx (set, list, delete
 alerts, tickers, history) and each holds a price stream and an alert stream
@@ -27,8 +27,12 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import e2elib as e  # noqa: E402
 
-e.require_stack()
-C = e.Checks()
+if __name__ == "__main__":  # before pytest is imported: testkit.pytest_main finds one
+    sys.exit(e.testkit.pytest_main(__file__, sys.argv[1:]))
+
+import pytest  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("e2e_stack")  # skipped without the test stack
 USERS = 4
 FIRE_EVERY_S = 0.5     # two firing alerts per user per second: < 100 kept in history
 AFTER_RESTART_S = 5.0  # load that goes on once the last replica is back
@@ -105,14 +109,15 @@ def replica_pids():
     return out
 
 
-def main():
+def test_rolling_restart(check):
+    """rolling restart of the webapp under load"""
     prices = e.live_prices(want=(), at_least=5)
-    if not C.check(len(prices) >= 5, f"only {len(prices)} live prices: is the producer running?"):
+    if not check(len(prices) >= 5, f"only {len(prices)} live prices: is the producer running?"):
         return
     users = [User(prices) for _ in range(USERS)]
     for u in users:
         for s in (u.alerts, u.ticks):
-            C.check(s.connected.wait(15) and s.live, f"{s.name} stream did not open")
+            check(s.connected.wait(15) and s.live, f"{s.name} stream did not open")
     stop = threading.Event()
     workers = [threading.Thread(target=u.work, args=(stop,), daemon=True) for u in users]
     for w in workers:
@@ -126,7 +131,7 @@ def main():
         if all(u.delivered for u in users):
             break
         time.sleep(0.2)
-    C.check(all(u.delivered for u in users), "warm-up: not every user got an alert within 30 s")
+    check(all(u.delivered for u in users), "warm-up: not every user got an alert within 30 s")
 
     before = replica_pids()
     t0 = time.time()
@@ -134,10 +139,10 @@ def main():
     rc, out = e.stack("restart", "webapp", timeout=300)
     t1 = time.time()
     print("    | " + out.strip().replace("\n", "\n    | "))
-    C.check(rc == 0, f"./stack restart webapp exited {rc}")
+    check(rc == 0, f"./stack restart webapp exited {rc}")
     after = replica_pids()
-    C.check(all(before[i] != after[i] and after[i] for i in before),
-            f"not every replica was replaced: {before} -> {after}")
+    check(all(before[i] != after[i] and after[i] for i in before),
+          f"not every replica was replaced: {before} -> {after}")
     print(f"    rolling restart took {t1 - t0:.1f}s", flush=True)
     time.sleep(AFTER_RESTART_S)
     stop.set()
@@ -166,17 +171,17 @@ def main():
     print(f"    {calls} API calls, {len(failures)} failed")
     for f in failures[:10]:
         print(f"      {time.strftime('%H:%M:%S', time.localtime(f[0]))} {f[1]} {f[2]}: {f[3]}")
-    C.check(not failures, f"{len(failures)} of {calls} API requests failed")
+    check(not failures, f"{len(failures)} of {calls} API requests failed")
 
     for u in users:
         for s in (u.alerts, u.ticks):
-            C.check(s.ends >= 1, f"a {s.name} stream was never ended by its replica")
-            C.check(s.live and s.connects >= 2,
-                    f"a {s.name} stream is not back (connects {s.connects}, live {s.live})")
-            C.check(not s.failures, f"{s.name} reconnects failed: {s.failures[:3]}")
+            check(s.ends >= 1, f"a {s.name} stream was never ended by its replica")
+            check(s.live and s.connects >= 2,
+                  f"a {s.name} stream is not back (connects {s.connects}, live {s.live})")
+            check(not s.failures, f"{s.name} reconnects failed: {s.failures[:3]}")
         # Ticks flow on the reconnected price stream.
         got = u.ticks.take(5)
-        C.check(got is not None, "no tick on a reconnected price stream")
+        check(got is not None, "no tick on a reconnected price stream")
 
     fired_total = during = 0
     for u in users:
@@ -191,24 +196,23 @@ def main():
         # (Last-Event-ID) can have brought those.
         during += sum(1 for h in hist
                       if any(a <= h["timestamp"] <= b for a, b in u.alerts.gaps))
-        C.check(not unfired, f"{len(unfired)} alerts set to fire did not fire")
+        check(not unfired, f"{len(unfired)} alerts set to fire did not fire")
         # nginx retries a POST a stopping replica closed unanswered: it must
         # not have been stored there as well (no alert the client never saw).
         extra = set(fired) - set(u.fire_ids)
-        C.check(not extra, f"{len(extra)} alerts fired that no answered set-alert created")
+        check(not extra, f"{len(extra)} alerts fired that no answered set-alert created")
         left = u.active()
-        C.check(not left, f"{len(left)} alerts left active (created twice, or not deleted)")
-        C.check(not missing, f"alerts fired but never delivered to the user: {sorted(missing)}")
-        C.check(dups == 0, f"{dups} alerts delivered twice")
-        C.check(len(hist) < 100, "history is full: the test fired too many alerts per user")
+        check(not left, f"{len(left)} alerts left active (created twice, or not deleted)")
+        check(not missing, f"alerts fired but never delivered to the user: {sorted(missing)}")
+        check(dups == 0, f"{dups} alerts delivered twice")
+        check(len(hist) < 100, "history is full: the test fired too many alerts per user")
     reconnects = sum(s.connects - 1 for u in users for s in (u.alerts, u.ticks))
     print(f"    {fired_total} alerts fired and delivered, {during} of them while their stream "
           f"was reconnecting; {reconnects} stream reconnects")
-    C.check(during > 0, "no alert fired while a stream was down: the test proved nothing")
+    check(during > 0, "no alert fired while a stream was down: the test proved nothing")
     for u in users:
         u.alerts.close()
         u.ticks.close()
 
 
-C.run("rolling restart of the webapp under load", main)
-C.finish()
+

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Integration scenarios of the notifier against the test Kafka and Redis,
-with a webhook receiver on loopback (python stdlib only).
+with a webhook receiver on loopback.
 
-usage: notifier_it.py NOTIFIER_BINARY KAFKA_ADMIN_BINARY SCENARIO
+usage: pytest notifier_it.py[::test_SCENARIO] [--bin notifier=PATH
+           --bin kafka-admin=PATH]   (default: the binaries of build/)
+       notifier_it.py NOTIFIER_BINARY KAFKA_ADMIN_BINARY SCENARIO [PYTEST ARGS]
 
 Scenarios: signature retry dead_letter hang duplicate sigkill.
-Needs TEST_KAFKA_BOOTSTRAP, TEST_REDIS_HOST, TEST_REDIS_PORT (exit 77 =
-skipped without them). Every run uses its own topics, consumer group and
-alert ids, so it does not depend on what other tests left behind.
+Needs TEST_KAFKA_BOOTSTRAP, TEST_REDIS_HOST, TEST_REDIS_PORT (skipped
+without them). Every run uses its own topics, consumer group and alert ids,
+so it does not depend on what other tests left behind.
 """
 import hashlib
 import hmac
@@ -18,13 +20,27 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 import uuid
 
-SKIP = 77
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import testkit  # noqa: E402
+from testkit import free_port  # noqa: E402
+
+if __name__ == "__main__":  # before pytest is imported: testkit.pytest_main finds one
+    # The former command line: NOTIFIER KAFKA_ADMIN SCENARIO [pytest arguments].
+    args = sys.argv[1:]
+    path = __file__
+    if len(args) >= 3 and not args[0].startswith("-"):
+        path = f"{__file__}::test_{args[2]}"
+        args = [f"--bin=notifier={args[0]}", f"--bin=kafka-admin={args[1]}", *args[3:]]
+    sys.exit(testkit.pytest_main(path, args))
+
+import pytest  # noqa: E402
+
 HEADER_PREFIX = "X-Stock-Alerts-"
 
 
@@ -34,29 +50,13 @@ def verify_signature(secret, timestamp, body, header):
     return hmac.compare_digest("sha256=" + mac.hexdigest(), header or "")
 
 
-def fail(msg):
-    print("FAIL: " + msg, flush=True)
-    raise SystemExit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-
-
 def wait_for(pred, timeout, what, step=0.05):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if pred():
             return
         time.sleep(step)
-    fail("timed out waiting for " + what)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    pytest.fail("timed out waiting for " + what)
 
 
 # ---------------------------------------------------------------- receiver
@@ -142,18 +142,21 @@ class Receiver:
 
 
 class Harness:
-    def __init__(self, notifier, admin, name):
+    """One scenario's notifier: its own topics, group and alert ids; its
+    logs in logdir."""
+
+    def __init__(self, notifier, admin, name, services, logdir):
         self.notifier = notifier
         self.admin = admin
-        self.bootstrap = os.environ["TEST_KAFKA_BOOTSTRAP"]
-        self.redis = (os.environ["TEST_REDIS_HOST"], int(os.environ["TEST_REDIS_PORT"]))
+        self.bootstrap = services.kafka
+        self.redis = (services.redis_host, int(services.redis_port))
         self.run = "n%s" % uuid.uuid4().hex[:12]
         self.topic = "it-notifier-%s-%s" % (name, self.run)
         self.dlq = self.topic + "-dlq"
         self.group = "it-notifier-%s" % self.run
         self.proc = None
         self.metrics_port = 0
-        self.logdir = tempfile.mkdtemp(prefix="notifier-it-")
+        self.logdir = logdir
         self.logs = []
         subprocess.run([admin, "create-topics", "--bootstrap", self.bootstrap,
                         "--partitions", "3", self.topic, self.dlq], check=True,
@@ -200,7 +203,7 @@ class Harness:
         if webhook_url:
             env["NOTIFIER_WEBHOOK_URL"] = webhook_url
         env.update({k: str(v) for k, v in extra.items()})
-        path = os.path.join(self.logdir, "notifier-%d.log" % len(self.logs))
+        path = os.path.join(self.logdir, "notifier-%s-%d.log" % (self.run, len(self.logs)))
         self.logs.append(path)
         self.proc = subprocess.Popen([self.notifier], env=env, stdout=subprocess.DEVNULL,
                                      stderr=open(path, "wb"))
@@ -236,8 +239,8 @@ class Harness:
             rc = self.proc.wait(timeout=12)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            fail("notifier did not stop within 12 s of SIGTERM")
-        check(rc == 0, "notifier exited %d; log in %s" % (rc, self.logs[-1]))
+            pytest.fail("notifier did not stop within 12 s of SIGTERM")
+        assert rc == 0, "notifier exited %d; log in %s" % (rc, self.logs[-1])
         self.proc = None
 
     def kill(self):
@@ -271,7 +274,7 @@ def redis_get(host_port, key):
 # ---------------------------------------------------------------- scenarios
 
 
-def scenario_signature(h):
+def test_signature(h):
     """Signed POSTs verify with the documented recipe and not with a wrong
     secret; the log sink writes one structured line per notification;
     malformed messages land in the DLQ and are counted."""
@@ -285,42 +288,42 @@ def scenario_signature(h):
     now = time.time()
     for a in alerts:
         reqs = rx.delivered()[a["alert_id"]]
-        check(len(reqs) == 1, "one delivery of %s" % a["alert_id"])
+        assert len(reqs) == 1, "one delivery of %s" % a["alert_id"]
         r = reqs[0]
         hd = {k.lower(): v for k, v in r["headers"].items()}
-        check(hd.get("content-type") == "application/json", "content type")
+        assert hd.get("content-type") == "application/json", "content type"
         ts = hd.get("x-stock-alerts-timestamp")
         sig = hd.get("x-stock-alerts-signature")
-        check(ts is not None and abs(int(ts) - now) < 300, "timestamp header")
-        check(verify_signature(secret, ts, r["body"], sig), "signature verifies")
-        check(not verify_signature(secret + "x", ts, r["body"], sig),
-              "wrong secret must not verify")
-        check(not verify_signature(secret, str(int(ts) + 1), r["body"], sig),
-              "other timestamp must not verify")
-        check(json.loads(r["body"]) == a, "body is the alert JSON")
+        assert ts is not None and abs(int(ts) - now) < 300, "timestamp header"
+        assert verify_signature(secret, ts, r["body"], sig), "signature verifies"
+        assert not verify_signature(secret + "x", ts, r["body"], sig), (
+            "wrong secret must not verify")
+        assert not verify_signature(secret, str(int(ts) + 1), r["body"], sig), (
+            "other timestamp must not verify")
+        assert json.loads(r["body"]) == a, "body is the alert JSON"
     wait_for(lambda: len(h.dlq_records()) == 2, 30, "2 malformed in the DLQ")
     dlq = h.dlq_records()
-    check(all(d["reason"] == "malformed" and d["error"] for d in dlq), "malformed records")
-    check(sorted(d["original"] for d in dlq) ==
-          sorted(["this is not json", json.dumps({"alert_id": "x"})]), "DLQ keeps original")
+    assert all(d["reason"] == "malformed" and d["error"] for d in dlq), "malformed records"
+    assert (sorted(d["original"] for d in dlq) ==
+            sorted(["this is not json", json.dumps({"alert_id": "x"})])), "DLQ keeps original"
     wait_for(lambda: h.metric("notifier_malformed_total") == 2, 10, "malformed metric")
-    check(h.metric("notifier_delivered_total") == 3, "delivered metric")
-    check(h.metric("notifier_webhook_latency_seconds_count") >= 3, "latency histogram")
-    check(h.get("/health") is not None and '"status":"ok"' in h.get("/health"), "health ok")
+    assert h.metric("notifier_delivered_total") == 3, "delivered metric"
+    assert h.metric("notifier_webhook_latency_seconds_count") >= 3, "latency histogram"
+    assert h.get("/health") is not None and '"status":"ok"' in h.get("/health"), "health ok"
     h.stop()
     log = h.log_text()
-    check(secret not in log, "the secret must never be logged")
+    assert secret not in log, "the secret must never be logged"
     for a in alerts:
         line = [ln for ln in log.splitlines()
                 if "notification" in ln and "alert_id=%s " % a["alert_id"] in ln]
-        check(len(line) == 1, "one log line for %s" % a["alert_id"])
+        assert len(line) == 1, "one log line for %s" % a["alert_id"]
         for part in ("user=" + a["user_id"], "ticker=AAPL", "type=above", "threshold=180",
                      "price=181.5", 'message="AAPL is above'):
-            check(part in line[0], "log line has %s: %s" % (part, line[0]))
+            assert part in line[0], "log line has %s: %s" % (part, line[0])
     rx.stop()
 
 
-def scenario_retry(h):
+def test_retry(h):
     """500 (or 429) then 200: delivered exactly once, after one retry."""
     rx = Receiver(lambda aid, n: ("ok", 200) if n > 1 else
                   ("status", 429 if aid.endswith("-0") else 500))
@@ -331,20 +334,20 @@ def scenario_retry(h):
     time.sleep(1.0)  # nothing more may arrive
     for a in alerts:
         att = rx.attempts(a["alert_id"])
-        check([r["status"] for r in att] == [429 if a["alert_id"].endswith("-0") else 500,
-                                             200], "statuses of %s: %s" % (
-            a["alert_id"], [r["status"] for r in att]))
-        check(att[1]["headers"].get("X-Stock-Alerts-Attempt") == "2", "attempt header")
-    check(h.metric("notifier_retried_total") == 5, "retried metric")
-    check(h.metric("notifier_delivered_total") == 5, "delivered metric")
-    check(h.metric("notifier_dead_lettered_total") == 0, "nothing dead-lettered")
+        assert ([r["status"] for r in att] == [429 if a["alert_id"].endswith("-0") else 500,
+                                               200]), ("statuses of %s: %s" % (
+                a["alert_id"], [r["status"] for r in att]))
+        assert att[1]["headers"].get("X-Stock-Alerts-Attempt") == "2", "attempt header"
+    assert h.metric("notifier_retried_total") == 5, "retried metric"
+    assert h.metric("notifier_delivered_total") == 5, "delivered metric"
+    assert h.metric("notifier_dead_lettered_total") == 0, "nothing dead-lettered"
     h.stop()
     for a in alerts:
-        check(redis_get(h.redis, "notified:" + a["alert_id"]) == "done", "recorded done")
+        assert redis_get(h.redis, "notified:" + a["alert_id"]) == "done", "recorded done"
     rx.stop()
 
 
-def scenario_dead_letter(h):
+def test_dead_letter(h):
     """Always 500: after NOTIFIER_MAX_ATTEMPTS the alert is in the DLQ with
     the last error, and the notifier moves on."""
     state = {"fail": True}
@@ -354,21 +357,21 @@ def scenario_dead_letter(h):
     h.publish_alerts(alerts)
     wait_for(lambda: len(h.dlq_records()) == 2, 60, "2 alerts in the DLQ", step=0.5)
     for d in h.dlq_records():
-        check(d["reason"] == "undeliverable" and d["sink"] == "webhook", "DLQ record kind")
-        check(d["attempts"] == 3 and d["error"] == "http status 500", "DLQ attempts/error")
-        check(json.loads(d["original"])["alert_id"] == d["alert_id"], "DLQ original")
-        check(len(rx.attempts(d["alert_id"])) == 3, "3 attempts at the receiver")
-    check(h.metric("notifier_dead_lettered_total") == 2, "dead-lettered metric")
+        assert d["reason"] == "undeliverable" and d["sink"] == "webhook", "DLQ record kind"
+        assert d["attempts"] == 3 and d["error"] == "http status 500", "DLQ attempts/error"
+        assert json.loads(d["original"])["alert_id"] == d["alert_id"], "DLQ original"
+        assert len(rx.attempts(d["alert_id"])) == 3, "3 attempts at the receiver"
+    assert h.metric("notifier_dead_lettered_total") == 2, "dead-lettered metric"
     state["fail"] = False
     later = h.alert(9)
     h.publish_alerts([later])
     wait_for(lambda: later["alert_id"] in rx.delivered(), 30, "the next alert delivered")
-    check(not rx.delivered().get(alerts[0]["alert_id"]), "dead-lettered not redelivered")
+    assert not rx.delivered().get(alerts[0]["alert_id"]), "dead-lettered not redelivered"
     h.stop()
     rx.stop()
 
 
-def scenario_hang(h):
+def test_hang(h):
     """A receiver that hangs on one alert: that attempt times out and is
     retried, while the other alerts still go out meanwhile."""
     slow = h.alert(0)
@@ -381,24 +384,24 @@ def scenario_hang(h):
     wait_for(lambda: len(rx.delivered()) == 21, 30, "all 21 delivered")
     done = rx.delivered()
     slow_ok = done[slow["alert_id"]]
-    check(len(slow_ok) == 1, "slow alert delivered once")
-    check(slow_ok[0]["headers"].get("X-Stock-Alerts-Attempt") == "2", "after one retry")
+    assert len(slow_ok) == 1, "slow alert delivered once"
+    assert slow_ok[0]["headers"].get("X-Stock-Alerts-Attempt") == "2", "after one retry"
     latest_other = max(done[a["alert_id"]][0]["t"] for a in others)
     # The hung request is recorded when its 4 s are over.
     wait_for(lambda: any(r["status"] == "hang" for r in rx.attempts(slow["alert_id"])), 10,
              "the hung request to end")
     hang_start = [r["t"] for r in rx.attempts(slow["alert_id"]) if r["status"] == "hang"][0] - 4
-    check(latest_other < hang_start + 2.0,
-          "others delivered %.2f s after the hang began" % (latest_other - hang_start))
-    check(slow_ok[0]["t"] < hang_start + 4.0, "the slow alert was retried before the hang ended")
-    check(all(len(done[a["alert_id"]]) == 1 for a in others), "others once each")
-    check("timed out" in h.log_text().lower() or "timeout" in h.log_text().lower(),
-          "timeout logged")
+    assert latest_other < hang_start + 2.0, (
+        "others delivered %.2f s after the hang began" % (latest_other - hang_start))
+    assert slow_ok[0]["t"] < hang_start + 4.0, "the slow alert was retried before the hang ended"
+    assert all(len(done[a["alert_id"]]) == 1 for a in others), "others once each"
+    assert "timed out" in h.log_text().lower() or "timeout" in h.log_text().lower(), (
+        "timeout logged")
     h.stop()
     rx.stop()
 
 
-def scenario_duplicate(h):
+def test_duplicate(h):
     """The same alert_id published twice (also across a restart) is
     delivered once."""
     rx = Receiver()
@@ -415,14 +418,14 @@ def scenario_duplicate(h):
     wait_for(lambda: h.metric("notifier_duplicates_suppressed_total") == 1, 60,
              "duplicate suppressed after restart")
     time.sleep(0.5)
-    check(len(rx.delivered()[a["alert_id"]]) == 1, "alert delivered once in total")
-    check(len(rx.delivered()[b["alert_id"]]) == 1, "other alert once")
-    check(len(rx.requests) == 2, "no extra requests")
+    assert len(rx.delivered()[a["alert_id"]]) == 1, "alert delivered once in total"
+    assert len(rx.delivered()[b["alert_id"]]) == 1, "other alert once"
+    assert len(rx.requests) == 2, "no extra requests"
     h.stop()
     rx.stop()
 
 
-def scenario_sigkill(h):
+def test_sigkill(h):
     """SIGKILL in the middle of a burst of 1,000 alerts, restart: every
     alert delivered, none twice — except, at most, the requests that were in
     flight at the kill, which come flagged X-Stock-Alerts-Possible-Duplicate
@@ -436,19 +439,19 @@ def scenario_sigkill(h):
     h.kill()
     at_kill = len(rx.delivered())
     print("killed after %d deliveries" % at_kill, flush=True)
-    check(at_kill < n, "the kill landed mid-burst")
+    assert at_kill < n, "the kill landed mid-burst"
     h.start(rx.url, NOTIFIER_WEBHOOK_CONCURRENCY=conc)
     wait_for(lambda: len(rx.delivered()) == n, 180, "all %d delivered" % n, step=0.2)
     wait_for(lambda: (h.metric("notifier_pending") or 0) == 0, 30, "notifier idle")
     time.sleep(1.0)
     done = rx.delivered()
-    check(set(done) == {a["alert_id"] for a in alerts}, "every alert delivered")
+    assert set(done) == {a["alert_id"] for a in alerts}, "every alert delivered"
     twice = {aid: reqs for aid, reqs in done.items() if len(reqs) > 1}
     for aid, reqs in twice.items():
-        check(len(reqs) == 2, "%s delivered %d times" % (aid, len(reqs)))
-        check(reqs[1]["headers"].get("X-Stock-Alerts-Possible-Duplicate") == "1",
-              "an unflagged duplicate of %s" % aid)
-    check(len(twice) <= conc, "%d duplicates, more than the %d in flight" % (len(twice), conc))
+        assert len(reqs) == 2, "%s delivered %d times" % (aid, len(reqs))
+        assert reqs[1]["headers"].get("X-Stock-Alerts-Possible-Duplicate") == "1", (
+            "an unflagged duplicate of %s" % aid)
+    assert len(twice) <= conc, "%d duplicates, more than the %d in flight" % (len(twice), conc)
     # A receiver that de-duplicates on X-Stock-Alerts-Alert-Id (docs) sees
     # each alert exactly once; raw counts are reported for the record.
     print("delivered %d alerts; raw duplicates (in flight at the kill, flagged): %d; "
@@ -459,29 +462,13 @@ def scenario_sigkill(h):
     rx.stop()
 
 
-SCENARIOS = {
-    "signature": scenario_signature, "retry": scenario_retry,
-    "dead_letter": scenario_dead_letter, "hang": scenario_hang,
-    "duplicate": scenario_duplicate, "sigkill": scenario_sigkill,
-}
+# ---------------------------------------------------------------- fixtures
 
+@pytest.fixture
+def h(request, services, bins, logdir):
+    """The scenario's harness; its notifier is killed if the test left it running."""
+    name = request.node.originalname[len("test_"):].replace("_", "-")
+    harness = Harness(bins("notifier"), bins("kafka-admin"), name, services, logdir)
+    yield harness
+    harness.cleanup()
 
-def main():
-    if len(sys.argv) != 4 or sys.argv[3] not in SCENARIOS:
-        print(__doc__)
-        return 2
-    if not all(os.environ.get(v) for v in
-               ("TEST_KAFKA_BOOTSTRAP", "TEST_REDIS_HOST", "TEST_REDIS_PORT")):
-        print("SKIP: TEST_KAFKA_BOOTSTRAP / TEST_REDIS_HOST / TEST_REDIS_PORT not set")
-        return SKIP
-    h = Harness(sys.argv[1], sys.argv[2], sys.argv[3].replace("_", "-"))
-    try:
-        SCENARIOS[sys.argv[3]](h)
-    finally:
-        h.cleanup()
-    print("PASS: " + sys.argv[3], flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,45 +1,47 @@
 #!/usr/bin/env python3
 """Integration tests for the producer daemon: the real binary against a local
 HTTP server answering in Yahoo Finance's chart shape, and the test Kafka
-(TEST_KAFKA_BOOTSTRAP). Each run uses its own topics.
+(TEST_KAFKA_BOOTSTRAP; skipped without it, or without kcat, except config).
+Each run uses its own topics.
 
-usage: producer_it.py PRODUCER_BINARY SCENARIO
+usage: pytest producer_it.py[::test_SCENARIO] [--bin producer=PATH]
+       producer_it.py PRODUCER_BINARY SCENARIO [PYTEST ARGS]
 Scenarios: config, sim_all_assets, yahoo_answers, yahoo_rate_limit,
-auto_switch, sharding, replay. Exit 0 = pass, 1 = fail, 77 = skipped."""
+auto_switch, sharding, replay. PRODUCER_IT_VERBOSE=1 prints the producers'
+logs also when a scenario passes."""
 
 import http.server
 import json
 import math
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
 import urllib.request
 
-SKIP = 77
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import testkit  # noqa: E402
+from testkit import free_port  # noqa: E402
+
+if __name__ == "__main__":  # before pytest is imported: testkit.pytest_main finds one
+    # The former command line: PRODUCER SCENARIO [pytest arguments].
+    args = sys.argv[1:]
+    path = __file__
+    if len(args) >= 2 and not args[0].startswith("-"):
+        path = f"{__file__}::test_{args[1]}"
+        args = [f"--bin=producer={args[0]}", *args[2:]]
+    sys.exit(testkit.pytest_main(path, args))
+
+import pytest  # noqa: E402
+
 DEFAULTS = ["AAPL", "GOOGL", "MSFT", "AMZN", "NVDA", "TSLA", "META", "BTC-USD",
             "ETH-USD", "SOL-USD", "GC=F", "SI=F", "CL=F", "NG=F", "HG=F"]
 FIELDS = ("ticker", "price", "timestamp", "company", "display_name", "source")
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def unique(prefix):
@@ -158,7 +160,7 @@ class Producer:
                 return e.code, e.read().decode()
             except OSError:
                 time.sleep(0.1)
-        raise Failure("no answer on " + url)
+        pytest.fail("no answer on " + url)
 
     def stop(self):
         t = time.monotonic()
@@ -168,11 +170,11 @@ class Producer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise Failure("producer did not stop within 15 s of SIGTERM")
+            pytest.fail("producer did not stop within 15 s of SIGTERM")
         took = time.monotonic() - t
         self.log.close()
-        check(took < 10, "producer took %.1f s to stop" % took)
-        check(rc == 0, "producer exited with %d; log:\n%s" % (rc, self.logtext()[-3000:]))
+        assert took < 10, "producer took %.1f s to stop" % took
+        assert rc == 0, "producer exited with %d; log:\n%s" % (rc, self.logtext()[-3000:])
 
     def logtext(self):
         with open(self.log_path) as f:
@@ -184,7 +186,7 @@ def consume(topic):
     boot = os.environ["TEST_KAFKA_BOOTSTRAP"]
     out = subprocess.run(["kcat", "-b", boot, "-C", "-t", topic, "-o", "beginning", "-e",
                           "-J", "-q"], capture_output=True, text=True, timeout=60)
-    check(out.returncode == 0, "kcat failed: " + out.stderr[-500:])
+    assert out.returncode == 0, "kcat failed: " + out.stderr[-500:]
     msgs = []
     for line in out.stdout.splitlines():
         m = json.loads(line)
@@ -197,30 +199,30 @@ def check_contract(msgs):
     """No bad price ever: every message is complete, finite and positive."""
     for ts, key, p in msgs:
         for f in FIELDS:
-            check(f in p, "message without %s: %r" % (f, p))
-        check(key == p["ticker"], "key %r != ticker %r" % (key, p["ticker"]))
+            assert f in p, "message without %s: %r" % (f, p)
+        assert key == p["ticker"], "key %r != ticker %r" % (key, p["ticker"])
         price = p["price"]
-        check(isinstance(price, (int, float)) and math.isfinite(price) and price > 0,
-              "bad price published: %r" % p)
-        check(p["timestamp"] > 1.6e9, "bad timestamp: %r" % p)
-        check(p["source"] in ("yahoo", "sim", "replay"), "bad source: %r" % p)
+        assert isinstance(price, (int, float)) and math.isfinite(price) and price > 0, (
+            "bad price published: %r" % p)
+        assert p["timestamp"] > 1.6e9, "bad timestamp: %r" % p
+        assert p["source"] in ("yahoo", "sim", "replay"), "bad source: %r" % p
 
 
 # ------------------------------------------------------------------ scenarios
 
-def scenario_config(binary, tmp):
+def test_config(binary, tmp):
     """Bad settings exit 2 with one line naming the variable; --help lists them."""
     out = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=10)
-    check(out.returncode == 0, "--help exit %d" % out.returncode)
+    assert out.returncode == 0, "--help exit %d" % out.returncode
     for var in ("TICKERS", "PRICE_SOURCE", "PRICE_INTERVAL_MS", "YAHOO_BASE_URL",
                 "SIM_SEED", "PRODUCER_INSTANCES", "REPLAY_FILE", "SIM_SYNTHETIC_TICKERS"):
-        check(var in out.stdout, "--help does not list " + var)
+        assert var in out.stdout, "--help does not list " + var
     # --list-assets: the default assets, tab-separated, for tools that need the list.
     out = subprocess.run([binary, "--list-assets"], capture_output=True, text=True, timeout=10)
-    check(out.returncode == 0, "--list-assets exit %d" % out.returncode)
+    assert out.returncode == 0, "--list-assets exit %d" % out.returncode
     rows = [l.split("\t") for l in out.stdout.splitlines()]
-    check([r[0] for r in rows] == DEFAULTS, "--list-assets: %r" % out.stdout)
-    check(all(len(r) == 5 and float(r[3]) > 0 for r in rows), "--list-assets: %r" % rows)
+    assert [r[0] for r in rows] == DEFAULTS, "--list-assets: %r" % out.stdout
+    assert all(len(r) == 5 and float(r[3]) > 0 for r in rows), "--list-assets: %r" % rows
     bad = [({"PRICE_SOURCE": "bloomberg"}, "PRICE_SOURCE"),
            ({"PRICE_INTERVAL_MS": "0"}, "PRICE_INTERVAL_MS"),
            ({"PRICE_INTERVAL_MS": "10x"}, "PRICE_INTERVAL_MS"),
@@ -236,22 +238,22 @@ def scenario_config(binary, tmp):
         full = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", METRICS_PORT="0")
         full.update(env)
         out = subprocess.run([binary], env=full, capture_output=True, text=True, timeout=10)
-        check(out.returncode == 2, "%r: exit %d, want 2" % (env, out.returncode))
+        assert out.returncode == 2, "%r: exit %d, want 2" % (env, out.returncode)
         lines = [l for l in out.stderr.splitlines() if "bad configuration" in l]
-        check(len(lines) == 1, "%r: want one 'bad configuration' line: %r" % (env, out.stderr))
-        check(word in lines[0], "%r: log line does not name %s: %s" % (env, word, lines[0]))
+        assert len(lines) == 1, "%r: want one 'bad configuration' line: %r" % (env, out.stderr)
+        assert word in lines[0], "%r: log line does not name %s: %s" % (env, word, lines[0])
     # Kafka unreachable: the producer keeps running, answers /health, stops cleanly.
     p = Producer(binary, {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:%d" % free_port(),
                           "PRICE_SOURCE": "sim", "TOPIC_PARTITIONS": "6"}, tmp)
     time.sleep(2)
     status, body = p.get("/health")
-    check(status == 200 and json.loads(body)["source"] == "sim", "health %d %s" % (status, body))
-    check(p.proc.poll() is None, "producer died without Kafka")
+    assert status == 200 and json.loads(body)["source"] == "sim", "health %d %s" % (status, body)
+    assert p.proc.poll() is None, "producer died without Kafka"
     p.stop()
-    check("topic not ensured" in p.logtext(), "no log line about the missing topic")
+    assert "topic not ensured" in p.logtext(), "no log line about the missing topic"
 
 
-def scenario_sim_all_assets(binary, tmp):
+def test_sim_all_assets(binary, tmp, kcat):
     """Every default asset appears on the topic within 3 s in sim mode."""
     topic = unique("it-prod-sim")
     p = Producer(binary, {"PRICE_SOURCE": "sim", "TOPIC_PRICES": topic}, tmp)
@@ -259,15 +261,15 @@ def scenario_sim_all_assets(binary, tmp):
     try:
         time.sleep(3.5)
         status, body = p.get("/health")
-        check(status == 200, "health %d %s" % (status, body))
+        assert status == 200, "health %d %s" % (status, body)
         h = json.loads(body)
-        check(h["source"] == "sim" and h["mode"] == "sim" and h["assets"] == 15,
-              "health says %r" % h)
+        assert h["source"] == "sim" and h["mode"] == "sim" and h["assets"] == 15, (
+            "health says %r" % h)
         status, metrics = p.get("/metrics")
-        check(status == 200 and 'producer_source{source="sim"} 1' in metrics,
-              "metrics: " + metrics[:400])
-        check("producer_published_total" in metrics and "producer_dropped_bad_prices_total 0"
-              in metrics, "metrics lack counters: " + metrics[:600])
+        assert status == 200 and 'producer_source{source="sim"} 1' in metrics, (
+            "metrics: " + metrics[:400])
+        assert ("producer_published_total" in metrics and "producer_dropped_bad_prices_total 0"
+                in metrics), "metrics lack counters: " + metrics[:600]
     finally:
         p.stop()
     msgs = consume(topic)
@@ -275,15 +277,15 @@ def scenario_sim_all_assets(binary, tmp):
     first = {}
     for ts, key, m in msgs:
         first.setdefault(key, ts)
-        check(m["source"] == "sim", "source %r" % m["source"])
+        assert m["source"] == "sim", "source %r" % m["source"]
     for t in DEFAULTS:
-        check(t in first, "%s never published" % t)
-        check(first[t] - t0 <= 3000, "%s first seen after %.0f ms" % (t, first[t] - t0))
+        assert t in first, "%s never published" % t
+        assert first[t] - t0 <= 3000, "%s first seen after %.0f ms" % (t, first[t] - t0)
     names = {m["ticker"]: m["display_name"] for _, _, m in msgs}
-    check(names["GC=F"] == "Gold" and names["CL=F"] == "Crude Oil", "names: %r" % names)
+    assert names["GC=F"] == "Gold" and names["CL=F"] == "Crude Oil", "names: %r" % names
     # prices move
     aapl = [m["price"] for _, _, m in msgs if m["ticker"] == "BTC-USD"]
-    check(len(set(aapl)) > 1, "BTC-USD price never moved: %r" % aapl)
+    assert len(set(aapl)) > 1, "BTC-USD price never moved: %r" % aapl
 
 
 def yahoo_cases(st, symbol, n):
@@ -317,7 +319,7 @@ def yahoo_cases(st, symbol, n):
     return 404, {}, {"chart": {"result": None, "error": {"code": "Not Found"}}}, 0
 
 
-def scenario_yahoo_answers(binary, tmp):
+def test_yahoo_answers(binary, tmp, kcat):
     """Each kind of Yahoo answer: good ones published, bad ones dropped, no crash."""
     st = YahooState(yahoo_cases)
     srv = YahooServer(st)
@@ -333,12 +335,12 @@ def scenario_yahoo_answers(binary, tmp):
         time.sleep(4)
         status, body = p.get("/health")
         h = json.loads(body)
-        check(status == 200 and h["source"] == "yahoo", "health %r" % h)
-        check(h.get("last_yahoo_error"), "no last_yahoo_error in %r" % h)
+        assert status == 200 and h["source"] == "yahoo", "health %r" % h
+        assert h.get("last_yahoo_error"), "no last_yahoo_error in %r" % h
         status, metrics = p.get("/metrics")
         dropped = [l for l in metrics.splitlines()
                    if l.startswith("producer_dropped_bad_prices_total ")]
-        check(dropped and int(dropped[0].split()[1]) >= 7, "dropped: %r" % dropped)
+        assert dropped and int(dropped[0].split()[1]) >= 7, "dropped: %r" % dropped
     finally:
         p.stop()
         srv.stop()
@@ -347,36 +349,36 @@ def scenario_yahoo_answers(binary, tmp):
     seen = {}
     for _, key, m in msgs:
         seen.setdefault(key, []).append(m)
-        check(m["source"] == "yahoo", "source %r" % m)
+        assert m["source"] == "yahoo", "source %r" % m
     for t in good:
-        check(len(seen.get(t, [])) >= 3, "%s published %d times" % (t, len(seen.get(t, []))))
+        assert len(seen.get(t, [])) >= 3, "%s published %d times" % (t, len(seen.get(t, [])))
     for t in bad:
-        check(t not in seen, "%s should never be published: %r" % (t, seen.get(t)))
-    check({m["price"] for m in seen["MSFT"]} == {420.5}, "market closed price changed")
-    check(len({m["price"] for m in seen["AAPL"]}) > 1, "AAPL price never changed")
-    check(seen["ZETA"][0]["company"] == "Zeta Corp", "shortName not used: %r" % seen["ZETA"][0])
-    check(seen["AAPL"][0]["company"] == "Apple Inc.", "shipped name lost")
+        assert t not in seen, "%s should never be published: %r" % (t, seen.get(t))
+    assert {m["price"] for m in seen["MSFT"]} == {420.5}, "market closed price changed"
+    assert len({m["price"] for m in seen["AAPL"]}) > 1, "AAPL price never changed"
+    assert seen["ZETA"][0]["company"] == "Zeta Corp", "shortName not used: %r" % seen["ZETA"][0]
+    assert seen["AAPL"][0]["company"] == "Apple Inc.", "shipped name lost"
     # what the server saw
     syms = {r[1] for r in st.requests}
-    check(set(good + bad) <= syms, "not requested: %r" % (set(good + bad) - syms))
+    assert set(good + bad) <= syms, "not requested: %r" % (set(good + bad) - syms)
     paths = [r[2] for r in st.requests if r[1] == "GC=F"]
-    check(paths[0] == "/v8/finance/chart/GC%3DF?interval=1m&range=1d", "path %r" % paths[0])
-    check(all(r[3].startswith("Mozilla/5.0") for r in st.requests), "not a browser UA")
+    assert paths[0] == "/v8/finance/chart/GC%3DF?interval=1m&range=1d", "path %r" % paths[0]
+    assert all(r[3].startswith("Mozilla/5.0") for r in st.requests), "not a browser UA"
     conns = {r[4] for r in st.requests}
-    check(len(conns) * 2 < len(st.requests),
-          "connections not reused: %d connections for %d requests" % (len(conns), len(st.requests)))
+    assert len(conns) * 2 < len(st.requests), (
+        "connections not reused: %d connections for %d requests" % (len(conns), len(st.requests)))
     log = p.logtext()
-    check("AddressSanitizer" not in log and "runtime error" not in log, "sanitizer report")
+    assert "AddressSanitizer" not in log and "runtime error" not in log, "sanitizer report"
     want = {"NOMETA": "parse=shape", "NULLP": "parse=price", "NEGP": "parse=price",
             "ZEROP": "parse=price", "STRP": "parse=price", "CHERR": "parse=chart_error",
             "TRUNC": "parse=json", "SLOW": "status=timeout", "E500": "http=500"}
     for sym, word in want.items():
         lines = [l for l in log.splitlines()
                  if "yahoo request failed" in l and "symbol=%s " % sym in l]
-        check(lines and word in lines[0], "%s: no failure line with %s: %r" % (sym, word, lines))
+        assert lines and word in lines[0], "%s: no failure line with %s: %r" % (sym, word, lines)
 
 
-def scenario_yahoo_rate_limit(binary, tmp):
+def test_yahoo_rate_limit(binary, tmp, kcat):
     """429 with Retry-After: the next request waits; the rps ceiling holds."""
     def behaviour(st, symbol, n):
         if len(st.requests) == 1:
@@ -393,28 +395,28 @@ def scenario_yahoo_rate_limit(binary, tmp):
     try:
         time.sleep(6)
         _, metrics = p.get("/metrics")
-        check("producer_yahoo_rate_limited_total 1" in metrics, "429 not counted")
+        assert "producer_yahoo_rate_limited_total 1" in metrics, "429 not counted"
     finally:
         p.stop()
         srv.stop()
     req = st.requests
-    check(len(req) >= 3, "too few requests: %d" % len(req))
+    assert len(req) >= 3, "too few requests: %d" % len(req)
     gap = req[1][0] - req[0][0]
-    check(gap >= 1.9, "request after 429 came %.2f s later, want >= 2 (Retry-After)" % gap)
+    assert gap >= 1.9, "request after 429 came %.2f s later, want >= 2 (Retry-After)" % gap
     # ceiling: 4 rps, while 3 symbols every 100 ms would be 30 rps
     after = [r[0] for r in req[1:]]
     for i, t in enumerate(after):
         in_window = [u for u in after[i:] if u - t < 1.0]
-        check(len(in_window) <= 5, "%d requests within 1 s (ceiling 4/s)" % len(in_window))
+        assert len(in_window) <= 5, "%d requests within 1 s (ceiling 4/s)" % len(in_window)
     rate = (len(after) - 1) / (after[-1] - after[0])
-    check(rate <= 4.3, "request rate %.2f/s over the 4/s ceiling" % rate)
+    assert rate <= 4.3, "request rate %.2f/s over the 4/s ceiling" % rate
     msgs = consume(topic)
     check_contract(msgs)
-    check(len(msgs) >= 5, "only %d prices after the backoff" % len(msgs))
-    check("yahoo backoff" in p.logtext(), "no backoff log line")
+    assert len(msgs) >= 5, "only %d prices after the backoff" % len(msgs)
+    assert "yahoo backoff" in p.logtext(), "no backoff log line"
 
 
-def scenario_auto_switch(binary, tmp):
+def test_auto_switch(binary, tmp, kcat):
     """auto: yahoo, then sim while the server is gone, then yahoo again."""
     st = YahooState(lambda st, s, n: (200, {}, chart(s, 1000 + n), 0))
     srv = YahooServer(st)
@@ -431,12 +433,12 @@ def scenario_auto_switch(binary, tmp):
         srv.stop()
         time.sleep(3.5)
         _, body = p.get("/health")
-        check(json.loads(body)["source"] == "sim", "not simulating while Yahoo is down: " + body)
+        assert json.loads(body)["source"] == "sim", "not simulating while Yahoo is down: " + body
         srv = YahooServer(YahooState(lambda st, s, n: (200, {}, chart(s, 2000 + n), 0)), port)
         up_at = time.time() * 1000
         time.sleep(4)
         _, body = p.get("/health")
-        check(json.loads(body)["source"] == "yahoo", "not back on Yahoo: " + body)
+        assert json.loads(body)["source"] == "yahoo", "not back on Yahoo: " + body
     finally:
         p.stop()
         srv.stop()
@@ -445,22 +447,22 @@ def scenario_auto_switch(binary, tmp):
     before = [m for ts, _, m in msgs if ts < down_at]
     during = [m for ts, _, m in msgs if down_at + 1500 < ts < up_at]
     late = [m for ts, _, m in msgs if ts > up_at + 2500]
-    check(before and all(m["source"] == "yahoo" for m in before), "phase 1 not all yahoo")
-    check(during and all(m["source"] == "sim" for m in during),
-          "down phase: %r" % sorted({m["source"] for m in during}))
-    check({m["ticker"] for m in during} == {"AAPL", "MSFT", "ETH-USD"}, "sim misses assets")
-    check(late and all(m["source"] == "yahoo" for m in late), "not back to yahoo at the end")
-    check(all(m["price"] > 2000 for m in late), "late prices are not the new server's")
+    assert before and all(m["source"] == "yahoo" for m in before), "phase 1 not all yahoo"
+    assert during and all(m["source"] == "sim" for m in during), (
+        "down phase: %r" % sorted({m["source"] for m in during}))
+    assert {m["ticker"] for m in during} == {"AAPL", "MSFT", "ETH-USD"}, "sim misses assets"
+    assert late and all(m["source"] == "yahoo" for m in late), "not back to yahoo at the end"
+    assert all(m["price"] > 2000 for m in late), "late prices are not the new server's"
     # sim continues from the last real price rather than jumping to defaults
     sim_eth = [m["price"] for m in during if m["ticker"] == "ETH-USD"]
-    check(all(900 < x < 1200 for x in sim_eth), "sim did not continue from Yahoo: %r" % sim_eth[:3])
+    assert all(900 < x < 1200 for x in sim_eth), "sim did not continue from Yahoo: %r" % sim_eth[:3]
     log = p.logtext()
     switches = [l for l in log.splitlines() if "price source switched" in l]
-    check(len(switches) == 2 and "to=sim" in switches[0] and "to=yahoo" in switches[1],
-          "switch log lines: %r" % switches)
+    assert len(switches) == 2 and "to=sim" in switches[0] and "to=yahoo" in switches[1], (
+        "switch log lines: %r" % switches)
 
 
-def scenario_sharding(binary, tmp):
+def test_sharding(binary, tmp, kcat):
     """PRODUCER_INSTANCE 0/2 and 1/2 publish disjoint halves covering the list."""
     topics = [unique("it-prod-shard0"), unique("it-prod-shard1")]
     procs = [Producer(binary, {"PRICE_SOURCE": "sim", "TOPIC_PRICES": topics[i],
@@ -476,12 +478,12 @@ def scenario_sharding(binary, tmp):
         msgs = consume(t)
         check_contract(msgs)
         sets.append({k for _, k, _ in msgs})
-    check(not (sets[0] & sets[1]), "both instances publish %r" % (sets[0] & sets[1]))
-    check(sets[0] | sets[1] == set(DEFAULTS), "union misses %r" % (set(DEFAULTS) - sets[0] - sets[1]))
-    check(abs(len(sets[0]) - len(sets[1])) <= 1, "unbalanced: %d/%d" % tuple(map(len, sets)))
+    assert not (sets[0] & sets[1]), "both instances publish %r" % (sets[0] & sets[1])
+    assert sets[0] | sets[1] == set(DEFAULTS), "union misses %r" % (set(DEFAULTS) - sets[0] - sets[1])
+    assert abs(len(sets[0]) - len(sets[1])) <= 1, "unbalanced: %d/%d" % tuple(map(len, sets))
 
 
-def scenario_replay(binary, tmp):
+def test_replay(binary, tmp, kcat):
     """replay: rows in time order at the given speed; bad lines never published."""
     path = os.path.join(tmp, "prices.csv")
     with open(path, "w") as f:
@@ -498,50 +500,37 @@ def scenario_replay(binary, tmp):
     msgs = consume(topic)
     check_contract(msgs)
     got = [(m["ticker"], m["price"], m["source"]) for _, _, m in msgs]
-    check(got == [("AAPL", 180.5, "replay"), ("MSFT", 420.25, "replay"),
-                  ("GC=F", 2400, "replay"), ("AAPL", 181, "replay")], "replayed %r" % got)
+    assert (got == [("AAPL", 180.5, "replay"), ("MSFT", 420.25, "replay"),
+                    ("GC=F", 2400, "replay"), ("AAPL", 181, "replay")]), "replayed %r" % got
     span = msgs[-1][0] - msgs[0][0]
-    check(600 <= span <= 1200, "3 s of data at speed 4 took %d ms" % span)
-    check(msgs[2][2]["display_name"] == "Gold", "names not from the table")
+    assert 600 <= span <= 1200, "3 s of data at speed 4 took %d ms" % span
+    assert msgs[2][2]["display_name"] == "Gold", "names not from the table"
 
 
-SCENARIOS = {"config": scenario_config, "sim_all_assets": scenario_sim_all_assets,
-             "yahoo_answers": scenario_yahoo_answers,
-             "yahoo_rate_limit": scenario_yahoo_rate_limit,
-             "auto_switch": scenario_auto_switch, "sharding": scenario_sharding,
-             "replay": scenario_replay}
+# ------------------------------------------------------------------ fixtures
+
+@pytest.fixture
+def binary(bins):
+    return bins("producer")
 
 
-def main():
-    if len(sys.argv) != 3 or sys.argv[2] not in SCENARIOS:
-        print(__doc__, file=sys.stderr)
-        return 2
-    binary, name = sys.argv[1], sys.argv[2]
-    if name != "config":
-        if not os.environ.get("TEST_KAFKA_BOOTSTRAP"):
-            print("SKIP: TEST_KAFKA_BOOTSTRAP is not set")
-            return SKIP
-        if subprocess.run(["which", "kcat"], capture_output=True).returncode != 0:
-            print("SKIP: kcat is not installed")
-            return SKIP
-    with tempfile.TemporaryDirectory(prefix="producer-it-") as tmp:
-        try:
-            SCENARIOS[name](binary, tmp)
-        except Failure as e:
-            print("FAIL %s: %s" % (name, e))
-            for f in sorted(os.listdir(tmp)):
-                if f.endswith(".log"):
-                    with open(os.path.join(tmp, f)) as lf:
-                        print("---- %s (tail)\n%s" % (f, lf.read()[-4000:]))
-            return 1
-        if os.environ.get("PRODUCER_IT_VERBOSE"):
-            for f in sorted(os.listdir(tmp)):
-                if f.endswith(".log"):
-                    with open(os.path.join(tmp, f)) as lf:
-                        print("---- %s\n%s" % (f, lf.read()[-6000:]))
-    print("PASS %s" % name)
-    return 0
+@pytest.fixture
+def kcat(kafka):
+    """The test Kafka, read and written with kcat."""
+    if shutil.which("kcat") is None:
+        pytest.skip("kcat is not installed")
+    return kafka
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+@pytest.fixture
+def tmp(request, logdir):
+    """The scenario's folder: its producers' logs, its files."""
+    path = os.path.join(logdir, request.node.originalname)
+    os.makedirs(path)
+    yield path
+    if os.environ.get("PRODUCER_IT_VERBOSE"):
+        for f in sorted(os.listdir(path)):
+            if f.endswith(".log"):
+                with open(os.path.join(path, f)) as lf:
+                    print("---- %s\n%s" % (f, lf.read()[-6000:]))
+

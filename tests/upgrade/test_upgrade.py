@@ -26,44 +26,49 @@ through the HTTP API and Kafka only (never the keys a new version writes):
 Fields a new version adds (e.g. "event_id") are not required: alert_ids are
 compared. SSE ids of v1 entries may be "N" (v1) or "0-N" (a stream id).
 Ports: from TEST_HTTP_PORT + 500 up. Logs: a temporary folder, printed on
-failure, removed on success.
+failure, removed on success. The tests run in file order, each on what the
+ones before left.
 
-usage: test_upgrade.py WEBAPP CONSUMER KAFKA_ADMIN [FIXTURE]   (exit 77: skipped)
+usage: pytest test_upgrade.py [--bin webapp=PATH --bin consumer=PATH
+           --bin kafka-admin=PATH]   (default: the binaries of build/;
+           UPGRADE_FIXTURE=FILE: another fixture than fixture-v1.json)
+       test_upgrade.py WEBAPP CONSUMER KAFKA_ADMIN [FIXTURE [PYTEST ARGS]]
 """
 import json
 import os
 import secrets
-import shutil
 import sys
-import tempfile
 import time
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
+import testkit  # noqa: E402
 from testkit import free_port, mint_cookie, request, wait_until  # noqa: E402
 import upgradekit as uk  # noqa: E402
+
+if __name__ == "__main__":  # before pytest is imported: testkit.pytest_main finds one
+    # The former command line: WEBAPP CONSUMER KAFKA_ADMIN [FIXTURE [pytest arguments]].
+    args = sys.argv[1:]
+    if len(args) >= 3 and not args[0].startswith("-"):
+        if len(args) >= 4 and not args[3].startswith("-"):
+            os.environ["UPGRADE_FIXTURE"] = args.pop(3)
+        args = [f"--bin=webapp={args[0]}", f"--bin=consumer={args[1]}",
+                f"--bin=kafka-admin={args[2]}", *args[3:]]
+    sys.exit(testkit.pytest_main(__file__, args))
+
+import pytest  # noqa: E402
 
 HIGH, LOW = 1e7, 0.01  # above every threshold of the fixture, below every one
 QUIET_S = 2.0  # how long a stream is watched for a duplicate after what it awaited
 
-
-def skip(why):
-    print(f"SKIP: {why}")
-    sys.exit(77)
-
-
-if len(sys.argv) not in (4, 5):
-    print(__doc__)
-    sys.exit(2)
-WEBAPP, CONSUMER, KAFKA_ADMIN = sys.argv[1:4]
-FIXTURE = sys.argv[4] if len(sys.argv) == 5 else os.path.join(HERE, "fixture-v1.json")
-BOOT = os.environ.get("TEST_KAFKA_BOOTSTRAP")
-REDIS_HOST = os.environ.get("TEST_REDIS_HOST")
-REDIS_PORT = os.environ.get("TEST_REDIS_PORT")
-if not BOOT or not REDIS_HOST or not REDIS_PORT:
-    skip("TEST_KAFKA_BOOTSTRAP / TEST_REDIS_HOST / TEST_REDIS_PORT not set")
+# The binaries under test, the test servers and the log folder: set by the
+# setup fixture.
+WEBAPP = CONSUMER = KAFKA_ADMIN = None
+BOOT = REDIS_HOST = REDIS_PORT = None
+LOGDIR = None
+FIXTURE = os.environ.get("UPGRADE_FIXTURE") or os.path.join(HERE, "fixture-v1.json")
 
 FX = json.load(open(FIXTURE, encoding="utf-8"))
 SECRET = FX["cookie_secret"]
@@ -77,7 +82,6 @@ UNIQ = f"{os.getpid()}{int(time.time() * 1000) % 10**8}"
 TOPIC_P = f"upgrade-it-{UNIQ}-prices"
 TOPIC_A = f"upgrade-it-{UNIQ}-alerts"
 GROUP = f"upgrade-it-{UNIQ}-evaluators"
-LOGDIR = tempfile.mkdtemp(prefix="upgrade-it-")
 
 
 def ports(n):
@@ -91,28 +95,7 @@ def ports(n):
 
 
 *WEB_PORTS, CONS_PORT = ports(3)
-
-# ---------------------------------------------------------------- the runner
-
-FAILED = []
 DAEMONS = []
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def run(name, fn):
-    t0 = time.monotonic()
-    try:
-        fn()
-        print(f"ok   {name} ({time.monotonic() - t0:.1f}s)", flush=True)
-        return True
-    except Exception as e:  # noqa: BLE001 - report every failure and go on
-        FAILED.append(name)
-        print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
-        return False
 
 
 def env_of(extra):
@@ -159,7 +142,7 @@ def start_consumer():
 
 def api(method, path, user, port, body=None, headers=None):
     r = request(method, port, path, body=body, cookie=COOKIE[user], headers=headers)
-    check(r.status == 200, f"{method} {path} on :{port}: {r.status} {r.body[:200]!r}")
+    assert r.status == 200, f"{method} {path} on :{port}: {r.status} {r.body[:200]!r}"
     return r.json()
 
 
@@ -170,7 +153,7 @@ def alerts_of(user, port):
 def history_of(user, port):
     """The user's history as alert_ids, newest first."""
     h = api("GET", "/api/alert-history", user, port)
-    check(isinstance(h, dict) and set(h) == {"alerts"}, f"history shape: {str(h)[:200]}")
+    assert isinstance(h, dict) and set(h) == {"alerts"}, f"history shape: {str(h)[:200]}"
     return [x["alert_id"] for x in h["alerts"]]
 
 
@@ -190,7 +173,7 @@ def wait_on_topic(ids, timeout=60):
         c = topic_counts()
         return c if ids <= set(c) else None
     counts = wait_until(all_there, timeout, 0.5)
-    check(counts is not None, f"never on the alerts topic: {sorted(ids - set(topic_counts()))}")
+    assert counts is not None, f"never on the alerts topic: {sorted(ids - set(topic_counts()))}"
     return counts
 
 
@@ -201,7 +184,8 @@ def sse_id_ok(eid, seq):
 
 # ---------------------------------------------------------------- the steps
 
-def t_restore():
+def restore():
+    """the fixture is restored exactly"""
     r = uk.Redis(REDIS_HOST, REDIS_PORT)
     try:
         t0 = time.monotonic()
@@ -210,20 +194,23 @@ def t_restore():
                                  int((time.monotonic() - t0) * 1000) + 1000)
     finally:
         r.close()
-    check(not diffs, "restored Redis differs from the fixture: " + "; ".join(diffs[:5]))
+    assert not diffs, "restored Redis differs from the fixture: " + "; ".join(diffs[:5])
     newest = max(int(o["outbox_id"].split("-")[0]) for o in FX["outbox"])
-    check(newest < time.time() * 1000, f"the fixture's outbox ids are in this clock's future "
-          f"(made {FX['made_at']}): the sweeper would not see them as old")
+    assert newest < time.time() * 1000, (
+        f"the fixture's outbox ids are in this clock's future "
+        f"(made {FX['made_at']}): the sweeper would not see them as old")
 
 
-def t_warm_up():
-    """Each replica reads the alerts topic from its end once assigned: publish
+def test_warm_up(replicas):
+    """warm-up: both replicas read the alerts topic.
+
+    Each replica reads the alerts topic from its end once assigned: publish
     until a warm-up alert reaches a stream on each."""
     user = secrets.token_hex(16)
     COOKIE[user] = mint_cookie(user, SECRET)
     streams = [uk.Sse(p, "/api/stream-alerts", COOKIE[user]) for p in WEB_PORTS]
     try:
-        check(all(s.status == 200 for s in streams), "warm-up streams")
+        assert all(s.status == 200 for s in streams), "warm-up streams"
         for s in streams:
             def seen(s=s):
                 uk.produce(BOOT, TOPIC_A, [(user, json.dumps({
@@ -231,7 +218,7 @@ def t_warm_up():
                     "ticker": "AAPL", "price": 2.0, "threshold": 1.0, "type": "above",
                     "timestamp": time.time(), "message": "warm-up"}))])
                 return s.collect(lambda g: g, 1.0, 0)
-            check(wait_until(seen, 60, 0), "no alert ever reached a replica's stream")
+            assert wait_until(seen, 60, 0), "no alert ever reached a replica's stream"
     finally:
         for s in streams:
             s.close()
@@ -248,33 +235,41 @@ def same_alert(got, want):
             abs(got["created_at"] - want["created_at"]) <= abs(want["created_at"]) * 1e-14)
 
 
-def t_alerts_listed():
+def test_alerts_listed(replicas):
+    """a. every v1 alert is listed, same fields, nothing extra"""
     for port in WEB_PORTS:
         for u, x in USERS.items():
             got = alerts_of(u, port)
             want = x["alerts"]
-            check(len(got) == len(want) and all(same_alert(g, w) for g, w in zip(got, want)),
-                  f"user {u[:8]} on :{port}: listed {got}, fixture {want}")
+            assert len(got) == len(want) and all(same_alert(g, w) for g, w in zip(got, want)), (
+                f"user {u[:8]} on :{port}: listed {got}, fixture {want}")
 
 
-def t_history_kept():
+def history_kept():
     for port in WEB_PORTS:
         for u in USERS:
             got = history_of(u, port)
-            check(got == legacy_ids(u), f"user {u[:8]} on :{port}: history {got}, "
-                  f"fixture {legacy_ids(u)}")
+            assert got == legacy_ids(u), (
+                f"user {u[:8]} on :{port}: history {got}, "
+                f"fixture {legacy_ids(u)}")
+
+
+def test_history_kept(replicas):
+    """b. the v1 history is there, newest first, on both replicas"""
+    history_kept()
 
 
 OUTBOX_STREAMS = []
 
 
-def t_open_outbox_streams():
+def test_open_outbox_streams(replicas):
+    """streams open for the users with v1 outbox alerts"""
     for o in FX["outbox"]:
         # the browser of v1 had seen everything of this user before the claim
         seen = min(x["seq"] for x in FX["outbox"] if x["user_id"] == o["user_id"]) - 1
         for port in WEB_PORTS:
             s = uk.Sse(port, "/api/stream-alerts", COOKIE[o["user_id"]], last_event_id=seen)
-            check(s.status == 200, f"stream status {s.status}")
+            assert s.status == 200, f"stream status {s.status}"
             OUTBOX_STREAMS.append((o["user_id"], port, s, seen))
 
 
@@ -289,7 +284,13 @@ def outbox_stream_wants(user, seen):
             {h["alert_id"] for h in USERS[user]["history"] if h["seq"] > seen})
 
 
-def t_outbox_delivered():
+def test_consumer_starts(replicas):
+    """the consumer starts on v1 data"""
+    start_consumer()
+
+
+def test_outbox_delivered(replicas):
+    """c. v1 outbox alerts: on the topic, on the streams, in the history, once"""
     wait_on_topic(OUTBOX)
     for user, port, s, seen in OUTBOX_STREAMS:
         want = outbox_stream_wants(user, seen)
@@ -299,18 +300,26 @@ def t_outbox_delivered():
         want = outbox_stream_wants(user, seen)
         ids = s.alert_ids()
         s.close()
-        check(sorted(ids) == sorted(want), f"user {user[:8]} on :{port}: the stream got {ids}, "
-              f"wanted {sorted(want)} once each")
+        assert sorted(ids) == sorted(want), (
+            f"user {user[:8]} on :{port}: the stream got {ids}, "
+            f"wanted {sorted(want)} once each")
     counts = topic_counts()
-    check(all(counts.get(a) == 1 for a in OUTBOX), "outbox alerts on the topic: "
-          f"{ {a: counts.get(a) for a in OUTBOX} }")
+    assert all(counts.get(a) == 1 for a in OUTBOX), (
+        "outbox alerts on the topic: "
+        f"{ {a: counts.get(a) for a in OUTBOX} }")
     leaked = {a: n for a, n in counts.items() if a in LEGACY and a not in OUTBOX}
-    check(not leaked, f"acknowledged v1 alerts published again: {leaked}")
+    assert not leaked, f"acknowledged v1 alerts published again: {leaked}"
     for o in FX["outbox"]:
         for port in WEB_PORTS:
             h = history_of(o["user_id"], port)
-            check(h.count(o["alert_id"]) == 1, f"outbox alert {o['alert_id']} is "
-                  f"{h.count(o['alert_id'])} times in the history on :{port}")
+            assert h.count(o["alert_id"]) == 1, (
+                f"outbox alert {o['alert_id']} is "
+                f"{h.count(o['alert_id'])} times in the history on :{port}")
+
+
+def test_history_unchanged_with_consumer(replicas):
+    """b. (again, consumer running) the v1 history is unchanged"""
+    history_kept()
 
 
 def replay_user():
@@ -327,7 +336,7 @@ def replays(user, cases):
         for port, last_id, _ in cases:
             s = uk.Sse(port, "/api/stream-alerts", COOKIE[user], last_event_id=last_id)
             streams.append(s)
-            check(s.status == 200, f"stream with Last-Event-ID {last_id}: {s.status}")
+            assert s.status == 200, f"stream with Last-Event-ID {last_id}: {s.status}"
         for s, (_, _, want) in zip(streams, cases):
             s.wait_for(lambda g, want=set(want): want <= ids_of(g), 20)
         time.sleep(QUIET_S)  # anything more, or twice, would come now
@@ -337,10 +346,11 @@ def replays(user, cases):
             s.close()
 
 
-def t_resume_numeric():
+def test_resume_numeric(replicas):
+    """d. a v1 numeric Last-Event-ID resumes exactly after it"""
     user = replay_user()
     hist = USERS[user]["history"]  # newest first
-    check(len(hist) >= 3, "the fixture needs a user with three history entries")
+    assert len(hist) >= 3, "the fixture needs a user with three history entries"
     seq_of = {h["alert_id"]: h["seq"] for h in hist}
     mine_outbox = {a for a, o in OUTBOX.items() if o["user_id"] == user}
     cases = []
@@ -350,39 +360,42 @@ def t_resume_numeric():
     for (port, n, want), got in zip(cases, replays(user, cases)):
         ids = [a for _, a in got]
         where = f"Last-Event-ID {n} on :{port}"
-        check(len(ids) == len(set(ids)), f"{where}: replayed twice: {got}")
-        check(set(want) <= set(ids) <= set(want) | mine_outbox,
-              f"{where}: replayed {ids}, wanted {want}")
+        assert len(ids) == len(set(ids)), f"{where}: replayed twice: {got}"
+        assert set(want) <= set(ids) <= set(want) | mine_outbox, (
+            f"{where}: replayed {ids}, wanted {want}")
         plain = [a for a in ids if a not in mine_outbox]
-        check(plain == [a for a in want if a not in mine_outbox],
-              f"{where}: order {plain}, wanted oldest first")
+        assert plain == [a for a in want if a not in mine_outbox], (
+            f"{where}: order {plain}, wanted oldest first")
         for eid, a in got:
             # an outbox alert may have entered the history again when published
             ok = bool(eid) if a in mine_outbox else sse_id_ok(eid, seq_of[a])
-            check(ok, f"{where}: {a} (seq {seq_of[a]}) has id {eid!r}")
+            assert ok, f"{where}: {a} (seq {seq_of[a]}) has id {eid!r}"
 
 
-def t_idempotency_replay():
-    check(any(i["active"] for i in FX["idempotency"]), "the fixture has no live idempotency key")
+def test_idempotency_replay(replicas):
+    """g. a v1 Idempotency-Key returns its alert, stores nothing"""
+    assert any(i["active"] for i in FX["idempotency"]), "the fixture has no live idempotency key"
     before = {u: alerts_of(u, WEB_PORTS[0]) for u in USERS}
     for n, i in enumerate(FX["idempotency"]):
         port = WEB_PORTS[n % len(WEB_PORTS)]
         r = api("POST", "/api/set-alert", i["user_id"], port, body=i["request"],
                 headers={"Idempotency-Key": i["key"]})
-        check(r.get("alert_id") == i["alert_id"], f"Idempotency-Key {i['key']} of "
-              f"{i['user_id'][:8]}: got {r}, stored {i['alert_id']}")
+        assert r.get("alert_id") == i["alert_id"], (
+            f"Idempotency-Key {i['key']} of "
+            f"{i['user_id'][:8]}: got {r}, stored {i['alert_id']}")
     for u in USERS:
-        check(alerts_of(u, WEB_PORTS[1]) == before[u], f"user {u[:8]}: a replay stored something")
-        check(history_of(u, WEB_PORTS[1]) == legacy_ids(u), f"user {u[:8]}: history changed")
+        assert alerts_of(u, WEB_PORTS[1]) == before[u], f"user {u[:8]}: a replay stored something"
+        assert history_of(u, WEB_PORTS[1]) == legacy_ids(u), f"user {u[:8]}: history changed"
 
 
-def t_every_alert_fires_once():
+def test_every_alert_fires_once(replicas):
+    """e. every v1 alert fires once: topic, stream, history"""
     users = [u for u in USERS if USERS[u]["alerts"]]
     streams = {}
     try:
         for n, u in enumerate(users):
             s = uk.Sse(WEB_PORTS[n % 2], "/api/stream-alerts", COOKIE[u])
-            check(s.status == 200, f"stream status {s.status}")
+            assert s.status == 200, f"stream status {s.status}"
             streams[u] = s
         tickers = sorted({a["ticker"] for a in ACTIVE.values()})
 
@@ -390,7 +403,8 @@ def t_every_alert_fires_once():
             # Sent again until claimed: a claimed alert is gone, it cannot fire twice.
             uk.produce(BOOT, TOPIC_P, [uk.tick(t, p) for t in tickers for p in (HIGH, LOW)])
             return wait_until(lambda: all(not alerts_of(u, WEB_PORTS[0]) for u in users), 2, 0.2)
-        check(wait_until(all_fired, 90, 0), "active alerts left: " + str(
+        assert wait_until(all_fired, 90, 0), (
+            "active alerts left: " + str(
             {u[:8]: [a["alert_id"] for a in alerts_of(u, WEB_PORTS[0])] for u in users}))
         wait_on_topic(ACTIVE)
         for u in users:
@@ -401,24 +415,25 @@ def t_every_alert_fires_once():
             want = {a["alert_id"] for a in USERS[u]["alerts"]}
             got = streams[u].events()
             ids = [e.get("alert_id") for _, e in got]
-            check(sorted(ids) == sorted(want), f"user {u[:8]}: the stream got {ids}, wanted "
-                  f"{sorted(want)} once each")
+            assert sorted(ids) == sorted(want), (
+                f"user {u[:8]}: the stream got {ids}, wanted "
+                f"{sorted(want)} once each")
             for _, e in got:
                 a = ACTIVE[e["alert_id"]]
-                check((e.get("user_id"), e.get("ticker"), e.get("threshold"), e.get("type")) ==
-                      (u, a["ticker"], a["threshold"], a["type"]), f"fired as {e}, set as {a}")
+                assert ((e.get("user_id"), e.get("ticker"), e.get("threshold"), e.get("type")) ==
+                        (u, a["ticker"], a["threshold"], a["type"])), f"fired as {e}, set as {a}"
         counts = topic_counts()
-        check(all(counts.get(a) == 1 for a in ACTIVE),
-              f"on the topic: { {a: counts.get(a) for a in ACTIVE if counts.get(a) != 1} }")
+        assert all(counts.get(a) == 1 for a in ACTIVE), (
+            f"on the topic: { {a: counts.get(a) for a in ACTIVE if counts.get(a) != 1} }")
         for port in WEB_PORTS:
             for u in USERS:
-                check(alerts_of(u, port) == [], f"user {u[:8]} still has alerts on :{port}")
+                assert alerts_of(u, port) == [], f"user {u[:8]} still has alerts on :{port}"
                 h = history_of(u, port)
                 fired = {a["alert_id"] for a in USERS[u]["alerts"]}
                 k = len(fired)
-                check(sorted(h[:k]) == sorted(fired) and h[k:] == legacy_ids(u),
-                      f"user {u[:8]} on :{port}: history {h}, wanted {sorted(fired)} "
-                      f"then {legacy_ids(u)}")
+                assert sorted(h[:k]) == sorted(fired) and h[k:] == legacy_ids(u), (
+                    f"user {u[:8]} on :{port}: history {h}, wanted {sorted(fired)} "
+                    f"then {legacy_ids(u)}")
     finally:
         for s in streams.values():
             s.close()
@@ -435,40 +450,59 @@ def snapshot():
     return snap
 
 
-def t_restart_keeps_history(state):
+def test_restart_keeps_history(replicas):
+    """f. a restart (all together) changes no history"""
     before = snapshot()
     for u in USERS:
-        check(before["history"][(u, WEB_PORTS[0])] == before["history"][(u, WEB_PORTS[1])],
-              f"user {u[:8]}: the replicas list different histories")
+        assert before["history"][(u, WEB_PORTS[0])] == before["history"][(u, WEB_PORTS[1])], (
+            f"user {u[:8]}: the replicas list different histories")
         h = before["history"][(u, WEB_PORTS[0])]
-        check(len(h) == len(set(h)), f"user {u[:8]}: an entry twice in {h}")
+        assert len(h) == len(set(h)), f"user {u[:8]}: an entry twice in {h}"
     for d in list(DAEMONS):
         if d.alive():
             rc = d.stop()
-            check(rc == 0, f"{d.name} exited {rc} on SIGTERM")
-    state["daemons"] = start_all(with_consumer=True)
+            assert rc == 0, f"{d.name} exited {rc} on SIGTERM"
+    start_all(with_consumer=True)
     after = snapshot()
     for k, h in before["history"].items():
-        check(after["history"][k] == h, f"user {k[0][:8]} on :{k[1]} after the restart: "
-              f"{after['history'][k]}, before: {h}")
-    check(after["replay"] == before["replay"], f"replay after the restart "
-          f"{after['replay']}, before: {before['replay']}")
+        assert after["history"][k] == h, (
+            f"user {k[0][:8]} on :{k[1]} after the restart: "
+            f"{after['history'][k]}, before: {h}")
+    assert after["replay"] == before["replay"], (
+        f"replay after the restart "
+        f"{after['replay']}, before: {before['replay']}")
     for u in USERS:
-        check(alerts_of(u, WEB_PORTS[0]) == [], f"user {u[:8]} has alerts again")
+        assert alerts_of(u, WEB_PORTS[0]) == [], f"user {u[:8]} has alerts again"
 
 
-def t_published_once_in_all():
-    """After every start, the topic holds each outbox and each active alert
+def test_published_once_in_all(replicas):
+    """published once in all: outbox and active alerts, nothing acknowledged.
+
+    After every start, the topic holds each outbox and each active alert
     once, and no alert v1 had already published. A restarted sweeper acts
     within OUTBOX_REDELIVER_MS + OUTBOX_SWEEP_MS: watched for 3 s."""
     time.sleep(3)
     counts = topic_counts()
     bad = {a: counts.get(a, 0) for a in list(OUTBOX) + list(ACTIVE) if counts.get(a) != 1}
     bad.update({a: n for a, n in counts.items() if a in LEGACY and a not in OUTBOX})
-    check(not bad, f"published counts off: {bad}")
+    assert not bad, f"published counts off: {bad}"
 
 
-def check_logs():
+def test_daemons_stop_cleanly(replicas):
+    """every daemon exits 0 on SIGTERM"""
+    bad = []
+    for d in DAEMONS:
+        if d.alive():
+            rc = d.stop()
+            if rc != 0:
+                bad.append(f"{d.name} exited {rc} on SIGTERM")
+    assert not bad, "; ".join(bad)
+
+
+def test_logs_clean(replicas):
+    """the daemons' logs, once they have exited: no sanitizer report, no secret"""
+    for d in DAEMONS:
+        d.kill()
     bad = []
     for name in sorted(os.listdir(LOGDIR)):
         text = open(os.path.join(LOGDIR, name), encoding="utf-8", errors="replace").read()
@@ -477,9 +511,7 @@ def check_logs():
             bad.append(f"sanitizer report in {name}")
         if SECRET in text:
             bad.append(f"the cookie secret appears in {name}")
-        if bad or FAILED:
-            print(f"---- {name} (last 8000 characters) ----\n{text[-8000:]}")
-    FAILED.extend(bad)
+    assert not bad, "; ".join(bad)
 
 
 def empty_redis():
@@ -493,53 +525,34 @@ def empty_redis():
         print(f"could not empty the test Redis: {e}")
 
 
-def main():
+# ---------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module", autouse=True)
+def setup(services, bins, logdir):
+    """The binaries under test, the test servers, this run's topics."""
+    global WEBAPP, CONSUMER, KAFKA_ADMIN, BOOT, REDIS_HOST, REDIS_PORT, LOGDIR
+    WEBAPP, CONSUMER, KAFKA_ADMIN = bins("webapp"), bins("consumer"), bins("kafka-admin")
+    BOOT, REDIS_HOST, REDIS_PORT = services.kafka, services.redis_host, services.redis_port
+    LOGDIR = logdir
     print(f"fixture {os.path.basename(FIXTURE)}: v1 commit {FX['source_commit'][:12]}, "
           f"{len(FX['keys'])} keys, {len(ACTIVE)} active alerts, {len(LEGACY)} history "
           f"entries, {len(OUTBOX)} in the outbox; logs in {LOGDIR}", flush=True)
     uk.run_checked([KAFKA_ADMIN, "create-topics", "--bootstrap", BOOT, "--partitions", "3",
                     TOPIC_P, TOPIC_A])
-    state = {}
+
+
+@pytest.fixture(scope="module")
+def replicas():
+    """The test Redis holding exactly what v1 left, and two replicas started
+    together on it: what every test builds on (when this fails, nothing
+    runs). Afterwards every daemon is killed and the Redis emptied."""
     try:
-        if not run("the fixture is restored exactly", t_restore):
-            raise SystemExit(1)
-        run("two replicas start together on v1 data", lambda: state.update(
-            daemons=start_all(with_consumer=False)))
-        if not state.get("daemons"):
-            raise SystemExit(1)
-        run("warm-up: both replicas read the alerts topic", t_warm_up)
-        run("a. every v1 alert is listed, same fields, nothing extra", t_alerts_listed)
-        run("b. the v1 history is there, newest first, on both replicas", t_history_kept)
-        run("streams open for the users with v1 outbox alerts", t_open_outbox_streams)
-        run("the consumer starts on v1 data", start_consumer)
-        run("c. v1 outbox alerts: on the topic, on the streams, in the history, once",
-            t_outbox_delivered)
-        run("b. (again, consumer running) the v1 history is unchanged", t_history_kept)
-        run("d. a v1 numeric Last-Event-ID resumes exactly after it", t_resume_numeric)
-        run("g. a v1 Idempotency-Key returns its alert, stores nothing", t_idempotency_replay)
-        run("e. every v1 alert fires once: topic, stream, history", t_every_alert_fires_once)
-        run("f. a restart (all together) changes no history", lambda: t_restart_keeps_history(
-            state))
-        run("published once in all: outbox and active alerts, nothing acknowledged",
-            t_published_once_in_all)
-        for d in DAEMONS:
-            if d.alive():
-                rc = d.stop()
-                if rc != 0:
-                    FAILED.append(f"{d.name} exited {rc} on SIGTERM")
+        restore()
+        yield start_all(with_consumer=False)
     finally:
         for d in DAEMONS:
             d.kill()
         for _, _, s, _ in OUTBOX_STREAMS:
             s.close()
-        check_logs()
         empty_redis()
-    if FAILED:
-        print(f"FAILED: {', '.join(FAILED)}")
-        sys.exit(1)
-    shutil.rmtree(LOGDIR, ignore_errors=True)
-    print("upgrade from v1: all checks passed")
 
-
-if __name__ == "__main__":
-    main()

@@ -6,20 +6,22 @@
   dump_keys(r)       every key of a Redis, type-aware, with its PTTL
   restore_keys(r, d) FLUSHALL, then the keys of a dump, byte for byte, TTLs included
   compare_dumps      what differs between a dump and a restored copy
-  Sse                an SSE reader on its own thread (named events skipped)
-  Daemon             a process started with its log in a file, stopped by its own pid
-  produce, tick, topic_messages, count_by_alert_id, metric, wait_healthy,
-  run_checked, pick_port
+  produce, tick, topic_messages
+                     the test Kafka, as both callers use it
+and, from tests/lib/testkit.py (re-exported for both callers): Sse (testkit's
+SseClient), Daemon, count_by_alert_id, metric, wait_healthy, run_checked,
+pick_port.
 """
-import http.client
 import json
-import signal
 import socket
-import subprocess
-import threading
 import time
 
-from testkit import HOST, SseParser  # tests/lib, on the path of every user of this module
+# tests/lib, on the path of every user of this module
+from testkit import HOST, SseClient, kafka_messages, kafka_produce  # noqa: F401
+from testkit import (Daemon, count_by_alert_id, http_get, metric, pick_port,  # noqa: F401
+                     port_free, run_checked, wait_healthy)
+
+Sse = SseClient  # an alert or price stream; events() leaves named events out
 
 
 # ---------------------------------------------------------------- Redis
@@ -192,119 +194,11 @@ def compare_dumps(want, got, ttl_slack_ms):
     return diffs
 
 
-# ---------------------------------------------------------------- processes
-
-def port_free(port):
-    s = socket.socket()
-    try:
-        s.bind((HOST, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def pick_port(base, taken=()):
-    """The first port from base up that can be bound and is not in taken."""
-    for port in range(base, base + 500):
-        if port not in taken and port_free(port):
-            return port
-    raise RuntimeError(f"no free port in {base}..{base + 499}")
-
-
-class Daemon:
-    """A binary started with env, its output appended to logpath."""
-
-    def __init__(self, name, argv, env, logpath):
-        self.name = name
-        self.logpath = logpath
-        self.log = open(logpath, "ab")
-        self.proc = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def stop(self, timeout=20):
-        """SIGTERM, then SIGKILL after timeout; returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        return self.proc.returncode
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.log.close()
-
-
-def run_checked(argv, timeout=120):
-    """Runs argv to completion; raises with its output when it fails."""
-    p = subprocess.run(argv, capture_output=True, timeout=timeout)
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: exit {p.returncode}: "
-                           f"{(p.stdout + p.stderr).decode(errors='replace')[-500:]}")
-
-
-def http_get(port, path, cookie=None, timeout=10):
-    """(status, body bytes) of one GET; (0, b"") when nothing answers."""
-    h = {"Cookie": f"user_id={cookie}"} if cookie else {}
-    c = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    try:
-        c.request("GET", path, headers=h)
-        r = c.getresponse()
-        return r.status, r.read()
-    except (OSError, http.client.HTTPException):
-        return 0, b""
-    finally:
-        c.close()
-
-
-def wait_healthy(daemon, port, path, timeout=60):
-    """Waits until GET path on port answers 200; raises if the process exits
-    or the time runs out."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if not daemon.alive():
-            raise RuntimeError(f"{daemon.name} exited with {daemon.proc.returncode} "
-                               f"(log {daemon.logpath})")
-        if http_get(port, path, timeout=2)[0] == 200:
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"{daemon.name} not healthy on :{port} within {timeout}s")
-
-
-def metric(port, name):
-    """The value of an unlabelled Prometheus metric, or None."""
-    status, body = http_get(port, "/metrics", timeout=2)
-    if status != 200:
-        return None
-    for line in body.decode(errors="replace").splitlines():
-        k, _, v = line.rpartition(" ")
-        if k == name:
-            return float(v)
-    return None
-
-
 # ---------------------------------------------------------------- Kafka
 
 def produce(boot, topic, lines):
     """lines: (key, value) pairs, published through one kcat."""
-    p = subprocess.run(["kcat", "-b", boot, "-P", "-t", topic, "-K", "\t"],
-                       input="".join(f"{k}\t{v}\n" for k, v in lines).encode(),
-                       capture_output=True, timeout=60)
-    if p.returncode != 0:
-        raise RuntimeError(f"kcat -P {topic}: {p.stderr.decode(errors='replace')[-300:]}")
+    kafka_produce(boot, topic, lines)
 
 
 def tick(ticker, price):
@@ -315,108 +209,10 @@ def tick(ticker, price):
 
 def topic_messages(boot, topic):
     """Every message of topic from the beginning, JSON-decoded (others skipped)."""
-    p = subprocess.run(["kcat", "-C", "-b", boot, "-t", topic, "-o", "beginning", "-e", "-q",
-                        "-f", "%s\\n"], capture_output=True, timeout=60)
-    if p.returncode != 0:
-        raise RuntimeError(f"kcat -C {topic}: {p.stderr.decode(errors='replace')[-300:]}")
     out = []
-    for line in p.stdout.decode(errors="replace").splitlines():
+    for line in kafka_messages(boot, topic):
         try:
             out.append(json.loads(line))
         except ValueError:
             pass
     return out
-
-
-def count_by_alert_id(messages):
-    counts = {}
-    for m in messages:
-        if isinstance(m, dict) and isinstance(m.get("alert_id"), str):
-            counts[m["alert_id"]] = counts.get(m["alert_id"], 0) + 1
-    return counts
-
-
-# ---------------------------------------------------------------- SSE
-
-class Sse:
-    """An alert or price stream read on its own thread, as a browser's
-    EventSource would: every event with data is kept, in order, as (id,
-    decoded JSON); named events (heartbeat) and comments are skipped."""
-
-    def __init__(self, port, path, cookie=None, last_event_id=None, timeout=30):
-        self.conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-        h = {"Accept": "text/event-stream"}
-        if cookie is not None:
-            h["Cookie"] = f"user_id={cookie}"
-        if last_event_id is not None:
-            h["Last-Event-ID"] = str(last_event_id)
-        self.conn.request("GET", path, headers=h)
-        self.resp = self.conn.getresponse()
-        self.status = self.resp.status
-        self.cond = threading.Condition()
-        self.got = []
-        self.ended = False
-        if self.status == 200:
-            threading.Thread(target=self._run, daemon=True).start()
-        else:
-            self.body = self.resp.read()
-            self.ended = True
-
-    def _add(self, ev):
-        with self.cond:
-            self.got.append(ev)
-            self.cond.notify_all()
-
-    def _run(self):
-        parser = SseParser()
-        try:
-            while True:
-                line = self.resp.readline()
-                if not line:
-                    break
-                ev = parser.line(line.decode().rstrip("\r\n"))
-                if ev is None or ev["data"] is None or ev["event"] != "message":
-                    continue
-                try:
-                    self._add((ev["id"], json.loads(ev["data"])))
-                except ValueError:
-                    self._add((ev["id"], {"_unparsed": ev["data"]}))
-        except (OSError, http.client.HTTPException, ValueError, AttributeError):
-            pass
-        with self.cond:
-            self.ended = True
-            self.cond.notify_all()
-
-    def events(self):
-        """The events so far: a list of (id, obj)."""
-        with self.cond:
-            return list(self.got)
-
-    def alert_ids(self):
-        return [e.get("alert_id") for _, e in self.events()]
-
-    def wait_for(self, pred, timeout):
-        """Waits until pred(events) holds (True) or the stream ends or the time
-        runs out (False)."""
-        end = time.monotonic() + timeout
-        with self.cond:
-            while not pred(self.got):
-                left = end - time.monotonic()
-                if left <= 0 or self.ended:
-                    return False
-                self.cond.wait(left)
-            return True
-
-    def collect(self, until, timeout, quiet):
-        """Events once until(events) holds and quiet more seconds have passed
-        (to see duplicates); at most timeout seconds before that."""
-        if self.wait_for(until, timeout):
-            time.sleep(quiet)
-        return self.events()
-
-    def close(self):
-        try:
-            self.conn.sock.shutdown(socket.SHUT_RDWR)
-        except (OSError, AttributeError):
-            pass
-        self.conn.close()

@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
 """HTTP contract test of the webapp: runs the real binary against the test
 Redis and Kafka (TEST_REDIS_HOST/PORT, TEST_KAFKA_BOOTSTRAP) on topics and
-tickers unique to this run, and checks every endpoint, every bad input of
-the issue, the cookie rules, the SSE streams (snapshot then live ticks, an
+tickers unique to this run, and checks every endpoint, every kind of bad
+input, the cookie rules, the SSE streams (snapshot then live ticks, an
 alert reaches its user and nobody else, Last-Event-ID replay without
-duplicates) and a clean SIGTERM.
+duplicates) and a clean SIGTERM. Then a second webapp on a private Redis:
+the stream caps, streams joining mid-flow, a slow client dropped, a Redis
+outage and its end.
 
-usage: test_webapp_http.py WEBAPP KAFKA_ADMIN WEBAPP_CLAIM   (exit 77: skipped)
+The tests run in file order and build on each other (a webapp's counters,
+a user's history): run the file, or a test with those before it.
+
+usage: pytest test_webapp_http.py [--bin webapp=PATH --bin kafka-admin=PATH
+           --bin webapp_claim=PATH]   (default: the binaries of build/)
+       test_webapp_http.py WEBAPP KAFKA_ADMIN WEBAPP_CLAIM [PYTEST ARGS]
 """
 import http.client
 import json
 import os
-import queue
 import random
 import re
 import secrets
@@ -20,32 +26,32 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from testkit import (HOST, SseParser, free_port, mint_cookie, port_open, request,  # noqa: E402
+import testkit  # noqa: E402
+from testkit import (HOST, free_port, mint_cookie, port_open, request,  # noqa: E402
                      wait_until)
+
+if __name__ == "__main__":  # before pytest is imported: testkit.pytest_main finds one
+    # The former command line: WEBAPP KAFKA_ADMIN WEBAPP_CLAIM [pytest arguments].
+    args = sys.argv[1:]
+    if len(args) >= 3 and not args[0].startswith("-"):
+        args = [f"--bin=webapp={args[0]}", f"--bin=kafka-admin={args[1]}",
+                f"--bin=webapp_claim={args[2]}", *args[3:]]
+    sys.exit(testkit.pytest_main(__file__, args))
+
+import pytest  # noqa: E402
 
 SECRET = "webapp-contract-test-secret-0123456789abcdef"
 
-
-def skip(why):
-    print(f"SKIP: {why}")
-    sys.exit(77)
-
-
-if len(sys.argv) != 4:
-    print(__doc__)
-    sys.exit(2)
-WEBAPP, KAFKA_ADMIN, CLAIM = sys.argv[1:4]
+# The binaries under test and the test servers: set by the setup fixture.
+WEBAPP = KAFKA_ADMIN = CLAIM = None
 BOOT = os.environ.get("TEST_KAFKA_BOOTSTRAP")
 REDIS_HOST = os.environ.get("TEST_REDIS_HOST")
 REDIS_PORT = os.environ.get("TEST_REDIS_PORT")
-if not BOOT or not REDIS_HOST or not REDIS_PORT:
-    skip("TEST_KAFKA_BOOTSTRAP / TEST_REDIS_HOST / TEST_REDIS_PORT not set")
 
 UNIQ = f"{os.getpid()}{int(time.time() * 1000) % 10**8}"
 TOPIC_P = f"webapp-it-{UNIQ}-prices"
@@ -78,18 +84,7 @@ def req(method, path, body=None, cookie=None, headers=None, raw=None, chunked=Fa
 def produce(topic, lines, per_second=None, chunk=1000):
     """lines: (key, value) pairs, published through one kcat; with
     per_second, at about that many messages a second."""
-    p = subprocess.Popen(["kcat", "-b", BOOT, "-P", "-t", topic, "-K", "\t"],
-                         stdin=subprocess.PIPE)
-    t0 = time.time()
-    for i in range(0, len(lines), chunk):
-        p.stdin.write("".join(f"{k}\t{v}\n" for k, v in lines[i:i + chunk]).encode())
-        p.stdin.flush()
-        ahead = t0 + (i + chunk) / per_second - time.time() if per_second else 0
-        if ahead > 0:
-            time.sleep(ahead)
-    p.stdin.close()
-    if p.wait(timeout=30) != 0:
-        raise AssertionError(f"kcat exited {p.returncode}")
+    testkit.kafka_produce(BOOT, topic, lines, per_second, chunk, timeout=30)
 
 
 def tick(ticker, price, source="sim"):
@@ -105,111 +100,14 @@ def claim(ticker, price):
     return [tuple(line.split("\t", 1)) for line in out.splitlines() if line]
 
 
-class Sse:
-    """A streaming SSE client on its own thread; events land in a queue."""
+class Sse(testkit.SseClient):
+    """A stream of the webapp under test (PORT) read on its own thread."""
 
     def __init__(self, path, cookie=None, headers=None):
-        self.conn = http.client.HTTPConnection(HOST, PORT, timeout=30)
-        h = {"Accept": "text/event-stream"}
-        h.update(headers or {})
-        if cookie is not None:
-            h["Cookie"] = f"user_id={cookie}"
-        self.conn.request("GET", path, headers=h)
-        self.resp = self.conn.getresponse()
-        self.status = self.resp.status
-        self.events = queue.Queue()
-        self.ended = threading.Event()
-        self.clean_end = False  # the server ended the stream properly
-        if self.status == 200:
-            threading.Thread(target=self._run, daemon=True).start()
-        else:
-            self.body = self.resp.read()
-            self.ended.set()
-
-    def _run(self):
-        parser = SseParser()
-        try:
-            while True:
-                line = self.resp.readline()
-                if not line:
-                    self.clean_end = True
-                    break
-                ev = parser.line(line.decode().rstrip("\r\n"))
-                if ev is not None:
-                    self.events.put(ev)
-        except (OSError, http.client.HTTPException, ValueError, AttributeError):
-            pass
-        self.ended.set()
-        self.events.put(None)
-
-    def next_data(self, timeout):
-        """The next event with data (JSON-decoded, with its id), or None."""
-        deadline = time.time() + timeout
-        while True:
-            left = deadline - time.time()
-            if left <= 0:
-                return None
-            try:
-                ev = self.events.get(timeout=left)
-            except queue.Empty:
-                return None
-            if ev is None:
-                return None
-            if ev["data"] and ev["event"] == "message":
-                obj = json.loads(ev["data"])
-                if isinstance(obj, dict) and ev["id"] is not None:
-                    obj["_id"] = ev["id"]
-                return obj
-
-    def data_within(self, seconds):
-        got = []
-        end = time.time() + seconds
-        while time.time() < end:
-            d = self.next_data(end - time.time())
-            if d is not None:
-                got.append(d)
-        return got
-
-    def wait_comment(self, text, timeout):
-        end = time.time() + timeout
-        while time.time() < end:
-            try:
-                ev = self.events.get(timeout=end - time.time())
-            except queue.Empty:
-                return False
-            if ev is None:
-                return False
-            if text in ev["comments"]:
-                return True
-        return False
-
-    def close(self):
-        try:
-            self.conn.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.conn.close()
+        super().__init__(PORT, path, cookie=cookie, headers=headers)
 
 
-# ---------------------------------------------------------------- the runner
-
-FAILED = []
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def run(name, fn):
-    t0 = time.time()
-    try:
-        fn()
-        print(f"ok   {name} ({time.time() - t0:.1f}s)", flush=True)
-    except Exception as e:  # noqa: BLE001 - report every failure and go on
-        FAILED.append(name)
-        print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
-
+# ---------------------------------------------------------------- the webapps
 
 def start_webapp(logf, extra=None):
     env = dict(os.environ)
@@ -231,6 +129,8 @@ def start_webapp(logf, extra=None):
         except OSError:
             pass
         time.sleep(0.2)
+    proc.kill()
+    proc.wait()
     raise RuntimeError("webapp never became healthy")
 
 
@@ -247,10 +147,10 @@ def warm_up():
             seen = d.get("ticker") == TW
             d = None if seen else s.next_data(0.2)
     s.close()
-    check(seen, "no tick ever reached a price stream")
+    assert seen, "no tick ever reached a price stream"
     user, cookie = new_user()
     a = Sse("/api/stream-alerts", cookie)
-    check(a.status == 200, f"alert stream status {a.status}")
+    assert a.status == 200, f"alert stream status {a.status}"
     deadline = time.time() + 30
     seen = False
     while time.time() < deadline and not seen:
@@ -259,58 +159,61 @@ def warm_up():
             "type": "above", "timestamp": time.time(), "message": "warm-up"}))])
         seen = a.next_data(1.0) is not None
     a.close()
-    check(seen, "no alert ever reached an alert stream")
+    assert seen, "no alert ever reached an alert stream"
 
 
 # ---------------------------------------------------------------- the tests
 
-def t_health():
+def test_health(main_webapp):
+    """health"""
     r = req("GET", "/health")
-    check(r.status == 200 and r.json() == {"status": "healthy"}, f"{r.status} {r.body!r}")
-    check(r.header("Content-Type").startswith("application/json"), "content type")
+    assert r.status == 200 and r.json() == {"status": "healthy"}, f"{r.status} {r.body!r}"
+    assert r.header("Content-Type").startswith("application/json"), "content type"
 
 
 COOKIE_RE = re.compile(r"^user_id=([0-9a-f]{32}\.[0-9a-f]{64}); (.*)$")
 
 
-def t_dashboard_and_cookie():
+def test_dashboard_and_cookie(main_webapp):
+    """dashboard and cookie"""
     r = req("GET", "/")
-    check(r.status == 200 and r.header("Content-Type").startswith("text/html"), "dashboard")
+    assert r.status == 200 and r.header("Content-Type").startswith("text/html"), "dashboard"
     body = r.body.decode()
     for needle in ('id="status"', 'id="alerts-list"', 'id="alert-count"', 'id="banner"',
                    'id="recent-list"', "/static/app.js", "/static/style.css"):
-        check(needle in body, f"dashboard lacks {needle}")
-    check("http://" not in body and "https://" not in body, "dashboard references another site")
+        assert needle in body, f"dashboard lacks {needle}"
+    assert "http://" not in body and "https://" not in body, "dashboard references another site"
     sc = r.header("Set-Cookie")
     m = COOKIE_RE.match(sc or "")
-    check(m is not None, f"Set-Cookie {sc!r}")
+    assert m is not None, f"Set-Cookie {sc!r}"
     attrs = set(a.strip() for a in m.group(2).split(";"))
     for a in ("HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=31536000"):
-        check(a in attrs, f"cookie lacks {a}: {sc}")
+        assert a in attrs, f"cookie lacks {a}: {sc}"
     value = m.group(1)
-    check(value == mint(value[:32]), "cookie is not HMAC-SHA256(secret, label + id)")
+    assert value == mint(value[:32]), "cookie is not HMAC-SHA256(secret, label + id)"
     r2 = req("GET", "/", cookie=value)
-    check(r2.header("Set-Cookie") is None, "a valid cookie was replaced")
+    assert r2.header("Set-Cookie") is None, "a valid cookie was replaced"
     r3 = req("GET", "/", cookie=value[:-1] + ("0" if value[-1] != "0" else "1"))
-    check(r3.header("Set-Cookie") is not None, "a tampered cookie was kept")
-    check(req("GET", "/", cookie=value).status == 200, "dashboard with cookie")
+    assert r3.header("Set-Cookie") is not None, "a tampered cookie was kept"
+    assert req("GET", "/", cookie=value).status == 200, "dashboard with cookie"
     for path, ctype in (("/static/app.js", "text/javascript"), ("/static/style.css", "text/css"),
                         ("/index.html", "text/html")):
         r = req("GET", path)
-        check(r.status == 200 and r.header("Content-Type").startswith(ctype), f"{path} {r.status}")
+        assert r.status == 200 and r.header("Content-Type").startswith(ctype), f"{path} {r.status}"
     js = req("GET", "/static/app.js").body.decode()
-    check("EventSource" in js and "/api/stream-alerts" in js, "app.js looks wrong")
+    assert "EventSource" in js and "/api/stream-alerts" in js, "app.js looks wrong"
 
 
-def t_openapi():
+def test_openapi(main_webapp):
+    """openapi"""
     r = req("GET", "/openapi.json")
-    check(r.status == 200, f"status {r.status}")
+    assert r.status == 200, f"status {r.status}"
     doc = r.json()
-    check(str(doc.get("openapi", "")).startswith("3."), "not OpenAPI 3")
+    assert str(doc.get("openapi", "")).startswith("3."), "not OpenAPI 3"
     for p in ("/", "/api/stream-prices", "/api/stream-alerts", "/api/set-alert",
               "/api/get-alerts", "/api/delete-alert/{alert_id}", "/api/alert-history",
               "/api/tickers", "/health", "/metrics"):
-        check(p in doc["paths"], f"openapi lacks {p}")
+        assert p in doc["paths"], f"openapi lacks {p}"
 
 
 def bad_cookies():
@@ -341,20 +244,21 @@ USER_ENDPOINTS = [
 ]
 
 
-def t_no_cookie_400():
+def test_no_cookie_400(main_webapp):
+    """user endpoints need a valid cookie"""
     for method, path, body in USER_ENDPOINTS:
         r = req(method, path, body=body)
-        check(r.status == 400 and r.json() == {"error": "No user_id"},
-              f"{method} {path} without cookie: {r.status} {r.body!r}")
+        assert r.status == 400 and r.json() == {"error": "No user_id"}, (
+            f"{method} {path} without cookie: {r.status} {r.body!r}")
         for name, cookie in bad_cookies().items():
             r = req(method, path, body=body, cookie=cookie)
-            check(r.status == 400 and r.json() == {"error": "No user_id"},
-                  f"{method} {path} with {name} cookie: {r.status} {r.body!r}")
+            assert r.status == 400 and r.json() == {"error": "No user_id"}, (
+                f"{method} {path} with {name} cookie: {r.status} {r.body!r}")
 
 
 def alerts_of(cookie):
     r = req("GET", "/api/get-alerts", cookie=cookie)
-    check(r.status == 200, f"get-alerts {r.status} {r.body!r}")
+    assert r.status == 200, f"get-alerts {r.status} {r.body!r}"
     return r.json()["alerts"]
 
 
@@ -363,79 +267,81 @@ def set_alert(cookie, ticker, threshold, typ="above", headers=None):
                cookie=cookie, headers=headers)
 
 
-def t_idempotency():
+def test_crud(main_webapp):
+    """set, list, delete, ownership"""
+    _, a = new_user()
+    _, b = new_user()
+    assert alerts_of(a) == [], "a new user has alerts"
+    r1 = set_alert(a, TA, 180, "above")
+    assert r1.status == 200, f"set-alert {r1.status} {r1.body!r}"
+    j1 = r1.json()
+    assert j1["message"] == f"Alert set for {TA}" and set(j1) == {"message", "alert_id"}, str(j1)
+    time.sleep(0.01)
+    r2 = set_alert(a, TA, 170.5, "below")
+    id1, id2 = j1["alert_id"], r2.json()["alert_id"]
+    got = alerts_of(a)
+    assert [x["alert_id"] for x in got] == [id2, id1], f"not newest first: {got}"
+    assert set(got[0]) == {"alert_id", "ticker", "threshold", "type", "created_at"}, str(got[0])
+    assert got[0]["ticker"] == TA and got[0]["threshold"] == 170.5 and got[0]["type"] == "below", (
+        str(got[0]))
+    assert abs(got[0]["created_at"] - time.time()) < 60, "created_at is not now"
+    assert alerts_of(b) == [], "user B sees user A's alerts"
+    r = req("DELETE", f"/api/delete-alert/{id1}", cookie=b)
+    assert r.status == 404 and r.json() == {"error": "Alert not found or unauthorized"}, (
+        f"B deleting A's alert: {r.status} {r.body!r}")
+    assert len(alerts_of(a)) == 2, "B's delete changed A's alerts"
+    r = req("DELETE", f"/api/delete-alert/{id1}", cookie=a)
+    assert r.status == 200 and r.json() == {"message": "Alert deleted"}, f"{r.status} {r.body!r}"
+    r = req("DELETE", f"/api/delete-alert/{id1}", cookie=a)
+    assert r.status == 404, f"second delete {r.status}"
+    assert [x["alert_id"] for x in alerts_of(a)] == [id2], "wrong alert deleted"
+    req("DELETE", f"/api/delete-alert/{id2}", cookie=a)
+    assert alerts_of(a) == [], "cleanup"
+
+
+def test_idempotency(main_webapp):
+    """set-alert once per Idempotency-Key / X-Request-Id"""
     # on TB, which never ticks: nothing here fires or is claimed by later tests
     ua, a = new_user()
     _, b = new_user()
     key = {"Idempotency-Key": f"k-{UNIQ}"}
     r1 = set_alert(a, TB, 180, headers=key)
     r2 = set_alert(a, TB, 180, headers=key)
-    check(r1.status == 200 and r2.status == 200, f"{r1.status} {r2.status}")
-    check(r1.json() == r2.json(), f"a repeated request got {r2.json()} after {r1.json()}")
-    check([x["alert_id"] for x in alerts_of(a)] == [r1.json()["alert_id"]], "stored twice")
+    assert r1.status == 200 and r2.status == 200, f"{r1.status} {r2.status}"
+    assert r1.json() == r2.json(), f"a repeated request got {r2.json()} after {r1.json()}"
+    assert [x["alert_id"] for x in alerts_of(a)] == [r1.json()["alert_id"]], "stored twice"
     # the same key with another request: 422, nothing stored, not the old alert's id
     for other in ((TB, 181, "above"), (TB, 180, "below"), (TA, 180, "above")):
         r = set_alert(a, other[0], other[1], other[2], headers=key)
-        check(r.status == 422 and "alert_id" not in (r.json() or {}),
-              f"key reused for {other}: {r.status} {r.body!r}")
-    check([x["alert_id"] for x in alerts_of(a)] == [r1.json()["alert_id"]],
-          "a reused key stored something")
+        assert r.status == 422 and "alert_id" not in (r.json() or {}), (
+            f"key reused for {other}: {r.status} {r.body!r}")
+    assert [x["alert_id"] for x in alerts_of(a)] == [r1.json()["alert_id"]], (
+        "a reused key stored something")
     # nginx's X-Request-Id, the same on its retry to another replica
     rid = {"X-Request-Id": secrets.token_hex(16)}
     r3, r4 = set_alert(a, TB, 190, headers=rid), set_alert(a, TB, 190, headers=rid)
-    check(r3.json()["alert_id"] == r4.json()["alert_id"] != r1.json()["alert_id"],
-          f"{r3.json()} {r4.json()}")
-    check(len(alerts_of(a)) == 2, "X-Request-Id retry stored twice")
+    assert r3.json()["alert_id"] == r4.json()["alert_id"] != r1.json()["alert_id"], (
+        f"{r3.json()} {r4.json()}")
+    assert len(alerts_of(a)) == 2, "X-Request-Id retry stored twice"
     # kept an hour for a client's key, a minute for nginx's request id
     ttl = [int(subprocess.run(["redis-cli", "-h", REDIS_HOST, "-p", REDIS_PORT, "TTL",
                                f"alert_idem:{ua}:{k}"], capture_output=True, check=True,
                               timeout=10).stdout) for k in (key["Idempotency-Key"], rid["X-Request-Id"])]
-    check(3540 < ttl[0] <= 3600 and 0 < ttl[1] <= 60, f"idempotency keys kept {ttl} s")
+    assert 3540 < ttl[0] <= 3600 and 0 < ttl[1] <= 60, f"idempotency keys kept {ttl} s"
     # the key is the user's own
     r5 = set_alert(b, TB, 180, headers=key)
-    check(r5.status == 200 and r5.json()["alert_id"] != r1.json()["alert_id"], str(r5.body))
+    assert r5.status == 200 and r5.json()["alert_id"] != r1.json()["alert_id"], str(r5.body)
     # a malformed key: 400, nothing stored; without one each POST is new
     for bad in ("a b", "x" * 65, "é"):
         r = set_alert(b, TB, 1, headers={"Idempotency-Key": bad})
-        check(r.status == 400 and "Idempotency-Key" in r.json().get("error", ""),
-              f"key {bad!r}: {r.status} {r.body!r}")
-    check(len(alerts_of(b)) == 1, "a refused request stored an alert")
-    check(set_alert(b, TB, 2).json() != set_alert(b, TB, 2).json(), "POSTs without a key merged")
-    check(len(alerts_of(b)) == 3, "POSTs without a key")
+        assert r.status == 400 and "Idempotency-Key" in r.json().get("error", ""), (
+            f"key {bad!r}: {r.status} {r.body!r}")
+    assert len(alerts_of(b)) == 1, "a refused request stored an alert"
+    assert set_alert(b, TB, 2).json() != set_alert(b, TB, 2).json(), "POSTs without a key merged"
+    assert len(alerts_of(b)) == 3, "POSTs without a key"
     for c in (a, b):
         for x in alerts_of(c):
             req("DELETE", f"/api/delete-alert/{x['alert_id']}", cookie=c)
-
-
-def t_crud():
-    _, a = new_user()
-    _, b = new_user()
-    check(alerts_of(a) == [], "a new user has alerts")
-    r1 = set_alert(a, TA, 180, "above")
-    check(r1.status == 200, f"set-alert {r1.status} {r1.body!r}")
-    j1 = r1.json()
-    check(j1["message"] == f"Alert set for {TA}" and set(j1) == {"message", "alert_id"}, str(j1))
-    time.sleep(0.01)
-    r2 = set_alert(a, TA, 170.5, "below")
-    id1, id2 = j1["alert_id"], r2.json()["alert_id"]
-    got = alerts_of(a)
-    check([x["alert_id"] for x in got] == [id2, id1], f"not newest first: {got}")
-    check(set(got[0]) == {"alert_id", "ticker", "threshold", "type", "created_at"}, str(got[0]))
-    check(got[0]["ticker"] == TA and got[0]["threshold"] == 170.5 and got[0]["type"] == "below",
-          str(got[0]))
-    check(abs(got[0]["created_at"] - time.time()) < 60, "created_at is not now")
-    check(alerts_of(b) == [], "user B sees user A's alerts")
-    r = req("DELETE", f"/api/delete-alert/{id1}", cookie=b)
-    check(r.status == 404 and r.json() == {"error": "Alert not found or unauthorized"},
-          f"B deleting A's alert: {r.status} {r.body!r}")
-    check(len(alerts_of(a)) == 2, "B's delete changed A's alerts")
-    r = req("DELETE", f"/api/delete-alert/{id1}", cookie=a)
-    check(r.status == 200 and r.json() == {"message": "Alert deleted"}, f"{r.status} {r.body!r}")
-    r = req("DELETE", f"/api/delete-alert/{id1}", cookie=a)
-    check(r.status == 404, f"second delete {r.status}")
-    check([x["alert_id"] for x in alerts_of(a)] == [id2], "wrong alert deleted")
-    req("DELETE", f"/api/delete-alert/{id2}", cookie=a)
-    check(alerts_of(a) == [], "cleanup")
 
 
 JSON_TYPE = {"Content-Type": "application/json"}
@@ -443,12 +349,13 @@ JSON_TYPE = {"Content-Type": "application/json"}
 
 def expect_400(cookie, raw, want, **kw):
     r = req("POST", "/api/set-alert", raw=raw, cookie=cookie, headers=JSON_TYPE, **kw)
-    check(r.status == 400, f"{raw[:60]!r}: status {r.status} {r.body!r}")
+    assert r.status == 400, f"{raw[:60]!r}: status {r.status} {r.body!r}"
     err = r.json().get("error", "")
-    check(want.lower() in err.lower(), f"{raw[:60]!r}: error {err!r} lacks {want!r}")
+    assert want.lower() in err.lower(), f"{raw[:60]!r}: error {err!r} lacks {want!r}"
 
 
-def t_bad_inputs():
+def test_bad_inputs(main_webapp):
+    """bad input is refused and changes nothing"""
     _, c = new_user()
     J = lambda **o: json.dumps(o).encode()  # noqa: E731
     cases = [
@@ -484,30 +391,30 @@ def t_bad_inputs():
     ]
     for raw, want in cases:
         expect_400(c, raw, want)
-    check(alerts_of(c) == [], "a refused request stored something")
+    assert alerts_of(c) == [], "a refused request stored something"
     # the body cap: announced, and chunked without a length
     big = J(ticker=TA, threshold=1, type="above", pad="x" * 5000)
     r = req("POST", "/api/set-alert", raw=big, cookie=c, headers=JSON_TYPE)
-    check(r.status == 413 and "error" in r.json(), f"big body: {r.status} {r.body!r}")
+    assert r.status == 413 and "error" in r.json(), f"big body: {r.status} {r.body!r}"
     r = req("POST", "/api/set-alert", raw=big, cookie=c, chunked=True, headers=JSON_TYPE)
-    check(r.status == 413 and "error" in r.json(), f"big chunked body: {r.status} {r.body!r}")
+    assert r.status == 413 and "error" in r.json(), f"big chunked body: {r.status} {r.body!r}"
     ok = J(ticker=TA, threshold=1, type="above", pad="x" * 3000)
     r = req("POST", "/api/set-alert", raw=ok, cookie=c, chunked=True, headers=JSON_TYPE)
-    check(r.status == 200, f"3 KB chunked body: {r.status} {r.body!r}")
+    assert r.status == 200, f"3 KB chunked body: {r.status} {r.body!r}"
     req("DELETE", f"/api/delete-alert/{r.json()['alert_id']}", cookie=c)
     # cross-site
     for h in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "http://evil.example"},
               {"Origin": "null"}, {"Origin": f"http://{HOST}.evil.example:{PORT}"},
               {"Origin": f"http://{HOST}"}):
         r = set_alert(c, TA, 1, headers=h)
-        check(r.status == 403 and "error" in r.json(), f"set-alert with {h}: {r.status}")
+        assert r.status == 403 and "error" in r.json(), f"set-alert with {h}: {r.status}"
         r = req("DELETE", "/api/delete-alert/x", cookie=c, headers=h)
-        check(r.status == 403, f"delete with {h}: {r.status}")
-    check(alerts_of(c) == [], "a cross-site request stored something")
+        assert r.status == 403, f"delete with {h}: {r.status}"
+    assert alerts_of(c) == [], "a cross-site request stored something"
     for h in ({"Sec-Fetch-Site": "same-origin", "Origin": f"http://{HOST}:{PORT}"},
               {"Origin": f"http://{HOST}:{PORT}"}):
         r = set_alert(c, TA, 1, headers=h)
-        check(r.status == 200, f"same-site set-alert with {h}: {r.status} {r.body!r}")
+        assert r.status == 200, f"same-site set-alert with {h}: {r.status} {r.body!r}"
         req("DELETE", f"/api/delete-alert/{r.json()['alert_id']}", cookie=c)
     # wrong methods, unknown paths
     for method, path, allow in (("GET", "/api/set-alert", "POST"), ("PUT", "/api/set-alert", "POST"),
@@ -518,21 +425,23 @@ def t_bad_inputs():
                                 ("POST", "/api/stream-prices", "GET"), ("PUT", "/", "GET"),
                                 ("POST", "/health", "GET")):
         r = req(method, path, cookie=c, raw=b"{}" if method in ("POST", "PUT") else None)
-        check(r.status == 405 and allow in (r.header("Allow") or ""),
-              f"{method} {path}: {r.status} Allow={r.header('Allow')}")
-        check("error" in r.json(), f"{method} {path}: body {r.body!r}")
+        assert r.status == 405 and allow in (r.header("Allow") or ""), (
+            f"{method} {path}: {r.status} Allow={r.header('Allow')}")
+        assert "error" in r.json(), f"{method} {path}: body {r.body!r}"
     for path in ("/nope", "/api", "/api/", "/api/set-alert/x", "/static/../main.c", "/static/",
                  "/api/get-alerts/extra"):
         r = req("GET", path, cookie=c)
-        check(r.status == 404 and r.json() == {"error": "Not found"}, f"GET {path}: {r.status}")
+        assert r.status == 404 and r.json() == {"error": "Not found"}, f"GET {path}: {r.status}"
     for aid in ("", "nope", "../x", "a" * 100, "00000000-0000-4000-8000-000000000000"):
         r = req("DELETE", f"/api/delete-alert/{aid}", cookie=c)
-        check(r.status == 404 and r.json() == {"error": "Alert not found or unauthorized"},
-              f"DELETE id {aid!r}: {r.status}")
+        assert r.status == 404 and r.json() == {"error": "Alert not found or unauthorized"}, (
+            f"DELETE id {aid!r}: {r.status}")
 
 
-def t_csrf():
-    """State-changing requests: JSON bodies only (a page cannot send
+def test_csrf(main_webapp):
+    """CSRF: JSON bodies, same-origin Origin/Referer/Sec-Fetch-Site.
+
+    State-changing requests: JSON bodies only (a page cannot send
     application/json cross-site without a preflight), and Origin, Referer and
     Sec-Fetch-Site, whichever are present, parsed and same-origin."""
     _, c = new_user()
@@ -545,12 +454,12 @@ def t_csrf():
                   "application/json; charset", "json"):
         h = {} if ctype is None else {"Content-Type": ctype}
         r = req("POST", "/api/set-alert", raw=good, cookie=c, headers=h)
-        check(r.status == 415 and "error" in (r.json() or {}),
-              f"set-alert as {ctype!r}: {r.status} {r.body!r}")
-    check(alerts_of(c) == [], "a non-JSON set-alert stored an alert")
+        assert r.status == 415 and "error" in (r.json() or {}), (
+            f"set-alert as {ctype!r}: {r.status} {r.body!r}")
+    assert alerts_of(c) == [], "a non-JSON set-alert stored an alert"
     for ctype in ("application/json; charset=utf-8", "Application/JSON", "application/json ; a=\"b\""):
         r = req("POST", "/api/set-alert", raw=good, cookie=c, headers={"Content-Type": ctype})
-        check(r.status == 200, f"set-alert as {ctype!r}: {r.status} {r.body!r}")
+        assert r.status == 200, f"set-alert as {ctype!r}: {r.status} {r.body!r}"
         req("DELETE", f"/api/delete-alert/{r.json()['alert_id']}", cookie=c)
     keep = set_alert(c, TB, 8).json()["alert_id"]
     refused = [
@@ -575,10 +484,10 @@ def t_csrf():
     ]
     for h in refused:
         r = set_alert(c, TB, 9, headers=h)
-        check(r.status == 403 and "error" in (r.json() or {}), f"set-alert with {h}: {r.status}")
+        assert r.status == 403 and "error" in (r.json() or {}), f"set-alert with {h}: {r.status}"
         r = req("DELETE", f"/api/delete-alert/{keep}", cookie=c, headers=h)
-        check(r.status == 403, f"delete with {h}: {r.status}")
-    check([a["alert_id"] for a in alerts_of(c)] == [keep], "a refused request changed the alerts")
+        assert r.status == 403, f"delete with {h}: {r.status}"
+    assert [a["alert_id"] for a in alerts_of(c)] == [keep], "a refused request changed the alerts"
     allowed = [
         {"Origin": own, "Sec-Fetch-Site": "same-origin", "Referer": own + "/"},
         {"Referer": own + "/?x=1#y"},
@@ -591,19 +500,19 @@ def t_csrf():
     ]
     for h in allowed:
         r = set_alert(c, TB, 10, headers=h)
-        check(r.status == 200, f"same-origin set-alert with {h}: {r.status} {r.body!r}")
+        assert r.status == 200, f"same-origin set-alert with {h}: {r.status} {r.body!r}"
         r = req("DELETE", f"/api/delete-alert/{r.json()['alert_id']}", cookie=c, headers=h)
-        check(r.status == 200, f"same-origin delete with {h}: {r.status} {r.body!r}")
+        assert r.status == 200, f"same-origin delete with {h}: {r.status} {r.body!r}"
     # DELETE has no body: without Content-Type (curl, python requests) it works;
     # a body or a Content-Type must be JSON
     for raw, h in ((b"x", {}), (None, {"Content-Type": "text/plain"}),
                    (b"a=b", {"Content-Type": "application/x-www-form-urlencoded"})):
         r = req("DELETE", f"/api/delete-alert/{keep}", cookie=c, raw=raw, headers=h)
-        check(r.status == 415, f"DELETE with {h} and body {raw!r}: {r.status}")
-    check([a["alert_id"] for a in alerts_of(c)] == [keep], "a refused DELETE deleted")
+        assert r.status == 415, f"DELETE with {h} and body {raw!r}: {r.status}"
+    assert [a["alert_id"] for a in alerts_of(c)] == [keep], "a refused DELETE deleted"
     r = req("DELETE", f"/api/delete-alert/{keep}", cookie=c, raw=b"{}", headers=JSON_TYPE)
-    check(r.status == 200, f"DELETE with a JSON body: {r.status} {r.body!r}")
-    check(alerts_of(c) == [], "cleanup")
+    assert r.status == 200, f"DELETE with a JSON body: {r.status} {r.body!r}"
+    assert alerts_of(c) == [], "cleanup"
 
 
 def raw_exchange(data, timeout=5):
@@ -631,14 +540,14 @@ def raw_exchange(data, timeout=5):
 def one_answer(out, closed, what):
     """(status, JSON body) of a raw answer that must be exactly one response,
     its headers sent once, and the connection closed after it."""
-    check(out.count(b"HTTP/1.1 ") == 1, f"{what}: {out.count(b'HTTP/1.1 ')} status lines: {out[:300]!r}")
-    check(closed, f"{what}: connection left open")
+    assert out.count(b"HTTP/1.1 ") == 1, f"{what}: {out.count(b'HTTP/1.1 ')} status lines: {out[:300]!r}"
+    assert closed, f"{what}: connection left open"
     head, _, body = out.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     names = [l.split(":", 1)[0].lower() for l in lines[1:]]
-    check(len(names) == len(set(names)), f"{what}: a header twice: {names}")
+    assert len(names) == len(set(names)), f"{what}: a header twice: {names}"
     length = int(dict(l.split(": ", 1) for l in lines[1:]).get("Content-Length", "-1"))
-    check(length == len(body), f"{what}: {len(body)} body bytes after Content-Length {length}")
+    assert length == len(body), f"{what}: {len(body)} body bytes after Content-Length {length}"
     try:
         doc = json.loads(body)
     except ValueError:
@@ -651,8 +560,10 @@ def request_bytes(method, path, headers, body=b""):
             + "\r\n").encode() + body
 
 
-def t_framing():
-    """Content-Length with Transfer-Encoding, several Content-Lengths, an
+def test_framing(main_webapp):
+    """ambiguous framing is refused and smuggles nothing.
+
+    Content-Length with Transfer-Encoding, several Content-Lengths, an
     unknown transfer coding, two Host headers: refused at once, nothing
     done, the connection closed (nothing of it read as another request)."""
     _, c = new_user()
@@ -686,20 +597,22 @@ def t_framing():
         t0 = time.time()
         out, closed = raw_exchange(request_bytes("POST", "/api/set-alert", headers, payload))
         status, doc = one_answer(out, closed, what)
-        check(status == want and isinstance(doc, dict) and "error" in doc,
-              f"{what}: {status} {doc}")
-        check(time.time() - t0 < 3, f"{what}: answered after {time.time() - t0:.1f} s")
-    check([a["alert_id"] for a in alerts_of(c)] == [keep], "an ambiguous request changed the alerts")
+        assert status == want and isinstance(doc, dict) and "error" in doc, (
+            f"{what}: {status} {doc}")
+        assert time.time() - t0 < 3, f"{what}: answered after {time.time() - t0:.1f} s"
+    assert [a["alert_id"] for a in alerts_of(c)] == [keep], "an ambiguous request changed the alerts"
     # the same request framed once is fine
     out, _ = raw_exchange(request_bytes("POST", "/api/set-alert", base + [
         ("Transfer-Encoding", "chunked"), ("Connection", "close")], chunked))
-    check(out.startswith(b"HTTP/1.1 200"), f"a chunked set-alert: {out[:200]!r}")
+    assert out.startswith(b"HTTP/1.1 200"), f"a chunked set-alert: {out[:200]!r}"
     for a in alerts_of(c):
         req("DELETE", f"/api/delete-alert/{a['alert_id']}", cookie=c)
 
 
-def t_thresholds():
-    """Thresholds from a millionth to a billion are stored and listed back as
+def test_thresholds(main_webapp):
+    """thresholds: bounded, listed back exactly.
+
+    Thresholds from a millionth to a billion are stored and listed back as
     the very same numbers; beyond, 400 with the range, nothing stored."""
     _, c = new_user()
     values = [0.1, 178.52, 1e-6, 999999999.99, 1e9, 0.30000000000000004, 123.45678901234567,
@@ -707,18 +620,18 @@ def t_thresholds():
     for v in values:
         r = req("POST", "/api/set-alert", cookie=c, headers=JSON_TYPE,
                 raw=b'{"ticker":"%s","threshold":%s,"type":"below"}' % (TB.encode(), repr(v).encode()))
-        check(r.status == 200, f"threshold {v!r}: {r.status} {r.body!r}")
+        assert r.status == 200, f"threshold {v!r}: {r.status} {r.body!r}"
     r = req("GET", "/api/get-alerts", cookie=c)
     got = [a["threshold"] for a in r.json()["alerts"]]
-    check(sorted(got) == sorted(values), f"listed {got}, stored {values}")
-    check(b'"threshold":0.1,' in r.body and b"0.10000000000000001" not in r.body,
-          f"0.1 is not listed as 0.1: {r.body[:400]!r}")
+    assert sorted(got) == sorted(values), f"listed {got}, stored {values}"
+    assert b'"threshold":0.1,' in r.body and b"0.10000000000000001" not in r.body, (
+        f"0.1 is not listed as 0.1: {r.body[:400]!r}")
     for bad in ("1e300", "1e10", "0", "-1", "1e-7", "1000000000.0001", "1.7976931348623157e308"):
         r = req("POST", "/api/set-alert", cookie=c, headers=JSON_TYPE,
                 raw=b'{"ticker":"%s","threshold":%s,"type":"below"}' % (TB.encode(), bad.encode()))
-        check(r.status == 400 and "0.000001 to 1000000000" in (r.json() or {}).get("error", ""),
-              f"threshold {bad}: {r.status} {r.body!r}")
-    check(len(alerts_of(c)) == len(values), "an out-of-range threshold was stored")
+        assert r.status == 400 and "0.000001 to 1000000000" in (r.json() or {}).get("error", ""), (
+            f"threshold {bad}: {r.status} {r.body!r}")
+    assert len(alerts_of(c)) == len(values), "an out-of-range threshold was stored"
     for a in alerts_of(c):
         req("DELETE", f"/api/delete-alert/{a['alert_id']}", cookie=c)
 
@@ -737,10 +650,10 @@ def cookie_header(total, user_cookie, avg=100, count=None):
                                     for _ in range(max(1, per - len(name)))))
     parts.insert(n // 2, user)
     v = "; ".join(parts)
-    check(len(v) <= total, f"cookie builder: {len(v)} > {total}")
+    assert len(v) <= total, f"cookie builder: {len(v)} > {total}"
     parts[-1] += "x" * (total - len(v))
     v = "; ".join(parts)
-    check(len(v) == total, "cookie builder")
+    assert len(v) == total, "cookie builder"
     return v
 
 
@@ -755,8 +668,10 @@ BROWSER_HEADERS = [
 ]
 
 
-def t_big_headers():
-    """Cookie headers up to 8 KiB (junk cookies around the signed one, or
+def test_big_headers(main_webapp):
+    """Cookie up to 8 KiB read, beyond a clean 431.
+
+    Cookie headers up to 8 KiB (junk cookies around the signed one, or
     180 of them: Chrome's cap per host) and a 5,000-character Last-Event-ID
     are read; a Cookie header over 8 KiB, or headers over 16 KiB, get one
     clean JSON 431 and the connection is closed."""
@@ -769,8 +684,8 @@ def t_big_headers():
         out, closed = raw_exchange(request_bytes("GET", "/api/get-alerts", host + BROWSER_HEADERS + [
             ("Cookie", ck), ("Connection", "close")]))
         status, doc = one_answer(out, closed, f"{size}-byte Cookie {kw}")
-        check(status == 200 and [a["alert_id"] for a in doc["alerts"]] == [keep],
-              f"{size}-byte Cookie {kw}: {status} {doc}")
+        assert status == 200 and [a["alert_id"] for a in doc["alerts"]] == [keep], (
+            f"{size}-byte Cookie {kw}: {status} {doc}")
     # a stream with the largest cookie a browser sends, and a long Last-Event-ID
     for what, extra in (("8 KiB Cookie", [("Cookie", cookie_header(8192, c, count=180))]),
                         ("5,000-character Last-Event-ID",
@@ -787,8 +702,8 @@ def t_big_headers():
         except socket.timeout:
             pass
         s.close()
-        check(re.match(rb"HTTP/1\.1 (200|400) ", got) is not None and got.count(b"HTTP/1.1 ") == 1,
-              f"stream with a {what}: {got[:200]!r}")
+        assert re.match(rb"HTTP/1\.1 (200|400) ", got) is not None and got.count(b"HTTP/1.1 ") == 1, (
+            f"stream with a {what}: {got[:200]!r}")
     over = [
         ("8193-byte Cookie", [("Cookie", cookie_header(8193, c))]),
         ("8193-byte Cookie in one cookie", [("Cookie", cookie_header(8193, c, count=1))]),
@@ -800,13 +715,13 @@ def t_big_headers():
     for what, extra in over:
         out, closed = raw_exchange(request_bytes("GET", "/api/get-alerts", host + extra))
         status, doc = one_answer(out, closed, what)
-        check(status == 431 and isinstance(doc, dict) and "too large" in doc.get("error", ""),
-              f"{what}: {status} {doc}")
+        assert status == 431 and isinstance(doc, dict) and "too large" in doc.get("error", ""), (
+            f"{what}: {status} {doc}")
     # far beyond the connection's memory: libmicrohttpd's own 431, once, closed
     out, closed = raw_exchange(request_bytes("GET", "/api/get-alerts", host + [
         ("Cookie", cookie_header(64 * 1024, c, count=1))]))
-    check(out.startswith(b"HTTP/1.1 431 ") and out.count(b"HTTP/1.1 ") == 1 and closed,
-          f"64 KiB Cookie: {out[:200]!r}")
+    assert out.startswith(b"HTTP/1.1 431 ") and out.count(b"HTTP/1.1 ") == 1 and closed, (
+        f"64 KiB Cookie: {out[:200]!r}")
     req("DELETE", f"/api/delete-alert/{keep}", cookie=c)
 
 
@@ -823,16 +738,18 @@ def own_address():
     return None if addr is None or addr.startswith("127.") else addr
 
 
-def t_metrics_scope():
-    """/metrics answers a loopback peer that is not a proxy hop only."""
-    check(req("GET", "/metrics").status == 200, "metrics from loopback")
+def test_metrics_scope(main_webapp):
+    """/metrics only for a loopback peer, not through a proxy.
+
+    /metrics answers a loopback peer that is not a proxy hop only."""
+    assert req("GET", "/metrics").status == 200, "metrics from loopback"
     for h in ({"X-Forwarded-For": "203.0.113.9"}, {"X-Forwarded-For": "127.0.0.1"},
               {"Forwarded": "for=203.0.113.9"}, {"X-Real-IP": "203.0.113.9"}):
         r = req("GET", "/metrics", headers=h)
-        check(r.status == 404 and r.json() == {"error": "Not found"},
-              f"metrics through a proxy ({h}): {r.status}")
-    check(req("GET", "/health", headers={"X-Forwarded-For": "203.0.113.9"}).status == 200,
-          "health through a proxy")
+        assert r.status == 404 and r.json() == {"error": "Not found"}, (
+            f"metrics through a proxy ({h}): {r.status}")
+    assert req("GET", "/health", headers={"X-Forwarded-For": "203.0.113.9"}).status == 200, (
+        "health through a proxy")
     # a peer on another address: a webapp listening on this machine's own
     # (non-loopback) address, for a moment
     addr = own_address()
@@ -845,32 +762,34 @@ def t_metrics_scope():
                COOKIE_SECRET=SECRET, TOPIC_PRICES=TOPIC_P, TOPIC_ALERTS=TOPIC_A, LOG_LEVEL="warn")
     proc = subprocess.Popen([WEBAPP], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        check(wait_until(lambda: port_open(port, addr), 20, 0.1), "webapp on the own address")
+        assert wait_until(lambda: port_open(port, addr), 20, 0.1), "webapp on the own address"
         r = request("GET", port, "/metrics", host=addr)
-        check(r.status == 404 and r.json() == {"error": "Not found"},
-              f"metrics from {addr}: {r.status}")
-        check(request("GET", port, "/api/tickers", host=addr).status == 200, "tickers from afar")
+        assert r.status == 404 and r.json() == {"error": "Not found"}, (
+            f"metrics from {addr}: {r.status}")
+        assert request("GET", port, "/api/tickers", host=addr).status == 200, "tickers from afar"
     finally:
         proc.terminate()
         proc.wait(10)
 
 
-def t_limit():
+def test_limit(main_webapp):
+    """100 alerts per user"""
     _, c = new_user()
     ids = []
     for i in range(100):
         r = set_alert(c, TB, 1000 + i)
-        check(r.status == 200, f"alert {i + 1}: {r.status} {r.body!r}")
+        assert r.status == 200, f"alert {i + 1}: {r.status} {r.body!r}"
         ids.append(r.json()["alert_id"])
     r = set_alert(c, TB, 5000)
-    check(r.status == 409 and "error" in r.json(), f"alert 101: {r.status} {r.body!r}")
-    check(len(alerts_of(c)) == 100, "the 101st alert was stored")
+    assert r.status == 409 and "error" in r.json(), f"alert 101: {r.status} {r.body!r}"
+    assert len(alerts_of(c)) == 100, "the 101st alert was stored"
     for aid in ids:
         req("DELETE", f"/api/delete-alert/{aid}", cookie=c)
-    check(alerts_of(c) == [], "cleanup")
+    assert alerts_of(c) == [], "cleanup"
 
 
-def t_tickers_and_learning():
+def test_tickers_and_learning(main_webapp):
+    """tickers and tickers learned from the feed"""
     produce(TOPIC_P, [tick(TA, 150.25), tick(TC, 9.5, "yahoo")])
     deadline = time.time() + 10
     ts = {}
@@ -879,27 +798,28 @@ def t_tickers_and_learning():
         if TC in ts and ts.get(TA, {}).get("price") == 150.25:
             break
         time.sleep(0.1)
-    check(ts.get(TA, {}).get("price") == 150.25, f"{TA} price: {ts.get(TA)}")
-    check(ts[TA]["company"] == f"{TA} Corp" and ts[TA]["source"] == "sim", str(ts[TA]))
-    check(ts.get(TB, {}).get("price", 0) is None, f"{TB} should have no price: {ts.get(TB)}")
-    check(ts.get(TC, {}).get("source") == "yahoo", f"{TC}: {ts.get(TC)}")
+    assert ts.get(TA, {}).get("price") == 150.25, f"{TA} price: {ts.get(TA)}"
+    assert ts[TA]["company"] == f"{TA} Corp" and ts[TA]["source"] == "sim", str(ts[TA])
+    assert ts.get(TB, {}).get("price", 0) is None, f"{TB} should have no price: {ts.get(TB)}"
+    assert ts.get(TC, {}).get("source") == "yahoo", f"{TC}: {ts.get(TC)}"
     _, c = new_user()
     r = set_alert(c, TC, 10)
-    check(r.status == 200, f"a ticker seen on the feed is refused: {r.status} {r.body!r}")
+    assert r.status == 200, f"a ticker seen on the feed is refused: {r.status} {r.body!r}"
     req("DELETE", f"/api/delete-alert/{r.json()['alert_id']}", cookie=c)
     # bad ticks are skipped and counted, the stream goes on
     produce(TOPIC_P, [("x", "not json"), ("x", '{"ticker":"X","price":-1,"timestamp":1}')])
 
 
-def t_stream_prices():
+def test_stream_prices(main_webapp):
+    """price stream: snapshot, live, heartbeat"""
     s = Sse("/api/stream-prices")
-    check(s.status == 200, f"status {s.status}")
-    check(s.resp.getheader("Content-Type", "").startswith("text/event-stream"), "content type")
+    assert s.status == 200, f"status {s.status}"
+    assert s.resp.getheader("Content-Type", "").startswith("text/event-stream"), "content type"
     first = s.next_data(2)
-    check(first is not None, "no snapshot")
+    assert first is not None, "no snapshot"
     snap = [first] + s.data_within(0.3)
-    check(any(d.get("ticker") == TA and d.get("price") == 150.25 for d in snap),
-          f"snapshot lacks {TA}: {snap}")
+    assert any(d.get("ticker") == TA and d.get("price") == 150.25 for d in snap), (
+        f"snapshot lacks {TA}: {snap}")
     produce(TOPIC_P, [tick(TA, 151.5)])
     got = None
     end = time.time() + 5
@@ -907,11 +827,11 @@ def t_stream_prices():
         d = s.next_data(end - time.time())
         if d and d.get("ticker") == TA and d.get("price") == 151.5:
             got = d
-    check(got is not None, "live tick not received")
-    check(s.wait_comment("heartbeat", 3), "no heartbeat")
+    assert got is not None, "live tick not received"
+    assert s.wait_comment("heartbeat", 3), "no heartbeat"
     s.close()
     r = req("HEAD", "/api/stream-prices")
-    check(r.status == 405, f"HEAD stream: {r.status}")
+    assert r.status == 405, f"HEAD stream: {r.status}"
 
 
 STATE = {}
@@ -921,43 +841,44 @@ def fire_for(user_cookie, n, publish=True):
     """Sets n alerts on TA for the user, fires them, returns the claims."""
     for i in range(n):
         r = set_alert(user_cookie, TA, 100 + i)
-        check(r.status == 200, f"set-alert {r.status}")
+        assert r.status == 200, f"set-alert {r.status}"
     claims = claim(TA, 1000)
-    check(len(claims) == n, f"claimed {len(claims)} alerts, wanted {n}")
+    assert len(claims) == n, f"claimed {len(claims)} alerts, wanted {n}"
     if publish:
         produce(TOPIC_A, claims)
     return claims
 
 
-def t_alert_routing():
+def test_alert_routing(main_webapp):
+    """alerts reach their user only, once"""
     ua, ca = new_user()
     ub, cb = new_user()
-    check(set_alert(cb, TA, 10**9).status == 200, "B's alert")
+    assert set_alert(cb, TA, 10**9).status == 200, "B's alert"
     sa = Sse("/api/stream-alerts", ca)
     sb = Sse("/api/stream-alerts", cb)
-    check(sa.status == 200 and sb.status == 200, "streams")
-    check(sa.resp.getheader("Content-Type", "").startswith("text/event-stream"), "content type")
+    assert sa.status == 200 and sb.status == 200, "streams"
+    assert sa.resp.getheader("Content-Type", "").startswith("text/event-stream"), "content type"
     claims = fire_for(ca, 2)
-    check(all(u == ua for u, _ in claims), "claimed someone else's alert")
+    assert all(u == ua for u, _ in claims), "claimed someone else's alert"
     got = [sa.next_data(5), sa.next_data(5)]
-    check(all(g is not None for g in got), f"A got {got}")
+    assert all(g is not None for g in got), f"A got {got}"
     want = [json.loads(p) for _, p in claims]
-    check([g["alert_id"] for g in got] == [w["alert_id"] for w in want], f"{got} vs {want}")
+    assert [g["alert_id"] for g in got] == [w["alert_id"] for w in want], f"{got} vs {want}"
     for g in got:
-        check(g["user_id"] == ua and g["_id"] == g["event_id"], f"event id/user: {g}")
-    check(pos(got[0]["_id"]) < pos(got[1]["_id"]), f"positions not increasing: {got}")
-    check(sb.data_within(2) == [], "user B received user A's alert")
-    check(sa.data_within(1) == [], "user A received an alert twice")
+        assert g["user_id"] == ua and g["_id"] == g["event_id"], f"event id/user: {g}"
+    assert pos(got[0]["_id"]) < pos(got[1]["_id"]), f"positions not increasing: {got}"
+    assert sb.data_within(2) == [], "user B received user A's alert"
+    assert sa.data_within(1) == [], "user A received an alert twice"
     # fired alerts left the active list and entered the history
-    check(all(a["alert_id"] not in [w["alert_id"] for w in want] for a in alerts_of(ca)),
-          "a fired alert is still active")
+    assert all(a["alert_id"] not in [w["alert_id"] for w in want] for a in alerts_of(ca)), (
+        "a fired alert is still active")
     hist = req("GET", "/api/alert-history", cookie=ca).json()["alerts"]
-    check([h["alert_id"] for h in hist[:2]] == [w["alert_id"] for w in reversed(want)],
-          f"history: {hist}")
-    check(req("GET", "/api/alert-history", cookie=cb).json() == {"alerts": []}, "B's history")
+    assert [h["alert_id"] for h in hist[:2]] == [w["alert_id"] for w in reversed(want)], (
+        f"history: {hist}")
+    assert req("GET", "/api/alert-history", cookie=cb).json() == {"alerts": []}, "B's history"
     # the same alert again from Kafka (an outbox replay) is not delivered twice
     produce(TOPIC_A, claims[:1])
-    check(sa.data_within(1.5) == [], "a replayed Kafka message was delivered twice")
+    assert sa.data_within(1.5) == [], "a replayed Kafka message was delivered twice"
     STATE["user"] = (ua, ca)
     STATE["last_id"] = got[-1]["event_id"]
     sa.close()
@@ -976,165 +897,88 @@ def ids_of(claims):
     return [json.loads(p)["event_id"] for _, p in claims]
 
 
-def t_replay():
+def test_replay(main_webapp):
+    """Last-Event-ID replay without duplicates"""
     ua, ca = STATE["user"]
     last = STATE["last_id"]
     # fired while the user is away: one already on Kafka, two not yet
     away = fire_for(ca, 1) + fire_for(ca, 2, publish=False)
     want = ids_of(away)
-    check(pos(want[0]) < pos(want[1]) < pos(want[2]), f"positions: {want}")
+    assert pos(want[0]) < pos(want[1]) < pos(want[2]), f"positions: {want}"
     s = Sse("/api/stream-alerts", ca, headers={"Last-Event-ID": last})
-    check(s.status == 200, f"status {s.status}")
+    assert s.status == 200, f"status {s.status}"
     got = [s.next_data(3) for _ in range(3)]
-    check(all(g is not None for g in got), f"replay incomplete: {got}")
-    check([g["event_id"] for g in got] == want, f"replayed {[g['event_id'] for g in got]} vs {want}")
-    check([g["_id"] for g in got] == want, "event ids")
+    assert all(g is not None for g in got), f"replay incomplete: {got}"
+    assert [g["event_id"] for g in got] == want, f"replayed {[g['event_id'] for g in got]} vs {want}"
+    assert [g["_id"] for g in got] == want, "event ids"
     # the missed ones now arrive live (late): no duplicates; a new one: once
     produce(TOPIC_A, away[1:])
     new = fire_for(ca, 1)
     after = s.data_within(2.5)
-    check([g["alert_id"] for g in after] == [json.loads(new[0][1])["alert_id"]],
-          f"after the replay: {after}")
+    assert [g["alert_id"] for g in after] == [json.loads(new[0][1])["alert_id"]], (
+        f"after the replay: {after}")
     s.close()
     # the query parameter does the same; the newest id replays nothing
     top = ids_of(new)[0]
     s = Sse(f"/api/stream-alerts?last_event_id={want[-1]}", ca)
     d = s.next_data(3)
-    check(d is not None and d["event_id"] == top, f"query replay: {d}")
-    check(s.data_within(0.5) == [], "query replay: too much")
+    assert d is not None and d["event_id"] == top, f"query replay: {d}"
+    assert s.data_within(0.5) == [], "query replay: too much"
     s.close()
     s = Sse("/api/stream-alerts", ca, headers={"Last-Event-ID": top})
-    check(s.data_within(1) == [], "replay from the newest id sent something")
+    assert s.data_within(1) == [], "replay from the newest id sent something"
     s.close()
     s = Sse("/api/stream-alerts", ca)
-    check(s.data_within(1) == [], "a stream without Last-Event-ID replayed")
+    assert s.data_within(1) == [], "a stream without Last-Event-ID replayed"
     s.close()
     hist = req("GET", "/api/alert-history", cookie=ca).json()["alerts"]
     kept = [h["event_id"] for h in reversed(hist)]
-    check(kept[-4:] == want + [top], f"history positions {kept} vs {want + [top]}")
+    assert kept[-4:] == want + [top], f"history positions {kept} vs {want + [top]}"
     # an id past the end (lost data, forged: an 18-digit number used to
     # silence a stream) resumes from the oldest kept entry; so does a number
     # of the version before, which sorts before every position
     for bad in ("99999999999999999-0", "999999999999999999", "3"):
         s = Sse("/api/stream-alerts", ca, headers={"Last-Event-ID": bad})
         got = [d["event_id"] for d in s.data_within(1.5)]
-        check(got == kept, f"Last-Event-ID {bad}: replayed {got}, kept {kept}")
+        assert got == kept, f"Last-Event-ID {bad}: replayed {got}, kept {kept}"
         s.close()
     # malformed or over-long: a clean 400
     for bad in ("abc", "1-2-3", "-1", "1" * 65, "9" * 5000):
         s = Sse("/api/stream-alerts", ca, headers={"Last-Event-ID": bad})
-        check(s.status == 400, f"Last-Event-ID {bad[:20]}...: {s.status}")
+        assert s.status == 400, f"Last-Event-ID {bad[:20]}...: {s.status}"
         s.close()
 
 
-def t_late_alert():
-    """An alert whose Kafka message comes after a later one of the same user
+def test_late_alert(main_webapp):
+    """a late alert reaches the stream once, in order.
+
+    An alert whose Kafka message comes after a later one of the same user
     (an outbox republished after a crash) still reaches every stream once,
     in history order; a stream resumed past it does not get it twice."""
     _, c = new_user()
     s = Sse("/api/stream-alerts", c)
-    check(s.status == 200, f"status {s.status}")
+    assert s.status == 200, f"status {s.status}"
     a = fire_for(c, 1, publish=False)
     b = fire_for(c, 1, publish=False)
     ia, ib = ids_of(a)[0], ids_of(b)[0]
     produce(TOPIC_A, b)  # B first: the stream sees it does not follow what it has
     got = [s.next_data(5), s.next_data(5)]
-    check([g and g["event_id"] for g in got] == [ia, ib], f"late alert: got {got}")
+    assert [g and g["event_id"] for g in got] == [ia, ib], f"late alert: got {got}"
     r = Sse("/api/stream-alerts", c, headers={"Last-Event-ID": ib})
     produce(TOPIC_A, a)  # A, late
-    check(s.data_within(1.5) == [], "the late alert was delivered twice")
-    check(r.data_within(0.5) == [], "a stream resumed past the late alert got it")
+    assert s.data_within(1.5) == [], "the late alert was delivered twice"
+    assert r.data_within(0.5) == [], "a stream resumed past the late alert got it"
     cc = fire_for(c, 1)
     for x in (s, r):
         d = x.data_within(2)
-        check([g["event_id"] for g in d] == ids_of(cc), f"after the late alert: {d}")
+        assert [g["event_id"] for g in d] == ids_of(cc), f"after the late alert: {d}"
         x.close()
 
 
-def t_metrics():
-    r = req("GET", "/metrics")
-    check(r.status == 200 and r.header("Content-Type").startswith("text/plain"), "metrics")
-    text = r.body.decode()
-    vals = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            k, _, v = line.rpartition(" ")
-            vals[k] = float(v)
-    for name in ("webapp_sse_price_streams", "webapp_sse_alert_streams",
-                 "webapp_sse_events_sent_total", "webapp_sse_clients_dropped_total",
-                 'webapp_http_requests_total{code="200"}', 'webapp_http_requests_total{code="400"}'):
-        check(name in vals, f"metrics lack {name}")
-    check(vals["webapp_alerts_created_total"] >= 100, "alerts created not counted")
-    check(vals["webapp_alerts_deleted_total"] >= 100, "alerts deleted not counted")
-    check(vals["webapp_kafka_bad_messages_total"] >= 2, "bad ticks not counted")
-    check(vals["webapp_alerts_duplicate_total"] >= 1, "duplicate alert not counted")
-    check(vals['webapp_http_requests_total{code="413"}'] >= 2, "413 not counted")
+def test_stream_slots_freed(main_webapp):
+    """closed streams free their slots at once.
 
-
-def t_sigterm(proc):
-    _, c = new_user()
-    sp = Sse("/api/stream-prices")
-    sa = Sse("/api/stream-alerts", c)
-    check(sp.next_data(2) is not None, "no snapshot before SIGTERM")
-    t0 = time.time()
-    proc.send_signal(signal.SIGTERM)
-    check(sp.ended.wait(5) and sa.ended.wait(5), "streams not ended on SIGTERM")
-    check(sp.clean_end and sa.clean_end, "streams cut instead of ended (final chunk missing)")
-    rc = proc.wait(10)
-    check(rc == 0, f"exit code {rc}")
-    check(time.time() - t0 < 10, "shutdown too slow")
-    try:
-        req("GET", "/health")
-        raise AssertionError("still accepting after exit")
-    except OSError:
-        pass
-
-
-# ------------------------------------------- a second webapp, private Redis
-
-PRIVATE_THREADS = 4  # the default WEBAPP_THREADS: one Redis connection each
-
-def redis_ping(port):
-    try:
-        with socket.create_connection((HOST, port), timeout=1) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-def start_redis(port, logdir):
-    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", HOST, "--save", "",
-                          "--appendonly", "no", "--dir", logdir],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        if redis_ping(port):
-            return p
-        time.sleep(0.05)
-    p.kill()
-    raise RuntimeError("private redis-server did not start")
-
-
-def t_stream_cap():
-    _, c = new_user()
-    a, b = Sse("/api/stream-alerts", c), Sse("/api/stream-alerts", c)
-    check(a.status == 200 and b.status == 200, "two streams")
-    x = Sse("/api/stream-alerts", c)
-    check(x.status == 429 and "error" in json.loads(x.body), f"third stream: {x.status}")
-    a.close()
-    deadline = time.time() + 1  # a closed stream frees its slot within 1 s
-    ok = False
-    while time.time() < deadline and not ok:
-        y = Sse("/api/stream-alerts", c)
-        ok = y.status == 200
-        y.close()
-        time.sleep(0.05)
-    check(ok, "a closed stream still counts against the cap after 1 s")
-    b.close()
-
-
-def t_stream_slots_freed():
-    """A page that reconnects all its streams at once (16, the default cap)
+    A page that reconnects all its streams at once (16, the default cap)
     gets them all back: a closed stream frees its slot within 1 s of the
     client closing it, not at its next heartbeat."""
     _, c = new_user()
@@ -1148,17 +992,102 @@ def t_stream_slots_freed():
         return None
 
     streams = open_all()
-    check(streams is not None, "16 streams for one user refused")
+    assert streams is not None, "16 streams for one user refused"
     for round_ in range(3):
         for x in streams:
             x.close()
         t0 = time.time()
         streams = wait_until(open_all, 1.0, 0.05)
-        check(streams is not None,
-              f"round {round_}: 16 streams not back within 1 s of closing them")
+        assert streams is not None, (
+            f"round {round_}: 16 streams not back within 1 s of closing them")
         print(f"      round {round_}: all 16 streams back {time.time() - t0:.3f}s after closing")
     for x in streams:
         x.close()
+
+
+def test_metrics(main_webapp):
+    """metrics"""
+    r = req("GET", "/metrics")
+    assert r.status == 200 and r.header("Content-Type").startswith("text/plain"), "metrics"
+    text = r.body.decode()
+    vals = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            k, _, v = line.rpartition(" ")
+            vals[k] = float(v)
+    for name in ("webapp_sse_price_streams", "webapp_sse_alert_streams",
+                 "webapp_sse_events_sent_total", "webapp_sse_clients_dropped_total",
+                 'webapp_http_requests_total{code="200"}', 'webapp_http_requests_total{code="400"}'):
+        assert name in vals, f"metrics lack {name}"
+    assert vals["webapp_alerts_created_total"] >= 100, "alerts created not counted"
+    assert vals["webapp_alerts_deleted_total"] >= 100, "alerts deleted not counted"
+    assert vals["webapp_kafka_bad_messages_total"] >= 2, "bad ticks not counted"
+    assert vals["webapp_alerts_duplicate_total"] >= 1, "duplicate alert not counted"
+    assert vals['webapp_http_requests_total{code="413"}'] >= 2, "413 not counted"
+
+
+def sigterm_ends_streams(proc):
+    _, c = new_user()
+    sp = Sse("/api/stream-prices")
+    sa = Sse("/api/stream-alerts", c)
+    assert sp.next_data(2) is not None, "no snapshot before SIGTERM"
+    t0 = time.time()
+    proc.send_signal(signal.SIGTERM)
+    assert sp.ended.wait(5) and sa.ended.wait(5), "streams not ended on SIGTERM"
+    assert sp.clean_end and sa.clean_end, "streams cut instead of ended (final chunk missing)"
+    rc = proc.wait(10)
+    assert rc == 0, f"exit code {rc}"
+    assert time.time() - t0 < 10, "shutdown too slow"
+    try:
+        req("GET", "/health")
+        raise AssertionError("still accepting after exit")
+    except OSError:
+        pass
+
+
+def test_sigterm(main_webapp):
+    """SIGTERM ends streams and exits 0"""
+    sigterm_ends_streams(main_webapp.proc)
+
+
+def test_main_log_clean(main_webapp):
+    """the first webapp's log: no secret, no sanitizer report"""
+    check_log(main_webapp)
+
+
+# ------------------------------------------- a second webapp, private Redis
+
+PRIVATE_THREADS = 4  # the default WEBAPP_THREADS: one Redis connection each
+
+def start_redis(port, logdir):
+    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", HOST, "--save", "",
+                          "--appendonly", "no", "--dir", logdir],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if testkit.redis_ping(HOST, port, timeout=1) is None:
+            return p
+        time.sleep(0.05)
+    p.kill()
+    raise RuntimeError("private redis-server did not start")
+
+
+def test_stream_cap(private_webapp):
+    """alert streams per user are capped"""
+    _, c = new_user()
+    a, b = Sse("/api/stream-alerts", c), Sse("/api/stream-alerts", c)
+    assert a.status == 200 and b.status == 200, "two streams"
+    x = Sse("/api/stream-alerts", c)
+    assert x.status == 429 and "error" in json.loads(x.body), f"third stream: {x.status}"
+    a.close()
+    deadline = time.time() + 1  # a closed stream frees its slot within 1 s
+    ok = False
+    while time.time() < deadline and not ok:
+        y = Sse("/api/stream-alerts", c)
+        ok = y.status == 200
+        y.close()
+        time.sleep(0.05)
+    assert ok, "a closed stream still counts against the cap after 1 s"
+    b.close()
 
 
 def dechunk(raw):
@@ -1177,8 +1106,10 @@ def dechunk(raw):
     return bytes(body)
 
 
-def t_join_midflow():
-    """Streams opened while ticks flow get each tick once, in order, none
+def test_join_midflow(private_webapp):
+    """streams joining mid-flow: every tick once, in order.
+
+    Streams opened while ticks flow get each tick once, in order, none
     missing after the snapshot (the snapshot holds whole batches only)."""
     tj, n, nstreams = f"WJ{UNIQ}", 2000, 30
     last = f'"price": {n}'.encode()
@@ -1219,14 +1150,16 @@ def t_join_midflow():
             d = json.loads(m.group(1))
             if d.get("ticker") == tj:
                 prices.append(d["price"])
-        check(prices and prices[-1] == n, f"stream {i} did not reach the last tick: {prices[-3:]}")
+        assert prices and prices[-1] == n, f"stream {i} did not reach the last tick: {prices[-3:]}"
         want = list(range(prices[0], n + 1))
-        check(prices == want, f"stream {i}: {len(prices)} ticks from {prices[0]}, "
-              f"{len(prices) - len(set(prices))} twice, "
-              f"{len(set(want) - set(prices))} missing")
+        assert prices == want, (
+            f"stream {i}: {len(prices)} ticks from {prices[0]}, "
+            f"{len(prices) - len(set(prices))} twice, "
+            f"{len(set(want) - set(prices))} missing")
 
 
-def t_slow_client_dropped():
+def test_slow_client_dropped(private_webapp):
+    """a slow client is dropped, the others get every tick"""
     # The webapp runs with the default limit, SSE_QUEUE_MAX_BYTES = 1 MiB.
     n = 80000
     # The reader drains its socket as fast as it can on its own thread and
@@ -1278,10 +1211,10 @@ def t_slow_client_dropped():
             continue
         if d.get("ticker") == TW:
             seen.add(d["price"])
-    check(len(seen) == n, f"the reading client got {len(seen)} of {n} ticks")
+    assert len(seen) == n, f"the reading client got {len(seen)} of {n} ticks"
     vals = dict(l.rpartition(" ")[::2] for l in req("GET", "/metrics").body.decode().splitlines()
                 if l and not l.startswith("#"))
-    check(float(vals["webapp_sse_clients_dropped_total"]) >= 1, "the slow client was not dropped")
+    assert float(vals["webapp_sse_clients_dropped_total"]) >= 1, "the slow client was not dropped"
     slow.settimeout(10)
     got = 0
     try:
@@ -1293,7 +1226,7 @@ def t_slow_client_dropped():
     except (ConnectionResetError, socket.timeout):
         pass
     total = sum(len(v) for _, v in lines)
-    check(got < total / 2, f"the dropped client still got {got} bytes (of ~{total})")
+    assert got < total / 2, f"the dropped client still got {got} bytes (of ~{total})"
     slow.close()
     fast.close()
 
@@ -1319,25 +1252,27 @@ def burst(cookie, n):
     return out
 
 
-def t_redis_outage(redis_proc, rport, logdir, logpath):
+def test_redis_outage(private_webapp):
+    """Redis down: fast 503; once it answers, no request fails on any worker"""
+    w = private_webapp
     _, c = new_user()
-    check(set_alert(c, TA, 1e9).status == 200, "set-alert before the outage")
-    redis_proc.kill()
-    redis_proc.wait()
+    assert set_alert(c, TA, 1e9).status == 200, "set-alert before the outage"
+    w.redis.kill()
+    w.redis.wait()
     for method, path, body in (("POST", "/api/set-alert", {"ticker": TA, "threshold": 5, "type": "above"}),
                                ("GET", "/api/get-alerts", None), ("GET", "/api/alert-history", None),
                                ("DELETE", "/api/delete-alert/x", None)):
         t0 = time.time()
         r = req(method, path, body=body, cookie=c)
-        check(r.status == 503 and "error" in r.json(), f"{method} {path} with Redis down: {r.status}")
-        check(time.time() - t0 < 1.5, f"{method} {path} took {time.time() - t0:.1f}s")
+        assert r.status == 503 and "error" in r.json(), f"{method} {path} with Redis down: {r.status}"
+        assert time.time() - t0 < 1.5, f"{method} {path} took {time.time() - t0:.1f}s"
     r = req("GET", "/health")
-    check(r.status == 503 and r.json().get("redis") not in (None, "ok"), f"health: {r.body!r}")
+    assert r.status == 503 and r.json().get("redis") not in (None, "ok"), f"health: {r.body!r}"
     s = Sse("/api/stream-prices")
-    check(s.status == 200, "price streams need no Redis")
+    assert s.status == 200, "price streams need no Redis"
     s.close()
-    mark = os.path.getsize(logpath)
-    redis_proc = start_redis(rport, logdir)  # returns once Redis answers PING
+    mark = os.path.getsize(w.logpath)
+    w.redis = start_redis(w.rport, w.logdir)  # returns once Redis answers PING
     # From now on no request may fail. Each worker thread has its own Redis
     # connection (dead, or refused during the outage); its first request
     # after the restart must reconnect and succeed. Bursts of 50 parallel
@@ -1347,109 +1282,100 @@ def t_redis_outage(redis_proc, rport, logdir, logpath):
         statuses = burst(c, n)
         rounds += 1
         bad = [st for st in statuses if st != 200]
-        check(not bad, f"burst {rounds} after Redis answered PING: {len(bad)} of {n} failed "
-              f"({sorted(set(map(str, bad)))})")
-        with open(logpath, "rb") as f:
+        assert not bad, (
+            f"burst {rounds} after Redis answered PING: {len(bad)} of {n} failed "
+            f"({sorted(set(map(str, bad)))})")
+        with open(w.logpath, "rb") as f:
             f.seek(mark)
             workers = f.read().count(b"redis connected")
-    check(workers == PRIVATE_THREADS,
-          f"{workers} of {PRIVATE_THREADS} worker threads reconnected after {rounds} bursts")
-    check(set_alert(c, TA, 1e9).status == 200, "set-alert after recovery")
-    check(req("GET", "/health").status == 200, "health after recovery")
-    return redis_proc
+    assert workers == PRIVATE_THREADS, (
+        f"{workers} of {PRIVATE_THREADS} worker threads reconnected after {rounds} bursts")
+    assert set_alert(c, TA, 1e9).status == 200, "set-alert after recovery"
+    assert req("GET", "/health").status == 200, "health after recovery"
 
 
-def phase_private(logdir):
-    global PORT
-    if shutil.which("redis-server") is None:
-        print("skip private-Redis checks: no redis-server")
-        return
-    rport = free_port()
-    redis_proc = start_redis(rport, logdir)
-    main_port = PORT
-    PORT = free_port()
-    logpath = os.path.join(logdir, "webapp2.log")
-    try:
-        with open(logpath, "wb") as logf:
-            proc = start_webapp(logf, {"REDIS_PORT": str(rport), "SSE_STREAMS_PER_USER": "2",
-                                       "WEBAPP_THREADS": str(PRIVATE_THREADS)})
-            try:
-                warm_up()
-                run("alert streams per user are capped", t_stream_cap)
-                run("streams joining mid-flow: every tick once, in order", t_join_midflow)
-                run("a slow client is dropped, the others get every tick", t_slow_client_dropped)
-                box = [redis_proc]
-                run("Redis down: fast 503; once it answers, no request fails on any worker",
-                    lambda: box.__setitem__(0, t_redis_outage(box[0], rport, logdir, logpath)))
-                redis_proc = box[0]
-                run("SIGTERM ends streams and exits 0 (second replica)", lambda: t_sigterm(proc))
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-    finally:
-        redis_proc.kill()
-        redis_proc.wait()
-        PORT = main_port
-    check_log(logpath)
+def test_private_sigterm(private_webapp):
+    """SIGTERM ends streams and exits 0 (second replica)"""
+    sigterm_ends_streams(private_webapp.proc)
 
 
-def check_log(logpath):
-    log = open(logpath, encoding="utf-8", errors="replace").read()
-    bad = []
-    if SECRET in log:
-        bad.append("the cookie secret appears in the log")
-    if "ERROR: AddressSanitizer" in log or "LeakSanitizer" in log or "runtime error:" in log:
-        bad.append("sanitizer report in the log")
-    if bad or FAILED:
-        print(f"---- {logpath} ----")
-        print(log[-20000:])
-    FAILED.extend(bad)
+def test_private_log_clean(private_webapp):
+    """the second webapp's log: no secret, no sanitizer report"""
+    check_log(private_webapp)
 
 
-def main():
+def check_log(webapp):
+    """The webapp's log, once it has exited (LeakSanitizer reports at exit):
+    no cookie secret, no sanitizer report."""
+    if webapp.proc.poll() is None:
+        webapp.proc.kill()
+        webapp.proc.wait()
+    log = open(webapp.logpath, encoding="utf-8", errors="replace").read()
+    assert SECRET not in log, "the cookie secret appears in the log"
+    assert not ("ERROR: AddressSanitizer" in log or "LeakSanitizer" in log or
+                "runtime error:" in log), "sanitizer report in the log"
+
+
+# ---------------------------------------------------------------- fixtures
+
+class Webapp:
+    """A webapp under test: its process (proc), port and log (logpath)."""
+
+    def __init__(self, proc, port, logpath):
+        self.proc, self.port, self.logpath = proc, port, logpath
+
+
+@pytest.fixture(scope="module", autouse=True)
+def setup(services, bins):
+    """The binaries under test, the test servers, this run's topics."""
+    global WEBAPP, KAFKA_ADMIN, CLAIM, BOOT, REDIS_HOST, REDIS_PORT
+    WEBAPP, KAFKA_ADMIN, CLAIM = bins("webapp"), bins("kafka-admin"), bins("webapp_claim")
+    BOOT, REDIS_HOST, REDIS_PORT = services.kafka, services.redis_host, services.redis_port
     subprocess.run([KAFKA_ADMIN, "create-topics", "--bootstrap", BOOT, "--partitions", "3",
                     TOPIC_P, TOPIC_A], check=True, timeout=60)
-    logdir = tempfile.mkdtemp(prefix="webapp-it-")
+
+
+@pytest.fixture(scope="module")
+def main_webapp(logdir):
+    """The webapp on the test Redis, warmed up: what most tests talk to."""
     logpath = os.path.join(logdir, "webapp.log")
     with open(logpath, "wb") as logf:
         proc = start_webapp(logf)
         try:
             warm_up()
-            for name, fn in (("health", t_health), ("dashboard and cookie", t_dashboard_and_cookie),
-                             ("openapi", t_openapi), ("user endpoints need a valid cookie",
-                                                      t_no_cookie_400),
-                             ("set, list, delete, ownership", t_crud),
-                             ("set-alert once per Idempotency-Key / X-Request-Id", t_idempotency),
-                             ("bad input is refused and changes nothing", t_bad_inputs),
-                             ("CSRF: JSON bodies, same-origin Origin/Referer/Sec-Fetch-Site",
-                              t_csrf),
-                             ("ambiguous framing is refused and smuggles nothing", t_framing),
-                             ("thresholds: bounded, listed back exactly", t_thresholds),
-                             ("Cookie up to 8 KiB read, beyond a clean 431", t_big_headers),
-                             ("/metrics only for a loopback peer, not through a proxy",
-                              t_metrics_scope),
-                             ("100 alerts per user", t_limit),
-                             ("tickers and tickers learned from the feed", t_tickers_and_learning),
-                             ("price stream: snapshot, live, heartbeat", t_stream_prices),
-                             ("alerts reach their user only, once", t_alert_routing),
-                             ("Last-Event-ID replay without duplicates", t_replay),
-                             ("a late alert reaches the stream once, in order", t_late_alert),
-                             ("closed streams free their slots at once", t_stream_slots_freed),
-                             ("metrics", t_metrics)):
-                run(name, fn)
-            run("SIGTERM ends streams and exits 0", lambda: t_sigterm(proc))
+            yield Webapp(proc, PORT, logpath)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    check_log(logpath)
-    phase_private(logdir)
-    if FAILED:
-        print(f"FAILED: {', '.join(FAILED)}")
-        sys.exit(1)
-    print("all webapp contract tests passed")
 
 
-if __name__ == "__main__":
-    main()
+@pytest.fixture(scope="module")
+def private_webapp(logdir):
+    """A second webapp on a Redis of its own (to stop), with a stream cap of
+    2 per user; while it runs, req() and Sse talk to it."""
+    global PORT
+    if shutil.which("redis-server") is None:
+        pytest.skip("no redis-server: the private-Redis checks are skipped")
+    rport = free_port()
+    w = Webapp(None, None, os.path.join(logdir, "webapp2.log"))
+    w.rport, w.logdir = rport, logdir
+    w.redis = start_redis(rport, logdir)
+    main_port = PORT
+    PORT = w.port = free_port()
+    try:
+        with open(w.logpath, "wb") as logf:
+            w.proc = start_webapp(logf, {"REDIS_PORT": str(rport), "SSE_STREAMS_PER_USER": "2",
+                                         "WEBAPP_THREADS": str(PRIVATE_THREADS)})
+            try:
+                warm_up()
+                yield w
+            finally:
+                if w.proc.poll() is None:
+                    w.proc.kill()
+                    w.proc.wait()
+    finally:
+        w.redis.kill()
+        w.redis.wait()
+        PORT = main_port
+

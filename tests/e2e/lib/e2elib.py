@@ -1,4 +1,5 @@
-"""Shared helpers of the end-to-end tests (python3 stdlib only).
+"""Shared helpers of the end-to-end tests (python3 stdlib only; the pytest
+fixtures they use, e2e_stack and check, are in tests/conftest.py).
 
 They run against the test stack that `./stack test` starts, which exports:
   E2E_BASE_URL      nginx, e.g. http://127.0.0.1:28080
@@ -39,18 +40,16 @@ import testkit  # noqa: E402
 TIMEOUT = 15  # seconds for one API request: generous on a loaded 2-core machine
 
 
-def require_stack():
-    """The stack's coordinates, or exit 0 with a note when not run by ./stack test."""
+def nginx_address():
+    """(host, port) of E2E_BASE_URL, or (None, None) when it is not set (the
+    tests are then skipped: the e2e_stack fixture of tests/conftest.py)."""
     if not os.environ.get("E2E_BASE_URL"):
-        print("E2E_BASE_URL not set (run by ./stack test): skipped")
-        sys.exit(0)
+        return None, None
     u = urllib.parse.urlsplit(os.environ["E2E_BASE_URL"])
     return u.hostname, u.port or 80
 
 
-HOST, PORT = (None, None)
-if os.environ.get("E2E_BASE_URL"):
-    HOST, PORT = require_stack()
+HOST, PORT = nginx_address()
 STATE = os.environ.get("E2E_STATE", "")
 WEBAPP_PORTS = [int(p) for p in os.environ.get("E2E_WEBAPP_PORTS", "").split()]
 KAFKA = os.environ.get("TEST_KAFKA_BOOTSTRAP", "127.0.0.1:29092")
@@ -334,40 +333,6 @@ class Stream:
         self.thread.join(5)
 
 
-class Checks:
-    """Collects failed checks; the test exits 1 when any failed."""
-
-    def __init__(self):
-        self.failed = []
-
-    def check(self, cond, what):
-        if not cond:
-            self.failed.append(what)
-            print(f"    FAIL: {what}", flush=True)
-        return cond
-
-    def run(self, name, fn):
-        print(f"--- {name}", flush=True)
-        t0 = time.time()
-        before = len(self.failed)
-        try:
-            fn()
-        except Exception as e:  # a crash in one case must not hide the others
-            self.failed.append(f"{name}: {e!r}")
-            print(f"    FAIL: {e!r}", flush=True)
-        ok = len(self.failed) == before
-        print(f"    {'ok' if ok else 'FAILED'} ({time.time() - t0:.1f}s)", flush=True)
-
-    def finish(self):
-        if self.failed:
-            print(f"{len(self.failed)} check(s) failed:")
-            for f in self.failed:
-                print(f"  - {f}")
-            sys.exit(1)
-        print("all checks passed")
-        sys.exit(0)
-
-
 def percentile(values, p):
     s = sorted(values)
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
@@ -379,5 +344,5 @@ def ms(v):
 
 __all__ = ["request", "connection", "source_for", "cookie_of", "replica_pid", "FLOOD_ADDR",
            "PROBE_ADDR", "new_user", "tickers", "live_prices", "nginx_setting", "stack", "health_port",
-           "publish", "topic_times", "tick_json", "Stream", "Checks", "percentile", "ms", "statistics",
-           "HOST", "PORT", "STATE", "WEBAPP_PORTS", "KAFKA", "STACK", "require_stack"]
+           "publish", "topic_times", "tick_json", "Stream", "percentile", "ms", "statistics",
+           "HOST", "PORT", "STATE", "WEBAPP_PORTS", "KAFKA", "STACK", "nginx_address", "testkit"]
