@@ -10,8 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-int bench_tick_format(int idx, uint32_t seq, double ts, char *out, size_t outlen,
-                      char ticker[16])
+int bench_tick_format(int idx, uint32_t seq, double ts, char *out, size_t outlen, char ticker[16])
 {
     int n;
 

@@ -15,8 +15,7 @@
 /* Writes the JSON tick of ticker index idx, burst seq (>= 1), timestamp ts
  * (Unix seconds) into out; also its ticker into ticker[16]. Returns the
  * length, or -1 when out is too small. */
-int bench_tick_format(int idx, uint32_t seq, double ts, char *out, size_t outlen,
-                      char ticker[16]);
+int bench_tick_format(int idx, uint32_t seq, double ts, char *out, size_t outlen, char ticker[16]);
 
 /* Extracts from one SSE data payload (a price JSON, not NUL-terminated):
  * the timestamp, and, for a bench ticker, its index and seq. Returns 1 for a

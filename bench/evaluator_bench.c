@@ -67,8 +67,7 @@ static int bench_config(struct bench *b)
 }
 
 /* Appends the four writes alert_store_create_once does, without its checks. */
-static void bench_append_alert(redisContext *ctx, const struct bench *b, long i,
-                               unsigned *seed)
+static void bench_append_alert(redisContext *ctx, const struct bench *b, long i, unsigned *seed)
 {
     char id[48], user[32], thr[32];
     const char *ticker = b->ticker[i % b->tickers];
@@ -80,12 +79,13 @@ static void bench_append_alert(redisContext *ctx, const struct bench *b, long i,
     snprintf(id, sizeof(id), "%s-%ld", b->tag, i);
     snprintf(user, sizeof(user), "bu%s-%ld", b->tag, i % 1000);
     snprintf(thr, sizeof(thr), "%.4f", t);
-    redisAppendCommand(ctx, "HSET alert:%s user_id %s ticker %s threshold %s type %s created_at %ld",
-                       id, user, ticker, thr, above ? "above" : "below", 1700000000L + i);
+    redisAppendCommand(ctx,
+                       "HSET alert:%s user_id %s ticker %s threshold %s type %s created_at %ld", id,
+                       user, ticker, thr, above ? "above" : "below", 1700000000L + i);
     redisAppendCommand(ctx, "SADD user_alerts:%s %s", user, id);
     redisAppendCommand(ctx, "SADD ticker_alerts:%s %s", ticker, id);
-    redisAppendCommand(ctx, "ZADD alert_idx:%s:%s %s %s", ticker, above ? "above" : "below",
-                       thr, id);
+    redisAppendCommand(ctx, "ZADD alert_idx:%s:%s %s %s", ticker, above ? "above" : "below", thr,
+                       id);
 }
 
 static int bench_load_alerts(struct bench *b)
@@ -218,8 +218,7 @@ static void bench_cleanup(struct bench *b)
 
     snprintf(pattern, sizeof(pattern), "*%s*", b->tag);
     do {
-        redisReply *r = redis_conn_command(b->rc, "SCAN %s MATCH %s COUNT 10000", cursor,
-                                           pattern);
+        redisReply *r = redis_conn_command(b->rc, "SCAN %s MATCH %s COUNT 10000", cursor, pattern);
         if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
             if (r != NULL)
                 freeReplyObject(r);
@@ -258,8 +257,8 @@ int main(int argc, char **argv)
     if (bench_feed(&b, b.ticks, 0) != 0)
         goto out;
     secs = bench_run(&b, (uint64_t)b.ticks);
-    printf("quiet ticks: %ld ticks in %.2f s = %.0f ticks/s (fired %" PRIu64 ")\n", b.ticks,
-           secs, (double)b.ticks / secs, (uint64_t)atomic_load(&b.stats.alerts_fired));
+    printf("quiet ticks: %ld ticks in %.2f s = %.0f ticks/s (fired %" PRIu64 ")\n", b.ticks, secs,
+           (double)b.ticks / secs, (uint64_t)atomic_load(&b.stats.alerts_fired));
 
     ticks_fire = (uint64_t)(b.fire_steps * b.tickers);
     fired0 = atomic_load(&b.stats.alerts_fired);

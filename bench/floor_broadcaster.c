@@ -30,8 +30,8 @@
 #define FLOOR_PENDING_MAX (64 * 1024) /* unsent bytes before a client is dropped */
 #define FLOOR_BURST_MAX (256 * 1024)
 #define FLOOR_EVENTS 512
-#define FLOOR_HEADERS                                                                      \
-    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n" \
+#define FLOOR_HEADERS                                                                              \
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"            \
     "Transfer-Encoding: chunked\r\n\r\n"
 
 struct floor_opts {
@@ -273,7 +273,8 @@ static void floor_self_burst(int tfd, long tickers, uint32_t *seq, char *burst)
 
 static int floor_listen(long port)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int one = 1;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

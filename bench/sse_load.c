@@ -75,15 +75,15 @@ struct load_opts {
 struct load_stats {
     uint64_t hist[LOAD_HIST_N];
     uint64_t max_us;
-    uint64_t counted;  /* bench ticks inside the window, each once */
-    uint64_t dups;     /* a seq not above the last one of its stream/ticker */
-    uint64_t gaps;     /* seqs skipped inside one stream/ticker */
-    uint64_t others;   /* ticks of other tickers */
+    uint64_t counted; /* bench ticks inside the window, each once */
+    uint64_t dups;    /* a seq not above the last one of its stream/ticker */
+    uint64_t gaps;    /* seqs skipped inside one stream/ticker */
+    uint64_t others;  /* ticks of other tickers */
     uint64_t bytes;
     long connected;
-    long failed;     /* never got a 200 stream */
+    long failed; /* never got a 200 stream */
     long http_errors;
-    long closed;     /* streams that ended after the 200 */
+    long closed; /* streams that ended after the 200 */
     double cpu_s;
     int finished;
 };
@@ -219,9 +219,8 @@ static void load_line(struct load_child *ch, long ci, const char *p, size_t len)
         len--;
     if (c->state == CS_HEADERS) {
         if (!c->status_ok) {
-            c->status_ok = len >= 12 && memcmp(p, "HTTP/1.", 7) == 0 && memcmp(p + 8, " 200", 4) == 0
-                               ? 1
-                               : 2;
+            c->status_ok =
+                len >= 12 && memcmp(p, "HTTP/1.", 7) == 0 && memcmp(p + 8, " 200", 4) == 0 ? 1 : 2;
         } else if (len == 0) {
             c->state = CS_STREAM;
         } else if (len >= 25 && strncasecmp(p, "transfer-encoding:", 18) == 0 &&
@@ -529,8 +528,8 @@ static int proc_sample(long pid, struct proc_sample *out)
     text[n] = '\0';
     p = strrchr(text, ')');
     /* After ") ": state is field 3; utime and stime are fields 14 and 15. */
-    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-                            &stt) != 2)
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stt) != 2)
         return -1;
     out->cpu_s = (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
     snprintf(path, sizeof(path), "/proc/%ld/status", pid);
@@ -569,8 +568,8 @@ static void load_publish_burst(struct load_injector *inj)
     inj->seq++;
     for (long i = 0; i < inj->o->tickers; i++) {
         int n = bench_tick_format((int)i, inj->seq, bench_now(), tick, sizeof(tick), ticker);
-        if (n < 0 || kafka_produce(inj->rk, inj->o->topic, ticker, strlen(ticker), tick,
-                                   (size_t)n, NULL, 100, NULL) != 0)
+        if (n < 0 || kafka_produce(inj->rk, inj->o->topic, ticker, strlen(ticker), tick, (size_t)n,
+                                   NULL, 100, NULL) != 0)
             inj->failed++;
     }
     rd_kafka_poll(inj->rk, 0);
@@ -638,9 +637,15 @@ static int load_parse_pid(struct load_opts *o, const char *v)
 
 static int load_parse(int argc, char **argv, struct load_opts *o)
 {
-    *o = (struct load_opts){.host = "127.0.0.1", .path = "/api/stream-prices", .tickers = 15,
-                            .interval_ms = 1000, .warmup_s = 3, .duration_s = 20,
-                            .drain_ms = 3000, .connect_timeout_s = 120, .label = "run"};
+    *o = (struct load_opts){.host = "127.0.0.1",
+                            .path = "/api/stream-prices",
+                            .tickers = 15,
+                            .interval_ms = 1000,
+                            .warmup_s = 3,
+                            .duration_s = 20,
+                            .drain_ms = 3000,
+                            .connect_timeout_s = 120,
+                            .label = "run"};
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -786,8 +791,8 @@ static void load_print(const struct load_opts *o, const struct load_shared *sh,
     p50 = hist_percentile(t.hist, t.counted, 0.50) / 1000;
     p99 = hist_percentile(t.hist, t.counted, 0.99) / 1000;
     p999 = hist_percentile(t.hist, t.counted, 0.999) / 1000;
-    printf("== %s: %ld streams to %s:%ld%s (%ld client processes)\n", o->label, o->streams,
-           o->host, o->port, o->path, o->procs);
+    printf("== %s: %ld streams to %s:%ld%s (%ld client processes)\n", o->label, o->streams, o->host,
+           o->port, o->path, o->procs);
     printf("streams: %ld open, %ld failed, %ld refused (non-200), %ld ended early; opened in "
            "%.1f s\n",
            t.connected, t.failed, t.http_errors, t.closed, r->connect_s);
@@ -821,9 +826,9 @@ static void load_print(const struct load_opts *o, const struct load_shared *sh,
            "cpu_us_per_event=%.2f client_cpu_s=%.1f\n",
            o->label, o->streams, t.connected, t.failed + t.http_errors, t.closed,
            (unsigned long long)expected, (unsigned long long)t.counted, lost,
-           (unsigned long long)t.dups, p50, p99, p999, (double)t.max_us / 1000, rss_idle,
-           rss_open, t.connected ? (double)(rss_open - rss_idle) / (double)t.connected : 0.0,
-           100 * cpu, t.counted ? cpu * r->window_s * 1e6 / (double)t.counted : 0.0, t.cpu_s);
+           (unsigned long long)t.dups, p50, p99, p999, (double)t.max_us / 1000, rss_idle, rss_open,
+           t.connected ? (double)(rss_open - rss_idle) / (double)t.connected : 0.0, 100 * cpu,
+           t.counted ? cpu * r->window_s * 1e6 / (double)t.counted : 0.0, t.cpu_s);
     fflush(stdout);
 }
 

@@ -27,8 +27,8 @@ static void alert_history_key(const char *user_id, char out[ALERT_HISTORY_KEY_MA
 
 /* Calls cb for a (position, payload) pair of string replies; 0, or -1 when
  * the position is not one. */
-static int alert_history_emit(const redisReply *id, const redisReply *payload,
-                              alert_history_cb cb, void *ud)
+static int alert_history_emit(const redisReply *id, const redisReply *payload, alert_history_cb cb,
+                              void *ud)
 {
     struct evid pos;
 

@@ -22,14 +22,13 @@
 #include "evid.h"
 #include "redis.h"
 
-#define ALERT_HISTORY_MAX 100        /* entries kept per user */
-#define ALERT_HISTORY_TTL_S 604800   /* 7 days after the newest entry */
-#define ALERT_HISTORY_JSON_EXTRA 64  /* what alert_history_event_json adds */
+#define ALERT_HISTORY_MAX 100       /* entries kept per user */
+#define ALERT_HISTORY_TTL_S 604800  /* 7 days after the newest entry */
+#define ALERT_HISTORY_JSON_EXTRA 64 /* what alert_history_event_json adds */
 
 /* One history entry as readers get it: the payload is the alert JSON as it
  * was fired (without its own position), len bytes, not NUL-terminated. */
-typedef void (*alert_history_cb)(const char *payload, size_t len, const struct evid *pos,
-                                 void *ud);
+typedef void (*alert_history_cb)(const char *payload, size_t len, const struct evid *pos, void *ud);
 
 /* The user's history, newest first, at most max entries: cb for each.
  * Returns the count or -1 with err. */

@@ -108,8 +108,8 @@ out:
     return rv;
 }
 
-int alert_store_delete(struct redis_conn *rc, const char *user_id, const char *alert_id,
-                       char *err, size_t errlen)
+int alert_store_delete(struct redis_conn *rc, const char *user_id, const char *alert_id, char *err,
+                       size_t errlen)
 {
     char k_alert[ALERT_STORE_KEY_MAX], k_user[ALERT_STORE_KEY_MAX];
     const char *keys[2], *args[2];
@@ -144,8 +144,7 @@ static int alert_store_parse_row(redisReply **e, const char *user_id, struct ale
     snprintf(rec->user_id, sizeof(rec->user_id), "%s", user_id);
     if (alert_store_copy(e[0], rec->alert_id, sizeof(rec->alert_id)) != 0 ||
         alert_store_copy(e[1], rec->ticker, sizeof(rec->ticker)) != 0 ||
-        alert_store_copy(e[3], type, sizeof(type)) != 0 ||
-        alert_type_parse(type, &rec->type) != 0)
+        alert_store_copy(e[3], type, sizeof(type)) != 0 || alert_type_parse(type, &rec->type) != 0)
         return -1;
     if (alert_store_copy(e[2], num, sizeof(num)) != 0)
         return -1;
@@ -158,8 +157,8 @@ static int alert_store_parse_row(redisReply **e, const char *user_id, struct ale
     return end == num || *end != '\0' ? -1 : 0;
 }
 
-int alert_store_list(struct redis_conn *rc, const char *user_id, struct alert_record *out,
-                     int max, char *err, size_t errlen)
+int alert_store_list(struct redis_conn *rc, const char *user_id, struct alert_record *out, int max,
+                     char *err, size_t errlen)
 {
     char k_user[ALERT_STORE_KEY_MAX], maxs[16];
     const char *keys[1], *args[2];

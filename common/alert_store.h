@@ -72,13 +72,13 @@ int alert_store_idem_key_valid(const char *key);
 
 /* Deletes alert_id if it belongs to user_id. Returns 0, ALERT_STORE_NOTFOUND,
  * or -1 with err. */
-int alert_store_delete(struct redis_conn *rc, const char *user_id, const char *alert_id,
-                       char *err, size_t errlen);
+int alert_store_delete(struct redis_conn *rc, const char *user_id, const char *alert_id, char *err,
+                       size_t errlen);
 
 /* Lists user_id's alerts, newest first, into out[0..max). Returns the count
  * (0..max) or -1 with err. */
-int alert_store_list(struct redis_conn *rc, const char *user_id, struct alert_record *out,
-                     int max, char *err, size_t errlen);
+int alert_store_list(struct redis_conn *rc, const char *user_id, struct alert_record *out, int max,
+                     char *err, size_t errlen);
 
 /* Writes a fresh random UUID v4 (36 chars + NUL) into out[37]. Returns 0, or
  * -1 if no random bytes could be had. */

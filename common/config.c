@@ -77,10 +77,9 @@ static int config_parse_long(const struct config_var *v, const char *text, long 
 
     errno = 0;
     val = strtol(text, &end, 10);
-    if (*text == '\0' || end == text || *end != '\0' || errno == ERANGE || val < min ||
-        val > max) {
-        snprintf(err, errlen, "%s: must be an integer between %ld and %ld (got '%.64s')",
-                 v->name, min, max, text);
+    if (*text == '\0' || end == text || *end != '\0' || errno == ERANGE || val < min || val > max) {
+        snprintf(err, errlen, "%s: must be an integer between %ld and %ld (got '%.64s')", v->name,
+                 min, max, text);
         return -1;
     }
     *out = val;
@@ -88,8 +87,8 @@ static int config_parse_long(const struct config_var *v, const char *text, long 
 }
 
 /* A finite number in [min, max]; same failures as config_parse_long. */
-static int config_parse_double(const struct config_var *v, const char *text, double *out,
-                               char *err, size_t errlen)
+static int config_parse_double(const struct config_var *v, const char *text, double *out, char *err,
+                               size_t errlen)
 {
     char *end = NULL;
     double val;
@@ -107,8 +106,8 @@ static int config_parse_double(const struct config_var *v, const char *text, dou
 }
 
 /* Any unsigned decimal that fits 64 bits; a sign is refused. */
-static int config_parse_u64(const struct config_var *v, const char *text, uint64_t *out,
-                            char *err, size_t errlen)
+static int config_parse_u64(const struct config_var *v, const char *text, uint64_t *out, char *err,
+                            size_t errlen)
 {
     char *end = NULL;
     unsigned long long val;
@@ -283,8 +282,7 @@ void config_print_help(const char *prog, const char *summary, const struct confi
 
     config_widths(config_common_vars, &name_w, &def_w);
     config_widths(own, &name_w, &def_w);
-    printf("Usage: %s [--help]\n%s\n\nConfigured by environment variables only:\n", prog,
-           summary);
+    printf("Usage: %s [--help]\n%s\n\nConfigured by environment variables only:\n", prog, summary);
     printf("  %-*s %-*s %s\n", name_w, "VARIABLE", def_w, "DEFAULT", "MEANING");
     config_print_vars(config_common_vars, name_w, def_w);
     config_print_vars(own, name_w, def_w);

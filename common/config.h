@@ -53,41 +53,45 @@ struct config_var {
     const char *shown; /* --help's DEFAULT column when def says too little */
 };
 
-#define CONFIG_END {.name = NULL}
+#define CONFIG_END                                                                                 \
+    {                                                                                              \
+        .name = NULL                                                                               \
+    }
 
 /* The field of `type` called `member`, checked at compile time to have the
  * type the kind stores (a wrong type has no _Generic match). */
-#define CONFIG_AT_(type, member, ctype) _Generic(((type *)0)->member, ctype: offsetof(type, member))
+#define CONFIG_AT_(type, member, ctype)                                                            \
+    _Generic(((type *)0)->member, ctype : offsetof(type, member))
 /* A field of int size (an int or an enum), checked at compile time. */
-#define CONFIG_AT_INT_(type, member)                                                           \
-    (offsetof(type, member) +                                                                  \
-     0 * sizeof(char[sizeof(((type *)0)->member) == sizeof(int) ? 1 : -1]))
+#define CONFIG_AT_INT_(type, member)                                                               \
+    (offsetof(type, member) + 0 * sizeof(char[sizeof(((type *)0)->member) == sizeof(int) ? 1 : -1]))
 
-#define CONFIG_STRING(type, member)                                                            \
-    .kind = CONFIG_KIND_STRING, .offset = CONFIG_AT_(type, member, char *),                    \
+#define CONFIG_STRING(type, member)                                                                \
+    .kind = CONFIG_KIND_STRING, .offset = CONFIG_AT_(type, member, char *),                        \
     .size = sizeof(((type *)0)->member)
 /* A string given at most n bytes (NUL included) of its field. */
-#define CONFIG_STRING_MAX(type, member, n)                                                     \
-    .kind = CONFIG_KIND_STRING, .offset = CONFIG_AT_(type, member, char *),                    \
+#define CONFIG_STRING_MAX(type, member, n)                                                         \
+    .kind = CONFIG_KIND_STRING, .offset = CONFIG_AT_(type, member, char *),                        \
     .size = (n) + 0 * sizeof(char[(n) <= sizeof(((type *)0)->member) ? 1 : -1])
-#define CONFIG_LONG(type, member, lo, hi)                                                      \
+#define CONFIG_LONG(type, member, lo, hi)                                                          \
     .kind = CONFIG_KIND_LONG, .offset = CONFIG_AT_(type, member, long), .min = (lo), .max = (hi)
-#define CONFIG_INT(type, member, lo, hi)                                                       \
+#define CONFIG_INT(type, member, lo, hi)                                                           \
     .kind = CONFIG_KIND_INT, .offset = CONFIG_AT_(type, member, int), .min = (lo), .max = (hi)
-#define CONFIG_DOUBLE(type, member, lo, hi)                                                    \
-    .kind = CONFIG_KIND_DOUBLE, .offset = CONFIG_AT_(type, member, double), .min = (lo),       \
-    .max = (hi)
-#define CONFIG_U64(type, member)                                                               \
+#define CONFIG_DOUBLE(type, member, lo, hi)                                                        \
+    .kind = CONFIG_KIND_DOUBLE, .offset = CONFIG_AT_(type, member, double), .min = (lo), .max = (hi)
+#define CONFIG_U64(type, member)                                                                   \
     .kind = CONFIG_KIND_U64, .offset = CONFIG_AT_(type, member, uint64_t)
 #define CONFIG_BOOL(type, member) .kind = CONFIG_KIND_BOOL, .offset = CONFIG_AT_(type, member, int)
-#define CONFIG_CHOICE(type, member, words)                                                     \
+#define CONFIG_CHOICE(type, member, words)                                                         \
     .kind = CONFIG_KIND_CHOICE, .offset = CONFIG_AT_INT_(type, member), .choices = (words)
 
 /* METRICS_PORT of a daemon whose struct holds a common_config `common`,
  * with its default port (text). */
-#define CONFIG_METRICS_PORT(type, port_text)                                                   \
-    {"METRICS_PORT", port_text, "port of GET /health and GET /metrics; 0 turns them off",       \
-     CONFIG_LONG(type, common.metrics_port, 0, 65535)}
+#define CONFIG_METRICS_PORT(type, port_text)                                                       \
+    {                                                                                              \
+        "METRICS_PORT", port_text, "port of GET /health and GET /metrics; 0 turns them off",       \
+            CONFIG_LONG(type, common.metrics_port, 0, 65535)                                       \
+    }
 
 /* Settings every daemon shares. */
 struct common_config {
@@ -95,7 +99,7 @@ struct common_config {
     char redis_host[256];
     long redis_port;
     long redis_timeout_ms;
-    long metrics_port; /* each daemon's table has its own METRICS_PORT (its default differs) */
+    long metrics_port;    /* each daemon's table has its own METRICS_PORT (its default differs) */
     char listen_host[64]; /* address the HTTP endpoints bind to */
     enum log_level log_level;
 };

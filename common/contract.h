@@ -40,21 +40,21 @@ extern const char *const contract_topics[];
 /* The default assets, in display order: X(ticker, company, display name,
  * the simulation's start price, its annualised volatility). Volatilities
  * follow the asset classes: crypto > equities > gold. */
-#define CONTRACT_ASSETS(X)                                                                     \
-    X("AAPL", "Apple Inc.", "Apple", 190.0, 0.25)                                              \
-    X("GOOGL", "Alphabet Inc.", "Google", 170.0, 0.30)                                         \
-    X("MSFT", "Microsoft Corporation", "Microsoft", 420.0, 0.25)                               \
-    X("AMZN", "Amazon.com, Inc.", "Amazon", 185.0, 0.32)                                       \
-    X("NVDA", "NVIDIA Corporation", "NVIDIA", 120.0, 0.50)                                     \
-    X("TSLA", "Tesla, Inc.", "Tesla", 250.0, 0.60)                                             \
-    X("META", "Meta Platforms, Inc.", "Meta", 500.0, 0.40)                                     \
-    X("BTC-USD", "Bitcoin USD", "Bitcoin", 65000.0, 0.70)                                      \
-    X("ETH-USD", "Ethereum USD", "Ethereum", 3200.0, 0.80)                                     \
-    X("SOL-USD", "Solana USD", "Solana", 150.0, 1.00)                                          \
-    X("GC=F", "Gold Futures", "Gold", 2350.0, 0.15)                                            \
-    X("SI=F", "Silver Futures", "Silver", 29.0, 0.28)                                          \
-    X("CL=F", "Crude Oil Futures", "Crude Oil", 78.0, 0.35)                                    \
-    X("NG=F", "Natural Gas Futures", "Natural Gas", 2.8, 0.55)                                 \
+#define CONTRACT_ASSETS(X)                                                                         \
+    X("AAPL", "Apple Inc.", "Apple", 190.0, 0.25)                                                  \
+    X("GOOGL", "Alphabet Inc.", "Google", 170.0, 0.30)                                             \
+    X("MSFT", "Microsoft Corporation", "Microsoft", 420.0, 0.25)                                   \
+    X("AMZN", "Amazon.com, Inc.", "Amazon", 185.0, 0.32)                                           \
+    X("NVDA", "NVIDIA Corporation", "NVIDIA", 120.0, 0.50)                                         \
+    X("TSLA", "Tesla, Inc.", "Tesla", 250.0, 0.60)                                                 \
+    X("META", "Meta Platforms, Inc.", "Meta", 500.0, 0.40)                                         \
+    X("BTC-USD", "Bitcoin USD", "Bitcoin", 65000.0, 0.70)                                          \
+    X("ETH-USD", "Ethereum USD", "Ethereum", 3200.0, 0.80)                                         \
+    X("SOL-USD", "Solana USD", "Solana", 150.0, 1.00)                                              \
+    X("GC=F", "Gold Futures", "Gold", 2350.0, 0.15)                                                \
+    X("SI=F", "Silver Futures", "Silver", 29.0, 0.28)                                              \
+    X("CL=F", "Crude Oil Futures", "Crude Oil", 78.0, 0.35)                                        \
+    X("NG=F", "Natural Gas Futures", "Natural Gas", 2.8, 0.55)                                     \
     X("HG=F", "Copper Futures", "Copper", 4.5, 0.25)
 
 /* The default tickers, comma-separated ("AAPL,GOOGL,...,HG=F"), as a string

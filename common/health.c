@@ -35,8 +35,7 @@ static enum MHD_Result health_reply(struct MHD_Connection *conn, unsigned int st
 
 static enum MHD_Result health_handler(void *cls, struct MHD_Connection *conn, const char *url,
                                       const char *method, const char *version,
-                                      const char *upload_data, size_t *upload_size,
-                                      void **req_cls)
+                                      const char *upload_data, size_t *upload_size, void **req_cls)
 {
     struct health_server *hs = cls;
     struct buf body;

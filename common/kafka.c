@@ -26,7 +26,9 @@ void kafka_stats_get(struct kafka_stats *out)
 static void kafka_on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
-    log_event(level <= 2 ? LOG_LVL_ERROR : level <= 4 ? LOG_LVL_WARN : LOG_LVL_DEBUG,
+    log_event(level <= 2   ? LOG_LVL_ERROR
+              : level <= 4 ? LOG_LVL_WARN
+                           : LOG_LVL_DEBUG,
               "kafka log", "facility=%s detail=\"%s\"", fac, buf);
 }
 
@@ -65,8 +67,7 @@ static void kafka_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, voi
         o->dr_cb(rk, msg, o->opaque);
 }
 
-static int kafka_set(rd_kafka_conf_t *conf, const char *k, const char *v, char *err,
-                     size_t errlen)
+static int kafka_set(rd_kafka_conf_t *conf, const char *k, const char *v, char *err, size_t errlen)
 {
     char e[KAFKA_ERR_MAX];
 
@@ -79,14 +80,14 @@ static int kafka_set(rd_kafka_conf_t *conf, const char *k, const char *v, char *
 
 /* A conf with bootstrap, client id, callbacks, the given defaults, then the
  * caller's extra pairs (which win). NULL with err on a bad setting. */
-static rd_kafka_conf_t *kafka_conf_build(const struct kafka_opts *o,
-                                         const char *const *defaults, char *err, size_t errlen)
+static rd_kafka_conf_t *kafka_conf_build(const struct kafka_opts *o, const char *const *defaults,
+                                         char *err, size_t errlen)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
     if (kafka_set(conf, "bootstrap.servers", o->bootstrap, err, errlen) != 0 ||
-        kafka_set(conf, "client.id", o->client_id ? o->client_id : "stock-alerts", err,
-                  errlen) != 0)
+        kafka_set(conf, "client.id", o->client_id ? o->client_id : "stock-alerts", err, errlen) !=
+            0)
         goto fail;
     for (const char *const *p = defaults; p != NULL && p[0] != NULL; p += 2) {
         if (kafka_set(conf, p[0], p[1], err, errlen) != 0)
@@ -104,8 +105,7 @@ fail:
     return NULL;
 }
 
-static rd_kafka_t *kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *err,
-                             size_t errlen)
+static rd_kafka_t *kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *err, size_t errlen)
 {
     char e[KAFKA_ERR_MAX];
     rd_kafka_t *rk = rd_kafka_new(type, conf, e, sizeof(e));
@@ -121,10 +121,19 @@ static rd_kafka_t *kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *
 
 rd_kafka_t *kafka_producer_new(const struct kafka_opts *o, char *err, size_t errlen)
 {
-    static const char *const defaults[] = {
-        "linger.ms", "0", "enable.idempotence", "true", "acks", "all",
-        "socket.nagle.disable", "true", "message.timeout.ms", "300000",
-        "reconnect.backoff.max.ms", "2000", NULL};
+    static const char *const defaults[] = {"linger.ms",
+                                           "0",
+                                           "enable.idempotence",
+                                           "true",
+                                           "acks",
+                                           "all",
+                                           "socket.nagle.disable",
+                                           "true",
+                                           "message.timeout.ms",
+                                           "300000",
+                                           "reconnect.backoff.max.ms",
+                                           "2000",
+                                           NULL};
     rd_kafka_conf_t *conf = kafka_conf_build(o, defaults, err, errlen);
 
     if (conf == NULL)
@@ -135,12 +144,27 @@ rd_kafka_t *kafka_producer_new(const struct kafka_opts *o, char *err, size_t err
     return kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
 }
 
-static const char *const kafka_consumer_defaults[] = {
-    "enable.auto.offset.store", "false", "enable.auto.commit", "true",
-    "auto.commit.interval.ms", "1000", "auto.offset.reset", "latest",
-    "fetch.wait.max.ms", "10", "fetch.error.backoff.ms", "50",
-    "socket.nagle.disable", "true", "session.timeout.ms", "10000",
-    "heartbeat.interval.ms", "1000", "reconnect.backoff.max.ms", "2000", NULL};
+static const char *const kafka_consumer_defaults[] = {"enable.auto.offset.store",
+                                                      "false",
+                                                      "enable.auto.commit",
+                                                      "true",
+                                                      "auto.commit.interval.ms",
+                                                      "1000",
+                                                      "auto.offset.reset",
+                                                      "latest",
+                                                      "fetch.wait.max.ms",
+                                                      "10",
+                                                      "fetch.error.backoff.ms",
+                                                      "50",
+                                                      "socket.nagle.disable",
+                                                      "true",
+                                                      "session.timeout.ms",
+                                                      "10000",
+                                                      "heartbeat.interval.ms",
+                                                      "1000",
+                                                      "reconnect.backoff.max.ms",
+                                                      "2000",
+                                                      NULL};
 
 rd_kafka_t *kafka_consumer_new(const struct kafka_opts *o, const char *group_id,
                                const char *const *topics, char *err, size_t errlen)
@@ -205,8 +229,7 @@ rd_kafka_t *kafka_reader_new(const struct kafka_opts *o, const char *topic, char
     if (conf == NULL)
         return NULL;
     /* assign() needs a group.id even though no group is joined. */
-    snprintf(group, sizeof(group), "reader-%d-%lld", (int)getpid(),
-             (long long)time_mono_ms());
+    snprintf(group, sizeof(group), "reader-%d-%lld", (int)getpid(), (long long)time_mono_ms());
     if (kafka_set(conf, "group.id", group, err, errlen) != 0 ||
         kafka_set(conf, "enable.auto.commit", "false", err, errlen) != 0) {
         rd_kafka_conf_destroy(conf);

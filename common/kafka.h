@@ -12,9 +12,9 @@
 
 /* Process-wide counters, updated from the callbacks. */
 struct kafka_stats {
-    uint64_t delivered; /* delivery reports without error */
-    uint64_t failed;    /* delivery reports with an error */
-    uint64_t errors;    /* error callbacks (broker down, ...) */
+    uint64_t delivered;    /* delivery reports without error */
+    uint64_t failed;       /* delivery reports with an error */
+    uint64_t errors;       /* error callbacks (broker down, ...) */
     int64_t last_error_ms; /* time_mono_ms() of the last error callback, 0 if none */
 };
 

@@ -85,14 +85,13 @@ int alert_msg_encode(const struct alert_msg *m, char *out, size_t outlen)
 {
     json_t *obj;
 
-    if (!msg_id_valid(m->alert_id) || !msg_id_valid(m->user_id) ||
-        !msg_ticker_valid(m->ticker) || !isfinite(m->price) || !isfinite(m->threshold) ||
-        !isfinite(m->timestamp))
+    if (!msg_id_valid(m->alert_id) || !msg_id_valid(m->user_id) || !msg_ticker_valid(m->ticker) ||
+        !isfinite(m->price) || !isfinite(m->threshold) || !isfinite(m->timestamp))
         return -1;
-    obj = json_pack("{s:s, s:s, s:s, s:f, s:f, s:s, s:f, s:s}", "alert_id", m->alert_id,
-                    "user_id", m->user_id, "ticker", m->ticker, "price", m->price, "threshold",
-                    m->threshold, "type", alert_type_name(m->type), "timestamp", m->timestamp,
-                    "message", m->message);
+    obj = json_pack("{s:s, s:s, s:s, s:f, s:f, s:s, s:f, s:s}", "alert_id", m->alert_id, "user_id",
+                    m->user_id, "ticker", m->ticker, "price", m->price, "threshold", m->threshold,
+                    "type", alert_type_name(m->type), "timestamp", m->timestamp, "message",
+                    m->message);
     if (obj != NULL && m->event_id[0] != '\0')
         json_object_set_new(obj, "event_id", json_string(m->event_id));
     if (obj != NULL && m->prev_event_id[0] != '\0')
@@ -157,8 +156,8 @@ static int msg_get_str(json_t *root, const char *key, int required, const char *
 }
 
 /* A required finite number; positive when must_be_positive. */
-static int msg_get_num(json_t *root, const char *key, int must_be_positive, double *out,
-                       char *err, size_t errlen)
+static int msg_get_num(json_t *root, const char *key, int must_be_positive, double *out, char *err,
+                       size_t errlen)
 {
     json_t *v = json_object_get(root, key);
     double d;
@@ -201,8 +200,7 @@ static int msg_get_evid(json_t *root, const char *key, char out[EVID_TEXT_MAX], 
     return 0;
 }
 
-int price_msg_decode(const char *data, size_t len, struct price_msg *m, char *err,
-                     size_t errlen)
+int price_msg_decode(const char *data, size_t len, struct price_msg *m, char *err, size_t errlen)
 {
     json_t *root = msg_load(data, len, err, errlen);
     int rc = -1;
@@ -218,10 +216,10 @@ int price_msg_decode(const char *data, size_t len, struct price_msg *m, char *er
     }
     if (msg_get_num(root, "price", 1, &m->price, err, errlen) != 0 ||
         msg_get_num(root, "timestamp", 1, &m->timestamp, err, errlen) != 0 ||
-        msg_get_str(root, "company", 0, m->ticker, m->company, sizeof(m->company), err,
-                    errlen) != 0 ||
-        msg_get_str(root, "display_name", 0, m->ticker, m->display_name,
-                    sizeof(m->display_name), err, errlen) != 0 ||
+        msg_get_str(root, "company", 0, m->ticker, m->company, sizeof(m->company), err, errlen) !=
+            0 ||
+        msg_get_str(root, "display_name", 0, m->ticker, m->display_name, sizeof(m->display_name),
+                    err, errlen) != 0 ||
         msg_get_str(root, "source", 0, "sim", m->source, sizeof(m->source), err, errlen) != 0)
         goto out;
     if (strcmp(m->source, "yahoo") != 0 && strcmp(m->source, "sim") != 0 &&
@@ -235,8 +233,7 @@ out:
     return rc;
 }
 
-int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *err,
-                     size_t errlen)
+int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *err, size_t errlen)
 {
     json_t *root = msg_load(data, len, err, errlen);
     json_t *seq;
@@ -246,10 +243,9 @@ int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *er
     if (root == NULL)
         return -1;
     memset(m, 0, sizeof(*m));
-    if (msg_get_str(root, "alert_id", 1, NULL, m->alert_id, sizeof(m->alert_id), err,
-                    errlen) != 0 ||
-        msg_get_str(root, "user_id", 1, NULL, m->user_id, sizeof(m->user_id), err, errlen) !=
+    if (msg_get_str(root, "alert_id", 1, NULL, m->alert_id, sizeof(m->alert_id), err, errlen) !=
             0 ||
+        msg_get_str(root, "user_id", 1, NULL, m->user_id, sizeof(m->user_id), err, errlen) != 0 ||
         msg_get_str(root, "ticker", 1, NULL, m->ticker, sizeof(m->ticker), err, errlen) != 0 ||
         msg_get_str(root, "type", 1, NULL, type, sizeof(type), err, errlen) != 0 ||
         msg_get_str(root, "message", 0, "", m->message, sizeof(m->message), err, errlen) != 0)

@@ -68,10 +68,8 @@ int alert_msg_encode(const struct alert_msg *m, char *out, size_t outlen);
  * default to the ticker / "sim" when absent; an alert's event_id and
  * prev_event_id, when present, must be "<ms>-<n>" positions (kept in
  * canonical form). */
-int price_msg_decode(const char *data, size_t len, struct price_msg *m, char *err,
-                     size_t errlen);
-int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *err,
-                     size_t errlen);
+int price_msg_decode(const char *data, size_t len, struct price_msg *m, char *err, size_t errlen);
+int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *err, size_t errlen);
 
 /* The alert's "message" text, "AAPL is above $180.00 (Current: $180.50)",
  * from printf arguments ticker, type name (alert_type_name), threshold and

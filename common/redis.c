@@ -74,8 +74,7 @@ static void redis_conn_drop(struct redis_conn *rc, const char *why)
         rc->ctx = NULL;
     }
     if (rc->was_up) {
-        log_warn("redis disconnected", "host=%s port=%d error=\"%s\"", rc->host, rc->port,
-                 rc->err);
+        log_warn("redis disconnected", "host=%s port=%d error=\"%s\"", rc->host, rc->port, rc->err);
         rc->was_up = 0;
         rc->next_attempt_ms = 0;
         rc->backoff_ms = REDIS_BACKOFF_MIN_MS;
@@ -98,8 +97,7 @@ static void redis_conn_answered(struct redis_conn *rc)
     rc->was_up = 1;
     rc->backoff_ms = REDIS_BACKOFF_MIN_MS;
     rc->err[0] = '\0';
-    log_info("redis connected", "host=%s port=%d connects=%lu", rc->host, rc->port,
-             rc->connects);
+    log_info("redis connected", "host=%s port=%d connects=%lu", rc->host, rc->port, rc->connects);
 }
 
 static int redis_conn_connect(struct redis_conn *rc)

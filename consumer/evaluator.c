@@ -220,8 +220,8 @@ static int evaluator_process(struct evaluator *ev)
         if (nc < 0 || (d == 0 && nc < EVALUATOR_CLAIM_MAX)) {
             atomic_fetch_add(&ev->stats->redis_errors, 1);
             if (!ev->failing)
-                log_warn("claim failed, holding ticks", "ticks_held=%d error=\"%s\"",
-                         nt - done, nc < 0 ? err : "no progress");
+                log_warn("claim failed, holding ticks", "ticks_held=%d error=\"%s\"", nt - done,
+                         nc < 0 ? err : "no progress");
             ev->failing = 1;
             evaluator_finish(ev, ev->tick_entry[done]);
             return -1;

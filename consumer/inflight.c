@@ -69,8 +69,7 @@ static struct inflight_entry **inflight_slot(const struct inflight *s, const cha
     }
 }
 
-static void inflight_place(struct inflight_entry **slots, size_t nslots,
-                           struct inflight_entry *e)
+static void inflight_place(struct inflight_entry **slots, size_t nslots, struct inflight_entry *e)
 {
     size_t mask = nslots - 1;
     size_t i = inflight_hash(e->id) & mask;

@@ -75,8 +75,7 @@ static int consumer_health_check(void *ud, struct buf *out)
     int redis_ok = redis_conn_ping(h->rc) == 0;
     int kafka_ok = kafka_ping(h->producer, CONSUMER_HEALTH_KAFKA_MS) == 0;
 
-    buf_printf(out,
-               "{\"status\":\"%s\",\"redis\":\"%s\",\"kafka\":\"%s\",\"outbox_depth\":%lld}",
+    buf_printf(out, "{\"status\":\"%s\",\"redis\":\"%s\",\"kafka\":\"%s\",\"outbox_depth\":%lld}",
                redis_ok && kafka_ok ? "ok" : "unavailable", redis_ok ? "ok" : "down",
                kafka_ok ? "ok" : "down", (long long)atomic_load(&h->stats->outbox_depth));
     return redis_ok && kafka_ok ? 0 : -1;
@@ -164,8 +163,8 @@ static void consumer_log_start(const struct consumer_config *cfg)
              "max_tick_age_ms=%ld redeliver_ms=%ld metrics_port=%ld",
              cfg->common.kafka_bootstrap, cfg->common.redis_host, cfg->common.redis_port,
              cfg->topic_prices, cfg->topic_alerts, cfg->group,
-             cfg->instance_id[0] ? cfg->instance_id : "-", cfg->max_tick_age_ms,
-             cfg->redeliver_ms, cfg->common.metrics_port);
+             cfg->instance_id[0] ? cfg->instance_id : "-", cfg->max_tick_age_ms, cfg->redeliver_ms,
+             cfg->common.metrics_port);
 }
 
 static const struct daemon_desc consumer_daemon = {
@@ -223,9 +222,9 @@ int main(int argc, char **argv)
     health.producer = producer;
     health.stats = &stats;
     if (cfg.common.metrics_port > 0) {
-        hs = health_server_start(cfg.common.listen_host, (int)cfg.common.metrics_port,
-                                 consumer_health_check, consumer_metrics, &health, err,
-                                 sizeof(err));
+        hs =
+            health_server_start(cfg.common.listen_host, (int)cfg.common.metrics_port,
+                                consumer_health_check, consumer_metrics, &health, err, sizeof(err));
         if (hs == NULL) {
             log_error("health server failed", "error=\"%s\"", err);
             goto out;

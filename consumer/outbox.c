@@ -27,7 +27,7 @@ struct outbox {
     char topic[OUTBOX_TOPIC_MAX];
     long redeliver_ms;
     int64_t next_sweep_ms;
-    int kafka_full; /* the last produce found the queue full */
+    int kafka_full;                 /* the last produce found the queue full */
     int ack_failing, sweep_failing; /* log only state changes */
     struct alert_claim *page;
 };
@@ -126,14 +126,14 @@ int outbox_publish(struct outbox *ob, const struct alert_claim *c)
     e = inflight_add(ob->inflight, c->outbox_id);
     if (e == NULL)
         return inflight_find(ob->inflight, c->outbox_id) != NULL ? 0 : -1;
-    if (kafka_produce(ob->rk, ob->topic, c->user_id, strlen(c->user_id), c->payload,
-                      c->payload_len, e, OUTBOX_PRODUCE_TIMEOUT_MS, &err) != 0) {
+    if (kafka_produce(ob->rk, ob->topic, c->user_id, strlen(c->user_id), c->payload, c->payload_len,
+                      e, OUTBOX_PRODUCE_TIMEOUT_MS, &err) != 0) {
         inflight_remove(ob->inflight, e);
         atomic_fetch_add(&ob->stats->publish_failures, 1);
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
             ob->kafka_full = 1;
-        log_warn("alert publish deferred to the sweeper", "outbox_id=%s error=\"%s\"",
-                 c->outbox_id, rd_kafka_err2str(err));
+        log_warn("alert publish deferred to the sweeper", "outbox_id=%s error=\"%s\"", c->outbox_id,
+                 rd_kafka_err2str(err));
         return -1;
     }
     outbox_update_gauge(ob);
@@ -171,8 +171,8 @@ size_t outbox_flush_acks(struct outbox *ob)
 static int outbox_sweep_page(struct outbox *ob, char *after, size_t afterlen, long *sent)
 {
     char err[ALERT_STORE_ERR_MAX];
-    int n = alert_store_outbox_read(ob->rc, after, ob->redeliver_ms, ob->page,
-                                    OUTBOX_SWEEP_PAGE, err, sizeof(err));
+    int n = alert_store_outbox_read(ob->rc, after, ob->redeliver_ms, ob->page, OUTBOX_SWEEP_PAGE,
+                                    err, sizeof(err));
 
     if (n < 0) {
         atomic_fetch_add(&ob->stats->redis_errors, 1);

@@ -5,8 +5,8 @@
 #include "metrics.h"
 
 /* Upper bounds in seconds. */
-static const double stats_bounds[] = {
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
+static const double stats_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                      0.05,   0.1,   0.25,   0.5,   1,    5};
 
 void stats_init(struct consumer_stats *s)
 {
@@ -35,8 +35,8 @@ void stats_render(struct consumer_stats *s, struct buf *out)
                     atomic_load(&s->ticks_malformed));
     metrics_counter(out, "consumer_alerts_fired_total", "Alerts claimed from the store",
                     atomic_load(&s->alerts_fired));
-    metrics_counter(out, "consumer_alerts_published_total",
-                    "Alert messages acknowledged by Kafka", atomic_load(&s->alerts_published));
+    metrics_counter(out, "consumer_alerts_published_total", "Alert messages acknowledged by Kafka",
+                    atomic_load(&s->alerts_published));
     metrics_counter(out, "consumer_alerts_republished_total",
                     "Outbox entries sent again by the sweeper",
                     atomic_load(&s->alerts_republished));
@@ -51,7 +51,8 @@ void stats_render(struct consumer_stats *s, struct buf *out)
                   "Outbox entries handed to Kafka and not yet removed",
                   (double)atomic_load(&s->inflight));
     metrics_histogram_write(out, "consumer_processing_latency_seconds",
-                            "Time from receiving a tick to its alerts handed to Kafka", &s->latency);
+                            "Time from receiving a tick to its alerts handed to Kafka",
+                            &s->latency);
 }
 
 void stats_observe_latency(struct consumer_stats *s, int64_t us)

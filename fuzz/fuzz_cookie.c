@@ -32,8 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (data[0] & 1) {
         /* Raw bytes: a forgery without the secret must never verify. */
-        if (cookie_verify(secret, sizeof(secret) - 1, (const char *)data + 1, size - 1, user) ==
-            0)
+        if (cookie_verify(secret, sizeof(secret) - 1, (const char *)data + 1, size - 1, user) == 0)
             check_user(user);
         return 0;
     }

@@ -40,8 +40,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             evid_cmp(&id, &again) != 0)
             abort();
     }
-    site = (struct request_site){.sec_fetch_site = part[1], .origin = part[2],
-                                 .referer = part[3], .host = part[4], .fwd_host = part[5],
+    site = (struct request_site){.sec_fetch_site = part[1],
+                                 .origin = part[2],
+                                 .referer = part[3],
+                                 .host = part[4],
+                                 .fwd_host = part[5],
                                  .fwd_proto = part[6]};
     (void)request_is_cross_site(&site);
     free(copy);

@@ -39,8 +39,8 @@ static void fuzz_check_roundtrip(const struct request_origin *o)
     if (request_parse_origin(text, &again) != 0 || again.https != o->https ||
         again.port != o->port || strcmp(again.host, o->host) != 0)
         abort();
-    site = (struct request_site){.origin = text, .referer = text, .host = host,
-                                 .fwd_proto = o->https ? "https" : "http"};
+    site = (struct request_site){
+        .origin = text, .referer = text, .host = host, .fwd_proto = o->https ? "https" : "http"};
     if (request_is_cross_site(&site))
         abort();
     site.sec_fetch_site = "same-site";

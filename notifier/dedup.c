@@ -93,8 +93,11 @@ enum dedup_claim dedup_claim(struct dedup *d, const char *alert_id)
     static const struct {
         const char *word;
         enum dedup_claim v;
-    } map[] = {{"claimed", DEDUP_CLAIMED}, {"taken", DEDUP_TAKEN_OVER}, {"done", DEDUP_DONE},
-               {"busy", DEDUP_BUSY},       {"mine", DEDUP_MINE}};
+    } map[] = {{"claimed", DEDUP_CLAIMED},
+               {"taken", DEDUP_TAKEN_OVER},
+               {"done", DEDUP_DONE},
+               {"busy", DEDUP_BUSY},
+               {"mine", DEDUP_MINE}};
     char key[DEDUP_KEY_MAX];
     const char *keys[1] = {key};
     const char *args[3] = {d->token, d->ttl, "notifier:alive:"};
@@ -130,8 +133,7 @@ int dedup_reclaim(struct dedup *d, const char *alert_id)
     char key[DEDUP_KEY_MAX];
 
     dedup_key(alert_id, key, sizeof(key));
-    return dedup_simple(
-        redis_conn_command(d->rc, "SET %s claim:%s EX %s", key, d->token, d->ttl));
+    return dedup_simple(redis_conn_command(d->rc, "SET %s claim:%s EX %s", key, d->token, d->ttl));
 }
 
 int dedup_confirm(struct dedup *d, const char *alert_id)

@@ -130,8 +130,8 @@ static void job_claim(struct dispatcher *d, struct job *j, int64_t now)
     switch (c) {
     case DEDUP_DONE:
         atomic_fetch_add(&d->stats->duplicates, 1);
-        log_info("duplicate suppressed", "alert_id=%s partition=%d offset=%lld",
-                 j->alert.alert_id, (int)j->partition, (long long)j->offset);
+        log_info("duplicate suppressed", "alert_id=%s partition=%d offset=%lld", j->alert.alert_id,
+                 (int)j->partition, (long long)j->offset);
         dispatch_job_finish(d, j);
         break;
     case DEDUP_BUSY:
@@ -153,8 +153,8 @@ static void job_sink_failed(struct dispatcher *d, struct job *j, int i, enum sin
 
     snprintf(j->error, sizeof(j->error), "%s", err != NULL ? err : "unknown error");
     if (r == SINK_RETRY && js->attempts < d->cfg->max_attempts) {
-        long delay = backoff_delay_ms(js->attempts, d->cfg->retry_base_ms,
-                                      d->cfg->retry_max_ms, backoff_random());
+        long delay = backoff_delay_ms(js->attempts, d->cfg->retry_base_ms, d->cfg->retry_max_ms,
+                                      backoff_random());
         js->st = SS_IDLE;
         js->next_ms = now + delay;
         atomic_fetch_add(&d->stats->retried, 1);
@@ -223,8 +223,7 @@ static void job_deliver(struct dispatcher *d, struct job *j, int64_t now)
     }
 }
 
-static void dispatch_on_sink_done(struct sink *s, void *job, enum sink_result r,
-                                  const char *err)
+static void dispatch_on_sink_done(struct sink *s, void *job, enum sink_result r, const char *err)
 {
     struct dispatcher *d = s->done_ctx;
     struct job *j = job;
@@ -253,8 +252,8 @@ static void job_confirm(struct dispatcher *d, struct job *j, int64_t now)
     for (int i = 0; i < d->nsinks; i++)
         attempts = j->sink[i].attempts > attempts ? j->sink[i].attempts : attempts;
     atomic_fetch_add(&d->stats->delivered, 1);
-    log_info("alert delivered", "alert_id=%s user=%s ticker=%s attempts=%d%s",
-             j->alert.alert_id, j->alert.user_id, j->alert.ticker, attempts,
+    log_info("alert delivered", "alert_id=%s user=%s ticker=%s attempts=%d%s", j->alert.alert_id,
+             j->alert.user_id, j->alert.ticker, attempts,
              j->possible_duplicate ? " possible_duplicate=1" : "");
     dispatch_job_finish(d, j);
 }
@@ -388,13 +387,11 @@ struct dispatcher *dispatch_new(const struct notifier_config *cfg, struct dedup 
 {
     const char *extra[] = {"auto.offset.reset", cfg->offset_reset, NULL};
     const char *topics[] = {cfg->topic_alerts, NULL};
-    struct kafka_opts copts = {.bootstrap = cfg->common.kafka_bootstrap,
-                               .client_id = "notifier",
-                               .extra = extra};
+    struct kafka_opts copts = {
+        .bootstrap = cfg->common.kafka_bootstrap, .client_id = "notifier", .extra = extra};
     struct dispatcher *d = calloc(1, sizeof(*d));
 
-    if (d == NULL || nsinks < 1 || nsinks > SINK_MAX ||
-        (d->tracker = tracker_new()) == NULL) {
+    if (d == NULL || nsinks < 1 || nsinks > SINK_MAX || (d->tracker = tracker_new()) == NULL) {
         snprintf(err, errlen, "dispatcher: out of memory or bad sink count");
         dispatch_close_sinks(sinks, nsinks);
         free(d);

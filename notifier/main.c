@@ -40,8 +40,7 @@ static const struct config_var notifier_vars[] = {
      CONFIG_STRING(NC, topic_alerts)},
     {"TOPIC_DLQ", CONTRACT_TOPIC_DLQ, "dead-letter topic (undeliverable or malformed)",
      CONFIG_STRING(NC, topic_dlq)},
-    {"NOTIFIER_GROUP", CONTRACT_GROUP_NOTIFIERS, "Kafka consumer group",
-     CONFIG_STRING(NC, group)},
+    {"NOTIFIER_GROUP", CONTRACT_GROUP_NOTIFIERS, "Kafka consumer group", CONFIG_STRING(NC, group)},
     {"NOTIFIER_OFFSET_RESET", "earliest", "where a new group starts",
      CONFIG_STRING(NC, offset_reset), .choices = notifier_resets},
     {"NOTIFIER_MAX_ATTEMPTS", "5", "attempts per alert before the DLQ",
@@ -59,8 +58,7 @@ static const struct config_var notifier_vars[] = {
     {"NOTIFIER_WEBHOOK_URL", NULL, "http(s) URL to POST each alert to; unset = log only",
      CONFIG_STRING(NC, webhook.url), .flags = CONFIG_EMPTY_OK},
     {"NOTIFIER_WEBHOOK_SECRET", NULL, "HMAC-SHA256 key for X-Stock-Alerts-Signature",
-     CONFIG_STRING(NC, webhook.secret), .flags = CONFIG_EMPTY_OK,
-     .when = notifier_webhook_wanted},
+     CONFIG_STRING(NC, webhook.secret), .flags = CONFIG_EMPTY_OK, .when = notifier_webhook_wanted},
     {"NOTIFIER_WEBHOOK_TIMEOUT_MS", "5000", "total time of one webhook attempt",
      CONFIG_LONG(NC, webhook.timeout_ms, 100, 120000), .when = notifier_webhook_wanted},
     {"NOTIFIER_WEBHOOK_CONNECT_TIMEOUT_MS", "2000", "connect timeout (at most the total)",
@@ -144,10 +142,9 @@ static void notifier_log_start(const struct notifier_config *c, const struct ded
              "topic=%s dlq=%s group=%s kafka=%s redis=%s:%ld webhook=%s signed=%d "
              "max_attempts=%ld concurrency=%d instance=%s",
              c->topic_alerts, c->topic_dlq, c->group, c->common.kafka_bootstrap,
-             c->common.redis_host, c->common.redis_port,
-             c->webhook_enabled ? url : "off", c->webhook.secret[0] != '\0',
-             c->max_attempts, c->webhook_enabled ? c->webhook.concurrency : 0,
-             dedup_token(dd));
+             c->common.redis_host, c->common.redis_port, c->webhook_enabled ? url : "off",
+             c->webhook.secret[0] != '\0', c->max_attempts,
+             c->webhook_enabled ? c->webhook.concurrency : 0, dedup_token(dd));
     if (c->webhook_enabled && c->webhook.secret[0] == '\0')
         log_warn("webhook unsigned", "detail=\"NOTIFIER_WEBHOOK_SECRET is not set\"");
 }
@@ -209,8 +206,7 @@ int main(int argc, char **argv)
         goto fail;
     if (cfg.common.metrics_port > 0) {
         hs = health_server_start(cfg.common.listen_host, (int)cfg.common.metrics_port,
-                                 notifier_health_check, notifier_metrics, &hctx, err,
-                                 sizeof(err));
+                                 notifier_health_check, notifier_metrics, &hctx, err, sizeof(err));
         if (hs == NULL)
             goto fail;
     }

@@ -26,8 +26,7 @@ int signature_compute(const char *secret, size_t secret_len, const char *timesta
     msg[tslen] = '.';
     if (len > 0)
         memcpy(msg + tslen + 1, body, len);
-    if (HMAC(EVP_sha256(), secret, (int)secret_len, msg, tslen + 1 + len, mac, &maclen) ==
-            NULL ||
+    if (HMAC(EVP_sha256(), secret, (int)secret_len, msg, tslen + 1 + len, mac, &maclen) == NULL ||
         maclen != 32)
         goto out;
     memcpy(out, "sha256=", 7);

@@ -64,10 +64,10 @@ void sink_log_init(struct sink *s);
 
 struct webhook_config {
     char url[1024];
-    char secret[256];    /* empty: requests are not signed */
-    long timeout_ms;     /* whole request */
+    char secret[256]; /* empty: requests are not signed */
+    long timeout_ms;  /* whole request */
     long connect_timeout_ms;
-    int concurrency;     /* requests in flight at once */
+    int concurrency; /* requests in flight at once */
 };
 
 /* Fills s with the webhook sink (libcurl multi, HMAC-signed POSTs); c is
@@ -75,7 +75,7 @@ struct webhook_config {
  * must outlive the sink. Returns 0, or -1 with err. Needs curl_global_init
  * first. */
 struct notifier_stats;
-int sink_webhook_init(struct sink *s, const struct webhook_config *c,
-                      struct notifier_stats *stats, char *err, size_t errlen);
+int sink_webhook_init(struct sink *s, const struct webhook_config *c, struct notifier_stats *stats,
+                      char *err, size_t errlen);
 
 #endif

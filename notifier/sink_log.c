@@ -16,8 +16,8 @@ static void sink_log_clean(const char *in, char *out, size_t outlen)
     out[o] = '\0';
 }
 
-static enum sink_result sink_log_deliver(struct sink *s, const struct sink_request *rq,
-                                         char *err, size_t errlen)
+static enum sink_result sink_log_deliver(struct sink *s, const struct sink_request *rq, char *err,
+                                         size_t errlen)
 {
     const struct alert_msg *a = rq->alert;
     char text[MSG_TEXT_MAX];
@@ -29,8 +29,8 @@ static enum sink_result sink_log_deliver(struct sink *s, const struct sink_reque
     log_info("notification",
              "sink=log alert_id=%s user=%s ticker=%s type=%s threshold=%.6g price=%.6g "
              "message=\"%s\"%s",
-             a->alert_id, a->user_id, a->ticker, alert_type_name(a->type), a->threshold,
-             a->price, text, rq->possible_duplicate ? " possible_duplicate=1" : "");
+             a->alert_id, a->user_id, a->ticker, alert_type_name(a->type), a->threshold, a->price,
+             text, rq->possible_duplicate ? " possible_duplicate=1" : "");
     return SINK_OK;
 }
 

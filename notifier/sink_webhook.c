@@ -112,8 +112,7 @@ static int webhook_easy_setup(struct webhook_state *st, struct webhook_req *r,
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_USERAGENT, "stock-alerts-notifier/1") != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, st->cfg.timeout_ms) != CURLE_OK ||
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, st->cfg.connect_timeout_ms) !=
-            CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, st->cfg.connect_timeout_ms) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, webhook_on_body) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_WRITEDATA, r) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf) != CURLE_OK ||
@@ -122,8 +121,8 @@ static int webhook_easy_setup(struct webhook_state *st, struct webhook_req *r,
     return 0;
 }
 
-static enum sink_result webhook_deliver(struct sink *s, const struct sink_request *rq,
-                                        char *err, size_t errlen)
+static enum sink_result webhook_deliver(struct sink *s, const struct sink_request *rq, char *err,
+                                        size_t errlen)
 {
     struct webhook_state *st = s->state;
     struct webhook_req *r = calloc(1, sizeof(*r));
@@ -132,8 +131,7 @@ static enum sink_result webhook_deliver(struct sink *s, const struct sink_reques
         goto fail;
     r->job = rq->job;
     r->easy = curl_easy_init();
-    if (r->easy == NULL || webhook_headers(st, r, rq) != 0 ||
-        webhook_easy_setup(st, r, rq) != 0)
+    if (r->easy == NULL || webhook_headers(st, r, rq) != 0 || webhook_easy_setup(st, r, rq) != 0)
         goto fail;
     if (curl_multi_add_handle(st->multi, r->easy) != CURLM_OK)
         goto fail;
@@ -149,8 +147,8 @@ fail:
 
 /* Network trouble and 408/429/5xx are worth retrying; a URL the library
  * cannot use and other HTTP answers (4xx, 3xx) are not. */
-static enum sink_result webhook_classify(CURLcode cc, long status, const char *errbuf,
-                                         char *err, size_t errlen)
+static enum sink_result webhook_classify(CURLcode cc, long status, const char *errbuf, char *err,
+                                         size_t errlen)
 {
     if (cc != CURLE_OK) {
         snprintf(err, errlen, "%s", errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
@@ -236,8 +234,8 @@ static void webhook_close(struct sink *s)
     s->state = NULL;
 }
 
-int sink_webhook_init(struct sink *s, const struct webhook_config *c,
-                      struct notifier_stats *stats, char *err, size_t errlen)
+int sink_webhook_init(struct sink *s, const struct webhook_config *c, struct notifier_stats *stats,
+                      char *err, size_t errlen)
 {
     struct webhook_state *st = calloc(1, sizeof(*st));
 

@@ -9,8 +9,8 @@
 
 #include "message.h"
 
-#define ASSETS_TICKERS_MAX 1000        /* symbols in TICKERS */
-#define ASSETS_SYNTHETIC_MAX 1000000   /* SIM_SYNTHETIC_TICKERS */
+#define ASSETS_TICKERS_MAX 1000      /* symbols in TICKERS */
+#define ASSETS_SYNTHETIC_MAX 1000000 /* SIM_SYNTHETIC_TICKERS */
 #define ASSETS_ERR_MAX 256
 
 struct asset {

@@ -10,11 +10,11 @@
 #include "stats.h"
 
 struct autosw {
-    int enabled;             /* PRICE_SOURCE=auto */
+    int enabled; /* PRICE_SOURCE=auto */
     enum price_source current;
-    long threshold;          /* failures in a row before switching to sim, >= 1 */
-    long probe_ms;           /* interval between probes while simulating */
-    long fails;              /* failures in a row */
+    long threshold; /* failures in a row before switching to sim, >= 1 */
+    long probe_ms;  /* interval between probes while simulating */
+    long fails;     /* failures in a row */
     int64_t next_probe_ms;
 };
 

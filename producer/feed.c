@@ -11,8 +11,8 @@
 #include "signals.h"
 #include "timeutil.h"
 
-#define FEED_WAIT_MAX_MS 200       /* every wait is short so a stop is seen at once */
-#define FEED_REPLAY_BURST 10000    /* rows published per loop turn at most */
+#define FEED_WAIT_MAX_MS 200    /* every wait is short so a stop is seen at once */
+#define FEED_REPLAY_BURST 10000 /* rows published per loop turn at most */
 #define FEED_YAHOO_LOG_PERIOD_MS 10000
 #define FEED_TOPIC_RETRY_MS 5000
 
@@ -36,8 +36,8 @@ static void feed_init_walks(struct feed *f)
 
     for (size_t i = 0; i < f->assets->len; i++) {
         const struct asset *a = &f->assets->items[i];
-        sim_walk_init(&f->walks[i], a->ticker, a->start_price,
-                      a->volatility * cfg->sim_vol_scale, cfg->sim_seed);
+        sim_walk_init(&f->walks[i], a->ticker, a->start_price, a->volatility * cfg->sim_vol_scale,
+                      cfg->sim_seed);
     }
 }
 
@@ -69,8 +69,8 @@ static int feed_init_yahoo(struct feed *f, char *err, size_t errlen)
 }
 
 int feed_init(struct feed *f, const struct producer_config *cfg, struct asset_list *assets,
-              struct publisher *pub, struct producer_stats *stats, struct replay *replay,
-              char *err, size_t errlen)
+              struct publisher *pub, struct producer_stats *stats, struct replay *replay, char *err,
+              size_t errlen)
 {
     memset(f, 0, sizeof(*f));
     f->cfg = cfg;
@@ -247,8 +247,7 @@ static void feed_replay_due(struct feed *f, int64_t now)
     int n = 0;
 
     while (n < FEED_REPLAY_BURST && (row = replay_next_due(f->replay, now)) != NULL) {
-        publish_price(f->pub, &f->assets->items[row->asset], row->price, time_now(),
-                      SOURCE_REPLAY);
+        publish_price(f->pub, &f->assets->items[row->asset], row->price, time_now(), SOURCE_REPLAY);
         n++;
     }
     if (!f->replay_done_logged && replay_finished(f->replay)) {
@@ -268,8 +267,8 @@ static void feed_ensure_topic(struct feed *f, int64_t now)
     if (f->topic_ready || now < f->next_topic_try_ms)
         return;
     f->next_topic_try_ms = now + FEED_TOPIC_RETRY_MS;
-    if (kafka_create_topics(f->cfg->common.kafka_bootstrap, topics,
-                            (int)f->cfg->topic_partitions, 1000, err, sizeof(err)) != 0) {
+    if (kafka_create_topics(f->cfg->common.kafka_bootstrap, topics, (int)f->cfg->topic_partitions,
+                            1000, err, sizeof(err)) != 0) {
         log_warn("topic not ensured", "topic=%s error=\"%s\" retry_ms=%d", f->cfg->topic, err,
                  FEED_TOPIC_RETRY_MS);
         return;

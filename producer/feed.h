@@ -29,20 +29,20 @@ struct feed {
     struct yahoo_client *yc;           /* owned (yahoo and auto) */
     struct autosw sw;
     int64_t last_sim_ms;
-    int64_t next_round_ms;             /* monotonic time of the next round */
-    int cancel_yahoo;                  /* set in a callback, done after the poll */
-    int probe_out;                     /* a probe is in flight */
-    size_t probe_next;                 /* asset the next probe asks for */
+    int64_t next_round_ms; /* monotonic time of the next round */
+    int cancel_yahoo;      /* set in a callback, done after the poll */
+    int probe_out;         /* a probe is in flight */
+    size_t probe_next;     /* asset the next probe asks for */
     int replay_done_logged;
     int topic_ready;
     int64_t next_topic_try_ms;
-    struct ratelog *yahoo_logs;        /* owned, one per asset: failures logged per symbol */
+    struct ratelog *yahoo_logs; /* owned, one per asset: failures logged per symbol */
 };
 
 /* Prepares the feed. Returns 0, or -1 with err (out of memory, curl). */
 int feed_init(struct feed *f, const struct producer_config *cfg, struct asset_list *assets,
-              struct publisher *pub, struct producer_stats *stats, struct replay *replay,
-              char *err, size_t errlen);
+              struct publisher *pub, struct producer_stats *stats, struct replay *replay, char *err,
+              size_t errlen);
 
 /* Runs until a stop signal. */
 void feed_run(struct feed *f);

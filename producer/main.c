@@ -70,8 +70,7 @@ static int producer_load_assets(const struct producer_config *cfg, struct asset_
     if (cfg->mode == MODE_REPLAY)
         replay_shard(replay, (size_t)cfg->instance, (size_t)cfg->instances);
     if (assets->len == 0) {
-        snprintf(err, errlen, "instance %ld of %ld has no symbols", cfg->instance,
-                 cfg->instances);
+        snprintf(err, errlen, "instance %ld of %ld has no symbols", cfg->instance, cfg->instances);
         return -1;
     }
     return 0;
@@ -93,8 +92,8 @@ static int producer_settings_check(void *cfg, char *err, size_t errlen)
 }
 
 static const struct daemon_desc producer_daemon = {
-    "producer", "publishes prices to Kafka; --list-assets prints the default assets",
-    settings_vars, sizeof(struct producer_config), producer_settings_check};
+    "producer", "publishes prices to Kafka; --list-assets prints the default assets", settings_vars,
+    sizeof(struct producer_config), producer_settings_check};
 
 /* --list-assets: the default assets, one a line, tab-separated: ticker,
  * company, display name, the simulation's start price and volatility. For
@@ -106,8 +105,8 @@ static int producer_list_assets(int argc, char **argv)
             continue;
         for (size_t k = 0; k < contract_assets_len; k++) {
             const struct contract_asset *a = &contract_assets[k];
-            printf("%s\t%s\t%s\t%g\t%g\n", a->ticker, a->company, a->display_name,
-                   a->start_price, a->volatility);
+            printf("%s\t%s\t%s\t%g\t%g\n", a->ticker, a->company, a->display_name, a->start_price,
+                   a->volatility);
         }
         return 1;
     }
@@ -157,15 +156,15 @@ int main(int argc, char **argv)
         goto out_stats;
     }
     publisher_init(&pub, rk, cfg.topic, &stats);
-    if (feed_init(&feed, &cfg, &assets, &pub, &stats, cfg.mode == MODE_REPLAY ? &replay : NULL,
-                  err, sizeof(err)) != 0) {
+    if (feed_init(&feed, &cfg, &assets, &pub, &stats, cfg.mode == MODE_REPLAY ? &replay : NULL, err,
+                  sizeof(err)) != 0) {
         log_error("startup failed", "error=\"%s\"", err);
         goto out_stats;
     }
     feed_ready = 1;
     if (cfg.common.metrics_port > 0) {
-        hs = health_server_start(cfg.common.listen_host, (int)cfg.common.metrics_port,
-                                 stats_health, producer_metrics, &stats, err, sizeof(err));
+        hs = health_server_start(cfg.common.listen_host, (int)cfg.common.metrics_port, stats_health,
+                                 producer_metrics, &stats, err, sizeof(err));
         if (hs == NULL) {
             log_error("health server failed", "error=\"%s\"", err);
             goto out_stats;

@@ -13,7 +13,7 @@
 #include "log.h"
 #include "message.h"
 
-#define REPLAY_BAD_LOGGED 10 /* malformed lines logged one by one */
+#define REPLAY_BAD_LOGGED 10   /* malformed lines logged one by one */
 #define REPLAY_HASH_SLOTS 4096 /* > 2 * ASSETS_TICKERS_MAX */
 
 /* ------------------------------------------------------------ line parsing */
@@ -52,9 +52,8 @@ static int replay_parse_iso(const char *s, const char *e, double *out)
     memset(&tm, 0, sizeof(tm));
     if (replay_digits(&s, e, 4, &y) || s >= e || *s++ != '-' || replay_digits(&s, e, 2, &mo) ||
         s >= e || *s++ != '-' || replay_digits(&s, e, 2, &d) || s >= e ||
-        (*s != 'T' && *s != ' ') || (s++, replay_digits(&s, e, 2, &h)) || s >= e ||
-        *s++ != ':' || replay_digits(&s, e, 2, &mi) || s >= e || *s++ != ':' ||
-        replay_digits(&s, e, 2, &sec))
+        (*s != 'T' && *s != ' ') || (s++, replay_digits(&s, e, 2, &h)) || s >= e || *s++ != ':' ||
+        replay_digits(&s, e, 2, &mi) || s >= e || *s++ != ':' || replay_digits(&s, e, 2, &sec))
         return -1;
     if (s < e && *s == '.') {
         for (s++; s < e && isdigit((unsigned char)*s); s++, scale /= 10)
@@ -141,9 +140,8 @@ static int replay_split(const char *s, const char *e, const char *fs[3], const c
     return n == 3 ? 0 : -1;
 }
 
-enum replay_line_status replay_parse_line(const char *line, size_t len, double *ts,
-                                          char *ticker, size_t tickerlen, double *price,
-                                          char *err, size_t errlen)
+enum replay_line_status replay_parse_line(const char *line, size_t len, double *ts, char *ticker,
+                                          size_t tickerlen, double *price, char *err, size_t errlen)
 {
     const char *s = line, *e = line + len;
     const char *fs[3], *fe[3];
@@ -221,8 +219,8 @@ static void replay_index_build(struct replay_index *ix, const struct asset_list 
 }
 
 /* The row's asset index, adding the symbol when allowed; -1 to skip it. */
-static long replay_resolve(struct replay_index *ix, struct asset_list *assets,
-                           const char *ticker, int add_unknown)
+static long replay_resolve(struct replay_index *ix, struct asset_list *assets, const char *ticker,
+                           int add_unknown)
 {
     char err[ASSETS_ERR_MAX];
     size_t slot = 0;
@@ -281,8 +279,7 @@ static int replay_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static int replay_load_rows(struct replay *r, FILE *f, struct asset_list *assets,
-                            int add_unknown)
+static int replay_load_rows(struct replay *r, FILE *f, struct asset_list *assets, int add_unknown)
 {
     struct replay_index *ix = malloc(sizeof(*ix));
     char line[REPLAY_LINE_MAX], ticker[MSG_TICKER_MAX], why[REPLAY_ERR_MAX];
@@ -294,8 +291,8 @@ static int replay_load_rows(struct replay *r, FILE *f, struct asset_list *assets
         return -1;
     replay_index_build(ix, assets);
     while (r->len < REPLAY_ROWS_MAX && replay_read_line(f, line, &len) == 0) {
-        enum replay_line_status st = replay_parse_line(line, len, &ts, ticker, sizeof(ticker),
-                                                       &price, why, sizeof(why));
+        enum replay_line_status st =
+            replay_parse_line(line, len, &ts, ticker, sizeof(ticker), &price, why, sizeof(why));
         long idx;
         lineno++;
         if (st == REPLAY_LINE_SKIP)

@@ -22,8 +22,8 @@ enum replay_line_status {
 };
 
 struct replay_row {
-    double ts;    /* recorded time, Unix seconds */
-    double price; /* finite, > 0 */
+    double ts;      /* recorded time, Unix seconds */
+    double price;   /* finite, > 0 */
     uint32_t asset; /* index into the asset list */
     uint32_t seq;   /* position in the file, keeps equal times in file order */
 };
@@ -42,9 +42,9 @@ struct replay {
 /* Parses one line (len bytes, no NUL needed, trailing CR/LF allowed) into ts,
  * ticker (upper-cased, valid per msg_ticker_valid) and price (finite, > 0).
  * Returns REPLAY_LINE_OK, REPLAY_LINE_SKIP, or REPLAY_LINE_BAD with err. */
-enum replay_line_status replay_parse_line(const char *line, size_t len, double *ts,
-                                          char *ticker, size_t tickerlen, double *price,
-                                          char *err, size_t errlen);
+enum replay_line_status replay_parse_line(const char *line, size_t len, double *ts, char *ticker,
+                                          size_t tickerlen, double *price, char *err,
+                                          size_t errlen);
 
 /* Reads path into r. A row whose symbol is not in assets is added to assets
  * when add_unknown (up to ASSETS_TICKERS_MAX symbols), else skipped and

@@ -74,8 +74,7 @@ const char *settings_mode_name(enum source_mode m)
 int settings_check(struct producer_config *c, char *err, size_t n)
 {
     if (c->instance >= c->instances) {
-        snprintf(err, n, "PRODUCER_INSTANCE: must be below PRODUCER_INSTANCES (%ld)",
-                 c->instances);
+        snprintf(err, n, "PRODUCER_INSTANCE: must be below PRODUCER_INSTANCES (%ld)", c->instances);
         return -1;
     }
     if (strncmp(c->yahoo_base_url, "http://", 7) != 0 &&

@@ -12,7 +12,7 @@ enum source_mode { MODE_AUTO = 0, MODE_YAHOO, MODE_SIM, MODE_REPLAY };
 struct producer_config {
     struct common_config common;
     char topic[256];
-    char tickers[16384];   /* "" when TICKERS is unset */
+    char tickers[16384]; /* "" when TICKERS is unset */
     enum source_mode mode;
     long interval_ms;
     long instance, instances;
@@ -23,11 +23,11 @@ struct producer_config {
     long yahoo_max_parallel;
     long yahoo_backoff_base_ms, yahoo_backoff_max_ms;
     long yahoo_fails_to_sim, yahoo_probe_ms;
-    uint64_t sim_seed;      /* never 0: a random one is drawn when SIM_SEED is 0 */
+    uint64_t sim_seed; /* never 0: a random one is drawn when SIM_SEED is 0 */
     double sim_vol_scale;
     char sim_volatility[4096]; /* "" when unset */
     long sim_synthetic;
-    char replay_file[1024];    /* "" when unset */
+    char replay_file[1024]; /* "" when unset */
     double replay_speed;
     int replay_loop;
     long topic_partitions;

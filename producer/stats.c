@@ -84,14 +84,13 @@ int stats_health(void *ud, struct buf *out)
     o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:s, s:s?, s:f}", "status",
                   stalled ? "kafka stalled" : "ok", "mode", s->mode, "source",
                   stats_source_name((enum price_source)atomic_load(&s->source)), "assets",
-                  (int)s->assets, "published", (json_int_t)atomic_load(&s->published),
-                  "delivered", (json_int_t)ks.delivered, "failed",
-                  (json_int_t)(ks.failed + atomic_load(&s->publish_failed)),
-                  "dropped_bad_prices", (json_int_t)atomic_load(&s->dropped_bad),
-                  "yahoo_failures", (json_int_t)atomic_load(&s->yahoo_failures), "kafka",
-                  stalled ? "stalled" : "ok", "last_yahoo_error",
-                  s->last_yahoo_error[0] ? s->last_yahoo_error : NULL, "last_yahoo_error_at",
-                  s->last_yahoo_error_at);
+                  (int)s->assets, "published", (json_int_t)atomic_load(&s->published), "delivered",
+                  (json_int_t)ks.delivered, "failed",
+                  (json_int_t)(ks.failed + atomic_load(&s->publish_failed)), "dropped_bad_prices",
+                  (json_int_t)atomic_load(&s->dropped_bad), "yahoo_failures",
+                  (json_int_t)atomic_load(&s->yahoo_failures), "kafka", stalled ? "stalled" : "ok",
+                  "last_yahoo_error", s->last_yahoo_error[0] ? s->last_yahoo_error : NULL,
+                  "last_yahoo_error_at", s->last_yahoo_error_at);
     pthread_mutex_unlock(&s->lock);
     txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
     buf_puts(out, txt ? txt : "{\"status\":\"error\"}");
@@ -112,8 +111,7 @@ void stats_render(struct producer_stats *s, struct buf *out)
     pthread_mutex_unlock(&s->lock);
     metrics_counter(out, "producer_published_total", "price messages handed to Kafka",
                     atomic_load(&s->published));
-    metrics_counter(out, "producer_delivered_total", "messages Kafka acknowledged",
-                    ks.delivered);
+    metrics_counter(out, "producer_delivered_total", "messages Kafka acknowledged", ks.delivered);
     metrics_counter(out, "producer_failed_total",
                     "messages that failed (refused by the client or delivery failed)",
                     ks.failed + atomic_load(&s->publish_failed));

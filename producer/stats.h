@@ -23,12 +23,12 @@ struct producer_stats {
     atomic_uint_fast64_t yahoo_failures; /* finished without a price */
     atomic_uint_fast64_t yahoo_rate_limited;
     atomic_uint_fast64_t source_switches;
-    atomic_int source;                 /* enum price_source in use */
+    atomic_int source;                    /* enum price_source in use */
     atomic_int_fast64_t last_delivery_ms; /* time_mono_ms of the last good delivery report */
     atomic_int_fast64_t last_publish_ms;  /* time_mono_ms of the last enqueue */
     int64_t started_ms;
-    const char *mode; /* PRICE_SOURCE as configured */
-    long assets;      /* symbols this instance publishes */
+    const char *mode;     /* PRICE_SOURCE as configured */
+    long assets;          /* symbols this instance publishes */
     pthread_mutex_t lock; /* guards the fields below */
     char last_yahoo_error[YAHOO_ERR_MAX];
     double last_yahoo_error_at; /* Unix time, 0 if never */

@@ -32,13 +32,13 @@ struct yahoo_client {
     struct yahoo_opts o;
     char base_url[YAHOO_URL_MAX];
     char user_agent[256];
-    struct yahoo_xfer *xfers; /* o.max_parallel of them */
+    struct yahoo_xfer *xfers;    /* o.max_parallel of them */
     struct yahoo_pending *queue; /* ring of o.queue_max */
     size_t q_head, q_len;
     size_t active;
-    int64_t next_start_ms;   /* rate ceiling */
+    int64_t next_start_ms; /* rate ceiling */
     int64_t backoff_until_ms;
-    unsigned backoff_fails;  /* 429/5xx in a row */
+    unsigned backoff_fails; /* 429/5xx in a row */
     uint64_t started;
 };
 
@@ -189,8 +189,7 @@ static struct yahoo_xfer *yahoo_free_xfer(struct yahoo_client *c)
 }
 
 /* Starts the transfer for the queue head. -1 if curl refused it. */
-static int yahoo_start(struct yahoo_client *c, struct yahoo_xfer *x,
-                       const struct yahoo_pending *p)
+static int yahoo_start(struct yahoo_client *c, struct yahoo_xfer *x, const struct yahoo_pending *p)
 {
     char url[YAHOO_URL_MAX + 128];
     char *sym = curl_easy_escape(x->easy, p->symbol, 0);
@@ -269,8 +268,8 @@ static void yahoo_backoff(struct yahoo_client *c, long http_code, long retry_aft
     if (now + wait <= c->backoff_until_ms)
         return;
     c->backoff_until_ms = now + wait;
-    log_warn("yahoo backoff", "http=%ld wait_ms=%ld retry_after_s=%ld in_a_row=%u", http_code,
-             wait, retry_after_s, c->backoff_fails);
+    log_warn("yahoo backoff", "http=%ld wait_ms=%ld retry_after_s=%ld in_a_row=%u", http_code, wait,
+             retry_after_s, c->backoff_fails);
 }
 
 /* Fills r from an HTTP answer (the transfer itself succeeded). */

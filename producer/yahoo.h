@@ -14,20 +14,20 @@
 
 #define YAHOO_URL_MAX 512
 #define YAHOO_DEFAULT_BASE_URL "https://query1.finance.yahoo.com"
-#define YAHOO_DEFAULT_USER_AGENT                                                              \
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "                  \
+#define YAHOO_DEFAULT_USER_AGENT                                                                   \
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "                      \
     "Chrome/124.0.0.0 Safari/537.36"
 
 struct yahoo_opts {
-    const char *base_url;   /* no trailing path; a trailing '/' is fine */
+    const char *base_url; /* no trailing path; a trailing '/' is fine */
     const char *user_agent;
     long connect_timeout_ms;
-    long timeout_ms;        /* whole transfer */
-    double max_rps;         /* ceiling on request starts per second, > 0 */
-    long max_parallel;      /* transfers at once, >= 1 */
-    long backoff_base_ms;   /* first backoff after 429/5xx; doubles each time */
-    long backoff_max_ms;    /* cap of the doubling (Retry-After may exceed it) */
-    size_t queue_max;       /* requests waiting to start, >= 1 */
+    long timeout_ms;      /* whole transfer */
+    double max_rps;       /* ceiling on request starts per second, > 0 */
+    long max_parallel;    /* transfers at once, >= 1 */
+    long backoff_base_ms; /* first backoff after 429/5xx; doubles each time */
+    long backoff_max_ms;  /* cap of the doubling (Retry-After may exceed it) */
+    size_t queue_max;     /* requests waiting to start, >= 1 */
 };
 
 enum yahoo_status {
@@ -40,13 +40,13 @@ enum yahoo_status {
 };
 
 struct yahoo_result {
-    size_t idx;                  /* as given to yahoo_client_request */
-    const char *symbol;          /* valid during the callback only */
+    size_t idx;         /* as given to yahoo_client_request */
+    const char *symbol; /* valid during the callback only */
     enum yahoo_status status;
-    long http_code;              /* 0 when no answer */
+    long http_code; /* 0 when no answer */
     enum yahoo_parse_status parse;
-    struct yahoo_quote quote;    /* filled when status == YAHOO_OK */
-    char err[YAHOO_ERR_MAX];     /* why, when status != YAHOO_OK */
+    struct yahoo_quote quote; /* filled when status == YAHOO_OK */
+    char err[YAHOO_ERR_MAX];  /* why, when status != YAHOO_OK */
 };
 
 typedef void (*yahoo_result_fn)(void *ud, const struct yahoo_result *r);

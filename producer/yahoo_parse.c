@@ -33,8 +33,7 @@ static void yahoo_describe_error(json_t *error, char *err, size_t errlen)
 }
 
 /* chart.result[0].meta, or NULL with status/err set. */
-static json_t *yahoo_find_meta(json_t *root, enum yahoo_parse_status *st, char *err,
-                               size_t errlen)
+static json_t *yahoo_find_meta(json_t *root, enum yahoo_parse_status *st, char *err, size_t errlen)
 {
     json_t *chart = json_object_get(root, "chart");
     json_t *error, *result, *meta;

@@ -21,8 +21,8 @@ enum yahoo_parse_status {
 };
 
 struct yahoo_quote {
-    double price;       /* meta.regularMarketPrice: finite, > 0 */
-    double market_time; /* meta.regularMarketTime (Unix s), 0 when absent */
+    double price;                     /* meta.regularMarketPrice: finite, > 0 */
+    double market_time;               /* meta.regularMarketTime (Unix s), 0 when absent */
     char short_name[MSG_COMPANY_MAX]; /* meta.shortName, "" when absent */
     char symbol[MSG_TICKER_MAX];      /* meta.symbol, "" when absent or too long */
 };

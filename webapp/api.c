@@ -39,8 +39,7 @@ static void api_store_failed(const char *what, const char *err)
 }
 
 /* Replies with root dumped (and frees it). */
-static enum MHD_Result api_reply_obj(struct MHD_Connection *conn, unsigned int status,
-                                     json_t *root)
+static enum MHD_Result api_reply_obj(struct MHD_Connection *conn, unsigned int status, json_t *root)
 {
     char *text = root != NULL ? json_dumps(root, API_JSON_FLAGS) : NULL;
     enum MHD_Result ret;
@@ -61,8 +60,7 @@ enum MHD_Result api_dashboard(struct api_call *c, const struct asset *a)
     char cookie[COOKIE_VALUE_LEN + 128];
     struct MHD_Response *r;
 
-    r = MHD_create_response_from_buffer(a->len, (void *)(uintptr_t)a->data,
-                                        MHD_RESPMEM_PERSISTENT);
+    r = MHD_create_response_from_buffer(a->len, (void *)(uintptr_t)a->data, MHD_RESPMEM_PERSISTENT);
     if (r == NULL)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", a->type);
@@ -86,8 +84,9 @@ enum MHD_Result api_dashboard(struct api_call *c, const struct asset *a)
 }
 
 #define API_IDEM_CLIENT_TTL_S 3600 /* a client's Idempotency-Key */
-#define API_IDEM_PROXY_TTL_S 60    /* nginx's X-Request-Id: its retries come within
-                                      proxy_read_timeout (30 s) */
+#define API_IDEM_PROXY_TTL_S                                                                       \
+    60 /* nginx's X-Request-Id: its retries come within                                            \
+          proxy_read_timeout (30 s) */
 
 /* The request's idempotency key and how long to keep it: the client's
  * Idempotency-Key (refused when malformed), else the X-Request-Id nginx sets
@@ -128,8 +127,8 @@ enum MHD_Result api_set_alert(struct api_call *c)
         return reply_error(c->conn, 400, API_NO_USER);
     if (api_idem_key(c, &idem, &idem_ttl_s) != 0)
         return reply_error(c->conn, 400,
-                                "Invalid Idempotency-Key (1-64 letters, digits, '-', '_', "
-                                "'.', ':')");
+                           "Invalid Idempotency-Key (1-64 letters, digits, '-', '_', "
+                           "'.', ':')");
     if (request_parse_set_alert(c->body, c->body_len, &req, err, sizeof(err)) != 0)
         return reply_error(c->conn, 400, err);
     if (!prices_known(req.ticker)) {
@@ -152,8 +151,7 @@ enum MHD_Result api_set_alert(struct api_call *c)
         return reply_error(c->conn, 409, text);
     }
     if (rc == ALERT_STORE_CONFLICT)
-        return reply_error(c->conn, 422,
-                                "Idempotency-Key already used for a different alert");
+        return reply_error(c->conn, 422, "Idempotency-Key already used for a different alert");
     if (rc != 0 && rc != ALERT_STORE_REPLAY) {
         api_store_failed("create", err);
         return reply_error(c->conn, 503, API_STORE_DOWN);
@@ -348,7 +346,9 @@ enum MHD_Result api_health(struct api_call *c, int stopping)
         return reply_json(c->conn, 200, "{\"status\":\"healthy\"}", 20);
     return api_reply_obj(c->conn, 503,
                          json_pack("{s:s, s:s, s:s}", "status", "unhealthy", "redis",
-                                   redis_ok ? "ok" : rc != NULL ? redis_conn_errstr(rc) : "no memory",
+                                   redis_ok     ? "ok"
+                                   : rc != NULL ? redis_conn_errstr(rc)
+                                                : "no memory",
                                    "kafka", kafka_ok ? "ok" : kwhy));
 }
 
@@ -359,8 +359,7 @@ enum MHD_Result api_metrics(struct api_call *c)
 
     buf_init(&b, API_METRICS_MAX);
     stats_render(c->stats, &b);
-    ret = reply_body(c->conn, 200, "text/plain; version=0.0.4", b.data ? b.data : "",
-                          b.len, 1);
+    ret = reply_body(c->conn, 200, "text/plain; version=0.0.4", b.data ? b.data : "", b.len, 1);
     buf_free(&b);
     return ret;
 }
@@ -455,8 +454,8 @@ enum MHD_Result api_stream_alerts(struct api_call *c)
     has_resume = api_resume_point(c, &resume);
     if (has_resume < 0)
         return reply_error(c->conn, 400,
-                                "Malformed Last-Event-ID (an id this stream sent, at most 64 "
-                                "characters)");
+                           "Malformed Last-Event-ID (an id this stream sent, at most 64 "
+                           "characters)");
     /* Register first: an alert arriving while the history is read is held
      * and sorted out against the replay by hub_alert_start. */
     cl = hub_client_open(c->conn, SSE_ALERTS, c->user_id, &over_cap);
@@ -468,8 +467,7 @@ enum MHD_Result api_stream_alerts(struct api_call *c)
     /* With a resume point: the history after it. Without: only where the
      * history ends, the point the stream starts from. */
     if (alert_history_after(thread_redis_get(), c->user_id, has_resume ? &resume : NULL,
-                            ALERT_HISTORY_MAX, api_replay_add, &rp, &tail, err,
-                            sizeof(err)) < 0) {
+                            ALERT_HISTORY_MAX, api_replay_add, &rp, &tail, err, sizeof(err)) < 0) {
         api_store_failed("history", err);
         buf_free(&rp.b);
         hub_client_close(cl);

@@ -60,8 +60,8 @@ out:
 
 int assets_init(const char *dir, char *err, size_t errlen)
 {
-    assets_tab[ASSET_INDEX] = (struct asset){"/", "text/html; charset=utf-8", asset_index_html,
-                                             asset_index_html_len};
+    assets_tab[ASSET_INDEX] =
+        (struct asset){"/", "text/html; charset=utf-8", asset_index_html, asset_index_html_len};
     assets_tab[ASSET_APP] = (struct asset){"/static/app.js", "text/javascript; charset=utf-8",
                                            asset_app_js, asset_app_js_len};
     assets_tab[ASSET_STYLE] = (struct asset){"/static/style.css", "text/css; charset=utf-8",

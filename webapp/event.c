@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct sse_event *sse_event_new(const char *data, size_t len, uint32_t messages,
-                                long long batch)
+struct sse_event *sse_event_new(const char *data, size_t len, uint32_t messages, long long batch)
 {
     struct sse_event *ev = malloc(sizeof(*ev) + len);
 

@@ -24,8 +24,8 @@
 #define FANOUT_BATCH_BYTES (256 * 1024) /* and their bytes */
 #define FANOUT_POLL_MS 100
 #define FANOUT_KAFKA_CHECK_MS 1000
-#define FANOUT_GAPS_MAX 64          /* users whose gaps one round fills */
-#define FANOUT_GAP_RETRY_MS 250     /* after a failed history read */
+#define FANOUT_GAPS_MAX 64      /* users whose gaps one round fills */
+#define FANOUT_GAP_RETRY_MS 250 /* after a failed history read */
 
 static struct fanout_opts fanout_opts;
 static pthread_t fanout_threads[2];
@@ -74,8 +74,8 @@ static void fanout_kafka_error(const rd_kafka_message_t *m, const char *topic)
 static rd_kafka_t *fanout_reader(const char *topic, const char *client_id)
 {
     static const char *const extra[] = {"fetch.wait.max.ms", "5", NULL};
-    struct kafka_opts o = {.bootstrap = fanout_opts.bootstrap, .client_id = client_id,
-                           .extra = extra};
+    struct kafka_opts o = {
+        .bootstrap = fanout_opts.bootstrap, .client_id = client_id, .extra = extra};
     char err[KAFKA_ERR_MAX];
     rd_kafka_t *rk;
 
@@ -268,8 +268,7 @@ static int fanout_fill_gaps(struct redis_conn *rc)
         fill.n = 0;
         if (alert_history_after(rc, gaps[i].user_id, &gaps[i].from, ALERT_HISTORY_MAX,
                                 fanout_fill_add, &fill, &tail, err, sizeof(err)) < 0) {
-            log_warn("stream gap not filled", "error=\"%s\" retry_ms=%d", err,
-                     FANOUT_GAP_RETRY_MS);
+            log_warn("stream gap not filled", "error=\"%s\" retry_ms=%d", err, FANOUT_GAP_RETRY_MS);
             rv = -1;
         } else {
             hub_gap_fill(gaps[i].user_id, &gaps[i].from, fill.evs, fill.n, &tail);
@@ -302,7 +301,8 @@ static void *fanout_alert_main(void *arg)
     }
     atomic_store(&fanout_rk[1], rk);
     while (fanout_running()) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, hub_gaps_pending() ? 10 : FANOUT_POLL_MS);
+        rd_kafka_message_t *m =
+            rd_kafka_consumer_poll(rk, hub_gaps_pending() ? 10 : FANOUT_POLL_MS);
         if (m != NULL) {
             if (m->err)
                 fanout_kafka_error(m, fanout_opts.topic_alerts);
@@ -364,9 +364,8 @@ int fanout_kafka_ok(char *why, size_t whylen)
         rk = atomic_load(&fanout_rk[0]);
         if (rk == NULL || atomic_load(&fanout_rk[1]) == NULL) {
             fanout_health_ok = 0;
-            snprintf(fanout_health_why, sizeof(fanout_health_why),
-                     "waiting for topic %s", rk == NULL ? fanout_opts.topic_prices
-                                                        : fanout_opts.topic_alerts);
+            snprintf(fanout_health_why, sizeof(fanout_health_why), "waiting for topic %s",
+                     rk == NULL ? fanout_opts.topic_prices : fanout_opts.topic_alerts);
         } else if (kafka_ping(rk, 500) != 0) {
             fanout_health_ok = 0;
             snprintf(fanout_health_why, sizeof(fanout_health_why), "no broker answered");

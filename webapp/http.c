@@ -63,9 +63,8 @@ static void http_read_cookie(struct api_call *c)
 {
     const char *v = MHD_lookup_connection_value(c->conn, MHD_COOKIE_KIND, "user_id");
 
-    c->has_user = v != NULL && cookie_verify(http_cfg->cookie_secret,
-                                             http_cfg->cookie_secret_len, v, strlen(v),
-                                             c->user_id) == 0;
+    c->has_user = v != NULL && cookie_verify(http_cfg->cookie_secret, http_cfg->cookie_secret_len,
+                                             v, strlen(v), c->user_id) == 0;
 }
 
 static int http_cross_site(struct MHD_Connection *conn)
@@ -136,8 +135,10 @@ static http_get_fn http_get_route(const char *url)
         const char *url;
         http_get_fn fn;
     } routes[] = {
-        {"/api/get-alerts", api_get_alerts}, {"/api/alert-history", api_alert_history},
-        {"/api/tickers", api_tickers},       {"/metrics", api_metrics},
+        {"/api/get-alerts", api_get_alerts},
+        {"/api/alert-history", api_alert_history},
+        {"/api/tickers", api_tickers},
+        {"/metrics", api_metrics},
         {"/api/stream-prices", api_stream_prices},
         {"/api/stream-alerts", api_stream_alerts},
     };
@@ -291,8 +292,7 @@ static enum MHD_Result http_begin(struct MHD_Connection *conn, void **req_cls)
 
 static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, const char *url,
                                     const char *method, const char *version,
-                                    const char *upload_data, size_t *upload_size,
-                                    void **req_cls)
+                                    const char *upload_data, size_t *upload_size, void **req_cls)
 {
     struct http_req *rq = *req_cls;
     struct api_call c;
@@ -372,10 +372,9 @@ int http_start(const struct webapp_config *cfg, struct webapp_stats *stats, char
     }
     http_daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, http_handler, NULL, MHD_OPTION_EXTERNAL_LOGGER,
-        http_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &sa,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->conn_memory,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->conn_timeout_s,
+        http_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)cfg->conn_memory, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->conn_timeout_s,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads, MHD_OPTION_LISTEN_BACKLOG_SIZE,
         (unsigned int)4096, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
         MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_END);

@@ -24,13 +24,12 @@
 #include "log.h"
 
 #define HUB_BLOCK_SIZE 256 /* MHD's own buffer, used only without chunking */
-#define HUB_RING_START 4  /* the ring grows to queue_max as needed */
-#define HUB_RING_KEEP 64  /* a drained ring larger than this shrinks back */
+#define HUB_RING_START 4   /* the ring grows to queue_max as needed */
+#define HUB_RING_KEEP 64   /* a drained ring larger than this shrinks back */
 /* A comment for proxies and raw readers, and a named event a page can see
  * (EventSource hides comments): its data says how often to expect one, so a
  * page can tell a hung stream from a quiet one. */
 #define HUB_HEARTBEAT ": heartbeat\nevent: heartbeat\ndata: {\"interval_ms\":%ld}\n\n"
-
 
 pthread_mutex_t hub_lock = PTHREAD_MUTEX_INITIALIZER;
 struct sse_client *hub_buckets[HUB_BUCKETS];
@@ -67,7 +66,7 @@ int hub_init(const struct hub_opts *o)
         return -1;
     if (hangup_start(hub_client_gone) != 0)
         log_warn("hangup watch unavailable", "note=\"closed streams are noticed at their "
-                 "next write\"");
+                                             "next write\"");
     return 0;
 }
 
@@ -266,8 +265,7 @@ struct sse_client *hub_client_open(struct MHD_Connection *conn, enum sse_kind ki
 static void hub_client_gone(uint64_t serial)
 {
     pthread_mutex_lock(&hub_lock);
-    for (struct sse_client *c = hub_serials[serial & (HUB_BUCKETS - 1)]; c != NULL;
-         c = c->snext) {
+    for (struct sse_client *c = hub_serials[serial & (HUB_BUCKETS - 1)]; c != NULL; c = c->snext) {
         if (c->serial != serial)
             continue;
         pthread_mutex_lock(&c->lock);

@@ -150,8 +150,8 @@ int hub_gaps_take(struct hub_gap *out, int max)
     return n;
 }
 
-void hub_gap_fill(const char *user_id, const struct evid *from, struct sse_event *const *evs,
-                  int n, const struct evid *tail)
+void hub_gap_fill(const char *user_id, const struct evid *from, struct sse_event *const *evs, int n,
+                  const struct evid *tail)
 {
     pthread_mutex_lock(&hub_lock);
     for (struct sse_client *c = hub_buckets[hub_bucket(user_id)]; c != NULL; c = c->bnext) {

@@ -29,7 +29,7 @@ struct sse_client {
     uint32_t cap; /* ring slots, <= hub_queue_max */
     uint32_t head;
     uint32_t count;
-    size_t queued; /* bytes of the events in the ring */
+    size_t queued;       /* bytes of the events in the ring */
     long long min_batch; /* prices: batches <= it were in the snapshot */
     struct evid cursor;  /* alerts: the last position delivered (started) */
     int fd;
@@ -46,7 +46,7 @@ struct sse_client {
 extern pthread_mutex_t hub_lock;
 extern struct sse_client *hub_buckets[HUB_BUCKETS]; /* a user's alert streams (bnext) */
 extern struct sse_event *hub_heartbeat_ev;
-extern struct sse_client *hub_gap_list;             /* alert streams with a gap */
+extern struct sse_client *hub_gap_list; /* alert streams with a gap */
 extern atomic_int hub_gap_count;
 extern atomic_uint_fast64_t hub_repeated;
 extern atomic_uint_fast64_t hub_gaps_filled;

@@ -128,8 +128,7 @@ static void webapp_raise_nofile(struct webapp_config *c)
     }
     if (rl.rlim_cur != RLIM_INFINITY &&
         (rlim_t)c->max_connections + WEBAPP_FD_RESERVE > rl.rlim_cur) {
-        long cap = rl.rlim_cur > 2 * WEBAPP_FD_RESERVE ? (long)rl.rlim_cur - WEBAPP_FD_RESERVE
-                                                      : 16;
+        long cap = rl.rlim_cur > 2 * WEBAPP_FD_RESERVE ? (long)rl.rlim_cur - WEBAPP_FD_RESERVE : 16;
         /* Only worth a warning when the operator asked for more. */
         log_event(getenv("WEBAPP_MAX_CONNECTIONS") != NULL ? LOG_LVL_WARN : LOG_LVL_INFO,
                   "connection limit capped by open files", "wanted=%ld limit=%ld open_files=%llu",
@@ -216,10 +215,9 @@ static int webapp_check(void *arg, char *err, size_t errlen)
     return 0;
 }
 
-static const struct daemon_desc webapp_daemon = {"webapp",
-                                                 "Dashboard, alert API and live SSE streams.",
-                                                 webapp_vars, sizeof(struct webapp_config),
-                                                 webapp_check};
+static const struct daemon_desc webapp_daemon = {
+    "webapp", "Dashboard, alert API and live SSE streams.", webapp_vars,
+    sizeof(struct webapp_config), webapp_check};
 
 int main(int argc, char **argv)
 {

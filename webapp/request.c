@@ -13,8 +13,7 @@
 #include <strings.h>
 
 #define REQUEST_BODY_MAX 4096
-#define REQUEST_THRESHOLD_RANGE_MSG                                                            \
-    "Threshold must be a number from 0.000001 to 1000000000"
+#define REQUEST_THRESHOLD_RANGE_MSG "Threshold must be a number from 0.000001 to 1000000000"
 
 static int request_fail(char *err, size_t errlen, const char *msg)
 {
@@ -22,8 +21,7 @@ static int request_fail(char *err, size_t errlen, const char *msg)
     return -1;
 }
 
-static int request_get_ticker(json_t *root, struct set_alert_req *out, char *err,
-                              size_t errlen)
+static int request_get_ticker(json_t *root, struct set_alert_req *out, char *err, size_t errlen)
 {
     json_t *v = json_object_get(root, "ticker");
     const char *s;
@@ -41,8 +39,7 @@ static int request_get_ticker(json_t *root, struct set_alert_req *out, char *err
     return 0;
 }
 
-static int request_get_threshold(json_t *root, struct set_alert_req *out, char *err,
-                                 size_t errlen)
+static int request_get_threshold(json_t *root, struct set_alert_req *out, char *err, size_t errlen)
 {
     json_t *v = json_object_get(root, "threshold");
     double d;
@@ -161,8 +158,8 @@ static size_t request_parse_authority(const char *s, const char *stop, int https
         if (n < 4)
             return 0; /* "[]" or "[:]" */
     } else {
-        while (request_is_alpha(s[n]) || request_is_digit(s[n]) || s[n] == '.' ||
-               s[n] == '-' || s[n] == '_')
+        while (request_is_alpha(s[n]) || request_is_digit(s[n]) || s[n] == '.' || s[n] == '-' ||
+               s[n] == '_')
             n++;
         if (n == 0)
             return 0;
@@ -264,13 +261,11 @@ int request_is_cross_site(const struct request_site *s)
     if (s->origin == NULL && s->referer == NULL)
         return 0; /* curl, scripts, the original's clients: no browser context */
     own_ok = request_own_origin(s, &own) == 0;
-    if (s->origin != NULL &&
-        (!own_ok || request_parse_origin(s->origin, &theirs) != 0 ||
-         !request_same_origin(&own, &theirs)))
+    if (s->origin != NULL && (!own_ok || request_parse_origin(s->origin, &theirs) != 0 ||
+                              !request_same_origin(&own, &theirs)))
         return 1;
-    if (s->referer != NULL &&
-        (!own_ok || request_parse_url_origin(s->referer, &theirs) != 0 ||
-         !request_same_origin(&own, &theirs)))
+    if (s->referer != NULL && (!own_ok || request_parse_url_origin(s->referer, &theirs) != 0 ||
+                               !request_same_origin(&own, &theirs)))
         return 1;
     return 0;
 }

@@ -62,11 +62,9 @@ void stats_render(struct webapp_stats *s, struct buf *out)
     metrics_counter(out, "webapp_sse_events_sent_total", "SSE messages written to clients.",
                     h.events_sent);
     metrics_counter(out, "webapp_sse_clients_dropped_total",
-                    "Streams closed because the client fell too far behind.",
-                    h.clients_dropped);
+                    "Streams closed because the client fell too far behind.", h.clients_dropped);
     metrics_counter(out, "webapp_sse_clients_gone_total",
-                    "Streams ended as soon as their client closed the connection.",
-                    h.clients_gone);
+                    "Streams ended as soon as their client closed the connection.", h.clients_gone);
     metrics_counter(out, "webapp_alerts_created_total", "Alerts stored by set-alert.",
                     atomic_load(&s->alerts_created));
     metrics_counter(out, "webapp_alerts_deleted_total", "Alerts removed by delete-alert.",

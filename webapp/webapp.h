@@ -46,7 +46,7 @@ struct webapp_config {
 
 /* ---- cookie.c: the signed user_id cookie ---------------------------------- */
 
-#define COOKIE_USER_LEN 32                      /* hex digits of 128 random bits */
+#define COOKIE_USER_LEN 32                          /* hex digits of 128 random bits */
 #define COOKIE_VALUE_LEN (COOKIE_USER_LEN + 1 + 64) /* user "." hex HMAC-SHA256 */
 
 /* Makes a fresh user id (128 random bits, lowercase hex) and its cookie value
@@ -82,9 +82,9 @@ int request_parse_set_alert(const char *body, size_t len, struct set_alert_req *
 
 /* An origin as compared for same-origin: scheme, host, port. */
 struct request_origin {
-    int https;          /* 0: http */
-    char host[256];     /* lower case; an IPv6 literal keeps its brackets */
-    unsigned port;      /* the explicit port, else 80 or 443 */
+    int https;      /* 0: http */
+    char host[256]; /* lower case; an IPv6 literal keeps its brackets */
+    unsigned port;  /* the explicit port, else 80 or 443 */
 };
 
 /* Parse strictly, never by prefix: scheme http or https; host of letters,
@@ -127,11 +127,11 @@ int request_is_json_type(const char *content_type);
 
 struct sse_event {
     _Atomic int refs;
-    uint32_t messages;  /* SSE messages in data, for the metrics */
-    long long batch;    /* prices: the batch number (0 for the rest) */
-    struct evid pos;    /* alerts: the position in the user's history */
-    struct evid prev;   /* alerts: the position of the entry before it */
-    uint8_t has_pos;    /* an alert with a position (else delivered as it is) */
+    uint32_t messages; /* SSE messages in data, for the metrics */
+    long long batch;   /* prices: the batch number (0 for the rest) */
+    struct evid pos;   /* alerts: the position in the user's history */
+    struct evid prev;  /* alerts: the position of the entry before it */
+    uint8_t has_pos;   /* an alert with a position (else delivered as it is) */
     uint8_t has_prev;
     size_t len;
     char data[];
@@ -139,8 +139,7 @@ struct sse_event {
 
 /* A new event holding a copy of data[0..len), one reference, no position.
  * NULL on out of memory. */
-struct sse_event *sse_event_new(const char *data, size_t len, uint32_t messages,
-                                long long batch);
+struct sse_event *sse_event_new(const char *data, size_t len, uint32_t messages, long long batch);
 struct sse_event *sse_event_ref(struct sse_event *ev);
 /* Drops a reference; frees at zero. NULL is fine. */
 void sse_event_unref(struct sse_event *ev);
@@ -249,8 +248,8 @@ int hub_gaps_take(struct hub_gap *out, int max);
  * evs[0..n) (the user's history after from up to tail, oldest first, each
  * event with its position): each stream takes those after its cursor, then
  * its cursor is tail and its gap closed. */
-void hub_gap_fill(const char *user_id, const struct evid *from, struct sse_event *const *evs,
-                  int n, const struct evid *tail);
+void hub_gap_fill(const char *user_id, const struct evid *from, struct sse_event *const *evs, int n,
+                  const struct evid *tail);
 /* A heartbeat (a comment and an event named "heartbeat" whose data is
  * {"interval_ms":N}) to every idle stream. */
 void hub_heartbeat(void);

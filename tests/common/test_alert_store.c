@@ -98,8 +98,8 @@ static void make_alert(struct fixture *f, const char *user, const char *ticker, 
     rec.threshold = thr;
     rec.type = type;
     rec.created_at = created;
-    assert_int_equal(
-        alert_store_create_once(f->rc, &rec, 100000, NULL, 0, f->err, sizeof(f->err)), 0);
+    assert_int_equal(alert_store_create_once(f->rc, &rec, 100000, NULL, 0, f->err, sizeof(f->err)),
+                     0);
     if (id_out != NULL)
         memcpy(id_out, rec.alert_id, 37);
 }
@@ -166,14 +166,14 @@ static void test_above_and_below_are_independent(void **state)
     make_alert(f, u, t, 90, ALERT_BELOW, 4, NULL);
     make_alert(f, u, t2, 1, ALERT_ABOVE, 5, NULL); /* other ticker: untouched */
     assert_int_equal(claim(f, t, 105), 1);
-    assert_int_equal(alert_msg_decode(f->claims[0].payload, f->claims[0].payload_len, &m,
-                                      f->err, sizeof(f->err)),
+    assert_int_equal(alert_msg_decode(f->claims[0].payload, f->claims[0].payload_len, &m, f->err,
+                                      sizeof(f->err)),
                      0);
     assert_string_equal(m.alert_id, a100);
     assert_int_equal(m.type, ALERT_ABOVE);
     assert_int_equal(claim(f, t, 95), 1);
-    assert_int_equal(alert_msg_decode(f->claims[0].payload, f->claims[0].payload_len, &m,
-                                      f->err, sizeof(f->err)),
+    assert_int_equal(alert_msg_decode(f->claims[0].payload, f->claims[0].payload_len, &m, f->err,
+                                      sizeof(f->err)),
                      0);
     assert_string_equal(m.alert_id, b100);
     assert_int_equal(m.type, ALERT_BELOW);
@@ -187,7 +187,7 @@ static void test_many_at_same_threshold_all_fire_once(void **state)
     char t[32], u[64];
     int total = 0, n;
     const int count = 700;
-    char (*seen)[37] = calloc((size_t)count, 37);
+    char(*seen)[37] = calloc((size_t)count, 37);
 
     unique_ticker(t, sizeof(t));
     unique_user(u, sizeof(u));
@@ -197,8 +197,8 @@ static void test_many_at_same_threshold_all_fire_once(void **state)
         n = claim(f, t, 50.5);
         for (int i = 0; i < n; i++) {
             struct alert_msg m;
-            assert_int_equal(alert_msg_decode(f->claims[i].payload, f->claims[i].payload_len,
-                                              &m, f->err, sizeof(f->err)),
+            assert_int_equal(alert_msg_decode(f->claims[i].payload, f->claims[i].payload_len, &m,
+                                              f->err, sizeof(f->err)),
                              0);
             for (int j = 0; j < total; j++)
                 assert_string_not_equal(seen[j], m.alert_id);
@@ -225,8 +225,8 @@ static void test_thresholds_with_many_decimals(void **state)
     make_alert(f, u, t, thr, ALERT_BELOW, 2, NULL);
     assert_int_equal(claim(f, t, thr), 0);
     assert_int_equal(claim(f, t, nextafter(thr, 1000)), 1);
-    assert_int_equal(alert_msg_decode(f->claims[0].payload, f->claims[0].payload_len, &m,
-                                      f->err, sizeof(f->err)),
+    assert_int_equal(alert_msg_decode(f->claims[0].payload, f->claims[0].payload_len, &m, f->err,
+                                      sizeof(f->err)),
                      0);
     assert_true(m.threshold == thr); /* exact, not cjson's 14 digits */
     assert_true(m.price == nextafter(thr, 1000));
@@ -258,8 +258,7 @@ static void test_create_respects_limit(void **state)
     assert_int_equal(int_reply(f, "EXISTS alert:%s%s", rec.alert_id, ""), 0);
     /* invalid input never reaches Redis */
     snprintf(rec.ticker, sizeof(rec.ticker), "bad ticker");
-    assert_int_equal(alert_store_create_once(f->rc, &rec, 10, NULL, 0, f->err, sizeof(f->err)),
-                     -1);
+    assert_int_equal(alert_store_create_once(f->rc, &rec, 10, NULL, 0, f->err, sizeof(f->err)), -1);
 }
 
 /* A create retried with its idempotency key stores nothing new and answers
@@ -311,7 +310,8 @@ static void test_create_once_per_key(void **state)
     assert_int_equal(int_reply(f, "SCARD user_alerts:%s%s", u2, ""), 1);
     /* a malformed key (or no time to keep it) never reaches Redis */
     assert_int_equal(alert_store_create_once(f->rc, &rec, 100, key, 0, f->err, sizeof(f->err)), -1);
-    assert_int_equal(alert_store_create_once(f->rc, &rec, 100, "a b", 60, f->err, sizeof(f->err)), -1);
+    assert_int_equal(alert_store_create_once(f->rc, &rec, 100, "a b", 60, f->err, sizeof(f->err)),
+                     -1);
     assert_int_equal(alert_store_create_once(f->rc, &rec, 100, "", 60, f->err, sizeof(f->err)), -1);
     assert_false(alert_store_idem_key_valid(
         "01234567890123456789012345678901234567890123456789012345678901234"));
@@ -380,8 +380,8 @@ static void test_claim_removes_from_every_key(void **state)
     make_alert(f, u, t, 300, ALERT_ABOVE, 2, keep);
     assert_int_equal(claim_at(f, t, 180.5, ts), 1);
     assert_string_equal(f->claims[0].user_id, u);
-    assert_int_equal(alert_msg_decode(f->claims[0].payload, f->claims[0].payload_len, &m,
-                                      f->err, sizeof(f->err)),
+    assert_int_equal(alert_msg_decode(f->claims[0].payload, f->claims[0].payload_len, &m, f->err,
+                                      sizeof(f->err)),
                      0);
     assert_string_equal(m.alert_id, id);
     assert_string_equal(m.user_id, u);
@@ -508,44 +508,38 @@ static void test_history_positions_chain(void **state)
     }
     /* after a position: oldest first, strictly after */
     memset(&h, 0, sizeof(h));
-    assert_int_equal(alert_history_after(f->rc, u, &pos[0], 100, hist_cb, &h, &tail, f->err,
-                                         sizeof(f->err)),
-                     2);
+    assert_int_equal(
+        alert_history_after(f->rc, u, &pos[0], 100, hist_cb, &h, &tail, f->err, sizeof(f->err)), 2);
     assert_int_equal(evid_cmp(&h.pos[0], &pos[1]), 0);
     assert_int_equal(evid_cmp(&h.pos[1], &pos[2]), 0);
     assert_int_equal(evid_cmp(&tail, &pos[2]), 0);
     /* no resume point: only the tail */
     memset(&h, 0, sizeof(h));
-    assert_int_equal(alert_history_after(f->rc, u, NULL, 100, hist_cb, &h, &tail, f->err,
-                                         sizeof(f->err)),
-                     0);
+    assert_int_equal(
+        alert_history_after(f->rc, u, NULL, 100, hist_cb, &h, &tail, f->err, sizeof(f->err)), 0);
     assert_int_equal(evid_cmp(&tail, &pos[2]), 0);
     /* a position past the tail (forged, or a Redis that lost data): all of it */
     future.ms = pos[2].ms + 1000000;
     future.seq = 0;
     memset(&h, 0, sizeof(h));
-    assert_int_equal(alert_history_after(f->rc, u, &future, 100, hist_cb, &h, &tail, f->err,
-                                         sizeof(f->err)),
-                     3);
+    assert_int_equal(
+        alert_history_after(f->rc, u, &future, 100, hist_cb, &h, &tail, f->err, sizeof(f->err)), 3);
     future.ms = UINT64_MAX;
     future.seq = UINT64_MAX;
     memset(&h, 0, sizeof(h));
-    assert_int_equal(alert_history_after(f->rc, u, &future, 100, hist_cb, &h, &tail, f->err,
-                                         sizeof(f->err)),
-                     3);
+    assert_int_equal(
+        alert_history_after(f->rc, u, &future, 100, hist_cb, &h, &tail, f->err, sizeof(f->err)), 3);
     /* a legacy number reads as 0-N: before every position of this version */
     parse_pos("17", &future);
     memset(&h, 0, sizeof(h));
-    assert_int_equal(alert_history_after(f->rc, u, &future, 100, hist_cb, &h, &tail, f->err,
-                                         sizeof(f->err)),
-                     3);
+    assert_int_equal(
+        alert_history_after(f->rc, u, &future, 100, hist_cb, &h, &tail, f->err, sizeof(f->err)), 3);
     snprintf(key, sizeof(key), "alert_events:{%s}", u);
     assert_true(int_reply(f, "TTL %s%s", key, "") > 0);
     /* an empty history ends at 0-0 */
     unique_user(u, sizeof(u));
-    assert_int_equal(alert_history_after(f->rc, u, NULL, 100, hist_cb, &h, &tail, f->err,
-                                         sizeof(f->err)),
-                     0);
+    assert_int_equal(
+        alert_history_after(f->rc, u, NULL, 100, hist_cb, &h, &tail, f->err, sizeof(f->err)), 0);
     assert_true(tail.ms == 0 && tail.seq == 0);
 }
 
@@ -566,9 +560,9 @@ static void test_history_keeps_the_newest(void **state)
                      ALERT_HISTORY_MAX);
     /* resuming from before the oldest kept entry gives what is kept */
     memset(&h, 0, sizeof(h));
-    assert_int_equal(alert_history_after(f->rc, u, &oldest, 1000, hist_cb, &h, &tail, f->err,
-                                         sizeof(f->err)),
-                     ALERT_HISTORY_MAX);
+    assert_int_equal(
+        alert_history_after(f->rc, u, &oldest, 1000, hist_cb, &h, &tail, f->err, sizeof(f->err)),
+        ALERT_HISTORY_MAX);
 }
 
 /* Pushes a history entry the way the version before did. */
@@ -620,9 +614,8 @@ static void test_history_migrates_once(void **state)
     /* a browser of the version before, holding seq 57, resumes after it */
     parse_pos("57", &after);
     memset(&h, 0, sizeof(h));
-    assert_int_equal(alert_history_after(f->rc, u, &after, 100, hist_cb, &h, &tail, f->err,
-                                         sizeof(f->err)),
-                     1);
+    assert_int_equal(
+        alert_history_after(f->rc, u, &after, 100, hist_cb, &h, &tail, f->err, sizeof(f->err)), 1);
     assert_string_equal(h.alert_id[0], "old-c");
     /* the old entries come before the new one, which keeps its position */
     memset(&h, 0, sizeof(h));

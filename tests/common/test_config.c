@@ -39,8 +39,8 @@ static const char *const t_choices[] = {"yahoo", "sim", "auto", NULL};
 
 static const struct config_var t_long[] = {
     {"T_LONG", "42", "", CONFIG_LONG(struct tcfg, l, 1, 100)}, CONFIG_END};
-static const struct config_var t_int[] = {
-    {"T_INT", "8", "", CONFIG_INT(struct tcfg, i, 1, 256)}, CONFIG_END};
+static const struct config_var t_int[] = {{"T_INT", "8", "", CONFIG_INT(struct tcfg, i, 1, 256)},
+                                          CONFIG_END};
 static const struct config_var t_dbl[] = {
     {"T_DBL", "1.0", "", CONFIG_DOUBLE(struct tcfg, d, 0.0, 10.0)}, CONFIG_END};
 static const struct config_var t_u64[] = {{"T_U64", "0", "", CONFIG_U64(struct tcfg, u)},
@@ -90,8 +90,8 @@ static void test_long_valid_value(void **state)
 
 static void test_long_rejects_bad_values(void **state)
 {
-    static const char *const bad[] = {"", "abc", "12abc", "0", "101", "-5", " ",
-                                      "99999999999999999999999", "1.5", NULL};
+    static const char *const bad[] = {
+        "", "abc", "12abc", "0", "101", "-5", " ", "99999999999999999999999", "1.5", NULL};
     (void)state;
     for (int i = 0; bad[i] != NULL; i++) {
         struct tcfg t = {.l = -1};

@@ -78,8 +78,7 @@ static int consume_prices(rd_kafka_t *rk, int n, double base)
         if (msg == NULL)
             continue;
         if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            assert_int_equal(price_msg_decode(msg->payload, msg->len, &m, derr, sizeof(derr)),
-                             0);
+            assert_int_equal(price_msg_decode(msg->payload, msg->len, &m, derr, sizeof(derr)), 0);
             assert_true(m.price >= base && m.price < base + n);
             assert_int_equal((int)msg->key_len, (int)strlen(m.ticker));
             assert_memory_equal(msg->key, m.ticker, msg->key_len);

@@ -41,8 +41,8 @@ static struct alert_msg sample_alert(void)
     a.timestamp = 1764087000.5;
     snprintf(a.event_id, sizeof(a.event_id), "1764087000500-2");
     snprintf(a.prev_event_id, sizeof(a.prev_event_id), "1764087000500-1");
-    snprintf(a.message, sizeof(a.message), ALERT_MSG_TEXT_FORMAT, a.ticker,
-             alert_type_name(a.type), a.threshold, a.price);
+    snprintf(a.message, sizeof(a.message), ALERT_MSG_TEXT_FORMAT, a.ticker, alert_type_name(a.type),
+             a.threshold, a.price);
     return a;
 }
 
@@ -87,20 +87,20 @@ static void test_price_rejects_bad_input(void **state)
         "not json",
         "[1,2,3]",
         "\"AAPL\"",
-        "{\"ticker\":\"AAPL\",\"price\":1.0",                                 /* truncated */
-        "{\"price\":1.0,\"timestamp\":1}",                                    /* no ticker */
-        "{\"ticker\":\"AAPL\",\"timestamp\":1}",                              /* no price */
-        "{\"ticker\":\"AAPL\",\"price\":1.0}",                                /* no time */
-        "{\"ticker\":\"AAPL\",\"price\":\"1.0\",\"timestamp\":1}",            /* string */
-        "{\"ticker\":7,\"price\":1.0,\"timestamp\":1}",                       /* number */
-        "{\"ticker\":\"AAPL\",\"price\":0,\"timestamp\":1}",                  /* zero */
-        "{\"ticker\":\"AAPL\",\"price\":-3.5,\"timestamp\":1}",               /* negative */
-        "{\"ticker\":\"AAPL\",\"price\":NaN,\"timestamp\":1}",                /* NaN */
-        "{\"ticker\":\"AAPL\",\"price\":1e999,\"timestamp\":1}",              /* inf */
-        "{\"ticker\":\"AAPL\",\"price\":null,\"timestamp\":1}",               /* null */
-        "{\"ticker\":\"aa pl\",\"price\":1.0,\"timestamp\":1}",               /* symbol */
-        "{\"ticker\":\"AAPL\",\"price\":1.0,\"timestamp\":1,\"source\":\"x\"}", /* source */
-        "{\"ticker\":\"AAPL\",\"price\":1.0,\"timestamp\":1,\"company\":[]}", /* company */
+        "{\"ticker\":\"AAPL\",\"price\":1.0",                                      /* truncated */
+        "{\"price\":1.0,\"timestamp\":1}",                                         /* no ticker */
+        "{\"ticker\":\"AAPL\",\"timestamp\":1}",                                   /* no price */
+        "{\"ticker\":\"AAPL\",\"price\":1.0}",                                     /* no time */
+        "{\"ticker\":\"AAPL\",\"price\":\"1.0\",\"timestamp\":1}",                 /* string */
+        "{\"ticker\":7,\"price\":1.0,\"timestamp\":1}",                            /* number */
+        "{\"ticker\":\"AAPL\",\"price\":0,\"timestamp\":1}",                       /* zero */
+        "{\"ticker\":\"AAPL\",\"price\":-3.5,\"timestamp\":1}",                    /* negative */
+        "{\"ticker\":\"AAPL\",\"price\":NaN,\"timestamp\":1}",                     /* NaN */
+        "{\"ticker\":\"AAPL\",\"price\":1e999,\"timestamp\":1}",                   /* inf */
+        "{\"ticker\":\"AAPL\",\"price\":null,\"timestamp\":1}",                    /* null */
+        "{\"ticker\":\"aa pl\",\"price\":1.0,\"timestamp\":1}",                    /* symbol */
+        "{\"ticker\":\"AAPL\",\"price\":1.0,\"timestamp\":1,\"source\":\"x\"}",    /* source */
+        "{\"ticker\":\"AAPL\",\"price\":1.0,\"timestamp\":1,\"company\":[]}",      /* company */
         "{\"ticker\":\"AAPL\",\"ticker\":\"MSFT\",\"price\":1.0,\"timestamp\":1}", /* dup */
         NULL};
     struct price_msg m;

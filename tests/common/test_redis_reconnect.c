@@ -216,14 +216,14 @@ static void test_pipeline_after_restart_succeeds(void **state)
  * it again would run it twice (a dedup marker, a create). */
 static void test_command_with_lost_reply_is_not_sent_again(void **state)
 {
-    struct redis_script slow = {
-        .source = "redis.call('INCR', KEYS[1])\n"
-                  "local t = redis.call('TIME')\n"
-                  "local t0 = t[1] * 1000000 + t[2]\n"
-                  "repeat t = redis.call('TIME')\n"
-                  "until t[1] * 1000000 + t[2] - t0 >= tonumber(ARGV[1]) * 1000\n"
-                  "return 1\n",
-        .sha = ""};
+    struct redis_script slow = {.source =
+                                    "redis.call('INCR', KEYS[1])\n"
+                                    "local t = redis.call('TIME')\n"
+                                    "local t0 = t[1] * 1000000 + t[2]\n"
+                                    "repeat t = redis.call('TIME')\n"
+                                    "until t[1] * 1000000 + t[2] - t0 >= tonumber(ARGV[1]) * 1000\n"
+                                    "return 1\n",
+                                .sha = ""};
     struct redis_conn *rc = it_conn(IT_HANG_TIMEOUT_MS);
     const char *keys[] = {it_key};
     const char *args[] = {"800"};
@@ -329,8 +329,8 @@ int main(void)
                                         it_teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_after_restart_succeeds, it_setup,
                                         it_teardown),
-        cmocka_unit_test_setup_teardown(test_command_with_lost_reply_is_not_sent_again,
-                                        it_setup, it_teardown),
+        cmocka_unit_test_setup_teardown(test_command_with_lost_reply_is_not_sent_again, it_setup,
+                                        it_teardown),
         cmocka_unit_test_setup_teardown(test_backoff_capped_while_server_silent, it_setup,
                                         it_teardown),
     };

@@ -100,8 +100,7 @@ static int cit_produce(struct cit *c, const char *key, const char *value, int pa
     rd_kafka_resp_err_t err;
 
     err = rd_kafka_producev(c->producer, RD_KAFKA_V_TOPIC(c->topic_prices),
-                            RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA
-                                                               : partition),
+                            RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
                             RD_KAFKA_V_KEY(key, strlen(key)),
                             RD_KAFKA_V_VALUE((void *)value, strlen(value)),
                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
@@ -213,8 +212,8 @@ void cit_seen_free(struct cit_seen *s)
     memset(s, 0, sizeof(*s));
 }
 
-void cit_collect(struct cit *c, const char *user_prefix, size_t want, int quiet_ms,
-                 int timeout_ms, struct cit_seen *seen)
+void cit_collect(struct cit *c, const char *user_prefix, size_t want, int quiet_ms, int timeout_ms,
+                 struct cit_seen *seen)
 {
     char group[128], err[KAFKA_ERR_MAX];
     const char *extra[] = {"auto.offset.reset", "earliest", NULL};

@@ -14,7 +14,7 @@ struct cit {
     const char *bootstrap;
     const char *redis_host;
     int redis_port;
-    char tag[16];           /* unique per run: names of topics, tickers, users */
+    char tag[16]; /* unique per run: names of topics, tickers, users */
     char topic_prices[96];
     char topic_alerts[96];
     char group[96];
@@ -59,8 +59,8 @@ int cit_wait_consuming(struct cit *c, int partitions, int timeout_ms);
 /* Reads the alerts topic from the beginning until want unique ids whose
  * user starts with user_prefix were seen and then quiet_ms passed without
  * a new message, or timeout_ms. */
-void cit_collect(struct cit *c, const char *user_prefix, size_t want, int quiet_ms,
-                 int timeout_ms, struct cit_seen *seen);
+void cit_collect(struct cit *c, const char *user_prefix, size_t want, int quiet_ms, int timeout_ms,
+                 struct cit_seen *seen);
 int cit_seen_has(const struct cit_seen *s, const char *id);
 void cit_seen_free(struct cit_seen *s);
 

@@ -82,7 +82,7 @@ static void test_sigkill_loses_nothing(void **state)
 {
     struct cit c;
     struct cit_seen seen = {0};
-    char (*ids)[37] = calloc(N_ALERTS, 37);
+    char(*ids)[37] = calloc(N_ALERTS, 37);
     char tickers[N_TICKERS][32], prefix[48], err[ALERT_STORE_ERR_MAX];
     unsigned seed = 11;
     int64_t deadline;

@@ -17,11 +17,10 @@ static void test_signature_matches_documented_recipe(void **state)
     char sig[SIGNATURE_MAX];
 
     (void)state;
-    assert_int_equal(signature_compute("topsecret", 9, "1700000000", body, strlen(body), sig,
-                                       sizeof(sig)),
-                     0);
-    assert_string_equal(
-        sig, "sha256=070c506380fdb2086ff5a8991c8e390644a5ffde9dd9cf309dda5a9d3b1b837b");
+    assert_int_equal(
+        signature_compute("topsecret", 9, "1700000000", body, strlen(body), sig, sizeof(sig)), 0);
+    assert_string_equal(sig,
+                        "sha256=070c506380fdb2086ff5a8991c8e390644a5ffde9dd9cf309dda5a9d3b1b837b");
 }
 
 static void test_signature_changes_with_secret_timestamp_and_body(void **state)
@@ -31,18 +30,17 @@ static void test_signature_changes_with_secret_timestamp_and_body(void **state)
 
     (void)state;
     assert_int_equal(
-        signature_compute("topsecret", 9, "1700000000", body, strlen(body), good, sizeof(good)),
+        signature_compute("topsecret", 9, "1700000000", body, strlen(body), good, sizeof(good)), 0);
+    assert_int_equal(
+        signature_compute("topsecreT", 9, "1700000000", body, strlen(body), other, sizeof(other)),
         0);
-    assert_int_equal(signature_compute("topsecreT", 9, "1700000000", body, strlen(body), other,
-                                       sizeof(other)),
-                     0);
     assert_string_not_equal(good, other);
-    assert_int_equal(signature_compute("topsecret", 9, "1700000001", body, strlen(body), other,
-                                       sizeof(other)),
-                     0);
+    assert_int_equal(
+        signature_compute("topsecret", 9, "1700000001", body, strlen(body), other, sizeof(other)),
+        0);
     assert_string_not_equal(good, other);
-    assert_int_equal(signature_compute("topsecret", 9, "1700000000", body, strlen(body) - 1,
-                                       other, sizeof(other)),
+    assert_int_equal(signature_compute("topsecret", 9, "1700000000", body, strlen(body) - 1, other,
+                                       sizeof(other)),
                      0);
     assert_string_not_equal(good, other);
 }
@@ -53,8 +51,8 @@ static void test_signature_empty_inputs(void **state)
 
     (void)state;
     assert_int_equal(signature_compute("", 0, "0", "", 0, sig, sizeof(sig)), 0);
-    assert_string_equal(
-        sig, "sha256=b849d5a581847b281957065739df36df2463d1977ea8d6e1e4e6cf33fadc68c3");
+    assert_string_equal(sig,
+                        "sha256=b849d5a581847b281957065739df36df2463d1977ea8d6e1e4e6cf33fadc68c3");
 }
 
 static void test_signature_rejects_small_buffer(void **state)

@@ -10,10 +10,9 @@
 
 #include "assets.h"
 
-static const char *const defaults[] = {"AAPL",    "GOOGL",   "MSFT",    "AMZN", "NVDA",
-                                       "TSLA",    "META",    "BTC-USD", "ETH-USD",
-                                       "SOL-USD", "GC=F",    "SI=F",    "CL=F", "NG=F",
-                                       "HG=F"};
+static const char *const defaults[] = {"AAPL", "GOOGL", "MSFT",    "AMZN",    "NVDA",
+                                       "TSLA", "META",  "BTC-USD", "ETH-USD", "SOL-USD",
+                                       "GC=F", "SI=F",  "CL=F",    "NG=F",    "HG=F"};
 
 static void test_defaults_have_names(void **state)
 {
@@ -58,8 +57,9 @@ static void test_tickers_override(void **state)
 
 static void test_tickers_rejected(void **state)
 {
-    static const char *const bad[] = {"", " , ,", "AAPL,BAD SYMBOL", "AAPL;MSFT", "ÄPPL",
-                                      "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"};
+    static const char *const bad[] = {
+        "",          " , ,", "AAPL,BAD SYMBOL",
+        "AAPL;MSFT", "ÄPPL", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"};
     char err[ASSETS_ERR_MAX];
     (void)state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -77,8 +77,7 @@ static void test_volatility_override(void **state)
     char err[ASSETS_ERR_MAX];
     (void)state;
     assert_int_equal(assets_load_defaults(&l), 0);
-    assert_int_equal(assets_set_volatility(&l, "GC=F=0.05, btc-usd = 2,NOPE=1", err,
-                                           sizeof(err)),
+    assert_int_equal(assets_set_volatility(&l, "GC=F=0.05, btc-usd = 2,NOPE=1", err, sizeof(err)),
                      0);
     assert_true(l.items[10].volatility == 0.05);
     assert_true(l.items[7].volatility == 2.0);
@@ -129,8 +128,7 @@ static void check_cover(size_t n, size_t instances)
             assert_true(idx >= 0);
             seen[idx]++;
             /* names travel with the symbol */
-            assert_string_equal(asset_company(&parts[k].items[j]),
-                                asset_company(&all.items[idx]));
+            assert_string_equal(asset_company(&parts[k].items[j]), asset_company(&all.items[idx]));
         }
         assets_free(&all);
         assets_free(&parts[k]);

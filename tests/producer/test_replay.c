@@ -57,21 +57,21 @@ static void test_skipped_lines(void **state)
 static void test_bad_lines(void **state)
 {
     static const char *const bad[] = {
-        "1700000000,AAPL",                 /* too few fields */
-        "1700000000,AAPL,1,2",             /* too many */
-        "1700000000,AAPL,",                /* empty price */
-        "1700000000,AAPL,-3",              /* negative */
-        "1700000000,AAPL,0",               /* zero */
-        "1700000000,AAPL,nan",             /* not finite */
+        "1700000000,AAPL",     /* too few fields */
+        "1700000000,AAPL,1,2", /* too many */
+        "1700000000,AAPL,",    /* empty price */
+        "1700000000,AAPL,-3",  /* negative */
+        "1700000000,AAPL,0",   /* zero */
+        "1700000000,AAPL,nan", /* not finite */
         "1700000000,AAPL,inf",
-        "1700000000,AAPL,1e999",           /* overflow */
-        "1700000000,AAPL,12abc",           /* trailing junk */
-        "1700000000,,5",                   /* empty ticker */
+        "1700000000,AAPL,1e999", /* overflow */
+        "1700000000,AAPL,12abc", /* trailing junk */
+        "1700000000,,5",         /* empty ticker */
         "1700000000,BAD TICKER,5",
         "1700000000,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA,5",
-        "yesterday,AAPL,5",                /* bad time */
+        "yesterday,AAPL,5", /* bad time */
         "-5,AAPL,5",
-        "2023-13-14T22:13:20Z,AAPL,5",     /* month 13 */
+        "2023-13-14T22:13:20Z,AAPL,5",      /* month 13 */
         "2023-11-14T22:13:20+02:00,AAPL,5", /* only UTC */
         "2023-11-14T22:13,AAPL,5",
     };
@@ -88,9 +88,9 @@ static void test_bad_lines(void **state)
         char err[REPLAY_ERR_MAX];
         memset(longl, ' ', sizeof(longl));
         memcpy(longl, "1,A,5", 5);
-        assert_int_equal(replay_parse_line(longl, sizeof(longl), &ts, t, sizeof(t), &p, err,
-                                           sizeof(err)),
-                         REPLAY_LINE_BAD);
+        assert_int_equal(
+            replay_parse_line(longl, sizeof(longl), &ts, t, sizeof(t), &p, err, sizeof(err)),
+            REPLAY_LINE_BAD);
     }
 }
 
@@ -114,9 +114,9 @@ static const char csv[] = "timestamp,ticker,price\n"
                           "100,AAPL,10\n"
                           "this is not a row\n"
                           "102,MSFT,20\n"
-                          "101,aapl,11\n"   /* out of order: sorted in */
+                          "101,aapl,11\n" /* out of order: sorted in */
                           "101,NEWCO,5\n"
-                          "103,AAPL,-1\n"   /* bad price */
+                          "103,AAPL,-1\n" /* bad price */
                           "104,MSFT,21\n";
 
 static void test_load_sorts_and_counts(void **state)

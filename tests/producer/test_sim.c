@@ -128,12 +128,9 @@ static void test_gauss_moments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_never_non_positive),
-        cmocka_unit_test(test_reproducible_with_seed),
-        cmocka_unit_test(test_volatility_ordering),
-        cmocka_unit_test(test_zero_volatility_is_flat),
-        cmocka_unit_test(test_reset_and_bad_start),
-        cmocka_unit_test(test_gauss_moments),
+        cmocka_unit_test(test_never_non_positive),  cmocka_unit_test(test_reproducible_with_seed),
+        cmocka_unit_test(test_volatility_ordering), cmocka_unit_test(test_zero_volatility_is_flat),
+        cmocka_unit_test(test_reset_and_bad_start), cmocka_unit_test(test_gauss_moments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

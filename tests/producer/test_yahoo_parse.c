@@ -36,9 +36,9 @@ static void test_normal_answer(void **state)
 /* A closed market answers with the same shape: last price, old market time. */
 static void test_market_closed_is_a_price(void **state)
 {
-    const char *body = META_HEAD "\"regularMarketPrice\":190,\"regularMarketTime\":1600000000,"
-                                 "\"currentTradingPeriod\":{\"regular\":{\"end\":1600000000}}"
-                                 META_TAIL;
+    const char *body =
+        META_HEAD "\"regularMarketPrice\":190,\"regularMarketTime\":1600000000,"
+                  "\"currentTradingPeriod\":{\"regular\":{\"end\":1600000000}}" META_TAIL;
     struct yahoo_quote q, q2;
     char err[YAHOO_ERR_MAX];
     (void)state;
@@ -109,13 +109,11 @@ static void test_bad_market_time(void **state)
     char err[YAHOO_ERR_MAX];
     (void)state;
     assert_int_equal(
-        parse(META_HEAD "\"regularMarketPrice\":5,\"regularMarketTime\":\"x\"" META_TAIL, &q,
-              err),
+        parse(META_HEAD "\"regularMarketPrice\":5,\"regularMarketTime\":\"x\"" META_TAIL, &q, err),
         YAHOO_PARSE_SHAPE);
-    assert_int_equal(parse(META_HEAD "\"regularMarketPrice\":5,\"regularMarketTime\":null"
-                                     META_TAIL,
-                           &q, err),
-                     YAHOO_PARSE_OK);
+    assert_int_equal(
+        parse(META_HEAD "\"regularMarketPrice\":5,\"regularMarketTime\":null" META_TAIL, &q, err),
+        YAHOO_PARSE_OK);
     assert_true(q.market_time == 0);
 }
 
@@ -133,8 +131,7 @@ static void test_chart_error(void **state)
                                      "\"error\":{\"code\":\"x\"}}}",
                            &q, err),
                      YAHOO_PARSE_CHART_ERROR);
-    assert_int_equal(parse("{\"chart\":{\"error\":\"boom\"}}", &q, err),
-                     YAHOO_PARSE_CHART_ERROR);
+    assert_int_equal(parse("{\"chart\":{\"error\":\"boom\"}}", &q, err), YAHOO_PARSE_CHART_ERROR);
 }
 
 static void test_truncated_json(void **state)
@@ -168,15 +165,13 @@ static void test_oversized_and_odd_strings(void **state)
     memset(name, 'N', sizeof(name) - 1);
     name[sizeof(name) - 1] = '\0';
     assert_non_null(body);
-    snprintf(body, 1024, META_HEAD "\"regularMarketPrice\":3,\"shortName\":\"%s\"" META_TAIL,
-             name);
+    snprintf(body, 1024, META_HEAD "\"regularMarketPrice\":3,\"shortName\":\"%s\"" META_TAIL, name);
     assert_int_equal(parse(body, &q, err), YAHOO_PARSE_OK);
     assert_string_equal(q.short_name, ""); /* too long for a company: dropped */
     /* jansson refuses \u0000 in strings: the whole answer is unusable. */
-    assert_int_equal(parse(META_HEAD "\"regularMarketPrice\":3,\"shortName\":\"a\\u0000b\""
-                                     META_TAIL,
-                           &q, err),
-                     YAHOO_PARSE_JSON);
+    assert_int_equal(
+        parse(META_HEAD "\"regularMarketPrice\":3,\"shortName\":\"a\\u0000b\"" META_TAIL, &q, err),
+        YAHOO_PARSE_JSON);
     free(body);
     /* Over the size cap: refused without parsing. */
     assert_int_equal(yahoo_parse_chart("{}", (size_t)YAHOO_BODY_MAX + 1, &q, err, sizeof(err)),

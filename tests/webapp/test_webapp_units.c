@@ -62,9 +62,8 @@ static void test_cookie_rejects_tampering(void **state)
     for (size_t i = 0; i < COOKIE_VALUE_LEN; i++)
         bad[i] = (bad[i] >= 'a' && bad[i] <= 'f') ? (char)(bad[i] - 32) : bad[i];
     assert_int_equal(cookie_verify(secret, SLEN, bad, COOKIE_VALUE_LEN, got), -1);
-    assert_int_equal(cookie_verify("another-secret-another-secret-12345", 35, value,
-                                   COOKIE_VALUE_LEN, got),
-                     -1);
+    assert_int_equal(
+        cookie_verify("another-secret-another-secret-12345", 35, value, COOKIE_VALUE_LEN, got), -1);
     assert_int_equal(cookie_verify(secret, SLEN, NULL, 0, got), -1);
     assert_int_equal(cookie_verify(secret, SLEN, "", 0, got), -1);
 }
@@ -108,7 +107,8 @@ static void test_parse_set_alert(void **state)
     static char big[5000];
     (void)state;
 
-    parse_ok("{\"ticker\":\"AAPL\",\"threshold\":180,\"type\":\"above\"}", "AAPL", 180, ALERT_ABOVE);
+    parse_ok("{\"ticker\":\"AAPL\",\"threshold\":180,\"type\":\"above\"}", "AAPL", 180,
+             ALERT_ABOVE);
     parse_ok("{\"type\":\"below\",\"threshold\":0.0001,\"ticker\":\"BTC-USD\",\"x\":[1]}",
              "BTC-USD", 0.0001, ALERT_BELOW);
     BAD("", "JSON object");
@@ -144,10 +144,17 @@ static void test_parse_set_alert(void **state)
  * refused with the range in the message. */
 static void test_threshold_bounds(void **state)
 {
-    static const char *const ok[] = {"0.000001", "1e-6", "0.1", "178.52", "999999999.99",
-                                     "1000000000", "1e9", "0.0000010"};
-    static const char *const bad[] = {"0", "-1", "1e-7", "0.00000099", "1000000000.0001", "1e10",
-                                      "1e300", "1.7976931348623157e308", "-0"};
+    static const char *const ok[] = {"0.000001",     "1e-6",       "0.1", "178.52",
+                                     "999999999.99", "1000000000", "1e9", "0.0000010"};
+    static const char *const bad[] = {"0",
+                                      "-1",
+                                      "1e-7",
+                                      "0.00000099",
+                                      "1000000000.0001",
+                                      "1e10",
+                                      "1e300",
+                                      "1.7976931348623157e308",
+                                      "-0"};
     char body[128];
     (void)state;
 
@@ -180,15 +187,37 @@ static void origin_is(const char *v, int https, const char *host, unsigned port)
 
 static void test_parse_origin(void **state)
 {
-    static const char *const bad[] = {
-        NULL, "", "null", "http://", "http://:80", "ftp://localhost", "http:/localhost",
-        "localhost:8080", "http://localhost/", "http://localhost/x", "http://localhost?x",
-        "http://localhost#x", "http://localhost:", "http://localhost:0", "http://localhost:65536",
-        "http://localhost:123456", "http://localhost:80a", "http://localhost:+80",
-        "http://localhost:1@evil.com", "http://user@localhost", "http://user:pw@localhost",
-        "http://local host", "http://localhost ", " http://localhost", "http://loc%61lhost",
-        "http://[::1", "http://[]", "http://[::1]x", "http://[::g]", "http://evil.com\\@localhost",
-        "http://localhost\r\n"};
+    static const char *const bad[] = {NULL,
+                                      "",
+                                      "null",
+                                      "http://",
+                                      "http://:80",
+                                      "ftp://localhost",
+                                      "http:/localhost",
+                                      "localhost:8080",
+                                      "http://localhost/",
+                                      "http://localhost/x",
+                                      "http://localhost?x",
+                                      "http://localhost#x",
+                                      "http://localhost:",
+                                      "http://localhost:0",
+                                      "http://localhost:65536",
+                                      "http://localhost:123456",
+                                      "http://localhost:80a",
+                                      "http://localhost:+80",
+                                      "http://localhost:1@evil.com",
+                                      "http://user@localhost",
+                                      "http://user:pw@localhost",
+                                      "http://local host",
+                                      "http://localhost ",
+                                      " http://localhost",
+                                      "http://loc%61lhost",
+                                      "http://[::1",
+                                      "http://[]",
+                                      "http://[::1]x",
+                                      "http://[::g]",
+                                      "http://evil.com\\@localhost",
+                                      "http://localhost\r\n"};
     struct request_origin o;
     char longhost[300];
     (void)state;
@@ -240,75 +269,93 @@ static void test_cross_site(void **state)
     assert_false(request_is_cross_site(SITE(.host = "localhost:8080")));
     assert_false(request_is_cross_site(SITE(0)));
     /* same origin, directly and through nginx */
-    assert_false(request_is_cross_site(SITE(.sec_fetch_site = "same-origin",
-                                            .origin = "http://localhost:8080",
-                                            .host = "localhost:8080")));
+    assert_false(
+        request_is_cross_site(SITE(.sec_fetch_site = "same-origin",
+                                   .origin = "http://localhost:8080", .host = "localhost:8080")));
     assert_false(request_is_cross_site(SITE(.origin = "http://LOCALHOST", .host = "localhost:80")));
     assert_false(request_is_cross_site(SITE(.origin = "http://localhost:80", .host = "localhost")));
-    assert_false(request_is_cross_site(SITE(.origin = "http://example.org",
-                                            .host = "127.0.0.1:8001",
-                                            .fwd_host = "example.org")));
-    assert_false(request_is_cross_site(SITE(.origin = "https://example.org",
-                                            .referer = "https://example.org/",
-                                            .host = "127.0.0.1:8001",
-                                            .fwd_host = "example.org", .fwd_proto = "https")));
+    assert_false(request_is_cross_site(
+        SITE(.origin = "http://example.org", .host = "127.0.0.1:8001", .fwd_host = "example.org")));
+    assert_false(request_is_cross_site(
+        SITE(.origin = "https://example.org", .referer = "https://example.org/",
+             .host = "127.0.0.1:8001", .fwd_host = "example.org", .fwd_proto = "https")));
     assert_false(request_is_cross_site(SITE(.origin = "http://[::1]:8080", .host = "[::1]:8080")));
     assert_false(request_is_cross_site(SITE(.sec_fetch_site = "none", .host = "localhost")));
-    assert_false(request_is_cross_site(SITE(.referer = "http://localhost:8080/?x",
-                                            .host = "localhost:8080")));
+    assert_false(request_is_cross_site(
+        SITE(.referer = "http://localhost:8080/?x", .host = "localhost:8080")));
     /* Sec-Fetch-Site: only same-origin and none pass */
     assert_true(request_is_cross_site(SITE(.sec_fetch_site = "cross-site", .host = "localhost")));
-    assert_true(request_is_cross_site(SITE(.sec_fetch_site = "same-site",
-                                           .origin = "http://localhost", .host = "localhost")));
+    assert_true(request_is_cross_site(
+        SITE(.sec_fetch_site = "same-site", .origin = "http://localhost", .host = "localhost")));
     assert_true(request_is_cross_site(SITE(.sec_fetch_site = "", .host = "localhost")));
     /* Origin: parsed and compared in scheme, host and port */
-    assert_true(request_is_cross_site(SITE(.origin = "http://evil.example",
-                                           .host = "localhost:8080")));
-    assert_true(request_is_cross_site(SITE(.origin = "http://localhost.evil.example",
-                                           .host = "localhost")));
-    assert_true(request_is_cross_site(SITE(.origin = "http://localhost:1@evil.com",
-                                           .host = "localhost:1")));
-    assert_true(request_is_cross_site(SITE(.origin = "http://localhost:8080",
-                                           .host = "localhost")));
-    assert_true(request_is_cross_site(SITE(.origin = "http://localhost:8081",
-                                           .host = "localhost:8080")));
-    assert_true(request_is_cross_site(SITE(.origin = "https://localhost:8080",
-                                           .host = "localhost:8080")));
-    assert_true(request_is_cross_site(SITE(.origin = "http://example.org",
-                                           .host = "127.0.0.1:8001", .fwd_host = "example.org",
-                                           .fwd_proto = "https")));
+    assert_true(
+        request_is_cross_site(SITE(.origin = "http://evil.example", .host = "localhost:8080")));
+    assert_true(request_is_cross_site(
+        SITE(.origin = "http://localhost.evil.example", .host = "localhost")));
+    assert_true(request_is_cross_site(
+        SITE(.origin = "http://localhost:1@evil.com", .host = "localhost:1")));
+    assert_true(
+        request_is_cross_site(SITE(.origin = "http://localhost:8080", .host = "localhost")));
+    assert_true(
+        request_is_cross_site(SITE(.origin = "http://localhost:8081", .host = "localhost:8080")));
+    assert_true(
+        request_is_cross_site(SITE(.origin = "https://localhost:8080", .host = "localhost:8080")));
+    assert_true(request_is_cross_site(SITE(.origin = "http://example.org", .host = "127.0.0.1:8001",
+                                           .fwd_host = "example.org", .fwd_proto = "https")));
     assert_true(request_is_cross_site(SITE(.origin = "null", .host = "localhost")));
     assert_true(request_is_cross_site(SITE(.origin = "http://localhost/x", .host = "localhost")));
     assert_true(request_is_cross_site(SITE(.origin = "http://evil")));
-    assert_true(request_is_cross_site(SITE(.origin = "http://localhost", .host = "localhost",
-                                           .fwd_proto = "gopher")));
+    assert_true(request_is_cross_site(
+        SITE(.origin = "http://localhost", .host = "localhost", .fwd_proto = "gopher")));
     /* Referer: its origin, parsed */
-    assert_true(request_is_cross_site(SITE(.referer = "http://evil.example/page",
-                                           .host = "localhost")));
-    assert_true(request_is_cross_site(SITE(.referer = "http://localhost.evil.example/",
-                                           .host = "localhost")));
-    assert_true(request_is_cross_site(SITE(.referer = "http://localhost@evil.example/",
-                                           .host = "localhost")));
-    assert_true(request_is_cross_site(SITE(.origin = "http://localhost",
-                                           .referer = "http://evil.example/",
-                                           .host = "localhost")));
+    assert_true(
+        request_is_cross_site(SITE(.referer = "http://evil.example/page", .host = "localhost")));
+    assert_true(request_is_cross_site(
+        SITE(.referer = "http://localhost.evil.example/", .host = "localhost")));
+    assert_true(request_is_cross_site(
+        SITE(.referer = "http://localhost@evil.example/", .host = "localhost")));
+    assert_true(
+        request_is_cross_site(SITE(.origin = "http://localhost", .referer = "http://evil.example/",
+                                   .host = "localhost")));
     assert_true(request_is_cross_site(SITE(.referer = "garbage", .host = "localhost")));
 }
 
 static void test_json_type(void **state)
 {
-    static const char *const ok[] = {
-        "application/json", "Application/JSON", "application/json; charset=utf-8",
-        "application/json;charset=UTF-8", "application/json ; charset=\"utf-8\"",
-        " application/json", "application/json ", "application/json;", "application/json;;a=b",
-        "application/json; a=\"q\\\"x\"", "application/json;\ta=b"};
-    static const char *const bad[] = {
-        NULL, "", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
-        "application/jsonx", "application/json-patch+json", "application/json+x", "application/",
-        "application", "json", "application /json", "application/ json", "application/json, text/plain",
-        "application/json; charset", "application/json; charset=", "application/json; =utf-8",
-        "application/json; a=\"unterminated", "application/json; a=b c", "text/plain; application/json",
-        "application/json\r\nX: y", "application/json; a=\"\x01\""};
+    static const char *const ok[] = {"application/json",
+                                     "Application/JSON",
+                                     "application/json; charset=utf-8",
+                                     "application/json;charset=UTF-8",
+                                     "application/json ; charset=\"utf-8\"",
+                                     " application/json",
+                                     "application/json ",
+                                     "application/json;",
+                                     "application/json;;a=b",
+                                     "application/json; a=\"q\\\"x\"",
+                                     "application/json;\ta=b"};
+    static const char *const bad[] = {NULL,
+                                      "",
+                                      "text/plain",
+                                      "application/x-www-form-urlencoded",
+                                      "multipart/form-data; boundary=x",
+                                      "application/jsonx",
+                                      "application/json-patch+json",
+                                      "application/json+x",
+                                      "application/",
+                                      "application",
+                                      "json",
+                                      "application /json",
+                                      "application/ json",
+                                      "application/json, text/plain",
+                                      "application/json; charset",
+                                      "application/json; charset=",
+                                      "application/json; =utf-8",
+                                      "application/json; a=\"unterminated",
+                                      "application/json; a=b c",
+                                      "text/plain; application/json",
+                                      "application/json\r\nX: y",
+                                      "application/json; a=\"\x01\""};
     (void)state;
 
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -324,11 +371,10 @@ static void test_json_type(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cookie_roundtrip),  cmocka_unit_test(test_cookie_rejects_tampering),
+        cmocka_unit_test(test_cookie_roundtrip),   cmocka_unit_test(test_cookie_rejects_tampering),
         cmocka_unit_test(test_cookie_forged_user), cmocka_unit_test(test_parse_set_alert),
-        cmocka_unit_test(test_threshold_bounds),
-        cmocka_unit_test(test_parse_origin),      cmocka_unit_test(test_cross_site),
-        cmocka_unit_test(test_json_type),
+        cmocka_unit_test(test_threshold_bounds),   cmocka_unit_test(test_parse_origin),
+        cmocka_unit_test(test_cross_site),         cmocka_unit_test(test_json_type),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
