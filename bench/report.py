@@ -7,7 +7,7 @@ Input lines: "META key=value..." (machine, command, ...),
 "RESULT label=... key=value..." (sse_load, alert_latency.py, wrk_api.lua),
 "FOOT phase=... service=... rss_kb=..." (footprint) and
 "RAW name<TAB>text" (verbatim output, e.g. the evaluator bench's).
-Targets are issue 8's; each row says whether it is met and by how much not.
+Each row says whether its target is met and by how much not.
 """
 import sys
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""stock-alerts reliability and security suite (issue 9): injects faults,
+"""stock-alerts reliability and security suite: injects faults,
 bad input and attacks into a private stack and counts every alert by
 alert_id at the users' SSE streams, the notifier's log and its webhook.
 
 usage: chaos.py [--quick] [--only 1,3,...] [--state DIR] [--record FILE] [--keep | --down]
 
   --quick    reduced scale (for ./stack test): fewer alerts, clients, cycles
-  --only     run only these scenarios (numbers of issue 9)
+  --only     run only these scenarios (their numbers in docs/reliability.md)
   --state    state folder (default <repo>/.stack/chaos); wiped at start
   --record   write the results as markdown into FILE between the markers
              <!-- chaos:MODE:begin --> and <!-- chaos:MODE:end -->

@@ -1,4 +1,4 @@
-"""The scenarios of issue 9. Each takes (ctx, res): it injects one fault or
+"""The chaos scenarios (docs/reliability.md). Each takes (ctx, res): it injects one fault or
 attack into the running chaos stack, counts what happened, and records in
 res what was injected, what was counted and every problem (a problem fails
 the scenario)."""

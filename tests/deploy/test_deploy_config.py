@@ -19,7 +19,7 @@
   answer) and honours the NGINX_* knobs;
 - the rendered nginx.conf, run in front of a throw-away upstream, forwards
   an 8 KB Cookie header whole and answers a 12 KB one 431 itself;
-- compose has the services the issue lists (ports, replicas, health
+- compose has the services the deployment needs (ports, replicas, health
   conditions), distinct replica names, and only NGINX_* knobs render-nginx
   reads; every image has a HEALTHCHECK and runs as a non-root user;
 - docker-compose.yml and the Dockerfile match stack.services, the table
@@ -320,8 +320,8 @@ class DeployConfig(unittest.TestCase):
         self.assertLessEqual(seconds(stream, "proxy_read_timeout"), 4 * heartbeat_ms / 1000,
                              "a stream to a hung replica would wait too long")
         # Everything else is the API or a page: milliseconds of work, so a
-        # replica silent for 2 s is hung and the request moves on (the
-        # issue's bound is 3 s).
+        # replica silent for 2 s is hung and the request moves on (an API
+        # call must fail over within 3 s).
         self.assertLessEqual(seconds(server_level, "proxy_read_timeout"), 2)
         self.assertLessEqual(seconds(server_level, "proxy_connect_timeout"), 1)
         self.assertRegex(server_level, r"proxy_next_upstream error timeout http_502 http_503;")

@@ -141,7 +141,7 @@ static void test_sharding_covers_exactly_once(void **state)
 {
     struct asset_list l = {0};
     (void)state;
-    check_cover(15, 2); /* the case: 0/2 and 1/2 */
+    check_cover(15, 2); /* two producers: 0/2 and 1/2 */
     check_cover(15, 1);
     check_cover(15, 3);
     check_cover(15, 4);
