@@ -20,17 +20,6 @@ void log_init(const char *service, enum log_level min_level)
     log_min = min_level;
 }
 
-int log_level_parse(const char *s, enum log_level *out)
-{
-    for (size_t i = 0; i < sizeof(log_names) / sizeof(log_names[0]); i++) {
-        if (strcmp(s, log_names[i]) == 0) {
-            *out = (enum log_level)i;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 void log_event(enum log_level level, const char *event, const char *fmt, ...)
 {
     char line[LOG_LINE_MAX];

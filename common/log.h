@@ -9,9 +9,6 @@ enum log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
 /* Sets the service name put on every line (copied) and the minimum level. */
 void log_init(const char *service, enum log_level min_level);
 
-/* Parses "debug", "info", "warn" or "error". Returns 0, or -1 if unknown. */
-int log_level_parse(const char *s, enum log_level *out);
-
 /* Writes one line: `event` is a short fixed word or phrase; `fmt` adds
  * key=value fields (may be NULL). Lines longer than 4 KiB are truncated and
  * newlines in the output are replaced by spaces so one event stays one line. */

@@ -15,13 +15,6 @@ int metrics_gauge(struct buf *b, const char *name, const char *help, double valu
                       value);
 }
 
-int metrics_gauge_label(struct buf *b, const char *name, const char *help, const char *label,
-                        const char *label_value, double value)
-{
-    return buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s{%s=\"%s\"} %.17g\n", name, help, name,
-                      name, label, label_value, value);
-}
-
 void metrics_histogram_init(struct metrics_histogram *h, const double *bounds, size_t n)
 {
     h->bounds = bounds;

@@ -23,10 +23,6 @@ struct metrics_histogram {
 int metrics_counter(struct buf *b, const char *name, const char *help, uint64_t value);
 int metrics_gauge(struct buf *b, const char *name, const char *help, double value);
 
-/* A gauge with one label, e.g. source="sim": value 1 marks the active one. */
-int metrics_gauge_label(struct buf *b, const char *name, const char *help, const char *label,
-                        const char *label_value, double value);
-
 /* Empties h; bounds (n of them, capped at METRICS_HIST_MAX) must outlive it. */
 void metrics_histogram_init(struct metrics_histogram *h, const double *bounds, size_t n);
 

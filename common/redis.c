@@ -169,11 +169,6 @@ static int redis_conn_ready(struct redis_conn *rc)
     return redis_conn_connect(rc);
 }
 
-int redis_conn_ensure(struct redis_conn *rc)
-{
-    return redis_conn_ready(rc);
-}
-
 /* Writes a formatted command itself rather than through hiredis, to know
  * whether any byte of it left: hiredis only says that the write failed. */
 static enum redis_sent redis_conn_send(struct redis_conn *rc, const char *cmd, size_t len)
@@ -371,6 +366,8 @@ const char *redis_conn_errstr(const struct redis_conn *rc)
     return rc->err;
 }
 
+/* Read by the tests only; declared in tests/common/redis_probe.h. */
+unsigned long redis_conn_connects(const struct redis_conn *rc);
 unsigned long redis_conn_connects(const struct redis_conn *rc)
 {
     return rc->connects;

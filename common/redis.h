@@ -47,11 +47,6 @@ struct redis_conn *redis_conn_new(const char *host, int port, long timeout_ms);
 
 void redis_conn_free(struct redis_conn *rc);
 
-/* Makes sure of a live connection: replaces one the server has closed and
- * connects now if not connected and the policy above allows. Returns 0 when
- * connected, -1 otherwise (see redis_conn_errstr). */
-int redis_conn_ensure(struct redis_conn *rc);
-
 /* Runs a command. Returns the reply (caller frees with freeReplyObject), or
  * NULL when Redis is unreachable or the reply was lost (the command may then
  * have run: see the resend rule above); an error reply is returned as a
@@ -61,7 +56,7 @@ redisReply *redis_conn_argv(struct redis_conn *rc, int argc, const char **argv,
                             const size_t *argvlen);
 
 /* Pipelining: append n commands with redisAppendCommand on the returned
- * context (live, as after redis_conn_ensure), then collect n replies with
+ * context (live: connected on demand), then collect n replies with
  * redis_conn_get_reply. NULL/-1 mean the connection is down; a pipeline is
  * never resent. The context stays owned by rc. */
 redisContext *redis_conn_context(struct redis_conn *rc);
@@ -85,8 +80,5 @@ int redis_reply_fail(struct redis_conn *rc, const redisReply *r, const char *wha
 
 /* The last connection error, for logs and health replies (never NULL). */
 const char *redis_conn_errstr(const struct redis_conn *rc);
-
-/* Number of (re)connections made so far, for metrics and tests. */
-unsigned long redis_conn_connects(const struct redis_conn *rc);
 
 #endif

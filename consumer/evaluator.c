@@ -63,11 +63,6 @@ void evaluator_free(struct evaluator *ev)
     free(ev);
 }
 
-int evaluator_held(const struct evaluator *ev)
-{
-    return ev->n - ev->head;
-}
-
 int evaluator_consumer_fatal(const struct evaluator *ev)
 {
     return ev->consumer != NULL &&

@@ -30,9 +30,6 @@ void evaluator_free(struct evaluator *ev);
  * Redis failed and ticks are held for the next round (back off first). */
 int evaluator_poll(struct evaluator *ev, int timeout_ms);
 
-/* Number of ticks held after a failed round. */
-int evaluator_held(const struct evaluator *ev);
-
 /* True once the consumer hit a fatal error (e.g. a static member fenced
  * after a broker restart): it will never deliver again and must be
  * replaced. */

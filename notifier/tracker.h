@@ -24,7 +24,4 @@ int tracker_add(struct tracker *t, int32_t partition, int64_t offset);
  * stored yet or the offset is unknown. */
 int64_t tracker_done(struct tracker *t, int32_t partition, int64_t offset);
 
-/* Messages added and not yet done, over all partitions. */
-long tracker_pending(const struct tracker *t);
-
 #endif

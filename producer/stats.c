@@ -130,7 +130,7 @@ void stats_render(struct producer_stats *s, struct buf *out)
     metrics_gauge(out, "producer_assets", "symbols this instance publishes", (double)s->assets);
     metrics_gauge(out, "producer_yahoo_last_error_timestamp_seconds",
                   "Unix time of the last Yahoo error (0 if none)", err_at);
-    /* One HELP/TYPE for the three samples (metrics_gauge_label writes one each). */
+    /* One HELP/TYPE line for the three samples. */
     buf_puts(out, "# HELP producer_source 1 for the price source in use\n"
                   "# TYPE producer_source gauge\n");
     for (int i = SOURCE_YAHOO; i <= SOURCE_REPLAY; i++)

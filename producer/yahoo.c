@@ -39,7 +39,6 @@ struct yahoo_client {
     int64_t next_start_ms; /* rate ceiling */
     int64_t backoff_until_ms;
     unsigned backoff_fails; /* 429/5xx in a row */
-    uint64_t started;
 };
 
 const char *yahoo_status_name(enum yahoo_status s)
@@ -207,7 +206,6 @@ static int yahoo_start(struct yahoo_client *c, struct yahoo_xfer *x, const struc
         curl_multi_add_handle(c->multi, x->easy) == CURLM_OK) {
         x->active = 1;
         c->active++;
-        c->started++;
         rc = 0;
     }
     return rc;
@@ -388,14 +386,4 @@ void yahoo_client_cancel_all(struct yahoo_client *c)
 size_t yahoo_client_busy(const struct yahoo_client *c)
 {
     return c->q_len + c->active;
-}
-
-long yahoo_client_backoff_left(const struct yahoo_client *c, int64_t now_ms)
-{
-    return c->backoff_until_ms > now_ms ? (long)(c->backoff_until_ms - now_ms) : 0;
-}
-
-uint64_t yahoo_client_started(const struct yahoo_client *c)
-{
-    return c->started;
 }

@@ -74,12 +74,6 @@ void yahoo_client_cancel_all(struct yahoo_client *c);
 /* Queued plus in-flight requests. */
 size_t yahoo_client_busy(const struct yahoo_client *c);
 
-/* Milliseconds of backoff left at now_ms (0 when none). */
-long yahoo_client_backoff_left(const struct yahoo_client *c, int64_t now_ms);
-
-/* Requests started so far. */
-uint64_t yahoo_client_started(const struct yahoo_client *c);
-
 /* A short word for a status, for logs and metrics. */
 const char *yahoo_status_name(enum yahoo_status s);
 

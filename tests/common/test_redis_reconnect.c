@@ -23,6 +23,7 @@
 #include "it_env.h"
 #include "log.h"
 #include "redis.h"
+#include "redis_probe.h"
 #include "timeutil.h"
 
 #define IT_TIMEOUT_MS 500

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "tracker.h"
+#include "tracker_probe.h"
 
 static void test_tracker_in_order(void **state)
 {
