@@ -336,7 +336,9 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **req_cl
     atomic_fetch_sub(&http_active, 1);
 }
 
-static void http_mhd_log(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd hands its own format string: forwarded, never built here. */
+__attribute__((format(printf, 2, 0))) static void http_mhd_log(void *cls, const char *fmt,
+                                                               va_list ap)
 {
     char line[512];
 
