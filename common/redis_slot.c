@@ -49,12 +49,12 @@ static int redis_node_parse(const char *s, size_t len, struct redis_addr *out, c
         if (s[i] == ':')
             colon = s + i;
         else if (isspace((unsigned char)s[i])) {
-            snprintf(err, errlen, "blank inside entry \"%.*s\"", (int)(len > 64 ? 64 : len), s);
+            snprintf(err, errlen, "blank inside entry '%.*s'", (int)(len > 64 ? 64 : len), s);
             return -1;
         }
     }
     if (colon == NULL || colon == s) {
-        snprintf(err, errlen, "entry \"%.*s\" is not host:port", (int)(len > 64 ? 64 : len), s);
+        snprintf(err, errlen, "entry '%.*s' is not host:port", (int)(len > 64 ? 64 : len), s);
         return -1;
     }
     if ((size_t)(colon - s) >= sizeof(out->host)) {
@@ -63,14 +63,14 @@ static int redis_node_parse(const char *s, size_t len, struct redis_addr *out, c
     }
     len -= (size_t)(colon - s) + 1;
     if (len == 0 || len >= sizeof(port) || !isdigit((unsigned char)colon[1])) {
-        snprintf(err, errlen, "entry \"%.*s\": port must be 1..65535", (int)(colon - s) + 1, s);
+        snprintf(err, errlen, "entry '%.*s': port must be 1..65535", (int)(colon - s) + 1, s);
         return -1;
     }
     memcpy(port, colon + 1, len);
     port[len] = '\0';
     p = strtol(port, &end, 10);
     if (*end != '\0' || p < 1 || p > 65535) {
-        snprintf(err, errlen, "entry \"%.*s%s\": port must be 1..65535", (int)(colon - s) + 1, s,
+        snprintf(err, errlen, "entry '%.*s%s': port must be 1..65535", (int)(colon - s) + 1, s,
                  port);
         return -1;
     }

@@ -31,6 +31,7 @@
 
 #define IT_NODES 6
 #define IT_TIMEOUT_MS 1000
+#define IT_PATIENT_MS 5000       /* a retry window sure to outlast a 300 ms wait */
 #define IT_SLACK_MS 1500         /* scheduling on a loaded 2-core machine */
 #define IT_FAILOVER_MAX_MS 10000 /* a killed master's replica serves within */
 
@@ -170,17 +171,22 @@ static void it_tag_on(int port, int avoid, char tag[32], int *slot)
     fail_msg("no tag on port %d", port);
 }
 
-static struct redis_conn *it_conn(void)
+static struct redis_conn *it_conn_timeout(long timeout_ms)
 {
     char seeds[64];
     struct redis_conn *rc;
 
     /* One seed: the rest of the cluster is found through its map. */
     snprintf(seeds, sizeof(seeds), "127.0.0.1:%d", it_base);
-    rc = redis_conn_new_cluster(seeds, IT_TIMEOUT_MS);
+    rc = redis_conn_new_cluster(seeds, timeout_ms);
     assert_non_null(rc);
     assert_true(redis_conn_is_cluster(rc));
     return rc;
+}
+
+static struct redis_conn *it_conn(void)
+{
+    return it_conn_timeout(IT_TIMEOUT_MS);
 }
 
 /* The caller's line in failures: these run many times per test. */
@@ -493,6 +499,7 @@ static void test_ask_and_tryagain_during_migration(void **state)
     int masters[IT_NODES], slot, from, to;
     char k1[128], k2[128], k3[128], tag[32];
     const char *first[2] = {k1, NULL};
+    struct redis_conn *patient;
     struct it_later later;
     pthread_t th;
     int64_t t0, took;
@@ -526,11 +533,13 @@ static void test_ask_and_tryagain_during_migration(void **state)
     freeReplyObject(r);
     assert_true(took >= IT_TIMEOUT_MS / 2);
     assert_true(took <= IT_TIMEOUT_MS + IT_SLACK_MS);
-    /* ...and retried until it works once the rest has moved meanwhile. */
+    /* ...and retried until it works once the rest has moved meanwhile
+     * (a longer timeout: the move must land within it on a loaded machine). */
+    patient = it_conn_timeout(IT_PATIENT_MS);
     later = (struct it_later){.from = from, .to = to, .key = k2};
     assert_int_equal(pthread_create(&th, NULL, it_migrate_later, &later), 0);
     t0 = time_mono_ms();
-    r = redis_conn_command(rc, "MGET %s %s", k1, k2);
+    r = redis_conn_command(patient, "MGET %s %s", k1, k2);
     took = time_mono_ms() - t0;
     pthread_join(th, NULL);
     assert_non_null(r);
@@ -541,6 +550,7 @@ static void test_ask_and_tryagain_during_migration(void **state)
     assert_string_equal(r->element[1]->str, "2");
     freeReplyObject(r);
     assert_true(took >= 250); /* it did wait for the migration */
+    redis_conn_free(patient);
     it_migrate(slot, from, to, NULL, 1);
     it_expect_str(redis_conn_command(rc, "GET %s", k2), "2");
     assert_int_equal(redis_conn_slot_port(rc, slot), to);
