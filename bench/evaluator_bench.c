@@ -5,6 +5,7 @@
  * (REDIS_HOST, REDIS_PORT, KAFKA_BOOTSTRAP_SERVERS): use dev servers. Its
  * keys carry a unique tag and are removed at the end. */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "outbox.h"
+#include "redis.h"
 #include "signals.h"
 #include "stats.h"
 #include "timeutil.h"
@@ -66,10 +68,39 @@ static int bench_config(struct bench *b)
     return 0;
 }
 
-/* Appends the four writes alert_store_create_once does, without its checks. */
-static void bench_append_alert(redisContext *ctx, const struct bench *b, long i, unsigned *seed)
+/* One write of an alert. A single instance: appended to the pipeline on
+ * ctx (its reply collected by the caller). Cluster mode: the four keys of
+ * an alert hash to four slots, so each write runs at once on the node of
+ * its key (ctx unused). Returns 0, or -1 when Redis failed. */
+static int bench_write(struct bench *b, redisContext *ctx, const char *key, const char *fmt, ...)
 {
-    char id[48], user[32], thr[32];
+    redisReply *r = NULL;
+    va_list ap;
+    int rv;
+
+    if (!redis_conn_is_cluster(b->rc)) {
+        va_start(ap, fmt);
+        rv = redisvAppendCommand(ctx, fmt, ap) == REDIS_OK ? 0 : -1;
+        va_end(ap);
+        return rv;
+    }
+    ctx = redis_conn_context_key(b->rc, key, strlen(key));
+    if (ctx == NULL)
+        return -1;
+    va_start(ap, fmt);
+    rv = redisvAppendCommand(ctx, fmt, ap) == REDIS_OK ? 0 : -1;
+    va_end(ap);
+    if (rv == 0 && redis_conn_get_reply(b->rc, &r) != 0)
+        rv = -1;
+    if (r != NULL)
+        freeReplyObject(r);
+    return rv;
+}
+
+/* The four writes alert_store_create_once does, without its checks. */
+static int bench_append_alert(redisContext *ctx, struct bench *b, long i, unsigned *seed)
+{
+    char id[48], user[32], thr[32], key[96];
     const char *ticker = b->ticker[i % b->tickers];
     int above = (i / b->tickers) % 2 == 0;
     /* above: 200..300, below: 0.01..100; prices in between fire nothing */
@@ -79,28 +110,35 @@ static void bench_append_alert(redisContext *ctx, const struct bench *b, long i,
     snprintf(id, sizeof(id), "%s-%ld", b->tag, i);
     snprintf(user, sizeof(user), "bu%s-%ld", b->tag, i % 1000);
     snprintf(thr, sizeof(thr), "%.4f", t);
-    redisAppendCommand(ctx,
-                       "HSET alert:%s user_id %s ticker %s threshold %s type %s created_at %ld", id,
-                       user, ticker, thr, above ? "above" : "below", 1700000000L + i);
-    redisAppendCommand(ctx, "SADD user_alerts:%s %s", user, id);
-    redisAppendCommand(ctx, "SADD ticker_alerts:%s %s", ticker, id);
-    redisAppendCommand(ctx, "ZADD alert_idx:%s:%s %s %s", ticker, above ? "above" : "below", thr,
-                       id);
+    snprintf(key, sizeof(key), "alert:%s", id);
+    if (bench_write(b, ctx, key, "HSET %s user_id %s ticker %s threshold %s type %s created_at %ld",
+                    key, user, ticker, thr, above ? "above" : "below", 1700000000L + i) != 0)
+        return -1;
+    snprintf(key, sizeof(key), "user_alerts:%s", user);
+    if (bench_write(b, ctx, key, "SADD %s %s", key, id) != 0)
+        return -1;
+    snprintf(key, sizeof(key), "ticker_alerts:%s", ticker);
+    if (bench_write(b, ctx, key, "SADD %s %s", key, id) != 0)
+        return -1;
+    snprintf(key, sizeof(key), "alert_idx:%s:%s", ticker, above ? "above" : "below");
+    return bench_write(b, ctx, key, "ZADD %s %s %s", key, thr, id);
 }
 
 static int bench_load_alerts(struct bench *b)
 {
     unsigned seed = 1;
     int64_t t0 = time_mono_ms();
+    int cluster = redis_conn_is_cluster(b->rc);
 
     for (long i = 0; i < b->alerts; i += BENCH_PIPELINE) {
-        redisContext *ctx = redis_conn_context(b->rc);
+        redisContext *ctx = cluster ? NULL : redis_conn_context(b->rc);
         long n = b->alerts - i < BENCH_PIPELINE ? b->alerts - i : BENCH_PIPELINE;
-        if (ctx == NULL)
+        if (ctx == NULL && !cluster)
             return -1;
         for (long k = 0; k < n; k++)
-            bench_append_alert(ctx, b, i + k, &seed);
-        for (long k = 0; k < n * 4; k++) {
+            if (bench_append_alert(ctx, b, i + k, &seed) != 0)
+                return -1;
+        for (long k = 0; k < n * 4 && !cluster; k++) {
             redisReply *r = NULL;
             if (redis_conn_get_reply(b->rc, &r) != 0)
                 return -1;
@@ -248,7 +286,12 @@ int main(int argc, char **argv)
     b.ticker = calloc((size_t)b.tickers, sizeof(*b.ticker));
     for (long t = 0; t < b.tickers; t++)
         snprintf(b.ticker[t], sizeof(b.ticker[t]), "%.15s-%d", b.tag, (int)t);
-    b.rc = redis_conn_new(b.cc.redis_host, (int)b.cc.redis_port, 10000);
+    b.cc.redis_timeout_ms = 10000; /* loading tens of thousands of alerts */
+    b.rc = redis_conn_open(&b.cc);
+    if (b.rc == NULL) {
+        free(b.ticker);
+        return 2;
+    }
     b.ob = outbox_new(b.rc, b.topic_alerts, 60000, &b.stats);
     if (bench_open_kafka(&b) != 0 || bench_load_alerts(&b) != 0)
         goto out;

@@ -99,6 +99,7 @@ struct common_config {
     char redis_host[256];
     long redis_port;
     long redis_timeout_ms;
+    char redis_cluster_nodes[2048]; /* "" : the single instance above */
     long metrics_port;    /* each daemon's table has its own METRICS_PORT (its default differs) */
     char listen_host[64]; /* address the HTTP endpoints bind to */
     enum log_level log_level;

@@ -1,19 +1,28 @@
 /* daemon: the shared start of a daemon's main. */
 #include "daemon.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "log.h"
+#include "redis.h"
 #include "signals.h"
 
 /* The configuration: the shared variables, the daemon's table, its checks. */
 static int daemon_load(const struct daemon_desc *d, void *cfg, struct common_config *common,
                        char *err, size_t errlen)
 {
+    char why[200];
+
     memset(cfg, 0, d->size);
     if (config_load(config_common_vars, common, err, errlen) != 0 ||
         config_load(d->vars, cfg, err, errlen) != 0)
         return -1;
+    if (common->redis_cluster_nodes[0] != '\0' &&
+        redis_cluster_nodes_check(common->redis_cluster_nodes, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "REDIS_CLUSTER_NODES: %s", why);
+        return -1;
+    }
     return d->check != NULL ? d->check(cfg, err, errlen) : 0;
 }
 

@@ -1,6 +1,8 @@
 /* redis: one synchronous hiredis connection per thread — lazy connect, a
  * liveness check before every send, a resend only when the command certainly
- * did not run, the reconnect policy of redis.h, and script caching. */
+ * did not run, the reconnect policy of redis.h, and script caching. In
+ * cluster mode the same object fronts redis_cluster.c, which routes each
+ * command to one such connection per node. */
 #include "redis.h"
 
 #include <errno.h>
@@ -12,7 +14,9 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "config.h"
 #include "log.h"
+#include "redis_priv.h"
 #include "timeutil.h"
 
 #define REDIS_ARGS_MAX 64
@@ -28,6 +32,7 @@ struct redis_conn {
     unsigned long connects;
     int was_up; /* a reply came on this connection: one log line per state change */
     char err[128];
+    struct redis_cluster *cluster; /* owned; NULL: a single instance (ctx above) */
 };
 
 /* How a command's bytes went out: whether it can have reached Redis. */
@@ -47,10 +52,48 @@ struct redis_conn *redis_conn_new(const char *host, int port, long timeout_ms)
     return rc;
 }
 
+struct redis_conn *redis_conn_new_cluster(const char *nodes, long timeout_ms)
+{
+    struct redis_conn *rc = redis_conn_new("", 0, timeout_ms);
+    char err[128];
+
+    if (rc == NULL)
+        return NULL;
+    rc->cluster = redis_cluster_new(nodes, timeout_ms, err, sizeof(err));
+    if (rc->cluster == NULL) {
+        log_error("redis cluster setup failed", "error=\"%s\"", err);
+        free(rc);
+        return NULL;
+    }
+    return rc;
+}
+
+struct redis_conn *redis_conn_open(const struct common_config *cfg)
+{
+    if (cfg->redis_cluster_nodes[0] != '\0')
+        return redis_conn_new_cluster(cfg->redis_cluster_nodes, cfg->redis_timeout_ms);
+    return redis_conn_new(cfg->redis_host, (int)cfg->redis_port, cfg->redis_timeout_ms);
+}
+
+int redis_cluster_nodes_check(const char *nodes, char *err, size_t errlen)
+{
+    struct redis_addr *addr = calloc(REDIS_CLUSTER_NODES_MAX, sizeof(*addr));
+    int n;
+
+    if (addr == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    n = redis_nodes_parse(nodes, addr, REDIS_CLUSTER_NODES_MAX, err, errlen);
+    free(addr);
+    return n > 0 ? 0 : -1;
+}
+
 void redis_conn_free(struct redis_conn *rc)
 {
     if (rc == NULL)
         return;
+    redis_cluster_free(rc->cluster);
     if (rc->ctx != NULL)
         redisFree(rc->ctx);
     free(rc);
@@ -220,21 +263,36 @@ static redisReply *redis_conn_read(struct redis_conn *rc)
  * have run it, and some of our commands must not run twice (the notifier's
  * dedup claim, a create without idempotency key). A connection found dead
  * before the send (redis_conn_ready) is no such case: nothing was sent. */
-static redisReply *redis_conn_exec(struct redis_conn *rc, const char *cmd, size_t len)
+redisReply *redis_node_exec(struct redis_conn *rc, const char *cmd, size_t len, int *sent_out)
 {
     enum redis_sent sent;
 
+    *sent_out = 0;
     for (int tries = 0; tries < 2; tries++) {
         if (redis_conn_ready(rc) != 0)
             return NULL;
         sent = redis_conn_send(rc, cmd, len);
-        if (sent == REDIS_SENT_ALL)
+        if (sent == REDIS_SENT_ALL) {
+            *sent_out = 1;
             return redis_conn_read(rc);
+        }
         redis_conn_drop(rc, NULL);
-        if (sent == REDIS_SENT_PART)
+        if (sent == REDIS_SENT_PART) {
+            *sent_out = 1;
             return NULL;
+        }
     }
     return NULL;
+}
+
+/* A formatted command on either kind of connection. */
+static redisReply *redis_conn_exec(struct redis_conn *rc, const char *cmd, size_t len)
+{
+    int sent;
+
+    if (rc->cluster != NULL)
+        return redis_cluster_exec(rc->cluster, cmd, len, NULL, rc->err, sizeof(rc->err));
+    return redis_node_exec(rc, cmd, len, &sent);
 }
 
 redisReply *redis_conn_command(struct redis_conn *rc, const char *fmt, ...)
@@ -275,16 +333,63 @@ redisReply *redis_conn_argv(struct redis_conn *rc, int argc, const char **argv,
 
 redisContext *redis_conn_context(struct redis_conn *rc)
 {
+    if (rc->cluster != NULL) {
+        snprintf(rc->err, sizeof(rc->err), "cluster: a pipeline needs a key's node");
+        return NULL;
+    }
     return redis_conn_ready(rc) == 0 ? rc->ctx : NULL;
+}
+
+redisContext *redis_conn_context_key(struct redis_conn *rc, const char *key, size_t keylen)
+{
+    if (rc->cluster != NULL)
+        return redis_cluster_context_key(rc->cluster, key, keylen, rc->err, sizeof(rc->err));
+    return redis_conn_context(rc);
+}
+
+int redis_conn_is_cluster(const struct redis_conn *rc)
+{
+    return rc->cluster != NULL;
 }
 
 int redis_conn_get_reply(struct redis_conn *rc, redisReply **reply)
 {
     *reply = NULL;
+    if (rc->cluster != NULL)
+        return redis_cluster_get_reply(rc->cluster, reply, rc->err, sizeof(rc->err));
     if (rc->ctx == NULL)
         return -1;
     *reply = redis_conn_read(rc);
     return *reply != NULL ? 0 : -1;
+}
+
+/* EVALSHA routed by its first key; the routing loads the script on the
+ * node that answers NOSCRIPT and resends there. */
+static redisReply *redis_cluster_script(struct redis_conn *rc, const struct redis_script *s,
+                                        const char *nk, int nkeys, const char **keys, int nargs,
+                                        const char **args)
+{
+    const char *argv[REDIS_ARGS_MAX];
+    char *cmd = NULL;
+    long long len;
+    int argc = 0;
+    redisReply *r;
+
+    argv[argc++] = "EVALSHA";
+    argv[argc++] = s->sha;
+    argv[argc++] = nk;
+    for (int i = 0; i < nkeys; i++)
+        argv[argc++] = keys[i];
+    for (int i = 0; i < nargs; i++)
+        argv[argc++] = args[i];
+    len = redisFormatCommandArgv(&cmd, argc, argv, NULL);
+    if (len < 0 || cmd == NULL) {
+        snprintf(rc->err, sizeof(rc->err), "cannot format command");
+        return NULL;
+    }
+    r = redis_cluster_exec(rc->cluster, cmd, (size_t)len, s->source, rc->err, sizeof(rc->err));
+    redisFreeCommand(cmd);
+    return r;
 }
 
 static int redis_script_load(struct redis_conn *rc, struct redis_script *s)
@@ -319,6 +424,8 @@ redisReply *redis_script_call(struct redis_conn *rc, struct redis_script *s, int
     if (s->sha[0] == '\0' && redis_script_load(rc, s) != 0)
         return NULL;
     snprintf(nk, sizeof(nk), "%d", nkeys);
+    if (rc->cluster != NULL)
+        return redis_cluster_script(rc, s, nk, nkeys, keys, nargs, args);
     argv[argc++] = "EVALSHA";
     argv[argc++] = s->sha;
     argv[argc++] = nk;
@@ -339,9 +446,12 @@ redisReply *redis_script_call(struct redis_conn *rc, struct redis_script *s, int
 
 int redis_conn_ping(struct redis_conn *rc)
 {
-    redisReply *r = redis_conn_command(rc, "PING");
+    redisReply *r;
     int ok;
 
+    if (rc->cluster != NULL)
+        return redis_cluster_ping(rc->cluster, rc->err, sizeof(rc->err));
+    r = redis_conn_command(rc, "PING");
     if (r == NULL)
         return -1;
     ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
@@ -371,4 +481,17 @@ unsigned long redis_conn_connects(const struct redis_conn *rc);
 unsigned long redis_conn_connects(const struct redis_conn *rc)
 {
     return rc->connects;
+}
+
+/* Read by the tests only; declared in tests/common/redis_probe.h. */
+unsigned long redis_conn_cluster_reloads(const struct redis_conn *rc);
+unsigned long redis_conn_cluster_reloads(const struct redis_conn *rc)
+{
+    return rc->cluster != NULL ? redis_cluster_reloads(rc->cluster) : 0;
+}
+
+int redis_conn_slot_port(const struct redis_conn *rc, int slot);
+int redis_conn_slot_port(const struct redis_conn *rc, int slot)
+{
+    return rc->cluster != NULL ? redis_cluster_slot_port(rc->cluster, slot) : rc->port;
 }

@@ -192,10 +192,8 @@ int main(int argc, char **argv)
     rc_exit = 1;
     consumer_log_start(&cfg);
     stats_init(&stats);
-    rc = redis_conn_new(cfg.common.redis_host, (int)cfg.common.redis_port,
-                        cfg.common.redis_timeout_ms);
-    health.rc = redis_conn_new(cfg.common.redis_host, (int)cfg.common.redis_port,
-                               cfg.common.redis_timeout_ms);
+    rc = redis_conn_open(&cfg.common);
+    health.rc = redis_conn_open(&cfg.common);
     ob = rc != NULL ? outbox_new(rc, cfg.topic_alerts, cfg.redeliver_ms, &stats) : NULL;
     if (rc == NULL || health.rc == NULL || ob == NULL) {
         log_error("out of memory", NULL);

@@ -190,8 +190,7 @@ int main(int argc, char **argv)
         log_error("startup failed", "error=\"libcurl\"");
         return 1;
     }
-    rc = redis_conn_new(cfg.common.redis_host, (int)cfg.common.redis_port,
-                        cfg.common.redis_timeout_ms);
+    rc = redis_conn_open(&cfg.common);
     dd = rc != NULL ? dedup_new(rc, cfg.dedup_ttl_s) : NULL;
     if (dd == NULL) {
         log_error("startup failed", "error=\"out of memory\"");

@@ -288,8 +288,7 @@ static void *fanout_alert_main(void *arg)
     int64_t next_fill = 0;
 
     (void)arg;
-    rc = redis_conn_new(fanout_opts.redis_host, fanout_opts.redis_port,
-                        fanout_opts.redis_timeout_ms);
+    rc = redis_conn_open(fanout_opts.redis);
     if (rc == NULL) {
         log_error("fan-out: out of memory", NULL);
         return NULL;

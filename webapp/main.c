@@ -147,9 +147,7 @@ static int webapp_start(const struct webapp_config *cfg, struct webapp_stats *st
     const struct fanout_opts fo = {.bootstrap = cfg->common.kafka_bootstrap,
                                    .topic_prices = cfg->topic_prices,
                                    .topic_alerts = cfg->topic_alerts,
-                                   .redis_host = cfg->common.redis_host,
-                                   .redis_port = (int)cfg->common.redis_port,
-                                   .redis_timeout_ms = cfg->common.redis_timeout_ms};
+                                   .redis = &cfg->common};
 
     if (hub_init(&ho) != 0) {
         snprintf(err, errlen, "out of memory");
@@ -236,8 +234,7 @@ int main(int argc, char **argv)
     webapp_raise_nofile(&cfg);
     /* Histories of the version before move before the first stream reads
      * one (when Redis is up; otherwise from the main loop). */
-    mrc = redis_conn_new(cfg.common.redis_host, (int)cfg.common.redis_port,
-                         cfg.common.redis_timeout_ms);
+    mrc = redis_conn_open(&cfg.common);
     if (mrc != NULL)
         alert_history_migrate_step(mrc, &mig);
     else

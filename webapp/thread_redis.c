@@ -30,8 +30,7 @@ struct redis_conn *thread_redis_get(void)
         return thread_redis_mine;
     pthread_mutex_lock(&thread_redis_lock);
     if (thread_redis_count < THREAD_REDIS_MAX) {
-        rc = redis_conn_new(thread_redis_cfg->redis_host, (int)thread_redis_cfg->redis_port,
-                            thread_redis_cfg->redis_timeout_ms);
+        rc = redis_conn_open(thread_redis_cfg);
         if (rc != NULL)
             thread_redis_all[thread_redis_count++] = rc;
         thread_redis_mine = rc;

@@ -285,9 +285,8 @@ struct fanout_opts {
     const char *bootstrap;
     const char *topic_prices;
     const char *topic_alerts;
-    const char *redis_host; /* the alert thread reads histories to fill gaps */
-    int redis_port;
-    long redis_timeout_ms;
+    /* the alert thread reads histories to fill gaps (redis_conn_open) */
+    const struct common_config *redis;
 };
 
 /* Starts the reader threads (they connect in the background and retry).

@@ -8,4 +8,10 @@ struct redis_conn;
 /* Number of (re)connections made so far. */
 unsigned long redis_conn_connects(const struct redis_conn *rc);
 
+/* Cluster mode: slot map loads that succeeded so far (0 for a single
+ * instance), and the port of the node the map sends slot to (-1: none; a
+ * single instance: its port). */
+unsigned long redis_conn_cluster_reloads(const struct redis_conn *rc);
+int redis_conn_slot_port(const struct redis_conn *rc, int slot);
+
 #endif
