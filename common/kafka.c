@@ -330,6 +330,14 @@ int kafka_ping(rd_kafka_t *rk, int timeout_ms)
 int kafka_create_topics(const char *bootstrap, const char *const *topics, int partitions,
                         int timeout_ms, char *err, size_t errlen)
 {
+    return kafka_create_topics_replicated(bootstrap, topics, partitions, 1, 0, timeout_ms, err,
+                                          errlen);
+}
+
+int kafka_create_topics_replicated(const char *bootstrap, const char *const *topics, int partitions,
+                                   int replication, int min_isr, int timeout_ms, char *err,
+                                   size_t errlen)
+{
     struct kafka_opts o = {.bootstrap = bootstrap, .client_id = "stock-alerts-admin"};
     rd_kafka_conf_t *conf = kafka_conf_build(&o, NULL, err, errlen);
     rd_kafka_NewTopic_t *nt[16];
@@ -348,10 +356,21 @@ int kafka_create_topics(const char *bootstrap, const char *const *topics, int pa
     if (rk == NULL)
         return -1;
     for (; topics[n] != NULL && n < sizeof(nt) / sizeof(nt[0]); n++) {
-        nt[n] = rd_kafka_NewTopic_new(topics[n], partitions, 1, e, sizeof(e));
+        nt[n] = rd_kafka_NewTopic_new(topics[n], partitions, replication, e, sizeof(e));
         if (nt[n] == NULL) {
             snprintf(err, errlen, "topic %s: %s", topics[n], e);
             goto out;
+        }
+        if (min_isr > 0) {
+            char v[16];
+
+            snprintf(v, sizeof(v), "%d", min_isr);
+            if (rd_kafka_NewTopic_set_config(nt[n], "min.insync.replicas", v) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR) {
+                snprintf(err, errlen, "topic %s: cannot set min.insync.replicas", topics[n]);
+                n++; /* so that out: destroys nt[n] too */
+                goto out;
+            }
         }
     }
     opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);

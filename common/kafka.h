@@ -68,6 +68,13 @@ int kafka_ping(rd_kafka_t *rk, int timeout_ms);
 int kafka_create_topics(const char *bootstrap, const char *const *topics, int partitions,
                         int timeout_ms, char *err, size_t errlen);
 
+/* The same with `replication` replicas per partition and, when min_isr > 0,
+ * the topic's min.insync.replicas (0: the broker's default). Topics that
+ * exist already are left as they are. Returns 0 or -1 with err. */
+int kafka_create_topics_replicated(const char *bootstrap, const char *const *topics, int partitions,
+                                   int replication, int min_isr, int timeout_ms, char *err,
+                                   size_t errlen);
+
 /* A snapshot of the counters. */
 void kafka_stats_get(struct kafka_stats *out);
 

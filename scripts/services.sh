@@ -49,12 +49,15 @@ kafka_libs() {
 
 # ---------------------------------------------------------------- the table
 # Per service, in file order (SERVICES): SVC_RUN, SVC_PORTS (comma list, default
-# topology), SVC_CPORT (container port or ''), SVC_REPLICAS ('-' or N),
-# SVC_HEALTH, SVC_TOPOS (comma list). ENV_LINES: "SERVICE TOPOLOGY ENTRIES..."
-# in file order. Per topology: TOPO_OFFSET, TOPO_STATE, TOPO_KNOBS.
+# topology), SVC_CPORT (container port or ''), SVC_REPLICAS_SPEC (the table's
+# field: '-' or N, then TOPOLOGY:N exceptions), SVC_REPLICAS ('-' or N: the
+# count of the loaded topology, see topology_load), SVC_HEALTH, SVC_TOPOS
+# (comma list). ENV_LINES: "SERVICES TOPOLOGY ENTRIES..." in file order.
+# Per topology: TOPO_OFFSET, TOPO_STATE, TOPO_KNOBS.
 SERVICES=()
 ENV_LINES=()
-declare -A SVC_RUN=() SVC_PORTS=() SVC_CPORT=() SVC_REPLICAS=() SVC_HEALTH=() SVC_TOPOS=()
+declare -A SVC_RUN=() SVC_PORTS=() SVC_CPORT=() SVC_REPLICAS=() SVC_REPLICAS_SPEC=()
+declare -A SVC_HEALTH=() SVC_TOPOS=()
 declare -A TOPO_OFFSET=() TOPO_STATE=() TOPO_KNOBS=()
 
 # table_read: parses stack.services; dies naming the line of the first mistake.
@@ -72,10 +75,11 @@ table_read() {
       ((${#f[@]} == 7)) || die "stack.services:$n: a service line has 7 fields"
       [[ ${f[1]} =~ ^[a-z][a-z0-9-]*$ ]] || die "stack.services:$n: bad name '${f[1]}'"
       [[ ${f[3]} =~ ^[0-9]+(/[0-9]+)?(,[0-9]+)*$ ]] || die "stack.services:$n: bad ports '${f[3]}'"
-      [[ ${f[4]} =~ ^(-|[0-9]+)$ ]] || die "stack.services:$n: bad replicas '${f[4]}'"
+      [[ ${f[4]} =~ ^(-|[0-9]+)(,[a-z]+:[0-9]+)*$ ]] ||
+        die "stack.services:$n: bad replicas '${f[4]}'"
       [[ ${f[5]} =~ ^(http|redis|kafka|-)$ ]] || die "stack.services:$n: bad health '${f[5]}'"
       case ${f[2]} in
-      build/*/* | redis | kafka | nginx:* | extern) ;;
+      build/*/* | redis | redis:cluster | kafka | nginx:* | extern) ;;
       *) die "stack.services:$n: bad run '${f[2]}'" ;;
       esac
       SERVICES+=("${f[1]}")
@@ -87,7 +91,8 @@ table_read() {
         f[3]=${f[3]%%/*}${f[3]#*/"${SVC_CPORT[${f[1]}]}"}
       fi
       SVC_PORTS[${f[1]}]=${f[3]}
-      SVC_REPLICAS[${f[1]}]=${f[4]}
+      SVC_REPLICAS_SPEC[${f[1]}]=${f[4]}
+      SVC_REPLICAS[${f[1]}]=${f[4]%%,*}
       SVC_HEALTH[${f[1]}]=${f[5]}
       SVC_TOPOS[${f[1]}]=${f[6]}
       ;;
@@ -131,6 +136,19 @@ in_topology() { # SERVICE TOPOLOGY: 0 in it, 1 not; prints 'manual' when manual
     esac
   done
   return 1
+}
+
+# replicas_spec_resolve SERVICE: SVC_REPLICAS of the loaded topology, from
+# the table's field ('2,cluster:3': 3 in cluster, 2 elsewhere).
+replicas_spec_resolve() {
+  local spec=${SVC_REPLICAS_SPEC[$1]} e
+  local -a parts
+  IFS=, read -ra parts <<<"$spec"
+  SVC_REPLICAS[$1]=${parts[0]}
+  for e in "${parts[@]:1}"; do
+    [[ ${e%%:*} == "$TOPOLOGY" ]] && SVC_REPLICAS[$1]=${e#*:}
+  done
+  return 0
 }
 
 # replicas_of SERVICE: the number of instances ('-' is one, not numbered).
@@ -200,6 +218,7 @@ topology_ports() {
     [[ ${knob#*=} == state && -n ${!var:-} ]] && STATE=${!var}
   done
   for svc in "${SERVICES[@]}"; do
+    replicas_spec_resolve "$svc"
     manual=$(in_topology "$svc" "$TOPOLOGY") || continue
     BASE_PORTS[$svc]=$(ports_shift "${SVC_PORTS[$svc]}" "$off" all)
     BASE_MANUAL[$svc]=${manual:+1}
@@ -309,8 +328,8 @@ svc_binary() {
 # svc_pattern INSTANCE: what its command line must contain for its pidfile to count.
 svc_pattern() {
   case $(svc_run "$1") in
-  redis) printf '%s\n' redis-server ;;
-  kafka) printf '%s\n' "$STATE/conf/kafka.properties" ;;
+  redis | redis:cluster) printf '%s\n' redis-server ;;
+  kafka) printf '%s\n' "$STATE/conf/$1.properties" ;;
   nginx:*) printf '%s\n' "$STATE/conf/nginx.conf" ;;
   *) svc_binary "$1" ;;
   esac
@@ -318,6 +337,56 @@ svc_pattern() {
 
 svc_pid() {
   pidfile_pid "$(svc_pidfile "$1")" "$(svc_pattern "$1")"
+}
+
+# instances_run KIND: the instances whose RUN is KIND, in table order.
+instances_run() {
+  local inst
+  for inst in "${INSTANCES[@]}"; do
+    [[ $(svc_run "$inst") == "$1" ]] && printf '%s\n' "$inst"
+  done
+  return 0
+}
+
+# hosts_of SERVICE...: 127.0.0.1:PORT of every instance of the SERVICEs (their
+# first ports), comma-separated: a client's list of servers.
+hosts_of() {
+  local svc inst out=''
+  for svc in "$@"; do
+    while read -r inst; do
+      [[ -n $inst ]] && out+=${out:+,}127.0.0.1:$(svc_port "$inst")
+    done < <(instances_of "$svc")
+  done
+  [[ -n $out ]] || die "stack.services: no instance of $* in topology $TOPOLOGY"
+  printf '%s\n' "$out"
+}
+
+# kafka_bootstrap: every Kafka broker of the topology, for clients.
+kafka_bootstrap() {
+  local -a brokers
+  mapfile -t brokers < <(instances_run kafka)
+  ((${#brokers[@]})) || die "stack.services: no kafka in topology $TOPOLOGY"
+  hosts_of "${brokers[@]}"
+}
+
+# kafka_node_id INSTANCE: its KRaft node id, its place among the topology's
+# brokers (1, 2, ...). kafka_voters: the controller quorum, every broker's
+# node id @ its second (controller) port.
+kafka_node_id() {
+  local inst n=0
+  for inst in $(instances_run kafka); do
+    n=$((n + 1))
+    [[ $inst == "$1" ]] && printf '%s\n' "$n" && return 0
+  done
+  return 1
+}
+kafka_voters() {
+  local inst n=0 out=''
+  for inst in $(instances_run kafka); do
+    n=$((n + 1))
+    out+=${out:+,}$n@127.0.0.1:$(svc_port_n "$inst" 2)
+  done
+  printf '%s\n' "$out"
 }
 
 # ---------------------------------------------------------------- environment
@@ -342,6 +411,7 @@ secret_value() {
 # env_expand INSTANCE VALUE: VALUE with its {...} references filled in.
 env_expand() {
   local inst=$1 v=$2 out='' ref val
+  local -a names
   while [[ $v =~ ^([^{]*)\{([^}]*)\}(.*)$ ]]; do
     out+=${BASH_REMATCH[1]}
     ref=${BASH_REMATCH[2]}
@@ -350,6 +420,14 @@ env_expand() {
     port) val=$(svc_port "$inst") ;;
     i) val=${INST_INDEX[$inst]} ;;
     port:*) val=$(first_port_of "${ref#port:}") || return 1 ;;
+    hosts:*)
+      IFS=, read -ra names <<<"${ref#hosts:}"
+      val=$(hosts_of "${names[@]}") || return 1
+      ;;
+    replicas)
+      val=$(replicas_of "${INST_BASE[$inst]}")
+      [[ $val == - ]] && val=1
+      ;;
     secret:*) val=$(secret_value "${ref#secret:}") || return 1 ;;
     env:*)
       val=${ref#env:}
@@ -362,32 +440,59 @@ env_expand() {
   printf '%s\n' "$out$v"
 }
 
+# env_line_applies LINE-WHO SERVICE: the env line's SERVICES field (a comma
+# list of services, or 'daemons') names SERVICE.
+env_line_applies() {
+  local who
+  local -a list
+  IFS=, read -ra list <<<"$1"
+  for who in "${list[@]}"; do
+    if [[ $who == daemons ]]; then
+      [[ ${SVC_RUN[$2]} == build/* ]] && return 0
+    elif [[ $who == "$2" ]]; then
+      return 0
+    fi
+  done
+  return 1
+}
+
 # svc_env INSTANCE: its environment as NAME=VALUE lines (NAME?=VALUE lines
-# already dropped when the caller's environment sets NAME).
+# already dropped when the caller's environment sets NAME). A variable set
+# again by a later line takes that value; only the last one is expanded, so a
+# topology may replace a reference to a service it does not have.
 svc_env() {
-  local inst=$1 base line who topo entry var val
-  local -a f
+  local inst=$1 base line topo entry var val
+  local -a f order=()
+  local -A value=()
   base=${INST_BASE[$inst]}
   for line in "${ENV_LINES[@]}"; do
     read -ra f <<<"$line"
-    who=${f[0]}
     topo=${f[1]}
     [[ $topo == all || $topo == "$TOPOLOGY" ]] || continue
-    if [[ $who == daemons ]]; then
-      [[ ${SVC_RUN[$base]} == build/* ]] || continue
-    elif [[ $who != "$base" ]]; then
-      continue
-    fi
+    env_line_applies "${f[0]}" "$base" || continue
     for entry in "${f[@]:2}"; do
       var=${entry%%=*}
       if [[ $var == *\? ]]; then
         var=${var%\?}
         [[ -n ${!var:-} ]] && continue
       fi
-      val=$(env_expand "$inst" "${entry#*=}") || return 1
-      printf '%s=%s\n' "$var" "$val"
+      [[ -n ${value[$var]+set} ]] || order+=("$var")
+      value[$var]=${entry#*=}
     done
   done
+  for var in "${order[@]}"; do
+    val=$(env_expand "$inst" "${value[$var]}") || return 1
+    printf '%s=%s\n' "$var" "$val"
+  done
+}
+
+# svc_env_value INSTANCE VAR: the value its environment gives VAR ('' if none).
+svc_env_value() {
+  local kv
+  while IFS= read -r kv; do
+    [[ ${kv%%=*} == "$2" ]] && printf '%s\n' "${kv#*=}"
+  done < <(svc_env "$1")
+  return 0
 }
 
 # export_svc_env INSTANCE: exports its environment into the current shell (a

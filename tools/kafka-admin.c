@@ -1,8 +1,9 @@
 /* kafka-admin: the stack's small Kafka helper — creates topics (idempotent)
  * and waits for the broker — so no Kafka CLI jars are needed; and names the
  * topics of the contract (common/contract.h), so scripts need no copy.
- *   kafka-admin create-topics --bootstrap H:P --partitions N [TOPIC...]
- *     (no TOPIC: the contract's topics)
+ *   kafka-admin create-topics --bootstrap H:P[,H:P...] --partitions N
+ *               [--replication-factor R] [--min-insync-replicas M] [TOPIC...]
+ *     (no TOPIC: the contract's topics; R 1 and the broker's M by default)
  *   kafka-admin wait --bootstrap H:P [--timeout-ms N]
  *   kafka-admin topics */
 #include <errno.h>
@@ -19,8 +20,9 @@
 
 static void admin_usage(void)
 {
-    fprintf(stderr, "usage: kafka-admin create-topics --bootstrap HOST:PORT [--partitions N] "
-                    "[TOPIC...]\n       kafka-admin wait --bootstrap HOST:PORT [--timeout-ms N]\n"
+    fprintf(stderr, "usage: kafka-admin create-topics --bootstrap HOST:PORT[,...] [--partitions N] "
+                    "[--replication-factor R] [--min-insync-replicas M] [TOPIC...]\n"
+                    "       kafka-admin wait --bootstrap HOST:PORT [--timeout-ms N]\n"
                     "       kafka-admin topics\n");
 }
 
@@ -66,6 +68,8 @@ int main(int argc, char **argv)
     const char *bootstrap = NULL;
     const char *cmd;
     long partitions = 6;
+    long replication = 1;
+    long min_isr = 0;
     long timeout_ms = 30000;
     int ntopics = 0;
     char err[KAFKA_ERR_MAX];
@@ -87,6 +91,16 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--partitions") == 0 && i + 1 < argc) {
             if (admin_parse_long(argv[++i], 1, 1000, &partitions) != 0) {
                 fprintf(stderr, "kafka-admin: --partitions must be 1..1000\n");
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--replication-factor") == 0 && i + 1 < argc) {
+            if (admin_parse_long(argv[++i], 1, 9, &replication) != 0) {
+                fprintf(stderr, "kafka-admin: --replication-factor must be 1..9\n");
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--min-insync-replicas") == 0 && i + 1 < argc) {
+            if (admin_parse_long(argv[++i], 1, 9, &min_isr) != 0) {
+                fprintf(stderr, "kafka-admin: --min-insync-replicas must be 1..9\n");
                 return 2;
             }
         } else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc) {
@@ -116,14 +130,14 @@ int main(int argc, char **argv)
         admin_usage();
         return 2;
     }
-    if (kafka_create_topics(bootstrap, topics, (int)partitions, (int)timeout_ms, err,
-                            sizeof(err)) != 0) {
+    if (kafka_create_topics_replicated(bootstrap, topics, (int)partitions, (int)replication,
+                                       (int)min_isr, (int)timeout_ms, err, sizeof(err)) != 0) {
         fprintf(stderr, "kafka-admin: %s\n", err);
         return 1;
     }
     printf("topics ready:");
     for (int i = 0; i < ntopics; i++)
         printf(" %s", topics[i]);
-    printf(" (partitions %ld)\n", partitions);
+    printf(" (partitions %ld, replication factor %ld)\n", partitions, replication);
     return 0;
 }

@@ -27,7 +27,10 @@
   a Dockerfile target (its binary, health check and port) and compose
   services of that target (as many replicas at least, on that port), and
   nothing else is built; Redis, Kafka and nginx are there on the table's
-  ports with the table's kind of health check.
+  ports with the table's kind of health check. The `cluster` topology
+  (./stack up --cluster) has no compose file yet (a later step), so compose
+  is compared with `dev` only; the cluster's daemons must still be binaries
+  with a Dockerfile target, its servers kinds compose runs.
 
 usage: test_deploy_config.py REPO_ROOT BUILD_DIR
 """
@@ -137,8 +140,9 @@ def read(path):
 
 def services_table():
     """stack.services (the format is at its top): service name -> {"run",
-    "ports" (ints), "cport" (a container's port), "replicas" (None or N),
-    "health", "topologies", "env" ({topology: {VAR: VALUE}})}, in file order."""
+    "ports" (ints), "cport" (a container's port), "replicas" (None or N, the
+    count of every topology without an exception of its own), "health",
+    "topologies", "env" ({topology: {VAR: VALUE}})}, in file order."""
     table, env_lines = {}, []
     for line in read(os.path.join(ROOT, "stack.services")).splitlines():
         f = line.split("#", 1)[0].split()
@@ -149,7 +153,8 @@ def services_table():
             first, _, cport = ports.split(",")[0].partition("/")
             nums = [int(first)] + [int(p) for p in ports.split(",")[1:]]
             table[name] = {"run": run, "ports": nums, "cport": int(cport or first),
-                           "replicas": None if replicas == "-" else int(replicas),
+                           "replicas": (None if replicas.split(",")[0] == "-"
+                                        else int(replicas.split(",")[0])),
                            "health": health, "topologies": [t.split(":")[0] for t in
                                                              topologies.split(",")],
                            "env": {}}
@@ -157,7 +162,8 @@ def services_table():
             env_lines.append(f[1:])
     for who, topo, *entries in env_lines:
         for name, svc in table.items():
-            if who == name or (who == "daemons" and svc["run"].startswith("build/")):
+            whom = who.split(",")
+            if name in whom or ("daemons" in whom and svc["run"].startswith("build/")):
                 for e in entries:
                     var, _, value = e.partition("=")
                     svc["env"].setdefault(topo, {})[var.rstrip("?")] = value
@@ -582,6 +588,27 @@ class DeployConfig(unittest.TestCase):
                     self.assertEqual(targets.get(compose[host]["target"]),
                                      run.split(":", 1)[1], f"nginx upstream {host}")
                     self.assertEqual(int(port), up["cport"], f"nginx upstream {u}")
+
+    def test_cluster_topology_runs_what_the_images_hold(self):
+        """docker-compose.yml is the dev topology; the cluster's compose file is
+        a later step, so compose is not compared with `cluster`. Until then:
+        every daemon the cluster runs is a binary with a Dockerfile target,
+        and its servers are Redis, Kafka and nginx, as in compose."""
+        table = services_table()
+        dockerfile = read(os.path.join(ROOT, "Dockerfile"))
+        stages = {re.match(r"\S+ AS (\S+)", st).group(1)
+                  for st in re.split(r"^FROM ", dockerfile, flags=re.M)[1:]}
+        cluster = {n: s for n, s in table.items() if "cluster" in s["topologies"]}
+        self.assertTrue(cluster, "stack.services has no cluster topology")
+        kinds = set()
+        for name, svc in cluster.items():
+            run = svc["run"]
+            if run.startswith("build/"):
+                self.assertIn(run.rsplit("/", 1)[1], stages,
+                              f"cluster {name}: no Dockerfile target for {run}")
+            else:
+                kinds.add(run.split(":")[0])
+        self.assertEqual(kinds, {"redis", "kafka", "nginx"}, "the cluster's servers")
 
     def test_dockerfile_images_are_healthchecked_and_unprivileged(self):
         text = read(os.path.join(ROOT, "Dockerfile"))

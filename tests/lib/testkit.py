@@ -18,6 +18,8 @@ them are in tests/conftest.py.
                              the test Kafka through kcat
   redis_ping, kafka_ping, services_from_env
                              are the test servers there (TEST_* variables)?
+  kafka_topic_configs(server, topics)
+                             the topics' configuration as one broker describes it
   pytest_main(path, args)    a suite file run as a script: pytest on that file
 """
 import hashlib
@@ -541,6 +543,56 @@ def kafka_ping(bootstrap, timeout=3):
             return None
         errors.append(f"{server}: not a Kafka answer (correlation {corr}, error {err})")
     return f"no Kafka broker answers at {bootstrap}: " + "; ".join(errors)
+
+
+def _kstr(b):
+    return struct.pack(">h", len(b)) + b
+
+
+def kafka_topic_configs(server, topics, timeout=5):
+    """{topic: {name: (value, source)}} as the broker at server ("host:port")
+    describes the topics (DescribeConfigs v1; source 1 is a topic's own
+    setting, 4 and 5 the broker's, 3 a dynamic broker default). Raises
+    RuntimeError naming the topic when the broker answers with an error."""
+    host, _, port = server.rpartition(":")
+    body = struct.pack(">hhi", 32, 1, 11) + _kstr(b"stock-alerts-tests")
+    body += struct.pack(">i", len(topics))
+    for t in topics:
+        body += struct.pack(">b", 2) + _kstr(t.encode()) + struct.pack(">i", -1)
+    body += struct.pack(">?", False)
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        s.sendall(struct.pack(">i", len(body)) + body)
+        data = _recv_exact(s, struct.unpack(">i", _recv_exact(s, 4))[0])
+    pos = 0
+
+    def take(fmt):
+        nonlocal pos
+        v = struct.unpack_from(fmt, data, pos)[0]
+        pos += struct.calcsize(fmt)
+        return v
+
+    def string():
+        nonlocal pos
+        n = take(">h")
+        if n < 0:
+            return None
+        pos += n
+        return data[pos - n:pos].decode(errors="replace")
+
+    take(">i")  # correlation id
+    take(">i")  # throttle time
+    out = {}
+    for _ in range(take(">i")):
+        err, msg, _, name = take(">h"), string(), take(">b"), string()
+        if err:
+            raise RuntimeError(f"DescribeConfigs {name}: error {err} {msg or ''}")
+        cfg = out[name] = {}
+        for _ in range(take(">i")):
+            key, value, _, source, _ = string(), string(), take(">?"), take(">b"), take(">?")
+            for _ in range(take(">i")):  # synonyms (none asked for)
+                string(), string(), take(">b")
+            cfg[key] = (value, source)
+    return out
 
 
 # ---------------------------------------------------------------- running a suite
