@@ -27,10 +27,12 @@
   a Dockerfile target (its binary, health check and port) and compose
   services of that target (as many replicas at least, on that port), and
   nothing else is built; Redis, Kafka and nginx are there on the table's
-  ports with the table's kind of health check. The `cluster` topology
-  (./stack up --cluster) has no compose file yet (a later step), so compose
-  is compared with `dev` only; the cluster's daemons must still be binaries
-  with a Dockerfile target, its servers kinds compose runs.
+  ports with the table's kind of health check;
+- docker-compose.cluster.yml over docker-compose.yml is the table's `cluster`
+  topology (./stack up --cluster): its brokers in one quorum with topics of
+  three replicas and min.insync.replicas=2, its Redis nodes in cluster mode
+  joined once, its daemons as many as the table runs, each told of every
+  broker and node.
 
 usage: test_deploy_config.py REPO_ROOT BUILD_DIR
 """
@@ -51,10 +53,17 @@ ROOT, BUILD = sys.argv[1], sys.argv[2]
 DAEMONS = ["producer", "consumer", "notifier", "webapp"]
 
 
-def compose_config():
-    """The normalised YAML that `docker-compose config` prints (anchors resolved)."""
-    return subprocess.run(["docker-compose", "-f", os.path.join(ROOT, "docker-compose.yml"),
-                           "config"], capture_output=True, text=True, check=True).stdout
+CLUSTER_COMPOSE = "docker-compose.cluster.yml"
+
+
+def compose_config(*overlays):
+    """The normalised YAML that `docker-compose config` prints (anchors resolved),
+    of docker-compose.yml with the given files laid over it."""
+    files = ["-f", os.path.join(ROOT, "docker-compose.yml")]
+    for f in overlays:
+        files += ["-f", os.path.join(ROOT, f)]
+    return subprocess.run(["docker-compose", *files, "config"], capture_output=True, text=True,
+                          check=True).stdout
 
 
 def parse_compose_services(text):
@@ -141,7 +150,8 @@ def read(path):
 def services_table():
     """stack.services (the format is at its top): service name -> {"run",
     "ports" (ints), "cport" (a container's port), "replicas" (None or N, the
-    count of every topology without an exception of its own), "health",
+    count of every topology without an exception of its own), "replicas_in"
+    ({topology: N}, those exceptions), "health",
     "topologies", "env" ({topology: {VAR: VALUE}})}, in file order."""
     table, env_lines = {}, []
     for line in read(os.path.join(ROOT, "stack.services")).splitlines():
@@ -155,6 +165,8 @@ def services_table():
             table[name] = {"run": run, "ports": nums, "cport": int(cport or first),
                            "replicas": (None if replicas.split(",")[0] == "-"
                                         else int(replicas.split(",")[0])),
+                           "replicas_in": {t: int(n) for t, _, n in
+                                           (r.partition(":") for r in replicas.split(",")[1:])},
                            "health": health, "topologies": [t.split(":")[0] for t in
                                                              topologies.split(",")],
                            "env": {}}
@@ -245,9 +257,12 @@ class DeployConfig(unittest.TestCase):
         shutil.rmtree(tmp)
 
     def test_compose_is_valid(self):
-        r = subprocess.run(["docker-compose", "-f", os.path.join(ROOT, "docker-compose.yml"),
-                            "config", "-q"], capture_output=True, text=True)
-        self.assertEqual(r.returncode, 0, r.stderr)
+        for overlays in ([], [CLUSTER_COMPOSE]):
+            files = [a for f in ["docker-compose.yml", *overlays]
+                     for a in ("-f", os.path.join(ROOT, f))]
+            r = subprocess.run(["docker-compose", *files, "config", "-q"], capture_output=True,
+                               text=True)
+            self.assertEqual(r.returncode, 0, f"{overlays}: {r.stderr}")
 
     def test_compose_env_vars_are_read_by_the_daemons(self):
         services = parse_compose_services(compose_config())
@@ -589,26 +604,71 @@ class DeployConfig(unittest.TestCase):
                                      run.split(":", 1)[1], f"nginx upstream {host}")
                     self.assertEqual(int(port), up["cport"], f"nginx upstream {u}")
 
-    def test_cluster_topology_runs_what_the_images_hold(self):
-        """docker-compose.yml is the dev topology; the cluster's compose file is
-        a later step, so compose is not compared with `cluster`. Until then:
-        every daemon the cluster runs is a binary with a Dockerfile target,
-        and its servers are Redis, Kafka and nginx, as in compose."""
+    def test_cluster_compose_matches_the_cluster_topology(self):
+        """docker-compose.cluster.yml over docker-compose.yml is the table's
+        `cluster` topology: as many brokers in one quorum, Redis nodes in
+        cluster mode joined once with a replica per master, and daemons of
+        each kind as the table runs, every one told of every broker and
+        Redis node, setting only variables it reads."""
         table = services_table()
-        dockerfile = read(os.path.join(ROOT, "Dockerfile"))
-        stages = {re.match(r"\S+ AS (\S+)", st).group(1)
-                  for st in re.split(r"^FROM ", dockerfile, flags=re.M)[1:]}
+        text = compose_config(CLUSTER_COMPOSE)
+        blocks = service_blocks(text)
+        compose = parse_compose_services(text)
         cluster = {n: s for n, s in table.items() if "cluster" in s["topologies"]}
         self.assertTrue(cluster, "stack.services has no cluster topology")
-        kinds = set()
+        brokers = sorted(c for c, b in blocks.items()
+                         if "image: apache/kafka" in b and "KAFKA_NODE_ID" in compose[c]["env"])
+        want = sum(1 for s in cluster.values() if s["run"] == "kafka")
+        self.assertEqual(len(brokers), want, f"brokers {brokers}")
+        voters = {compose[b]["env"].get("KAFKA_CONTROLLER_QUORUM_VOTERS") for b in brokers}
+        self.assertEqual(len(voters), 1, f"one quorum: {voters}")
+        self.assertEqual(sorted(v.split("@")[1].split(":")[0] for v in voters.pop().split(",")),
+                         brokers, "every broker a voter")
+        self.assertEqual(len({compose[b]["env"]["KAFKA_NODE_ID"] for b in brokers}), want)
+        for b in brokers:
+            env = compose[b]["env"]
+            self.assertEqual(env.get("KAFKA_ADVERTISED_LISTENERS"), f"PLAINTEXT://{b}:9092")
+            self.assertEqual(env.get("KAFKA_MIN_INSYNC_REPLICAS"), "2", b)
+            self.assertEqual(env.get("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"), str(want), b)
+        init = blocks["kafka-init"]
+        self.assertIn(f"--replication-factor {want}", re.sub(r"\s+", " ", init))
+        self.assertIn("min.insync.replicas=2", init)
+        nodes = sorted(c for c, b in blocks.items() if "- --cluster-enabled" in b)
+        want_nodes = sum(s["replicas"] or 1 for s in cluster.values()
+                         if s["run"].startswith("redis"))
+        self.assertEqual(len(nodes), want_nodes, f"redis cluster nodes {nodes}")
+        for n in nodes:
+            self.assertIn("appendonly", blocks[n], n)
+            self.assertRegex(compose_healthcheck(blocks[n]), r"redis-cli ping", n)
+        self.assertIn("--cluster-replicas 1", blocks["redis-cluster-init"])
+        joined = re.search(r"for h in ([^;]+?);", re.sub(r"\s+", " ", blocks["redis-cluster-init"]))
+        self.assertTrue(joined, "redis-cluster-init: no list of the nodes it joins")
+        self.assertEqual(sorted(joined.group(1).split()), nodes, "the nodes joined")
+        kafka_servers = sorted(f"{b}:9092" for b in brokers)
+        redis_nodes = sorted(f"{n}:6379" for n in nodes)
         for name, svc in cluster.items():
-            run = svc["run"]
-            if run.startswith("build/"):
-                self.assertIn(run.rsplit("/", 1)[1], stages,
-                              f"cluster {name}: no Dockerfile target for {run}")
-            else:
-                kinds.add(run.split(":")[0])
-        self.assertEqual(kinds, {"redis", "kafka", "nginx"}, "the cluster's servers")
+            if not svc["run"].startswith("build/"):
+                continue
+            binary = svc["run"].rsplit("/", 1)[1]
+            mine = [c for c, s in compose.items() if s["target"] == binary]
+            count = sum(compose_replicas(blocks[c]) for c in mine)
+            want = svc["replicas_in"].get("cluster", svc["replicas"] or 1)
+            self.assertEqual(count, want, f"{name}: {count} compose replicas, the table runs {want}")
+            known = daemon_vars(binary)
+            for c in mine:
+                env = compose[c]["env"]
+                self.assertEqual(sorted(env.get("KAFKA_BOOTSTRAP_SERVERS", "").split(",")),
+                                 kafka_servers, c)
+                self.assertEqual(sorted(env.get("REDIS_CLUSTER_NODES", "").split(",")),
+                                 redis_nodes, c)
+                self.assertIn("redis-cluster-init", blocks[c], f"{c} starts before the cluster")
+                if known is not None:
+                    self.assertEqual(set(env) - known, set(), f"{c}: variables it does not read")
+            if "PRODUCER_INSTANCES" in svc["env"].get("cluster", {}):
+                got = sorted(compose[c]["env"].get("PRODUCER_INSTANCE") for c in mine)
+                self.assertEqual(got, [str(i) for i in range(count)], f"{name}: instances")
+                self.assertEqual({compose[c]["env"].get("PRODUCER_INSTANCES") for c in mine},
+                                 {str(count)}, name)
 
     def test_dockerfile_images_are_healthchecked_and_unprivileged(self):
         text = read(os.path.join(ROOT, "Dockerfile"))
