@@ -23,6 +23,7 @@
 
 #define BENCH_PIPELINE 2000 /* alerts per pipelined round trip */
 #define BENCH_TICKERS_MAX 1000
+#define BENCH_WRITES 3 /* commands per alert (bench_append_alert) */
 
 struct bench {
     struct common_config cc;
@@ -66,7 +67,7 @@ static int bench_config(struct bench *b)
     return 0;
 }
 
-/* Appends the four writes alert_store_create_once does, without its checks. */
+/* Appends the writes alert_store_create_once does (armed), without its checks. */
 static void bench_append_alert(redisContext *ctx, const struct bench *b, long i, unsigned *seed)
 {
     char id[48], user[32], thr[32];
@@ -79,12 +80,11 @@ static void bench_append_alert(redisContext *ctx, const struct bench *b, long i,
     snprintf(id, sizeof(id), "%s-%ld", b->tag, i);
     snprintf(user, sizeof(user), "bu%s-%ld", b->tag, i % 1000);
     snprintf(thr, sizeof(thr), "%.4f", t);
-    redisAppendCommand(ctx,
-                       "HSET alert:%s user_id %s ticker %s threshold %s type %s created_at %ld", id,
-                       user, ticker, thr, above ? "above" : "below", 1700000000L + i);
-    redisAppendCommand(ctx, "SADD user_alerts:%s %s", user, id);
-    redisAppendCommand(ctx, "SADD ticker_alerts:%s %s", ticker, id);
-    redisAppendCommand(ctx, "ZADD alert_idx:%s:%s %s %s", ticker, above ? "above" : "below", thr,
+    redisAppendCommand(ctx, "HSET user_alerts:{%s} %s %s %s %s %ld a", user, id, ticker, thr,
+                       above ? "above" : "below", 1700000000L + i);
+    redisAppendCommand(ctx, "HSET ticker_alerts:{%s} %s %s %s %s", ticker, id, user, thr,
+                       above ? "above" : "below");
+    redisAppendCommand(ctx, "ZADD alert_idx:{%s}:%s %s %s", ticker, above ? "above" : "below", thr,
                        id);
 }
 
@@ -100,7 +100,7 @@ static int bench_load_alerts(struct bench *b)
             return -1;
         for (long k = 0; k < n; k++)
             bench_append_alert(ctx, b, i + k, &seed);
-        for (long k = 0; k < n * 4; k++) {
+        for (long k = 0; k < n * BENCH_WRITES; k++) {
             redisReply *r = NULL;
             if (redis_conn_get_reply(b->rc, &r) != 0)
                 return -1;

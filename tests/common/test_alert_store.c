@@ -145,7 +145,7 @@ static void test_equal_price_fires_nothing(void **state)
     make_alert(f, u, t, 180.0, ALERT_ABOVE, 1, NULL);
     make_alert(f, u, t, 180.0, ALERT_BELOW, 2, NULL);
     assert_int_equal(claim(f, t, 180.0), 0);
-    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t, ""), 2);
+    assert_int_equal(int_reply(f, "HLEN ticker_alerts:{%s}%s", t, ""), 2);
     assert_int_equal(claim(f, t, 180.01), 1); /* above fires */
     assert_int_equal(claim(f, t, 179.99), 1); /* below fires */
     assert_int_equal(claim(f, t, 1.0), 0);
@@ -177,8 +177,8 @@ static void test_above_and_below_are_independent(void **state)
                      0);
     assert_string_equal(m.alert_id, b100);
     assert_int_equal(m.type, ALERT_BELOW);
-    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t, ""), 2);
-    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t2, ""), 1);
+    assert_int_equal(int_reply(f, "HLEN ticker_alerts:{%s}%s", t, ""), 2);
+    assert_int_equal(int_reply(f, "HLEN ticker_alerts:{%s}%s", t2, ""), 1);
 }
 
 static void test_many_at_same_threshold_all_fire_once(void **state)
@@ -231,7 +231,7 @@ static void test_thresholds_with_many_decimals(void **state)
     assert_true(m.threshold == thr); /* exact, not cjson's 14 digits */
     assert_true(m.price == nextafter(thr, 1000));
     assert_int_equal(claim(f, t, nextafter(thr, 0)), 1);
-    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t, ""), 0);
+    assert_int_equal(int_reply(f, "HLEN ticker_alerts:{%s}%s", t, ""), 0);
 }
 
 static void test_create_respects_limit(void **state)
@@ -255,7 +255,7 @@ static void test_create_respects_limit(void **state)
     assert_int_equal(alert_store_new_id(rec.alert_id), 0);
     assert_int_equal(alert_store_create_once(f->rc, &rec, 3, NULL, 0, f->err, sizeof(f->err)),
                      ALERT_STORE_LIMIT);
-    assert_int_equal(int_reply(f, "EXISTS alert:%s%s", rec.alert_id, ""), 0);
+    assert_int_equal(int_reply(f, "HEXISTS user_alerts:{%s} %s", u, rec.alert_id), 0);
     /* invalid input never reaches Redis */
     snprintf(rec.ticker, sizeof(rec.ticker), "bad ticker");
     assert_int_equal(alert_store_create_once(f->rc, &rec, 10, NULL, 0, f->err, sizeof(f->err)), -1);
@@ -287,15 +287,15 @@ static void test_create_once_per_key(void **state)
                          ALERT_STORE_REPLAY);
         assert_string_equal(rec.alert_id, first);
     }
-    assert_int_equal(int_reply(f, "SCARD user_alerts:%s%s", u, ""), 1);
-    assert_int_equal(int_reply(f, "ZCARD alert_idx:%s:%s", t, "above"), 1);
-    assert_in_range(int_reply(f, "TTL alert_idem:%s:%s", u, key), 1, 60);
+    assert_int_equal(int_reply(f, "HLEN user_alerts:{%s}%s", u, ""), 1);
+    assert_int_equal(int_reply(f, "ZCARD alert_idx:{%s}:%s", t, "above"), 1);
+    assert_in_range(int_reply(f, "TTL alert_idem:{%s}:%s", u, key), 1, 60);
     /* the same key from another user is another request */
     snprintf(rec.user_id, sizeof(rec.user_id), "%s", u2);
     assert_int_equal(alert_store_new_id(rec.alert_id), 0);
     assert_int_equal(alert_store_create_once(f->rc, &rec, 100, key, 60, f->err, sizeof(f->err)), 0);
     assert_string_not_equal(rec.alert_id, first);
-    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t, ""), 2);
+    assert_int_equal(int_reply(f, "HLEN ticker_alerts:{%s}%s", t, ""), 2);
     /* the same key with another request: refused, nothing stored */
     rec.threshold = 11;
     assert_int_equal(alert_store_new_id(rec.alert_id), 0);
@@ -306,8 +306,8 @@ static void test_create_once_per_key(void **state)
     assert_int_equal(alert_store_create_once(f->rc, &rec, 100, key, 60, f->err, sizeof(f->err)),
                      ALERT_STORE_CONFLICT);
     rec.type = ALERT_ABOVE;
-    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t, ""), 2);
-    assert_int_equal(int_reply(f, "SCARD user_alerts:%s%s", u2, ""), 1);
+    assert_int_equal(int_reply(f, "HLEN ticker_alerts:{%s}%s", t, ""), 2);
+    assert_int_equal(int_reply(f, "HLEN user_alerts:{%s}%s", u2, ""), 1);
     /* a malformed key (or no time to keep it) never reaches Redis */
     assert_int_equal(alert_store_create_once(f->rc, &rec, 100, key, 0, f->err, sizeof(f->err)), -1);
     assert_int_equal(alert_store_create_once(f->rc, &rec, 100, "a b", 60, f->err, sizeof(f->err)),
@@ -331,14 +331,15 @@ static void test_delete_checks_owner(void **state)
     make_alert(f, u, t, 10, ALERT_BELOW, 1, id);
     assert_int_equal(alert_store_delete(f->rc, other, id, f->err, sizeof(f->err)),
                      ALERT_STORE_NOTFOUND);
-    assert_int_equal(int_reply(f, "EXISTS alert:%s%s", id, ""), 1);
+    assert_int_equal(int_reply(f, "HEXISTS user_alerts:{%s} %s", u, id), 1);
+    assert_int_equal(int_reply(f, "HEXISTS ticker_alerts:{%s} %s", t, id), 1);
     assert_int_equal(alert_store_delete(f->rc, u, id, f->err, sizeof(f->err)), 0);
     assert_int_equal(alert_store_delete(f->rc, u, id, f->err, sizeof(f->err)),
                      ALERT_STORE_NOTFOUND);
-    assert_int_equal(int_reply(f, "EXISTS alert:%s%s", id, ""), 0);
-    assert_int_equal(int_reply(f, "SCARD user_alerts:%s%s", u, ""), 0);
-    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t, ""), 0);
-    assert_int_equal(int_reply(f, "ZCARD alert_idx:%s:%s", t, "below"), 0);
+    assert_int_equal(int_reply(f, "HEXISTS user_alerts:{%s} %s", u, id), 0);
+    assert_int_equal(int_reply(f, "HLEN user_alerts:{%s}%s", u, ""), 0);
+    assert_int_equal(int_reply(f, "HLEN ticker_alerts:{%s}%s", t, ""), 0);
+    assert_int_equal(int_reply(f, "ZCARD alert_idx:{%s}:%s", t, "below"), 0);
     assert_int_equal(claim(f, t, 1), 0);
 }
 
@@ -398,11 +399,10 @@ static void test_claim_removes_from_every_key(void **state)
         snprintf(want, sizeof(want), "%s is above $180.00 (Current: $180.50)", t);
         assert_string_equal(m.message, want);
     }
-    assert_int_equal(int_reply(f, "EXISTS alert:%s%s", id, ""), 0);
-    assert_int_equal(int_reply(f, "SISMEMBER user_alerts:%s %s", u, id), 0);
-    assert_int_equal(int_reply(f, "SISMEMBER ticker_alerts:%s %s", t, id), 0);
-    assert_int_equal(int_reply(f, "ZCARD alert_idx:%s:%s", t, "above"), 1);
-    assert_int_equal(int_reply(f, "SISMEMBER user_alerts:%s %s", u, keep), 1);
+    assert_int_equal(int_reply(f, "HEXISTS user_alerts:{%s} %s", u, id), 0);
+    assert_int_equal(int_reply(f, "HEXISTS ticker_alerts:{%s} %s", t, id), 0);
+    assert_int_equal(int_reply(f, "ZCARD alert_idx:{%s}:%s", t, "above"), 1);
+    assert_int_equal(int_reply(f, "HEXISTS user_alerts:{%s} %s", u, keep), 1);
     assert_int_equal(alert_store_list(f->rc, u, out, 4, f->err, sizeof(f->err)), 1);
     assert_string_equal(out[0].alert_id, keep);
 }
@@ -410,39 +410,48 @@ static void test_claim_removes_from_every_key(void **state)
 static void test_outbox_ack(void **state)
 {
     struct fixture *f = fixture_get(state);
-    char t[32], u[64], oid[48], before[48];
-    const char *ack[1];
+    char t[32], u[64], oid[48], before[48], key[64];
+    const char *ack[1], *akey[1] = {key};
     struct alert_claim *rd = calloc(1024, sizeof(*rd));
+    long len = 0;
     int n, found = 0;
 
     unique_ticker(t, sizeof(t));
     unique_user(u, sizeof(u));
     make_alert(f, u, t, 5, ALERT_BELOW, 1, NULL);
     assert_int_equal(claim(f, t, 4), 1);
+    assert_int_equal(f->claims[0].state, ALERT_CLAIM_READY);
     snprintf(oid, sizeof(oid), "%s", f->claims[0].outbox_id);
+    snprintf(key, sizeof(key), "alerts_outbox:{%s}", t);
+    assert_string_equal(f->claims[0].outbox_key, key);
     /* too young for a 60 s minimum age */
-    n = alert_store_outbox_read(f->rc, "0", 60000, rd, 1024, f->err, sizeof(f->err));
+    n = alert_store_outbox_read(f->rc, key, "0", 60000, rd, 1024, f->err, sizeof(f->err));
     assert_true(n >= 0);
     for (int i = 0; i < n; i++)
         assert_string_not_equal(rd[i].outbox_id, oid);
-    /* Start just before our entry: the shared outbox may hold others. */
+    /* Start just before our entry. */
     {
         unsigned long long ms = strtoull(oid, NULL, 10);
         snprintf(before, sizeof(before), "%llu-0", ms - 1);
     }
-    n = alert_store_outbox_read(f->rc, before, 0, rd, 1024, f->err, sizeof(f->err));
+    n = alert_store_outbox_read(f->rc, key, before, 0, rd, 1024, f->err, sizeof(f->err));
+    assert_true(n >= 1);
+    /* delivered again (the sweeper's path): the very bytes published first */
+    assert_int_equal(alert_store_deliver(f->rc, rd, n, f->err, sizeof(f->err)), 0);
     for (int i = 0; i < n; i++) {
         if (strcmp(rd[i].outbox_id, oid) == 0) {
             found = 1;
+            assert_int_equal(rd[i].state, ALERT_CLAIM_READY);
             assert_string_equal(rd[i].payload, f->claims[0].payload);
             assert_string_equal(rd[i].user_id, u);
         }
     }
     assert_true(found);
-    assert_true(alert_store_outbox_len(f->rc) >= 1);
+    assert_int_equal(alert_store_outbox_lens(f->rc, akey, 1, &len, f->err, sizeof(f->err)), 1);
+    assert_int_equal(len, 1);
     ack[0] = oid;
-    assert_int_equal(alert_store_outbox_ack_many(f->rc, ack, 1, f->err, sizeof(f->err)), 0);
-    n = alert_store_outbox_read(f->rc, before, 0, rd, 1024, f->err, sizeof(f->err));
+    assert_int_equal(alert_store_outbox_ack_many(f->rc, akey, ack, 1, f->err, sizeof(f->err)), 0);
+    n = alert_store_outbox_read(f->rc, key, before, 0, rd, 1024, f->err, sizeof(f->err));
     for (int i = 0; i < n; i++)
         assert_string_not_equal(rd[i].outbox_id, oid);
     free(rd);
