@@ -32,10 +32,11 @@ local function jnum(s)
   return cjson.encode(tonumber(s))
 end
 
-local function fire(idx, ids, typ, price, pnum, ts)
+-- k: the index's position in KEYS (2 above, 3 below)
+local function fire(k, ids, typ, price, pnum, ts)
   local rows = redis.call('HMGET', KEYS[1], unpack(ids))
   redis.call('HDEL', KEYS[1], unpack(ids))
-  redis.call('ZREM', idx, unpack(ids))
+  redis.call('ZREM', KEYS[k], unpack(ids))
   for i, id in ipairs(ids) do
     local user, thr
     if rows[i] then user, thr = string.match(rows[i], '^(%S+) (%S+)') end
@@ -61,10 +62,10 @@ for price, ts in string.gmatch(ARGV[4], '(%S+) (%S+) ') do
   if n >= max then break end
   local pnum = tonumber(price)
   local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. price, 'LIMIT', 0, max - n)
-  if #ids > 0 then fire(KEYS[2], ids, 'above', price, pnum, ts) end
+  if #ids > 0 then fire(2, ids, 'above', price, pnum, ts) end
   if n < max then
     ids = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. price, '+inf', 'LIMIT', 0, max - n)
-    if #ids > 0 then fire(KEYS[3], ids, 'below', price, pnum, ts) end
+    if #ids > 0 then fire(3, ids, 'below', price, pnum, ts) end
   end
   if n >= max then break end
   done = done + 1
