@@ -213,7 +213,9 @@ static int evaluator_process(struct evaluator *ev)
         int d = 0;
         int nc = alert_store_claim_batch(ev->rc, ev->ticks + done, nt - done, ev->claims,
                                          EVALUATOR_CLAIM_MAX, &d, err, sizeof(err));
-        if (nc < 0 || (d == 0 && nc < EVALUATOR_CLAIM_MAX)) {
+        /* d == 0 with claims is progress: a ticker reached its share of
+         * the claims (alert_store_claim_batch) at its first tick. */
+        if (nc < 0 || (d == 0 && nc == 0)) {
             atomic_fetch_add(&ev->stats->redis_errors, 1);
             if (!ev->failing)
                 log_warn("claim failed, holding ticks", "ticks_held=%d error=\"%s\"", nt - done,
