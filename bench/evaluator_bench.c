@@ -70,7 +70,7 @@ static int bench_config(struct bench *b)
 /* Appends the writes alert_store_create_once does (armed), without its checks. */
 static void bench_append_alert(redisContext *ctx, const struct bench *b, long i, unsigned *seed)
 {
-    char id[48], user[32], thr[32];
+    char id[48], user[32], thr[32], entry[160];
     const char *ticker = b->ticker[i % b->tickers];
     int above = (i / b->tickers) % 2 == 0;
     /* above: 200..300, below: 0.01..100; prices in between fire nothing */
@@ -80,10 +80,12 @@ static void bench_append_alert(redisContext *ctx, const struct bench *b, long i,
     snprintf(id, sizeof(id), "%s-%ld", b->tag, i);
     snprintf(user, sizeof(user), "bu%s-%ld", b->tag, i % 1000);
     snprintf(thr, sizeof(thr), "%.4f", t);
-    redisAppendCommand(ctx, "HSET user_alerts:{%s} %s %s %s %s %ld a", user, id, ticker, thr,
-                       above ? "above" : "below", 1700000000L + i);
-    redisAppendCommand(ctx, "HSET ticker_alerts:{%s} %s %s %s %s", ticker, id, user, thr,
-                       above ? "above" : "below");
+    /* The values hold spaces: each is formatted first and sent as one argument. */
+    snprintf(entry, sizeof(entry), "%s %s %s %ld a", ticker, thr, above ? "above" : "below",
+             1700000000L + i);
+    redisAppendCommand(ctx, "HSET user_alerts:{%s} %s %s", user, id, entry);
+    snprintf(entry, sizeof(entry), "%s %s %s", user, thr, above ? "above" : "below");
+    redisAppendCommand(ctx, "HSET ticker_alerts:{%s} %s %s", ticker, id, entry);
     redisAppendCommand(ctx, "ZADD alert_idx:{%s}:%s %s %s", ticker, above ? "above" : "below", thr,
                        id);
 }
