@@ -66,20 +66,27 @@ struct alert_record {
  * time; the same key with another ticker, threshold or type stores nothing
  * and returns ALERT_STORE_CONFLICT. idem_key NULL: no key (rec is not
  * written then). A key is remembered for idem_ttl_s seconds (>= 1): what it
- * costs in Redis is one small key per create over that window. */
+ * costs in Redis is one small key per create over that window.
+ * Three steps (user slot: the pending entry; ticker slot: armed; user slot:
+ * marked armed). On -1 the entry was taken back, or is left pending: a
+ * retry with the same key arms the stored id (and returns REPLAY), else the
+ * repair sweep removes it. */
 int alert_store_create_once(struct redis_conn *rc, struct alert_record *rec, int max_per_user,
                             const char *idem_key, int idem_ttl_s, char *err, size_t errlen);
 
 /* True when key is 1-64 characters of letters, digits, '-', '_', '.', ':'. */
 int alert_store_idem_key_valid(const char *key);
 
-/* Deletes alert_id if it belongs to user_id. Returns 0, ALERT_STORE_NOTFOUND,
- * or -1 with err. */
+/* Deletes alert_id if it belongs to user_id: out of the user's list, then
+ * disarmed in the ticker's slot (if that step fails the alert is an orphan:
+ * skipped if it fires, disarmed by the repair sweep; the delete still
+ * returns 0). Returns 0, ALERT_STORE_NOTFOUND, or -1 with err (nothing
+ * deleted). */
 int alert_store_delete(struct redis_conn *rc, const char *user_id, const char *alert_id, char *err,
                        size_t errlen);
 
-/* Lists user_id's alerts, newest first, into out[0..max). Returns the count
- * (0..max) or -1 with err. */
+/* Lists user_id's alerts, newest first, into out[0..max), pending ones
+ * included (one HGETALL). Returns the count (0..max) or -1 with err. */
 int alert_store_list(struct redis_conn *rc, const char *user_id, struct alert_record *out, int max,
                      char *err, size_t errlen);
 
