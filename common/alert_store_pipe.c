@@ -1,6 +1,7 @@
 /* alert_store_pipe: several script calls of the alert store in one round
  * trip (alert_store_priv.h). Each call keeps to one slot; the pipeline as a
- * whole may span many (the cluster client of redis.c routes each command). */
+ * whole may span many (on a cluster, each command goes to its slot's node:
+ * the cluster work on redis.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -160,7 +160,8 @@ static int alert_store_sweep_ticker(struct redis_conn *rc, const char *key, char
     return fixed;
 }
 
-/* One SCAN page of pattern, fn for each key. */
+/* One SCAN page of pattern: each user (users) or ticker hash swept.
+ * Returns the repairs or -1 with err. */
 static int alert_store_sweep_page(struct redis_conn *rc, char cursor[32], const char *pattern,
                                   int users, double cutoff, char *err, size_t errlen)
 {
