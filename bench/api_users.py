@@ -14,17 +14,18 @@ import sys
 import urllib.parse
 
 CLEANUP_LUA = """
+-- the bench's own Redis (one instance): crosses the users' and tickers' slots
 local n = 0
 for _, u in ipairs(ARGV) do
-  local key = 'user_alerts:' .. u
-  for _, id in ipairs(redis.call('SMEMBERS', key)) do
-    local t = redis.call('HGET', 'alert:' .. id, 'ticker')
+  local key = 'user_alerts:{' .. u .. '}'
+  local all = redis.call('HGETALL', key)
+  for i = 1, #all, 2 do
+    local id, t = all[i], string.match(all[i + 1], '^(%S+)')
     if t then
-      redis.call('ZREM', 'alert_idx:' .. t .. ':above', id)
-      redis.call('ZREM', 'alert_idx:' .. t .. ':below', id)
-      redis.call('SREM', 'ticker_alerts:' .. t, id)
+      redis.call('ZREM', 'alert_idx:{' .. t .. '}:above', id)
+      redis.call('ZREM', 'alert_idx:{' .. t .. '}:below', id)
+      redis.call('HDEL', 'ticker_alerts:{' .. t .. '}', id)
     end
-    redis.call('DEL', 'alert:' .. id)
     n = n + 1
   end
   redis.call('DEL', key)

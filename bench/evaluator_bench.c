@@ -25,6 +25,7 @@
 
 #define BENCH_PIPELINE 2000 /* alerts per pipelined round trip */
 #define BENCH_TICKERS_MAX 1000
+#define BENCH_WRITES 3 /* commands per alert (bench_append_alert) */
 
 struct bench {
     struct common_config cc;
@@ -69,9 +70,9 @@ static int bench_config(struct bench *b)
 }
 
 /* One write of an alert. A single instance: appended to the pipeline on
- * ctx (its reply collected by the caller). Cluster mode: the four keys of
- * an alert hash to four slots, so each write runs at once on the node of
- * its key (ctx unused). Returns 0, or -1 when Redis failed. */
+ * ctx (its reply collected by the caller). Cluster mode: an alert's keys
+ * are in its user's slot and its ticker's, so each write runs at once on
+ * the node of its key (ctx unused). Returns 0, or -1 when Redis failed. */
 static int bench_write(struct bench *b, redisContext *ctx, const char *key, const char *fmt, ...)
 {
     redisReply *r = NULL;
@@ -97,10 +98,10 @@ static int bench_write(struct bench *b, redisContext *ctx, const char *key, cons
     return rv;
 }
 
-/* The four writes alert_store_create_once does, without its checks. */
+/* The writes alert_store_create_once does (armed), without its checks. */
 static int bench_append_alert(redisContext *ctx, struct bench *b, long i, unsigned *seed)
 {
-    char id[48], user[32], thr[32], key[96];
+    char id[48], user[32], thr[32], key[96], entry[160];
     const char *ticker = b->ticker[i % b->tickers];
     int above = (i / b->tickers) % 2 == 0;
     /* above: 200..300, below: 0.01..100; prices in between fire nothing */
@@ -110,17 +111,17 @@ static int bench_append_alert(redisContext *ctx, struct bench *b, long i, unsign
     snprintf(id, sizeof(id), "%s-%ld", b->tag, i);
     snprintf(user, sizeof(user), "bu%s-%ld", b->tag, i % 1000);
     snprintf(thr, sizeof(thr), "%.4f", t);
-    snprintf(key, sizeof(key), "alert:%s", id);
-    if (bench_write(b, ctx, key, "HSET %s user_id %s ticker %s threshold %s type %s created_at %ld",
-                    key, user, ticker, thr, above ? "above" : "below", 1700000000L + i) != 0)
+    /* The values hold spaces: each is formatted first and sent as one argument. */
+    snprintf(entry, sizeof(entry), "%s %s %s %ld a", ticker, thr, above ? "above" : "below",
+             1700000000L + i);
+    snprintf(key, sizeof(key), "user_alerts:{%s}", user);
+    if (bench_write(b, ctx, key, "HSET %s %s %s", key, id, entry) != 0)
         return -1;
-    snprintf(key, sizeof(key), "user_alerts:%s", user);
-    if (bench_write(b, ctx, key, "SADD %s %s", key, id) != 0)
+    snprintf(entry, sizeof(entry), "%s %s %s", user, thr, above ? "above" : "below");
+    snprintf(key, sizeof(key), "ticker_alerts:{%s}", ticker);
+    if (bench_write(b, ctx, key, "HSET %s %s %s", key, id, entry) != 0)
         return -1;
-    snprintf(key, sizeof(key), "ticker_alerts:%s", ticker);
-    if (bench_write(b, ctx, key, "SADD %s %s", key, id) != 0)
-        return -1;
-    snprintf(key, sizeof(key), "alert_idx:%s:%s", ticker, above ? "above" : "below");
+    snprintf(key, sizeof(key), "alert_idx:{%s}:%s", ticker, above ? "above" : "below");
     return bench_write(b, ctx, key, "ZADD %s %s %s", key, thr, id);
 }
 
@@ -138,7 +139,7 @@ static int bench_load_alerts(struct bench *b)
         for (long k = 0; k < n; k++)
             if (bench_append_alert(ctx, b, i + k, &seed) != 0)
                 return -1;
-        for (long k = 0; k < n * 4 && !cluster; k++) {
+        for (long k = 0; k < n * BENCH_WRITES && !cluster; k++) {
             redisReply *r = NULL;
             if (redis_conn_get_reply(b->rc, &r) != 0)
                 return -1;

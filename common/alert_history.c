@@ -10,7 +10,6 @@
 #include "log.h"
 #include "message.h"
 #include "store_lua.h"
-#include "timeutil.h"
 
 #define ALERT_HISTORY_KEY_MAX 128
 #define ALERT_HISTORY_SCHEMA_KEY "alert_store:schema"
@@ -213,7 +212,9 @@ int alert_history_migrate(struct redis_conn *rc, char *err, size_t errlen)
             freeReplyObject(r);
         return -1;
     }
-    done = r->type == REDIS_REPLY_STRING && strcmp(r->str, ALERT_HISTORY_SCHEMA) == 0;
+    /* 2, or 3 (alert_store_migrate.h): the lists are gone. */
+    done = r->type == REDIS_REPLY_STRING &&
+           (strcmp(r->str, ALERT_HISTORY_SCHEMA) == 0 || strcmp(r->str, "3") == 0);
     freeReplyObject(r);
     if (done)
         return 0;
@@ -221,7 +222,8 @@ int alert_history_migrate(struct redis_conn *rc, char *err, size_t errlen)
         if (alert_history_migrate_page(rc, cursor, &users, &entries, err, errlen) != 0)
             return -1;
     } while (strcmp(cursor, "0") != 0);
-    r = redis_conn_command(rc, "SET %s %s", ALERT_HISTORY_SCHEMA_KEY, ALERT_HISTORY_SCHEMA);
+    /* NX: never back from 3 when a racing daemon finished the whole chain. */
+    r = redis_conn_command(rc, "SET %s %s NX", ALERT_HISTORY_SCHEMA_KEY, ALERT_HISTORY_SCHEMA);
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
         redis_reply_fail(rc, r, "migrate", err, errlen);
         if (r != NULL)
@@ -232,21 +234,4 @@ int alert_history_migrate(struct redis_conn *rc, char *err, size_t errlen)
     log_info("history migrated", "users=%ld entries=%lld schema=%s", users, entries,
              ALERT_HISTORY_SCHEMA);
     return (int)(users > INT32_MAX ? INT32_MAX : users);
-}
-
-void alert_history_migrate_step(struct redis_conn *rc, struct alert_history_migration *m)
-{
-    char err[256];
-    int64_t now = time_mono_ms();
-
-    if (m->done || now < m->next_ms)
-        return;
-    if (alert_history_migrate(rc, err, sizeof(err)) >= 0) {
-        m->done = 1;
-        return;
-    }
-    if (!m->failing)
-        log_warn("history migration waiting", "error=\"%s\" retry_ms=1000", err);
-    m->failing = 1;
-    m->next_ms = now + 1000;
 }

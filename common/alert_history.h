@@ -3,15 +3,16 @@
  *   alert_events:{<user>}   entries with fields "alert_id" and "payload" (the
  *                           alert JSON as fired), at most ALERT_HISTORY_MAX,
  *                           expiring ALERT_HISTORY_TTL_S after the last one,
- * whose entry ids are the alerts' positions (evid.h): the claim script of
- * alert_store appends each fired alert, so a position is given once, when the
- * alert enters its user's history, and a late alert still lands after every
+ * whose entry ids are the alerts' positions (evid.h): the deliver script of
+ * alert_store_claim appends each fired alert, so a position is given once,
+ * when the alert enters its user's history, and a late alert still lands after every
  * position handed out before it. The braces are a Redis Cluster hash tag: a
  * user's history is one slot.
  *
  * This module reads it (the API's list, a stream's replay, a gap) and
  * migrates the list the version before kept (alert_history:<user>, JSON with
- * a store-wide "seq", newest first) once. Functions return -1 with err when
+ * a store-wide "seq", newest first) once (the first step of
+ * alert_store_migrate.h). Functions return -1 with err when
  * Redis is unreachable or answers an error. */
 #ifndef SA_ALERT_HISTORY_H
 #define SA_ALERT_HISTORY_H
@@ -52,20 +53,10 @@ int alert_history_event_json(const char *payload, size_t len, const struct evid 
                              size_t outlen);
 
 /* Moves every history the version before kept into the per-user streams
- * (positions 0-<seq>), once: a marker key (alert_store:schema = 2) makes
- * later calls one GET. Safe to run from several daemons at once (each user
- * moves in one atomic, idempotent script). Returns the number of users moved
- * (0 when already done), or -1 with err: call again later. */
+ * (positions 0-<seq>), once: a marker key (alert_store:schema = 2, or 3
+ * once alert_store_migrate finished) makes later calls one GET. Safe to run from several daemons at
+ * once (each user moves in one atomic, idempotent script). Returns the number of users moved (0
+ * when already done), or -1 with err: call again later. */
 int alert_history_migrate(struct redis_conn *rc, char *err, size_t errlen);
-
-/* alert_history_migrate from a daemon's main loop: tries at start and then
- * once a second until it succeeds (Redis may be down at start), logging
- * failures once per state change. Zero-initialise the struct. */
-struct alert_history_migration {
-    int done;
-    int failing;
-    int64_t next_ms;
-};
-void alert_history_migrate_step(struct redis_conn *rc, struct alert_history_migration *m);
 
 #endif

@@ -1,31 +1,34 @@
 /* alert_store: the alerts in Redis, shared by the webapp and the evaluator.
- * Every operation is one Lua script (common/lua/), so all keys stay
- * consistent whatever order the daemons run in. This header describes the
- * keys and holds the webapp's side: a user's alerts created (once per
- * idempotency key), listed and deleted. The evaluator's side, claiming fired
- * alerts into the outbox and working the outbox off, is alert_store_claim.h;
- * the users' fired alerts are read through alert_history.h.
+ * Every script (common/lua/) touches the keys of one Redis Cluster slot,
+ * all passed in KEYS; what spans a user's and a ticker's slot is a short
+ * sequence of idempotent single-slot steps, ordered so that a crash between
+ * two loses nothing (docs/key-schema.md: each sequence, each crash point,
+ * the sweeps). This header describes the keys and holds the webapp's side:
+ * a user's alerts created (once per idempotency key), listed, deleted, and
+ * the repair sweeps. The evaluator's side, claiming fired alerts into the
+ * outboxes and delivering them into the users' histories, is
+ * alert_store_claim.h; the histories are read through alert_history.h.
  *
- * Keys (the original's three, plus the evaluator's index and outbox):
- *   alert:{id}                hash user_id, ticker, threshold, type, created_at
- *   user_alerts:{user}        set of ids
- *   ticker_alerts:{ticker}    set of ids
- *   alert_idx:{ticker}:above  sorted set id -> threshold   (price >  threshold fires)
- *   alert_idx:{ticker}:below  sorted set id -> threshold   (price <  threshold fires)
- *   alerts_outbox             stream of claimed alerts not yet acknowledged by Kafka,
- *                             each entry has fields "payload" (the alert JSON) and
- *                             "user_id" (the Kafka key)
- *   alert_events:{user}       the user's fired alerts (alert_history.h); the claim
- *                             appends to it, in the same script
- *   alert_idem:{user}:{key}   "<alert id> <ticker threshold type>" of the alert a create
+ * Keys (schema 3; braces are real hash tags: {U} a user id, {T} a ticker):
+ *   user_alerts:{U}           hash alert id -> "ticker threshold type created_at state",
+ *                             state p (pending: not armed yet) or a (armed)
+ *   alert_idem:{U}:<key>      "<alert id> <ticker threshold type>" of the alert a create
  *                             with this idempotency key stored (expires: 60 s for
  *                             nginx's X-Request-Id, 1 h for a client's Idempotency-Key)
- * ({user}-style braces are placeholders here, except in alert_events:{<user>},
- * whose braces are real: a Redis Cluster hash tag.)
+ *   alert_events:{U}          the user's fired alerts (alert_history.h)
+ *   ticker_alerts:{T}         hash alert id -> "user_id threshold type"
+ *   alert_idx:{T}:above       sorted set id -> threshold   (price >  threshold fires)
+ *   alert_idx:{T}:below       sorted set id -> threshold   (price <  threshold fires)
+ *   alerts_outbox:{T}         stream of claimed alerts not yet acknowledged by Kafka:
+ *                             "payload" (the alert JSON without positions), "user_id"
+ *                             (the Kafka key), "alert_id"
+ *   alert_store:schema        3 once the keys of schema 2 were migrated
+ *                             (alert_store_migrate.h)
+ * Thresholds keep their shortest round-trip text in both hashes.
  *
  * Failure: functions return -1 when Redis is unreachable or answers an error
- * (e.g. a full disk) and fill err; nothing is half-done because each is one
- * script. */
+ * (e.g. a full disk) and fill err; a step that failed halfway is finished or
+ * undone by a retry or a sweep (docs/key-schema.md). */
 #ifndef SA_ALERT_STORE_H
 #define SA_ALERT_STORE_H
 
@@ -63,22 +66,42 @@ struct alert_record {
  * time; the same key with another ticker, threshold or type stores nothing
  * and returns ALERT_STORE_CONFLICT. idem_key NULL: no key (rec is not
  * written then). A key is remembered for idem_ttl_s seconds (>= 1): what it
- * costs in Redis is one small key per create over that window. */
+ * costs in Redis is one small key per create over that window.
+ * Three steps (user slot: the pending entry; ticker slot: armed; user slot:
+ * marked armed). On -1 the entry was taken back, or is left pending: a
+ * retry with the same key arms the stored id (and returns REPLAY), else the
+ * repair sweep removes it. */
 int alert_store_create_once(struct redis_conn *rc, struct alert_record *rec, int max_per_user,
                             const char *idem_key, int idem_ttl_s, char *err, size_t errlen);
 
 /* True when key is 1-64 characters of letters, digits, '-', '_', '.', ':'. */
 int alert_store_idem_key_valid(const char *key);
 
-/* Deletes alert_id if it belongs to user_id. Returns 0, ALERT_STORE_NOTFOUND,
- * or -1 with err. */
+/* Deletes alert_id if it belongs to user_id: out of the user's list, then
+ * disarmed in the ticker's slot (if that step fails the alert is an orphan:
+ * skipped if it fires, disarmed by the repair sweep; the delete still
+ * returns 0). Returns 0, ALERT_STORE_NOTFOUND, or -1 with err (nothing
+ * deleted). */
 int alert_store_delete(struct redis_conn *rc, const char *user_id, const char *alert_id, char *err,
                        size_t errlen);
 
-/* Lists user_id's alerts, newest first, into out[0..max). Returns the count
- * (0..max) or -1 with err. */
+/* Lists user_id's alerts, newest first, into out[0..max), pending ones
+ * included (one HGETALL). Returns the count (0..max) or -1 with err. */
 int alert_store_list(struct redis_conn *rc, const char *user_id, struct alert_record *out, int max,
                      char *err, size_t errlen);
+
+/* The repair sweeps, one SCAN page of each per call: a pending entry
+ * older than a minute is marked armed when its ticker side has it, else
+ * removed; an armed id whose user entry is gone (a delete that stopped
+ * halfway) is disarmed. Safe from several processes at once. Zero-initialise
+ * the struct; call every few seconds. now: Unix seconds. Returns the number
+ * of repairs, or -1 with err (call again later). */
+struct alert_store_sweep {
+    char user_cursor[32];
+    char ticker_cursor[32];
+};
+int alert_store_sweep_step(struct redis_conn *rc, struct alert_store_sweep *s, double now,
+                           char *err, size_t errlen);
 
 /* Writes a fresh random UUID v4 (36 chars + NUL) into out[37]. Returns 0, or
  * -1 if no random bytes could be had. */

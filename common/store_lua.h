@@ -5,11 +5,17 @@
 #define SA_STORE_LUA_H
 
 extern const unsigned char store_lua_create[];
+extern const unsigned char store_lua_arm[];
+extern const unsigned char store_lua_mark[];
+extern const unsigned char store_lua_unpend[];
 extern const unsigned char store_lua_delete[];
-extern const unsigned char store_lua_list[];
+extern const unsigned char store_lua_disarm[];
 extern const unsigned char store_lua_claim[];
+extern const unsigned char store_lua_deliver[];
 extern const unsigned char store_lua_outbox_read[];
 extern const unsigned char store_lua_events[];
 extern const unsigned char store_lua_migrate[];
+extern const unsigned char store_lua_migrate_alert[];
+extern const unsigned char store_lua_migrate_idem[];
 
 #endif

@@ -1,5 +1,5 @@
 /* evaluator: the batch of messages in consumption order; a prefix of it is
- * finished (claims durable in the outbox, or the message skipped) and only
+ * finished (claims durable in their outboxes, or the message skipped) and only
  * that prefix's offsets are stored, so a failure never skips a tick. */
 #include "evaluator.h"
 
@@ -188,11 +188,12 @@ static void evaluator_done(struct evaluator *ev, int nclaims, int from, int to)
     int64_t now = time_mono_us();
 
     for (int i = 0; i < nclaims; i++) {
-        if (ev->claims[i].payload_len == 0) {
-            log_error("claim unreadable", "outbox_id=%s", ev->claims[i].outbox_id);
-            continue;
-        }
-        outbox_publish(ev->ob, &ev->claims[i]);
+        const struct alert_claim *c = &ev->claims[i];
+        if (c->state == ALERT_CLAIM_READY && c->payload_len == 0)
+            log_error("claim unreadable", "outbox=%s outbox_id=%s", c->outbox_key, c->outbox_id);
+        /* Also for the claims not READY: the outbox learns their stream, and
+         * its sweeper delivers an UNDELIVERED one later. */
+        outbox_publish(ev->ob, c);
     }
     atomic_fetch_add(&ev->stats->alerts_fired, (uint64_t)nclaims);
     atomic_fetch_add(&ev->stats->ticks_processed, (uint64_t)(to - from));
@@ -212,7 +213,9 @@ static int evaluator_process(struct evaluator *ev)
         int d = 0;
         int nc = alert_store_claim_batch(ev->rc, ev->ticks + done, nt - done, ev->claims,
                                          EVALUATOR_CLAIM_MAX, &d, err, sizeof(err));
-        if (nc < 0 || (d == 0 && nc < EVALUATOR_CLAIM_MAX)) {
+        /* d == 0 with claims is progress: a ticker reached its share of
+         * the claims (alert_store_claim_batch) at its first tick. */
+        if (nc < 0 || (d == 0 && nc == 0)) {
             atomic_fetch_add(&ev->stats->redis_errors, 1);
             if (!ev->failing)
                 log_warn("claim failed, holding ticks", "ticks_held=%d error=\"%s\"", nt - done,

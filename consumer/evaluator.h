@@ -1,5 +1,6 @@
 /* evaluator: reads price ticks from the consumer, claims the alerts they
- * trigger (alert_store_claim_batch: one script call per batch of ticks) and
+ * trigger (alert_store_claim_batch: one claim script per ticker and one
+ * deliver script per user, each kind pipelined in one round trip) and
  * hands the claims to the outbox; stores each tick's offset only once its
  * claims are in the Redis outbox. Main thread only. */
 #ifndef CONSUMER_EVALUATOR_H

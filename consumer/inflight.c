@@ -1,5 +1,5 @@
 /* inflight: an open-addressing hash set (linear probing, tombstones) of
- * heap-allocated entries keyed by outbox id. */
+ * heap-allocated entries keyed by "<outbox key> <entry id>". */
 #include "inflight.h"
 
 #include <stdint.h>

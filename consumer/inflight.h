@@ -1,5 +1,5 @@
 /* inflight: the outbox entries this evaluator has handed to Kafka and not
- * yet removed from Redis, keyed by outbox id, so the sweeper never
+ * yet removed from Redis, keyed by "<outbox key> <entry id>", so the sweeper never
  * republishes what is still on its way. Single-threaded (the main thread
  * serves delivery reports). */
 #ifndef CONSUMER_INFLIGHT_H
@@ -7,9 +7,11 @@
 
 #include <stddef.h>
 
+#define INFLIGHT_ID_MAX 112
+
 struct inflight_entry {
-    char id[48]; /* outbox id */
-    int acked;   /* Kafka acknowledged; XDEL pending */
+    char id[INFLIGHT_ID_MAX]; /* "<outbox key> <entry id>" */
+    int acked;                /* Kafka acknowledged; XDEL pending */
 };
 
 struct inflight;

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alert_history.h"
+#include "alert_store_migrate.h"
 #include "alert_store.h"
 #include "config.h"
 #include "contract.h"
@@ -124,11 +124,11 @@ static void consumer_run(const struct consumer_config *cfg, const struct kafka_o
                          struct evaluator *ev, struct outbox *ob, struct redis_conn *rc,
                          rd_kafka_t **consumer)
 {
-    struct alert_history_migration mig = {0};
+    struct alert_store_migration mig = {0};
 
     while (signals_running()) {
         /* Histories of the version before move once; claims need not wait. */
-        alert_history_migrate_step(rc, &mig);
+        alert_store_migrate_step(rc, &mig);
         if (*consumer == NULL || evaluator_consumer_fatal(ev)) {
             if (consumer_reopen(cfg, copts, ev, consumer) != 0) {
                 time_sleep_ms(CONSUMER_RETRY_MS);

@@ -15,6 +15,8 @@
 #define OUTBOX_SWEEP_PAGES 40        /* at most 10240 entries per sweep */
 #define OUTBOX_PRODUCE_TIMEOUT_MS 50 /* wait for queue space, then leave it to the sweeper */
 #define OUTBOX_TOPIC_MAX 256
+#define OUTBOX_SCAN_MS 60000  /* how often the outboxes of other evaluators are looked for */
+#define OUTBOX_SCAN_PAGES 100 /* SCAN pages per sweep at most */
 
 struct outbox {
     struct redis_conn *rc;
@@ -30,7 +32,46 @@ struct outbox {
     int kafka_full;                 /* the last produce found the queue full */
     int ack_failing, sweep_failing; /* log only state changes */
     struct alert_claim *page;
+    /* The outboxes swept: the legacy one first, then every ticker's this
+     * evaluator claimed for or a SCAN found. */
+    char (*keys)[ALERT_STORE_OUTBOX_KEY_MAX];
+    long *lens;
+    int nkeys, keys_cap;
+    char scan_cursor[32];
+    int64_t next_scan_ms;
 };
+
+/* Adds key to the outboxes swept, once. */
+static void outbox_track(struct outbox *ob, const char *key)
+{
+    for (int i = 0; i < ob->nkeys; i++) {
+        if (strcmp(ob->keys[i], key) == 0)
+            return;
+    }
+    if (ob->nkeys == ob->keys_cap) {
+        int cap = ob->keys_cap ? ob->keys_cap * 2 : 64;
+        char(*k)[ALERT_STORE_OUTBOX_KEY_MAX] = realloc(ob->keys, sizeof(*k) * (size_t)cap);
+        long *l = k != NULL ? realloc(ob->lens, sizeof(*l) * (size_t)cap) : NULL;
+        if (k != NULL)
+            ob->keys = k;
+        if (l == NULL)
+            return; /* the next SCAN finds it again */
+        ob->lens = l;
+        ob->keys_cap = cap;
+    }
+    snprintf(ob->keys[ob->nkeys++], ALERT_STORE_OUTBOX_KEY_MAX, "%s", key);
+}
+
+static void outbox_track_cb(const char *key, void *ud)
+{
+    outbox_track(ud, key);
+}
+
+/* The in-flight key of a claim: "<outbox key> <entry id>". */
+static void outbox_ref(const struct alert_claim *c, char out[INFLIGHT_ID_MAX])
+{
+    snprintf(out, INFLIGHT_ID_MAX, "%s %s", c->outbox_key, c->outbox_id);
+}
 
 struct outbox *outbox_new(struct redis_conn *rc, const char *topic, long redeliver_ms,
                           struct consumer_stats *stats)
@@ -43,9 +84,11 @@ struct outbox *outbox_new(struct redis_conn *rc, const char *topic, long redeliv
     ob->stats = stats;
     ob->redeliver_ms = redeliver_ms;
     snprintf(ob->topic, sizeof(ob->topic), "%s", topic);
+    snprintf(ob->scan_cursor, sizeof(ob->scan_cursor), "0");
+    outbox_track(ob, ALERT_STORE_OUTBOX_LEGACY);
     ob->inflight = inflight_new();
     ob->page = calloc(OUTBOX_SWEEP_PAGE, sizeof(*ob->page));
-    if (ob->inflight == NULL || ob->page == NULL) {
+    if (ob->inflight == NULL || ob->page == NULL || ob->nkeys != 1) {
         outbox_free(ob);
         return NULL;
     }
@@ -64,6 +107,8 @@ void outbox_free(struct outbox *ob)
     inflight_free(ob->inflight);
     free(ob->acks);
     free(ob->page);
+    free(ob->keys);
+    free(ob->lens);
     free(ob);
 }
 
@@ -118,14 +163,18 @@ int outbox_publish(struct outbox *ob, const struct alert_claim *c)
 {
     struct inflight_entry *e;
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    char ref[INFLIGHT_ID_MAX];
 
-    if (c->payload_len == 0 || ob->rk == NULL)
+    if (c->outbox_key[0] != '\0')
+        outbox_track(ob, c->outbox_key);
+    if (c->state != ALERT_CLAIM_READY || c->payload_len == 0 || ob->rk == NULL)
         return -1;
     if (ob->kafka_full)
         return -1;
-    e = inflight_add(ob->inflight, c->outbox_id);
+    outbox_ref(c, ref);
+    e = inflight_add(ob->inflight, ref);
     if (e == NULL)
-        return inflight_find(ob->inflight, c->outbox_id) != NULL ? 0 : -1;
+        return inflight_find(ob->inflight, ref) != NULL ? 0 : -1;
     if (kafka_produce(ob->rk, ob->topic, c->user_id, strlen(c->user_id), c->payload, c->payload_len,
                       e, OUTBOX_PRODUCE_TIMEOUT_MS, &err) != 0) {
         inflight_remove(ob->inflight, e);
@@ -142,15 +191,24 @@ int outbox_publish(struct outbox *ob, const struct alert_claim *c)
 
 size_t outbox_flush_acks(struct outbox *ob)
 {
-    const char *ids[ALERT_STORE_ACK_MAX];
+    static char keys[ALERT_STORE_ACK_MAX][INFLIGHT_ID_MAX];
+    const char *kp[ALERT_STORE_ACK_MAX], *ids[ALERT_STORE_ACK_MAX];
     char err[ALERT_STORE_ERR_MAX];
 
     while (ob->nacks > 0) {
         size_t n = ob->nacks < ALERT_STORE_ACK_MAX ? ob->nacks : ALERT_STORE_ACK_MAX;
         size_t base = ob->nacks - n;
-        for (size_t i = 0; i < n; i++)
-            ids[i] = ob->acks[base + i]->id;
-        if (alert_store_outbox_ack_many(ob->rc, ids, (int)n, err, sizeof(err)) != 0) {
+        for (size_t i = 0; i < n; i++) {
+            /* "<outbox key> <entry id>": split into the two */
+            char *sp;
+            snprintf(keys[i], sizeof(keys[i]), "%s", ob->acks[base + i]->id);
+            sp = strchr(keys[i], ' ');
+            if (sp != NULL)
+                *sp = '\0';
+            kp[i] = keys[i];
+            ids[i] = sp != NULL ? sp + 1 : "";
+        }
+        if (alert_store_outbox_ack_many(ob->rc, kp, ids, (int)n, err, sizeof(err)) != 0) {
             atomic_fetch_add(&ob->stats->redis_errors, 1);
             if (!ob->ack_failing)
                 log_warn("outbox ack failed", "entries=%zu error=\"%s\"", ob->nacks, err);
@@ -166,18 +224,27 @@ size_t outbox_flush_acks(struct outbox *ob)
     return ob->nacks;
 }
 
-/* Publishes one page of old entries, counting them in *sent; returns how
- * many were read or -1. */
-static int outbox_sweep_page(struct outbox *ob, char *after, size_t afterlen, long *sent)
+/* Delivers (idempotent) and publishes one page of old entries of outbox
+ * key, counting them in *sent; returns how many were read or -1. */
+static int outbox_sweep_page(struct outbox *ob, const char *key, char *after, size_t afterlen,
+                             long *sent)
 {
-    char err[ALERT_STORE_ERR_MAX];
-    int n = alert_store_outbox_read(ob->rc, after, ob->redeliver_ms, ob->page, OUTBOX_SWEEP_PAGE,
-                                    err, sizeof(err));
+    char err[ALERT_STORE_ERR_MAX], ref[INFLIGHT_ID_MAX];
+    int n = alert_store_outbox_read(ob->rc, key, after, ob->redeliver_ms, ob->page,
+                                    OUTBOX_SWEEP_PAGE, err, sizeof(err));
 
-    if (n < 0) {
+    if (n >= 0) {
+        /* Entries in flight here already carry their positions: skip them. */
+        for (int i = 0; i < n; i++) {
+            outbox_ref(&ob->page[i], ref);
+            if (inflight_find(ob->inflight, ref) != NULL)
+                ob->page[i].payload_len = 0;
+        }
+    }
+    if (n < 0 || alert_store_deliver(ob->rc, ob->page, n, err, sizeof(err)) != 0) {
         atomic_fetch_add(&ob->stats->redis_errors, 1);
         if (!ob->sweep_failing)
-            log_warn("outbox sweep failed", "error=\"%s\"", err);
+            log_warn("outbox sweep failed", "outbox=%s error=\"%s\"", key, err);
         ob->sweep_failing = 1;
         return -1;
     }
@@ -186,7 +253,7 @@ static int outbox_sweep_page(struct outbox *ob, char *after, size_t afterlen, lo
         const struct alert_claim *c = &ob->page[i];
         if (c->outbox_id[0] != '\0')
             snprintf(after, afterlen, "%s", c->outbox_id);
-        if (c->payload_len == 0 || inflight_find(ob->inflight, c->outbox_id) != NULL)
+        if (c->state != ALERT_CLAIM_READY || c->payload_len == 0)
             continue;
         if (outbox_publish(ob, c) != 0)
             return -1;
@@ -196,18 +263,53 @@ static int outbox_sweep_page(struct outbox *ob, char *after, size_t afterlen, lo
     return n;
 }
 
+/* Looks for outboxes other evaluators left (at start, then every
+ * OUTBOX_SCAN_MS), a bounded number of SCAN pages per sweep. */
+static void outbox_scan(struct outbox *ob)
+{
+    char err[ALERT_STORE_ERR_MAX];
+    int64_t now = time_mono_ms();
+
+    if (now < ob->next_scan_ms)
+        return;
+    for (int page = 0; page < OUTBOX_SCAN_PAGES; page++) {
+        if (alert_store_outbox_scan(ob->rc, ob->scan_cursor, outbox_track_cb, ob, err,
+                                    sizeof(err)) != 0) {
+            snprintf(ob->scan_cursor, sizeof(ob->scan_cursor), "0");
+            return; /* the sweep below logs Redis failures */
+        }
+        if (strcmp(ob->scan_cursor, "0") == 0) {
+            ob->next_scan_ms = now + OUTBOX_SCAN_MS;
+            return;
+        }
+    }
+}
+
 void outbox_sweep(struct outbox *ob)
 {
-    char after[48] = "0";
+    char after[48], err[ALERT_STORE_ERR_MAX];
+    const char **keys;
     long depth, sent = 0;
 
-    for (int page = 0; page < OUTBOX_SWEEP_PAGES; page++) {
-        if (outbox_sweep_page(ob, after, sizeof(after), &sent) != OUTBOX_SWEEP_PAGE)
-            break;
+    outbox_scan(ob);
+    keys = malloc(sizeof(*keys) * (size_t)ob->nkeys);
+    if (keys == NULL)
+        return;
+    for (int k = 0; k < ob->nkeys; k++)
+        keys[k] = ob->keys[k];
+    depth = alert_store_outbox_lens(ob->rc, keys, ob->nkeys, ob->lens, err, sizeof(err));
+    for (int k = 0; depth > 0 && k < ob->nkeys; k++) {
+        if (ob->lens[k] <= 0)
+            continue;
+        snprintf(after, sizeof(after), "0");
+        for (int page = 0; page < OUTBOX_SWEEP_PAGES; page++) {
+            if (outbox_sweep_page(ob, keys[k], after, sizeof(after), &sent) != OUTBOX_SWEEP_PAGE)
+                break;
+        }
     }
-    depth = alert_store_outbox_len(ob->rc);
+    free(keys);
     if (sent > 0)
-        log_info("outbox republished", "entries=%ld last_id=%s depth=%ld", sent, after, depth);
+        log_info("outbox republished", "entries=%ld depth=%ld", sent, depth);
     atomic_store(&ob->stats->outbox_depth, (int_fast64_t)depth);
 }
 

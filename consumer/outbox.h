@@ -24,16 +24,20 @@ void outbox_attach(struct outbox *ob, rd_kafka_t *producer);
 /* The delivery-report hook for kafka_opts.dr_cb, with the outbox as opaque. */
 void outbox_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
 
-/* Hands c to Kafka (key = user_id), unless it is already in flight. Returns
- * 0, or -1 when Kafka did not take it: the entry stays in the outbox and the
- * sweeper retries it. */
+/* Hands c to Kafka (key = user_id) if it is READY (alert_store_claim.h),
+ * unless it is already in flight; whatever its state, its outbox is swept
+ * from now on. Returns 0, or -1 when c is not READY or Kafka did not take
+ * it: the entry stays in its outbox and the sweeper delivers and retries it. */
 int outbox_publish(struct outbox *ob, const struct alert_claim *c);
 
 /* Serves delivery reports, removes acknowledged entries from Redis, and
  * every sweep_ms runs the sweeper. Never blocks longer than a Redis call. */
 void outbox_service(struct outbox *ob, long sweep_ms);
 
-/* Republishes outbox entries older than redeliver_ms not in flight here. */
+/* Delivers (again: idempotent) and republishes the entries older than
+ * redeliver_ms not in flight here, of every outbox known: the schema-2
+ * outbox, those of the tickers this evaluator claimed for, and those a SCAN
+ * finds (at start, then every minute). */
 void outbox_sweep(struct outbox *ob);
 
 /* Removes acknowledged entries from Redis (XDEL). Returns how many are

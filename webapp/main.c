@@ -9,7 +9,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "alert_history.h"
+#include "alert_store.h"
+#include "alert_store_migrate.h"
 #include "contract.h"
 #include "daemon.h"
 #include "log.h"
@@ -18,6 +19,7 @@
 #include "timeutil.h"
 
 #define WEBAPP_FD_RESERVE 128 /* files besides the client sockets */
+#define WEBAPP_SWEEP_MS 2000  /* one page of the store's repair sweeps */
 
 #define WC struct webapp_config
 
@@ -181,14 +183,39 @@ static void webapp_shutdown(void)
     assets_free();
 }
 
+/* One page of the store's repair sweeps (alert_store.h), every
+ * WEBAPP_SWEEP_MS; failures are logged once per state change. */
+static void webapp_sweep(struct redis_conn *rc, struct alert_store_sweep *sw, int64_t *next,
+                         int *failing)
+{
+    char err[ALERT_STORE_ERR_MAX];
+    int64_t now = time_mono_ms();
+
+    if (now < *next)
+        return;
+    *next = now + WEBAPP_SWEEP_MS;
+    if (alert_store_sweep_step(rc, sw, time_now(), err, sizeof(err)) < 0) {
+        if (!*failing)
+            log_warn("store sweep failed", "error=\"%s\"", err);
+        *failing = 1;
+        return;
+    }
+    *failing = 0;
+}
+
 static void webapp_run(const struct webapp_config *cfg, struct redis_conn *rc,
-                       struct alert_history_migration *mig)
+                       struct alert_store_migration *mig)
 {
     int64_t next_heartbeat = time_mono_ms() + cfg->heartbeat_ms;
+    struct alert_store_sweep sweep = {{0}, {0}};
+    int64_t next_sweep = time_mono_ms() + WEBAPP_SWEEP_MS;
+    int sweep_failing = 0;
 
     while (signals_running()) {
         int64_t now = time_mono_ms();
-        alert_history_migrate_step(rc, mig); /* if Redis was down at start */
+        alert_store_migrate_step(rc, mig); /* if Redis was down at start */
+        if (mig->done)
+            webapp_sweep(rc, &sweep, &next_sweep, &sweep_failing);
         long wait = (long)(next_heartbeat - now);
         if (wait <= 0) {
             hub_heartbeat();
@@ -221,7 +248,7 @@ int main(int argc, char **argv)
 {
     static struct webapp_config cfg;
     static struct webapp_stats stats;
-    struct alert_history_migration mig = {0};
+    struct alert_store_migration mig = {0};
     struct redis_conn *mrc = NULL;
     char err[CONFIG_ERR_MAX];
     int rc = 0;
@@ -236,7 +263,7 @@ int main(int argc, char **argv)
      * one (when Redis is up; otherwise from the main loop). */
     mrc = redis_conn_open(&cfg.common);
     if (mrc != NULL)
-        alert_history_migrate_step(mrc, &mig);
+        alert_store_migrate_step(mrc, &mig);
     else
         snprintf(err, sizeof(err), "out of memory");
     if (mrc == NULL || webapp_start(&cfg, &stats, err, sizeof(err)) != 0) {

@@ -1,31 +1,30 @@
--- create: stores one alert, at most max per user, once per idempotency key.
--- KEYS alert:<id> user_alerts:<user> ticker_alerts:<ticker> alert_idx:<ticker>:<type>
---      [alert_idem:<user>:<key>]
--- ARGV id user ticker threshold type created_at max [key_ttl_s fingerprint]
--- -> 1 stored; 0 the user is at max; {id} the alert this key stored before;
+-- create: step 1 of a create, in the user's slot: the idempotency key, the
+-- per-user cap, then the alert entry, pending until the ticker side armed it.
+-- KEYS user_alerts:{<user>} [alert_idem:{<user>}:<key>]
+-- ARGV id ticker threshold type created_at max [key_ttl_s fingerprint]
+-- -> 1 stored (state p); 0 the user is at max; {id, state} the alert this key
+--    stored before (state p, a, or "" when it fired or was deleted since);
 --    -1 the key was used before for a different request (fingerprint =
 --    "ticker threshold type"), nothing stored.
-if KEYS[5] then
-  local v = redis.call('GET', KEYS[5])
+if KEYS[2] then
+  local v = redis.call('GET', KEYS[2])
   if v then
     local id, fp = string.match(v, '^(%S+) (.+)$')
-    if not id then return {v} end -- kept by the version before: no fingerprint
-    if fp ~= ARGV[9] then return -1 end
-    return {id}
+    if not id then return {v, ''} end -- kept by schema 1: no fingerprint, no re-arm
+    if fp ~= ARGV[8] then return -1 end
+    local e = redis.call('HGET', KEYS[1], id)
+    return {id, e and string.match(e, '(%S+)$') or ''}
   end
 end
-if redis.call('EXISTS', KEYS[1]) == 1 then
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
   return redis.error_reply('ERR alert id already exists')
 end
-if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[7]) then
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[6]) then
   return 0
 end
-redis.call('HSET', KEYS[1], 'user_id', ARGV[2], 'ticker', ARGV[3],
-  'threshold', ARGV[4], 'type', ARGV[5], 'created_at', ARGV[6])
-redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
-if KEYS[5] then
-  redis.call('SET', KEYS[5], ARGV[1] .. ' ' .. ARGV[9], 'EX', ARGV[8])
+redis.call('HSET', KEYS[1], ARGV[1],
+  ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[5] .. ' p')
+if KEYS[2] then
+  redis.call('SET', KEYS[2], ARGV[1] .. ' ' .. ARGV[8], 'EX', ARGV[7])
 end
 return 1

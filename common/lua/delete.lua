@@ -1,14 +1,10 @@
--- delete: removes an alert from every key, if it belongs to the user.
--- KEYS alert:<id> user_alerts:<user>
--- ARGV id user
--- -> 1 deleted, 0 not found (or not the user's, or fired already)
-local h = redis.call('HMGET', KEYS[1], 'user_id', 'ticker')
-if h[1] ~= ARGV[2] then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('SREM', KEYS[2], ARGV[1])
-if h[2] then
-  redis.call('SREM', 'ticker_alerts:' .. h[2], ARGV[1])
-  redis.call('ZREM', 'alert_idx:' .. h[2] .. ':above', ARGV[1])
-  redis.call('ZREM', 'alert_idx:' .. h[2] .. ':below', ARGV[1])
-end
-return 1
+-- delete: step 1 of a delete, in the user's slot: the alert leaves the user's
+-- list if it is the user's (the disarm in the ticker's slot follows).
+-- KEYS user_alerts:{<user>}
+-- ARGV id
+-- -> {ticker, type} deleted, 0 not found (or not the user's, or fired already)
+local e = redis.call('HGET', KEYS[1], ARGV[1])
+if not e then return 0 end
+local ticker, typ = string.match(e, '^(%S+) %S+ (%S+)')
+redis.call('HDEL', KEYS[1], ARGV[1])
+return {ticker or '', typ or ''}

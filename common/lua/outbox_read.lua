@@ -1,7 +1,8 @@
 -- outbox_read: outbox entries old enough to be republished, oldest first.
--- KEYS alerts_outbox
+-- KEYS alerts_outbox:{<ticker>} (or the schema-2 alerts_outbox)
 -- ARGV after_id ("0": from the start) min_age_ms max
--- -> flat id payload user_id, for entries at least min_age_ms old by Redis' clock
+-- -> flat id payload user_id alert_id, for entries at least min_age_ms old by
+--    Redis' clock (alert_id "" in schema 2's entries)
 local t = redis.call('TIME')
 local last = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 last = last - tonumber(ARGV[2])
@@ -17,5 +18,6 @@ for _, e in ipairs(rows) do
   out[#out + 1] = e[1]
   out[#out + 1] = f['payload'] or ''
   out[#out + 1] = f['user_id'] or ''
+  out[#out + 1] = f['alert_id'] or ''
 end
 return out

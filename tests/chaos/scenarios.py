@@ -679,7 +679,7 @@ def f15_late_alert(ctx, res):
         bh.kill9()
         if not res.check(claimed, "the black-hole evaluator did not claim A"):
             return
-        in_outbox = a_al.id in st.redis_cli("XRANGE", "alerts_outbox", "-", "+")
+        in_outbox = a_al.id in st.redis_cli("XRANGE", f"alerts_outbox:{{{ta}}}", "-", "+")
         on_topic = topic_alert_ids(st).get(a_al.id, 0)
         res.count(f"A claimed by the black hole: in the outbox {in_outbox}, on the alerts "
                   f"topic {on_topic} times")

@@ -1,8 +1,12 @@
 /* Integration (real Redis, TEST_REDIS_HOST/PORT): the alert store's scripts —
  * the claim fires strictly at its boundaries and removes every trace of a
  * fired alert, create/delete/list keep the keys consistent, the outbox and
- * each user's history record each claim, the history's positions chain, and
- * the history of the version before migrates once. Names are unique per run;
+ * each user's history record each claim, the history's positions chain, each
+ * crash point of the cross-slot sequences recovers (docs/key-schema.md: step
+ * 1 run alone, then the recovery path), and the data of the versions before
+ * migrates once. Every script call made here (redis_script_call and the
+ * store's pipelines, wrapped at link time) is checked to keep all its KEYS
+ * under one hash tag, as a Redis Cluster requires. Names are unique per run;
  * nothing is flushed. */
 #include <math.h>
 #include <setjmp.h>
@@ -20,7 +24,10 @@
 #include "alert_history.h"
 #include "alert_store.h"
 #include "alert_store_claim.h"
+#include "alert_store_migrate.h"
+#include "alert_store_priv.h"
 #include "log.h"
+#include "store_lua.h"
 #include "timeutil.h"
 
 #define CLAIM_MAX 256
@@ -32,6 +39,62 @@ struct fixture {
 };
 
 static unsigned test_counter;
+static unsigned long tag_checks;
+
+/* The hash tag of a key as Redis Cluster reads it: between the first '{'
+ * and the next '}', when not empty; the whole key otherwise. */
+static void key_tag(const char *key, char *out, size_t outlen)
+{
+    const char *a = strchr(key, '{'), *b = a != NULL ? strchr(a + 1, '}') : NULL;
+
+    if (a == NULL || b == NULL || b == a + 1)
+        snprintf(out, outlen, "%s", key);
+    else
+        snprintf(out, outlen, "%.*s", (int)(b - a - 1), a + 1);
+}
+
+/* Every key of one call hashes to one slot: one tag, and a tag at all. */
+static void assert_one_tag(const char *source, int nkeys, const char **keys)
+{
+    char first[160], tag[160];
+
+    if (strncmp(source, "-- migrate", 10) == 0)
+        return; /* the migration runs on the single instance holding old data */
+    for (int i = 0; i < nkeys; i++) {
+        key_tag(keys[i], tag, sizeof(tag));
+        if (strchr(keys[i], '{') == NULL)
+            fail_msg("key without a hash tag: %s", keys[i]);
+        if (i == 0)
+            snprintf(first, sizeof(first), "%s", tag);
+        else if (strcmp(first, tag) != 0)
+            fail_msg("keys of one call in two slots: %s and %s", keys[0], keys[i]);
+    }
+    tag_checks++;
+}
+
+redisReply *__real_redis_script_call(struct redis_conn *rc, struct redis_script *s, int nkeys,
+                                     const char **keys, int nargs, const char **args);
+redisReply *__wrap_redis_script_call(struct redis_conn *rc, struct redis_script *s, int nkeys,
+                                     const char **keys, int nargs, const char **args);
+int __real_alert_store_pipe_run(struct redis_conn *rc, const struct alert_store_call *calls, int n,
+                                redisReply **replies);
+int __wrap_alert_store_pipe_run(struct redis_conn *rc, const struct alert_store_call *calls, int n,
+                                redisReply **replies);
+
+redisReply *__wrap_redis_script_call(struct redis_conn *rc, struct redis_script *s, int nkeys,
+                                     const char **keys, int nargs, const char **args)
+{
+    assert_one_tag(s->source, nkeys, keys);
+    return __real_redis_script_call(rc, s, nkeys, keys, nargs, args);
+}
+
+int __wrap_alert_store_pipe_run(struct redis_conn *rc, const struct alert_store_call *calls, int n,
+                                redisReply **replies)
+{
+    for (int i = 0; i < n; i++)
+        assert_one_tag(calls[i].script->source, calls[i].nkeys, calls[i].keys);
+    return __real_alert_store_pipe_run(rc, calls, n, replies);
+}
 
 /* A ticker / user id unique to this run and call. */
 static void unique_ticker(char *out, size_t len)
@@ -145,7 +208,7 @@ static void test_equal_price_fires_nothing(void **state)
     make_alert(f, u, t, 180.0, ALERT_ABOVE, 1, NULL);
     make_alert(f, u, t, 180.0, ALERT_BELOW, 2, NULL);
     assert_int_equal(claim(f, t, 180.0), 0);
-    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t, ""), 2);
+    assert_int_equal(int_reply(f, "HLEN ticker_alerts:{%s}%s", t, ""), 2);
     assert_int_equal(claim(f, t, 180.01), 1); /* above fires */
     assert_int_equal(claim(f, t, 179.99), 1); /* below fires */
     assert_int_equal(claim(f, t, 1.0), 0);
@@ -177,8 +240,8 @@ static void test_above_and_below_are_independent(void **state)
                      0);
     assert_string_equal(m.alert_id, b100);
     assert_int_equal(m.type, ALERT_BELOW);
-    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t, ""), 2);
-    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t2, ""), 1);
+    assert_int_equal(int_reply(f, "HLEN ticker_alerts:{%s}%s", t, ""), 2);
+    assert_int_equal(int_reply(f, "HLEN ticker_alerts:{%s}%s", t2, ""), 1);
 }
 
 static void test_many_at_same_threshold_all_fire_once(void **state)
@@ -231,7 +294,7 @@ static void test_thresholds_with_many_decimals(void **state)
     assert_true(m.threshold == thr); /* exact, not cjson's 14 digits */
     assert_true(m.price == nextafter(thr, 1000));
     assert_int_equal(claim(f, t, nextafter(thr, 0)), 1);
-    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t, ""), 0);
+    assert_int_equal(int_reply(f, "HLEN ticker_alerts:{%s}%s", t, ""), 0);
 }
 
 static void test_create_respects_limit(void **state)
@@ -255,7 +318,7 @@ static void test_create_respects_limit(void **state)
     assert_int_equal(alert_store_new_id(rec.alert_id), 0);
     assert_int_equal(alert_store_create_once(f->rc, &rec, 3, NULL, 0, f->err, sizeof(f->err)),
                      ALERT_STORE_LIMIT);
-    assert_int_equal(int_reply(f, "EXISTS alert:%s%s", rec.alert_id, ""), 0);
+    assert_int_equal(int_reply(f, "HEXISTS user_alerts:{%s} %s", u, rec.alert_id), 0);
     /* invalid input never reaches Redis */
     snprintf(rec.ticker, sizeof(rec.ticker), "bad ticker");
     assert_int_equal(alert_store_create_once(f->rc, &rec, 10, NULL, 0, f->err, sizeof(f->err)), -1);
@@ -287,15 +350,15 @@ static void test_create_once_per_key(void **state)
                          ALERT_STORE_REPLAY);
         assert_string_equal(rec.alert_id, first);
     }
-    assert_int_equal(int_reply(f, "SCARD user_alerts:%s%s", u, ""), 1);
-    assert_int_equal(int_reply(f, "ZCARD alert_idx:%s:%s", t, "above"), 1);
-    assert_in_range(int_reply(f, "TTL alert_idem:%s:%s", u, key), 1, 60);
+    assert_int_equal(int_reply(f, "HLEN user_alerts:{%s}%s", u, ""), 1);
+    assert_int_equal(int_reply(f, "ZCARD alert_idx:{%s}:%s", t, "above"), 1);
+    assert_in_range(int_reply(f, "TTL alert_idem:{%s}:%s", u, key), 1, 60);
     /* the same key from another user is another request */
     snprintf(rec.user_id, sizeof(rec.user_id), "%s", u2);
     assert_int_equal(alert_store_new_id(rec.alert_id), 0);
     assert_int_equal(alert_store_create_once(f->rc, &rec, 100, key, 60, f->err, sizeof(f->err)), 0);
     assert_string_not_equal(rec.alert_id, first);
-    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t, ""), 2);
+    assert_int_equal(int_reply(f, "HLEN ticker_alerts:{%s}%s", t, ""), 2);
     /* the same key with another request: refused, nothing stored */
     rec.threshold = 11;
     assert_int_equal(alert_store_new_id(rec.alert_id), 0);
@@ -306,8 +369,8 @@ static void test_create_once_per_key(void **state)
     assert_int_equal(alert_store_create_once(f->rc, &rec, 100, key, 60, f->err, sizeof(f->err)),
                      ALERT_STORE_CONFLICT);
     rec.type = ALERT_ABOVE;
-    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t, ""), 2);
-    assert_int_equal(int_reply(f, "SCARD user_alerts:%s%s", u2, ""), 1);
+    assert_int_equal(int_reply(f, "HLEN ticker_alerts:{%s}%s", t, ""), 2);
+    assert_int_equal(int_reply(f, "HLEN user_alerts:{%s}%s", u2, ""), 1);
     /* a malformed key (or no time to keep it) never reaches Redis */
     assert_int_equal(alert_store_create_once(f->rc, &rec, 100, key, 0, f->err, sizeof(f->err)), -1);
     assert_int_equal(alert_store_create_once(f->rc, &rec, 100, "a b", 60, f->err, sizeof(f->err)),
@@ -331,14 +394,15 @@ static void test_delete_checks_owner(void **state)
     make_alert(f, u, t, 10, ALERT_BELOW, 1, id);
     assert_int_equal(alert_store_delete(f->rc, other, id, f->err, sizeof(f->err)),
                      ALERT_STORE_NOTFOUND);
-    assert_int_equal(int_reply(f, "EXISTS alert:%s%s", id, ""), 1);
+    assert_int_equal(int_reply(f, "HEXISTS user_alerts:{%s} %s", u, id), 1);
+    assert_int_equal(int_reply(f, "HEXISTS ticker_alerts:{%s} %s", t, id), 1);
     assert_int_equal(alert_store_delete(f->rc, u, id, f->err, sizeof(f->err)), 0);
     assert_int_equal(alert_store_delete(f->rc, u, id, f->err, sizeof(f->err)),
                      ALERT_STORE_NOTFOUND);
-    assert_int_equal(int_reply(f, "EXISTS alert:%s%s", id, ""), 0);
-    assert_int_equal(int_reply(f, "SCARD user_alerts:%s%s", u, ""), 0);
-    assert_int_equal(int_reply(f, "SCARD ticker_alerts:%s%s", t, ""), 0);
-    assert_int_equal(int_reply(f, "ZCARD alert_idx:%s:%s", t, "below"), 0);
+    assert_int_equal(int_reply(f, "HEXISTS user_alerts:{%s} %s", u, id), 0);
+    assert_int_equal(int_reply(f, "HLEN user_alerts:{%s}%s", u, ""), 0);
+    assert_int_equal(int_reply(f, "HLEN ticker_alerts:{%s}%s", t, ""), 0);
+    assert_int_equal(int_reply(f, "ZCARD alert_idx:{%s}:%s", t, "below"), 0);
     assert_int_equal(claim(f, t, 1), 0);
 }
 
@@ -398,11 +462,10 @@ static void test_claim_removes_from_every_key(void **state)
         snprintf(want, sizeof(want), "%s is above $180.00 (Current: $180.50)", t);
         assert_string_equal(m.message, want);
     }
-    assert_int_equal(int_reply(f, "EXISTS alert:%s%s", id, ""), 0);
-    assert_int_equal(int_reply(f, "SISMEMBER user_alerts:%s %s", u, id), 0);
-    assert_int_equal(int_reply(f, "SISMEMBER ticker_alerts:%s %s", t, id), 0);
-    assert_int_equal(int_reply(f, "ZCARD alert_idx:%s:%s", t, "above"), 1);
-    assert_int_equal(int_reply(f, "SISMEMBER user_alerts:%s %s", u, keep), 1);
+    assert_int_equal(int_reply(f, "HEXISTS user_alerts:{%s} %s", u, id), 0);
+    assert_int_equal(int_reply(f, "HEXISTS ticker_alerts:{%s} %s", t, id), 0);
+    assert_int_equal(int_reply(f, "ZCARD alert_idx:{%s}:%s", t, "above"), 1);
+    assert_int_equal(int_reply(f, "HEXISTS user_alerts:{%s} %s", u, keep), 1);
     assert_int_equal(alert_store_list(f->rc, u, out, 4, f->err, sizeof(f->err)), 1);
     assert_string_equal(out[0].alert_id, keep);
 }
@@ -410,39 +473,48 @@ static void test_claim_removes_from_every_key(void **state)
 static void test_outbox_ack(void **state)
 {
     struct fixture *f = fixture_get(state);
-    char t[32], u[64], oid[48], before[48];
-    const char *ack[1];
+    char t[32], u[64], oid[48], before[48], key[64];
+    const char *ack[1], *akey[1] = {key};
     struct alert_claim *rd = calloc(1024, sizeof(*rd));
+    long len = 0;
     int n, found = 0;
 
     unique_ticker(t, sizeof(t));
     unique_user(u, sizeof(u));
     make_alert(f, u, t, 5, ALERT_BELOW, 1, NULL);
     assert_int_equal(claim(f, t, 4), 1);
+    assert_int_equal(f->claims[0].state, ALERT_CLAIM_READY);
     snprintf(oid, sizeof(oid), "%s", f->claims[0].outbox_id);
+    snprintf(key, sizeof(key), "alerts_outbox:{%s}", t);
+    assert_string_equal(f->claims[0].outbox_key, key);
     /* too young for a 60 s minimum age */
-    n = alert_store_outbox_read(f->rc, "0", 60000, rd, 1024, f->err, sizeof(f->err));
+    n = alert_store_outbox_read(f->rc, key, "0", 60000, rd, 1024, f->err, sizeof(f->err));
     assert_true(n >= 0);
     for (int i = 0; i < n; i++)
         assert_string_not_equal(rd[i].outbox_id, oid);
-    /* Start just before our entry: the shared outbox may hold others. */
+    /* Start just before our entry. */
     {
         unsigned long long ms = strtoull(oid, NULL, 10);
         snprintf(before, sizeof(before), "%llu-0", ms - 1);
     }
-    n = alert_store_outbox_read(f->rc, before, 0, rd, 1024, f->err, sizeof(f->err));
+    n = alert_store_outbox_read(f->rc, key, before, 0, rd, 1024, f->err, sizeof(f->err));
+    assert_true(n >= 1);
+    /* delivered again (the sweeper's path): the very bytes published first */
+    assert_int_equal(alert_store_deliver(f->rc, rd, n, f->err, sizeof(f->err)), 0);
     for (int i = 0; i < n; i++) {
         if (strcmp(rd[i].outbox_id, oid) == 0) {
             found = 1;
+            assert_int_equal(rd[i].state, ALERT_CLAIM_READY);
             assert_string_equal(rd[i].payload, f->claims[0].payload);
             assert_string_equal(rd[i].user_id, u);
         }
     }
     assert_true(found);
-    assert_true(alert_store_outbox_len(f->rc) >= 1);
+    assert_int_equal(alert_store_outbox_lens(f->rc, akey, 1, &len, f->err, sizeof(f->err)), 1);
+    assert_int_equal(len, 1);
     ack[0] = oid;
-    assert_int_equal(alert_store_outbox_ack_many(f->rc, ack, 1, f->err, sizeof(f->err)), 0);
-    n = alert_store_outbox_read(f->rc, before, 0, rd, 1024, f->err, sizeof(f->err));
+    assert_int_equal(alert_store_outbox_ack_many(f->rc, akey, ack, 1, f->err, sizeof(f->err)), 0);
+    n = alert_store_outbox_read(f->rc, key, before, 0, rd, 1024, f->err, sizeof(f->err));
     for (int i = 0; i < n; i++)
         assert_string_not_equal(rd[i].outbox_id, oid);
     free(rd);
@@ -666,6 +738,342 @@ static void test_batch_stops_at_max_and_resumes(void **state)
     assert_int_equal(done, 2);
 }
 
+/* The scripts, to run one step of a sequence alone (a crash after it). */
+static struct redis_script step_create = {(const char *)store_lua_create, {0}};
+static struct redis_script step_arm = {(const char *)store_lua_arm, {0}};
+static struct redis_script step_delete = {(const char *)store_lua_delete, {0}};
+static struct redis_script step_claim = {(const char *)store_lua_claim, {0}};
+
+static void step_run(struct fixture *f, struct redis_script *s, int nkeys, const char **keys,
+                     int nargs, const char **args)
+{
+    redisReply *r = redis_script_call(f->rc, s, nkeys, keys, nargs, args);
+
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_ERROR)
+        fail_msg("script failed: %s", r->str);
+    freeReplyObject(r);
+}
+
+/* Create step 1 only: the user's pending entry (and the key). */
+static void step1_create(struct fixture *f, const char *user, const char *id, const char *ticker,
+                         const char *thr, const char *created, const char *idem)
+{
+    char k_user[96], k_idem[160], fp[96];
+    const char *keys[2] = {k_user, k_idem};
+    const char *args[8] = {id, ticker, thr, "above", created, "100", "60", fp};
+
+    snprintf(k_user, sizeof(k_user), "user_alerts:{%s}", user);
+    snprintf(k_idem, sizeof(k_idem), "alert_idem:{%s}:%s", user, idem != NULL ? idem : "");
+    snprintf(fp, sizeof(fp), "%s %s above", ticker, thr);
+    step_run(f, &step_create, idem != NULL ? 2 : 1, keys, idem != NULL ? 8 : 6, args);
+}
+
+static void step2_arm(struct fixture *f, const char *user, const char *id, const char *ticker,
+                      const char *thr)
+{
+    char k_ticker[96], k_idx[96];
+    const char *keys[2] = {k_ticker, k_idx};
+    const char *args[4] = {id, user, thr, "above"};
+
+    snprintf(k_ticker, sizeof(k_ticker), "ticker_alerts:{%s}", ticker);
+    snprintf(k_idx, sizeof(k_idx), "alert_idx:{%s}:above", ticker);
+    step_run(f, &step_arm, 2, keys, 4, args);
+}
+
+/* Delete step 1 only: gone from the user's list, still armed. */
+static void step1_delete(struct fixture *f, const char *user, const char *id)
+{
+    char k_user[96];
+    const char *keys[1] = {k_user};
+    const char *args[1] = {id};
+
+    snprintf(k_user, sizeof(k_user), "user_alerts:{%s}", user);
+    step_run(f, &step_delete, 1, keys, 1, args);
+}
+
+/* Claim step 1 only (no deliver): what a tick at price fires, into the
+ * ticker's outbox. */
+static void step1_claim(struct fixture *f, const char *ticker, const char *price)
+{
+    char k[4][96], ticks[96];
+    const char *keys[4] = {k[0], k[1], k[2], k[3]};
+    const char *args[4] = {"100", ALERT_MSG_TEXT_FORMAT, ticker, ticks};
+
+    snprintf(k[0], sizeof(k[0]), "ticker_alerts:{%s}", ticker);
+    snprintf(k[1], sizeof(k[1]), "alert_idx:{%s}:above", ticker);
+    snprintf(k[2], sizeof(k[2]), "alert_idx:{%s}:below", ticker);
+    snprintf(k[3], sizeof(k[3]), "alerts_outbox:{%s}", ticker);
+    snprintf(ticks, sizeof(ticks), "%s 1700000000.25 ", price);
+    step_run(f, &step_claim, 4, keys, 4, args);
+}
+
+/* The user's entry for id ("" when none). */
+static void user_entry(struct fixture *f, const char *user, const char *id, char *out, size_t len)
+{
+    redisReply *r = redis_conn_command(f->rc, "HGET user_alerts:{%s} %s", user, id);
+
+    assert_non_null(r);
+    snprintf(out, len, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+}
+
+/* Runs the repair sweeps over the whole keyspace once. */
+static void sweep_all(struct fixture *f)
+{
+    struct alert_store_sweep sw;
+    int rounds = 0;
+
+    memset(&sw, 0, sizeof(sw));
+    do {
+        assert_true(alert_store_sweep_step(f->rc, &sw, time_now(), f->err, sizeof(f->err)) >= 0);
+        assert_true(++rounds < 1000000);
+    } while (strcmp(sw.user_cursor, "0") != 0 || strcmp(sw.ticker_cursor, "0") != 0);
+}
+
+/* Reads the ticker's outbox and delivers it, as the sweeper does. */
+static int redeliver(struct fixture *f, const char *ticker, struct alert_claim *out, int max)
+{
+    char key[64];
+    int n;
+
+    snprintf(key, sizeof(key), "alerts_outbox:{%s}", ticker);
+    n = alert_store_outbox_read(f->rc, key, "0", 0, out, max, f->err, sizeof(f->err));
+    assert_true(n >= 0);
+    assert_int_equal(alert_store_deliver(f->rc, out, n, f->err, sizeof(f->err)), 0);
+    return n;
+}
+
+/* Create stopped after step 1: the entry is listed (pending) but fires
+ * nothing; the client's retry with the same key arms the stored id. */
+static void test_create_crash_after_step1_retry_arms(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], id[37], key[48], entry[128];
+    struct alert_record rec, out[4];
+    struct alert_msg m;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    snprintf(key, sizeof(key), "req-%s", t);
+    assert_int_equal(alert_store_new_id(id), 0);
+    step1_create(f, u, id, t, "10.5", "1700000000", key);
+    assert_int_equal(alert_store_list(f->rc, u, out, 4, f->err, sizeof(f->err)), 1);
+    assert_string_equal(out[0].alert_id, id);
+    assert_int_equal(claim(f, t, 11), 0); /* not armed */
+    memset(&rec, 0, sizeof(rec));
+    assert_int_equal(alert_store_new_id(rec.alert_id), 0);
+    snprintf(rec.user_id, sizeof(rec.user_id), "%s", u);
+    snprintf(rec.ticker, sizeof(rec.ticker), "%s", t);
+    rec.threshold = 10.5;
+    rec.created_at = 1700000001;
+    assert_int_equal(alert_store_create_once(f->rc, &rec, 100, key, 60, f->err, sizeof(f->err)),
+                     ALERT_STORE_REPLAY);
+    assert_string_equal(rec.alert_id, id);
+    user_entry(f, u, id, entry, sizeof(entry));
+    assert_int_equal(strncmp(entry, t, strlen(t)), 0);
+    assert_true(strlen(entry) > 2 && strcmp(entry + strlen(entry) - 2, " a") == 0);
+    assert_int_equal(int_reply(f, "HEXISTS ticker_alerts:{%s} %s", t, id), 1);
+    assert_int_equal(claim(f, t, 11), 1);
+    assert_int_equal(alert_msg_decode(f->claims[0].payload, f->claims[0].payload_len, &m, f->err,
+                                      sizeof(f->err)),
+                     0);
+    assert_string_equal(m.alert_id, id);
+    assert_int_equal(claim(f, t, 12), 0);
+}
+
+/* The repair sweep: an old pending entry the ticker side has is marked
+ * armed, one it has not is removed, a young one is left alone. */
+static void test_pending_repaired_by_sweep(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], gone[37], armed[37], young[37], old[32], now[32], entry[128];
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    snprintf(old, sizeof(old), "%.0f", time_now() - 2 * ALERT_STORE_PENDING_AGE_S);
+    snprintf(now, sizeof(now), "%.0f", time_now());
+    assert_int_equal(alert_store_new_id(gone), 0);
+    assert_int_equal(alert_store_new_id(armed), 0);
+    assert_int_equal(alert_store_new_id(young), 0);
+    step1_create(f, u, gone, t, "10", old, NULL);
+    step1_create(f, u, armed, t, "20", old, NULL);
+    step2_arm(f, u, armed, t, "20");
+    step1_create(f, u, young, t, "30", now, NULL);
+    sweep_all(f);
+    user_entry(f, u, gone, entry, sizeof(entry));
+    assert_string_equal(entry, "");
+    user_entry(f, u, armed, entry, sizeof(entry));
+    assert_true(strlen(entry) > 2 && strcmp(entry + strlen(entry) - 2, " a") == 0);
+    user_entry(f, u, young, entry, sizeof(entry));
+    assert_true(strlen(entry) > 2 && strcmp(entry + strlen(entry) - 2, " p") == 0);
+    assert_int_equal(claim(f, t, 25), 1); /* the armed one fires, once */
+    assert_string_equal(f->claims[0].alert_id, armed);
+    assert_int_equal(f->claims[0].state, ALERT_CLAIM_READY);
+}
+
+/* Delete stopped after step 1: the alert is an orphan. Firing it delivers
+ * nothing (skipped, outbox emptied), and otherwise the sweep disarms it. */
+static void test_delete_crash_orphan_skipped_or_disarmed(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], t2[32], u[64], id[37], id2[37];
+    struct hist h = {0};
+
+    unique_ticker(t, sizeof(t));
+    unique_ticker(t2, sizeof(t2));
+    unique_user(u, sizeof(u));
+    make_alert(f, u, t, 10, ALERT_ABOVE, 1, id);
+    make_alert(f, u, t2, 10, ALERT_ABOVE, 2, id2);
+    step1_delete(f, u, id);
+    step1_delete(f, u, id2);
+    assert_int_equal(int_reply(f, "HEXISTS ticker_alerts:{%s} %s", t, id), 1);
+    assert_int_equal(claim(f, t, 11), 1);
+    assert_int_equal(f->claims[0].state, ALERT_CLAIM_SKIPPED);
+    assert_int_equal(int_reply(f, "XLEN alerts_outbox:{%s}%s", t, ""), 0);
+    assert_int_equal(alert_history_list(f->rc, u, 100, hist_cb, &h, f->err, sizeof(f->err)), 0);
+    assert_int_equal(claim(f, t, 12), 0);
+    sweep_all(f);
+    assert_int_equal(int_reply(f, "HEXISTS ticker_alerts:{%s} %s", t2, id2), 0);
+    assert_int_equal(int_reply(f, "ZCARD alert_idx:{%s}:%s", t2, "above"), 0);
+    assert_int_equal(claim(f, t2, 11), 0);
+}
+
+/* Claim stopped before deliver: the alert waits in the ticker's outbox
+ * without a position; the sweeper's deliver gives it one, and a second
+ * deliver gives the same one, byte for byte, without a second entry. */
+static void test_claim_crash_before_deliver(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], id[37], first[MSG_MAX_BYTES];
+    struct alert_claim *rd = calloc(8, sizeof(*rd));
+    struct alert_record out[2];
+    struct hist h = {0};
+    struct alert_msg m;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    make_alert(f, u, t, 10, ALERT_ABOVE, 1, id);
+    step1_claim(f, t, "11");
+    assert_int_equal(int_reply(f, "XLEN alerts_outbox:{%s}%s", t, ""), 1);
+    assert_int_equal(int_reply(f, "HEXISTS ticker_alerts:{%s} %s", t, id), 0);
+    assert_int_equal(alert_store_list(f->rc, u, out, 2, f->err, sizeof(f->err)), 1);
+    assert_int_equal(redeliver(f, t, rd, 8), 1);
+    assert_int_equal(rd[0].state, ALERT_CLAIM_READY);
+    assert_int_equal(alert_msg_decode(rd[0].payload, rd[0].payload_len, &m, f->err, sizeof(f->err)),
+                     0);
+    assert_string_equal(m.alert_id, id);
+    assert_string_equal(m.prev_event_id, "0-0");
+    snprintf(first, sizeof(first), "%s", rd[0].payload);
+    assert_int_equal(alert_store_list(f->rc, u, out, 2, f->err, sizeof(f->err)), 0);
+    assert_int_equal(redeliver(f, t, rd, 8), 1); /* published, not yet acknowledged */
+    assert_int_equal(rd[0].state, ALERT_CLAIM_READY);
+    assert_string_equal(rd[0].payload, first);
+    assert_int_equal(alert_history_list(f->rc, u, 100, hist_cb, &h, f->err, sizeof(f->err)), 1);
+    free(rd);
+}
+
+/* The user deletes an alert between its claim and its deliver: the delete
+ * is answered, the alert is not delivered and its outbox entry goes. */
+static void test_deliver_skips_after_delete(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], id[37];
+    struct alert_claim *rd = calloc(8, sizeof(*rd));
+    struct hist h = {0};
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    make_alert(f, u, t, 10, ALERT_ABOVE, 1, id);
+    step1_claim(f, t, "11");
+    assert_int_equal(alert_store_delete(f->rc, u, id, f->err, sizeof(f->err)), 0);
+    assert_int_equal(redeliver(f, t, rd, 8), 1);
+    assert_int_equal(rd[0].state, ALERT_CLAIM_SKIPPED);
+    assert_int_equal(int_reply(f, "XLEN alerts_outbox:{%s}%s", t, ""), 0);
+    assert_int_equal(alert_history_list(f->rc, u, 100, hist_cb, &h, f->err, sizeof(f->err)), 0);
+    free(rd);
+}
+
+static void command_ok(struct fixture *f, const char *cmd)
+{
+    redisReply *r = redis_conn_command(f->rc, cmd);
+
+    assert_non_null(r);
+    assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+}
+
+/* Keys as schema 2 wrote them move once: the alert is listed with its exact
+ * numbers, its idempotency key still answers, it fires once. */
+static void test_store_migrates_schema2(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], id[37], cmd[512];
+    struct alert_record rec, out[2];
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    assert_int_equal(alert_store_new_id(id), 0);
+    snprintf(cmd, sizeof(cmd),
+             "HSET alert:%s user_id %s ticker %s threshold 150.25 type above "
+             "created_at 1700000000.5",
+             id, u, t);
+    command_ok(f, cmd);
+    snprintf(cmd, sizeof(cmd), "SADD user_alerts:%s %s", u, id);
+    command_ok(f, cmd);
+    snprintf(cmd, sizeof(cmd), "SADD ticker_alerts:%s %s", t, id);
+    command_ok(f, cmd);
+    snprintf(cmd, sizeof(cmd), "ZADD alert_idx:%s:above 150.25 %s", t, id);
+    command_ok(f, cmd);
+    /* the value holds spaces: set through argv */
+    {
+        char key[128], val[128];
+        const char *argv[5] = {"SET", key, val, "EX", "100"};
+        redisReply *r;
+        snprintf(key, sizeof(key), "alert_idem:%s:k-1", u);
+        snprintf(val, sizeof(val), "%s %s 150.25 above", id, t);
+        r = redis_conn_argv(f->rc, 5, argv, NULL);
+        assert_non_null(r);
+        freeReplyObject(r);
+    }
+    command_ok(f, "DEL alert_store:schema");
+    assert_true(alert_store_migrate(f->rc, f->err, sizeof(f->err)) >= 2);
+    assert_int_equal(alert_store_migrate(f->rc, f->err, sizeof(f->err)), 0); /* marker */
+    assert_int_equal(int_reply(f, "EXISTS alert:%s%s", id, ""), 0);
+    assert_int_equal(int_reply(f, "EXISTS user_alerts:%s%s", u, ""), 0);
+    assert_int_equal(int_reply(f, "EXISTS ticker_alerts:%s%s", t, ""), 0);
+    assert_int_equal(int_reply(f, "EXISTS alert_idem:%s:%s", u, "k-1"), 0);
+    assert_in_range(int_reply(f, "TTL alert_idem:{%s}:%s", u, "k-1"), 1, 100);
+    assert_int_equal(alert_store_list(f->rc, u, out, 2, f->err, sizeof(f->err)), 1);
+    assert_string_equal(out[0].alert_id, id);
+    assert_true(out[0].threshold == 150.25);
+    assert_true(out[0].created_at == 1700000000.5);
+    memset(&rec, 0, sizeof(rec));
+    assert_int_equal(alert_store_new_id(rec.alert_id), 0);
+    snprintf(rec.user_id, sizeof(rec.user_id), "%s", u);
+    snprintf(rec.ticker, sizeof(rec.ticker), "%s", t);
+    rec.threshold = 150.25;
+    rec.created_at = 1;
+    assert_int_equal(alert_store_create_once(f->rc, &rec, 100, "k-1", 60, f->err, sizeof(f->err)),
+                     ALERT_STORE_REPLAY);
+    assert_string_equal(rec.alert_id, id);
+    assert_int_equal(claim(f, t, 150.26), 1);
+    assert_string_equal(f->claims[0].alert_id, id);
+    assert_int_equal(claim(f, t, 151), 0);
+    /* without the marker a second run moves nothing of this again */
+    command_ok(f, "DEL alert_store:schema");
+    assert_true(alert_store_migrate(f->rc, f->err, sizeof(f->err)) >= 0);
+    assert_int_equal(alert_store_list(f->rc, u, out, 2, f->err, sizeof(f->err)), 0);
+    assert_int_equal(claim(f, t, 152), 0);
+}
+
+/* The wrapped calls above really were checked. */
+static void test_every_call_checked(void **state)
+{
+    fixture_get(state);
+    assert_true(tag_checks > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -683,6 +1091,13 @@ int main(void)
         cmocka_unit_test(test_history_keeps_the_newest),
         cmocka_unit_test(test_history_migrates_once),
         cmocka_unit_test(test_batch_stops_at_max_and_resumes),
+        cmocka_unit_test(test_create_crash_after_step1_retry_arms),
+        cmocka_unit_test(test_pending_repaired_by_sweep),
+        cmocka_unit_test(test_delete_crash_orphan_skipped_or_disarmed),
+        cmocka_unit_test(test_claim_crash_before_deliver),
+        cmocka_unit_test(test_deliver_skips_after_delete),
+        cmocka_unit_test(test_store_migrates_schema2),
+        cmocka_unit_test(test_every_call_checked),
     };
     log_init("test_alert_store", LOG_LVL_WARN);
     return cmocka_run_group_tests(tests, setup, teardown);

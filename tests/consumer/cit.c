@@ -265,11 +265,12 @@ static long long cit_int(struct cit *c, const char *fmt, const char *a, const ch
 int cit_alert_gone(struct cit *c, const char *id, const char *user, const char *ticker,
                    enum alert_type type)
 {
-    char key[128];
+    char key[128], k_user[128], k_ticker[128];
 
-    snprintf(key, sizeof(key), "alert_idx:%s:%s", ticker, alert_type_name(type));
-    return cit_int(c, "EXISTS alert:%s%s", id, "") == 0 &&
-           cit_int(c, "SISMEMBER user_alerts:%s %s", user, id) == 0 &&
-           cit_int(c, "SISMEMBER ticker_alerts:%s %s", ticker, id) == 0 &&
+    snprintf(key, sizeof(key), "alert_idx:{%s}:%s", ticker, alert_type_name(type));
+    snprintf(k_user, sizeof(k_user), "user_alerts:{%s}", user);
+    snprintf(k_ticker, sizeof(k_ticker), "ticker_alerts:{%s}", ticker);
+    return cit_int(c, "HEXISTS %s %s", k_user, id) == 0 &&
+           cit_int(c, "HEXISTS %s %s", k_ticker, id) == 0 &&
            cit_int(c, "ZSCORE %s %s", key, id) == 0;
 }

@@ -1,4 +1,4 @@
-/* Unit: the evaluator's in-flight set — add/find/remove by outbox id,
+/* Unit: the evaluator's in-flight set — add/find/remove by outbox reference,
  * duplicates refused, growth past the initial table, tombstones reused
  * without losing entries. */
 #include <setjmp.h>
@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -27,7 +28,14 @@ static void test_add_find_remove(void **state)
     inflight_remove(s, e);
     assert_null(inflight_find(s, "1700000000000-0"));
     assert_int_equal(inflight_count(s), 0);
-    assert_null(inflight_add(s, "an-id-that-is-far-too-long-to-be-a-stream-entry-id-0"));
+    {
+        char longer[INFLIGHT_ID_MAX + 8];
+        memset(longer, 'x', sizeof(longer) - 1);
+        longer[sizeof(longer) - 1] = '\0';
+        assert_null(inflight_add(s, longer)); /* too long: refused, not cut */
+        longer[INFLIGHT_ID_MAX - 1] = '\0';
+        assert_non_null(inflight_add(s, longer)); /* the longest that fits */
+    }
     inflight_free(s);
 }
 

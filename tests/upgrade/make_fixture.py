@@ -1,30 +1,40 @@
 #!/usr/bin/env python3
-"""Writes tests/upgrade/fixture-v1.json: a Redis as today's version (v1) leaves
-it, made the way users make it, for test_upgrade.py to upgrade.
+"""Writes tests/upgrade/fixture-v<N>.json: a Redis as version N of the store
+leaves it (v1: the histories as lists with a store-wide seq; v2: per-user
+history streams, untagged alert keys), made the way users make it, for
+test_upgrade.py to upgrade.
 
-It builds nothing. Given the v1 binaries (a build/ tree of the commit the
-fixture is for) and a private Kafka, it starts its own empty redis-server, the
-v1 webapp and consumer, and:
+It builds nothing. Given the binaries of that version (a build/ tree of the
+commit the fixture is for) and a private Kafka, it starts its own empty
+redis-server, that webapp and consumer, and:
   - 10 users (cookies minted with a fixed COOKIE_SECRET) set alerts through
     POST /api/set-alert on AAPL, MSFT, NVDA, TSLA, BTC-USD, ETH-USD, GC=F, SI=F:
     above and below, odd thresholds (0.1, 178.52, 2500.125, 70000.01, ...);
     some with an Idempotency-Key (posted twice: one alert);
   - ticks published to the prices topic make the consumer fire some of them
-    (published to the alerts topic, acknowledged: they are left in
-    alert_history:{user} only), one user's alerts all;
+    (published to the alerts topic, acknowledged: they are left in the user's
+    history only), one user's alerts all;
   - then a second consumer, in its own group and publishing to a topic that
     does not exist, claims the three NVDA alerts priced to fire and is killed
     (SIGKILL) before anything acknowledged them: they stay in alerts_outbox;
   - every key is dumped (type-aware, stream ids, PTTL) with what the test must
     know: the cookie secret, each user's alerts and history as the v1 API
-    lists them, the outbox's alert ids, the idempotency keys.
+    lists them (with each entry's position: v1's seq, v2's event_id), the
+    outbox's alert ids, the idempotency keys.
 
-usage: TEST_KAFKA_BOOTSTRAP=host:port make_fixture.py [--build DIR] [--out FILE]
-  --build  the v1 build tree (default: build/ of this checkout)
-  --out    default tests/upgrade/fixture-v1.json
+usage: TEST_KAFKA_BOOTSTRAP=host:port make_fixture.py [--version N] [--build DIR]
+           [--out FILE] [--commit SHA]
+  --version  1 (default) or 2: what the binaries are
+  --build    their build tree (default: build/ of this checkout)
+  --out      default tests/upgrade/fixture-v<N>.json
+  --commit   the commit they were built from (default: this checkout's)
 Ports: from TEST_HTTP_PORT + 600 up (or --port-base); topics are new per run.
 The fixture records the commit of the code built (the newest one outside
-tests/) and the last one that changed the store (common/alert_store.[ch]).
+tests/) and the last one that changed the store (common/alert_store.[ch]) up
+to it.
+
+v2's fixture was made from the commit before schema 3, built in a copy of
+it (git archive), with --version 2 --build <copy>/build --commit <sha>.
 
 To make it again from a checkout of v1, with this checkout's private ports:
   CI=true ./stack build
@@ -279,20 +289,30 @@ class Gen:
             die("a stranded alert is not in its user's history")
 
     # -- the fixture
+    def position(self, alert):
+        """Where an alert sits in its user's history, as the version said it:
+        v1 its seq; v2 its event_id (and, in the outbox, the one before)."""
+        if self.args.version == 1:
+            return {"seq": alert["seq"]}
+        out = {"event_id": alert["event_id"]}
+        if "prev_event_id" in alert:
+            out["prev_event_id"] = alert["prev_event_id"]
+        return out
+
     def expectations(self):
         users = []
         for u in USERS:
             alerts = self.api("GET", "/api/get-alerts", u)["alerts"]
             hist = self.api("GET", "/api/alert-history", u)["alerts"]
             users.append({"user_id": u, "alerts": alerts,
-                          "history": [{"alert_id": h["alert_id"], "seq": h["seq"],
-                                       "ticker": h["ticker"], "type": h["type"],
-                                       "threshold": h["threshold"]} for h in hist]})
+                          "history": [dict({"alert_id": h["alert_id"], "ticker": h["ticker"],
+                                            "type": h["type"], "threshold": h["threshold"]},
+                                           **self.position(h)) for h in hist]})
         outbox = []
         for eid, f in self.r.text("XRANGE", "alerts_outbox", "-", "+"):
             p = json.loads(dict(uk._pairs(f))["payload"])
-            outbox.append({"outbox_id": eid, "alert_id": p["alert_id"], "user_id": p["user_id"],
-                           "seq": p["seq"]})
+            outbox.append(dict({"outbox_id": eid, "alert_id": p["alert_id"],
+                                "user_id": p["user_id"]}, **self.position(p)))
         idem = []
         for i, (u, ticker, thr, typ, fate, key) in enumerate(PLAN):
             if key:
@@ -328,9 +348,10 @@ class Gen:
         info = dict(line.split(":", 1) for line in self.r.text("INFO", "server").splitlines()
                     if ":" in line)
         fixture = {
-            "about": "Redis keys written by stock-alerts v1 (make_fixture.py); "
-                     "loaded and upgraded by test_upgrade.py",
+            "about": f"Redis keys written by stock-alerts v{self.args.version} "
+                     "(make_fixture.py); loaded and upgraded by test_upgrade.py",
             "format": 1,
+            "version": self.args.version,
             "source_commit": self.args.commit,
             "store_commit": self.args.store_commit,
             "made_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
@@ -352,21 +373,25 @@ class Gen:
               f"{os.path.getsize(self.args.out)} bytes")
 
 
-def last_commit(*paths):
-    """The newest commit that changed paths (git pathspecs), or "unknown"."""
-    out = subprocess.run(["git", "-C", ROOT, "log", "-1", "--format=%H", "--", *paths],
+def last_commit(*paths, rev="HEAD"):
+    """The newest commit up to rev that changed paths (git pathspecs), or
+    "unknown"."""
+    out = subprocess.run(["git", "-C", ROOT, "log", "-1", "--format=%H", rev, "--", *paths],
                          capture_output=True, text=True)
     return out.stdout.strip() or "unknown"
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--version", type=int, choices=(1, 2), default=1)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
-    ap.add_argument("--out", default=os.path.join(HERE, "fixture-v1.json"))
+    ap.add_argument("--out", default=None)
     ap.add_argument("--commit", default=None, help="source commit recorded (default: git)")
     ap.add_argument("--port-base", type=int, default=0)
     ap.add_argument("--keep", action="store_true", help="keep the logs folder")
     args = ap.parse_args()
+    if args.out is None:
+        args.out = os.path.join(HERE, f"fixture-v{args.version}.json")
     args.webapp = os.path.join(args.build, "webapp", "webapp")
     args.consumer = os.path.join(args.build, "consumer", "consumer")
     args.kafka_admin = os.path.join(args.build, "tools", "kafka-admin")
@@ -382,7 +407,8 @@ def main():
             die("code outside tests/ has uncommitted changes: the build is no commit "
                 "(commit them, or name what it is with --commit)")
         args.commit = last_commit(".", ":(exclude)tests")
-    args.store_commit = last_commit("common/alert_store.c", "common/alert_store.h")
+    args.store_commit = last_commit("common/alert_store.c", "common/alert_store.h",
+                                    rev=args.commit)
     g = Gen(args)
     try:
         g.run()

@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
-"""Upgrades keep data: a Redis written by v1 (fixture-v1.json, made by
-make_fixture.py from the v1 binaries) works with the binaries under test.
+"""Upgrades keep data: a Redis written by an earlier version (fixture-v1.json:
+v1, histories as lists with a store-wide seq; fixture-v2.json: v2, per-user
+history streams and the untagged alert keys of schema 2; both made by
+make_fixture.py from that version's binaries) works with the binaries under
+test. "v1" below is the fixture's version; its positions are v1's seq
+numbers or v2's event ids.
 
 The test Redis (TEST_REDIS_HOST/PORT) is emptied (FLUSHALL, and again at the
 end) and the fixture restored exactly (stream ids, list order, TTLs); two
@@ -11,13 +15,13 @@ through the HTTP API and Kafka only (never the keys a new version writes):
   b. the history is all there, newest first, on both replicas;
   c. alerts v1 claimed but never published (its outbox) reach the alerts topic
      once each, and are once in the history and once on the user's streams
-     that v1's browsers resume (Last-Event-ID: the seq they had seen, just
-     before the outbox alert: v1 wrote the history at claim time, so a fresh
-     stream of either version starts after it and the page shows it as
+     that v1's browsers resume (Last-Event-ID: the position they had seen,
+     just before the outbox alert: v1 wrote the history at claim time, so a
+     fresh stream of either version starts after it and the page shows it as
      history);
-  d. a stream resumed with a v1 numeric Last-Event-ID N replays exactly the
-     history entries after seq N, once each, in order (N mid-history; 0: all;
-     the newest: none);
+  d. a stream resumed with a v1 Last-Event-ID N (v1: a number; v2: an event
+     id) replays exactly the history entries after N, once each, in order (N
+     mid-history; the start: all; the newest: none);
   g. an Idempotency-Key of the fixture returns its alert and stores nothing;
   e. every active alert still fires once: once on the topic, once on its
      user's stream, then gone from the list and once in the history;
@@ -71,6 +75,7 @@ LOGDIR = None
 FIXTURE = os.environ.get("UPGRADE_FIXTURE") or os.path.join(HERE, "fixture-v1.json")
 
 FX = json.load(open(FIXTURE, encoding="utf-8"))
+VERSION = FX.get("version", 1)
 SECRET = FX["cookie_secret"]
 USERS = {u["user_id"]: u for u in FX["users"]}
 COOKIE = {u: mint_cookie(u, SECRET) for u in USERS}
@@ -177,9 +182,29 @@ def wait_on_topic(ids, timeout=60):
     return counts
 
 
-def sse_id_ok(eid, seq):
-    """A v1 entry's SSE id: its seq (v1), or the stream id "0-seq"."""
-    return eid in (str(seq), f"0-{seq}")
+# Positions as the fixture's version gave them: v1 a seq (SSE id "N", or the
+# stream id "0-N" the migration gave it), v2 an event id "<ms>-<n>".
+START = {"seq": 0} if VERSION == 1 else {"event_id": "0-0"}
+
+
+def pos_of(x):
+    """The order of a fixture entry (or START) in its user's history."""
+    if VERSION == 1:
+        return (0, x["seq"])
+    ms, n = x["event_id"].split("-")
+    return (int(ms), int(n))
+
+
+def token(x):
+    """The Last-Event-ID a browser of that version held after entry x."""
+    return x["seq"] if VERSION == 1 else x["event_id"]
+
+
+def sse_id_ok(eid, x):
+    """A fixture entry's SSE id now: v1's seq or "0-seq"; v2's event id."""
+    if VERSION == 1:
+        return eid in (str(x["seq"]), f"0-{x['seq']}")
+    return eid == x["event_id"]
 
 
 # ---------------------------------------------------------------- the steps
@@ -266,9 +291,12 @@ def test_open_outbox_streams(replicas):
     """streams open for the users with v1 outbox alerts"""
     for o in FX["outbox"]:
         # the browser of v1 had seen everything of this user before the claim
-        seen = min(x["seq"] for x in FX["outbox"] if x["user_id"] == o["user_id"]) - 1
+        first = min((x for x in FX["outbox"] if x["user_id"] == o["user_id"]), key=pos_of)
+        seen = ({"seq": first["seq"] - 1} if VERSION == 1 else
+                {"event_id": first["prev_event_id"]})
         for port in WEB_PORTS:
-            s = uk.Sse(port, "/api/stream-alerts", COOKIE[o["user_id"]], last_event_id=seen)
+            s = uk.Sse(port, "/api/stream-alerts", COOKIE[o["user_id"]],
+                       last_event_id=token(seen))
             assert s.status == 200, f"stream status {s.status}"
             OUTBOX_STREAMS.append((o["user_id"], port, s, seen))
 
@@ -278,10 +306,10 @@ def ids_of(events):
 
 
 def outbox_stream_wants(user, seen):
-    """What a stream resumed after seq seen must get: the user's outbox alerts
-    and every history entry after seen (v1 wrote both at claim time)."""
+    """What a stream resumed after position seen must get: the user's outbox
+    alerts and every history entry after seen (v1 wrote both at claim time)."""
     return ({a for a, o in OUTBOX.items() if o["user_id"] == user} |
-            {h["alert_id"] for h in USERS[user]["history"] if h["seq"] > seen})
+            {h["alert_id"] for h in USERS[user]["history"] if pos_of(h) > pos_of(seen)})
 
 
 def test_consumer_starts(replicas):
@@ -347,16 +375,16 @@ def replays(user, cases):
 
 
 def test_resume_numeric(replicas):
-    """d. a v1 numeric Last-Event-ID resumes exactly after it"""
+    """d. a v1 Last-Event-ID (seq or event id) resumes exactly after it"""
     user = replay_user()
     hist = USERS[user]["history"]  # newest first
     assert len(hist) >= 3, "the fixture needs a user with three history entries"
-    seq_of = {h["alert_id"]: h["seq"] for h in hist}
+    entry_of = {h["alert_id"]: h for h in hist}
     mine_outbox = {a for a, o in OUTBOX.items() if o["user_id"] == user}
     cases = []
-    for n in (hist[-2]["seq"], 0, hist[0]["seq"]):  # mid-history, everything, nothing
-        want = [h["alert_id"] for h in reversed(hist) if h["seq"] > n]  # oldest first
-        cases.extend((port, n, want) for port in WEB_PORTS)
+    for at in (hist[-2], START, hist[0]):  # mid-history, everything, nothing
+        want = [h["alert_id"] for h in reversed(hist) if pos_of(h) > pos_of(at)]  # oldest first
+        cases.extend((port, token(at), want) for port in WEB_PORTS)
     for (port, n, want), got in zip(cases, replays(user, cases)):
         ids = [a for _, a in got]
         where = f"Last-Event-ID {n} on :{port}"
@@ -368,8 +396,8 @@ def test_resume_numeric(replicas):
             f"{where}: order {plain}, wanted oldest first")
         for eid, a in got:
             # an outbox alert may have entered the history again when published
-            ok = bool(eid) if a in mine_outbox else sse_id_ok(eid, seq_of[a])
-            assert ok, f"{where}: {a} (seq {seq_of[a]}) has id {eid!r}"
+            ok = bool(eid) if a in mine_outbox else sse_id_ok(eid, entry_of[a])
+            assert ok, f"{where}: {a} (at {token(entry_of[a])}) has id {eid!r}"
 
 
 def test_idempotency_replay(replicas):
@@ -446,7 +474,7 @@ def snapshot():
     hist = USERS[user]["history"]
     everything = history_of(user, WEB_PORTS[0])
     snap = {"history": {(u, p): history_of(u, p) for u in USERS for p in WEB_PORTS},
-            "replay": replays(user, [(p, hist[-2]["seq"], everything[:-2]) for p in WEB_PORTS])}
+            "replay": replays(user, [(p, token(hist[-2]), everything[:-2]) for p in WEB_PORTS])}
     return snap
 
 
@@ -534,7 +562,7 @@ def setup(services, bins, logdir):
     WEBAPP, CONSUMER, KAFKA_ADMIN = bins("webapp"), bins("consumer"), bins("kafka-admin")
     BOOT, REDIS_HOST, REDIS_PORT = services.kafka, services.redis_host, services.redis_port
     LOGDIR = logdir
-    print(f"fixture {os.path.basename(FIXTURE)}: v1 commit {FX['source_commit'][:12]}, "
+    print(f"fixture {os.path.basename(FIXTURE)}: v{VERSION} commit {FX['source_commit'][:12]}, "
           f"{len(FX['keys'])} keys, {len(ACTIVE)} active alerts, {len(LEGACY)} history "
           f"entries, {len(OUTBOX)} in the outbox; logs in {LOGDIR}", flush=True)
     uk.run_checked([KAFKA_ADMIN, "create-topics", "--bootstrap", BOOT, "--partitions", "3",

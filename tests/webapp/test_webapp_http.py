@@ -325,7 +325,7 @@ def test_idempotency(main_webapp):
     assert len(alerts_of(a)) == 2, "X-Request-Id retry stored twice"
     # kept an hour for a client's key, a minute for nginx's request id
     ttl = [int(subprocess.run(["redis-cli", "-h", REDIS_HOST, "-p", REDIS_PORT, "TTL",
-                               f"alert_idem:{ua}:{k}"], capture_output=True, check=True,
+                               f"alert_idem:{{{ua}}}:{k}"], capture_output=True, check=True,
                               timeout=10).stdout) for k in (key["Idempotency-Key"], rid["X-Request-Id"])]
     assert 3540 < ttl[0] <= 3600 and 0 < ttl[1] <= 60, f"idempotency keys kept {ttl} s"
     # the key is the user's own

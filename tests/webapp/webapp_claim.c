@@ -61,10 +61,10 @@ int main(int argc, char **argv)
         goto out;
     }
     for (int i = 0; i < n; i++) {
-        if (claims[i].payload_len == 0)
+        if (claims[i].state != ALERT_CLAIM_READY || claims[i].payload_len == 0)
             continue;
-        const char *id = claims[i].outbox_id;
-        if (alert_store_outbox_ack_many(rc, &id, 1, err, sizeof(err)) != 0) {
+        const char *id = claims[i].outbox_id, *key = claims[i].outbox_key;
+        if (alert_store_outbox_ack_many(rc, &key, &id, 1, err, sizeof(err)) != 0) {
             fprintf(stderr, "ack failed: %s\n", err);
             goto out;
         }

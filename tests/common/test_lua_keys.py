@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Static check of the Redis scripts (common/lua/*.lua): every key a script
+touches comes from KEYS, so a Redis Cluster can route the call by its keys
+and no key name is built inside Lua. Each redis.call / redis.pcall names its
+key as KEYS[...] directly (commands without a key: TIME), and no string
+literal of a script looks like a key name of the store ("<name>:...").
+That all KEYS of one call share a hash tag is checked at run time by
+it_alert_store (its wrapped script calls)."""
+import glob
+import os
+import re
+import sys
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+LUA = os.path.join(HERE, "..", "..", "common", "lua")
+
+KEYLESS = {"TIME"}
+CALL = re.compile(r"redis\.p?call\(\s*(['\"])([A-Za-z]+)\1\s*(?:,\s*([^,)]+))?")
+KEY_ARG = re.compile(r"^KEYS\[[^\]]+\]$")
+KEYLIKE = re.compile(r"(['\"])[a-z_]+:[^'\"]*\1")
+
+
+def strip_comments(src):
+    return "\n".join(line.split("--", 1)[0] for line in src.splitlines())
+
+
+def problems(src):
+    """What breaks the rule in one script's source: a list of strings."""
+    code = strip_comments(src)
+    out = []
+    calls = 0
+    for m in CALL.finditer(code):
+        calls += 1
+        cmd, arg = m.group(2).upper(), (m.group(3) or "").strip()
+        if cmd in KEYLESS:
+            continue
+        if not KEY_ARG.match(arg):
+            out.append(f"{cmd} on {arg or 'nothing'}: not a KEYS entry")
+    if re.search(r"redis\.p?call\(", code) and calls == 0:
+        out.append("a redis call this check cannot read")
+    if len(re.findall(r"redis\.p?call\(", code)) != calls:
+        out.append("a redis call whose command is not a literal")
+    for m in KEYLIKE.finditer(code):
+        out.append(f"key-like literal {m.group(0)}")
+    return out
+
+
+def scripts():
+    found = sorted(glob.glob(os.path.join(LUA, "*.lua")))
+    assert found, f"no scripts in {LUA}"
+    return found
+
+
+def test_every_script_uses_only_keys():
+    bad = {}
+    for path in scripts():
+        p = problems(open(path, encoding="utf-8").read())
+        if p:
+            bad[os.path.basename(path)] = p
+    assert not bad, f"scripts touching keys not passed in KEYS: {bad}"
+
+
+def test_the_check_catches_built_keys():
+    assert problems("redis.call('GET', 'alert:' .. ARGV[1])")
+    assert problems("local k = KEYS[1]\nredis.call('HGET', k, 'x')")
+    assert problems("redis.call(cmd, KEYS[1])")
+    assert problems("local key = 'user_alerts:{' .. u .. '}'")
+    assert not problems("redis.call('HGET', KEYS[2], ARGV[1]) -- 'alert:x'")
+    assert not problems("local t = redis.call('TIME')")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+    import testkit  # noqa: E402
+
+    sys.exit(testkit.pytest_main(__file__, sys.argv[1:]))
