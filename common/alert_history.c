@@ -165,11 +165,12 @@ static long long alert_history_migrate_one(struct redis_conn *rc, const char *le
 
 /* One SCAN page of legacy lists, each migrated. Returns the next cursor in
  * cursor (as text) and adds to *users / *entries; -1 with err. */
-static int alert_history_migrate_page(struct redis_conn *rc, char cursor[32], long *users,
-                                      long long *entries, char *err, size_t errlen)
+static int alert_history_migrate_page(struct redis_conn *rc, char cursor[REDIS_SCAN_CURSOR_MAX],
+                                      long *users, long long *entries, char *err, size_t errlen)
 {
-    redisReply *r = redis_conn_command(rc, "SCAN %s MATCH %s* COUNT 1000 TYPE list", cursor,
-                                       ALERT_HISTORY_LEGACY_PREFIX);
+    const char *argv[6] = {"MATCH", ALERT_HISTORY_LEGACY_PREFIX "*", "COUNT", "1000", "TYPE",
+                           "list"};
+    redisReply *r = redis_conn_scan(rc, cursor, 6, argv);
     int rv = -1;
 
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -177,7 +178,6 @@ static int alert_history_migrate_page(struct redis_conn *rc, char cursor[32], lo
         redis_reply_fail(rc, r, "migrate scan", err, errlen);
         goto out;
     }
-    snprintf(cursor, 32, "%s", r->element[0]->str);
     for (size_t i = 0; i < r->element[1]->elements; i++) {
         const redisReply *k = r->element[1]->element[i];
         long long moved;
@@ -200,7 +200,7 @@ out:
 
 int alert_history_migrate(struct redis_conn *rc, char *err, size_t errlen)
 {
-    char cursor[32] = "0";
+    char cursor[REDIS_SCAN_CURSOR_MAX] = "0";
     long users = 0;
     long long entries = 0;
     redisReply *r = redis_conn_command(rc, "GET %s", ALERT_HISTORY_SCHEMA_KEY);

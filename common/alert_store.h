@@ -97,8 +97,8 @@ int alert_store_list(struct redis_conn *rc, const char *user_id, struct alert_re
  * the struct; call every few seconds. now: Unix seconds. Returns the number
  * of repairs, or -1 with err (call again later). */
 struct alert_store_sweep {
-    char user_cursor[32];
-    char ticker_cursor[32];
+    char user_cursor[REDIS_SCAN_CURSOR_MAX];
+    char ticker_cursor[REDIS_SCAN_CURSOR_MAX];
 };
 int alert_store_sweep_step(struct redis_conn *rc, struct alert_store_sweep *s, double now,
                            char *err, size_t errlen);

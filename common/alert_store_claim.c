@@ -393,24 +393,40 @@ out:
     return rv;
 }
 
+/* One XDEL of an outbox's entries, alone (routed to the outbox's node).
+ * Returns 0, or -1 with err. */
+static int alert_store_ack_one(struct redis_conn *rc, int argc, const char **argv, char *err,
+                               size_t errlen)
+{
+    redisReply *r = redis_conn_argv(rc, argc, argv, NULL);
+    int rv = 0;
+
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER)
+        rv = redis_reply_fail(rc, r, "ack", err, errlen);
+    if (r != NULL)
+        freeReplyObject(r);
+    return rv;
+}
+
 int alert_store_outbox_ack_many(struct redis_conn *rc, const char *const *keys,
                                 const char *const *ids, int n, char *err, size_t errlen)
 {
     const char **argv = NULL;
-    redisContext *ctx;
-    int sent = 0, rv = -1;
+    redisContext *ctx = NULL;
+    int sent = 0, rv = -1, cluster = redis_conn_is_cluster(rc);
 
     if (n <= 0 || n > ALERT_STORE_ACK_MAX) {
         snprintf(err, errlen, "ack: count %d out of range", n);
         return -1;
     }
     argv = malloc(sizeof(*argv) * (size_t)(n + 2));
-    ctx = argv != NULL ? redis_conn_context(rc) : NULL;
-    if (ctx == NULL) {
-        if (argv == NULL)
-            snprintf(err, errlen, "ack: out of memory");
-        else
-            redis_reply_fail(rc, NULL, "ack", err, errlen);
+    if (argv == NULL) {
+        snprintf(err, errlen, "ack: out of memory");
+        goto out;
+    }
+    /* A single instance: one pipeline. A cluster: each outbox on its node. */
+    if (!cluster && (ctx = redis_conn_context(rc)) == NULL) {
+        redis_reply_fail(rc, NULL, "ack", err, errlen);
         goto out;
     }
     /* One XDEL per run of entries of the same outbox. */
@@ -420,14 +436,20 @@ int alert_store_outbox_ack_many(struct redis_conn *rc, const char *const *keys,
         argv[1] = keys[i];
         for (int j = i; j < n && strcmp(keys[j], keys[i]) == 0; j++)
             argv[argc++] = ids[j];
+        i += argc - 2;
+        if (cluster) {
+            if (alert_store_ack_one(rc, argc, argv, err, errlen) != 0)
+                goto out;
+            continue;
+        }
         if (redisAppendCommandArgv(ctx, argc, argv, NULL) != REDIS_OK) {
             snprintf(err, errlen, "ack: out of memory");
+            rv = -2; /* read what was sent, then fail */
             break;
         }
         sent++;
-        i += argc - 2;
     }
-    rv = 0;
+    rv = rv == -2 ? -1 : 0;
     for (int i = 0; i < sent; i++) {
         redisReply *r = NULL;
         if (redis_conn_get_reply(rc, &r) != 0 || r->type != REDIS_REPLY_INTEGER) {
@@ -477,13 +499,12 @@ out:
     return n;
 }
 
-int alert_store_outbox_scan(struct redis_conn *rc, char cursor[32],
+int alert_store_outbox_scan(struct redis_conn *rc, char cursor[REDIS_SCAN_CURSOR_MAX],
                             void (*cb)(const char *key, void *ud), void *ud, char *err,
                             size_t errlen)
 {
-    const char *argv[8] = {"SCAN",  cursor, "MATCH", "alerts_outbox:{*",
-                           "COUNT", "1000", "TYPE",  "stream"};
-    redisReply *r = redis_conn_argv(rc, 8, argv, NULL);
+    const char *argv[6] = {"MATCH", "alerts_outbox:{*", "COUNT", "1000", "TYPE", "stream"};
+    redisReply *r = redis_conn_scan(rc, cursor, 6, argv);
     int rv = -1;
 
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -491,7 +512,6 @@ int alert_store_outbox_scan(struct redis_conn *rc, char cursor[32],
         redis_reply_fail(rc, r, "outbox scan", err, errlen);
         goto out;
     }
-    snprintf(cursor, 32, "%s", r->element[0]->str);
     for (size_t i = 0; i < r->element[1]->elements; i++) {
         const redisReply *k = r->element[1]->element[i];
         if (k->type == REDIS_REPLY_STRING && k->len < ALERT_STORE_OUTBOX_KEY_MAX)
@@ -507,10 +527,26 @@ out:
 long alert_store_outbox_lens(struct redis_conn *rc, const char *const *keys, int n, long *lens,
                              char *err, size_t errlen)
 {
-    redisContext *ctx = redis_conn_context(rc);
+    redisContext *ctx;
     long sum = 0;
 
-    if (ctx == NULL)
+    if (redis_conn_is_cluster(rc)) { /* each outbox on its node */
+        for (int i = 0; i < n; i++) {
+            const char *argv[2] = {"XLEN", keys[i]};
+            redisReply *r = redis_conn_argv(rc, 2, argv, NULL);
+            if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+                redis_reply_fail(rc, r, "outbox length", err, errlen);
+                if (r != NULL)
+                    freeReplyObject(r);
+                return -1;
+            }
+            lens[i] = (long)r->integer;
+            sum += lens[i];
+            freeReplyObject(r);
+        }
+        return sum;
+    }
+    if ((ctx = redis_conn_context(rc)) == NULL)
         return redis_reply_fail(rc, NULL, "outbox length", err, errlen);
     for (int i = 0; i < n; i++) {
         const char *argv[2] = {"XLEN", keys[i]};

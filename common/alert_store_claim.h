@@ -92,7 +92,7 @@ int alert_store_outbox_read(struct redis_conn *rc, const char *key, const char *
 /* One SCAN page of outbox streams (alerts_outbox:{*}): cb for each key.
  * cursor "0" starts; it is "0" again when the scan is complete. Returns 0
  * or -1 with err. */
-int alert_store_outbox_scan(struct redis_conn *rc, char cursor[32],
+int alert_store_outbox_scan(struct redis_conn *rc, char cursor[REDIS_SCAN_CURSOR_MAX],
                             void (*cb)(const char *key, void *ud), void *ud, char *err,
                             size_t errlen);
 

@@ -103,12 +103,12 @@ static long alert_store_migrate_scan(struct redis_conn *rc, const char *pattern,
                                      int (*fn)(struct redis_conn *, const char *, char *, size_t),
                                      char *err, size_t errlen)
 {
-    char cursor[32] = "0";
+    char cursor[REDIS_SCAN_CURSOR_MAX] = "0";
     long moved = 0;
 
     do {
-        const char *argv[8] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000", "TYPE", type};
-        redisReply *r = redis_conn_argv(rc, 8, argv, NULL);
+        const char *argv[6] = {"MATCH", pattern, "COUNT", "1000", "TYPE", type};
+        redisReply *r = redis_conn_scan(rc, cursor, 6, argv);
         if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
             r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
             redis_reply_fail(rc, r, "migrate scan", err, errlen);
@@ -116,7 +116,6 @@ static long alert_store_migrate_scan(struct redis_conn *rc, const char *pattern,
                 freeReplyObject(r);
             return -1;
         }
-        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
         for (size_t i = 0; i < r->element[1]->elements && moved >= 0; i++) {
             const redisReply *k = r->element[1]->element[i];
             int v;

@@ -1,7 +1,7 @@
 /* alert_store_pipe: several script calls of the alert store in one round
  * trip (alert_store_priv.h). Each call keeps to one slot; the pipeline as a
- * whole may span many (on a cluster, each command goes to its slot's node:
- * the cluster work on redis.c). */
+ * whole may span many: on a cluster the calls are pipelined per node, one
+ * round trip per node that owns any of them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +83,80 @@ static int alert_store_pipe_once(struct redis_conn *rc, const struct alert_store
     return sent == n ? 0 : -1;
 }
 
+/* An error reply that says the call did not run on that node: the slot is
+ * elsewhere (MOVED, ASK), busy or unserved (TRYAGAIN, CLUSTERDOWN), or the
+ * node does not know the script (NOSCRIPT). */
+static int alert_store_pipe_not_run(const redisReply *r)
+{
+    static const char *const words[] = {"MOVED ", "ASK ", "TRYAGAIN", "CLUSTERDOWN", "NOSCRIPT"};
+
+    if (r == NULL || r->type != REDIS_REPLY_ERROR)
+        return 0;
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strncmp(r->str, words[i], strlen(words[i])) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Cluster: the calls grouped by the node their slot routes to, one pipeline
+ * per node in turn. A call answered "not run here" is sent again alone
+ * through redis_script_call, which follows redirects, waits out a failover
+ * and loads the script on the node. */
+static int alert_store_pipe_cluster(struct redis_conn *rc, const struct alert_store_call *calls,
+                                    int n, redisReply **replies)
+{
+    int *node = malloc(sizeof(*node) * (size_t)n), *todo = malloc(sizeof(*todo) * (size_t)n);
+    int rv = -1;
+
+    if (node == NULL || todo == NULL)
+        goto out;
+    for (int i = 0; i < n; i++) {
+        struct redis_script *s = calls[i].script;
+        if (s->sha[0] == '\0' && alert_store_pipe_load(rc, s) != 0)
+            goto out;
+        node[i] = redis_conn_key_node(rc, calls[i].keys[0], strlen(calls[i].keys[0]));
+    }
+    for (int g = 0; g < n; g++) {
+        redisContext *ctx;
+        int m = 0;
+        if (node[g] == -2)
+            continue; /* sent with an earlier group */
+        ctx = redis_conn_context_key(rc, calls[g].keys[0], strlen(calls[g].keys[0]));
+        for (int i = g; i < n; i++) {
+            if (i == g || (node[g] >= 0 && node[i] == node[g])) {
+                todo[m++] = i;
+                node[i] = -2;
+            }
+        }
+        if (ctx == NULL)
+            continue; /* each is sent alone below, and fails there if it must */
+        for (int k = 0; k < m; k++) {
+            if (alert_store_pipe_append(ctx, &calls[todo[k]]) != 0)
+                goto out;
+        }
+        for (int k = 0; k < m; k++) {
+            if (redis_conn_get_reply(rc, &replies[todo[k]]) != 0)
+                goto out; /* the rest of this node's may have run: never resent */
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        const struct alert_store_call *c = &calls[i];
+        if (replies[i] != NULL && !alert_store_pipe_not_run(replies[i]))
+            continue;
+        if (replies[i] != NULL)
+            freeReplyObject(replies[i]);
+        replies[i] = redis_script_call(rc, c->script, c->nkeys, c->keys, c->nargs, c->args);
+        if (replies[i] == NULL)
+            goto out;
+    }
+    rv = 0;
+out:
+    free(node);
+    free(todo);
+    return rv;
+}
+
 int alert_store_pipe_run(struct redis_conn *rc, const struct alert_store_call *calls, int n,
                          redisReply **replies)
 {
@@ -93,6 +167,8 @@ int alert_store_pipe_run(struct redis_conn *rc, const struct alert_store_call *c
         replies[i] = NULL;
     if (n <= 0)
         return 0;
+    if (redis_conn_is_cluster(rc))
+        return alert_store_pipe_cluster(rc, calls, n, replies);
     todo = malloc(sizeof(*todo) * (size_t)n);
     if (todo == NULL)
         return -1;

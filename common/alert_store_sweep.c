@@ -14,13 +14,15 @@
 
 /* One SCAN page of hashes matching pattern; the reply (caller frees) or
  * NULL with err. */
-static redisReply *alert_store_sweep_scan(struct redis_conn *rc, char cursor[32],
+static redisReply *alert_store_sweep_scan(struct redis_conn *rc, char cursor[REDIS_SCAN_CURSOR_MAX],
                                           const char *pattern, char *err, size_t errlen)
 {
-    const char *argv[8] = {"SCAN",  cursor[0] ? cursor : "0", "MATCH", pattern,
-                           "COUNT", ALERT_STORE_SWEEP_COUNT,  "TYPE",  "hash"};
-    redisReply *r = redis_conn_argv(rc, 8, argv, NULL);
+    const char *argv[6] = {"MATCH", pattern, "COUNT", ALERT_STORE_SWEEP_COUNT, "TYPE", "hash"};
+    redisReply *r;
 
+    if (cursor[0] == '\0')
+        snprintf(cursor, REDIS_SCAN_CURSOR_MAX, "0");
+    r = redis_conn_scan(rc, cursor, 6, argv);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
         r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
         redis_reply_fail(rc, r, "sweep scan", err, errlen);
@@ -28,7 +30,6 @@ static redisReply *alert_store_sweep_scan(struct redis_conn *rc, char cursor[32]
             freeReplyObject(r);
         return NULL;
     }
-    snprintf(cursor, 32, "%s", r->element[0]->str);
     return r;
 }
 
@@ -162,8 +163,9 @@ static int alert_store_sweep_ticker(struct redis_conn *rc, const char *key, char
 
 /* One SCAN page of pattern: each user (users) or ticker hash swept.
  * Returns the repairs or -1 with err. */
-static int alert_store_sweep_page(struct redis_conn *rc, char cursor[32], const char *pattern,
-                                  int users, double cutoff, char *err, size_t errlen)
+static int alert_store_sweep_page(struct redis_conn *rc, char cursor[REDIS_SCAN_CURSOR_MAX],
+                                  const char *pattern, int users, double cutoff, char *err,
+                                  size_t errlen)
 {
     redisReply *r = alert_store_sweep_scan(rc, cursor, pattern, err, errlen);
     int fixed = 0;

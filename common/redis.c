@@ -347,6 +347,34 @@ redisContext *redis_conn_context_key(struct redis_conn *rc, const char *key, siz
     return redis_conn_context(rc);
 }
 
+int redis_conn_key_node(struct redis_conn *rc, const char *key, size_t keylen)
+{
+    return rc->cluster != NULL ? redis_cluster_key_node(rc->cluster, key, keylen) : 0;
+}
+
+redisReply *redis_conn_scan(struct redis_conn *rc, char cursor[REDIS_SCAN_CURSOR_MAX], int argc,
+                            const char **argv)
+{
+    const char *v[16];
+    redisReply *r;
+
+    if (argc < 0 || argc > 14) {
+        snprintf(rc->err, sizeof(rc->err), "scan: %d arguments", argc);
+        return NULL;
+    }
+    v[0] = "SCAN";
+    v[1] = cursor;
+    memcpy(v + 2, argv, sizeof(*v) * (size_t)argc);
+    if (rc->cluster != NULL)
+        return redis_cluster_scan(rc->cluster, cursor, REDIS_SCAN_CURSOR_MAX, argc + 2, v, rc->err,
+                                  sizeof(rc->err));
+    r = redis_conn_argv(rc, argc + 2, v, NULL);
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_STRING && r->element[0]->len < REDIS_SCAN_CURSOR_MAX)
+        memcpy(cursor, r->element[0]->str, r->element[0]->len + 1);
+    return r;
+}
+
 int redis_conn_is_cluster(const struct redis_conn *rc)
 {
     return rc->cluster != NULL;

@@ -132,6 +132,26 @@ redisReply *redis_conn_argv(struct redis_conn *rc, int argc, const char **argv,
  * the next call on rc. */
 redisContext *redis_conn_context(struct redis_conn *rc);
 redisContext *redis_conn_context_key(struct redis_conn *rc, const char *key, size_t keylen);
+
+/* Which connection a key's commands go to, for grouping a pipeline by node:
+ * the index of the node that owns key's slot on a cluster (as far as the map
+ * knows; -1 when no node is known to serve it), 0 for a single instance. */
+int redis_conn_key_node(struct redis_conn *rc, const char *key, size_t keylen);
+
+/* One SCAN step over the whole keyspace. cursor: "0" to start, then as the
+ * previous call left it, until it reads "0" again (the walk is done). argv
+ * (argc of them) is what follows the cursor: MATCH, COUNT, TYPE. On a
+ * cluster every master is walked in turn, in order of the lowest slot it
+ * serves, and the cursor reads "<slot>:<that master's cursor>"; a failover
+ * continues on the promoted replica, and a slot moved during a walk may
+ * make it miss or repeat keys, as a rehash may for SCAN itself: walks are
+ * for sweeps that tolerate that. Returns the SCAN reply (array: the node's
+ * cursor, then the keys; the caller frees it and reads the next cursor from
+ * cursor, not from the reply), an error reply as is, or NULL when Redis is
+ * unreachable (cursor then unchanged). */
+#define REDIS_SCAN_CURSOR_MAX 32
+redisReply *redis_conn_scan(struct redis_conn *rc, char cursor[REDIS_SCAN_CURSOR_MAX], int argc,
+                            const char **argv);
 int redis_conn_get_reply(struct redis_conn *rc, redisReply **reply);
 
 /* EVALSHA with the given keys then args (all as binary-safe strings). Loads

@@ -499,3 +499,101 @@ int redis_cluster_slot_port(const struct redis_cluster *cl, int slot)
         return -1;
     return cl->nodes[cl->slot[slot]].addr.port;
 }
+
+int redis_cluster_key_node(struct redis_cluster *cl, const char *key, size_t keylen)
+{
+    if (cl->refresh_due)
+        redis_cluster_reload(cl, time_mono_ms() + cl->timeout_ms);
+    return redis_cluster_route(cl, redis_key_slot(key, keylen));
+}
+
+/* The lowest slot served by the master after the one whose lowest slot is
+ * from, in order of lowest slots; -1 when it was the last. */
+static int redis_cluster_next_master(const struct redis_cluster *cl, int from)
+{
+    uint8_t seen[REDIS_CLUSTER_KNOWN_MAX] = {0};
+
+    for (int s = 0; s < REDIS_CLUSTER_SLOTS; s++) {
+        int n = cl->slot[s];
+        if (n == REDIS_CLUSTER_NO_NODE || seen[n])
+            continue;
+        seen[n] = 1;
+        if (s > from)
+            return s;
+    }
+    return -1;
+}
+
+/* Parses a walk cursor "<slot>:<digits>" into *slot and node[nodelen];
+ * "0" is the start. Returns 0, or -1 when it is not one. */
+static int redis_cluster_scan_cursor(const char *cursor, int *slot, char *node, size_t nodelen)
+{
+    const char *colon = strchr(cursor, ':');
+    char *end;
+    long s;
+
+    if (strcmp(cursor, "0") == 0) {
+        *slot = -1;
+        snprintf(node, nodelen, "0");
+        return 0;
+    }
+    if (colon == NULL || colon == cursor || colon[1] == '\0' ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1) || strlen(colon + 1) >= nodelen)
+        return -1;
+    s = strtol(cursor, &end, 10);
+    if (end != colon || s < 0 || s >= REDIS_CLUSTER_SLOTS)
+        return -1;
+    *slot = (int)s;
+    snprintf(node, nodelen, "%s", colon + 1);
+    return 0;
+}
+
+redisReply *redis_cluster_scan(struct redis_cluster *cl, char *cursor, size_t cursorlen, int argc,
+                               const char **argv, char *err, size_t errlen)
+{
+    char node_cursor[24];
+    char *cmd = NULL;
+    redisReply *r;
+    int slot, n, len, sent, next;
+
+    if (redis_cluster_scan_cursor(cursor, &slot, node_cursor, sizeof(node_cursor)) != 0) {
+        snprintf(err, errlen, "scan: not a cluster cursor: %.40s", cursor);
+        return NULL;
+    }
+    if (cl->refresh_due)
+        redis_cluster_reload(cl, time_mono_ms() + cl->timeout_ms);
+    if (slot < 0 && (slot = redis_cluster_next_master(cl, -1)) < 0) {
+        snprintf(err, errlen, "cluster: no node serves any slot");
+        cl->refresh_due = 1;
+        return NULL;
+    }
+    n = redis_cluster_route(cl, slot);
+    if (n < 0) {
+        snprintf(err, errlen, "cluster: no node serves slot %d", slot);
+        cl->refresh_due = 1;
+        return NULL;
+    }
+    argv[1] = node_cursor;
+    len = redisFormatCommandArgv(&cmd, argc, argv, NULL);
+    if (len < 0) {
+        snprintf(err, errlen, "scan: out of memory");
+        return NULL;
+    }
+    r = redis_node_exec(cl->nodes[n].conn, cmd, (size_t)len, &sent);
+    redisFreeCommand(cmd);
+    if (r == NULL) {
+        redis_cluster_node_err(cl, n, err, errlen);
+        cl->refresh_due = 1;
+        return NULL;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING)
+        return r; /* the caller reports it */
+    if (strcmp(r->element[0]->str, "0") != 0)
+        snprintf(cursor, cursorlen, "%d:%s", slot, r->element[0]->str);
+    else if ((next = redis_cluster_next_master(cl, slot)) >= 0)
+        snprintf(cursor, cursorlen, "%d:0", next);
+    else
+        snprintf(cursor, cursorlen, "0");
+    return r;
+}

@@ -78,6 +78,14 @@ redisContext *redis_cluster_context_key(struct redis_cluster *cl, const char *ke
  * redis_cluster_context_key. Returns 0, or -1 with err and *reply NULL. */
 int redis_cluster_get_reply(struct redis_cluster *cl, redisReply **reply, char *err, size_t errlen);
 
+/* The node index a key's slot routes to, or -1 (redis_conn_key_node). */
+int redis_cluster_key_node(struct redis_cluster *cl, const char *key, size_t keylen);
+
+/* One step of a walk of every master (redis_conn_scan): argv[0..argc) is
+ * SCAN with a placeholder at argv[1], replaced by the master's cursor. */
+redisReply *redis_cluster_scan(struct redis_cluster *cl, char *cursor, size_t cursorlen, int argc,
+                               const char **argv, char *err, size_t errlen);
+
 /* 0 when every master of the slot map answers PONG (after one map refresh
  * if one did not), -1 with err otherwise. */
 int redis_cluster_ping(struct redis_cluster *cl, char *err, size_t errlen);

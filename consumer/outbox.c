@@ -37,7 +37,7 @@ struct outbox {
     char (*keys)[ALERT_STORE_OUTBOX_KEY_MAX];
     long *lens;
     int nkeys, keys_cap;
-    char scan_cursor[32];
+    char scan_cursor[REDIS_SCAN_CURSOR_MAX];
     int64_t next_scan_ms;
 };
 

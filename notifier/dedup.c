@@ -11,22 +11,15 @@
 
 #define DEDUP_KEY_MAX (16 + 64)
 
-/* KEYS[1] notified:{id}; ARGV[1] token, ARGV[2] ttl, ARGV[3] alive prefix. */
-static const char dedup_claim_lua[] =
-    "local v = redis.call('GET', KEYS[1])\n"
-    "if not v then\n"
-    "  redis.call('SET', KEYS[1], 'claim:' .. ARGV[1], 'EX', ARGV[2]) return 'claimed'\n"
-    "end\n"
-    "if v == 'done' then return 'done' end\n"
-    "local owner = string.sub(v, 7)\n"
-    "if owner == ARGV[1] then return 'mine' end\n"
-    "if redis.call('EXISTS', ARGV[3] .. owner) == 1 then return 'busy' end\n"
-    "redis.call('SET', KEYS[1], 'claim:' .. ARGV[1], 'EX', ARGV[2]) return 'taken'\n";
+/* The scripts of notifier/lua/ (embedded by the build). Each touches the
+ * one key notified:<alert id>, so each runs on its slot's node of a
+ * cluster; whether another notifier is alive is another key, read between
+ * dedup_claim and dedup_take. */
+extern const unsigned char notifier_lua_dedup_claim[];
+extern const unsigned char notifier_lua_dedup_take[];
+extern const unsigned char notifier_lua_dedup_release[];
 
-/* KEYS[1] notified:{id}; ARGV[1] token. */
-static const char dedup_release_lua[] =
-    "if redis.call('GET', KEYS[1]) == 'claim:' .. ARGV[1] then\n"
-    "  return redis.call('DEL', KEYS[1]) end return 0\n";
+#define DEDUP_ALIVE_PREFIX "notifier:alive:"
 
 struct dedup {
     struct redis_conn *rc;
@@ -34,6 +27,7 @@ struct dedup {
     char token[17];
     char alive_key[48];
     struct redis_script claim;
+    struct redis_script take;
     struct redis_script release;
 };
 
@@ -60,9 +54,10 @@ struct dedup *dedup_new(struct redis_conn *rc, long done_ttl_s)
     d->rc = rc;
     snprintf(d->ttl, sizeof(d->ttl), "%ld", done_ttl_s);
     dedup_make_token(d->token, sizeof(d->token));
-    snprintf(d->alive_key, sizeof(d->alive_key), "notifier:alive:%s", d->token);
-    d->claim.source = dedup_claim_lua;
-    d->release.source = dedup_release_lua;
+    snprintf(d->alive_key, sizeof(d->alive_key), DEDUP_ALIVE_PREFIX "%s", d->token);
+    d->claim.source = (const char *)notifier_lua_dedup_claim;
+    d->take.source = (const char *)notifier_lua_dedup_take;
+    d->release.source = (const char *)notifier_lua_dedup_release;
     return d;
 }
 
@@ -88,7 +83,9 @@ static void dedup_key(const char *alert_id, char *out, size_t outlen)
     snprintf(out, outlen, "notified:%s", alert_id);
 }
 
-enum dedup_claim dedup_claim(struct dedup *d, const char *alert_id)
+/* The answer of a claim script, or DEDUP_ERROR. An 'owner:<token>' answer
+ * copies the token into owner[ownerlen] and gives DEDUP_BUSY. */
+static enum dedup_claim dedup_answer(redisReply *r, char *owner, size_t ownerlen)
 {
     static const struct {
         const char *word;
@@ -98,14 +95,8 @@ enum dedup_claim dedup_claim(struct dedup *d, const char *alert_id)
                {"done", DEDUP_DONE},
                {"busy", DEDUP_BUSY},
                {"mine", DEDUP_MINE}};
-    char key[DEDUP_KEY_MAX];
-    const char *keys[1] = {key};
-    const char *args[3] = {d->token, d->ttl, "notifier:alive:"};
     enum dedup_claim res = DEDUP_ERROR;
-    redisReply *r;
 
-    dedup_key(alert_id, key, sizeof(key));
-    r = redis_script_call(d->rc, &d->claim, 1, keys, 3, args);
     if (r == NULL)
         return DEDUP_ERROR;
     if (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING) {
@@ -113,9 +104,42 @@ enum dedup_claim dedup_claim(struct dedup *d, const char *alert_id)
             if (strcmp(r->str, map[i].word) == 0)
                 res = map[i].v;
         }
+        if (owner != NULL && strncmp(r->str, "owner:", 6) == 0 && r->len - 6 < ownerlen) {
+            snprintf(owner, ownerlen, "%s", r->str + 6);
+            res = DEDUP_BUSY;
+        }
     }
     freeReplyObject(r);
     return res;
+}
+
+enum dedup_claim dedup_claim(struct dedup *d, const char *alert_id)
+{
+    char key[DEDUP_KEY_MAX], owner[sizeof(d->token)] = "", alive[48], expected[32];
+    const char *keys[1] = {key};
+    const char *args[3] = {d->token, d->ttl, NULL};
+    enum dedup_claim res;
+    redisReply *r;
+
+    dedup_key(alert_id, key, sizeof(key));
+    res = dedup_answer(redis_script_call(d->rc, &d->claim, 1, keys, 2, args), owner, sizeof(owner));
+    if (res != DEDUP_BUSY || owner[0] == '\0')
+        return res;
+    /* Another notifier's claim: taken over only if that notifier is gone. */
+    snprintf(alive, sizeof(alive), DEDUP_ALIVE_PREFIX "%s", owner);
+    r = redis_conn_command(d->rc, "EXISTS %s", alive);
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+        if (r != NULL)
+            freeReplyObject(r);
+        return DEDUP_ERROR;
+    }
+    res = r->integer == 1 ? DEDUP_BUSY : DEDUP_ERROR;
+    freeReplyObject(r);
+    if (res == DEDUP_BUSY)
+        return res;
+    snprintf(expected, sizeof(expected), "claim:%s", owner);
+    args[0] = expected, args[1] = d->token, args[2] = d->ttl;
+    return dedup_answer(redis_script_call(d->rc, &d->take, 1, keys, 3, args), NULL, 0);
 }
 
 /* Runs a command expected to answer anything but an error. */

@@ -3,7 +3,10 @@
  *   "claim:<token>"  a notifier (instance token) is delivering it;
  *   "done"           delivered (expires after the configured TTL).
  * Each running notifier refreshes notifier:alive:<token> (a few seconds
- * TTL); a claim whose owner is no longer alive is taken over. */
+ * TTL); a claim whose owner is no longer alive is taken over. Every script
+ * touches the one key notified:{alert_id}, so the claims run on a Redis
+ * Cluster too: the owner's liveness, a key of another slot, is read between
+ * the claim and the takeover, which re-checks that the claim is unchanged. */
 #ifndef NOTIFIER_DEDUP_H
 #define NOTIFIER_DEDUP_H
 
@@ -30,7 +33,8 @@ void dedup_free(struct dedup *d);
 /* This instance's random token (16 hex digits). */
 const char *dedup_token(const struct dedup *d);
 
-/* Claims alert_id for delivery (one atomic Lua call). */
+/* Claims alert_id for delivery: one script, and when another notifier holds
+ * the claim, its liveness read and a compare-and-set takeover. */
 enum dedup_claim dedup_claim(struct dedup *d, const char *alert_id);
 
 /* Forces a claim for this instance (after DEDUP_MINE with no live delivery

@@ -8,9 +8,9 @@ it, at a port offset in a state folder of its own (reduced scale: topics of
 - the Redis Cluster ok: every slot covered, 3 masters with one replica each,
   AOF on and the table's cluster-node-timeout on every node;
 - every daemon instance healthy (the notifiers' Redis heartbeat routed to its
-  key's node), the two producers sharing the assets; storing an alert, which
-  needs the cluster-ready Redis key schema, is skipped with the reason when it
-  fails that way, and checked when it works;
+  key's node), the two producers sharing the assets;
+- alerts through nginx: stored, listed, deleted; fired ones reach the user's
+  open stream once each, with positions, and are in the history;
 - a broker killed (SIGKILL, the leader of a probe topic): a message is still
   written with acks=all (2 replicas in sync are enough) and read back; the
   broker started again rejoins every ISR;
@@ -47,7 +47,6 @@ PARTITIONS = 3
 # The Redis key schema is not cluster-ready yet: a daemon that reads no
 # REDIS_CLUSTER_NODES talks to the first node only and gets MOVED (or
 # CROSSSLOT) for keys of the other slots.
-SCHEMA = "needs the cluster-ready Redis key schema"
 
 
 class Cluster:
@@ -221,7 +220,11 @@ def test_notifiers(cluster, check):
               f"{name}: /health {status} {body}")
 
 
-def test_alert_needs_cluster_keys(cluster, check):
+def test_alerts_end_to_end(cluster, check):
+    """Through nginx on the cluster: an alert that cannot fire is stored,
+    listed and deleted; one that fires at the next tick reaches the user's
+    open stream once, with its position, leaves the list and is in the
+    history (the claim on the ticker's node, the delivery on the user's)."""
     port = cluster.ports["nginx"][0]
     r = testkit.request("GET", port, "/")
     cookie = next((m.group(1) for v in r.all("Set-Cookie")
@@ -230,18 +233,43 @@ def test_alert_needs_cluster_keys(cluster, check):
         return
     r = testkit.request("POST", port, "/api/set-alert", cookie=cookie,
                         body={"ticker": "AAPL", "threshold": 1e9, "type": "above"})
-    if r.status == 200:
-        alerts = testkit.request("GET", port, "/api/get-alerts", cookie=cookie).json()
-        check(any(a.get("alert_id") == r.json().get("alert_id") for a in alerts["alerts"]),
-              f"stored alert not listed: {alerts}")
+    if not check(r.status == 200, f"set-alert {r.status} {r.body[:300]!r}"):
         return
-    logs = "".join(open(os.path.join(cluster.state, "log", f), errors="replace").read()
-                   for f in os.listdir(os.path.join(cluster.state, "log"))
-                   if f.startswith("webapp-"))
-    if check(r.status >= 500 and re.search(r"CROSSSLOT|MOVED", logs),
-             f"set-alert {r.status} {r.body[:200]!r}, and no CROSSSLOT/MOVED in the webapp logs"):
-        pytest.skip(f"storing an alert: {SCHEMA} (set-alert {r.status}; the webapp logs "
-                    f"CROSSSLOT/MOVED)")
+    quiet = r.json()["alert_id"]
+    listed = testkit.request("GET", port, "/api/get-alerts", cookie=cookie).json()["alerts"]
+    check([a["alert_id"] for a in listed] == [quiet], f"listed: {listed}")
+    r = testkit.request("DELETE", port, f"/api/delete-alert/{quiet}", cookie=cookie)
+    check(r.status == 200, f"delete-alert {r.status} {r.body[:200]!r}")
+    stream = testkit.SseClient(port, "/api/stream-alerts", cookie=cookie)
+    try:
+        check(stream.status == 200, f"stream-alerts {stream.status}")
+        fired = []
+        for ticker in ("AAPL", "BTC-USD"):
+            r = testkit.request("POST", port, "/api/set-alert", cookie=cookie,
+                                body={"ticker": ticker, "threshold": 0.000001, "type": "above"})
+            if check(r.status == 200, f"set-alert {ticker}: {r.status} {r.body[:300]!r}"):
+                fired.append(r.json()["alert_id"])
+        got = stream.collect(lambda evs: set(fired) <= {e.get("alert_id") for _, e in evs},
+                             timeout=30, quiet=2)
+        ids = [e.get("alert_id") for _, e in got]
+        check(sorted(ids) == sorted(fired), f"the stream got {ids}, expected {fired} once each")
+        check(all(i and "-" in i for i, _ in got), f"positions: {[i for i, _ in got]}")
+    finally:
+        stream.close()
+    listed = testkit.request("GET", port, "/api/get-alerts", cookie=cookie).json()["alerts"]
+    check(listed == [], f"fired or deleted alerts still listed: {listed}")
+    hist = testkit.request("GET", port, "/api/alert-history", cookie=cookie).json()
+    check(sorted(h.get("alert_id") for h in hist["alerts"]) == sorted(fired),
+          f"history: {hist}")
+
+    def notified():
+        text = "".join(open(os.path.join(cluster.state, "log", f), errors="replace").read()
+                       for f in os.listdir(os.path.join(cluster.state, "log"))
+                       if f.startswith("notifiers-"))
+        return re.findall(r"notification sink=log alert_id=(\S+)", text)
+    testkit.wait_until(lambda: set(fired) <= set(notified()), 20)
+    got = [i for i in notified() if i in fired]
+    check(sorted(got) == sorted(fired), f"the notifiers logged {got}, expected {fired} once each")
 
 
 def test_broker_killed_then_rejoins(cluster, check):
