@@ -292,6 +292,43 @@ static void test_keys_on_every_master_read_back(void **state)
     redis_conn_free(rc);
 }
 
+/* redis_conn_scan walks every master: the keys of the test before (spread
+ * over the three) come back, each at least once, in small pages. */
+static void test_scan_walks_every_master(void **state)
+{
+    struct redis_conn *rc = it_conn();
+    char cursor[REDIS_SCAN_CURSOR_MAX] = "0", match[80];
+    const char *argv[4] = {"MATCH", match, "COUNT", "10"};
+    int seen[200] = {0}, pages = 0, masters_started = 0;
+    (void)state;
+
+    snprintf(match, sizeof(match), "%s:k*", it_prefix);
+    do {
+        redisReply *r = redis_conn_scan(rc, cursor, 4, argv);
+        assert_non_null(r);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        assert_int_equal(r->elements, 2);
+        for (size_t i = 0; i < r->element[1]->elements; i++) {
+            const char *k = r->element[1]->element[i]->str;
+            int n = atoi(k + strlen(it_prefix) + 2);
+            assert_true(n >= 0 && n < 200);
+            seen[n] = 1;
+        }
+        freeReplyObject(r);
+        masters_started += strcmp(cursor, "0") != 0 && strstr(cursor, ":0") != NULL &&
+                           strcmp(strstr(cursor, ":"), ":0") == 0;
+        assert_true(++pages < 10000);
+    } while (strcmp(cursor, "0") != 0);
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(seen[i], 1);
+    /* The walk moved on from the first master to the two others. */
+    assert_int_equal(masters_started, 2);
+    /* A cursor that is not one of the walk's is refused, not misread. */
+    snprintf(cursor, sizeof(cursor), "%s", "12x:3");
+    assert_null(redis_conn_scan(rc, cursor, 4, argv));
+    redis_conn_free(rc);
+}
+
 static void test_script_one_slot_runs_two_slots_crossslot(void **state)
 {
     static struct redis_script set2 = {
@@ -669,6 +706,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_slot_matches_cluster_keyslot),
         cmocka_unit_test(test_keys_on_every_master_read_back),
+        cmocka_unit_test(test_scan_walks_every_master),
         cmocka_unit_test(test_script_one_slot_runs_two_slots_crossslot),
         cmocka_unit_test(test_noscript_loads_on_that_node),
         cmocka_unit_test(test_pipeline_on_the_node_of_a_key),
