@@ -391,26 +391,15 @@ int redis_conn_get_reply(struct redis_conn *rc, redisReply **reply)
     return *reply != NULL ? 0 : -1;
 }
 
-/* EVALSHA routed by its first key; the routing loads the script on the
- * node that answers NOSCRIPT and resends there. */
+/* EVALSHA (argv, argc of them) routed by its first key; the routing loads
+ * the script on the node that answers NOSCRIPT and resends there. */
 static redisReply *redis_cluster_script(struct redis_conn *rc, const struct redis_script *s,
-                                        const char *nk, int nkeys, const char **keys, int nargs,
-                                        const char **args)
+                                        int argc, const char **argv)
 {
-    const char *argv[REDIS_ARGS_MAX];
     char *cmd = NULL;
-    long long len;
-    int argc = 0;
+    long long len = redisFormatCommandArgv(&cmd, argc, argv, NULL);
     redisReply *r;
 
-    argv[argc++] = "EVALSHA";
-    argv[argc++] = s->sha;
-    argv[argc++] = nk;
-    for (int i = 0; i < nkeys; i++)
-        argv[argc++] = keys[i];
-    for (int i = 0; i < nargs; i++)
-        argv[argc++] = args[i];
-    len = redisFormatCommandArgv(&cmd, argc, argv, NULL);
     if (len < 0 || cmd == NULL) {
         snprintf(rc->err, sizeof(rc->err), "cannot format command");
         return NULL;
@@ -452,8 +441,6 @@ redisReply *redis_script_call(struct redis_conn *rc, struct redis_script *s, int
     if (s->sha[0] == '\0' && redis_script_load(rc, s) != 0)
         return NULL;
     snprintf(nk, sizeof(nk), "%d", nkeys);
-    if (rc->cluster != NULL)
-        return redis_cluster_script(rc, s, nk, nkeys, keys, nargs, args);
     argv[argc++] = "EVALSHA";
     argv[argc++] = s->sha;
     argv[argc++] = nk;
@@ -461,6 +448,8 @@ redisReply *redis_script_call(struct redis_conn *rc, struct redis_script *s, int
         argv[argc++] = keys[i];
     for (int i = 0; i < nargs; i++)
         argv[argc++] = args[i];
+    if (rc->cluster != NULL)
+        return redis_cluster_script(rc, s, argc, argv);
     r = redis_conn_argv(rc, argc, argv, NULL);
     /* NOSCRIPT: the script did not run, so sending it again is safe. */
     if (r != NULL && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
