@@ -125,13 +125,14 @@ int alert_store_mark(struct redis_conn *rc, const char *user, const char *id, ch
 int alert_store_unpend(struct redis_conn *rc, const char *user, const char *id,
                        const char *created_before, char *err, size_t errlen)
 {
-    char k_user[ALERT_STORE_KEY_MAX];
-    const char *keys[1] = {k_user};
-    const char *args[2] = {id, created_before};
+    char k_user[ALERT_STORE_KEY_MAX], k_unpended[ALERT_STORE_KEY_MAX];
+    const char *keys[2] = {k_user, k_unpended};
+    const char *args[3] = {id, ALERT_STORE_UNPENDED_TTL_S, created_before};
 
     snprintf(k_user, sizeof(k_user), "user_alerts:{%s}", user);
-    return (int)alert_store_run_int(rc, &alert_store_unpend_lua, 1, keys,
-                                    created_before != NULL ? 2 : 1, args, "create: undo", err,
+    snprintf(k_unpended, sizeof(k_unpended), "alert_unpended:{%s}", user);
+    return (int)alert_store_run_int(rc, &alert_store_unpend_lua, 2, keys,
+                                    created_before != NULL ? 3 : 2, args, "create: undo", err,
                                     errlen);
 }
 
@@ -181,11 +182,11 @@ static int alert_store_arm_and_mark(struct redis_conn *rc, const struct alert_re
 int alert_store_create_once(struct redis_conn *rc, struct alert_record *rec, int max_per_user,
                             const char *idem_key, int idem_ttl_s, char *err, size_t errlen)
 {
-    char k_user[ALERT_STORE_KEY_MAX];
+    char k_user[ALERT_STORE_KEY_MAX], k_unpended[ALERT_STORE_KEY_MAX];
     char k_idem[ALERT_STORE_KEY_MAX + ALERT_STORE_IDEM_MAX];
     char thr[ALERT_STORE_NUM_MAX], created[ALERT_STORE_NUM_MAX], maxs[16], ttl[16];
     char fingerprint[MSG_TICKER_MAX + ALERT_STORE_NUM_MAX + 16];
-    const char *keys[2], *args[8];
+    const char *keys[3], *args[8];
     const char *type = alert_type_name(rec->type);
     redisReply *r;
     int rv;
@@ -204,7 +205,9 @@ int alert_store_create_once(struct redis_conn *rc, struct alert_record *rec, int
     keys[0] = k_user;
     if (idem_key != NULL) {
         snprintf(k_idem, sizeof(k_idem), "alert_idem:{%s}:%s", rec->user_id, idem_key);
+        snprintf(k_unpended, sizeof(k_unpended), "alert_unpended:{%s}", rec->user_id);
         keys[1] = k_idem;
+        keys[2] = k_unpended;
     }
     args[0] = rec->alert_id, args[1] = rec->ticker, args[2] = thr, args[3] = type;
     args[4] = created, args[5] = maxs;
@@ -212,7 +215,7 @@ int alert_store_create_once(struct redis_conn *rc, struct alert_record *rec, int
     /* What the key promises: the same request. */
     snprintf(fingerprint, sizeof(fingerprint), "%s %s %s", rec->ticker, thr, type);
     args[6] = ttl, args[7] = fingerprint;
-    r = redis_script_call(rc, &alert_store_create_lua, idem_key != NULL ? 2 : 1, keys,
+    r = redis_script_call(rc, &alert_store_create_lua, idem_key != NULL ? 3 : 1, keys,
                           idem_key != NULL ? 8 : 6, args);
     if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
         r->element[0]->type == REDIS_REPLY_STRING && msg_id_valid(r->element[0]->str) &&

@@ -12,6 +12,9 @@
 #define ALERT_STORE_NUM_MAX 32
 #define ALERT_STORE_KEY_MAX 128
 #define ALERT_STORE_STATE_PENDING 'p'
+/* How long alert_unpended:{user} remembers a removed pending id: longer than
+ * any idempotency key lives (1 h for a client's key). */
+#define ALERT_STORE_UNPENDED_TTL_S "3600"
 #define ALERT_STORE_STATE_ARMED 'a'
 #define ALERT_STORE_PENDING_AGE_S 60 /* a pending entry older than this is repaired */
 

@@ -55,7 +55,8 @@ enum redis_move_kind {
     REDIS_MOVE_OUTBOX_LEGACY, /* alerts_outbox (schema 2's, drained by the sweeper) */
     REDIS_MOVE_SCHEMA,        /* alert_store:schema */
     REDIS_MOVE_NOTIFIED,      /* notified:<alert id> (the notifier's dedup record) */
-    REDIS_MOVE_NOTIFIER_ALIVE /* notifier:alive:<token> (a notifier's heartbeat) */
+    REDIS_MOVE_NOTIFIER_ALIVE, /* notifier:alive:<token> (a notifier's heartbeat) */
+    REDIS_MOVE_UNPENDED        /* alert_unpended:{U} (creates undone, for their retries) */
 };
 
 /* Parses the command line (argv[0] is the program) into o, defaults first.

@@ -197,6 +197,8 @@ enum redis_move_kind redis_move_key_kind(const char *key, size_t len)
         return redis_move_token_valid(k + 15) ? REDIS_MOVE_NOTIFIER_ALIVE : REDIS_MOVE_FOREIGN;
     if ((rest = redis_move_tag(k, "user_alerts:", user, sizeof(user))) != NULL)
         return msg_id_valid(user) && *rest == '\0' ? REDIS_MOVE_USER_ALERTS : REDIS_MOVE_FOREIGN;
+    if ((rest = redis_move_tag(k, "alert_unpended:", user, sizeof(user))) != NULL)
+        return msg_id_valid(user) && *rest == '\0' ? REDIS_MOVE_UNPENDED : REDIS_MOVE_FOREIGN;
     if ((rest = redis_move_tag(k, "alert_events:", user, sizeof(user))) != NULL)
         return msg_id_valid(user) && *rest == '\0' ? REDIS_MOVE_EVENTS : REDIS_MOVE_FOREIGN;
     if ((rest = redis_move_tag(k, "alert_idem:", user, sizeof(user))) != NULL)

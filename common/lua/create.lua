@@ -1,11 +1,13 @@
 -- create: step 1 of a create, in the user's slot: the idempotency key, the
 -- per-user cap, then the alert entry, pending until the ticker side armed it.
--- KEYS user_alerts:{<user>} [alert_idem:{<user>}:<key>]
+-- KEYS user_alerts:{<user>} [alert_idem:{<user>}:<key> alert_unpended:{<user>}]
 -- ARGV id ticker threshold type created_at max [key_ttl_s fingerprint]
 -- -> 1 stored (state p); 0 the user is at max; {id, state} the alert this key
 --    stored before (state p, a, or "" when it fired or was deleted since);
 --    -1 the key was used before for a different request (fingerprint =
---    "ticker threshold type"), nothing stored.
+--    "ticker threshold type"), nothing stored. A key whose alert was removed
+--    while pending (unpend.lua: the request failed, it was never acknowledged)
+--    is dropped, and the alert is created as for a new key.
 if KEYS[2] then
   local v = redis.call('GET', KEYS[2])
   if v then
@@ -13,7 +15,10 @@ if KEYS[2] then
     if not id then return {v, ''} end -- kept by schema 1: no fingerprint, no re-arm
     if fp ~= ARGV[8] then return -1 end
     local e = redis.call('HGET', KEYS[1], id)
-    return {id, e and string.match(e, '(%S+)$') or ''}
+    if e or not KEYS[3] or redis.call('SREM', KEYS[3], id) == 0 then
+      return {id, e and string.match(e, '(%S+)$') or ''}
+    end
+    redis.call('DEL', KEYS[2])
   end
 end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then

@@ -759,14 +759,15 @@ static void step_run(struct fixture *f, struct redis_script *s, int nkeys, const
 static void step1_create(struct fixture *f, const char *user, const char *id, const char *ticker,
                          const char *thr, const char *created, const char *idem)
 {
-    char k_user[96], k_idem[160], fp[96];
-    const char *keys[2] = {k_user, k_idem};
+    char k_user[96], k_idem[160], k_unpended[96], fp[96];
+    const char *keys[3] = {k_user, k_idem, k_unpended};
     const char *args[8] = {id, ticker, thr, "above", created, "100", "60", fp};
 
     snprintf(k_user, sizeof(k_user), "user_alerts:{%s}", user);
     snprintf(k_idem, sizeof(k_idem), "alert_idem:{%s}:%s", user, idem != NULL ? idem : "");
+    snprintf(k_unpended, sizeof(k_unpended), "alert_unpended:{%s}", user);
     snprintf(fp, sizeof(fp), "%s %s above", ticker, thr);
-    step_run(f, &step_create, idem != NULL ? 2 : 1, keys, idem != NULL ? 8 : 6, args);
+    step_run(f, &step_create, idem != NULL ? 3 : 1, keys, idem != NULL ? 8 : 6, args);
 }
 
 static void step2_arm(struct fixture *f, const char *user, const char *id, const char *ticker,
@@ -880,6 +881,55 @@ static void test_create_crash_after_step1_retry_arms(void **state)
                      0);
     assert_string_equal(m.alert_id, id);
     assert_int_equal(claim(f, t, 12), 0);
+}
+
+/* A create whose arm failed is undone (or, stalled, removed by the repair
+ * sweep): it was never acknowledged, so a retry under the same key stores
+ * the alert anew instead of answering that it was stored. */
+static void test_create_undone_retry_creates_again(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], undone[37], swept[37], key[48], key2[48], old[32], entry[128];
+    struct alert_record rec;
+    char again[sizeof(rec.alert_id)];
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    snprintf(key, sizeof(key), "req-a-%s", t);
+    snprintf(key2, sizeof(key2), "req-b-%s", t);
+    snprintf(old, sizeof(old), "%.0f", time_now() - 2 * ALERT_STORE_PENDING_AGE_S);
+    assert_int_equal(alert_store_new_id(undone), 0);
+    assert_int_equal(alert_store_new_id(swept), 0);
+    /* The webapp's undo after a failed arm; the sweep's removal. */
+    step1_create(f, u, undone, t, "10.5", "1700000000", key);
+    assert_int_equal(alert_store_unpend(f->rc, u, undone, NULL, f->err, sizeof(f->err)), 1);
+    step1_create(f, u, swept, t, "11.5", old, key2);
+    sweep_all(f);
+    user_entry(f, u, swept, entry, sizeof(entry));
+    assert_string_equal(entry, "");
+    for (int i = 0; i < 2; i++) {
+        memset(&rec, 0, sizeof(rec));
+        assert_int_equal(alert_store_new_id(rec.alert_id), 0);
+        snprintf(rec.user_id, sizeof(rec.user_id), "%s", u);
+        snprintf(rec.ticker, sizeof(rec.ticker), "%s", t);
+        rec.threshold = i == 0 ? 10.5 : 11.5;
+        rec.created_at = time_now();
+        assert_int_equal(alert_store_create_once(f->rc, &rec, 100, i == 0 ? key : key2, 60, f->err,
+                                                 sizeof(f->err)),
+                         0);
+        assert_string_not_equal(rec.alert_id, i == 0 ? undone : swept);
+        user_entry(f, u, rec.alert_id, entry, sizeof(entry));
+        assert_true(strlen(entry) > 2 && strcmp(entry + strlen(entry) - 2, " a") == 0);
+        /* Now it is stored: the same key again is a replay of this one. */
+        snprintf(again, sizeof(again), "%s", rec.alert_id);
+        assert_int_equal(alert_store_new_id(rec.alert_id), 0);
+        assert_int_equal(alert_store_create_once(f->rc, &rec, 100, i == 0 ? key : key2, 60, f->err,
+                                                 sizeof(f->err)),
+                         ALERT_STORE_REPLAY);
+        assert_string_equal(rec.alert_id, again);
+    }
+    assert_int_equal(claim(f, t, 12), 2); /* both fire, once */
+    assert_int_equal(claim(f, t, 13), 0);
 }
 
 /* The repair sweep: an old pending entry the ticker side has is marked
@@ -1092,6 +1142,7 @@ int main(void)
         cmocka_unit_test(test_history_migrates_once),
         cmocka_unit_test(test_batch_stops_at_max_and_resumes),
         cmocka_unit_test(test_create_crash_after_step1_retry_arms),
+        cmocka_unit_test(test_create_undone_retry_creates_again),
         cmocka_unit_test(test_pending_repaired_by_sweep),
         cmocka_unit_test(test_delete_crash_orphan_skipped_or_disarmed),
         cmocka_unit_test(test_claim_crash_before_deliver),

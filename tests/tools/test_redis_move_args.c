@@ -115,6 +115,8 @@ static void test_key_kinds(void **state)
     kind("user_alerts:{u-1_A}", REDIS_MOVE_USER_ALERTS);
     kind("alert_idem:{u1}:req-1.a:b", REDIS_MOVE_IDEM);
     kind("alert_events:{u1}", REDIS_MOVE_EVENTS);
+    kind("alert_unpended:{u1}", REDIS_MOVE_UNPENDED);
+    kind("alert_unpended:{u1}:x", REDIS_MOVE_FOREIGN);
     kind("ticker_alerts:{BTC-USD}", REDIS_MOVE_TICKER_ALERTS);
     kind("ticker_alerts:{^GSPC}", REDIS_MOVE_TICKER_ALERTS);
     kind("alert_idx:{GC=F}:above", REDIS_MOVE_INDEX);
