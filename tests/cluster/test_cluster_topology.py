@@ -19,144 +19,28 @@ it, at a port offset in a state folder of its own (reduced scale: topics of
 
 CLUSTER_TEST_PORT_OFFSET (10000: Redis 17001-17006, their cluster bus 17101-17106, Kafka
 19092-19097, webapps 18001-18003, nginx 18080: below the ephemeral ports and the
-other suites' ranges) moves it. Run by `./stack test cluster`, or alone:
+other suites' ranges) moves it. The topology is the `cluster` fixture of
+conftest.py, started once for this module and test_cluster_failover.py. Run by
+`./stack test cluster` (python3 tests/cluster: both modules), or alone:
 python3 tests/cluster/test_cluster_topology.py (binaries from build/).
 """
-import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+sys.path.insert(0, HERE)
 import testkit  # noqa: E402
 
 if __name__ == "__main__":  # before pytest is imported: testkit.pytest_main finds one
     sys.exit(testkit.pytest_main(__file__, sys.argv[1:]))
 
-import pytest  # noqa: E402
-
-OFFSET = os.environ.get("CLUSTER_TEST_PORT_OFFSET", "10000")
-PARTITIONS = 3
-# The Redis key schema is not cluster-ready yet: a daemon that reads no
-# REDIS_CLUSTER_NODES talks to the first node only and gets MOVED (or
-# CROSSSLOT) for keys of the other slots.
-
-
-class Cluster:
-    """The running topology: ./stack with its environment, its instances' ports."""
-
-    def __init__(self, base):
-        self.base = base
-        self.state = os.path.join(base, "cluster")
-        self.env = {k: v for k, v in os.environ.items()
-                    if k not in ("STACK_TOPOLOGY", "STACK_TEST_MODE", "STACK_CLUSTER_STATE",
-                                 "NOTIFIERS_REPLICAS", "WEBAPP_REPLICAS")}
-        self.env.update(STACK_STATE=base, CLUSTER_PORT_OFFSET=OFFSET, STACK_SKIP_BUILD="1",
-                        PRICE_SOURCE="sim", KAFKA_PARTITIONS=str(PARTITIONS))
-        self.ports = {}
-        self.pids = {}
-
-    def stack(self, *args, timeout=300, **extra):
-        """(exit status, output) of ./stack ARGS, its output echoed."""
-        t0 = time.monotonic()
-        p = subprocess.run([os.path.join(ROOT, "stack"), *args], env=dict(self.env, **extra),
-                           capture_output=True, text=True, timeout=timeout)
-        out = p.stdout + p.stderr
-        print(f"$ ./stack {' '.join(args)}  (exit {p.returncode}, "
-              f"{time.monotonic() - t0:.0f}s)\n    | " + out.strip().replace("\n", "\n    | "))
-        return p.returncode, out
-
-    def read_ports(self):
-        rc, out = self.stack("ports")
-        assert rc == 0, out
-        for line in out.splitlines():
-            name, ports = line.split()[:2]
-            self.ports[name] = [int(p) for p in ports.split(",")]
-
-    def named(self, prefix):
-        return sorted(n for n in self.ports if re.fullmatch(rf"{prefix}(-\d+)?", n))
-
-    def bootstrap(self):
-        return ",".join(f"127.0.0.1:{self.ports[b][0]}" for b in self.named("kafka-[123]"))
-
-    def record_pids(self):
-        for f in os.listdir(os.path.join(self.state, "run")):
-            if f.endswith(".pid"):
-                with open(os.path.join(self.state, "run", f)) as pf:
-                    self.pids[f[:-4]] = int(pf.read().strip())
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def listening(ports):
-    """The ports of ports that a socket listens on (ss: a connect could meet
-    its own ephemeral port)."""
-    out = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True, check=True).stdout
-    open_ports = {int(m) for m in re.findall(r"^\S+\s+\d+\s+\d+\s+\S+:(\d+)\s", out, re.M)}
-    return sorted(set(ports) & open_ports)
-
-
-def redis(port, *args):
-    p = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port), *args],
-                       capture_output=True, text=True, timeout=10)
-    return p.stdout.replace("\r", "")
-
-
-def metadata(boot):
-    p = subprocess.run(["kcat", "-b", boot, "-L", "-J"], capture_output=True, text=True,
-                       timeout=30)
-    assert p.returncode == 0, p.stderr
-    return json.loads(p.stdout)
-
-
-def healthy_within(port, seconds=30):
-    """(status, body) of /health once it answers 200, or its last answer after
-    seconds: a check of a broker can time out once on a machine this loaded."""
-    last = [None]
-
-    def ok():
-        last[0] = health(port)
-        return last[0][0] == 200
-    testkit.wait_until(ok, seconds, step=1)
-    return last[0]
-
-
-def health(port):
-    status, body = testkit.http_get(port, "/health", timeout=3)
-    try:
-        return status, json.loads(body or b"{}")
-    except ValueError:
-        return status, {}
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    base = tempfile.mkdtemp(prefix="cluster-topology-")
-    c = Cluster(base)
-    t0 = time.monotonic()
-    rc, out = c.stack("up", "--cluster")
-    print(f"cluster up in {time.monotonic() - t0:.0f}s")
-    try:
-        assert rc == 0, "./stack up --cluster failed"
-        c.read_ports()
-        c.record_pids()
-        yield c
-    finally:
-        c.stack("down")
-        shutil.rmtree(base, ignore_errors=True)
+from clusterkit import (PARTITIONS, ROOT, alive, health, healthy_within, listening,  # noqa: E402
+                        metadata, redis)
 
 
 def test_brokers_and_replicated_topics(cluster, check):
