@@ -51,7 +51,8 @@ def main():
     w = out.append
     w(f"## Redis Cluster: run of {meta.get('date', '?')} (`{meta.get('command', '?')}`)")
     w("")
-    w(f"Machine: {meta.get('machine', '?')}. Load average (1, 5, 15 min) "
+    machine = meta.get("machine", "?").replace("; v=", "; Redis ")
+    w(f"Machine: {machine}. Load average (1, 5, 15 min) "
       f"{meta.get('load_start', '?')} at the start, {meta.get('load_end', '?')} at the end. "
       "**Machine shared with other load during this run (CI and other engineers' "
       "brokers, tests and benchmarks): noisy.** To be repeated at a quiet time with the "
@@ -144,9 +145,12 @@ def main():
             w(f"- {what}, cluster / single: {f(b, key) / f(a, key):.2f}x.")
         a, b = evr.get(("group1", phase)), evr.get(("group3", phase))
         if a and b:
-            w(f"- {what}, 3 evaluators / 1 on the cluster: {f(b, key) / f(a, key):.2f}x "
-              "(2 cores: three evaluators, six Redis servers and Kafka compete for them, so "
-              "this shows the group scales without contention in Redis or Kafka, not 3x).")
+            w(f"- {what}, 3 evaluators / 1 on the cluster: {f(b, key) / f(a, key):.2f}x. "
+              "Three evaluators, six Redis servers, Kafka and the feeder share the same two "
+              "cores, so this ratio shows contention for them, not what three instances on "
+              "machines of their own would do; that needs cores of its own per instance.")
+    w("- The in-process runs (`single`, `cluster`) read a topic of 1 partition, the groups "
+      "one of 6: compare within each pair, not across them.")
     w("")
     claim_cpu = cpu_by.get(("cluster", "firing"))
     quiet_cpu = cpu_by.get(("cluster", "quiet"))
