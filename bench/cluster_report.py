@@ -121,7 +121,7 @@ def main():
       "each with its own Redis and Kafka connections) in one consumer group over 6 "
       "partitions, on the cluster; the bench feeds the ticks while the group is paused, "
       "then times it from the first tick processed to the last alert acknowledged. This "
-      "measures the evaluator code honestly without a tick injector's own limits; the real "
+      "measures the evaluator code without a tick injector's own limits; the real "
       "`consumer` daemons run the same modules.")
     w("")
     w("| run | phase | ticks | fired | ticks/s | fired alerts/s | Redis CPU-s / 1000 (masters) | (replicas) |")
