@@ -45,16 +45,16 @@ struct redis_move_opts {
 
 /* What a key of the source is. */
 enum redis_move_kind {
-    REDIS_MOVE_FOREIGN = 0,   /* not of the schema: left alone */
-    REDIS_MOVE_USER_ALERTS,   /* user_alerts:{U} */
-    REDIS_MOVE_IDEM,          /* alert_idem:{U}:<key> */
-    REDIS_MOVE_EVENTS,        /* alert_events:{U} */
-    REDIS_MOVE_TICKER_ALERTS, /* ticker_alerts:{T} */
-    REDIS_MOVE_INDEX,         /* alert_idx:{T}:above, alert_idx:{T}:below */
-    REDIS_MOVE_OUTBOX,        /* alerts_outbox:{T} */
-    REDIS_MOVE_OUTBOX_LEGACY, /* alerts_outbox (schema 2's, drained by the sweeper) */
-    REDIS_MOVE_SCHEMA,        /* alert_store:schema */
-    REDIS_MOVE_NOTIFIED,      /* notified:<alert id> (the notifier's dedup record) */
+    REDIS_MOVE_FOREIGN = 0,    /* not of the schema: left alone */
+    REDIS_MOVE_USER_ALERTS,    /* user_alerts:{U} */
+    REDIS_MOVE_IDEM,           /* alert_idem:{U}:<key> */
+    REDIS_MOVE_EVENTS,         /* alert_events:{U} */
+    REDIS_MOVE_TICKER_ALERTS,  /* ticker_alerts:{T} */
+    REDIS_MOVE_INDEX,          /* alert_idx:{T}:above, alert_idx:{T}:below */
+    REDIS_MOVE_OUTBOX,         /* alerts_outbox:{T} */
+    REDIS_MOVE_OUTBOX_LEGACY,  /* alerts_outbox (schema 2's, drained by the sweeper) */
+    REDIS_MOVE_SCHEMA,         /* alert_store:schema */
+    REDIS_MOVE_NOTIFIED,       /* notified:<alert id> (the notifier's dedup record) */
     REDIS_MOVE_NOTIFIER_ALIVE, /* notifier:alive:<token> (a notifier's heartbeat) */
     REDIS_MOVE_UNPENDED        /* alert_unpended:{U} (creates undone, for their retries) */
 };
