@@ -11,6 +11,7 @@ it, at a port offset in a state folder of its own (reduced scale: topics of
   key's node), the two producers sharing the assets;
 - alerts through nginx: stored, listed, deleted; fired ones reach the user's
   open stream once each, with positions, and are in the history;
+- the dashboard in Debian's chromium (tests/browser/dashboard.test.mjs);
 - a broker killed (SIGKILL, the leader of a probe topic): a message is still
   written with acks=all (2 replicas in sync are enough) and read back; the
   broker started again rejoins every ISR;
@@ -166,6 +167,18 @@ def test_alerts_end_to_end(cluster, check):
     testkit.wait_until(lambda: set(fired) <= set(notified()), 20)
     got = [i for i in notified() if i in fired]
     check(sorted(got) == sorted(fired), f"the notifiers logged {got}, expected {fired} once each")
+
+
+def test_dashboard_in_a_browser(cluster, check, tmp_path):
+    """The dashboard test of tests/browser (Debian's chromium, headless)
+    against the cluster's nginx: every asset's price moves, an alert set in
+    the page fires (banner, gone from the list), Delete removes one."""
+    env = dict(os.environ, E2E_BASE_URL=f"http://127.0.0.1:{cluster.ports['nginx'][0]}",
+               E2E_ARTIFACTS=str(tmp_path))
+    p = subprocess.run(["node", os.path.join(ROOT, "tests", "browser", "dashboard.test.mjs")],
+                       env=env, capture_output=True, text=True, timeout=300)
+    print(p.stdout[-3000:], p.stderr[-2000:])
+    check(p.returncode == 0, f"dashboard.test.mjs exit {p.returncode}")
 
 
 def test_broker_killed_then_rejoins(cluster, check):
