@@ -69,23 +69,30 @@ static int config_match(const struct config_var *v, const char *text, char *err,
     return -1;
 }
 
-/* An integer in [min, max]: empty, non-numeric, trailing garbage or out of
- * range → -1. */
-static int config_parse_long(const struct config_var *v, const char *text, long *out, char *err,
-                             size_t errlen)
+int config_long(const char *text, long min, long max, long *out)
 {
-    long min = (long)v->min, max = (long)v->max;
     char *end = NULL;
     long val;
 
     errno = 0;
     val = strtol(text, &end, 10);
-    if (*text == '\0' || end == text || *end != '\0' || errno == ERANGE || val < min || val > max) {
+    if (*text == '\0' || end == text || *end != '\0' || errno == ERANGE || val < min || val > max)
+        return -1;
+    *out = val;
+    return 0;
+}
+
+/* An integer of v's range, or -1 with err naming v. */
+static int config_parse_long(const struct config_var *v, const char *text, long *out, char *err,
+                             size_t errlen)
+{
+    long min = (long)v->min, max = (long)v->max;
+
+    if (config_long(text, min, max, out) != 0) {
         snprintf(err, errlen, "%s: must be an integer between %ld and %ld (got '%.64s')", v->name,
                  min, max, text);
         return -1;
     }
-    *out = val;
     return 0;
 }
 

@@ -119,6 +119,12 @@ int config_load(const struct config_var *vars, void *cfg, char *err, size_t errl
  * `own`, which may be NULL) with each default and range, to stdout. */
 void config_print_help(const char *prog, const char *summary, const struct config_var *own);
 
+/* Parses a whole decimal integer in [min, max] into *out (the same rule as
+ * an integer variable; also for the tools' command lines). Returns 0, or -1
+ * for an empty, non-numeric, trailing-garbage or out-of-range text (*out
+ * untouched). */
+int config_long(const char *text, long min, long max, long *out);
+
 /* True when argv asks for help (-h or --help). */
 int config_wants_help(int argc, char **argv);
 

@@ -6,11 +6,11 @@
  *     (no TOPIC: the contract's topics; R 1 and the broker's M by default)
  *   kafka-admin wait --bootstrap H:P [--timeout-ms N]
  *   kafka-admin topics */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "contract.h"
 #include "kafka.h"
 #include "log.h"
@@ -24,19 +24,6 @@ static void admin_usage(void)
                     "[--replication-factor R] [--min-insync-replicas M] [TOPIC...]\n"
                     "       kafka-admin wait --bootstrap HOST:PORT [--timeout-ms N]\n"
                     "       kafka-admin topics\n");
-}
-
-static int admin_parse_long(const char *s, long min, long max, long *out)
-{
-    char *end = NULL;
-    long v;
-
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 static int admin_wait(const char *bootstrap, long timeout_ms)
@@ -89,22 +76,22 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--bootstrap") == 0 && i + 1 < argc) {
             bootstrap = argv[++i];
         } else if (strcmp(argv[i], "--partitions") == 0 && i + 1 < argc) {
-            if (admin_parse_long(argv[++i], 1, 1000, &partitions) != 0) {
+            if (config_long(argv[++i], 1, 1000, &partitions) != 0) {
                 fprintf(stderr, "kafka-admin: --partitions must be 1..1000\n");
                 return 2;
             }
         } else if (strcmp(argv[i], "--replication-factor") == 0 && i + 1 < argc) {
-            if (admin_parse_long(argv[++i], 1, 9, &replication) != 0) {
+            if (config_long(argv[++i], 1, 9, &replication) != 0) {
                 fprintf(stderr, "kafka-admin: --replication-factor must be 1..9\n");
                 return 2;
             }
         } else if (strcmp(argv[i], "--min-insync-replicas") == 0 && i + 1 < argc) {
-            if (admin_parse_long(argv[++i], 1, 9, &min_isr) != 0) {
+            if (config_long(argv[++i], 1, 9, &min_isr) != 0) {
                 fprintf(stderr, "kafka-admin: --min-insync-replicas must be 1..9\n");
                 return 2;
             }
         } else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc) {
-            if (admin_parse_long(argv[++i], 100, 600000, &timeout_ms) != 0) {
+            if (config_long(argv[++i], 100, 600000, &timeout_ms) != 0) {
                 fprintf(stderr, "kafka-admin: --timeout-ms must be 100..600000\n");
                 return 2;
             }

@@ -2,12 +2,12 @@
  * schema's keys (redis_move.h). No I/O, so both are unit-tested. */
 #include "redis_move.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alert_store.h"
+#include "config.h"
 #include "message.h"
 #include "redis.h"
 
@@ -45,19 +45,6 @@ const char *redis_move_usage(void)
     return redis_move_usage_text;
 }
 
-static int redis_move_parse_long(const char *s, long min, long max, long *out)
-{
-    char *end = NULL;
-    long v;
-
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* "host:port" (the last colon splits) into host[hostlen] and *port. */
 static int redis_move_parse_addr(const char *s, char *host, size_t hostlen, int *port)
 {
@@ -65,7 +52,7 @@ static int redis_move_parse_addr(const char *s, char *host, size_t hostlen, int 
     long p;
 
     if (colon == NULL || colon == s || (size_t)(colon - s) >= hostlen ||
-        redis_move_parse_long(colon + 1, 1, 65535, &p) != 0)
+        config_long(colon + 1, 1, 65535, &p) != 0)
         return -1;
     memcpy(host, s, (size_t)(colon - s));
     host[colon - s] = '\0';
@@ -77,7 +64,7 @@ static int redis_move_parse_addr(const char *s, char *host, size_t hostlen, int 
 static int redis_move_opt_long(const char *name, const char *value, long min, long max, long *out,
                                char *err, size_t errlen)
 {
-    if (redis_move_parse_long(value, min, max, out) != 0) {
+    if (config_long(value, min, max, out) != 0) {
         snprintf(err, errlen, "%s must be a whole number in %ld..%ld, not '%.64s'", name, min, max,
                  value);
         return -1;
