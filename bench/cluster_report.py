@@ -52,11 +52,16 @@ def main():
     w(f"## Redis Cluster: run of {meta.get('date', '?')} (`{meta.get('command', '?')}`)")
     w("")
     machine = meta.get("machine", "?").replace("; v=", "; Redis ")
+    try:
+        busy = float(str(meta.get("load_start", "")).split()[0]) >= 1.0
+    except (ValueError, IndexError):
+        busy = True
     w(f"Machine: {machine}. Load average (1, 5, 15 min) "
       f"{meta.get('load_start', '?')} at the start, {meta.get('load_end', '?')} at the end. "
-      "**Machine shared with other load during this run (CI and other engineers' "
-      "brokers, tests and benchmarks): noisy.** To be repeated at a quiet time with the "
-      "same command.")
+      + ("**Other load was running when this run started (a 1-minute load average of 1 "
+         "or more): the figures are noisy.** Repeat at a quiet time with the same command."
+         if busy else
+         "Nothing else was running when it started (the load at the end is the run's own)."))
     w("")
     w(f"Servers started by the run on ports {meta.get('ports', '?')}: one `redis-server` "
       "and a six-node Redis Cluster (3 masters + 3 replicas, `scripts/redis-cluster`), "
