@@ -45,9 +45,18 @@ static void kafka_on_error(rd_kafka_t *rk, int err, const char *reason, void *op
                  rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
         return;
     }
-    /* A fatal error (e.g. idempotence broken) ends the client: stop the
-     * daemon the way a signal would so delivery reports are still served. */
+    /* A fatal error ends the client. A producer's (the idempotent
+     * producer's sequence lost in a broker's failover) is replaced by its
+     * owner (kafka_producer_failed, kafka_producer_renew): the daemon goes
+     * on. Any other client's stops the daemon the way a signal would, so
+     * delivery reports are still served. */
     ferr = rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+    if (rd_kafka_type(rk) == RD_KAFKA_PRODUCER) {
+        log_error("kafka producer fatal",
+                  "error=%s reason=\"%s\" action=\"replacing the producer\"",
+                  rd_kafka_err2name(ferr), fatal);
+        return;
+    }
     log_error("kafka fatal error", "error=%s reason=\"%s\"", rd_kafka_err2name(ferr), fatal);
     signals_request_stop();
 }
@@ -289,6 +298,46 @@ int kafka_produce(rd_kafka_t *rk, const char *topic, const char *key, size_t key
     if (errp != NULL)
         *errp = err;
     return err ? -1 : 0;
+}
+
+int kafka_producer_failed(rd_kafka_t *rk)
+{
+    return rk != NULL && rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+rd_kafka_t *kafka_producer_renew(const struct kafka_opts *o)
+{
+    char err[256];
+    rd_kafka_t *rk = kafka_producer_new(o, err, sizeof(err));
+
+    if (rk == NULL)
+        log_error("kafka producer not replaced", "error=\"%s\"", err);
+    else
+        log_info("kafka producer replaced", NULL);
+    return rk;
+}
+
+void kafka_producer_purge(rd_kafka_t *rk)
+{
+    if (rk == NULL)
+        return;
+    /* Its queued and in-flight messages fail now (delivery reports with
+     * _PURGE_QUEUE / _PURGE_INFLIGHT, served here), for their owners to
+     * send again. */
+    rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(rk, 1000);
+}
+
+void kafka_producer_discard(rd_kafka_t *rk)
+{
+    int left;
+
+    if (rk == NULL)
+        return;
+    kafka_producer_purge(rk);
+    left = rd_kafka_outq_len(rk);
+    rd_kafka_destroy(rk);
+    log_info("kafka producer discarded", "undelivered=%d", left);
 }
 
 int kafka_producer_close(rd_kafka_t *rk, int timeout_ms)

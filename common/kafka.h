@@ -57,6 +57,19 @@ int kafka_produce(rd_kafka_t *rk, const char *topic, const char *key, size_t key
  * Returns the number of messages left undelivered. */
 int kafka_producer_close(rd_kafka_t *rk, int timeout_ms);
 
+/* A producer's fatal error (e.g. the idempotent producer's sequence lost
+ * in a broker failover) does not stop the daemon: the producer's owner
+ * checks kafka_producer_failed before producing and replaces it.
+ * kafka_producer_renew makes the new one from the same options (NULL,
+ * logged, when it cannot: try again later); kafka_producer_discard fails
+ * the old one's queued and in-flight messages (their delivery reports say
+ * so) and destroys it; kafka_producer_purge only fails them, for a handle
+ * another thread may still read (destroyed later). */
+int kafka_producer_failed(rd_kafka_t *rk);
+rd_kafka_t *kafka_producer_renew(const struct kafka_opts *o);
+void kafka_producer_discard(rd_kafka_t *rk);
+void kafka_producer_purge(rd_kafka_t *rk);
+
 /* Leaves the group (commits stored offsets) and destroys. */
 void kafka_consumer_close(rd_kafka_t *rk);
 

@@ -2,6 +2,7 @@
  * alert-evaluators), claims the alerts they trigger from Redis in one
  * script per batch, publishes them to the alerts topic through the Redis
  * outbox, serves /health and /metrics. See docs/exactly-once.md. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +66,7 @@ static const struct config_var consumer_vars[] = {
  * not thread-safe) and the producer (librdkafka handles are). */
 struct consumer_health {
     struct redis_conn *rc;
-    rd_kafka_t *producer;
+    _Atomic(rd_kafka_t *) producer; /* swapped by consumer_renew_producer */
     struct consumer_stats *stats;
 };
 
@@ -73,7 +74,7 @@ static int consumer_health_check(void *ud, struct buf *out)
 {
     struct consumer_health *h = ud;
     int redis_ok = redis_conn_ping(h->rc) == 0;
-    int kafka_ok = kafka_ping(h->producer, CONSUMER_HEALTH_KAFKA_MS) == 0;
+    int kafka_ok = kafka_ping(atomic_load(&h->producer), CONSUMER_HEALTH_KAFKA_MS) == 0;
 
     buf_printf(out, "{\"status\":\"%s\",\"redis\":\"%s\",\"kafka\":\"%s\",\"outbox_depth\":%lld}",
                redis_ok && kafka_ok ? "ok" : "unavailable", redis_ok ? "ok" : "down",
@@ -117,16 +118,52 @@ static int consumer_reopen(const struct consumer_config *cfg, const struct kafka
     return 0;
 }
 
+/* The producer of the alerts, and the one it replaced (kept until the
+ * health thread can no longer be using it). */
+struct consumer_producer {
+    rd_kafka_t *rk;
+    const struct kafka_opts *opts;
+    rd_kafka_t *retired;
+    int64_t retired_at;
+};
+
+#define CONSUMER_RETIRE_MS 10000 /* > the health check's Kafka timeout */
+
+/* Replaces a producer that hit a fatal error (the idempotent producer's
+ * sequence lost in a broker failover): its unacknowledged alerts fail now,
+ * so their outbox entries are published again by the new one. */
+static void consumer_renew_producer(struct consumer_producer *p, struct outbox *ob,
+                                    struct consumer_health *health)
+{
+    rd_kafka_t *fresh;
+
+    if (p->retired != NULL && time_mono_ms() - p->retired_at >= CONSUMER_RETIRE_MS) {
+        kafka_producer_close(p->retired, 0);
+        p->retired = NULL;
+    }
+    if (!kafka_producer_failed(p->rk) || p->retired != NULL ||
+        (fresh = kafka_producer_renew(p->opts)) == NULL)
+        return;
+    kafka_producer_purge(p->rk);
+    outbox_attach(ob, fresh);
+    atomic_store(&health->producer, fresh);
+    p->retired = p->rk;
+    p->retired_at = time_mono_ms();
+    p->rk = fresh;
+}
+
 /* The main loop: evaluate ticks, serve the outbox, back off while Redis is
  * down (held ticks are retried, never skipped), replace a consumer that
  * hit a fatal error. */
 static void consumer_run(const struct consumer_config *cfg, const struct kafka_opts *copts,
                          struct evaluator *ev, struct outbox *ob, struct redis_conn *rc,
-                         rd_kafka_t **consumer)
+                         rd_kafka_t **consumer, struct consumer_producer *prod,
+                         struct consumer_health *health)
 {
     struct alert_store_migration mig = {0};
 
     while (signals_running()) {
+        consumer_renew_producer(prod, ob, health);
         /* Histories of the version before move once; claims need not wait. */
         alert_store_migrate_step(rc, &mig);
         if (*consumer == NULL || evaluator_consumer_fatal(ev)) {
@@ -177,6 +214,7 @@ int main(int argc, char **argv)
     char err[CONFIG_ERR_MAX + KAFKA_ERR_MAX];
     static struct consumer_stats stats;
     struct consumer_health health = {0};
+    struct consumer_producer prod = {0};
     struct health_server *hs = NULL;
     struct redis_conn *rc = NULL;
     struct outbox *ob = NULL;
@@ -217,7 +255,7 @@ int main(int argc, char **argv)
         log_error("out of memory", NULL);
         goto out;
     }
-    health.producer = producer;
+    atomic_store(&health.producer, producer);
     health.stats = &stats;
     if (cfg.common.metrics_port > 0) {
         hs =
@@ -229,7 +267,10 @@ int main(int argc, char **argv)
         }
     }
     log_info("consumer running", NULL);
-    consumer_run(&cfg, &copts, ev, ob, rc, &consumer);
+    prod.rk = producer;
+    prod.opts = &popts;
+    consumer_run(&cfg, &copts, ev, ob, rc, &consumer, &prod, &health);
+    producer = prod.rk;
     rc_exit = 0;
 out:
     log_info("consumer stopping", NULL);
@@ -244,6 +285,7 @@ out:
         if (ob != NULL && outbox_flush_acks(ob) > 0)
             log_warn("outbox acks left", "note=\"republished by the next sweep\"");
     }
+    kafka_producer_close(prod.retired, 0);
     outbox_free(ob);
     redis_conn_free(health.rc);
     redis_conn_free(rc);

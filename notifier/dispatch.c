@@ -348,6 +348,19 @@ static void dispatch_heartbeat(struct dispatcher *d)
     atomic_store(&d->stats->redis_up, 0);
 }
 
+/* Replaces the dead-letter producer after a fatal error (the idempotent
+ * producer's sequence lost in a broker failover): the dead letters it had
+ * not delivered fail now (their reports retry them) and go to the new one. */
+static void dispatch_renew_producer(struct dispatcher *d)
+{
+    rd_kafka_t *fresh;
+
+    if (!kafka_producer_failed(d->producer) || (fresh = kafka_producer_renew(&d->popts)) == NULL)
+        return;
+    kafka_producer_discard(d->producer);
+    d->producer = fresh;
+}
+
 void dispatch_step(struct dispatcher *d)
 {
     int64_t due = dispatch_advance(d);
@@ -364,6 +377,7 @@ void dispatch_step(struct dispatcher *d)
         dispatch_poll_sinks(d, wait > 20 ? 20 : wait);
     else if (d->draining)
         time_sleep_ms(wait > 20 ? 20 : wait);
+    dispatch_renew_producer(d);
     rd_kafka_poll(d->producer, 0);
 }
 

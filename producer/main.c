@@ -126,7 +126,7 @@ int main(int argc, char **argv)
     struct health_server *hs = NULL;
     rd_kafka_t *rk = NULL;
     char err[512];
-    int rc = 1, feed_ready = 0;
+    int rc = 1, feed_ready = 0, pub_ready = 0;
 
     if (producer_list_assets(argc, argv))
         return 0;
@@ -155,7 +155,9 @@ int main(int argc, char **argv)
         log_error("kafka producer failed", "error=\"%s\"", err);
         goto out_stats;
     }
-    publisher_init(&pub, rk, cfg.topic, &stats);
+    publisher_init(&pub, rk, &ko, cfg.topic, &stats);
+    rk = NULL; /* the publisher's now */
+    pub_ready = 1;
     if (feed_init(&feed, &cfg, &assets, &pub, &stats, cfg.mode == MODE_REPLAY ? &replay : NULL, err,
                   sizeof(err)) != 0) {
         log_error("startup failed", "error=\"%s\"", err);
@@ -179,7 +181,10 @@ out_stats:
     health_server_stop(hs);
     if (feed_ready)
         feed_free(&feed);
-    kafka_producer_close(rk, PRODUCER_FLUSH_MS);
+    if (pub_ready)
+        publisher_close(&pub, PRODUCER_FLUSH_MS);
+    else
+        kafka_producer_close(rk, PRODUCER_FLUSH_MS);
     stats_destroy(&stats);
     curl_global_cleanup();
 out:

@@ -13,14 +13,33 @@
 #define PUBLISH_LOG_PERIOD_MS 5000
 #define PUBLISH_QUEUE_WAIT_MS 50 /* back-pressure when the local queue is full */
 
-void publisher_init(struct publisher *p, rd_kafka_t *rk, const char *topic,
-                    struct producer_stats *stats)
+void publisher_init(struct publisher *p, rd_kafka_t *rk, const struct kafka_opts *opts,
+                    const char *topic, struct producer_stats *stats)
 {
     p->rk = rk;
+    p->opts = opts;
     p->topic = topic;
     p->stats = stats;
     ratelog_init(&p->drop_log, PUBLISH_LOG_PERIOD_MS);
     ratelog_init(&p->fail_log, PUBLISH_LOG_PERIOD_MS);
+}
+
+void publisher_close(struct publisher *p, int timeout_ms)
+{
+    kafka_producer_close(p->rk, timeout_ms);
+    p->rk = NULL;
+}
+
+/* A producer that hit a fatal error is replaced before the next tick: its
+ * unsent ticks are dropped (a price is sent again a tick later). */
+static void publisher_check(struct publisher *p)
+{
+    rd_kafka_t *fresh;
+
+    if (!kafka_producer_failed(p->rk) || (fresh = kafka_producer_renew(p->opts)) == NULL)
+        return;
+    kafka_producer_discard(p->rk);
+    p->rk = fresh;
 }
 
 int publish_price_ok(double price)
@@ -64,6 +83,7 @@ int publish_price(struct publisher *p, const struct asset *a, double price, doub
         publish_drop(p, a, price, src, "message does not encode");
         return 1;
     }
+    publisher_check(p);
     if (kafka_produce(p->rk, p->topic, m.ticker, strlen(m.ticker), json, (size_t)len, NULL,
                       PUBLISH_QUEUE_WAIT_MS, &err) != 0) {
         atomic_fetch_add(&p->stats->publish_failed, 1);

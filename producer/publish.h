@@ -13,15 +13,19 @@
 #define PUBLISH_PRICE_MAX 1e12 /* anything above is taken as garbage */
 
 struct publisher {
-    rd_kafka_t *rk;    /* borrowed */
-    const char *topic; /* borrowed */
+    rd_kafka_t *rk;                /* owned from publisher_init on: close with publisher_close */
+    const struct kafka_opts *opts; /* borrowed: to replace rk after a fatal error */
+    const char *topic;             /* borrowed */
     struct producer_stats *stats;
     struct ratelog drop_log;
     struct ratelog fail_log;
 };
 
-void publisher_init(struct publisher *p, rd_kafka_t *rk, const char *topic,
-                    struct producer_stats *stats);
+void publisher_init(struct publisher *p, rd_kafka_t *rk, const struct kafka_opts *opts,
+                    const char *topic, struct producer_stats *stats);
+
+/* Flushes for up to timeout_ms and destroys the producer. */
+void publisher_close(struct publisher *p, int timeout_ms);
 
 /* True when price may be published: finite, > 0 and <= PUBLISH_PRICE_MAX. */
 int publish_price_ok(double price);
