@@ -11,3 +11,19 @@ function(sa_embed)
     COMMENT "${E_COMMENT}"
     VERBATIM)
 endfunction()
+
+# sa_embed_lua(<var> PREFIX <prefix> SCRIPTS <names...> COMMENT <text>): the
+# Redis scripts lua/<name>.lua of the calling folder, embedded as byte arrays
+# <prefix>_<name> in <binary dir>/<prefix>.c; <var> is set to that file.
+function(sa_embed_lua var)
+  cmake_parse_arguments(L "" "PREFIX;COMMENT" "SCRIPTS" ${ARGN})
+  set(files)
+  set(names)
+  foreach(name IN LISTS L_SCRIPTS)
+    list(APPEND files ${CMAKE_CURRENT_SOURCE_DIR}/lua/${name}.lua)
+    list(APPEND names ${L_PREFIX}_${name})
+  endforeach()
+  set(out ${CMAKE_CURRENT_BINARY_DIR}/${L_PREFIX}.c)
+  sa_embed(OUT ${out} FILES ${files} NAMES ${names} COMMENT "${L_COMMENT}")
+  set(${var} ${out} PARENT_SCOPE)
+endfunction()

@@ -11,22 +11,9 @@
 
 #define DEDUP_KEY_MAX (16 + 64)
 
-/* KEYS[1] notified:{id}; ARGV[1] token, ARGV[2] ttl, ARGV[3] alive prefix. */
-static const char dedup_claim_lua[] =
-    "local v = redis.call('GET', KEYS[1])\n"
-    "if not v then\n"
-    "  redis.call('SET', KEYS[1], 'claim:' .. ARGV[1], 'EX', ARGV[2]) return 'claimed'\n"
-    "end\n"
-    "if v == 'done' then return 'done' end\n"
-    "local owner = string.sub(v, 7)\n"
-    "if owner == ARGV[1] then return 'mine' end\n"
-    "if redis.call('EXISTS', ARGV[3] .. owner) == 1 then return 'busy' end\n"
-    "redis.call('SET', KEYS[1], 'claim:' .. ARGV[1], 'EX', ARGV[2]) return 'taken'\n";
-
-/* KEYS[1] notified:{id}; ARGV[1] token. */
-static const char dedup_release_lua[] =
-    "if redis.call('GET', KEYS[1]) == 'claim:' .. ARGV[1] then\n"
-    "  return redis.call('DEL', KEYS[1]) end return 0\n";
+/* The scripts of notifier/lua/ (embedded by the build). */
+extern const unsigned char notifier_lua_dedup_claim[];
+extern const unsigned char notifier_lua_dedup_release[];
 
 struct dedup {
     struct redis_conn *rc;
@@ -61,8 +48,8 @@ struct dedup *dedup_new(struct redis_conn *rc, long done_ttl_s)
     snprintf(d->ttl, sizeof(d->ttl), "%ld", done_ttl_s);
     dedup_make_token(d->token, sizeof(d->token));
     snprintf(d->alive_key, sizeof(d->alive_key), "notifier:alive:%s", d->token);
-    d->claim.source = dedup_claim_lua;
-    d->release.source = dedup_release_lua;
+    d->claim.source = (const char *)notifier_lua_dedup_claim;
+    d->release.source = (const char *)notifier_lua_dedup_release;
     return d;
 }
 
