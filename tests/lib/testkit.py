@@ -602,6 +602,18 @@ def kafka_topic_configs(server, topics, timeout=5):
 PYTEST_FALLBACKS = ("/usr/bin/python3",)
 
 
+def scenario_main(path, bins, argv):
+    """pytest_main for a suite that keeps its former command line: BIN...
+    SCENARIO [pytest arguments], one BIN per name of bins (each becomes
+    --bin=NAME=PATH), SCENARIO the test_<SCENARIO> to run. Any other
+    command line is pytest's."""
+    args, n = list(argv), len(bins)
+    if len(args) > n and not args[0].startswith("-"):
+        path = f"{path}::test_{args[n]}"
+        args = [f"--bin={b}={a}" for b, a in zip(bins, args[:n])] + args[n + 1:]
+    return pytest_main(path, args)
+
+
 def pytest_main(path, args=()):
     """pytest on the suite file path with args; returns its exit status. For
     `if __name__ == "__main__": sys.exit(testkit.pytest_main(__file__, ...))`

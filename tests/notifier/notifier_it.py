@@ -32,12 +32,7 @@ from testkit import free_port  # noqa: E402
 
 if __name__ == "__main__":  # before pytest is imported: testkit.pytest_main finds one
     # The former command line: NOTIFIER KAFKA_ADMIN SCENARIO [pytest arguments].
-    args = sys.argv[1:]
-    path = __file__
-    if len(args) >= 3 and not args[0].startswith("-"):
-        path = f"{__file__}::test_{args[2]}"
-        args = [f"--bin=notifier={args[0]}", f"--bin=kafka-admin={args[1]}", *args[3:]]
-    sys.exit(testkit.pytest_main(path, args))
+    sys.exit(testkit.scenario_main(__file__, ["notifier", "kafka-admin"], sys.argv[1:]))
 
 import pytest  # noqa: E402
 

@@ -30,12 +30,7 @@ from testkit import free_port  # noqa: E402
 
 if __name__ == "__main__":  # before pytest is imported: testkit.pytest_main finds one
     # The former command line: PRODUCER SCENARIO [pytest arguments].
-    args = sys.argv[1:]
-    path = __file__
-    if len(args) >= 2 and not args[0].startswith("-"):
-        path = f"{__file__}::test_{args[1]}"
-        args = [f"--bin=producer={args[0]}", *args[2:]]
-    sys.exit(testkit.pytest_main(path, args))
+    sys.exit(testkit.scenario_main(__file__, ["producer"], sys.argv[1:]))
 
 import pytest  # noqa: E402
 
