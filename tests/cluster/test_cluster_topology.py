@@ -175,7 +175,9 @@ def test_dashboard_in_a_browser(cluster, check, tmp_path):
     the page fires (banner, gone from the list), Delete removes one."""
     env = dict(os.environ, E2E_BASE_URL=f"http://127.0.0.1:{cluster.ports['nginx'][0]}",
                E2E_ARTIFACTS=str(tmp_path))
-    p = subprocess.run(["node", os.path.join(ROOT, "tests", "browser", "dashboard.test.mjs")],
+    browser = os.path.join(ROOT, "tests", "browser")
+    subprocess.run([os.path.join(browser, "install.sh")], check=True, timeout=600)
+    p = subprocess.run(["node", os.path.join(browser, "dashboard.test.mjs")],
                        env=env, capture_output=True, text=True, timeout=300)
     print(p.stdout[-3000:], p.stderr[-2000:])
     check(p.returncode == 0, f"dashboard.test.mjs exit {p.returncode}")

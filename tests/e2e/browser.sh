@@ -5,11 +5,7 @@
 set -euo pipefail
 dir=$(cd "$(dirname "$0")/../browser" && pwd)
 [[ -n ${E2E_BASE_URL:-} ]] || { echo "E2E_BASE_URL not set: skipped"; exit 0; }
-[[ -x /usr/bin/chromium ]] || { echo "chromium is not installed (./stack install)"; exit 1; }
-if [[ ! -d $dir/node_modules/playwright-core ]]; then
-  echo "==> installing playwright-core (npm)"
-  npm --prefix "$dir" ci --no-audit --no-fund --silent
-fi
+"$dir/install.sh"
 export E2E_ARTIFACTS=${E2E_ARTIFACTS:-${E2E_STATE:-/tmp}/artifacts}
 failed=()
 shopt -s nullglob
