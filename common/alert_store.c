@@ -107,16 +107,18 @@ static int alert_store_arm(struct redis_conn *rc, const char *id, const char *us
 }
 
 /* Step 3 of a create (and the repair sweep): pending -> armed. 1 armed, 0
- * the entry is gone, -1 with err. */
+ * the entry was removed while pending, 2 it fired or was deleted after it
+ * was armed, -1 with err. */
 int alert_store_mark(struct redis_conn *rc, const char *user, const char *id, char *err,
                      size_t errlen)
 {
-    char k_user[ALERT_STORE_KEY_MAX];
-    const char *keys[1] = {k_user};
+    char k_user[ALERT_STORE_KEY_MAX], k_unpended[ALERT_STORE_KEY_MAX];
+    const char *keys[2] = {k_user, k_unpended};
     const char *args[1] = {id};
 
     snprintf(k_user, sizeof(k_user), "user_alerts:{%s}", user);
-    return (int)alert_store_run_int(rc, &alert_store_mark_lua, 1, keys, 1, args, "create: mark",
+    snprintf(k_unpended, sizeof(k_unpended), "alert_unpended:{%s}", user);
+    return (int)alert_store_run_int(rc, &alert_store_mark_lua, 2, keys, 1, args, "create: mark",
                                     err, errlen);
 }
 
@@ -168,6 +170,7 @@ static int alert_store_arm_and_mark(struct redis_conn *rc, const struct alert_re
         return -1;
     }
     m = alert_store_mark(rc, rec->user_id, rec->alert_id, err, errlen);
+    /* m == 2: armed, then fired (or deleted) before this step: stored. */
     if (m == 0) {
         /* The repair sweep removed it (this create stalled for a minute):
          * take the ticker side back so nothing unlisted stays armed. */

@@ -45,7 +45,8 @@ int alert_store_pipe_run(struct redis_conn *rc, const struct alert_store_call *c
 /* The single-slot steps the sweeps share with create and delete
  * (alert_store.c); each returns -1 with err when Redis failed.
  * alert_store_mark: a pending entry of user_alerts:{user} becomes armed: 1,
- * or 0 when the entry is gone. alert_store_unpend: removes the entry if it
+ * 0 when it was removed while pending, 2 when it is gone after it was armed
+ * (fired or deleted). alert_store_unpend: removes the entry if it
  * is still pending (and, with created_before, was created before that Unix
  * time in text): 1 removed, 0 not. alert_store_disarm: removes the id from
  * the ticker's hash and indexes: 1 it was armed, 0 not. */

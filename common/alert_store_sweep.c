@@ -108,7 +108,7 @@ static int alert_store_sweep_user(struct redis_conn *rc, const char *key, double
                   : alert_store_unpend(rc, user, rec.alert_id, before, err, errlen);
         if (v < 0)
             fixed = -1;
-        else if (v > 0) {
+        else if (v == 1) {
             log_info("pending alert repaired", "user_id=%s alert_id=%s action=%s", user,
                      rec.alert_id, armed ? "marked" : "removed");
             fixed++;

@@ -81,10 +81,22 @@ int __real_alert_store_pipe_run(struct redis_conn *rc, const struct alert_store_
 int __wrap_alert_store_pipe_run(struct redis_conn *rc, const struct alert_store_call *calls, int n,
                                 redisReply **replies);
 
+/* Run once just before the next call of the script whose source starts
+ * with hook_script (a crash point's interleaving: another daemon's step). */
+static const char *hook_script;
+static void (*hook_fn)(void *arg);
+static void *hook_arg;
+
 redisReply *__wrap_redis_script_call(struct redis_conn *rc, struct redis_script *s, int nkeys,
                                      const char **keys, int nargs, const char **args)
 {
     assert_one_tag(s->source, nkeys, keys);
+    if (hook_script != NULL && strncmp(s->source, hook_script, strlen(hook_script)) == 0) {
+        void (*fn)(void *) = hook_fn;
+
+        hook_script = NULL;
+        fn(hook_arg);
+    }
     return __real_redis_script_call(rc, s, nkeys, keys, nargs, args);
 }
 
@@ -932,6 +944,62 @@ static void test_create_undone_retry_creates_again(void **state)
     assert_int_equal(claim(f, t, 13), 0);
 }
 
+/* The evaluator's claim of one ticker at one price, as a hook. */
+struct fire_between {
+    struct fixture *f;
+    const char *ticker;
+    double price;
+    int fired;
+};
+
+static void fire_now(void *arg)
+{
+    struct fire_between *fb = arg;
+
+    fb->fired = claim(fb->f, fb->ticker, fb->price);
+}
+
+/* An alert whose threshold is already crossed fires between the create's
+ * arm and its mark (the evaluator claims it within milliseconds): the create
+ * stored it and answers so; a retry under the same key replays that id; it
+ * fired once. The mark of an entry removed while pending still answers 0. */
+static void test_create_fired_before_mark_is_stored(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], key[48], id[sizeof(((struct alert_record *)0)->alert_id)];
+    struct alert_record rec;
+    struct fire_between fb;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    snprintf(key, sizeof(key), "req-%s", t);
+    memset(&rec, 0, sizeof(rec));
+    assert_int_equal(alert_store_new_id(rec.alert_id), 0);
+    snprintf(rec.user_id, sizeof(rec.user_id), "%s", u);
+    snprintf(rec.ticker, sizeof(rec.ticker), "%s", t);
+    rec.threshold = 10.0;
+    rec.type = ALERT_ABOVE;
+    rec.created_at = time_now();
+    fb = (struct fire_between){f, t, 11.0, -1};
+    hook_fn = fire_now, hook_arg = &fb, hook_script = "-- mark";
+    assert_int_equal(alert_store_create_once(f->rc, &rec, 100, key, 60, f->err, sizeof(f->err)),
+                     0);
+    assert_null(hook_script);
+    assert_int_equal(fb.fired, 1);
+    snprintf(id, sizeof(id), "%s", rec.alert_id);
+    assert_int_equal(alert_store_mark(f->rc, u, id, f->err, sizeof(f->err)), 2);
+    assert_int_equal(alert_store_new_id(rec.alert_id), 0);
+    assert_int_equal(alert_store_create_once(f->rc, &rec, 100, key, 60, f->err, sizeof(f->err)),
+                     ALERT_STORE_REPLAY);
+    assert_string_equal(rec.alert_id, id);
+    assert_int_equal(claim(f, t, 12.0), 0);
+    /* Removed while pending: 0. */
+    assert_int_equal(alert_store_new_id(id), 0);
+    step1_create(f, u, id, t, "10.5", "1700000000", NULL);
+    assert_int_equal(alert_store_unpend(f->rc, u, id, NULL, f->err, sizeof(f->err)), 1);
+    assert_int_equal(alert_store_mark(f->rc, u, id, f->err, sizeof(f->err)), 0);
+}
+
 /* The repair sweep: an old pending entry the ticker side has is marked
  * armed, one it has not is removed, a young one is left alone. */
 static void test_pending_repaired_by_sweep(void **state)
@@ -1143,6 +1211,7 @@ int main(void)
         cmocka_unit_test(test_batch_stops_at_max_and_resumes),
         cmocka_unit_test(test_create_crash_after_step1_retry_arms),
         cmocka_unit_test(test_create_undone_retry_creates_again),
+        cmocka_unit_test(test_create_fired_before_mark_is_stored),
         cmocka_unit_test(test_pending_repaired_by_sweep),
         cmocka_unit_test(test_delete_crash_orphan_skipped_or_disarmed),
         cmocka_unit_test(test_claim_crash_before_deliver),
