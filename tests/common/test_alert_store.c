@@ -982,8 +982,7 @@ static void test_create_fired_before_mark_is_stored(void **state)
     rec.created_at = time_now();
     fb = (struct fire_between){f, t, 11.0, -1};
     hook_fn = fire_now, hook_arg = &fb, hook_script = "-- mark";
-    assert_int_equal(alert_store_create_once(f->rc, &rec, 100, key, 60, f->err, sizeof(f->err)),
-                     0);
+    assert_int_equal(alert_store_create_once(f->rc, &rec, 100, key, 60, f->err, sizeof(f->err)), 0);
     assert_null(hook_script);
     assert_int_equal(fb.fired, 1);
     snprintf(id, sizeof(id), "%s", rec.alert_id);
