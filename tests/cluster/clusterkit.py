@@ -38,7 +38,7 @@ class Cluster:
         self.ports = {}
         self.pids = {}
 
-    def stack(self, *args, timeout=300, **extra):
+    def stack(self, *args, timeout=600, **extra):
         """(exit status, output) of ./stack ARGS, its output echoed."""
         t0 = time.monotonic()
         p = subprocess.run([os.path.join(ROOT, "stack"), *args], env=dict(self.env, **extra),

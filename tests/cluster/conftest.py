@@ -19,8 +19,12 @@ import clusterkit  # noqa: E402
 # per-address limits (a real client address holds a few users) are lifted, as
 # in the chaos topology; the per-user ones stay. The cookie secret is the
 # suite's, so that it mints its users' cookies (GET / mints 30 a minute).
+# A JVM starting on a loaded CI machine (2 cores shared by 3 brokers, 6 Redis
+# nodes and 10 daemons) can take more than the default 60 s to answer: the
+# suite waits up to 240 s for every service it starts or restarts.
 EXTRA_ENV = {"NGINX_ADDR_API_RATE": "1000000", "NGINX_ADDR_API_BURST": "1000000",
-             "NGINX_STREAMS_PER_ADDR": "65535", "COOKIE_SECRET": secrets.token_hex(32)}
+             "NGINX_STREAMS_PER_ADDR": "65535", "COOKIE_SECRET": secrets.token_hex(32),
+             "STACK_HEALTH_TIMEOUT": "240"}
 
 ORDER = ("test_cluster_topology.py", "test_cluster_failover.py")
 
