@@ -64,10 +64,14 @@ OTHER_TARGETS = {"build", "runtime", "tools", "kafka-jars", "locust"}
 CLUSTER_COMPOSE = "docker-compose.cluster.yml"
 
 
+USER_PORTS = "docker-compose.override.yml"  # read with docker-compose.yml unless -f
+
+
 def compose_config(*overlays):
     """The normalised YAML that `docker-compose config` prints (anchors resolved),
-    of docker-compose.yml with the given files laid over it."""
-    files = ["-f", os.path.join(ROOT, "docker-compose.yml")]
+    of docker-compose.yml and its override of published ports (what a user's
+    plain `docker-compose up` reads) with the given files laid over it."""
+    files = ["-f", os.path.join(ROOT, "docker-compose.yml"), "-f", os.path.join(ROOT, USER_PORTS)]
     for f in overlays:
         files += ["-f", os.path.join(ROOT, f)]
     return subprocess.run(["docker-compose", *files, "config"], capture_output=True, text=True,
@@ -273,7 +277,7 @@ class DeployConfig(unittest.TestCase):
         shutil.rmtree(tmp)
 
     def test_compose_is_valid(self):
-        for overlays in ([], [CLUSTER_COMPOSE]):
+        for overlays in ([], [USER_PORTS], [USER_PORTS, CLUSTER_COMPOSE]):
             files = [a for f in ["docker-compose.yml", *overlays]
                      for a in ("-f", os.path.join(ROOT, f))]
             r = subprocess.run(["docker-compose", *files, "config", "-q"], capture_output=True,
