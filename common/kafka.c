@@ -120,7 +120,7 @@ static rd_kafka_t *kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *
     rd_kafka_t *rk = rd_kafka_new(type, conf, e, sizeof(e));
 
     if (rk == NULL) {
-        snprintf(err, errlen, "kafka client: %s", e);
+        snprintf(err, errlen, "kafka client: %.200s", e); /* fits every caller's err */
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

@@ -40,9 +40,15 @@ static const struct config_var webapp_vars[] = {
     {"WEBAPP_CONN_TIMEOUT_S", "60", "idle / stalled connection timeout in seconds",
      CONFIG_LONG(WC, conn_timeout_s, 5, 3600)},
     {"COOKIE_SECRET", NULL,
-     "HMAC key signing the user_id cookie, at least " CONTRACT_TEXT(
-         WEBAPP_SECRET_MIN) " characters, the same on every replica",
-     CONFIG_STRING(WC, cookie_secret), .flags = CONFIG_EMPTY_OK, .shown = "(required)"},
+     "HMAC key signing the user_id cookie, the same on every replica: at least " CONTRACT_TEXT(
+         WEBAPP_SECRET_MIN) " random characters (a placeholder, a pattern or a sequence is "
+                            "refused)",
+     CONFIG_STRING(WC, cookie_secret), .flags = CONFIG_EMPTY_OK,
+     .shown = "(required, or COOKIE_SECRET_FILE)"},
+    {"COOKIE_SECRET_FILE", NULL,
+     "file holding the cookie secret, read when COOKIE_SECRET is unset or empty (docker-compose "
+     "draws one into a volume the replicas share)",
+     CONFIG_STRING(WC, cookie_secret_file), .flags = CONFIG_EMPTY_OK, .shown = "(none)"},
     {"COOKIE_SECURE", "false", "add Secure to the cookie (when served over HTTPS)",
      CONFIG_BOOL(WC, cookie_secure)},
     {"MAX_ALERTS_PER_USER", "100", "active alerts one user may have",
@@ -81,15 +87,38 @@ static const struct config_var webapp_vars[] = {
     CONFIG_END,
 };
 
-/* The cookie secret is required and must be long enough to resist guessing;
- * its length is kept for the HMAC. Never quoted in err. */
+/* The cookie secret is required, from COOKIE_SECRET or else the file
+ * COOKIE_SECRET_FILE names, and must be one nobody can guess (secret.c): a
+ * known one would let anybody sign any user's cookie. Its length is kept for
+ * the HMAC. Never quoted in err. */
 static int webapp_check_secret(struct webapp_config *c, char *err, size_t errlen)
 {
+    const char *from = "COOKIE_SECRET";
+    const char *weak;
+    char ferr[CONFIG_ERR_MAX];
     size_t len = strlen(c->cookie_secret);
 
-    if (len < WEBAPP_SECRET_MIN) {
-        snprintf(err, errlen, "COOKIE_SECRET: required, at least %d characters (got %zu)",
-                 WEBAPP_SECRET_MIN, len);
+    if (len == 0 && c->cookie_secret_file[0] != '\0') {
+        from = "COOKIE_SECRET_FILE";
+        if (secret_read_file(c->cookie_secret_file, c->cookie_secret, sizeof(c->cookie_secret),
+                             &len, ferr, sizeof(ferr)) != 0) {
+            snprintf(err, errlen, "COOKIE_SECRET_FILE: %s", ferr);
+            return -1;
+        }
+    }
+    if (len == 0) {
+        snprintf(err, errlen,
+                 "COOKIE_SECRET: required (or COOKIE_SECRET_FILE), at least %d "
+                 "random characters",
+                 WEBAPP_SECRET_MIN);
+        return -1;
+    }
+    weak = secret_weakness(c->cookie_secret, len);
+    if (weak != NULL) {
+        snprintf(err, errlen,
+                 "%s: refused, %s (%zu characters): use at least %d random ones, "
+                 "e.g. openssl rand -hex 32",
+                 from, weak, len, WEBAPP_SECRET_MIN);
         return -1;
     }
     c->cookie_secret_len = len;

@@ -29,6 +29,7 @@ struct webapp_config {
     long conn_timeout_s;
     char cookie_secret[512]; /* never logged */
     size_t cookie_secret_len;
+    char cookie_secret_file[1024]; /* read when COOKIE_SECRET is empty */
     int cookie_secure;
     long max_alerts_per_user;
     char topic_prices[256];
@@ -43,6 +44,21 @@ struct webapp_config {
     char static_dir[1024]; /* "" = the assets built into the binary */
     char instance[64];     /* X-Served-By value: WEBAPP_INSTANCE, or the port */
 };
+
+/* ---- secret.c: the cookie secret's rules ---------------------------------- */
+
+/* Why the secret s (len bytes) is refused, or NULL when it is accepted:
+ * shorter than WEBAPP_SECRET_MIN, a known placeholder, fewer than 8 different
+ * characters, a repeated pattern or a plain sequence. The reason is a static
+ * string that never quotes s. */
+const char *secret_weakness(const char *s, size_t len);
+
+/* Reads the secret in the file path into out (outlen bytes, NUL-terminated),
+ * without its trailing line break, and its length into len. Returns 0, or -1
+ * with err set (no such file, more than outlen - 1 bytes, a NUL byte inside)
+ * and out wiped. */
+int secret_read_file(const char *path, char *out, size_t outlen, size_t *len, char *err,
+                     size_t errlen);
 
 /* ---- cookie.c: the signed user_id cookie ---------------------------------- */
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Static validation of the deployment files (no Docker engine runs here):
+"""Static validation of the deployment files (no Docker engine needed;
+./stack compose-test runs them for real):
 
 - nginx.conf renders (scripts/render-nginx) and passes `nginx -t`, for the
   native upstreams and for docker-compose's;
@@ -27,7 +28,10 @@
   a Dockerfile target (its binary, health check and port) and compose
   services of that target (as many replicas at least, on that port), and
   nothing else is built; Redis, Kafka and nginx are there on the table's
-  ports with the table's kind of health check;
+  ports with the table's kind of health check, each built from the
+  Dockerfile target of its kind; every image is built from debian:12 or
+  debian:12-slim, but Kafdrop's, which stays in the `ui` profile; the
+  webapps have no default cookie secret;
 - docker-compose.cluster.yml over docker-compose.yml is the table's `cluster`
   topology (./stack up --cluster): its brokers in one quorum with topics of
   three replicas and min.insync.replicas=2, its Redis nodes in cluster mode
@@ -51,15 +55,23 @@ import unittest
 
 ROOT, BUILD = sys.argv[1], sys.argv[2]
 DAEMONS = ["producer", "consumer", "notifier", "webapp"]
+# The Dockerfile's targets besides the daemons': the servers (by their kind in
+# stack.services), the one-shot jobs' tools, Locust, and build stages.
+SERVER_TARGETS = {"redis": "redis", "kafka": "kafka", "nginx": "nginx"}
+OTHER_TARGETS = {"build", "runtime", "tools", "kafka-jars", "locust"}
 
 
 CLUSTER_COMPOSE = "docker-compose.cluster.yml"
 
 
+USER_PORTS = "docker-compose.override.yml"  # read with docker-compose.yml unless -f
+
+
 def compose_config(*overlays):
     """The normalised YAML that `docker-compose config` prints (anchors resolved),
-    of docker-compose.yml with the given files laid over it."""
-    files = ["-f", os.path.join(ROOT, "docker-compose.yml")]
+    of docker-compose.yml and its override of published ports (what a user's
+    plain `docker-compose up` reads) with the given files laid over it."""
+    files = ["-f", os.path.join(ROOT, "docker-compose.yml"), "-f", os.path.join(ROOT, USER_PORTS)]
     for f in overlays:
         files += ["-f", os.path.join(ROOT, f)]
     return subprocess.run(["docker-compose", *files, "config"], capture_output=True, text=True,
@@ -202,6 +214,14 @@ def compose_healthcheck(block):
     return re.sub(r"\s*\n\s*-?\s*", " ", m.group(1)) if m else ""
 
 
+def command_words(block):
+    """The words of a compose service's command (a YAML list), as one string."""
+    m = re.search(r"^    command:\n((?:^    -.*\n|^      .*\n)*)", block, re.M)
+    if not m:
+        return ""
+    return " ".join(w.strip().strip("'\"") for w in re.findall(r"^    - (.*)$", m.group(1), re.M))
+
+
 def daemon_vars(name):
     binary = os.path.join(BUILD, name, name)
     if not os.access(binary, os.X_OK):
@@ -257,7 +277,7 @@ class DeployConfig(unittest.TestCase):
         shutil.rmtree(tmp)
 
     def test_compose_is_valid(self):
-        for overlays in ([], [CLUSTER_COMPOSE]):
+        for overlays in ([], [USER_PORTS], [USER_PORTS, CLUSTER_COMPOSE]):
             files = [a for f in ["docker-compose.yml", *overlays]
                      for a in ("-f", os.path.join(ROOT, f))]
             r = subprocess.run(["docker-compose", *files, "config", "-q"], capture_output=True,
@@ -505,14 +525,33 @@ class DeployConfig(unittest.TestCase):
         for name in ("kafka", "redis", "producer", "consumer", "notifier", "webapp-1",
                      "webapp-2", "webapp-3", "nginx", "kafdrop", "locust"):
             self.assertIn(name, blocks)
-        self.assertIn("image: apache/kafka", blocks["kafka"])
-        self.assertIn("image: redis:7", blocks["redis"])
+        self.assertIn("image: stock-alerts/kafka", blocks["kafka"])
+        self.assertIn("image: stock-alerts/redis", blocks["redis"])
         self.assertIn("appendonly", blocks["redis"])
         self.assertRegex(blocks["redis"], r"redis-data:/data")
         self.assertRegex(blocks["consumer"], r"replicas: 2")
         self.assertRegex(blocks["nginx"], r"published: 80\n\s+target: 80")
         self.assertRegex(blocks["kafdrop"], r"published: 9000")
         self.assertIn("image: obsidiandynamics/kafdrop", blocks["kafdrop"])
+        self.assertRegex(blocks["kafdrop"], r"profiles:\n\s+- ui\n")
+        # Every other service is built here, from the Dockerfile.
+        for name, svc in services.items():
+            if name != "kafdrop":
+                self.assertIsNotNone(svc["target"], f"{name} is not built from the Dockerfile")
+        froms = re.findall(r"^FROM (\S+) AS (\S+)", read(os.path.join(ROOT, "Dockerfile")), re.M)
+        stages = {n for _, n in froms}
+        for base, name in froms:
+            self.assertIn(base, {"debian:12", "debian:12-slim"} | stages, f"stage {name}")
+        # Tools on the host reach Kafka and Redis on loopback only.
+        self.assertIn("- 127.0.0.1:9092:9094/tcp", blocks["kafka"])
+        self.assertIn("- 127.0.0.1:6379:6379/tcp", blocks["redis"])
+        # No known cookie secret: the user's, else the one secret-init draws.
+        for i in (1, 2, 3):
+            env = services[f"webapp-{i}"]["env"]
+            self.assertEqual(env.get("COOKIE_SECRET"), "", f"webapp-{i}: a default secret")
+            self.assertTrue(env.get("COOKIE_SECRET_FILE"), f"webapp-{i}: no COOKIE_SECRET_FILE")
+            self.assertIn("secret-init", blocks[f"webapp-{i}"])
+        self.assertIn("cookie-secret", command_words(blocks["secret-init"]))
         self.assertEqual(services["kafdrop"]["env"].get("KAFKA_BROKERCONNECT"), "kafka:9092")
         self.assertRegex(blocks["locust"], r"published: 8089")
         self.assertIn("locust/locustfile.py", blocks["locust"])
@@ -563,15 +602,15 @@ class DeployConfig(unittest.TestCase):
                                     f"{name}: {count} compose replicas, stack.services runs "
                                     f"{svc['replicas']}")
         # Nothing is built that the table does not list.
+        known = set(targets) | set(SERVER_TARGETS.values()) | OTHER_TARGETS
         for c, s in compose.items():
             if s["target"] is not None:
-                self.assertIn(s["target"], targets, f"compose {c} builds a daemon stack.services "
-                                                    f"does not list")
+                self.assertIn(s["target"], known, f"compose {c} builds a daemon stack.services "
+                                                  f"does not list")
         for st in stages:
-            if st not in ("build", "runtime"):
-                self.assertIn(st, targets, f"Dockerfile target {st} is not in stack.services")
+            self.assertIn(st, known, f"Dockerfile target {st} is not in stack.services")
         # The servers and the edge, on the table's ports with its kind of check.
-        kinds = {"redis": r"redis-cli ping", "kafka": r"kafka-broker-api-versions",
+        kinds = {"redis": r"redis-cli ping", "kafka": r"kafka-admin wait",
                  "http": r"curl .*http://127\.0\.0\.1(:\d+)?/health"}
         for name, svc in native.items():
             run = svc["run"]
@@ -581,16 +620,18 @@ class DeployConfig(unittest.TestCase):
             check = compose_healthcheck(blocks[name])
             self.assertRegex(check, kinds[svc["health"]], f"compose {name}: health check")
             env = compose[name]["env"]
+            self.assertEqual(compose[name]["target"], SERVER_TARGETS[run.split(":")[0]],
+                             f"compose {name}: built from the target of its kind")
             if run == "redis":
                 for c, s in compose.items():
-                    if s["target"] is not None:
+                    if s["target"] in targets:
                         self.assertEqual(s["env"].get("REDIS_PORT"), str(svc["cport"]), c)
             elif run == "kafka":
                 listeners = env.get("KAFKA_LISTENERS", "")
                 for port in svc["ports"]:
                     self.assertIn(f":{port}", listeners, "compose kafka listeners")
                 for c, s in compose.items():
-                    if s["target"] is not None:
+                    if s["target"] in targets:
                         self.assertRegex(s["env"].get("KAFKA_BOOTSTRAP_SERVERS", ""),
                                          rf":{svc['ports'][0]}$", c)
             elif run.startswith("nginx:"):
@@ -617,7 +658,7 @@ class DeployConfig(unittest.TestCase):
         cluster = {n: s for n, s in table.items() if "cluster" in s["topologies"]}
         self.assertTrue(cluster, "stack.services has no cluster topology")
         brokers = sorted(c for c, b in blocks.items()
-                         if "image: apache/kafka" in b and "KAFKA_NODE_ID" in compose[c]["env"])
+                         if compose[c]["target"] == "kafka" and "KAFKA_NODE_ID" in compose[c]["env"])
         want = sum(1 for s in cluster.values() if s["run"] == "kafka")
         self.assertEqual(len(brokers), want, f"brokers {brokers}")
         voters = {compose[b]["env"].get("KAFKA_CONTROLLER_QUORUM_VOTERS") for b in brokers}
@@ -627,12 +668,14 @@ class DeployConfig(unittest.TestCase):
         self.assertEqual(len({compose[b]["env"]["KAFKA_NODE_ID"] for b in brokers}), want)
         for b in brokers:
             env = compose[b]["env"]
-            self.assertEqual(env.get("KAFKA_ADVERTISED_LISTENERS"), f"PLAINTEXT://{b}:9092")
+            self.assertEqual(env.get("KAFKA_ADVERTISED_LISTENERS", "").split(",")[0],
+                             f"PLAINTEXT://{b}:9092")
             self.assertEqual(env.get("KAFKA_MIN_INSYNC_REPLICAS"), "2", b)
             self.assertEqual(env.get("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"), str(want), b)
-        init = blocks["kafka-init"]
-        self.assertIn(f"--replication-factor {want}", re.sub(r"\s+", " ", init))
-        self.assertIn("min.insync.replicas=2", init)
+        init = command_words(blocks["kafka-init"])
+        self.assertIn(f"--replication-factor {want}", init)
+        self.assertIn("--min-insync-replicas 2", init)
+        self.assertIn(",".join(f"{b}:9092" for b in brokers), init)
         nodes = sorted(c for c, b in blocks.items() if "- --cluster-enabled" in b)
         want_nodes = sum(s["replicas"] or 1 for s in cluster.values()
                          if s["run"].startswith("redis"))
