@@ -67,6 +67,7 @@ struct load_opts {
     long drain_ms;
     long connect_timeout_s;
     const char *label;
+    int any_ticker; /* --any-ticker: time every tick of other tickers too (a real producer) */
     int npids;
     const char *pid_names[LOAD_PIDS_MAX];
     long pids[LOAD_PIDS_MAX];
@@ -182,6 +183,15 @@ static void load_tick(struct load_child *ch, long ci, const char *json, size_t l
         return;
     if (kind == 0) {
         st->others++;
+        /* A real producer's tick: no sequence to check, timed by its own
+         * timestamp inside the measurement window. */
+        if (!ch->o->any_ticker || atomic_load(&ch->sh->phase) != PH_MEASURE)
+            return;
+        st->counted++;
+        us = (ch->now - ts) * 1e6;
+        if (us > 0 && (uint64_t)us > st->max_us)
+            st->max_us = (uint64_t)us;
+        st->hist[hist_index(us)]++;
         return;
     }
     if (idx >= ch->o->tickers)
@@ -621,7 +631,8 @@ static void load_usage(void)
             "usage: sse_load --port P --streams N [--host 127.0.0.1] [--procs K]\n"
             "  [--path /api/stream-prices] [--cookie 'user_id=...'] [--kafka HOST:PORT --topic T]\n"
             "  [--tickers 15] [--interval-ms 1000] [--warmup-s 3] [--duration-s 20]\n"
-            "  [--drain-ms 3000] [--connect-timeout-s 120] [--label NAME] [--pid NAME:PID]...\n");
+            "  [--drain-ms 3000] [--connect-timeout-s 120] [--label NAME] [--pid NAME:PID]...\n"
+            "  [--any-ticker]   (also time the ticks of a real producer)\n");
 }
 
 static int load_parse_pid(struct load_opts *o, const char *v)
@@ -650,6 +661,11 @@ static int load_parse(int argc, char **argv, struct load_opts *o)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = v != NULL;
+        if (strcmp(a, "--any-ticker") == 0) { /* a flag: no value */
+            o->any_ticker = 1;
+            i--;
+            continue;
+        }
         if (strcmp(a, "--host") == 0)
             o->host = v;
         else if (strcmp(a, "--port") == 0)
@@ -682,6 +698,7 @@ static int load_parse(int argc, char **argv, struct load_opts *o)
             o->label = v;
         else if (strcmp(a, "--pid") == 0)
             ok = load_parse_pid(o, v) == 0;
+
         else
             ok = 0;
         if (!ok)
@@ -823,12 +840,12 @@ static void load_print(const struct load_opts *o, const struct load_shared *sh,
     printf("RESULT label=%s streams=%ld open=%ld failed=%ld ended=%ld expected=%llu "
            "counted=%llu lost=%.0f dups=%llu p50_ms=%.2f p99_ms=%.2f p999_ms=%.2f max_ms=%.2f "
            "rss_idle_kb=%ld rss_open_kb=%ld kb_per_stream=%.2f cpu_pct=%.1f "
-           "cpu_us_per_event=%.2f client_cpu_s=%.1f\n",
+           "cpu_us_per_event=%.2f client_cpu_s=%.1f any_ticker=%d\n",
            o->label, o->streams, t.connected, t.failed + t.http_errors, t.closed,
            (unsigned long long)expected, (unsigned long long)t.counted, lost,
            (unsigned long long)t.dups, p50, p99, p999, (double)t.max_us / 1000, rss_idle, rss_open,
            t.connected ? (double)(rss_open - rss_idle) / (double)t.connected : 0.0, 100 * cpu,
-           t.counted ? cpu * r->window_s * 1e6 / (double)t.counted : 0.0, t.cpu_s);
+           t.counted ? cpu * r->window_s * 1e6 / (double)t.counted : 0.0, t.cpu_s, o->any_ticker);
     fflush(stdout);
 }
 
