@@ -66,7 +66,9 @@ struct load_opts {
     long duration_s;
     long drain_ms;
     long connect_timeout_s;
+    long connect_rate; /* --connect-rate: new streams per second in all (0: as fast as possible) */
     const char *label;
+    int any_ticker; /* --any-ticker: time every tick of other tickers too (a real producer) */
     int npids;
     const char *pid_names[LOAD_PIDS_MAX];
     long pids[LOAD_PIDS_MAX];
@@ -80,6 +82,8 @@ struct load_stats {
     uint64_t gaps;    /* seqs skipped inside one stream/ticker */
     uint64_t others;  /* ticks of other tickers */
     uint64_t bytes;
+    uint64_t snap_hist[LOAD_HIST_N]; /* connect() to the snapshot's first tick */
+    uint64_t snaps;
     long connected;
     long failed; /* never got a 200 stream */
     long http_errors;
@@ -97,6 +101,7 @@ struct load_shared {
 };
 
 struct conn {
+    double t_open; /* when connect() was called */
     int fd;
     uint8_t state;
     uint8_t chunked;
@@ -120,6 +125,8 @@ struct load_child {
     long base; /* global index of conns[0], for the source address */
     int ep;
     long next_open;
+    long opened;
+    double t_start;
     long in_flight;
     double now;
     char request[1024];
@@ -182,6 +189,15 @@ static void load_tick(struct load_child *ch, long ci, const char *json, size_t l
         return;
     if (kind == 0) {
         st->others++;
+        /* A real producer's tick: no sequence to check, timed by its own
+         * timestamp inside the measurement window. */
+        if (!ch->o->any_ticker || atomic_load(&ch->sh->phase) != PH_MEASURE)
+            return;
+        st->counted++;
+        us = (ch->now - ts) * 1e6;
+        if (us > 0 && (uint64_t)us > st->max_us)
+            st->max_us = (uint64_t)us;
+        st->hist[hist_index(us)]++;
         return;
     }
     if (idx >= ch->o->tickers)
@@ -231,6 +247,12 @@ static void load_line(struct load_child *ch, long ci, const char *p, size_t len)
     }
     if (len > 5 && memcmp(p, "data:", 5) == 0) {
         size_t skip = p[5] == ' ' ? 6 : 5;
+        if (c->t_open > 0) { /* the snapshot's first tick: time to first price */
+            double us = (ch->now - c->t_open) * 1e6;
+            ch->st->snap_hist[hist_index(us > 0 ? us : 0)]++;
+            ch->st->snaps++;
+            c->t_open = 0;
+        }
         load_tick(ch, ci, p + skip, len - skip);
     }
 }
@@ -334,6 +356,23 @@ static void load_source(long global, struct sockaddr_in *src)
     src->sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(global % 250));
 }
 
+static double load_realtime(void)
+{
+    return bench_now();
+}
+
+/* May another stream open now? Under --connect-rate, this child opens its
+ * share of the rate, evenly from its start. */
+static int load_may_open(struct load_child *ch)
+{
+    double per_child;
+
+    if (ch->o->connect_rate == 0)
+        return 1;
+    per_child = (double)ch->o->connect_rate / (double)ch->o->procs;
+    return (double)ch->opened < (load_realtime() - ch->t_start) * per_child + 1;
+}
+
 static void load_open(struct load_child *ch, long ci)
 {
     struct conn *c = &ch->conns[ci];
@@ -358,6 +397,7 @@ static void load_open(struct load_child *ch, long ci)
         goto fail;
     c->fd = fd;
     c->state = CS_CONNECTING;
+    c->t_open = load_realtime();
     ch->in_flight++;
     return;
 fail:
@@ -435,11 +475,6 @@ static void load_readable(struct load_child *ch, long ci, char *buf)
         load_end(ch, ci);
 }
 
-static double load_realtime(void)
-{
-    return bench_now();
-}
-
 static void load_child_loop(struct load_child *ch)
 {
     struct epoll_event evs[512];
@@ -448,12 +483,14 @@ static void load_child_loop(struct load_child *ch)
     if (buf == NULL)
         return;
     while (atomic_load(&ch->sh->phase) != PH_DONE) {
-        while (ch->in_flight < LOAD_PENDING_MAX && ch->next_open < ch->n) {
+        while (ch->in_flight < LOAD_PENDING_MAX && ch->next_open < ch->n && load_may_open(ch)) {
             long ci = ch->next_open++;
-            if (ch->conns[ci].state == CS_IDLE)
+            if (ch->conns[ci].state == CS_IDLE) {
                 load_open(ch, ci);
+                ch->opened++;
+            }
         }
-        int k = epoll_wait(ch->ep, evs, 512, 50);
+        int k = epoll_wait(ch->ep, evs, 512, ch->o->connect_rate > 0 ? 2 : 50);
         ch->now = load_realtime();
         for (int i = 0; i < k; i++) {
             long ci = (long)evs[i].data.u64;
@@ -491,6 +528,7 @@ static int load_child_main(const struct load_opts *o, struct load_shared *sh, in
     ch.request_len = (size_t)len;
     for (long i = 0; i < n; i++)
         ch.conns[i].fd = -1;
+    ch.t_start = load_realtime();
     load_child_loop(&ch);
     getrusage(RUSAGE_SELF, &ru);
     ch.st->cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
@@ -621,7 +659,9 @@ static void load_usage(void)
             "usage: sse_load --port P --streams N [--host 127.0.0.1] [--procs K]\n"
             "  [--path /api/stream-prices] [--cookie 'user_id=...'] [--kafka HOST:PORT --topic T]\n"
             "  [--tickers 15] [--interval-ms 1000] [--warmup-s 3] [--duration-s 20]\n"
-            "  [--drain-ms 3000] [--connect-timeout-s 120] [--label NAME] [--pid NAME:PID]...\n");
+            "  [--drain-ms 3000] [--connect-timeout-s 120] [--label NAME] [--pid NAME:PID]...\n"
+            "  [--any-ticker]   (also time the ticks of a real producer)\n"
+            "  [--connect-rate N]   (open N streams a second; time connect to first price)\n");
 }
 
 static int load_parse_pid(struct load_opts *o, const char *v)
@@ -650,6 +690,11 @@ static int load_parse(int argc, char **argv, struct load_opts *o)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int ok = v != NULL;
+        if (strcmp(a, "--any-ticker") == 0) { /* a flag: no value */
+            o->any_ticker = 1;
+            i--;
+            continue;
+        }
         if (strcmp(a, "--host") == 0)
             o->host = v;
         else if (strcmp(a, "--port") == 0)
@@ -680,8 +725,11 @@ static int load_parse(int argc, char **argv, struct load_opts *o)
             ok = bench_parse_long(v, 1, 3600, &o->connect_timeout_s) == 0;
         else if (strcmp(a, "--label") == 0)
             o->label = v;
+        else if (strcmp(a, "--connect-rate") == 0)
+            ok = bench_parse_long(v, 1, 1000000, &o->connect_rate) == 0;
         else if (strcmp(a, "--pid") == 0)
             ok = load_parse_pid(o, v) == 0;
+
         else
             ok = 0;
         if (!ok)
@@ -703,8 +751,11 @@ static void load_sum(const struct load_shared *sh, long procs, struct load_stats
     memset(t, 0, sizeof(*t));
     for (long p = 0; p < procs; p++) {
         const struct load_stats *s = &sh->child[p];
-        for (int i = 0; i < LOAD_HIST_N; i++)
+        for (int i = 0; i < LOAD_HIST_N; i++) {
             t->hist[i] += s->hist[i];
+            t->snap_hist[i] += s->snap_hist[i];
+        }
+        t->snaps += s->snaps;
         if (s->max_us > t->max_us)
             t->max_us = s->max_us;
         t->counted += s->counted;
@@ -823,12 +874,16 @@ static void load_print(const struct load_opts *o, const struct load_shared *sh,
     printf("RESULT label=%s streams=%ld open=%ld failed=%ld ended=%ld expected=%llu "
            "counted=%llu lost=%.0f dups=%llu p50_ms=%.2f p99_ms=%.2f p999_ms=%.2f max_ms=%.2f "
            "rss_idle_kb=%ld rss_open_kb=%ld kb_per_stream=%.2f cpu_pct=%.1f "
-           "cpu_us_per_event=%.2f client_cpu_s=%.1f\n",
+           "cpu_us_per_event=%.2f client_cpu_s=%.1f any_ticker=%d connect_rate=%ld snaps=%llu "
+           "snap_p50_ms=%.2f snap_p99_ms=%.2f\n",
            o->label, o->streams, t.connected, t.failed + t.http_errors, t.closed,
            (unsigned long long)expected, (unsigned long long)t.counted, lost,
            (unsigned long long)t.dups, p50, p99, p999, (double)t.max_us / 1000, rss_idle, rss_open,
            t.connected ? (double)(rss_open - rss_idle) / (double)t.connected : 0.0, 100 * cpu,
-           t.counted ? cpu * r->window_s * 1e6 / (double)t.counted : 0.0, t.cpu_s);
+           t.counted ? cpu * r->window_s * 1e6 / (double)t.counted : 0.0, t.cpu_s, o->any_ticker,
+           o->connect_rate, (unsigned long long)t.snaps,
+           hist_percentile(t.snap_hist, t.snaps, 0.50) / 1000,
+           hist_percentile(t.snap_hist, t.snaps, 0.99) / 1000);
     fflush(stdout);
 }
 

@@ -3,9 +3,17 @@
 -- alert cap and rate limit are spread over many users.
 --   BENCH_API=set  POST /api/set-alert {"ticker": $BENCH_TICKER, far threshold}
 --   BENCH_API=get  GET /api/get-alerts
+--   BENCH_API=static  GET /static/style.css (a static libmicrohttpd reply: what a proxy
+--                     in front costs by itself)
+-- BENCH_IDEM=1: each set-alert carries its own Idempotency-Key (as nginx's
+-- X-Request-Id gives one), so a run straight to a webapp has the same
+-- guarantees as one through nginx. BENCH_LABEL names the RESULT (api-<mode>).
 local cookies = {}
 local next_i = 1
 local mode = os.getenv("BENCH_API") or "set"
+local label = os.getenv("BENCH_LABEL") or ("api-" .. mode)
+local idem = os.getenv("BENCH_IDEM") == "1"
+local sent = 0
 local ticker = os.getenv("BENCH_TICKER") or "AAPL"
 local body = '{"ticker":"' .. ticker .. '","threshold":1000000000,"type":"above"}'
 
@@ -29,8 +37,15 @@ function request()
   if mode == "get" then
     return wrk.format("GET", "/api/get-alerts", {["Cookie"] = c})
   end
-  return wrk.format("POST", "/api/set-alert",
-    {["Cookie"] = c, ["Content-Type"] = "application/json"}, body)
+  if mode == "static" then
+    return wrk.format("GET", "/static/style.css", {["Cookie"] = c})
+  end
+  local h = {["Cookie"] = c, ["Content-Type"] = "application/json"}
+  if idem then
+    sent = sent + 1
+    h["Idempotency-Key"] = string.format("wrk-%s-%d-%d", wrk.thread:get("id") or "0", os.time(), sent)
+  end
+  return wrk.format("POST", "/api/set-alert", h, body)
 end
 
 function done(summary, latency, requests)
@@ -41,8 +56,8 @@ function done(summary, latency, requests)
   local secs = summary.duration / 1e6
   local non2xx = 0
   if summary.errors.status then non2xx = summary.errors.status end
-  io.write(string.format("RESULT label=api-%s requests=%d rps=%.0f %s max_ms=%.2f non2xx=%d "
-    .. "socket_errors=%d\n", mode, summary.requests, summary.requests / secs, table.concat(p, " "),
+  io.write(string.format("RESULT label=%s requests=%d rps=%.0f %s max_ms=%.2f non2xx=%d "
+    .. "socket_errors=%d\n", label, summary.requests, summary.requests / secs, table.concat(p, " "),
     latency.max / 1000, non2xx, summary.errors.connect + summary.errors.read
     + summary.errors.write + summary.errors.timeout))
 end

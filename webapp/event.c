@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct sse_event *sse_event_new(const char *data, size_t len, uint32_t messages, long long batch)
+struct sse_event *sse_event_alloc(size_t len, uint32_t messages, long long batch)
 {
     struct sse_event *ev = malloc(sizeof(*ev) + len);
 
@@ -20,7 +20,15 @@ struct sse_event *sse_event_new(const char *data, size_t len, uint32_t messages,
     ev->has_pos = 0;
     ev->has_prev = 0;
     ev->len = len;
-    memcpy(ev->data, data, len);
+    return ev;
+}
+
+struct sse_event *sse_event_new(const char *data, size_t len, uint32_t messages, long long batch)
+{
+    struct sse_event *ev = sse_event_alloc(len, messages, batch);
+
+    if (ev != NULL)
+        memcpy(ev->data, data, len);
     return ev;
 }
 

@@ -23,6 +23,8 @@
 #define FANOUT_BATCH_MAX 256            /* ticks per shared event */
 #define FANOUT_BATCH_BYTES (256 * 1024) /* and their bytes */
 #define FANOUT_POLL_MS 100
+#define FANOUT_COALESCE_MS 3      /* quiet time that ends a burst */
+#define FANOUT_COALESCE_MAX_MS 10 /* and the longest a burst is held */
 #define FANOUT_KAFKA_CHECK_MS 1000
 #define FANOUT_GAPS_MAX 64      /* users whose gaps one round fills */
 #define FANOUT_GAP_RETRY_MS 250 /* after a failed history read */
@@ -120,31 +122,61 @@ static int fanout_price_add(const rd_kafka_message_t *m, struct buf *b)
     return 1;
 }
 
-static void fanout_price_batch(rd_kafka_t *rk, struct buf *b)
+/* Takes what Kafka has of one burst: a burst's ticks come in pieces (one
+ * per partition and fetch), so after the first message the reader waits up
+ * to FANOUT_COALESCE_MS for the next one, FANOUT_COALESCE_MAX_MS in all:
+ * every stream then gets a burst in one write instead of one per piece.
+ * Returns how many messages are in ms (the caller destroys them). */
+static int fanout_price_take(rd_kafka_t *rk, rd_kafka_message_t **ms)
 {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, FANOUT_POLL_MS);
+    int64_t until;
+    size_t bytes = 0;
+    int n = 0;
+
+    if (m == NULL)
+        return 0;
+    until = time_mono_ms() + FANOUT_COALESCE_MAX_MS;
+    while (m != NULL) {
+        int64_t left;
+        ms[n++] = m;
+        bytes += m->len + 8;
+        if (n >= FANOUT_BATCH_MAX || bytes > FANOUT_BATCH_BYTES - 2 * MSG_MAX_BYTES)
+            break;
+        m = rd_kafka_consumer_poll(rk, 0);
+        left = until - time_mono_ms();
+        if (m == NULL && left > 0)
+            m = rd_kafka_consumer_poll(
+                rk, (int)(left < FANOUT_COALESCE_MS ? left : FANOUT_COALESCE_MS));
+    }
+    return n;
+}
+
+static void fanout_price_batch(rd_kafka_t *rk, struct buf *b)
+{
+    rd_kafka_message_t *ms[FANOUT_BATCH_MAX];
+    int nm = fanout_price_take(rk, ms);
     struct sse_event *ev;
     long long batch;
     uint32_t n = 0;
 
-    if (m == NULL)
+    if (nm == 0)
         return;
     prices_batch_begin();
-    while (m != NULL) {
-        if (m->err)
-            fanout_kafka_error(m, fanout_opts.topic_prices);
+    for (int i = 0; i < nm; i++) {
+        if (ms[i]->err)
+            fanout_kafka_error(ms[i], fanout_opts.topic_prices);
         else
-            n += (uint32_t)fanout_price_add(m, b);
-        rd_kafka_message_destroy(m);
-        if (n >= FANOUT_BATCH_MAX || b->len > FANOUT_BATCH_BYTES - 2 * MSG_MAX_BYTES)
-            break;
-        m = rd_kafka_consumer_poll(rk, 0);
+            n += (uint32_t)fanout_price_add(ms[i], b);
+        rd_kafka_message_destroy(ms[i]);
     }
     batch = prices_batch_end();
     if (n > 0 && b->len > 0) {
         ev = sse_event_new(b->data, b->len, n, batch);
-        if (ev != NULL)
+        if (ev != NULL) {
             hub_publish_prices(ev);
+            stream_publish(ev);
+        }
         sse_event_unref(ev);
     }
     buf_reset(b);

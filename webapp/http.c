@@ -23,8 +23,8 @@
  * browser's cookies for one host fit in 8 KiB (and at most 180 of them:
  * Chrome's cap), which is what WEBAPP_CONN_MEMORY's default is sized for;
  * the rest of the cap leaves room for ordinary headers and proxies' own. */
-#define HTTP_COOKIE_MAX 8192
-#define HTTP_HEADERS_MAX 16384
+#define HTTP_COOKIE_MAX WEBAPP_COOKIE_MAX
+#define HTTP_HEADERS_MAX WEBAPP_HEADERS_MAX
 #define HTTP_DELETE_PREFIX "/api/delete-alert/"
 
 /* Per-request state, in libmicrohttpd's req_cls: made on the first call,
@@ -357,32 +357,29 @@ __attribute__((format(printf, 2, 0))) static void http_mhd_log(void *cls, const 
 int http_start(const struct webapp_config *cfg, struct webapp_stats *stats, char *err,
                size_t errlen)
 {
+    /* No listening socket of its own: front.c accepts and hands over every
+     * connection but the price streams it serves itself. */
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    struct sockaddr_in sa;
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET |
+                         MHD_USE_ITC;
 
     http_cfg = cfg;
     http_stats = stats;
     reply_init(cfg->instance, stats);
     thread_redis_init(&cfg->common);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)cfg->port);
-    if (inet_pton(AF_INET, cfg->common.listen_host, &sa.sin_addr) != 1) {
-        snprintf(err, errlen, "LISTEN_HOST: not an IPv4 address");
-        return -1;
-    }
     http_daemon = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, http_handler, NULL, MHD_OPTION_EXTERNAL_LOGGER,
-        http_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)cfg->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)cfg->conn_memory, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->conn_timeout_s,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned int)4096, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+        flags, 0, NULL, NULL, http_handler, NULL, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->conn_memory, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)cfg->conn_timeout_s, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->threads,
         MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_END);
     if (http_daemon == NULL) {
-        snprintf(err, errlen, "cannot listen on %s:%ld (in use, or limits too high)",
-                 cfg->common.listen_host, cfg->port);
+        snprintf(err, errlen, "cannot start the http server (limits too high?)");
+        return -1;
+    }
+    if (front_start(cfg, http_daemon, err, errlen) != 0) {
+        MHD_stop_daemon(http_daemon);
+        http_daemon = NULL;
         return -1;
     }
     return 0;
@@ -390,14 +387,8 @@ int http_start(const struct webapp_config *cfg, struct webapp_stats *stats, char
 
 void http_quiesce(void)
 {
-    MHD_socket fd;
-
     reply_set_stopping();
-    if (http_daemon == NULL)
-        return;
-    fd = MHD_quiesce_daemon(http_daemon);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    front_quiesce();
 }
 
 long http_inflight(void)
@@ -407,6 +398,7 @@ long http_inflight(void)
 
 void http_stop(void)
 {
+    front_stop();
     if (http_daemon != NULL)
         MHD_stop_daemon(http_daemon);
     http_daemon = NULL;

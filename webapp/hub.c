@@ -70,6 +70,16 @@ int hub_init(const struct hub_opts *o)
     return 0;
 }
 
+const char *hub_heartbeat_data(void)
+{
+    return hub_heartbeat_ev->data;
+}
+
+size_t hub_heartbeat_len(void)
+{
+    return hub_heartbeat_ev->len;
+}
+
 uint32_t hub_bucket(const char *user_id)
 {
     uint32_t h = 2166136261u;
@@ -482,17 +492,21 @@ struct MHD_Response *hub_client_response(struct sse_client *c)
     return r;
 }
 
+/* The raw price streams (stream.c) are counted with the hub's own. */
 void hub_counts_get(struct hub_counts *out)
 {
+    struct stream_counts sc;
+
+    stream_counts_get(&sc);
     pthread_mutex_lock(&hub_lock);
-    out->price_streams = hub_open[SSE_PRICES];
+    out->price_streams = hub_open[SSE_PRICES] + sc.open;
     out->alert_streams = hub_open[SSE_ALERTS];
     pthread_mutex_unlock(&hub_lock);
-    out->events_sent = atomic_load(&hub_sent);
-    out->clients_dropped = atomic_load(&hub_dropped);
+    out->events_sent = atomic_load(&hub_sent) + sc.sent;
+    out->clients_dropped = atomic_load(&hub_dropped) + sc.dropped;
     out->alerts_repeated = atomic_load(&hub_repeated);
     out->gaps_filled = atomic_load(&hub_gaps_filled);
-    out->clients_gone = atomic_load(&hub_gone);
+    out->clients_gone = atomic_load(&hub_gone) + sc.gone;
 }
 
 void hub_free(void)

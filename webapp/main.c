@@ -33,6 +33,9 @@ static const struct config_var webapp_vars[] = {
      CONFIG_LONG(WC, max_connections, 16, 1000000)},
     {"WEBAPP_THREADS", "4", "HTTP worker threads, each with its own Redis connection",
      CONFIG_LONG(WC, threads, 1, 64)},
+    {"WEBAPP_STREAM_THREADS", "2",
+     "threads writing the price streams the webapp serves on raw sockets (one per core)",
+     CONFIG_LONG(WC, stream_threads, 1, 64)},
     {"WEBAPP_CONN_MEMORY", "32768",
      "bytes of libmicrohttpd buffer per connection: holds a request's headers plus a copy of "
      "its Cookie header and 64 bytes per cookie; about half of it is resident per stream",
@@ -175,6 +178,11 @@ static int webapp_start(const struct webapp_config *cfg, struct webapp_stats *st
                                 .queue_max_bytes = cfg->queue_max_bytes,
                                 .streams_per_user = cfg->streams_per_user,
                                 .heartbeat_ms = cfg->heartbeat_ms};
+    const struct stream_opts so = {.threads = cfg->stream_threads,
+                                   .queue_max = cfg->queue_max,
+                                   .queue_max_bytes = cfg->queue_max_bytes,
+                                   .retry_ms = cfg->retry_ms,
+                                   .instance = cfg->instance};
     const struct fanout_opts fo = {.bootstrap = cfg->common.kafka_bootstrap,
                                    .topic_prices = cfg->topic_prices,
                                    .topic_alerts = cfg->topic_alerts,
@@ -182,6 +190,10 @@ static int webapp_start(const struct webapp_config *cfg, struct webapp_stats *st
 
     if (hub_init(&ho) != 0) {
         snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (stream_start(&so) != 0) {
+        snprintf(err, errlen, "cannot start the stream threads");
         return -1;
     }
     if (http_start(cfg, stats, err, errlen) != 0)
@@ -196,16 +208,19 @@ static void webapp_drain(const struct webapp_config *cfg)
 
     http_quiesce();
     hub_stop();
-    while (http_inflight() > 0 && time_mono_ms() < deadline)
+    stream_stop();
+    while ((http_inflight() > 0 || stream_count() > 0) && time_mono_ms() < deadline)
         time_sleep_ms(20);
-    if (http_inflight() > 0)
-        log_warn("requests cut at shutdown", "inflight=%ld", http_inflight());
+    if (http_inflight() > 0 || stream_count() > 0)
+        log_warn("requests cut at shutdown", "inflight=%ld streams=%ld", http_inflight(),
+                 stream_count());
 }
 
 static void webapp_shutdown(void)
 {
     fanout_stop();
     http_stop();
+    stream_free();
     fanout_free();
     hub_free();
     prices_free();
@@ -248,6 +263,7 @@ static void webapp_run(const struct webapp_config *cfg, struct redis_conn *rc,
         long wait = (long)(next_heartbeat - now);
         if (wait <= 0) {
             hub_heartbeat();
+            stream_heartbeat();
             next_heartbeat = now + cfg->heartbeat_ms;
             continue;
         }

@@ -25,6 +25,7 @@ struct webapp_config {
     long port;
     long max_connections;
     long threads;
+    long stream_threads;
     long conn_memory;
     long conn_timeout_s;
     char cookie_secret[512]; /* never logged */
@@ -156,6 +157,8 @@ struct sse_event {
 /* A new event holding a copy of data[0..len), one reference, no position.
  * NULL on out of memory. */
 struct sse_event *sse_event_new(const char *data, size_t len, uint32_t messages, long long batch);
+/* The same with len bytes of data left for the caller to write. */
+struct sse_event *sse_event_alloc(size_t len, uint32_t messages, long long batch);
 struct sse_event *sse_event_ref(struct sse_event *ev);
 /* Drops a reference; frees at zero. NULL is fine. */
 void sse_event_unref(struct sse_event *ev);
@@ -273,6 +276,10 @@ void hub_heartbeat(void);
 /* Ends every stream (after what is queued) and refuses new ones. */
 void hub_stop(void);
 
+/* The heartbeat's bytes (valid from hub_init to hub_free). */
+const char *hub_heartbeat_data(void);
+size_t hub_heartbeat_len(void);
+
 struct hub_counts {
     long price_streams;
     long alert_streams;
@@ -294,6 +301,77 @@ int hangup_start(void (*gone)(uint64_t serial));
 void hangup_watch(int fd, uint64_t serial);
 /* Stops and joins the thread. */
 void hangup_stop(void);
+
+/* ---- head.c: which connections the front serves itself (pure) ------------ */
+
+/* The request header limits, answered with a 431 (http.c); the front hands
+ * anything over them to libmicrohttpd, which answers that. */
+#define WEBAPP_COOKIE_MAX 8192
+#define WEBAPP_HEADERS_MAX 16384
+
+enum head_verdict {
+    HEAD_MORE = 0,          /* could be a price stream request: wait for more bytes */
+    HEAD_STREAM_PRICES = 1, /* a complete, plain GET /api/stream-prices HTTP/1.1 */
+    HEAD_OTHER = 2          /* anything else: libmicrohttpd's */
+};
+
+/* Classifies the first len bytes a connection sent (not NUL-terminated).
+ * HEAD_STREAM_PRICES sets *head_len to the bytes of the request head
+ * (through its empty line); only a head libmicrohttpd would answer with a
+ * price stream qualifies: one Host, no body or framing headers, Connection
+ * absent or keep-alive, no Expect or Upgrade, no folded or malformed line,
+ * Cookie and header bytes within the limits. Never fails. */
+enum head_verdict head_classify(const char *buf, size_t len, size_t *head_len);
+
+/* ---- stream.c: the price streams on raw sockets ----------------------------- */
+
+struct stream_opts {
+    long threads;         /* loops, each a thread with its own streams */
+    long queue_max;       /* as hub_opts */
+    long queue_max_bytes; /* as hub_opts */
+    long retry_ms;        /* SSE retry: in the snapshot */
+    const char *instance; /* X-Served-By (must outlive the streams) */
+};
+
+/* Starts the loops. Returns 0 or -1 (out of memory, no threads). */
+int stream_start(const struct stream_opts *o);
+/* Takes fd, a connection whose request head (a price stream's, see
+ * head_classify) has been consumed: answers it and streams to it. Returns 0
+ * (the streams own fd), or -1 (stopping, or too many waiting: the caller
+ * closes fd). */
+int stream_adopt(int fd);
+/* A batch of ticks (an event of hub_publish_prices) to every raw stream;
+ * framed once as an HTTP chunk for all of them. The caller keeps its ref. */
+void stream_publish(struct sse_event *ev);
+/* A heartbeat to every idle raw stream. */
+void stream_heartbeat(void);
+/* Ends every raw stream after what is queued (the last chunk, then close). */
+void stream_stop(void);
+/* Open raw streams. */
+long stream_count(void);
+/* An event holding data framed as one HTTP chunk; NULL on out of memory. */
+struct sse_event *stream_frame(const char *data, size_t len, uint32_t messages, long long batch);
+
+struct stream_counts {
+    long open;
+    uint64_t sent;    /* SSE messages written */
+    uint64_t dropped; /* streams over their queue limits */
+    uint64_t gone;    /* streams whose client went away */
+};
+void stream_counts_get(struct stream_counts *out);
+/* Stops the loops and closes every stream; after stream_stop (or not). */
+void stream_free(void);
+
+/* ---- front.c: the listening socket ---------------------------------------- */
+
+/* Listens on cfg's address and port; price stream requests go to stream.c,
+ * every other connection to d (MHD_add_connection). Returns 0, or -1 with
+ * err. cfg and d must outlive front_stop. */
+int front_start(const struct webapp_config *cfg, struct MHD_Daemon *d, char *err, size_t errlen);
+/* Closes the listening socket; connections waiting for their head close. */
+void front_quiesce(void);
+/* Stops the thread; before d is stopped. */
+void front_stop(void);
 
 /* ---- fanout.c: the two Kafka readers feeding the hub ---------------------- */
 

@@ -834,6 +834,66 @@ def test_stream_prices(main_webapp):
     assert r.status == 405, f"HEAD stream: {r.status}"
 
 
+def stream_head(sock, first=b""):
+    """Reads a streaming answer's head and the first bytes after it."""
+    sock.settimeout(5)
+    buf = first
+    while b"\r\n\r\n" not in buf:
+        d = sock.recv(65536)
+        assert d, f"closed before the head: {buf!r}"
+        buf += d
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    return lines[0], [l.split(": ", 1) for l in lines[1:]], rest
+
+
+def price_streams():
+    for line in req("GET", "/metrics").body.decode().splitlines():
+        if line.startswith("webapp_sse_price_streams "):
+            return float(line.split()[1])
+    raise AssertionError("no webapp_sse_price_streams")
+
+
+def test_stream_raw_and_mhd_alike(main_webapp):
+    """a price stream on a new connection (served on a raw socket) and one on a
+    kept-alive connection (libmicrohttpd's) answer alike, and a closed one is
+    let go at once"""
+    base = price_streams()
+    raw = socket.create_connection((HOST, PORT))
+    raw.sendall(b"GET /api/stream-prices HTTP/1.1\r\nHost: x\r\n\r\n")
+    status_r, hdr_r, body_r = stream_head(raw)
+    mhd = socket.create_connection((HOST, PORT))
+    mhd.sendall(b"GET /api/tickers HTTP/1.1\r\nHost: x\r\n\r\n")
+    _, hdr_t, rest = stream_head(mhd)
+    length = int(dict(hdr_t)["Content-Length"])
+    while len(rest) < length:
+        rest += mhd.recv(65536)
+    mhd.sendall(b"GET /api/stream-prices HTTP/1.1\r\nHost: x\r\n\r\n")
+    status_m, hdr_m, body_m = stream_head(mhd, rest[length:])
+    assert status_r == status_m == "HTTP/1.1 200 OK", (status_r, status_m)
+    # The same headers in the same order (Date aside).
+    strip = lambda h: [(k, v) for k, v in h if k != "Date"]
+    assert strip(hdr_r) == strip(hdr_m), f"raw {hdr_r} != libmicrohttpd {hdr_m}"
+    for body, sock in ((body_r, raw), (body_m, mhd)):
+        while b"retry:" not in body or body.count(b"data: ") < 2:
+            body += sock.recv(65536)
+        assert body.index(b": heartbeat") < body.index(b"retry:"), "heartbeat not first"
+    produce(TOPIC_P, [tick(TA, 152.75)])
+    for sock in (raw, mhd):
+        got = b""
+        end = time.time() + 5
+        while b"152.75" not in got and time.time() < end:
+            got += sock.recv(65536)
+        assert b"152.75" in got, "live tick not received"
+    assert price_streams() == base + 2, f"{price_streams()} price streams, want {base + 2}"
+    raw.close()
+    mhd.close()
+    end = time.time() + 2
+    while price_streams() > base and time.time() < end:
+        time.sleep(0.05)
+    assert price_streams() == base, "closed streams still counted"
+
+
 STATE = {}
 
 

@@ -2,7 +2,8 @@
  * verify; forged, tampered, truncated or other-secret ones never do), the
  * set-alert body parser and its threshold bounds,
  * the strict Origin / Referer / Host parsers, the same-origin rule and the
- * JSON Content-Type check. */
+ * JSON Content-Type check, which request heads the front serves itself and
+ * the chunk framing of the raw streams. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -368,6 +369,80 @@ static void test_json_type(void **state)
     }
 }
 
+/* The front serves a price stream itself only for a plain, complete head;
+ * everything else (a prefix of one aside) goes to libmicrohttpd. */
+static enum head_verdict classify(const char *s, size_t *hl)
+{
+    return head_classify(s, strlen(s), hl);
+}
+
+static void test_head_classify(void **state)
+{
+    static const char ok[] = "GET /api/stream-prices HTTP/1.1\r\nHost: x\r\n"
+                             "Cookie: user_id=a.b\r\nConnection: keep-alive\r\n\r\n";
+    static const char *const other[] = {
+        "GET /api/stream-alerts HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST /api/stream-prices HTTP/1.1\r\nHost: x\r\n\r\n",
+        "HEAD /api/stream-prices HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /api/stream-pricesX HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /api/stream-prices HTTP/1.0\r\nHost: x\r\n\r\n",
+        "GET /api/stream-prices HTTP/1.1\r\n\r\n",                       /* no Host */
+        "GET /api/stream-prices HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", /* two */
+        "GET /api/stream-prices HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        "GET /api/stream-prices HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "GET /api/stream-prices HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /api/stream-prices HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n",
+        "GET /api/stream-prices HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
+        "GET /api/stream-prices HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n",
+        "GET /api/stream-prices HTTP/1.1\r\nHost: x\nA: b\r\n\r\n", /* bare LF */
+        "GET /api/stream-prices HTTP/1.1\r\nHost: x\r\nA: b\x01\r\n\r\n",
+        "GET /api/stream-prices?a b HTTP/1.1\r\nHost: x\r\n\r\n",
+        "get /api/stream-prices HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /static/app.js HTTP/1.1\r\n",
+    };
+    char big[WEBAPP_COOKIE_MAX + 200];
+    size_t hl = 1;
+    int n;
+    (void)state;
+
+    assert_int_equal(classify(ok, &hl), HEAD_STREAM_PRICES);
+    assert_int_equal(hl, sizeof(ok) - 1);
+    /* A query is ignored, as libmicrohttpd's route ignores it. */
+    assert_int_equal(classify("GET /api/stream-prices?x=1 HTTP/1.1\r\nHost: x\r\n\r\n", &hl),
+                     HEAD_STREAM_PRICES);
+    /* Only the head is consumed: what follows is the client's next bytes. */
+    assert_int_equal(classify("GET /api/stream-prices HTTP/1.1\r\nHost: x\r\n\r\nGET /", &hl),
+                     HEAD_STREAM_PRICES);
+    assert_int_equal(hl, strlen("GET /api/stream-prices HTTP/1.1\r\nHost: x\r\n\r\n"));
+    /* Every prefix of a good head waits for more. */
+    for (size_t i = 0; i < sizeof(ok) - 1; i++)
+        assert_int_equal(head_classify(ok, i, &hl), HEAD_MORE);
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+        assert_int_equal(classify(other[i], &hl), HEAD_OTHER);
+    /* Cookies over the limit are libmicrohttpd's 431; at the limit, ours. */
+    n = snprintf(big, sizeof(big), "GET /api/stream-prices HTTP/1.1\r\nHost: x\r\nCookie: ");
+    memset(big + n, 'a', WEBAPP_COOKIE_MAX);
+    memcpy(big + n + WEBAPP_COOKIE_MAX, "\r\n\r\n", 5);
+    assert_int_equal(classify(big, &hl), HEAD_STREAM_PRICES);
+    memset(big + n, 'a', WEBAPP_COOKIE_MAX + 1);
+    memcpy(big + n + WEBAPP_COOKIE_MAX + 1, "\r\n\r\n", 5);
+    assert_int_equal(classify(big, &hl), HEAD_OTHER);
+}
+
+/* A batch framed as one HTTP chunk: hex size, CRLF, data, CRLF. */
+static void test_stream_frame(void **state)
+{
+    struct sse_event *ev = stream_frame("data: {}\n\n", 10, 1, 7);
+    (void)state;
+
+    assert_non_null(ev);
+    assert_int_equal(ev->len, 3 + 10 + 2);
+    assert_memory_equal(ev->data, "a\r\ndata: {}\n\n\r\n", ev->len);
+    assert_int_equal(ev->batch, 7);
+    assert_int_equal(ev->messages, 1);
+    sse_event_unref(ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -375,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_cookie_forged_user), cmocka_unit_test(test_parse_set_alert),
         cmocka_unit_test(test_threshold_bounds),   cmocka_unit_test(test_parse_origin),
         cmocka_unit_test(test_cross_site),         cmocka_unit_test(test_json_type),
+        cmocka_unit_test(test_head_classify),      cmocka_unit_test(test_stream_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
