@@ -173,14 +173,9 @@ def test_dashboard_in_a_browser(cluster, check, tmp_path):
     """The dashboard test of tests/browser (Debian's chromium, headless)
     against the cluster's nginx: every asset's price moves, an alert set in
     the page fires (banner, gone from the list), Delete removes one."""
-    env = dict(os.environ, E2E_BASE_URL=f"http://127.0.0.1:{cluster.ports['nginx'][0]}",
-               E2E_ARTIFACTS=str(tmp_path))
-    browser = os.path.join(ROOT, "tests", "browser")
-    subprocess.run([os.path.join(browser, "install.sh")], check=True, timeout=600)
-    p = subprocess.run(["node", os.path.join(browser, "dashboard.test.mjs")],
-                       env=env, capture_output=True, text=True, timeout=300)
-    print(p.stdout[-3000:], p.stderr[-2000:])
-    check(p.returncode == 0, f"dashboard.test.mjs exit {p.returncode}")
+    rc, out = testkit.run_dashboard_test(f"http://127.0.0.1:{cluster.ports['nginx'][0]}", tmp_path)
+    print(out)
+    check(rc == 0, f"dashboard.test.mjs exit {rc}")
 
 
 def test_broker_killed_then_rejoins(cluster, check):

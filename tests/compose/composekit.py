@@ -10,7 +10,6 @@ import json
 import os
 import re
 import resource
-import struct
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import yaml
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
-import testkit  # noqa: E402
+import testkit  # noqa: E402,F401 (test_compose.py takes it from here)
 
 # A project of its own: the suite never touches a user's compose stack.
 PROJECT = os.environ.get("COMPOSE_TEST_PROJECT", "stock-alerts-composetest")
@@ -219,49 +218,3 @@ def notified(log_text):
     return counts
 
 
-def _kstr(b):
-    return struct.pack(">h", len(b)) + b
-
-
-def group_members(server, group, timeout=5):
-    """(state, [client ids]) of a consumer group as the broker at server
-    ("host:port", the group's coordinator: a single broker is) describes it
-    (DescribeGroups v1). Raises RuntimeError on an error code."""
-    host, _, port = server.rpartition(":")
-    body = struct.pack(">hhi", 15, 1, 21) + _kstr(b"stock-alerts-tests")
-    body += struct.pack(">i", 1) + _kstr(group.encode())
-    with testkit.socket.create_connection((host, int(port)), timeout=timeout) as s:
-        s.sendall(struct.pack(">i", len(body)) + body)
-        data = testkit._recv_exact(s, struct.unpack(">i", testkit._recv_exact(s, 4))[0])
-    pos = 0
-
-    def take(fmt):
-        nonlocal pos
-        v = struct.unpack_from(fmt, data, pos)[0]
-        pos += struct.calcsize(fmt)
-        return v
-
-    def string():
-        nonlocal pos
-        n = take(">h")
-        pos += max(n, 0)
-        return data[pos - max(n, 0):pos].decode(errors="replace") if n >= 0 else None
-
-    def blob():
-        nonlocal pos
-        n = take(">i")
-        pos += max(n, 0)
-
-    take(">i")  # correlation id
-    take(">i")  # throttle time (v1)
-    assert take(">i") == 1
-    err, _, state, _, _ = take(">h"), string(), string(), string(), string()
-    if err:
-        raise RuntimeError(f"DescribeGroups {group}: error {err}")
-    members = []
-    for _ in range(take(">i")):
-        _, client_id, _ = string(), string(), string()
-        blob()
-        blob()
-        members.append(client_id)
-    return state, members

@@ -102,13 +102,9 @@ def test_dashboard_in_a_browser(stack, check, tmp_path):
     """The dashboard test of tests/browser (Debian's chromium, headless)
     through the containerised nginx: every asset's price moves, an alert set
     in the page fires (banner, gone from the list), Delete removes one."""
-    env = dict(os.environ, E2E_BASE_URL=stack.url(), E2E_ARTIFACTS=str(tmp_path))
-    browser = os.path.join(ROOT, "tests", "browser")
-    subprocess.run([os.path.join(browser, "install.sh")], check=True, timeout=600)
-    p = subprocess.run(["node", os.path.join(browser, "dashboard.test.mjs")],
-                       env=env, capture_output=True, text=True, timeout=300)
-    print(p.stdout[-3000:], p.stderr[-2000:])
-    check(p.returncode == 0, f"dashboard.test.mjs exit {p.returncode}")
+    rc, out = testkit.run_dashboard_test(stack.url(), tmp_path)
+    print(out)
+    check(rc == 0, f"dashboard.test.mjs exit {rc}")
 
 
 def test_alert_fires_once_on_the_stream_and_in_the_notifier_log(stack, check):
@@ -153,7 +149,7 @@ def test_both_evaluators_are_in_their_group(stack, check):
 
     def two():
         nonlocal state, members
-        state, members = composekit.group_members(server, EVALUATORS)
+        state, members = testkit.kafka_group_members(server, EVALUATORS)
         return state == "Stable" and len(members) == 2
     check(testkit.wait_until(two, 60, step=1), f"group {EVALUATORS}: {state} {members}")
 

@@ -18,8 +18,11 @@ them are in tests/conftest.py.
                              the test Kafka through kcat
   redis_ping, kafka_ping, services_from_env
                              are the test servers there (TEST_* variables)?
-  kafka_topic_configs(server, topics)
-                             the topics' configuration as one broker describes it
+  kafka_topic_configs(server, topics), kafka_group_members(server, group)
+                             a topic's configuration, a group's members, as one broker
+                             describes them (kafka_request: one request, its KafkaReply)
+  run_dashboard_test(base_url, artifacts)
+                             tests/browser/dashboard.test.mjs against a stack's nginx
   pytest_main(path, args)    a suite file run as a script: pytest on that file
 """
 import hashlib
@@ -549,50 +552,98 @@ def _kstr(b):
     return struct.pack(">h", len(b)) + b
 
 
+class KafkaReply:
+    """A Kafka response body read in order: take(fmt) a struct field,
+    string() a nullable string, blob() skips nullable bytes."""
+
+    def __init__(self, data):
+        self.data, self.pos = data, 0
+
+    def take(self, fmt):
+        v = struct.unpack_from(fmt, self.data, self.pos)[0]
+        self.pos += struct.calcsize(fmt)
+        return v
+
+    def string(self):
+        n = self.take(">h")
+        if n < 0:
+            return None
+        self.pos += n
+        return self.data[self.pos - n:self.pos].decode(errors="replace")
+
+    def blob(self):
+        n = self.take(">i")
+        self.pos += max(n, 0)
+
+
+def kafka_request(server, api_key, version, corr, payload, timeout=5):
+    """Sends one request (header with client id "stock-alerts-tests", then
+    payload) to the broker at server ("host:port"); its response as a
+    KafkaReply past the correlation id."""
+    host, _, port = server.rpartition(":")
+    body = struct.pack(">hhi", api_key, version, corr) + _kstr(b"stock-alerts-tests") + payload
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        s.sendall(struct.pack(">i", len(body)) + body)
+        r = KafkaReply(_recv_exact(s, struct.unpack(">i", _recv_exact(s, 4))[0]))
+    r.take(">i")  # correlation id
+    return r
+
+
 def kafka_topic_configs(server, topics, timeout=5):
     """{topic: {name: (value, source)}} as the broker at server ("host:port")
     describes the topics (DescribeConfigs v1; source 1 is a topic's own
     setting, 4 and 5 the broker's, 3 a dynamic broker default). Raises
     RuntimeError naming the topic when the broker answers with an error."""
-    host, _, port = server.rpartition(":")
-    body = struct.pack(">hhi", 32, 1, 11) + _kstr(b"stock-alerts-tests")
-    body += struct.pack(">i", len(topics))
+    body = struct.pack(">i", len(topics))
     for t in topics:
         body += struct.pack(">b", 2) + _kstr(t.encode()) + struct.pack(">i", -1)
     body += struct.pack(">?", False)
-    with socket.create_connection((host, int(port)), timeout=timeout) as s:
-        s.sendall(struct.pack(">i", len(body)) + body)
-        data = _recv_exact(s, struct.unpack(">i", _recv_exact(s, 4))[0])
-    pos = 0
-
-    def take(fmt):
-        nonlocal pos
-        v = struct.unpack_from(fmt, data, pos)[0]
-        pos += struct.calcsize(fmt)
-        return v
-
-    def string():
-        nonlocal pos
-        n = take(">h")
-        if n < 0:
-            return None
-        pos += n
-        return data[pos - n:pos].decode(errors="replace")
-
-    take(">i")  # correlation id
-    take(">i")  # throttle time
+    r = kafka_request(server, 32, 1, 11, body, timeout)
+    r.take(">i")  # throttle time
     out = {}
-    for _ in range(take(">i")):
-        err, msg, _, name = take(">h"), string(), take(">b"), string()
+    for _ in range(r.take(">i")):
+        err, msg, _, name = r.take(">h"), r.string(), r.take(">b"), r.string()
         if err:
             raise RuntimeError(f"DescribeConfigs {name}: error {err} {msg or ''}")
         cfg = out[name] = {}
-        for _ in range(take(">i")):
-            key, value, _, source, _ = string(), string(), take(">?"), take(">b"), take(">?")
-            for _ in range(take(">i")):  # synonyms (none asked for)
-                string(), string(), take(">b")
+        for _ in range(r.take(">i")):
+            key, value, _, source, _ = (r.string(), r.string(), r.take(">?"), r.take(">b"),
+                                        r.take(">?"))
+            for _ in range(r.take(">i")):  # synonyms (none asked for)
+                r.string(), r.string(), r.take(">b")
             cfg[key] = (value, source)
     return out
+
+
+def kafka_group_members(server, group, timeout=5):
+    """(state, [client ids]) of a consumer group as the broker at server
+    ("host:port", the group's coordinator: a single broker is) describes it
+    (DescribeGroups v1). Raises RuntimeError on an error code."""
+    r = kafka_request(server, 15, 1, 21, struct.pack(">i", 1) + _kstr(group.encode()), timeout)
+    r.take(">i")  # throttle time (v1)
+    assert r.take(">i") == 1
+    err, _, state, _, _ = r.take(">h"), r.string(), r.string(), r.string(), r.string()
+    if err:
+        raise RuntimeError(f"DescribeGroups {group}: error {err}")
+    members = []
+    for _ in range(r.take(">i")):
+        _, client_id, _ = r.string(), r.string(), r.string()
+        r.blob()
+        r.blob()
+        members.append(client_id)
+    return state, members
+
+
+def run_dashboard_test(base_url, artifacts):
+    """Runs tests/browser/dashboard.test.mjs (Debian's chromium, headless;
+    playwright-core installed first) against base_url, screenshots into
+    artifacts; (exit status, output tail)."""
+    browser = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "browser")
+    subprocess.run([os.path.join(browser, "install.sh")], check=True, timeout=600)
+    env = dict(os.environ, E2E_BASE_URL=base_url, E2E_ARTIFACTS=str(artifacts))
+    p = subprocess.run(["node", os.path.join(browser, "dashboard.test.mjs")],
+                       env=env, capture_output=True, text=True, timeout=300)
+    return p.returncode, p.stdout[-3000:] + p.stderr[-2000:]
 
 
 # ---------------------------------------------------------------- running a suite
