@@ -89,23 +89,6 @@ static long long alert_store_run_int(struct redis_conn *rc, struct redis_script 
     return v;
 }
 
-/* Step 2 of a create: the ticker's side (idempotent). 0 or -1 with err. */
-static int alert_store_arm(struct redis_conn *rc, const char *id, const char *user,
-                           const char *ticker, const char *thr, const char *type, char *err,
-                           size_t errlen)
-{
-    char k_ticker[ALERT_STORE_KEY_MAX], k_idx[ALERT_STORE_KEY_MAX];
-    const char *keys[2] = {k_ticker, k_idx};
-    const char *args[4] = {id, user, thr, type};
-
-    snprintf(k_ticker, sizeof(k_ticker), "ticker_alerts:{%s}", ticker);
-    snprintf(k_idx, sizeof(k_idx), "alert_idx:{%s}:%s", ticker, type);
-    return alert_store_run_int(rc, &alert_store_arm_lua, 2, keys, 4, args, "create: arm", err,
-                               errlen) == 1
-               ? 0
-               : -1;
-}
-
 /* Step 3 of a create (and the repair sweep): pending -> armed. 1 armed, 0
  * the entry was removed while pending, 2 it fired or was deleted after it
  * was armed, -1 with err. */
@@ -154,96 +137,206 @@ int alert_store_disarm(struct redis_conn *rc, const char *ticker, const char *id
                                     errlen);
 }
 
-/* Steps 2 and 3 for an entry step 1 left pending. 0, or -1 with err. */
-static int alert_store_arm_and_mark(struct redis_conn *rc, const struct alert_record *rec,
-                                    const char *thr, char *err, size_t errlen)
-{
-    const char *type = alert_type_name(rec->type);
-    char ignored[ALERT_STORE_ERR_MAX];
-    int m;
+/* One create of a batch as it goes through the three steps: its keys and
+ * arguments (the calls point into them) and what is left to do. */
+struct create_work {
+    char k_user[ALERT_STORE_KEY_MAX], k_unpended[ALERT_STORE_KEY_MAX];
+    char k_idem[ALERT_STORE_KEY_MAX + ALERT_STORE_IDEM_MAX];
+    char k_ticker[ALERT_STORE_KEY_MAX], k_idx[ALERT_STORE_KEY_MAX];
+    char thr[ALERT_STORE_NUM_MAX], created[ALERT_STORE_NUM_MAX], maxs[16], ttl[16];
+    char fingerprint[MSG_TICKER_MAX + ALERT_STORE_NUM_MAX + 16];
+    const char *keys[3], *args[8];
+    int arm; /* steps 2 and 3 are to run (a new entry, or a replay left pending) */
+};
 
-    if (alert_store_arm(rc, rec->alert_id, rec->user_id, rec->ticker, thr, type, err, errlen) !=
-        0) {
-        /* Best effort: if the arm did run (a lost reply), the orphan sweep
-         * disarms what this leaves; if this fails, the repair sweep. */
-        alert_store_unpend(rc, rec->user_id, rec->alert_id, NULL, ignored, sizeof(ignored));
+static int create_valid(const struct alert_store_create *c)
+{
+    const struct alert_record *rec = &c->rec;
+
+    return msg_id_valid(rec->alert_id) && msg_id_valid(rec->user_id) &&
+           msg_ticker_valid(rec->ticker) && isfinite(rec->threshold) && rec->threshold > 0 &&
+           isfinite(rec->created_at) && c->max_per_user >= 0 &&
+           (c->idem_key == NULL || (alert_store_idem_key_valid(c->idem_key) && c->idem_ttl_s >= 1));
+}
+
+/* Step 1's call for c (create.lua in the user's slot). */
+static struct alert_store_call create_step1(struct alert_store_create *c, struct create_work *w)
+{
+    const struct alert_record *rec = &c->rec;
+    const char *type = alert_type_name(rec->type);
+    int idem = c->idem_key != NULL;
+
+    snprintf(w->k_user, sizeof(w->k_user), "user_alerts:{%s}", rec->user_id);
+    snprintf(w->k_unpended, sizeof(w->k_unpended), "alert_unpended:{%s}", rec->user_id);
+    alert_store_fmt_num(rec->threshold, w->thr);
+    alert_store_fmt_num(rec->created_at, w->created);
+    snprintf(w->maxs, sizeof(w->maxs), "%d", c->max_per_user);
+    snprintf(w->ttl, sizeof(w->ttl), "%d", c->idem_ttl_s);
+    /* What the key promises: the same request. */
+    snprintf(w->fingerprint, sizeof(w->fingerprint), "%s %s %s", rec->ticker, w->thr, type);
+    if (idem)
+        snprintf(w->k_idem, sizeof(w->k_idem), "alert_idem:{%s}:%s", rec->user_id, c->idem_key);
+    w->keys[0] = w->k_user, w->keys[1] = w->k_idem, w->keys[2] = w->k_unpended;
+    w->args[0] = rec->alert_id, w->args[1] = rec->ticker, w->args[2] = w->thr;
+    w->args[3] = type, w->args[4] = w->created, w->args[5] = w->maxs;
+    w->args[6] = w->ttl, w->args[7] = w->fingerprint;
+    return (struct alert_store_call){&alert_store_create_lua, idem ? 3 : 1, w->keys, idem ? 8 : 6,
+                                     w->args};
+}
+
+/* Reads step 1's reply r into c (rv, the stored id of a replay) and w->arm. */
+static void create_step1_reply(struct redis_conn *rc, const redisReply *r,
+                               struct alert_store_create *c, struct create_work *w)
+{
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_STRING && msg_id_valid(r->element[0]->str) &&
+        r->element[1]->type == REDIS_REPLY_STRING) {
+        snprintf(c->rec.alert_id, sizeof(c->rec.alert_id), "%s", r->element[0]->str);
+        c->rv = ALERT_STORE_REPLAY;
+        /* The first request stopped after step 1: finish it for the stored id
+         * (the fingerprint matched, so ticker, threshold and type are these). */
+        w->arm = r->element[1]->str[0] == ALERT_STORE_STATE_PENDING;
+    } else if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+        c->rv = redis_reply_fail(rc, r, "create", c->err, sizeof(c->err));
+    } else if (r->integer == 1) {
+        c->rv = 0;
+        w->arm = 1;
+    } else {
+        c->rv = r->integer == 0 ? ALERT_STORE_LIMIT : ALERT_STORE_CONFLICT;
+    }
+}
+
+/* Step 2's call for c (arm.lua in the ticker's slot, idempotent). */
+static struct alert_store_call create_step2(struct alert_store_create *c, struct create_work *w)
+{
+    const struct alert_record *rec = &c->rec;
+    const char *type = alert_type_name(rec->type);
+
+    snprintf(w->k_ticker, sizeof(w->k_ticker), "ticker_alerts:{%s}", rec->ticker);
+    snprintf(w->k_idx, sizeof(w->k_idx), "alert_idx:{%s}:%s", rec->ticker, type);
+    w->keys[0] = w->k_ticker, w->keys[1] = w->k_idx;
+    w->args[0] = rec->alert_id, w->args[1] = rec->user_id, w->args[2] = w->thr;
+    w->args[3] = type;
+    return (struct alert_store_call){&alert_store_arm_lua, 2, w->keys, 4, w->args};
+}
+
+/* Step 3's call for c (mark.lua in the user's slot). */
+static struct alert_store_call create_step3(struct alert_store_create *c, struct create_work *w)
+{
+    w->keys[0] = w->k_user, w->keys[1] = w->k_unpended;
+    w->args[0] = c->rec.alert_id;
+    return (struct alert_store_call){&alert_store_mark_lua, 2, w->keys, 1, w->args};
+}
+
+/* Runs one step for the creates whose w->arm is set, in one pipeline.
+ * replies[i] is that create's reply (NULL when not run or not read). */
+static void
+create_run_step(struct redis_conn *rc, struct alert_store_create *cr, struct create_work *w, int n,
+                struct alert_store_call (*step)(struct alert_store_create *, struct create_work *),
+                struct alert_store_call *calls, int *idx, redisReply **replies)
+{
+    int m = 0;
+
+    for (int i = 0; i < n; i++) {
+        replies[i] = NULL;
+        if (w[i].arm) {
+            idx[m] = i;
+            calls[m++] = step(&cr[i], &w[i]);
+        }
+    }
+    if (m == 0)
+        return;
+    /* On a failed connection the replies from there on stay NULL: those
+     * creates get the connection's error below. */
+    alert_store_pipe_run(rc, calls, m, replies + n);
+    for (int k = 0; k < m; k++)
+        replies[idx[k]] = replies[n + k];
+}
+
+int alert_store_create_batch(struct redis_conn *rc, struct alert_store_create *cr, int n)
+{
+    struct create_work *w = calloc((size_t)n, sizeof(*w));
+    struct alert_store_call *calls = calloc((size_t)n, sizeof(*calls));
+    redisReply **replies = calloc((size_t)n * 2, sizeof(*replies));
+    int *idx = calloc((size_t)n, sizeof(*idx));
+    char ignored[ALERT_STORE_ERR_MAX];
+
+    if (w == NULL || calls == NULL || replies == NULL || idx == NULL) {
+        free(w), free(calls), free(replies), free(idx);
         return -1;
     }
-    m = alert_store_mark(rc, rec->user_id, rec->alert_id, err, errlen);
-    /* m == 2: armed, then fired (or deleted) before this step: stored. */
-    if (m == 0) {
-        /* The repair sweep removed it (this create stalled for a minute):
-         * take the ticker side back so nothing unlisted stays armed. */
-        alert_store_disarm(rc, rec->ticker, rec->alert_id, ignored, sizeof(ignored));
-        snprintf(err, errlen, "create: the pending alert was removed before it was armed");
-        return -1;
+    /* Step 1 for every valid create ("arm" marks the ones to run here). */
+    for (int i = 0; i < n; i++) {
+        cr[i].err[0] = '\0';
+        w[i].arm = create_valid(&cr[i]);
+        if (!w[i].arm) {
+            cr[i].rv = -1;
+            snprintf(cr[i].err, sizeof(cr[i].err), "create: invalid alert record");
+        }
     }
-    /* m < 0: armed but still marked pending; the repair sweep marks it. */
+    create_run_step(rc, cr, w, n, create_step1, calls, idx, replies);
+    for (int i = 0; i < n; i++) {
+        if (!w[i].arm)
+            continue;
+        w[i].arm = 0;
+        create_step1_reply(rc, replies[i], &cr[i], &w[i]);
+        freeReplyObject(replies[i]);
+    }
+    /* Step 2 for the new entries and the replays left pending. */
+    create_run_step(rc, cr, w, n, create_step2, calls, idx, replies);
+    for (int i = 0; i < n; i++) {
+        if (!w[i].arm)
+            continue;
+        if (replies[i] == NULL || replies[i]->type != REDIS_REPLY_INTEGER ||
+            replies[i]->integer != 1) {
+            cr[i].rv =
+                redis_reply_fail(rc, replies[i], "create: arm", cr[i].err, sizeof(cr[i].err));
+            /* Best effort: if the arm did run (a lost reply), the orphan
+             * sweep disarms what this leaves; if this fails, the repair
+             * sweep removes the entry. */
+            alert_store_unpend(rc, cr[i].rec.user_id, cr[i].rec.alert_id, NULL, ignored,
+                               sizeof(ignored));
+            w[i].arm = 0;
+        }
+        freeReplyObject(replies[i]);
+    }
+    /* Step 3: armed, so marked. */
+    create_run_step(rc, cr, w, n, create_step3, calls, idx, replies);
+    for (int i = 0; i < n; i++) {
+        if (!w[i].arm)
+            continue;
+        /* 2: armed, then fired (or deleted) before this step: stored.
+         * An error: armed but still marked pending; the repair sweep marks
+         * it. 0: the repair sweep removed it (this create stalled for a
+         * minute): take the ticker side back so nothing unlisted stays
+         * armed. */
+        if (replies[i] != NULL && replies[i]->type == REDIS_REPLY_INTEGER &&
+            replies[i]->integer == 0) {
+            alert_store_disarm(rc, cr[i].rec.ticker, cr[i].rec.alert_id, ignored, sizeof(ignored));
+            snprintf(cr[i].err, sizeof(cr[i].err),
+                     "create: the pending alert was removed before it was armed");
+            cr[i].rv = -1;
+        }
+        freeReplyObject(replies[i]);
+    }
+    free(w), free(calls), free(replies), free(idx);
     return 0;
 }
 
 int alert_store_create_once(struct redis_conn *rc, struct alert_record *rec, int max_per_user,
                             const char *idem_key, int idem_ttl_s, char *err, size_t errlen)
 {
-    char k_user[ALERT_STORE_KEY_MAX], k_unpended[ALERT_STORE_KEY_MAX];
-    char k_idem[ALERT_STORE_KEY_MAX + ALERT_STORE_IDEM_MAX];
-    char thr[ALERT_STORE_NUM_MAX], created[ALERT_STORE_NUM_MAX], maxs[16], ttl[16];
-    char fingerprint[MSG_TICKER_MAX + ALERT_STORE_NUM_MAX + 16];
-    const char *keys[3], *args[8];
-    const char *type = alert_type_name(rec->type);
-    redisReply *r;
-    int rv;
+    struct alert_store_create c = {
+        .rec = *rec, .max_per_user = max_per_user, .idem_key = idem_key, .idem_ttl_s = idem_ttl_s};
 
-    if (!msg_id_valid(rec->alert_id) || !msg_id_valid(rec->user_id) ||
-        !msg_ticker_valid(rec->ticker) || !isfinite(rec->threshold) || rec->threshold <= 0 ||
-        !isfinite(rec->created_at) || max_per_user < 0 ||
-        (idem_key != NULL && (!alert_store_idem_key_valid(idem_key) || idem_ttl_s < 1))) {
-        snprintf(err, errlen, "create: invalid alert record");
+    if (alert_store_create_batch(rc, &c, 1) != 0) {
+        snprintf(err, errlen, "create: out of memory");
         return -1;
     }
-    snprintf(k_user, sizeof(k_user), "user_alerts:{%s}", rec->user_id);
-    alert_store_fmt_num(rec->threshold, thr);
-    alert_store_fmt_num(rec->created_at, created);
-    snprintf(maxs, sizeof(maxs), "%d", max_per_user);
-    keys[0] = k_user;
-    if (idem_key != NULL) {
-        snprintf(k_idem, sizeof(k_idem), "alert_idem:{%s}:%s", rec->user_id, idem_key);
-        snprintf(k_unpended, sizeof(k_unpended), "alert_unpended:{%s}", rec->user_id);
-        keys[1] = k_idem;
-        keys[2] = k_unpended;
-    }
-    args[0] = rec->alert_id, args[1] = rec->ticker, args[2] = thr, args[3] = type;
-    args[4] = created, args[5] = maxs;
-    snprintf(ttl, sizeof(ttl), "%d", idem_ttl_s);
-    /* What the key promises: the same request. */
-    snprintf(fingerprint, sizeof(fingerprint), "%s %s %s", rec->ticker, thr, type);
-    args[6] = ttl, args[7] = fingerprint;
-    r = redis_script_call(rc, &alert_store_create_lua, idem_key != NULL ? 3 : 1, keys,
-                          idem_key != NULL ? 8 : 6, args);
-    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-        r->element[0]->type == REDIS_REPLY_STRING && msg_id_valid(r->element[0]->str) &&
-        r->element[1]->type == REDIS_REPLY_STRING) {
-        snprintf(rec->alert_id, sizeof(rec->alert_id), "%s", r->element[0]->str);
-        rv = ALERT_STORE_REPLAY;
-        /* The first request stopped after step 1: finish it for the stored id
-         * (the fingerprint matched, so ticker, threshold and type are these). */
-        if (r->element[1]->str[0] == ALERT_STORE_STATE_PENDING &&
-            alert_store_arm_and_mark(rc, rec, thr, err, errlen) != 0)
-            rv = -1;
-        goto out;
-    }
-    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
-        rv = redis_reply_fail(rc, r, "create", err, errlen);
-        goto out;
-    }
-    if (r->integer == 1)
-        rv = alert_store_arm_and_mark(rc, rec, thr, err, errlen);
-    else
-        rv = r->integer == 0 ? ALERT_STORE_LIMIT : ALERT_STORE_CONFLICT;
-out:
-    if (r != NULL)
-        freeReplyObject(r);
-    return rv;
+    *rec = c.rec;
+    if (c.rv == -1)
+        snprintf(err, errlen, "%s", c.err);
+    return c.rv;
 }
 
 int alert_store_delete(struct redis_conn *rc, const char *user_id, const char *alert_id, char *err,

@@ -74,6 +74,26 @@ struct alert_record {
 int alert_store_create_once(struct redis_conn *rc, struct alert_record *rec, int max_per_user,
                             const char *idem_key, int idem_ttl_s, char *err, size_t errlen);
 
+/* One create of alert_store_create_batch: rec, max_per_user, idem_key and
+ * idem_ttl_s as for alert_store_create_once; rv its result (0,
+ * ALERT_STORE_LIMIT, ALERT_STORE_CONFLICT, ALERT_STORE_REPLAY with
+ * rec.alert_id the stored one, or -1 with err). */
+struct alert_store_create {
+    struct alert_record rec;
+    int max_per_user;
+    const char *idem_key;
+    int idem_ttl_s;
+    int rv;
+    char err[ALERT_STORE_ERR_MAX];
+};
+
+/* The creates cr[0..n), each exactly as alert_store_create_once would do
+ * it, their steps pipelined: every first step in one round trip, then every
+ * second, then every third (on a cluster, one round trip per node and step).
+ * Returns 0 (each create's rv says how it went), or -1 when out of memory
+ * (nothing ran). */
+int alert_store_create_batch(struct redis_conn *rc, struct alert_store_create *cr, int n);
+
 /* True when key is 1-64 characters of letters, digits, '-', '_', '.', ':'. */
 int alert_store_idem_key_valid(const char *key);
 

@@ -113,6 +113,32 @@ static int api_idem_key(struct api_call *c, const char **key, int *ttl_s)
     return 0;
 }
 
+/* The answer to a set-alert whose create ended with rc (rec as stored). */
+static enum MHD_Result api_set_alert_done(struct api_call *c, const struct alert_record *rec,
+                                          int rc, const char *err)
+{
+    char text[96];
+
+    if (rc == ALERT_STORE_LIMIT) {
+        snprintf(text, sizeof(text), "Too many active alerts (at most %ld per user)",
+                 c->cfg->max_alerts_per_user);
+        return reply_error(c->conn, 409, text);
+    }
+    if (rc == ALERT_STORE_CONFLICT)
+        return reply_error(c->conn, 422, "Idempotency-Key already used for a different alert");
+    if (rc != 0 && rc != ALERT_STORE_REPLAY) {
+        api_store_failed("create", err);
+        return reply_error(c->conn, 503, API_STORE_DOWN);
+    }
+    if (rc == 0)
+        atomic_fetch_add(&c->stats->alerts_created, 1);
+    else
+        log_info("set-alert repeated", "alert_id=%s", rec->alert_id);
+    snprintf(text, sizeof(text), "Alert set for %s", rec->ticker);
+    return api_reply_obj(c->conn, 200,
+                         json_pack("{s:s, s:s}", "message", text, "alert_id", rec->alert_id));
+}
+
 enum MHD_Result api_set_alert(struct api_call *c)
 {
     char err[ALERT_STORE_ERR_MAX];
@@ -120,9 +146,13 @@ enum MHD_Result api_set_alert(struct api_call *c)
     struct alert_record rec;
     const char *idem;
     int idem_ttl_s = 0;
-    char text[96];
     int rc;
 
+    /* Called again once the store thread has done the queued create. */
+    if (c->job != NULL && *c->job != NULL) {
+        const struct alert_store_create *done = create_result(*c->job);
+        return api_set_alert_done(c, &done->rec, done->rv, done->err);
+    }
     if (!c->has_user)
         return reply_error(c->conn, 400, API_NO_USER);
     if (api_idem_key(c, &idem, &idem_ttl_s) != 0)
@@ -143,26 +173,12 @@ enum MHD_Result api_set_alert(struct api_call *c)
     rec.threshold = req.threshold;
     rec.type = req.type;
     rec.created_at = time_now();
+    if (c->job != NULL && (*c->job = create_submit(c->conn, &rec, (int)c->cfg->max_alerts_per_user,
+                                                   idem, idem_ttl_s)) != NULL)
+        return MHD_YES; /* suspended: answered when the store thread is done */
     rc = alert_store_create_once(thread_redis_get(), &rec, (int)c->cfg->max_alerts_per_user, idem,
                                  idem_ttl_s, err, sizeof(err));
-    if (rc == ALERT_STORE_LIMIT) {
-        snprintf(text, sizeof(text), "Too many active alerts (at most %ld per user)",
-                 c->cfg->max_alerts_per_user);
-        return reply_error(c->conn, 409, text);
-    }
-    if (rc == ALERT_STORE_CONFLICT)
-        return reply_error(c->conn, 422, "Idempotency-Key already used for a different alert");
-    if (rc != 0 && rc != ALERT_STORE_REPLAY) {
-        api_store_failed("create", err);
-        return reply_error(c->conn, 503, API_STORE_DOWN);
-    }
-    if (rc == 0)
-        atomic_fetch_add(&c->stats->alerts_created, 1);
-    else
-        log_info("set-alert repeated", "alert_id=%s", rec.alert_id);
-    snprintf(text, sizeof(text), "Alert set for %s", rec.ticker);
-    return api_reply_obj(c->conn, 200,
-                         json_pack("{s:s, s:s}", "message", text, "alert_id", rec.alert_id));
+    return api_set_alert_done(c, &rec, rc, err);
 }
 
 /* The shortest decimal text strtod reads back as d (%.15g, else %.16g, else

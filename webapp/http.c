@@ -32,6 +32,7 @@
 struct http_req {
     struct buf body;
     int too_large;
+    struct create_job *job; /* set-alert's create, once queued */
 };
 
 static struct MHD_Daemon *http_daemon;
@@ -316,6 +317,7 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
     c.url = url;
     c.body = rq->body.data;
     c.body_len = rq->body.len;
+    c.job = &rq->job;
     http_read_cookie(&c);
     return http_route(&c, method);
 }
@@ -331,6 +333,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **req_cl
     if (rq == NULL)
         return;
     buf_free(&rq->body);
+    create_job_free(rq->job);
     free(rq);
     *req_cls = NULL;
     atomic_fetch_sub(&http_active, 1);

@@ -196,6 +196,10 @@ static int webapp_start(const struct webapp_config *cfg, struct webapp_stats *st
         snprintf(err, errlen, "cannot start the stream threads");
         return -1;
     }
+    if (create_start(&cfg->common) != 0) {
+        snprintf(err, errlen, "cannot start the store thread");
+        return -1;
+    }
     if (http_start(cfg, stats, err, errlen) != 0)
         return -1;
     return fanout_start(&fo, err, errlen);
@@ -218,6 +222,7 @@ static void webapp_drain(const struct webapp_config *cfg)
 
 static void webapp_shutdown(void)
 {
+    create_stop();
     fanout_stop();
     http_stop();
     stream_free();

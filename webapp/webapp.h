@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alert_store.h"
 #include "buf.h"
 #include "config.h"
 #include "evid.h"
@@ -456,6 +457,27 @@ struct redis_conn *thread_redis_get(void);
  * server stop). */
 void thread_redis_free_all(void);
 
+/* ---- create.c: set-alert's store work, batched ------------------------------ */
+
+struct create_job;
+
+/* The store thread, with its own Redis connection. 0, or -1. */
+int create_start(const struct common_config *cfg);
+
+/* Finishes every queued create (their requests resumed), then ends the
+ * thread; before the HTTP server stops. */
+void create_stop(void);
+
+/* Suspends conn and queues rec's create (as alert_store_create_once would
+ * do it) for the store thread, which resumes conn when it is done: the
+ * handler, called again, answers from create_result. NULL when it cannot be
+ * queued (not running, stopping, queue full, out of memory): the caller
+ * creates inline. */
+struct create_job *create_submit(struct MHD_Connection *conn, const struct alert_record *rec,
+                                 int max_per_user, const char *idem_key, int idem_ttl_s);
+const struct alert_store_create *create_result(const struct create_job *j);
+void create_job_free(struct create_job *j);
+
 /* ---- api.c: the route handlers --------------------------------------------- */
 
 /* One request, as the route handlers see it (filled by http.c). */
@@ -468,6 +490,7 @@ struct api_call {
     size_t body_len;
     int has_user; /* a valid user_id cookie came with the request */
     char user_id[COOKIE_USER_LEN + 1];
+    struct create_job **job; /* set-alert's queued create (create.c); the request owns it */
 };
 
 /* Each answers c (through reply.c) and returns what MHD should get. */

@@ -87,24 +87,32 @@ static const char *hook_script;
 static void (*hook_fn)(void *arg);
 static void *hook_arg;
 
-redisReply *__wrap_redis_script_call(struct redis_conn *rc, struct redis_script *s, int nkeys,
-                                     const char **keys, int nargs, const char **args)
+/* Runs the hook if s is its script. */
+static void hook_check(const struct redis_script *s)
 {
-    assert_one_tag(s->source, nkeys, keys);
     if (hook_script != NULL && strncmp(s->source, hook_script, strlen(hook_script)) == 0) {
         void (*fn)(void *) = hook_fn;
 
         hook_script = NULL;
         fn(hook_arg);
     }
+}
+
+redisReply *__wrap_redis_script_call(struct redis_conn *rc, struct redis_script *s, int nkeys,
+                                     const char **keys, int nargs, const char **args)
+{
+    assert_one_tag(s->source, nkeys, keys);
+    hook_check(s);
     return __real_redis_script_call(rc, s, nkeys, keys, nargs, args);
 }
 
 int __wrap_alert_store_pipe_run(struct redis_conn *rc, const struct alert_store_call *calls, int n,
                                 redisReply **replies)
 {
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         assert_one_tag(calls[i].script->source, calls[i].nkeys, calls[i].keys);
+        hook_check(calls[i].script);
+    }
     return __real_alert_store_pipe_run(rc, calls, n, replies);
 }
 
@@ -895,6 +903,63 @@ static void test_create_crash_after_step1_retry_arms(void **state)
     assert_int_equal(claim(f, t, 12), 0);
 }
 
+/* Creates in one batch (each step of all of them pipelined) end as each
+ * would alone: new ones stored and armed, the cap counted in order, a key
+ * repeated in the same batch a replay of the first, a key reused for
+ * another alert a conflict, an invalid record refused; each stored alert
+ * fires once. */
+static void test_create_batch_as_one_by_one(void **state)
+{
+    enum { N = 12 };
+    struct fixture *f = fixture_get(state);
+    struct alert_store_create cr[N];
+    char t[32], u[64], u2[64], key[48], key2[48];
+    struct alert_record out[16];
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    unique_user(u2, sizeof(u2));
+    snprintf(key, sizeof(key), "k-%s", t);
+    snprintf(key2, sizeof(key2), "k2-%s", t);
+    memset(cr, 0, sizeof(cr));
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(alert_store_new_id(cr[i].rec.alert_id), 0);
+        snprintf(cr[i].rec.user_id, sizeof(cr[i].rec.user_id), "%s", i < 6 ? u : u2);
+        snprintf(cr[i].rec.ticker, sizeof(cr[i].rec.ticker), "%s", t);
+        cr[i].rec.threshold = 10 + i;
+        cr[i].rec.type = ALERT_ABOVE;
+        cr[i].rec.created_at = time_now();
+        cr[i].max_per_user = i < 6 ? 4 : 100;
+    }
+    /* u: 0..3 stored, 4 and 5 over the cap of 4. u2: 6 and 7 share a key
+     * (the same alert), 8 reuses 6's key for another threshold, 9 has a
+     * second key, 10 is invalid, 11 is plain. */
+    cr[6].idem_key = key, cr[6].idem_ttl_s = 60;
+    cr[7] = cr[6];
+    assert_int_equal(alert_store_new_id(cr[7].rec.alert_id), 0);
+    cr[8].idem_key = key, cr[8].idem_ttl_s = 60;
+    cr[9].idem_key = key2, cr[9].idem_ttl_s = 60;
+    cr[10].rec.threshold = -1;
+    assert_int_equal(alert_store_create_batch(f->rc, cr, N), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(cr[i].rv, 0);
+    assert_int_equal(cr[4].rv, ALERT_STORE_LIMIT);
+    assert_int_equal(cr[5].rv, ALERT_STORE_LIMIT);
+    assert_int_equal(cr[6].rv, 0);
+    assert_int_equal(cr[7].rv, ALERT_STORE_REPLAY);
+    assert_string_equal(cr[7].rec.alert_id, cr[6].rec.alert_id);
+    assert_int_equal(cr[8].rv, ALERT_STORE_CONFLICT);
+    assert_int_equal(cr[9].rv, 0);
+    assert_int_equal(cr[10].rv, -1);
+    assert_non_null(strstr(cr[10].err, "invalid"));
+    assert_int_equal(cr[11].rv, 0);
+    assert_int_equal(alert_store_list(f->rc, u, out, 16, f->err, sizeof(f->err)), 4);
+    assert_int_equal(alert_store_list(f->rc, u2, out, 16, f->err, sizeof(f->err)), 3);
+    /* thresholds 10..13 (u), 16, 19, 21 (u2): all below 100, each once */
+    assert_int_equal(claim(f, t, 100), 7);
+    assert_int_equal(claim(f, t, 101), 0);
+}
+
 /* A create whose arm failed is undone (or, stalled, removed by the repair
  * sweep): it was never acknowledged, so a retry under the same key stores
  * the alert anew instead of answering that it was stored. */
@@ -1210,6 +1275,7 @@ int main(void)
         cmocka_unit_test(test_batch_stops_at_max_and_resumes),
         cmocka_unit_test(test_create_crash_after_step1_retry_arms),
         cmocka_unit_test(test_create_undone_retry_creates_again),
+        cmocka_unit_test(test_create_batch_as_one_by_one),
         cmocka_unit_test(test_create_fired_before_mark_is_stored),
         cmocka_unit_test(test_pending_repaired_by_sweep),
         cmocka_unit_test(test_delete_crash_orphan_skipped_or_disarmed),

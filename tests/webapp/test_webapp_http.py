@@ -267,6 +267,42 @@ def set_alert(cookie, ticker, threshold, typ="above", headers=None):
                cookie=cookie, headers=headers)
 
 
+def test_concurrent_creates(main_webapp):
+    """64 set-alerts of one user at once (the store thread batches what
+    arrives together): 32 under one Idempotency-Key are one alert, the 32
+    without a key are 32; every request answers 200."""
+    _, a = new_user()
+    n, key = 64, {"Idempotency-Key": f"same-{UNIQ}"}
+    gate = threading.Barrier(n)
+    out = [None] * n
+
+    def one(i):
+        try:
+            gate.wait(10)
+            if i % 2 == 0:
+                out[i] = set_alert(a, TB, 300, headers=key)
+            else:
+                out[i] = set_alert(a, TB, 300 + i)
+        except (OSError, http.client.HTTPException, threading.BrokenBarrierError) as e:
+            out[i] = type(e).__name__
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    bad = [(i, r if isinstance(r, str) else (r.status, r.body)) for i, r in enumerate(out)
+           if isinstance(r, str) or r is None or r.status != 200]
+    assert not bad, f"requests failed: {bad[:5]}"
+    keyed = {out[i].json()["alert_id"] for i in range(0, n, 2)}
+    plain = {out[i].json()["alert_id"] for i in range(1, n, 2)}
+    assert len(keyed) == 1 and len(plain) == n // 2 and not keyed & plain, (
+        f"{len(keyed)} alerts under one key, {len(plain)} without")
+    assert {x["alert_id"] for x in alerts_of(a)} == keyed | plain, "stored alerts differ"
+    for x in alerts_of(a):
+        req("DELETE", f"/api/delete-alert/{x['alert_id']}", cookie=a)
+
+
 def test_crud(main_webapp):
     """set, list, delete, ownership"""
     _, a = new_user()
