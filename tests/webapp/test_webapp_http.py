@@ -273,24 +273,8 @@ def test_concurrent_creates(main_webapp):
     without a key are 32; every request answers 200."""
     _, a = new_user()
     n, key = 64, {"Idempotency-Key": f"same-{UNIQ}"}
-    gate = threading.Barrier(n)
-    out = [None] * n
-
-    def one(i):
-        try:
-            gate.wait(10)
-            if i % 2 == 0:
-                out[i] = set_alert(a, TB, 300, headers=key)
-            else:
-                out[i] = set_alert(a, TB, 300 + i)
-        except (OSError, http.client.HTTPException, threading.BrokenBarrierError) as e:
-            out[i] = type(e).__name__
-
-    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    out = at_once(n, lambda i: set_alert(a, TB, 300, headers=key) if i % 2 == 0
+                  else set_alert(a, TB, 300 + i))
     bad = [(i, r if isinstance(r, str) else (r.status, r.body)) for i, r in enumerate(out)
            if isinstance(r, str) or r is None or r.status != 200]
     assert not bad, f"requests failed: {bad[:5]}"
@@ -1327,16 +1311,16 @@ def test_slow_client_dropped(private_webapp):
     fast.close()
 
 
-def burst(cookie, n):
-    """n GET /api/get-alerts sent at once, each on its own connection: the
-    statuses (or the transport error's name)."""
+def at_once(n, fn):
+    """fn(i) for i in 0..n-1, each on its own thread, released together: the
+    results (or the transport error's name)."""
     gate = threading.Barrier(n)
     out = [None] * n
 
     def one(i):
         try:
             gate.wait(10)
-            out[i] = req("GET", "/api/get-alerts", cookie=cookie).status
+            out[i] = fn(i)
         except (OSError, http.client.HTTPException, threading.BrokenBarrierError) as e:
             out[i] = type(e).__name__
 
@@ -1346,6 +1330,13 @@ def burst(cookie, n):
     for t in threads:
         t.join(30)
     return out
+
+
+def burst(cookie, n):
+    """n GET /api/get-alerts sent at once, each on its own connection: the
+    statuses (or the transport error's name)."""
+    return [r if isinstance(r, (str, type(None))) else r.status
+            for r in at_once(n, lambda i: req("GET", "/api/get-alerts", cookie=cookie))]
 
 
 def test_redis_outage(private_webapp):
