@@ -411,6 +411,43 @@ def test_yahoo_rate_limit(binary, tmp, kcat):
     assert "yahoo backoff" in p.logtext(), "no backoff log line"
 
 
+def test_yahoo_backoff_per_symbol(binary, tmp, kcat):
+    """One symbol answered 429 again and again (no Retry-After) backs off on
+    its own, doubling, while the others' successes go on: they neither wait
+    for it nor reset its count."""
+    def behaviour(st, symbol, n):
+        if symbol == "AAPL":
+            return 429, {}, {"finance": {"error": "Too Many Requests"}}, 0
+        return 200, {}, chart(symbol, 50 + n), 0
+
+    st = YahooState(behaviour)
+    srv = YahooServer(st)
+    topic = unique("it-prod-backoff")
+    p = Producer(binary, {"PRICE_SOURCE": "yahoo", "TOPIC_PRICES": topic,
+                          "TICKERS": "AAPL,MSFT,NVDA", "PRICE_INTERVAL_MS": "100",
+                          "YAHOO_BASE_URL": srv.url, "YAHOO_MAX_RPS": "50",
+                          "YAHOO_BACKOFF_BASE_MS": "100", "YAHOO_BACKOFF_MAX_MS": "60000"}, tmp)
+    try:
+        time.sleep(5)
+    finally:
+        p.stop()
+        srv.stop()
+    aapl = [r[0] for r in st.requests if r[1] == "AAPL"]
+    others = [r[0] for r in st.requests if r[1] != "AAPL"]
+    gaps = [b - a for a, b in zip(aapl, aapl[1:])]
+    # 100, 200, 400, 800, 1600 ms (plus up to a 100 ms interval each): 5-6
+    # requests in 5 s; a count reset by the others' successes gave ~35.
+    assert 4 <= len(aapl) <= 7, "AAPL asked %d times in 5 s: %s" % (len(aapl), gaps)
+    for i, (a, b) in enumerate(zip(gaps, gaps[1:])):
+        assert b >= 1.6 * a, "backoff %d did not double: %.3f s then %.3f s" % (i, a, b)
+    assert gaps[0] >= 0.09, "first backoff %.3f s, want >= 0.1" % gaps[0]
+    assert len(others) >= 40, "the other symbols waited: %d requests" % len(others)
+    lines = [l for l in p.logtext().splitlines() if "yahoo backoff" in l]
+    assert lines and all("symbol=AAPL" in l for l in lines), lines[:3]
+    assert "in_a_row=%d" % len(gaps) in lines[-1] or "in_a_row=%d" % len(aapl) in lines[-1], \
+        lines[-1]
+
+
 def test_auto_switch(binary, tmp, kcat):
     """auto: yahoo, then sim while the server is gone, then yahoo again."""
     st = YahooState(lambda st, s, n: (200, {}, chart(s, 1000 + n), 0))
