@@ -72,13 +72,21 @@ static int msg_dump(json_t *obj, char *out, size_t outlen)
 
 int price_msg_encode(const struct price_msg *m, char *out, size_t outlen)
 {
+    json_t *obj;
+
     if (!msg_ticker_valid(m->ticker) || !isfinite(m->price) || m->price <= 0 ||
-        !isfinite(m->timestamp) || m->timestamp <= 0)
+        !isfinite(m->timestamp) || m->timestamp <= 0 || !isfinite(m->previous_close) ||
+        m->previous_close < 0 ||
+        (m->has_decimals && (m->decimals < 0 || m->decimals > MSG_DECIMALS_MAX)))
         return -1;
-    return msg_dump(json_pack("{s:s, s:f, s:f, s:s, s:s, s:s}", "ticker", m->ticker, "price",
-                              m->price, "timestamp", m->timestamp, "company", m->company,
-                              "display_name", m->display_name, "source", m->source),
-                    out, outlen);
+    obj = json_pack("{s:s, s:f, s:f, s:s, s:s, s:s}", "ticker", m->ticker, "price", m->price,
+                    "timestamp", m->timestamp, "company", m->company, "display_name",
+                    m->display_name, "source", m->source);
+    if (obj != NULL && m->previous_close > 0)
+        json_object_set_new(obj, "previous_close", json_real(m->previous_close));
+    if (obj != NULL && m->has_decimals)
+        json_object_set_new(obj, "decimals", json_integer(m->decimals));
+    return msg_dump(obj, out, outlen);
 }
 
 int alert_msg_encode(const struct alert_msg *m, char *out, size_t outlen)
@@ -200,6 +208,26 @@ static int msg_get_evid(json_t *root, const char *key, char out[EVID_TEXT_MAX], 
     return 0;
 }
 
+/* The optional fields of a price: previous_close (> 0) and decimals. */
+static int msg_price_optional(json_t *root, struct price_msg *m, char *err, size_t errlen)
+{
+    json_t *d = json_object_get(root, "decimals");
+
+    if (json_object_get(root, "previous_close") != NULL &&
+        msg_get_num(root, "previous_close", 1, &m->previous_close, err, errlen) != 0)
+        return -1;
+    if (d == NULL)
+        return 0;
+    if (!json_is_integer(d) || json_integer_value(d) < 0 ||
+        json_integer_value(d) > MSG_DECIMALS_MAX) {
+        snprintf(err, errlen, "field 'decimals' must be an integer 0..%d", MSG_DECIMALS_MAX);
+        return -1;
+    }
+    m->decimals = (int)json_integer_value(d);
+    m->has_decimals = 1;
+    return 0;
+}
+
 int price_msg_decode(const char *data, size_t len, struct price_msg *m, char *err, size_t errlen)
 {
     json_t *root = msg_load(data, len, err, errlen);
@@ -227,6 +255,8 @@ int price_msg_decode(const char *data, size_t len, struct price_msg *m, char *er
         snprintf(err, errlen, "field 'source' must be yahoo, sim or replay");
         goto out;
     }
+    if (msg_price_optional(root, m, err, errlen) != 0)
+        goto out;
     rc = 0;
 out:
     json_decref(root);

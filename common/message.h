@@ -17,6 +17,7 @@
 #define MSG_ID_MAX 64
 #define MSG_TEXT_MAX 256
 #define MSG_ERR_MAX 128
+#define MSG_DECIMALS_MAX 8 /* a price's decimals, at most */
 
 enum alert_type { ALERT_ABOVE = 0, ALERT_BELOW = 1 };
 
@@ -27,6 +28,12 @@ struct price_msg {
     char company[MSG_COMPANY_MAX];
     char display_name[MSG_NAME_MAX];
     char source[MSG_SOURCE_MAX]; /* "yahoo", "sim" or "replay" */
+    /* Optional (fields old readers ignore): the previous session's close,
+     * finite and > 0, 0 when absent; the decimals the asset is quoted with
+     * (0..MSG_DECIMALS_MAX), when has_decimals. */
+    double previous_close;
+    int has_decimals;
+    int decimals;
 };
 
 struct alert_msg {
@@ -65,17 +72,21 @@ int alert_msg_encode(const struct alert_msg *m, char *out, size_t outlen);
 
 /* Parses len bytes (not necessarily NUL-terminated). Returns 0 and fills m,
  * or -1 with err. Optional price fields (company, display_name, source)
- * default to the ticker / "sim" when absent; an alert's event_id and
+ * default to the ticker / "sim" when absent, previous_close to 0 and
+ * has_decimals to 0 (present, they must be valid); an alert's event_id and
  * prev_event_id, when present, must be "<ms>-<n>" positions (kept in
  * canonical form). */
 int price_msg_decode(const char *data, size_t len, struct price_msg *m, char *err, size_t errlen);
 int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *err, size_t errlen);
 
-/* The alert's "message" text, "AAPL is above $180.00 (Current: $180.50)",
- * from printf arguments ticker, type name (alert_type_name), threshold and
- * price (doubles). Written once: the claim script (common/lua/claim.lua),
- * which fires alerts and writes their JSON, gets this very string as an
- * argument (alert_store.c). Its constant part needs no JSON escaping. */
-#define ALERT_MSG_TEXT_FORMAT "%s is %s $%.2f (Current: $%.2f)"
+/* The alert's "message" text, "BTC-USD is above $70,000.00 (Current:
+ * $70,000.50)", from printf arguments ticker, type name (alert_type_name),
+ * threshold and price, both already in the one number format
+ * (docs/number-format.md: the asset's decimals, thousands separated by ',',
+ * a threshold with as many more decimals as it was typed with). Written
+ * once: the claim script (common/lua/claim.lua), which fires alerts, formats
+ * the numbers and writes their JSON, gets this very string as an argument
+ * (alert_store_claim.c). Its constant part needs no JSON escaping. */
+#define ALERT_MSG_TEXT_FORMAT "%s is %s $%s (Current: $%s)"
 
 #endif

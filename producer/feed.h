@@ -25,6 +25,8 @@ struct feed {
     struct producer_stats *stats;      /* borrowed */
     struct replay *replay;             /* borrowed; NULL unless PRICE_SOURCE=replay */
     struct sim_walk *walks;            /* owned, one per asset (sim and auto) */
+    double *closes;                    /* owned, one per asset: the previous close, 0 unknown */
+    int64_t sim_day;                   /* the simulated day of the last sim round, 0 before */
     unsigned char *inflight;           /* owned, one per asset: a Yahoo request is out */
     struct yahoo_client *yc;           /* owned (yahoo and auto) */
     struct autosw sw;

@@ -59,7 +59,7 @@ static void publish_drop(struct publisher *p, const struct asset *a, double pric
 }
 
 int publish_price(struct publisher *p, const struct asset *a, double price, double ts,
-                  enum price_source src)
+                  enum price_source src, double previous_close)
 {
     struct price_msg m;
     char json[MSG_MAX_BYTES];
@@ -78,6 +78,10 @@ int publish_price(struct publisher *p, const struct asset *a, double price, doub
     snprintf(m.source, sizeof(m.source), "%s", stats_source_name(src));
     m.price = price;
     m.timestamp = ts;
+    if (publish_price_ok(previous_close))
+        m.previous_close = previous_close;
+    m.has_decimals = a->decimals >= 0 && a->decimals <= MSG_DECIMALS_MAX;
+    m.decimals = a->decimals;
     len = price_msg_encode(&m, json, sizeof(json));
     if (len < 0) {
         publish_drop(p, a, price, src, "message does not encode");

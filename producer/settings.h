@@ -25,6 +25,7 @@ struct producer_config {
     long yahoo_fails_to_sim, yahoo_probe_ms;
     uint64_t sim_seed; /* never 0: a random one is drawn when SIM_SEED is 0 */
     double sim_vol_scale;
+    long sim_day_s;
     char sim_volatility[4096]; /* "" when unset */
     long sim_synthetic;
     char replay_file[1024]; /* "" when unset */

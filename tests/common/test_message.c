@@ -42,7 +42,7 @@ static struct alert_msg sample_alert(void)
     snprintf(a.event_id, sizeof(a.event_id), "1764087000500-2");
     snprintf(a.prev_event_id, sizeof(a.prev_event_id), "1764087000500-1");
     snprintf(a.message, sizeof(a.message), ALERT_MSG_TEXT_FORMAT, a.ticker, alert_type_name(a.type),
-             a.threshold, a.price);
+             "70,000.00", "70,000.50");
     return a;
 }
 
@@ -63,6 +63,37 @@ static void test_price_round_trip(void **state)
     assert_string_equal(out.company, in.company);
     assert_string_equal(out.display_name, in.display_name);
     assert_string_equal(out.source, "yahoo");
+    assert_true(out.previous_close == 0);
+    assert_int_equal(out.has_decimals, 0);
+    assert_null(strstr(json, "previous_close"));
+    assert_null(strstr(json, "decimals"));
+}
+
+/* The optional previous close and decimals go through; old messages
+ * without them still decode. */
+static void test_price_previous_close_and_decimals(void **state)
+{
+    struct price_msg in = sample_price();
+    struct price_msg out;
+    char json[MSG_MAX_BYTES];
+    int n;
+    (void)state;
+    in.previous_close = 2.7965;
+    in.has_decimals = 1;
+    in.decimals = 0; /* zero decimals is a value, not absence */
+    n = price_msg_encode(&in, json, sizeof(json));
+    assert_true(n > 0);
+    assert_non_null(strstr(json, "\"previous_close\":2.7965"));
+    assert_non_null(strstr(json, "\"decimals\":0"));
+    assert_int_equal(price_msg_decode(json, (size_t)n, &out, err, sizeof(err)), 0);
+    assert_true(out.previous_close == 2.7965);
+    assert_int_equal(out.has_decimals, 1);
+    assert_int_equal(out.decimals, 0);
+    in.decimals = MSG_DECIMALS_MAX + 1;
+    assert_int_equal(price_msg_encode(&in, json, sizeof(json)), -1);
+    in.decimals = 4;
+    in.previous_close = -1;
+    assert_int_equal(price_msg_encode(&in, json, sizeof(json)), -1);
 }
 
 static void test_price_original_shape_and_defaults(void **state)
@@ -102,6 +133,14 @@ static void test_price_rejects_bad_input(void **state)
         "{\"ticker\":\"AAPL\",\"price\":1.0,\"timestamp\":1,\"source\":\"x\"}",    /* source */
         "{\"ticker\":\"AAPL\",\"price\":1.0,\"timestamp\":1,\"company\":[]}",      /* company */
         "{\"ticker\":\"AAPL\",\"ticker\":\"MSFT\",\"price\":1.0,\"timestamp\":1}", /* dup */
+        "{\"ticker\":\"AAPL\",\"price\":1,\"timestamp\":1,\"previous_close\":0}",
+        "{\"ticker\":\"AAPL\",\"price\":1,\"timestamp\":1,\"previous_close\":-2}",
+        "{\"ticker\":\"AAPL\",\"price\":1,\"timestamp\":1,\"previous_close\":\"2\"}",
+        "{\"ticker\":\"AAPL\",\"price\":1,\"timestamp\":1,\"previous_close\":null}",
+        "{\"ticker\":\"AAPL\",\"price\":1,\"timestamp\":1,\"decimals\":9}",
+        "{\"ticker\":\"AAPL\",\"price\":1,\"timestamp\":1,\"decimals\":-1}",
+        "{\"ticker\":\"AAPL\",\"price\":1,\"timestamp\":1,\"decimals\":2.5}",
+        "{\"ticker\":\"AAPL\",\"price\":1,\"timestamp\":1,\"decimals\":\"2\"}",
         NULL};
     struct price_msg m;
     (void)state;
@@ -152,7 +191,7 @@ static void test_alert_round_trip(void **state)
     char json[MSG_MAX_BYTES];
     int n;
     (void)state;
-    assert_string_equal(in.message, "BTC-USD is above $70000.00 (Current: $70000.50)");
+    assert_string_equal(in.message, "BTC-USD is above $70,000.00 (Current: $70,000.50)");
     n = alert_msg_encode(&in, json, sizeof(json));
     assert_true(n > 0);
     assert_int_equal(alert_msg_decode(json, (size_t)n, &out, err, sizeof(err)), 0);
@@ -240,6 +279,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_price_round_trip),
+        cmocka_unit_test(test_price_previous_close_and_decimals),
         cmocka_unit_test(test_price_original_shape_and_defaults),
         cmocka_unit_test(test_price_rejects_bad_input),
         cmocka_unit_test(test_price_rejects_oversized_and_deep),
