@@ -1,7 +1,7 @@
 /* message: the JSON contract between the daemons — price ticks on
- * `stock-prices` (key = ticker) and triggered alerts on `alerts`
- * (key = user_id). Decoders never abort: malformed, wrong-typed, non-finite
- * or oversized input returns -1 with a reason in err. */
+ * `stock-prices` (key = ticker), triggered alerts on `alerts`
+ * (key = user_id) and the asset universe on `stock-assets` (key = ticker). Decoders never abort:
+ * malformed, wrong-typed, non-finite or oversized input returns -1 with a reason in err. */
 #ifndef SA_MESSAGE_H
 #define SA_MESSAGE_H
 
@@ -36,6 +36,23 @@ struct price_msg {
     int decimals;
 };
 
+/* One asset of the universe, as the producer that publishes it announces
+ * it on `stock-assets` (compacted, key = ticker; docs/asset-universe.md): it
+ * is in the universe until published_at + valid_ms, and is republished well
+ * before. A record without a value (a tombstone) takes the asset out. */
+struct asset_msg {
+    char ticker[MSG_TICKER_MAX];
+    char company[MSG_COMPANY_MAX];
+    char display_name[MSG_NAME_MAX];
+    char source[MSG_SOURCE_MAX]; /* the producer's source: "yahoo", "sim" or "replay" */
+    long interval_ms;            /* its ticks' interval, 1 .. MSG_ASSET_INTERVAL_MAX */
+    long valid_ms;               /* 1 .. MSG_ASSET_VALID_MAX */
+    double published_at;         /* Unix seconds, > 0 */
+};
+
+#define MSG_ASSET_INTERVAL_MAX 86400000L /* a day */
+#define MSG_ASSET_VALID_MAX 604800000L   /* a week */
+
 struct alert_msg {
     char alert_id[MSG_ID_MAX];
     char user_id[MSG_ID_MAX];
@@ -68,6 +85,7 @@ int msg_id_valid(const char *s);
 /* Writes the JSON of m into out (NUL-terminated). Returns its length, or -1
  * if a field is invalid (non-finite, empty ticker...) or out is too small. */
 int price_msg_encode(const struct price_msg *m, char *out, size_t outlen);
+int asset_msg_encode(const struct asset_msg *m, char *out, size_t outlen);
 int alert_msg_encode(const struct alert_msg *m, char *out, size_t outlen);
 
 /* Parses len bytes (not necessarily NUL-terminated). Returns 0 and fills m,
@@ -77,6 +95,7 @@ int alert_msg_encode(const struct alert_msg *m, char *out, size_t outlen);
  * prev_event_id, when present, must be "<ms>-<n>" positions (kept in
  * canonical form). */
 int price_msg_decode(const char *data, size_t len, struct price_msg *m, char *err, size_t errlen);
+int asset_msg_decode(const char *data, size_t len, struct asset_msg *m, char *err, size_t errlen);
 int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *err, size_t errlen);
 
 /* The alert's "message" text, "BTC-USD is above $70,000.00 (Current:

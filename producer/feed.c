@@ -15,6 +15,11 @@
 #define FEED_REPLAY_BURST 10000 /* rows published per loop turn at most */
 #define FEED_YAHOO_LOG_PERIOD_MS 10000
 #define FEED_TOPIC_RETRY_MS 5000
+/* Assets are announced every minute and stay in the universe for five: a
+ * webapp keeps them through a few lost announcements or a producer restart,
+ * and drops an asset no producer publishes any more within five minutes. */
+#define FEED_ANNOUNCE_MS 60000
+#define FEED_ANNOUNCE_VALID_MS (5 * FEED_ANNOUNCE_MS)
 
 static int feed_uses_yahoo(const struct producer_config *cfg)
 {
@@ -280,7 +285,7 @@ static void feed_replay_due(struct feed *f, int64_t now)
 /* Creates TOPIC_PRICES once Kafka answers (an existing topic is fine). */
 static void feed_ensure_topic(struct feed *f, int64_t now)
 {
-    const char *topics[] = {f->cfg->topic, NULL};
+    const char *topics[] = {f->cfg->topic, f->cfg->topic_assets, NULL};
     char err[KAFKA_ERR_MAX];
 
     if (f->topic_ready || now < f->next_topic_try_ms)
@@ -293,7 +298,32 @@ static void feed_ensure_topic(struct feed *f, int64_t now)
         return;
     }
     f->topic_ready = 1;
-    log_info("topic ready", "topic=%s", f->cfg->topic);
+    log_info("topic ready", "topic=%s assets_topic=%s", f->cfg->topic, f->cfg->topic_assets);
+}
+
+/* Announces every asset when due: at start, every FEED_ANNOUNCE_MS, when
+ * the source in use changed (auto mode) or replay added assets. */
+static void feed_announce(struct feed *f, int64_t now)
+{
+    enum price_source src = f->sw.current;
+    size_t failed = 0;
+
+    if (!f->topic_ready)
+        return;
+    if (now < f->next_announce_ms && f->announced_len == f->assets->len && f->announced_src == src)
+        return;
+    for (size_t i = 0; i < f->assets->len; i++) {
+        if (publish_asset(f->pub, f->cfg->topic_assets, &f->assets->items[i], src,
+                          f->cfg->interval_ms, FEED_ANNOUNCE_VALID_MS) != 0)
+            failed++;
+    }
+    if (f->announced_len != f->assets->len || f->announced_src != src || failed > 0)
+        log_info("assets announced", "topic=%s assets=%zu source=%s failed=%zu",
+                 f->cfg->topic_assets, f->assets->len, stats_source_name(src), failed);
+    f->announced_len = f->assets->len;
+    f->announced_src = src;
+    /* A failed round is tried again soon, not in a minute. */
+    f->next_announce_ms = now + (failed > 0 ? FEED_TOPIC_RETRY_MS : FEED_ANNOUNCE_MS);
 }
 
 static void feed_round(struct feed *f, int64_t now)
@@ -350,6 +380,7 @@ void feed_run(struct feed *f)
     while (signals_running()) {
         now = time_mono_ms();
         feed_ensure_topic(f, now);
+        feed_announce(f, now);
         if (now >= f->next_round_ms) {
             feed_round(f, now);
             f->next_round_ms += interval;

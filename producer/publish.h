@@ -37,4 +37,11 @@ int publish_price_ok(double price);
 int publish_price(struct publisher *p, const struct asset *a, double price, double ts,
                   enum price_source src, double previous_close);
 
+/* Announces asset a on the asset topic (key = ticker): in the universe for
+ * valid_ms from now, ticking every interval_ms from source src
+ * (docs/asset-universe.md). Returns 0 when enqueued, -1 when it does not
+ * encode or Kafka refused it (logged, rate-limited). */
+int publish_asset(struct publisher *p, const char *topic, const struct asset *a,
+                  enum price_source src, long interval_ms, long valid_ms);
+
 #endif

@@ -18,6 +18,10 @@ const struct config_var settings_vars[] = {
     CONFIG_METRICS_PORT(PC, CONTRACT_TEXT(CONTRACT_PORT_PRODUCER_METRICS)),
     {"TOPIC_PRICES", CONTRACT_TOPIC_PRICES, "topic the ticks are published to (key = ticker)",
      CONFIG_STRING(PC, topic)},
+    {"TOPIC_ASSETS", CONTRACT_TOPIC_ASSETS,
+     "compacted topic this instance announces its assets on (key = ticker), at start and "
+     "every minute: the webapps' asset universe",
+     CONFIG_STRING(PC, topic_assets)},
     {"TICKERS", NULL, "comma-separated Yahoo symbols; replaces the default list",
      CONFIG_STRING(PC, tickers), .shown = "(--list-assets)"},
     {"PRICE_SOURCE", "auto", "auto = yahoo, and sim while Yahoo fails",
@@ -65,7 +69,8 @@ const struct config_var settings_vars[] = {
     {"REPLAY_SPEED", "1", "replay: pace factor, 2 = twice as fast",
      CONFIG_DOUBLE(PC, replay_speed, 0.001, 1e6)},
     {"REPLAY_LOOP", "true", "replay: start over at the end", CONFIG_BOOL(PC, replay_loop)},
-    {"TOPIC_PARTITIONS", "6", "partitions if the producer creates TOPIC_PRICES; 0 = never create",
+    {"TOPIC_PARTITIONS", "6",
+     "partitions if the producer creates TOPIC_PRICES and TOPIC_ASSETS; 0 = never create",
      CONFIG_LONG(PC, topic_partitions, 0, 10000)},
     CONFIG_END,
 };

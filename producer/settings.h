@@ -12,6 +12,7 @@ enum source_mode { MODE_AUTO = 0, MODE_YAHOO, MODE_SIM, MODE_REPLAY };
 struct producer_config {
     struct common_config common;
     char topic[256];
+    char topic_assets[256];
     char tickers[16384]; /* "" when TICKERS is unset */
     enum source_mode mode;
     long interval_ms;

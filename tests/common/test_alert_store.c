@@ -194,7 +194,7 @@ static long long int_reply(struct fixture *f, const char *fmt, const char *a, co
 /* Claims what one tick at ts fires, into f->claims: the count or -1. */
 static int claim_at(struct fixture *f, const char *ticker, double price, double ts)
 {
-    const struct alert_tick tick = {ticker, price, ts};
+    const struct alert_tick tick = {.ticker = ticker, .price = price, .timestamp = ts};
     int done = 0;
 
     return alert_store_claim_batch(f->rc, &tick, 1, f->claims, CLAIM_MAX, &done, f->err,
@@ -770,8 +770,8 @@ static void test_batch_stops_at_max_and_resumes(void **state)
         make_alert(f, u, t1, 10, ALERT_ABOVE, i, NULL);
         make_alert(f, u, t2, 10, ALERT_BELOW, i, NULL);
     }
-    ticks[0] = (struct alert_tick){t1, 11, time_now()};
-    ticks[1] = (struct alert_tick){t2, 9, time_now()};
+    ticks[0] = (struct alert_tick){.ticker = t1, .price = 11, .timestamp = time_now()};
+    ticks[1] = (struct alert_tick){.ticker = t2, .price = 9, .timestamp = time_now()};
     n = alert_store_claim_batch(f->rc, ticks, 2, f->claims, 3, &done, f->err, sizeof(f->err));
     assert_int_equal(n, 3);
     assert_int_equal(done, 0);

@@ -184,6 +184,61 @@ static void test_price_encode_refuses_bad_values(void **state)
     assert_int_equal(price_msg_encode(&p, json, 10), -1); /* too small */
 }
 
+/* An asset record of the universe round-trips; names default to the ticker;
+ * a bad source, interval, validity or time is refused both ways. */
+static void test_asset_record(void **state)
+{
+    struct asset_msg a = {.ticker = "NG=F",
+                          .company = "Natural Gas Futures",
+                          .display_name = "Natural Gas",
+                          .source = "yahoo",
+                          .interval_ms = 1000,
+                          .valid_ms = 300000,
+                          .published_at = 1700000000.5};
+    struct asset_msg b;
+    char buf[MSG_MAX_BYTES];
+    int n;
+    static const char *const bad[] = {
+        "{\"ticker\":\"A\",\"source\":\"sim\",\"interval_ms\":1,\"valid_ms\":1}",
+        "{\"ticker\":\"A\",\"source\":\"web\",\"interval_ms\":1,\"valid_ms\":1,"
+        "\"published_at\":1}",
+        "{\"ticker\":\"A\",\"source\":\"sim\",\"interval_ms\":0,\"valid_ms\":1,"
+        "\"published_at\":1}",
+        "{\"ticker\":\"A\",\"source\":\"sim\",\"interval_ms\":1.5,\"valid_ms\":1,"
+        "\"published_at\":1}",
+        "{\"ticker\":\"A\",\"source\":\"sim\",\"interval_ms\":1,\"valid_ms\":999999999999,"
+        "\"published_at\":1}",
+        "{\"ticker\":\"a b\",\"source\":\"sim\",\"interval_ms\":1,\"valid_ms\":1,"
+        "\"published_at\":1}",
+        "[]",
+    };
+
+    (void)state;
+    n = asset_msg_encode(&a, buf, sizeof(buf));
+    assert_true(n > 0);
+    assert_int_equal(asset_msg_decode(buf, (size_t)n, &b, err, sizeof(err)), 0);
+    assert_string_equal(b.ticker, "NG=F");
+    assert_string_equal(b.display_name, "Natural Gas");
+    assert_string_equal(b.source, "yahoo");
+    assert_int_equal(b.interval_ms, 1000);
+    assert_int_equal(b.valid_ms, 300000);
+    assert_true(b.published_at == 1700000000.5);
+    {
+        static const char min[] = "{\"ticker\":\"ZZB\",\"source\":\"replay\",\"interval_ms\":"
+                                  "500,\"valid_ms\":1000,\"published_at\":2}";
+        assert_int_equal(asset_msg_decode(min, sizeof(min) - 1, &b, err, sizeof(err)), 0);
+        assert_string_equal(b.company, "ZZB");
+        assert_string_equal(b.display_name, "ZZB");
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(asset_msg_decode(bad[i], strlen(bad[i]), &b, err, sizeof(err)), -1);
+    a.interval_ms = 0;
+    assert_int_equal(asset_msg_encode(&a, buf, sizeof(buf)), -1);
+    a.interval_ms = 1;
+    snprintf(a.source, sizeof(a.source), "web");
+    assert_int_equal(asset_msg_encode(&a, buf, sizeof(buf)), -1);
+}
+
 static void test_alert_round_trip(void **state)
 {
     struct alert_msg in = sample_alert();
@@ -284,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_price_rejects_bad_input),
         cmocka_unit_test(test_price_rejects_oversized_and_deep),
         cmocka_unit_test(test_price_encode_refuses_bad_values),
+        cmocka_unit_test(test_asset_record),
         cmocka_unit_test(test_alert_round_trip),
         cmocka_unit_test(test_alert_rejects_bad_input),
         cmocka_unit_test(test_alert_type_and_validators),

@@ -440,6 +440,29 @@ def metric(port, name):
 
 # ---------------------------------------------------------------- Kafka
 
+ASSETS_TOPIC = "stock-assets"  # CONTRACT_TOPIC_ASSETS (common/contract.h)
+
+
+def asset_record(ticker, source="replay", interval_ms=1000, valid_ms=3600000, company=None,
+                 published_at=None):
+    """(key, value) of the asset topic putting ticker in the webapps'
+    universe for valid_ms, as a producer announces it
+    (docs/asset-universe.md): what a test that publishes its own ticks for
+    a made-up ticker announces first. (ticker, None) is not a record: use
+    asset_tombstone to take one out."""
+    return (ticker, json.dumps({
+        "ticker": ticker, "company": company or f"{ticker} test asset", "display_name": ticker,
+        "source": source, "interval_ms": interval_ms, "valid_ms": valid_ms,
+        "published_at": time.time() if published_at is None else published_at},
+        separators=(",", ":")))
+
+
+def asset_tombstone(boot, topic, ticker, timeout=30):
+    """Takes ticker out of the universe: a record with a null value."""
+    subprocess.run(["kcat", "-b", boot, "-P", "-t", topic, "-K", "\t", "-Z"],
+                   input=f"{ticker}\t\n".encode(), check=True, timeout=timeout)
+
+
 def kafka_produce(boot, topic, lines, per_second=None, chunk=1000, timeout=60):
     """lines: (key, value) pairs, published in order through one kcat; with
     per_second, at about that many messages a second (chunk at a time).

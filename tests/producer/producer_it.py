@@ -140,6 +140,8 @@ class Producer:
                      "METRICS_PORT": str(self.metrics_port), "TOPIC_PARTITIONS": "1",
                      "LOG_LEVEL": "info"})
         full.update(env)
+        # Its assets are announced next to its ticks, never into the shared universe.
+        full.setdefault("TOPIC_ASSETS", full.get("TOPIC_PRICES", "producer-it") + "-assets")
         self.log_path = os.path.join(logdir, "producer-%d.log" % free_port())
         self.log = open(self.log_path, "w")
         self.started = time.time()
@@ -513,6 +515,38 @@ def test_sharding(binary, tmp, kcat):
     assert not (sets[0] & sets[1]), "both instances publish %r" % (sets[0] & sets[1])
     assert sets[0] | sets[1] == set(DEFAULTS), "union misses %r" % (set(DEFAULTS) - sets[0] - sets[1])
     assert abs(len(sets[0]) - len(sets[1])) <= 1, "unbalanced: %d/%d" % tuple(map(len, sets))
+
+
+def test_assets_announced(binary, tmp, kcat):
+    """Each instance announces its own share of the assets on the compacted
+    asset topic (ticker, names, source, interval, validity): together, the
+    configured list, and no asset twice (docs/asset-universe.md)."""
+    topics = [unique("it-prod-ann0"), unique("it-prod-ann1")]
+    procs = [Producer(binary, {"PRICE_SOURCE": "sim", "TOPIC_PRICES": topics[i],
+                               "TOPIC_ASSETS": topics[0] + "-assets",
+                               "PRODUCER_INSTANCE": str(i), "PRODUCER_INSTANCES": "2",
+                               "PRICE_INTERVAL_MS": "250"}, tmp) for i in range(2)]
+    try:
+        time.sleep(3)
+    finally:
+        for p in procs:
+            p.stop()
+    recs = consume(topics[0] + "-assets")
+    keys = [k for _, k, _ in recs]
+    assert sorted(keys) == sorted(DEFAULTS), "announced %r" % keys
+    now = time.time()
+    for _, key, r in recs:
+        assert r["ticker"] == key and r["source"] == "sim" and r["interval_ms"] == 250, r
+        assert r["valid_ms"] >= 60000 and abs(r["published_at"] - now) < 30, r
+    names = {r["ticker"]: r["display_name"] for _, _, r in recs}
+    assert names["NG=F"] == "Natural Gas", names
+    shards = [{m["ticker"] for _, _, m in consume(t)} for t in topics]
+    owner = {k: i for i, s in enumerate(shards) for k in s}
+    assert set(owner) == set(DEFAULTS), "ticks of %r" % owner
+    server = os.environ["TEST_KAFKA_BOOTSTRAP"].split(",")[0]
+    cfg = testkit.kafka_topic_configs(server, [topics[0] + "-assets"])[topics[0] + "-assets"]
+    assert cfg["cleanup.policy"][0] == "compact", "asset topic not compacted: %r" % (
+        cfg.get("cleanup.policy"),)
 
 
 def test_replay(binary, tmp, kcat):
