@@ -91,15 +91,22 @@ static int prices_in(const struct price_entry *e, double now)
 
 int prices_announce(const struct asset_msg *a)
 {
+    double until = a->published_at + (double)a->valid_ms / 1000.0;
     struct price_entry *e;
     int rc = -1;
 
     pthread_mutex_lock(&prices_lock);
     e = prices_find(a->ticker);
+    /* A record already past its validity (the compacted topic keeps old
+     * test assets) takes no slot of the table. */
+    if (e == NULL && until <= time_now()) {
+        pthread_mutex_unlock(&prices_lock);
+        return 0;
+    }
     if (e == NULL)
         e = prices_add(a->ticker);
     if (e != NULL) {
-        e->until = a->published_at + (double)a->valid_ms / 1000.0;
+        e->until = until;
         e->interval_ms = a->interval_ms;
         snprintf(e->source, sizeof(e->source), "%s", a->source);
         if (!e->has_price) {

@@ -169,7 +169,8 @@ int sse_append_data(struct buf *b, const char *json, size_t len);
 /* ---- prices.c: the asset universe and the latest price of each ------------- */
 
 /* Puts a's asset in the universe until a->published_at + a->valid_ms (a
- * newer record of it replaces the old). Returns 0, or -1 when the table
+ * newer record of it replaces the old; a record already expired for an
+ * asset not in the table is skipped). Returns 0, or -1 when the table
  * (1024 assets) is full. */
 int prices_announce(const struct asset_msg *a);
 /* Takes ticker out of the universe (a tombstone on the asset topic). */

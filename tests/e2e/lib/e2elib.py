@@ -201,11 +201,12 @@ def topic_times(topic, key, last=1000):
     return got
 
 
-def announce(*tickers, source="replay", interval_ms=1000):
+def announce(*tickers, source="replay", interval_ms=1000, valid_ms=600000):
     """Puts made-up tickers in the webapps' asset universe (as a producer
-    announces its assets), for a test that then publishes their ticks."""
+    announces its assets) for ten minutes, for a test that then publishes
+    their ticks: they leave the dashboard of the test stack after that."""
     for t in tickers:
-        k, v = testkit.asset_record(t, source=source, interval_ms=interval_ms)
+        k, v = testkit.asset_record(t, source=source, interval_ms=interval_ms, valid_ms=valid_ms)
         publish(testkit.ASSETS_TOPIC, k, v)
 
 
