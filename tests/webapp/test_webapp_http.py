@@ -180,8 +180,8 @@ def test_dashboard_and_cookie(main_webapp):
     r = req("GET", "/")
     assert r.status == 200 and r.header("Content-Type").startswith("text/html"), "dashboard"
     body = r.body.decode()
-    for needle in ('id="status"', 'id="alerts-list"', 'id="alert-count"', 'id="banner"',
-                   'id="recent-list"', "/static/app.js", "/static/style.css"):
+    for needle in ('id="status"', 'id="alerts-list"', 'id="alert-count"', 'id="banners"',
+                   'id="recent-list"', 'id="toasts"', "/static/app.js", "/static/style.css"):
         assert needle in body, f"dashboard lacks {needle}"
     assert "http://" not in body and "https://" not in body, "dashboard references another site"
     sc = r.header("Set-Cookie")
