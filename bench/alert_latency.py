@@ -122,6 +122,15 @@ class Ticks:
         self.proc.wait(timeout=10)
 
 
+def announce(kafka, topic, ticker):
+    """Puts the bench's ticker in the webapps' universe as a producer
+    announces its assets (docs/asset-universe.md), for an hour."""
+    rec = {"ticker": ticker, "company": "Latency bench", "display_name": ticker,
+           "source": "sim", "interval_ms": 1000, "valid_ms": 3600000, "published_at": time.time()}
+    subprocess.run(["kcat", "-b", kafka, "-P", "-t", topic, "-K", "\t"],
+                   input=f"{ticker}\t{json.dumps(rec)}\n".encode(), check=True, timeout=30)
+
+
 def wait_known(api, ticker, timeout=15):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -140,6 +149,7 @@ def main():
     ap.add_argument("--url", default="http://127.0.0.1:8080")
     ap.add_argument("--kafka", default="127.0.0.1:9092")
     ap.add_argument("--topic", default="stock-prices")
+    ap.add_argument("--assets-topic", default="stock-assets")
     ap.add_argument("--tick-pipe", default="build/tools/tick-pipe",
                     help="the tick-pipe binary (tools/tick-pipe.c)")
     ap.add_argument("--samples", type=int, default=300)
@@ -154,6 +164,7 @@ def main():
     api = Api(host, port)
     api.login()
     ticker = "ZZL" + "".join(random.choice(string.ascii_uppercase) for _ in range(5))
+    announce(a.kafka, a.assets_topic, ticker)
     ticks = Ticks(a.tick_pipe, a.kafka, a.topic)
     price = 100.0
     ticks.publish(ticker, price)

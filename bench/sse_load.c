@@ -32,8 +32,11 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "contract.h"
 #include "kafka.h"
 #include "log.h"
+#include "message.h"
+#include "timeutil.h"
 
 #define LOAD_PER_PROC_MAX 9000
 #define LOAD_PROCS_MAX 16
@@ -887,6 +890,41 @@ static void load_print(const struct load_opts *o, const struct load_shared *sh,
     fflush(stdout);
 }
 
+/* Puts the bench tickers in the webapps' universe (the asset topic, as a
+ * producer announces its assets: docs/asset-universe.md) for an hour: a
+ * webapp streams no tick of a ticker outside it. */
+static int load_announce(struct load_injector *inj)
+{
+    const char *topics[] = {CONTRACT_TOPIC_ASSETS, NULL};
+    char err[KAFKA_ERR_MAX];
+    char json[MSG_MAX_BYTES];
+    char tick[BENCH_TICK_MAX];
+    struct asset_msg a;
+
+    if (kafka_create_topics(inj->o->kafka, topics, 6, 10000, err, sizeof(err)) != 0) {
+        log_error("topic create failed", "topic=%s error=\"%s\"", topics[0], err);
+        return -1;
+    }
+    for (long i = 0; i < inj->o->tickers; i++) {
+        int n;
+        memset(&a, 0, sizeof(a));
+        if (bench_tick_format((int)i, 0, bench_now(), tick, sizeof(tick), a.ticker) < 0)
+            return -1;
+        snprintf(a.company, sizeof(a.company), "Bench %ld", i);
+        snprintf(a.display_name, sizeof(a.display_name), "%s", a.ticker);
+        snprintf(a.source, sizeof(a.source), "sim");
+        a.interval_ms = inj->o->interval_ms;
+        a.valid_ms = 3600000;
+        a.published_at = time_now();
+        n = asset_msg_encode(&a, json, sizeof(json));
+        if (n < 0 || kafka_produce(inj->rk, topics[0], a.ticker, strlen(a.ticker), json, (size_t)n,
+                                   NULL, 1000, NULL) != 0)
+            return -1;
+    }
+    rd_kafka_flush(inj->rk, 5000);
+    return 0;
+}
+
 static int load_injector_start(const struct load_opts *o, struct load_injector *inj)
 {
     const char *topics[] = {o->topic, NULL};
@@ -909,7 +947,7 @@ static int load_injector_start(const struct load_opts *o, struct load_injector *
         log_error("kafka producer failed", "error=\"%s\"", err);
         return -1;
     }
-    return 0;
+    return load_announce(inj);
 }
 
 static void load_run(const struct load_opts *o, struct load_shared *sh, struct load_injector *inj,

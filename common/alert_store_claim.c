@@ -95,7 +95,11 @@ static int alert_store_group_ticks(const struct alert_tick *ticks, int n, struct
         g[k].count++;
         alert_store_fmt_num(ticks[i].price, p);
         alert_store_fmt_num(ticks[i].timestamp, ts);
-        if (buf_printf(&g[k].ticks, "%s %s ", p, ts) != 0)
+        if (buf_printf(&g[k].ticks, "%s %s %d ", p, ts,
+                       ticks[i].has_decimals && ticks[i].decimals >= 0 &&
+                               ticks[i].decimals <= MSG_DECIMALS_MAX
+                           ? ticks[i].decimals
+                           : -1) != 0)
             return -1;
     }
     return ng;

@@ -48,6 +48,8 @@ struct alert_tick {
     const char *ticker; /* valid per msg_ticker_valid */
     double price;       /* finite, > 0 */
     double timestamp;   /* Unix seconds, copied into the alert JSON */
+    int has_decimals;   /* the tick gave the asset's decimals: the message text */
+    int decimals;       /* uses them; else 2 */
 };
 
 /* Claims every alert whose condition holds at a tick's price (above: price

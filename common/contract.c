@@ -11,7 +11,14 @@ const struct contract_asset contract_assets[] = {CONTRACT_ASSETS(CONTRACT_ASSET_
 const size_t contract_assets_len = sizeof(contract_assets) / sizeof(contract_assets[0]);
 
 const char *const contract_topics[] = {CONTRACT_TOPIC_PRICES, CONTRACT_TOPIC_ALERTS,
-                                       CONTRACT_TOPIC_DLQ, NULL};
+                                       CONTRACT_TOPIC_DLQ, CONTRACT_TOPIC_ASSETS, NULL};
+
+int contract_topic_compacted(const char *topic)
+{
+    size_t n = strlen(topic);
+
+    return n >= 6 && strcmp(topic + n - 6, "assets") == 0;
+}
 
 const struct contract_asset *contract_asset_find(const char *ticker)
 {

@@ -16,9 +16,17 @@
 #define CONTRACT_TOPIC_PRICES "stock-prices" /* price ticks, key = ticker */
 #define CONTRACT_TOPIC_ALERTS "alerts"       /* fired alerts, key = user_id */
 #define CONTRACT_TOPIC_DLQ "alerts-dlq"      /* alerts the notifier could not deliver */
+/* The asset universe (TOPIC_ASSETS): one record per asset, key = ticker,
+ * kept current by the producer that publishes it (docs/asset-universe.md). */
+#define CONTRACT_TOPIC_ASSETS "stock-assets"
 
 /* The topics above, NULL-terminated: what the stack creates. */
 extern const char *const contract_topics[];
+
+/* True for a topic created compacted (only the newest record of a key is
+ * kept): the asset topic, and any topic whose name ends in "assets" (a
+ * test's private copy of it). */
+int contract_topic_compacted(const char *topic);
 
 /* Kafka consumer groups (CONSUMER_GROUP, NOTIFIER_GROUP). The webapp reads
  * every partition without a group. */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "contract.h"
 #include "log.h"
 #include "signals.h"
 #include "timeutil.h"
@@ -225,8 +226,8 @@ static int kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_
     return n;
 }
 
-rd_kafka_t *kafka_reader_new(const struct kafka_opts *o, const char *topic, char *err,
-                             size_t errlen)
+static rd_kafka_t *kafka_reader(const struct kafka_opts *o, const char *topic, int from_start,
+                                char *err, size_t errlen)
 {
     rd_kafka_conf_t *conf = kafka_conf_build(o, kafka_consumer_defaults, err, errlen);
     rd_kafka_topic_partition_list_t *parts = NULL;
@@ -260,6 +261,10 @@ rd_kafka_t *kafka_reader_new(const struct kafka_opts *o, const char *topic, char
     parts = rd_kafka_topic_partition_list_new(n);
     for (int i = 0; i < n; i++) {
         int64_t lo = 0, hi = RD_KAFKA_OFFSET_END;
+        if (from_start) {
+            rd_kafka_topic_partition_list_add(parts, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+            continue;
+        }
         /* Resolve the end now, not lazily at the first fetch: a message
          * produced after this returns is then never skipped (a webapp is
          * healthy, and takes streams, as soon as its readers exist). */
@@ -276,6 +281,18 @@ rd_kafka_t *kafka_reader_new(const struct kafka_opts *o, const char *topic, char
         return NULL;
     }
     return rk;
+}
+
+rd_kafka_t *kafka_reader_new(const struct kafka_opts *o, const char *topic, char *err,
+                             size_t errlen)
+{
+    return kafka_reader(o, topic, 0, err, errlen);
+}
+
+rd_kafka_t *kafka_reader_new_from_start(const struct kafka_opts *o, const char *topic, char *err,
+                                        size_t errlen)
+{
+    return kafka_reader(o, topic, 1, err, errlen);
 }
 
 int kafka_produce(rd_kafka_t *rk, const char *topic, const char *key, size_t keylen,
@@ -408,6 +425,13 @@ int kafka_create_topics_replicated(const char *bootstrap, const char *const *top
         nt[n] = rd_kafka_NewTopic_new(topics[n], partitions, replication, e, sizeof(e));
         if (nt[n] == NULL) {
             snprintf(err, errlen, "topic %s: %s", topics[n], e);
+            goto out;
+        }
+        if (contract_topic_compacted(topics[n]) &&
+            rd_kafka_NewTopic_set_config(nt[n], "cleanup.policy", "compact") !=
+                RD_KAFKA_RESP_ERR_NO_ERROR) {
+            snprintf(err, errlen, "topic %s: cannot set cleanup.policy", topics[n]);
+            n++;
             goto out;
         }
         if (min_isr > 0) {

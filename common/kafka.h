@@ -46,6 +46,11 @@ rd_kafka_t *kafka_consumer_new(const struct kafka_opts *o, const char *group_id,
 rd_kafka_t *kafka_reader_new(const struct kafka_opts *o, const char *topic, char *err,
                              size_t errlen);
 
+/* The same, starting at the beginning of every partition: a compacted
+ * topic read whole (the asset universe). */
+rd_kafka_t *kafka_reader_new_from_start(const struct kafka_opts *o, const char *topic, char *err,
+                                        size_t errlen);
+
 /* Enqueues a copy of the message; when the local queue is full, serves
  * delivery reports and retries for up to timeout_ms. Returns 0, or -1 with
  * the librdkafka error in *errp (may be NULL). */

@@ -72,13 +72,41 @@ static int msg_dump(json_t *obj, char *out, size_t outlen)
 
 int price_msg_encode(const struct price_msg *m, char *out, size_t outlen)
 {
+    json_t *obj;
+
     if (!msg_ticker_valid(m->ticker) || !isfinite(m->price) || m->price <= 0 ||
-        !isfinite(m->timestamp) || m->timestamp <= 0)
+        !isfinite(m->timestamp) || m->timestamp <= 0 || !isfinite(m->previous_close) ||
+        m->previous_close < 0 ||
+        (m->has_decimals && (m->decimals < 0 || m->decimals > MSG_DECIMALS_MAX)))
         return -1;
-    return msg_dump(json_pack("{s:s, s:f, s:f, s:s, s:s, s:s}", "ticker", m->ticker, "price",
-                              m->price, "timestamp", m->timestamp, "company", m->company,
-                              "display_name", m->display_name, "source", m->source),
-                    out, outlen);
+    obj = json_pack("{s:s, s:f, s:f, s:s, s:s, s:s}", "ticker", m->ticker, "price", m->price,
+                    "timestamp", m->timestamp, "company", m->company, "display_name",
+                    m->display_name, "source", m->source);
+    if (obj != NULL && m->previous_close > 0)
+        json_object_set_new(obj, "previous_close", json_real(m->previous_close));
+    if (obj != NULL && m->has_decimals)
+        json_object_set_new(obj, "decimals", json_integer(m->decimals));
+    return msg_dump(obj, out, outlen);
+}
+
+static int msg_source_valid(const char *s)
+{
+    return strcmp(s, "yahoo") == 0 || strcmp(s, "sim") == 0 || strcmp(s, "replay") == 0;
+}
+
+int asset_msg_encode(const struct asset_msg *m, char *out, size_t outlen)
+{
+    json_t *obj;
+
+    if (!msg_ticker_valid(m->ticker) || !msg_source_valid(m->source) || m->interval_ms < 1 ||
+        m->interval_ms > MSG_ASSET_INTERVAL_MAX || m->valid_ms < 1 ||
+        m->valid_ms > MSG_ASSET_VALID_MAX || !isfinite(m->published_at) || m->published_at <= 0)
+        return -1;
+    obj = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:f}", "ticker", m->ticker, "company",
+                    m->company, "display_name", m->display_name, "source", m->source, "interval_ms",
+                    (json_int_t)m->interval_ms, "valid_ms", (json_int_t)m->valid_ms, "published_at",
+                    m->published_at);
+    return msg_dump(obj, out, outlen);
 }
 
 int alert_msg_encode(const struct alert_msg *m, char *out, size_t outlen)
@@ -200,6 +228,26 @@ static int msg_get_evid(json_t *root, const char *key, char out[EVID_TEXT_MAX], 
     return 0;
 }
 
+/* The optional fields of a price: previous_close (> 0) and decimals. */
+static int msg_price_optional(json_t *root, struct price_msg *m, char *err, size_t errlen)
+{
+    json_t *d = json_object_get(root, "decimals");
+
+    if (json_object_get(root, "previous_close") != NULL &&
+        msg_get_num(root, "previous_close", 1, &m->previous_close, err, errlen) != 0)
+        return -1;
+    if (d == NULL)
+        return 0;
+    if (!json_is_integer(d) || json_integer_value(d) < 0 ||
+        json_integer_value(d) > MSG_DECIMALS_MAX) {
+        snprintf(err, errlen, "field 'decimals' must be an integer 0..%d", MSG_DECIMALS_MAX);
+        return -1;
+    }
+    m->decimals = (int)json_integer_value(d);
+    m->has_decimals = 1;
+    return 0;
+}
+
 int price_msg_decode(const char *data, size_t len, struct price_msg *m, char *err, size_t errlen)
 {
     json_t *root = msg_load(data, len, err, errlen);
@@ -222,8 +270,57 @@ int price_msg_decode(const char *data, size_t len, struct price_msg *m, char *er
                     err, errlen) != 0 ||
         msg_get_str(root, "source", 0, "sim", m->source, sizeof(m->source), err, errlen) != 0)
         goto out;
-    if (strcmp(m->source, "yahoo") != 0 && strcmp(m->source, "sim") != 0 &&
-        strcmp(m->source, "replay") != 0) {
+    if (!msg_source_valid(m->source)) {
+        snprintf(err, errlen, "field 'source' must be yahoo, sim or replay");
+        goto out;
+    }
+    if (msg_price_optional(root, m, err, errlen) != 0)
+        goto out;
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+/* A required integer field in lo..hi. */
+static int msg_get_long(json_t *root, const char *key, long lo, long hi, long *out, char *err,
+                        size_t errlen)
+{
+    json_t *v = json_object_get(root, key);
+
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+        snprintf(err, errlen, "field '%s' must be an integer in %ld..%ld", key, lo, hi);
+        return -1;
+    }
+    *out = (long)json_integer_value(v);
+    return 0;
+}
+
+int asset_msg_decode(const char *data, size_t len, struct asset_msg *m, char *err, size_t errlen)
+{
+    json_t *root = msg_load(data, len, err, errlen);
+    int rc = -1;
+
+    if (root == NULL)
+        return -1;
+    memset(m, 0, sizeof(*m));
+    if (msg_get_str(root, "ticker", 1, NULL, m->ticker, sizeof(m->ticker), err, errlen) != 0)
+        goto out;
+    if (!msg_ticker_valid(m->ticker)) {
+        snprintf(err, errlen, "field 'ticker' is not a valid symbol");
+        goto out;
+    }
+    if (msg_get_str(root, "company", 0, m->ticker, m->company, sizeof(m->company), err, errlen) !=
+            0 ||
+        msg_get_str(root, "display_name", 0, m->ticker, m->display_name, sizeof(m->display_name),
+                    err, errlen) != 0 ||
+        msg_get_str(root, "source", 1, NULL, m->source, sizeof(m->source), err, errlen) != 0 ||
+        msg_get_long(root, "interval_ms", 1, MSG_ASSET_INTERVAL_MAX, &m->interval_ms, err,
+                     errlen) != 0 ||
+        msg_get_long(root, "valid_ms", 1, MSG_ASSET_VALID_MAX, &m->valid_ms, err, errlen) != 0 ||
+        msg_get_num(root, "published_at", 1, &m->published_at, err, errlen) != 0)
+        goto out;
+    if (!msg_source_valid(m->source)) {
         snprintf(err, errlen, "field 'source' must be yahoo, sim or replay");
         goto out;
     }

@@ -1,7 +1,7 @@
 /* message: the JSON contract between the daemons — price ticks on
- * `stock-prices` (key = ticker) and triggered alerts on `alerts`
- * (key = user_id). Decoders never abort: malformed, wrong-typed, non-finite
- * or oversized input returns -1 with a reason in err. */
+ * `stock-prices` (key = ticker), triggered alerts on `alerts`
+ * (key = user_id) and the asset universe on `stock-assets` (key = ticker). Decoders never abort:
+ * malformed, wrong-typed, non-finite or oversized input returns -1 with a reason in err. */
 #ifndef SA_MESSAGE_H
 #define SA_MESSAGE_H
 
@@ -17,6 +17,7 @@
 #define MSG_ID_MAX 64
 #define MSG_TEXT_MAX 256
 #define MSG_ERR_MAX 128
+#define MSG_DECIMALS_MAX 8 /* a price's decimals, at most */
 
 enum alert_type { ALERT_ABOVE = 0, ALERT_BELOW = 1 };
 
@@ -27,7 +28,30 @@ struct price_msg {
     char company[MSG_COMPANY_MAX];
     char display_name[MSG_NAME_MAX];
     char source[MSG_SOURCE_MAX]; /* "yahoo", "sim" or "replay" */
+    /* Optional (fields old readers ignore): the previous session's close,
+     * finite and > 0, 0 when absent; the decimals the asset is quoted with
+     * (0..MSG_DECIMALS_MAX), when has_decimals. */
+    double previous_close;
+    int has_decimals;
+    int decimals;
 };
+
+/* One asset of the universe, as the producer that publishes it announces
+ * it on `stock-assets` (compacted, key = ticker; docs/asset-universe.md): it
+ * is in the universe until published_at + valid_ms, and is republished well
+ * before. A record without a value (a tombstone) takes the asset out. */
+struct asset_msg {
+    char ticker[MSG_TICKER_MAX];
+    char company[MSG_COMPANY_MAX];
+    char display_name[MSG_NAME_MAX];
+    char source[MSG_SOURCE_MAX]; /* the producer's source: "yahoo", "sim" or "replay" */
+    long interval_ms;            /* its ticks' interval, 1 .. MSG_ASSET_INTERVAL_MAX */
+    long valid_ms;               /* 1 .. MSG_ASSET_VALID_MAX */
+    double published_at;         /* Unix seconds, > 0 */
+};
+
+#define MSG_ASSET_INTERVAL_MAX 86400000L /* a day */
+#define MSG_ASSET_VALID_MAX 604800000L   /* a week */
 
 struct alert_msg {
     char alert_id[MSG_ID_MAX];
@@ -61,21 +85,27 @@ int msg_id_valid(const char *s);
 /* Writes the JSON of m into out (NUL-terminated). Returns its length, or -1
  * if a field is invalid (non-finite, empty ticker...) or out is too small. */
 int price_msg_encode(const struct price_msg *m, char *out, size_t outlen);
+int asset_msg_encode(const struct asset_msg *m, char *out, size_t outlen);
 int alert_msg_encode(const struct alert_msg *m, char *out, size_t outlen);
 
 /* Parses len bytes (not necessarily NUL-terminated). Returns 0 and fills m,
  * or -1 with err. Optional price fields (company, display_name, source)
- * default to the ticker / "sim" when absent; an alert's event_id and
+ * default to the ticker / "sim" when absent, previous_close to 0 and
+ * has_decimals to 0 (present, they must be valid); an alert's event_id and
  * prev_event_id, when present, must be "<ms>-<n>" positions (kept in
  * canonical form). */
 int price_msg_decode(const char *data, size_t len, struct price_msg *m, char *err, size_t errlen);
+int asset_msg_decode(const char *data, size_t len, struct asset_msg *m, char *err, size_t errlen);
 int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *err, size_t errlen);
 
-/* The alert's "message" text, "AAPL is above $180.00 (Current: $180.50)",
- * from printf arguments ticker, type name (alert_type_name), threshold and
- * price (doubles). Written once: the claim script (common/lua/claim.lua),
- * which fires alerts and writes their JSON, gets this very string as an
- * argument (alert_store.c). Its constant part needs no JSON escaping. */
-#define ALERT_MSG_TEXT_FORMAT "%s is %s $%.2f (Current: $%.2f)"
+/* The alert's "message" text, "BTC-USD is above $70,000.00 (Current:
+ * $70,000.50)", from printf arguments ticker, type name (alert_type_name),
+ * threshold and price, both already in the one number format
+ * (docs/number-format.md: the asset's decimals, thousands separated by ',',
+ * a threshold with as many more decimals as it was typed with). Written
+ * once: the claim script (common/lua/claim.lua), which fires alerts, formats
+ * the numbers and writes their JSON, gets this very string as an argument
+ * (alert_store_claim.c). Its constant part needs no JSON escaping. */
+#define ALERT_MSG_TEXT_FORMAT "%s is %s $%s (Current: $%s)"
 
 #endif

@@ -176,7 +176,8 @@ static int evaluator_collect(struct evaluator *ev)
             log_debug("tick stale", "ticker=%s timestamp=%.3f", e->pm.ticker, e->pm.timestamp);
             continue;
         }
-        ev->ticks[nt] = (struct alert_tick){e->pm.ticker, e->pm.price, e->pm.timestamp};
+        ev->ticks[nt] = (struct alert_tick){e->pm.ticker, e->pm.price, e->pm.timestamp,
+                                            e->pm.has_decimals, e->pm.decimals};
         ev->tick_entry[nt++] = i;
     }
     return nt;

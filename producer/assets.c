@@ -62,6 +62,24 @@ long assets_find(const struct asset_list *list, const char *ticker)
     return -1;
 }
 
+int asset_decimals_for(double price)
+{
+    return price >= 100 ? 2 : price >= 10 ? 3 : price >= 1 ? 4 : 6;
+}
+
+double asset_round(struct asset *a, double p)
+{
+    double scale, r;
+
+    if (!isfinite(p) || p <= 0)
+        return p;
+    if (a->decimals < 0)
+        a->decimals = asset_decimals_for(p);
+    scale = pow(10.0, a->decimals);
+    r = round(p * scale) / scale;
+    return r > 0 ? r : p;
+}
+
 int assets_add(struct asset_list *list, const char *ticker, char *err, size_t errlen)
 {
     const struct contract_asset *d;
@@ -80,6 +98,7 @@ int assets_add(struct asset_list *list, const char *ticker, char *err, size_t er
     d = contract_asset_find(ticker);
     a->start_price = d ? d->start_price : ASSETS_UNKNOWN_PRICE;
     a->volatility = d ? d->volatility : ASSETS_UNKNOWN_VOL;
+    a->decimals = d ? asset_decimals_for(d->start_price) : -1;
     if (d != NULL) {
         a->company = assets_strdup_capped(d->company, MSG_COMPANY_MAX);
         a->display_name = assets_strdup_capped(d->display_name, MSG_NAME_MAX);
@@ -184,6 +203,7 @@ int assets_add_synthetic(struct asset_list *list, size_t n, unsigned long long s
         /* log-uniform between 1 and 10,000; volatility 0.1 .. 1.0 */
         a->start_price = pow(10.0, 4.0 * assets_unit(&s));
         a->volatility = 0.1 + 0.9 * assets_unit(&s);
+        a->decimals = asset_decimals_for(a->start_price);
         list->len++;
     }
     return 0;

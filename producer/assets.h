@@ -19,6 +19,7 @@ struct asset {
     char *display_name; /* owned by the list; NULL means "use the ticker" */
     double start_price; /* simulation start, > 0 */
     double volatility;  /* annualised, >= 0 */
+    int decimals;       /* quoted with this many decimals; -1 until known */
 };
 
 struct asset_list {
@@ -26,6 +27,15 @@ struct asset_list {
     size_t len;
     size_t cap;
 };
+
+/* The decimals a venue quotes a price of this size with: cents from 100 up,
+ * then 3, 4 and 6 (silver, natural gas, copper and cheaper coins), so a
+ * second's move stays visible. An asset keeps the decimals of its first
+ * known price (asset_round), so all its numbers read alike. */
+int asset_decimals_for(double price);
+
+/* p rounded to the asset's decimals (set from p when not yet known). */
+double asset_round(struct asset *a, double p);
 
 /* The name to publish: the company or display name, or the ticker. Never NULL. */
 const char *asset_company(const struct asset *a);

@@ -15,6 +15,11 @@
 #define FEED_REPLAY_BURST 10000 /* rows published per loop turn at most */
 #define FEED_YAHOO_LOG_PERIOD_MS 10000
 #define FEED_TOPIC_RETRY_MS 5000
+/* Assets are announced every minute and stay in the universe for five: a
+ * webapp keeps them through a few lost announcements or a producer restart,
+ * and drops an asset no producer publishes any more within five minutes. */
+#define FEED_ANNOUNCE_MS 60000
+#define FEED_ANNOUNCE_VALID_MS (5 * FEED_ANNOUNCE_MS)
 
 static int feed_uses_yahoo(const struct producer_config *cfg)
 {
@@ -81,10 +86,16 @@ int feed_init(struct feed *f, const struct producer_config *cfg, struct asset_li
     f->topic_ready = cfg->topic_partitions == 0;
     autosw_init(&f->sw, cfg->mode == MODE_AUTO, feed_start_source(cfg->mode),
                 cfg->yahoo_fails_to_sim, cfg->yahoo_probe_ms);
+    f->closes = calloc(assets->len, sizeof(*f->closes));
+    if (f->closes == NULL) {
+        snprintf(err, errlen, "out of memory for %zu assets", assets->len);
+        return -1;
+    }
     if (cfg->mode != MODE_REPLAY) {
         f->walks = calloc(assets->len, sizeof(*f->walks));
         if (f->walks == NULL) {
             snprintf(err, errlen, "out of memory for %zu walks", assets->len);
+            feed_free(f);
             return -1;
         }
         feed_init_walks(f);
@@ -102,6 +113,8 @@ void feed_free(struct feed *f)
     f->yc = NULL;
     free(f->walks);
     f->walks = NULL;
+    free(f->closes);
+    f->closes = NULL;
     free(f->inflight);
     f->inflight = NULL;
     free(f->yahoo_logs);
@@ -157,7 +170,11 @@ static void feed_yahoo_ok(struct feed *f, const struct yahoo_result *r)
         assets_set_company(a, r->quote.short_name);
     if (f->walks != NULL)
         sim_walk_reset(&f->walks[r->idx], r->quote.price);
-    publish_price(f->pub, a, r->quote.price, time_now(), SOURCE_YAHOO);
+    if (a->decimals < 0)
+        a->decimals = asset_decimals_for(r->quote.price);
+    if (r->quote.previous_close > 0)
+        f->closes[r->idx] = r->quote.previous_close;
+    publish_price(f->pub, a, r->quote.price, time_now(), SOURCE_YAHOO, f->closes[r->idx]);
 }
 
 static void feed_on_yahoo(void *ud, const struct yahoo_result *r)
@@ -214,30 +231,33 @@ static void feed_cancel_yahoo(struct feed *f)
 
 /* ------------------------------------------------------------ sim, replay */
 
-/* Quotes look like a venue's: cents, or more digits for cheaper assets
- * (silver and natural gas futures quote 3, copper 4), so a second's move
- * stays visible. The walk itself keeps full precision. */
-static double feed_round_price(double p)
-{
-    double scale = p >= 100 ? 100 : p >= 10 ? 1e3 : p >= 1 ? 1e4 : 1e6;
-    double r = round(p * scale) / scale;
-
-    return r > 0 ? r : p;
-}
-
 static void feed_sim_round(struct feed *f, int64_t now)
 {
     double dt = (double)f->cfg->interval_ms / 1000.0;
     double ts = time_now();
+    int64_t day;
+    int new_day;
 
     /* The step is the time since the last simulated round, at most a few
      * intervals (after a pause the walk should not leap). */
     if (f->last_sim_ms > 0 && now - f->last_sim_ms < 5 * f->cfg->interval_ms)
         dt = (double)(now - f->last_sim_ms) / 1000.0;
     f->last_sim_ms = now;
+    /* The simulated market closes at the end of each SIM_DAY_S: the last
+     * price of a day is the next day's previous close (the start price
+     * before the first). Quotes are rounded as the asset's venue quotes;
+     * the walk itself keeps full precision. */
+    day = (int64_t)floor(ts / (double)f->cfg->sim_day_s);
+    new_day = f->sim_day != 0 && day != f->sim_day;
+    f->sim_day = day;
     for (size_t i = 0; i < f->assets->len && signals_running(); i++) {
-        double p = feed_round_price(sim_walk_next(&f->walks[i], dt));
-        publish_price(f->pub, &f->assets->items[i], p, ts, SOURCE_SIM);
+        struct asset *a = &f->assets->items[i];
+        double p;
+
+        if (f->closes[i] == 0 || new_day)
+            f->closes[i] = asset_round(a, f->walks[i].price);
+        p = asset_round(a, sim_walk_next(&f->walks[i], dt));
+        publish_price(f->pub, a, p, ts, SOURCE_SIM, f->closes[i]);
     }
 }
 
@@ -247,7 +267,11 @@ static void feed_replay_due(struct feed *f, int64_t now)
     int n = 0;
 
     while (n < FEED_REPLAY_BURST && (row = replay_next_due(f->replay, now)) != NULL) {
-        publish_price(f->pub, &f->assets->items[row->asset], row->price, time_now(), SOURCE_REPLAY);
+        struct asset *a = &f->assets->items[row->asset];
+
+        if (a->decimals < 0)
+            a->decimals = asset_decimals_for(row->price);
+        publish_price(f->pub, a, row->price, time_now(), SOURCE_REPLAY, 0);
         n++;
     }
     if (!f->replay_done_logged && replay_finished(f->replay)) {
@@ -261,7 +285,7 @@ static void feed_replay_due(struct feed *f, int64_t now)
 /* Creates TOPIC_PRICES once Kafka answers (an existing topic is fine). */
 static void feed_ensure_topic(struct feed *f, int64_t now)
 {
-    const char *topics[] = {f->cfg->topic, NULL};
+    const char *topics[] = {f->cfg->topic, f->cfg->topic_assets, NULL};
     char err[KAFKA_ERR_MAX];
 
     if (f->topic_ready || now < f->next_topic_try_ms)
@@ -274,7 +298,32 @@ static void feed_ensure_topic(struct feed *f, int64_t now)
         return;
     }
     f->topic_ready = 1;
-    log_info("topic ready", "topic=%s", f->cfg->topic);
+    log_info("topic ready", "topic=%s assets_topic=%s", f->cfg->topic, f->cfg->topic_assets);
+}
+
+/* Announces every asset when due: at start, every FEED_ANNOUNCE_MS, when
+ * the source in use changed (auto mode) or replay added assets. */
+static void feed_announce(struct feed *f, int64_t now)
+{
+    enum price_source src = f->sw.current;
+    size_t failed = 0;
+
+    if (!f->topic_ready)
+        return;
+    if (now < f->next_announce_ms && f->announced_len == f->assets->len && f->announced_src == src)
+        return;
+    for (size_t i = 0; i < f->assets->len; i++) {
+        if (publish_asset(f->pub, f->cfg->topic_assets, &f->assets->items[i], src,
+                          f->cfg->interval_ms, FEED_ANNOUNCE_VALID_MS) != 0)
+            failed++;
+    }
+    if (f->announced_len != f->assets->len || f->announced_src != src || failed > 0)
+        log_info("assets announced", "topic=%s assets=%zu source=%s failed=%zu",
+                 f->cfg->topic_assets, f->assets->len, stats_source_name(src), failed);
+    f->announced_len = f->assets->len;
+    f->announced_src = src;
+    /* A failed round is tried again soon, not in a minute. */
+    f->next_announce_ms = now + (failed > 0 ? FEED_TOPIC_RETRY_MS : FEED_ANNOUNCE_MS);
 }
 
 static void feed_round(struct feed *f, int64_t now)
@@ -331,6 +380,7 @@ void feed_run(struct feed *f)
     while (signals_running()) {
         now = time_mono_ms();
         feed_ensure_topic(f, now);
+        feed_announce(f, now);
         if (now >= f->next_round_ms) {
             feed_round(f, now);
             f->next_round_ms += interval;

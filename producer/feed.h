@@ -1,8 +1,10 @@
 /* feed: the producer's main loop. Every PRICE_INTERVAL_MS it asks the source
  * in use for one price per asset (Yahoo requests in parallel, or simulation
  * steps), replays due CSV rows, publishes each price as it arrives, and in
- * `auto` mode moves between Yahoo and the simulation (autosw). Runs on the
- * calling thread until signals_running() turns false. */
+ * `auto` mode moves between Yahoo and the simulation (autosw). It announces
+ * its assets on the asset topic at start, every FEED_ANNOUNCE_MS, and when
+ * its source or its list changes. Runs on the calling thread until
+ * signals_running() turns false. */
 #ifndef PRODUCER_FEED_H
 #define PRODUCER_FEED_H
 
@@ -25,6 +27,8 @@ struct feed {
     struct producer_stats *stats;      /* borrowed */
     struct replay *replay;             /* borrowed; NULL unless PRICE_SOURCE=replay */
     struct sim_walk *walks;            /* owned, one per asset (sim and auto) */
+    double *closes;                    /* owned, one per asset: the previous close, 0 unknown */
+    int64_t sim_day;                   /* the simulated day of the last sim round, 0 before */
     unsigned char *inflight;           /* owned, one per asset: a Yahoo request is out */
     struct yahoo_client *yc;           /* owned (yahoo and auto) */
     struct autosw sw;
@@ -36,7 +40,10 @@ struct feed {
     int replay_done_logged;
     int topic_ready;
     int64_t next_topic_try_ms;
-    struct ratelog *yahoo_logs; /* owned, one per asset: failures logged per symbol */
+    int64_t next_announce_ms;        /* monotonic time the assets are announced again */
+    size_t announced_len;            /* assets announced (replay adds some as it goes) */
+    enum price_source announced_src; /* the source they were announced with */
+    struct ratelog *yahoo_logs;      /* owned, one per asset: failures logged per symbol */
 };
 
 /* Prepares the feed. Returns 0, or -1 with err (out of memory, curl). */

@@ -59,7 +59,7 @@ static void publish_drop(struct publisher *p, const struct asset *a, double pric
 }
 
 int publish_price(struct publisher *p, const struct asset *a, double price, double ts,
-                  enum price_source src)
+                  enum price_source src, double previous_close)
 {
     struct price_msg m;
     char json[MSG_MAX_BYTES];
@@ -78,6 +78,10 @@ int publish_price(struct publisher *p, const struct asset *a, double price, doub
     snprintf(m.source, sizeof(m.source), "%s", stats_source_name(src));
     m.price = price;
     m.timestamp = ts;
+    if (publish_price_ok(previous_close))
+        m.previous_close = previous_close;
+    m.has_decimals = a->decimals >= 0 && a->decimals <= MSG_DECIMALS_MAX;
+    m.decimals = a->decimals;
     len = price_msg_encode(&m, json, sizeof(json));
     if (len < 0) {
         publish_drop(p, a, price, src, "message does not encode");
@@ -94,5 +98,36 @@ int publish_price(struct publisher *p, const struct asset *a, double price, doub
     }
     atomic_fetch_add(&p->stats->published, 1);
     atomic_store(&p->stats->last_publish_ms, time_mono_ms());
+    return 0;
+}
+
+int publish_asset(struct publisher *p, const char *topic, const struct asset *a,
+                  enum price_source src, long interval_ms, long valid_ms)
+{
+    struct asset_msg m;
+    char json[MSG_MAX_BYTES];
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    unsigned long held = 0;
+    int len;
+
+    memset(&m, 0, sizeof(m));
+    snprintf(m.ticker, sizeof(m.ticker), "%s", a->ticker);
+    snprintf(m.company, sizeof(m.company), "%s", asset_company(a));
+    snprintf(m.display_name, sizeof(m.display_name), "%s", asset_display_name(a));
+    snprintf(m.source, sizeof(m.source), "%s", stats_source_name(src));
+    m.interval_ms = interval_ms;
+    m.valid_ms = valid_ms;
+    m.published_at = time_now();
+    len = asset_msg_encode(&m, json, sizeof(json));
+    if (len < 0)
+        return -1;
+    publisher_check(p);
+    if (kafka_produce(p->rk, topic, m.ticker, strlen(m.ticker), json, (size_t)len, NULL,
+                      PUBLISH_QUEUE_WAIT_MS, &err) != 0) {
+        if (ratelog_allow(&p->fail_log, time_mono_ms(), &held))
+            log_warn("asset announcement failed", "ticker=%s error=\"%s\" suppressed=%lu",
+                     a->ticker, rd_kafka_err2str(err), held);
+        return -1;
+    }
     return 0;
 }

@@ -30,9 +30,18 @@ void publisher_close(struct publisher *p, int timeout_ms);
 /* True when price may be published: finite, > 0 and <= PUBLISH_PRICE_MAX. */
 int publish_price_ok(double price);
 
-/* Publishes one tick of asset a at Unix time ts. Returns 0 when enqueued,
- * 1 when dropped as a bad price, -1 when Kafka refused it (counted as failed). */
+/* Publishes one tick of asset a at Unix time ts, with the asset's decimals
+ * when known and the previous close when > 0 (0: none). Returns 0 when
+ * enqueued, 1 when dropped as a bad price, -1 when Kafka refused it (counted
+ * as failed). */
 int publish_price(struct publisher *p, const struct asset *a, double price, double ts,
-                  enum price_source src);
+                  enum price_source src, double previous_close);
+
+/* Announces asset a on the asset topic (key = ticker): in the universe for
+ * valid_ms from now, ticking every interval_ms from source src
+ * (docs/asset-universe.md). Returns 0 when enqueued, -1 when it does not
+ * encode or Kafka refused it (logged, rate-limited). */
+int publish_asset(struct publisher *p, const char *topic, const struct asset *a,
+                  enum price_source src, long interval_ms, long valid_ms);
 
 #endif

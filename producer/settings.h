@@ -12,6 +12,7 @@ enum source_mode { MODE_AUTO = 0, MODE_YAHOO, MODE_SIM, MODE_REPLAY };
 struct producer_config {
     struct common_config common;
     char topic[256];
+    char topic_assets[256];
     char tickers[16384]; /* "" when TICKERS is unset */
     enum source_mode mode;
     long interval_ms;
@@ -25,6 +26,7 @@ struct producer_config {
     long yahoo_fails_to_sim, yahoo_probe_ms;
     uint64_t sim_seed; /* never 0: a random one is drawn when SIM_SEED is 0 */
     double sim_vol_scale;
+    long sim_day_s;
     char sim_volatility[4096]; /* "" when unset */
     long sim_synthetic;
     char replay_file[1024]; /* "" when unset */

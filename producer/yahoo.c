@@ -11,6 +11,13 @@
 #include "timeutil.h"
 
 #define YAHOO_RETRY_AFTER_MAX_S 3600 /* a longer Retry-After is clamped */
+#define YAHOO_SYMBOLS_MAX 4096       /* idx at or above this: no backoff of its own */
+
+/* One symbol's backoff (by its idx): 429/5xx in a row and until when. */
+struct yahoo_backoff {
+    unsigned fails;
+    int64_t until_ms;
+};
 
 struct yahoo_pending {
     size_t idx;
@@ -36,9 +43,10 @@ struct yahoo_client {
     struct yahoo_pending *queue; /* ring of o.queue_max */
     size_t q_head, q_len;
     size_t active;
-    int64_t next_start_ms; /* rate ceiling */
-    int64_t backoff_until_ms;
-    unsigned backoff_fails; /* 429/5xx in a row */
+    int64_t next_start_ms;         /* rate ceiling */
+    int64_t retry_after_until_ms;  /* the server's Retry-After: every symbol waits */
+    struct yahoo_backoff *backoff; /* by idx, grown on demand */
+    size_t backoff_len;
 };
 
 const char *yahoo_status_name(enum yahoo_status s)
@@ -162,6 +170,7 @@ void yahoo_client_free(struct yahoo_client *c)
     curl_slist_free_all(c->headers);
     free(c->xfers);
     free(c->queue);
+    free(c->backoff);
     free(c);
 }
 
@@ -225,21 +234,69 @@ static void yahoo_report_unstarted(const struct yahoo_pending *p, yahoo_result_f
     cb(ud, &r);
 }
 
-/* Starts queued requests while the ceiling, the backoff and the pool allow.
- * Returns the number of results delivered (requests that failed to start). */
+/* The backoff of the symbol at idx, or NULL when idx has none of its own. */
+static struct yahoo_backoff *yahoo_backoff_of(struct yahoo_client *c, size_t idx, int grow)
+{
+    if (idx >= YAHOO_SYMBOLS_MAX)
+        return NULL;
+    if (idx >= c->backoff_len) {
+        size_t n = idx + 16 < YAHOO_SYMBOLS_MAX ? idx + 16 : YAHOO_SYMBOLS_MAX;
+        struct yahoo_backoff *b;
+
+        if (!grow || (b = realloc(c->backoff, n * sizeof(*b))) == NULL)
+            return NULL;
+        memset(b + c->backoff_len, 0, (n - c->backoff_len) * sizeof(*b));
+        c->backoff = b;
+        c->backoff_len = n;
+    }
+    return &c->backoff[idx];
+}
+
+/* When the symbol at idx may be asked for again (0: now). */
+static int64_t yahoo_symbol_gate(const struct yahoo_client *c, size_t idx)
+{
+    return idx < c->backoff_len ? c->backoff[idx].until_ms : 0;
+}
+
+/* The queue position (0 = head) of the first request whose symbol is not
+ * backing off, or -1. */
+static long yahoo_first_ready(const struct yahoo_client *c, int64_t now)
+{
+    for (size_t i = 0; i < c->q_len; i++) {
+        if (now >= yahoo_symbol_gate(c, c->queue[(c->q_head + i) % c->o.queue_max].idx))
+            return (long)i;
+    }
+    return -1;
+}
+
+/* Takes the request at queue position pos out, keeping the others' order. */
+static struct yahoo_pending yahoo_dequeue(struct yahoo_client *c, size_t pos)
+{
+    struct yahoo_pending p = c->queue[(c->q_head + pos) % c->o.queue_max];
+
+    for (size_t i = pos; i > 0; i--)
+        c->queue[(c->q_head + i) % c->o.queue_max] = c->queue[(c->q_head + i - 1) % c->o.queue_max];
+    c->q_head = (c->q_head + 1) % c->o.queue_max;
+    c->q_len--;
+    return p;
+}
+
+/* Starts queued requests while the ceiling, Retry-After and the pool allow,
+ * in queue order, passing over symbols that are backing off. Returns the
+ * number of results delivered (requests that failed to start). */
 static int yahoo_start_due(struct yahoo_client *c, int64_t now, yahoo_result_fn cb, void *ud)
 {
     long spacing = (long)(1000.0 / c->o.max_rps);
     int n = 0;
+    long pos;
 
-    while (c->q_len > 0 && now >= c->backoff_until_ms && now >= c->next_start_ms) {
+    while (now >= c->retry_after_until_ms && now >= c->next_start_ms &&
+           (pos = yahoo_first_ready(c, now)) >= 0) {
         struct yahoo_xfer *x = yahoo_free_xfer(c);
         struct yahoo_pending p;
         if (x == NULL)
             break;
-        p = c->queue[c->q_head];
-        c->q_head = (c->q_head + 1) % c->o.queue_max;
-        c->q_len--;
+        p = yahoo_dequeue(c, (size_t)pos);
         c->next_start_ms = now + spacing;
         if (yahoo_start(c, x, &p) != 0) {
             yahoo_report_unstarted(&p, cb, ud);
@@ -249,25 +306,30 @@ static int yahoo_start_due(struct yahoo_client *c, int64_t now, yahoo_result_fn 
     return n;
 }
 
-/* After a 429 or 5xx: wait base * 2^(n-1) (capped), or Retry-After if longer. */
-static void yahoo_backoff(struct yahoo_client *c, long http_code, long retry_after_s)
+/* After a 429 or 5xx for one symbol: that symbol waits base * 2^(n-1)
+ * (capped), n its failures in a row; other symbols go on. A Retry-After
+ * makes every symbol wait that long. */
+static void yahoo_backoff(struct yahoo_client *c, size_t idx, const char *symbol, long http_code,
+                          long retry_after_s)
 {
     int64_t now = time_mono_ms();
-    unsigned shift = c->backoff_fails < 16 ? c->backoff_fails : 16;
+    struct yahoo_backoff *b = yahoo_backoff_of(c, idx, 1);
+    unsigned fails = b != NULL ? b->fails : 0;
+    unsigned shift = fails < 16 ? fails : 16;
     long wait = c->o.backoff_base_ms << shift;
 
-    c->backoff_fails++;
     if (wait > c->o.backoff_max_ms || wait < 0)
         wait = c->o.backoff_max_ms;
+    if (b != NULL) {
+        b->fails++;
+        b->until_ms = now + wait;
+    }
     if (retry_after_s > YAHOO_RETRY_AFTER_MAX_S)
         retry_after_s = YAHOO_RETRY_AFTER_MAX_S;
-    if (retry_after_s * 1000 > wait)
-        wait = retry_after_s * 1000;
-    if (now + wait <= c->backoff_until_ms)
-        return;
-    c->backoff_until_ms = now + wait;
-    log_warn("yahoo backoff", "http=%ld wait_ms=%ld retry_after_s=%ld in_a_row=%u", http_code, wait,
-             retry_after_s, c->backoff_fails);
+    if (retry_after_s > 0 && now + retry_after_s * 1000 > c->retry_after_until_ms)
+        c->retry_after_until_ms = now + retry_after_s * 1000;
+    log_warn("yahoo backoff", "symbol=%s http=%ld wait_ms=%ld retry_after_s=%ld in_a_row=%u",
+             symbol, http_code, wait, retry_after_s, fails + 1);
 }
 
 /* Fills r from an HTTP answer (the transfer itself succeeded). */
@@ -280,7 +342,7 @@ static void yahoo_judge_http(struct yahoo_client *c, struct yahoo_xfer *x, struc
         curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &retry_after);
         r->status = r->http_code == 429 ? YAHOO_FAIL_RATE_LIMITED : YAHOO_FAIL_HTTP;
         snprintf(r->err, sizeof(r->err), "HTTP %ld", r->http_code);
-        yahoo_backoff(c, r->http_code, retry_after > 0 ? (long)retry_after : 0);
+        yahoo_backoff(c, x->idx, x->symbol, r->http_code, retry_after > 0 ? (long)retry_after : 0);
         return;
     }
     /* Yahoo answers an unknown symbol with 404 and a chart.error body. */
@@ -291,8 +353,8 @@ static void yahoo_judge_http(struct yahoo_client *c, struct yahoo_xfer *x, struc
     }
     r->parse = yahoo_parse_chart(x->body.data, x->body.len, &r->quote, r->err, sizeof(r->err));
     r->status = r->parse == YAHOO_PARSE_OK ? YAHOO_OK : YAHOO_FAIL_PARSE;
-    if (r->status == YAHOO_OK)
-        c->backoff_fails = 0;
+    if (r->status == YAHOO_OK && x->idx < c->backoff_len)
+        c->backoff[x->idx].fails = 0;
 }
 
 static void yahoo_finish(struct yahoo_client *c, struct yahoo_xfer *x, CURLcode code,
@@ -340,11 +402,19 @@ static int yahoo_drain(struct yahoo_client *c, yahoo_result_fn cb, void *ud)
 /* How long poll may sleep before the next queued request may start. */
 static long yahoo_wait_budget(const struct yahoo_client *c, long timeout_ms, int64_t now)
 {
-    int64_t gate;
+    int64_t gate = INT64_MAX;
 
     if (c->q_len == 0 || c->active >= (size_t)c->o.max_parallel)
         return timeout_ms;
-    gate = c->next_start_ms > c->backoff_until_ms ? c->next_start_ms : c->backoff_until_ms;
+    for (size_t i = 0; i < c->q_len; i++) {
+        int64_t g = yahoo_symbol_gate(c, c->queue[(c->q_head + i) % c->o.queue_max].idx);
+        if (g < gate)
+            gate = g;
+    }
+    if (c->next_start_ms > gate)
+        gate = c->next_start_ms;
+    if (c->retry_after_until_ms > gate)
+        gate = c->retry_after_until_ms;
     if (gate - now < timeout_ms)
         return gate > now ? (long)(gate - now) : 0;
     return timeout_ms;

@@ -1,7 +1,8 @@
 /* yahoo: a libcurl multi client for Yahoo Finance's chart endpoint,
  * GET {base}/v8/finance/chart/{symbol}?interval=1m&range=1d. Requests run in
- * parallel over reused connections, start no faster than max_rps, and stop
- * for an exponential backoff after HTTP 429 or 5xx (at least Retry-After).
+ * parallel over reused connections and start no faster than max_rps. After
+ * HTTP 429 or 5xx a symbol backs off on its own, exponentially with its own
+ * failures in a row, while the others go on; a Retry-After holds them all.
  * Single-threaded: call everything from one thread. The caller must call
  * curl_global_init() before yahoo_client_new(). */
 #ifndef PRODUCER_YAHOO_H
@@ -25,7 +26,7 @@ struct yahoo_opts {
     long timeout_ms;      /* whole transfer */
     double max_rps;       /* ceiling on request starts per second, > 0 */
     long max_parallel;    /* transfers at once, >= 1 */
-    long backoff_base_ms; /* first backoff after 429/5xx; doubles each time */
+    long backoff_base_ms; /* a symbol's first backoff after 429/5xx; doubles */
     long backoff_max_ms;  /* cap of the doubling (Retry-After may exceed it) */
     size_t queue_max;     /* requests waiting to start, >= 1 */
 };

@@ -73,6 +73,15 @@ static void yahoo_copy_str(json_t *meta, const char *key, char *out, size_t outl
     memcpy(out, s, json_string_length(v) + 1);
 }
 
+/* meta.key when it is a finite number > 0, else 0. */
+static double yahoo_positive(json_t *meta, const char *key)
+{
+    json_t *v = json_object_get(meta, key);
+    double d = json_is_number(v) ? json_number_value(v) : 0;
+
+    return isfinite(d) && d > 0 ? d : 0;
+}
+
 static enum yahoo_parse_status yahoo_read_meta(json_t *meta, struct yahoo_quote *q, char *err,
                                                size_t errlen)
 {
@@ -99,6 +108,9 @@ static enum yahoo_parse_status yahoo_read_meta(json_t *meta, struct yahoo_quote 
         }
         q->market_time = json_number_value(mtime);
     }
+    q->previous_close = yahoo_positive(meta, "chartPreviousClose");
+    if (q->previous_close == 0)
+        q->previous_close = yahoo_positive(meta, "previousClose");
     yahoo_copy_str(meta, "shortName", q->short_name, sizeof(q->short_name));
     yahoo_copy_str(meta, "symbol", q->symbol, sizeof(q->symbol));
     return YAHOO_PARSE_OK;

@@ -23,6 +23,8 @@ enum yahoo_parse_status {
 struct yahoo_quote {
     double price;                     /* meta.regularMarketPrice: finite, > 0 */
     double market_time;               /* meta.regularMarketTime (Unix s), 0 when absent */
+    double previous_close;            /* meta.chartPreviousClose (or previousClose) when a
+                                         finite number > 0, else 0: optional, never an error */
     char short_name[MSG_COMPANY_MAX]; /* meta.shortName, "" when absent */
     char symbol[MSG_TICKER_MAX];      /* meta.symbol, "" when absent or too long */
 };

@@ -58,12 +58,20 @@ enum MHD_Result api_dashboard(struct api_call *c, const struct asset *a)
     char user[COOKIE_USER_LEN + 1];
     char value[COOKIE_VALUE_LEN + 1];
     char cookie[COOKIE_VALUE_LEN + 128];
+    char etag[ASSETS_TAG_LEN + 3];
     struct MHD_Response *r;
+    /* A visitor without a cookie gets the page, and one, even when cached. */
+    int fresh = c->has_user && assets_not_modified(c->conn, a);
 
-    r = MHD_create_response_from_buffer(a->len, (void *)(uintptr_t)a->data, MHD_RESPMEM_PERSISTENT);
+    r = MHD_create_response_from_buffer(fresh ? 0 : a->len, (void *)(uintptr_t)a->data,
+                                        MHD_RESPMEM_PERSISTENT);
     if (r == NULL)
         return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", a->type);
+    snprintf(etag, sizeof(etag), "\"%s\"", a->tag);
+    MHD_add_response_header(r, "ETag", etag);
+    if (!fresh)
+        MHD_add_response_header(r, "Content-Type", a->type);
+    /* Revalidated on every load: it names the current script and style. */
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "Referrer-Policy", "same-origin");
@@ -80,7 +88,7 @@ enum MHD_Result api_dashboard(struct api_call *c, const struct asset *a)
                  c->cfg->cookie_secure ? "; Secure" : "");
         MHD_add_response_header(r, "Set-Cookie", cookie);
     }
-    return reply_response(c->conn, 200, r);
+    return reply_response(c->conn, fresh ? MHD_HTTP_NOT_MODIFIED : 200, r);
 }
 
 #define API_IDEM_CLIENT_TTL_S 3600 /* a client's Idempotency-Key */
@@ -162,7 +170,8 @@ enum MHD_Result api_set_alert(struct api_call *c)
     if (request_parse_set_alert(c->body, c->body_len, &req, err, sizeof(err)) != 0)
         return reply_error(c->conn, 400, err);
     if (!prices_known(req.ticker)) {
-        snprintf(err, sizeof(err), "Unknown ticker: %s", req.ticker);
+        snprintf(err, sizeof(err),
+                 "Unknown ticker: %s is not one of the assets the producers publish", req.ticker);
         return reply_error(c->conn, 400, err);
     }
     memset(&rec, 0, sizeof(rec));

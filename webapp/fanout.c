@@ -1,5 +1,7 @@
 /* fanout: one Kafka reader per topic for the whole process (every replica
- * reads every partition), each on its own thread. Prices are batched: the
+ * reads every partition), each on its own thread. The asset topic is read
+ * whole, from its start, into the universe (prices.c): a tick of a ticker
+ * outside it is dropped here. Prices are batched: the
  * ticks that arrived together become one shared event pushed to every price
  * stream. Alerts go, one event each, to their user's streams only, placed by
  * their history position (hub_alert_start in webapp.h): a repeat is not
@@ -30,10 +32,11 @@
 #define FANOUT_GAP_RETRY_MS 250 /* after a failed history read */
 
 static struct fanout_opts fanout_opts;
-static pthread_t fanout_threads[2];
-static int fanout_started[2];
+#define FANOUT_THREADS 3 /* prices, alerts, assets */
+static pthread_t fanout_threads[FANOUT_THREADS];
+static int fanout_started[FANOUT_THREADS];
 static atomic_int fanout_quit;
-static _Atomic(rd_kafka_t *) fanout_rk[2]; /* prices, alerts; closed by fanout_free */
+static _Atomic(rd_kafka_t *) fanout_rk[FANOUT_THREADS]; /* closed by fanout_free */
 
 static atomic_uint_fast64_t fanout_prices;
 static atomic_uint_fast64_t fanout_alerts;
@@ -72,8 +75,9 @@ static void fanout_kafka_error(const rd_kafka_message_t *m, const char *topic)
     }
 }
 
-/* Creates the reader of topic, waiting for the broker; NULL when stopping. */
-static rd_kafka_t *fanout_reader(const char *topic, const char *client_id)
+/* Creates the reader of topic (from its start, or its end), waiting for the
+ * broker; NULL when stopping. */
+static rd_kafka_t *fanout_reader(const char *topic, const char *client_id, int from_start)
 {
     static const char *const extra[] = {"fetch.wait.max.ms", "5", NULL};
     struct kafka_opts o = {
@@ -82,7 +86,8 @@ static rd_kafka_t *fanout_reader(const char *topic, const char *client_id)
     rd_kafka_t *rk;
 
     while (fanout_running()) {
-        rk = kafka_reader_new(&o, topic, err, sizeof(err));
+        rk = from_start ? kafka_reader_new_from_start(&o, topic, err, sizeof(err))
+                        : kafka_reader_new(&o, topic, err, sizeof(err));
         if (rk != NULL) {
             log_info("kafka reader started", "topic=%s", topic);
             return rk;
@@ -115,7 +120,8 @@ static int fanout_price_add(const rd_kafka_message_t *m, struct buf *b)
         json = enc;
         len = (size_t)n;
     }
-    prices_update(&pm, json, len);
+    if (prices_update(&pm, json, len) != 0)
+        return 0; /* not in the universe (or no memory): not shown */
     atomic_fetch_add(&fanout_prices, 1);
     if (sse_append_data(b, json, len) != 0)
         return 0;
@@ -188,7 +194,7 @@ static void *fanout_price_main(void *arg)
     struct buf b;
 
     (void)arg;
-    rk = fanout_reader(fanout_opts.topic_prices, "webapp-prices");
+    rk = fanout_reader(fanout_opts.topic_prices, "webapp-prices", 0);
     if (rk == NULL)
         return NULL;
     atomic_store(&fanout_rk[0], rk);
@@ -325,7 +331,7 @@ static void *fanout_alert_main(void *arg)
         log_error("fan-out: out of memory", NULL);
         return NULL;
     }
-    rk = fanout_reader(fanout_opts.topic_alerts, "webapp-alerts");
+    rk = fanout_reader(fanout_opts.topic_alerts, "webapp-alerts", 0);
     if (rk == NULL) {
         redis_conn_free(rc);
         return NULL;
@@ -348,13 +354,59 @@ static void *fanout_alert_main(void *arg)
     return NULL;
 }
 
+/* One record of the asset topic: an announcement, or a tombstone. */
+static void fanout_asset_one(const rd_kafka_message_t *m)
+{
+    char ticker[MSG_TICKER_MAX];
+    char err[MSG_ERR_MAX];
+    struct asset_msg a;
+
+    if (m->payload == NULL) {
+        if (m->key_len == 0 || m->key_len >= sizeof(ticker))
+            return;
+        memcpy(ticker, m->key, m->key_len);
+        ticker[m->key_len] = '\0';
+        prices_withdraw(ticker);
+        return;
+    }
+    if (asset_msg_decode(m->payload, m->len, &a, err, sizeof(err)) != 0) {
+        fanout_bad_message(fanout_opts.topic_assets, err);
+        return;
+    }
+    if (prices_announce(&a) != 0)
+        fanout_bad_message(fanout_opts.topic_assets, "universe full");
+}
+
+static void *fanout_asset_main(void *arg)
+{
+    rd_kafka_t *rk;
+
+    (void)arg;
+    rk = fanout_reader(fanout_opts.topic_assets, "webapp-assets", 1);
+    if (rk == NULL)
+        return NULL;
+    atomic_store(&fanout_rk[2], rk);
+    while (fanout_running()) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, FANOUT_POLL_MS);
+        if (m == NULL)
+            continue;
+        if (m->err)
+            fanout_kafka_error(m, fanout_opts.topic_assets);
+        else
+            fanout_asset_one(m);
+        rd_kafka_message_destroy(m);
+    }
+    return NULL;
+}
+
 int fanout_start(const struct fanout_opts *o, char *err, size_t errlen)
 {
-    void *(*mains[2])(void *) = {fanout_price_main, fanout_alert_main};
+    void *(*mains[FANOUT_THREADS])(void *) = {fanout_price_main, fanout_alert_main,
+                                              fanout_asset_main};
 
     fanout_opts = *o;
     atomic_store(&fanout_quit, 0);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < FANOUT_THREADS; i++) {
         if (pthread_create(&fanout_threads[i], NULL, mains[i], NULL) != 0) {
             snprintf(err, errlen, "cannot start the fan-out threads");
             fanout_stop();
@@ -368,7 +420,7 @@ int fanout_start(const struct fanout_opts *o, char *err, size_t errlen)
 void fanout_stop(void)
 {
     atomic_store(&fanout_quit, 1);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < FANOUT_THREADS; i++) {
         if (fanout_started[i])
             pthread_join(fanout_threads[i], NULL);
         fanout_started[i] = 0;
@@ -377,7 +429,7 @@ void fanout_stop(void)
 
 void fanout_free(void)
 {
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < FANOUT_THREADS; i++) {
         rd_kafka_t *rk = atomic_exchange(&fanout_rk[i], NULL);
         if (rk != NULL)
             kafka_consumer_close(rk);

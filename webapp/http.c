@@ -199,7 +199,7 @@ static enum MHD_Result http_route(struct api_call *c, const char *method)
         return fn(c);
     if (strcmp(a->name, "/") == 0)
         return api_dashboard(c, a);
-    return reply_body(c->conn, 200, a->type, a->data, a->len, 0);
+    return assets_reply(c->conn, a);
 }
 
 /* What the first handler call learns from the request headers, in one pass. */

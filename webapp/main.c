@@ -60,10 +60,10 @@ static const struct config_var webapp_vars[] = {
      CONFIG_STRING(WC, topic_prices)},
     {"TOPIC_ALERTS", CONTRACT_TOPIC_ALERTS, "Kafka topic of triggered alerts",
      CONFIG_STRING(WC, topic_alerts)},
-    {"TICKERS", CONTRACT_TICKERS,
-     "assets accepted by set-alert before their first tick (any ticker seen on the price "
-     "topic is accepted too)",
-     CONFIG_STRING(WC, tickers), .flags = CONFIG_EMPTY_OK},
+    {"TOPIC_ASSETS", CONTRACT_TOPIC_ASSETS,
+     "Kafka topic of the asset universe the producers announce (compacted, read whole): "
+     "the assets shown and accepted by set-alert",
+     CONFIG_STRING(WC, topic_assets)},
     {"SSE_HEARTBEAT_MS", "15000",
      "interval of the heartbeat on idle streams (a comment and an event named 'heartbeat', "
      "so a page can tell a hung stream)",
@@ -186,6 +186,7 @@ static int webapp_start(const struct webapp_config *cfg, struct webapp_stats *st
     const struct fanout_opts fo = {.bootstrap = cfg->common.kafka_bootstrap,
                                    .topic_prices = cfg->topic_prices,
                                    .topic_alerts = cfg->topic_alerts,
+                                   .topic_assets = cfg->topic_assets,
                                    .redis = &cfg->common};
 
     if (hub_init(&ho) != 0) {
@@ -276,15 +277,13 @@ static void webapp_run(const struct webapp_config *cfg, struct redis_conn *rc,
     }
 }
 
-/* What the table cannot say, then the ticker table and page assets the
- * configuration names. */
+/* What the table cannot say, then the page assets the configuration names. */
 static int webapp_check(void *arg, char *err, size_t errlen)
 {
     struct webapp_config *cfg = arg;
 
     if (webapp_check_secret(cfg, err, errlen) != 0 ||
         webapp_check_instance(cfg, err, errlen) != 0 ||
-        prices_init(cfg->tickers, err, errlen) != 0 ||
         assets_init(cfg->static_dir, err, errlen) != 0)
         return -1;
     return 0;

@@ -1,14 +1,21 @@
-/* prices: the latest tick of every asset, for the snapshot a new price stream
- * gets, for /api/tickers and for "is this ticker known". Written by the
- * price reader thread, read by the HTTP threads, under one mutex. */
+/* prices: the asset universe and the latest tick of each of its assets, for
+ * the snapshot a new price stream gets, for /api/tickers and for "is this
+ * ticker known". The universe is what the producers announce on the asset
+ * topic (universe.c; docs/asset-universe.md): an asset is in it until its
+ * record's published_at + valid_ms, and a tick of any other ticker is
+ * neither kept nor streamed. Written by the reader threads, read by the
+ * HTTP threads, under one mutex. */
 #include "webapp.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "timeutil.h"
 
 #define PRICES_MAX 1024   /* assets kept; more (synthetic load) still stream */
 #define PRICES_SLOTS 2048 /* open-addressing index, a power of two > 2 * max */
@@ -16,6 +23,9 @@
 
 struct price_entry {
     struct price_msg m;
+    double until;                /* in the universe until this Unix time; 0: not (withdrawn) */
+    long interval_ms;            /* the announced interval of its ticks */
+    char source[MSG_SOURCE_MAX]; /* the announced source */
     int has_price;
     char *raw; /* the last tick's JSON, NUL-terminated; NULL before one */
     size_t raw_len;
@@ -73,41 +83,56 @@ static struct price_entry *prices_add(const char *ticker)
     return e;
 }
 
-int prices_init(const char *tickers, char *err, size_t errlen)
+/* True when e is in the universe at Unix time now. Lock held. */
+static int prices_in(const struct price_entry *e, double now)
 {
-    const char *p = tickers;
+    return e->until > now;
+}
 
-    while (*p != '\0') {
-        char sym[MSG_TICKER_MAX];
-        size_t n = strcspn(p, ",");
-        const char *s = p;
-        size_t len = n;
+int prices_announce(const struct asset_msg *a)
+{
+    double until = a->published_at + (double)a->valid_ms / 1000.0;
+    struct price_entry *e;
+    int rc = -1;
 
-        while (len > 0 && *s == ' ') {
-            s++;
-            len--;
-        }
-        while (len > 0 && s[len - 1] == ' ')
-            len--;
-        if (len >= sizeof(sym)) {
-            snprintf(err, errlen, "TICKERS: symbol too long");
-            return -1;
-        }
-        memcpy(sym, s, len);
-        sym[len] = '\0';
-        if (len > 0 && !msg_ticker_valid(sym)) {
-            snprintf(err, errlen, "TICKERS: '%s' is not a valid symbol", sym);
-            return -1;
-        }
-        if (len > 0 && prices_find(sym) == NULL && prices_add(sym) == NULL) {
-            snprintf(err, errlen, "TICKERS: more than %d symbols", PRICES_MAX);
-            return -1;
-        }
-        p += n;
-        if (*p == ',')
-            p++;
+    pthread_mutex_lock(&prices_lock);
+    e = prices_find(a->ticker);
+    /* A record already past its validity (the compacted topic keeps old
+     * test assets) takes no slot of the table. */
+    if (e == NULL && until <= time_now()) {
+        pthread_mutex_unlock(&prices_lock);
+        return 0;
     }
-    return 0;
+    if (e == NULL)
+        e = prices_add(a->ticker);
+    if (e != NULL) {
+        e->until = until;
+        e->interval_ms = a->interval_ms;
+        snprintf(e->source, sizeof(e->source), "%s", a->source);
+        if (!e->has_price) {
+            snprintf(e->m.company, sizeof(e->m.company), "%s", a->company);
+            snprintf(e->m.display_name, sizeof(e->m.display_name), "%s", a->display_name);
+        }
+        sse_event_unref(prices_snap);
+        prices_snap = NULL;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&prices_lock);
+    return rc;
+}
+
+void prices_withdraw(const char *ticker)
+{
+    struct price_entry *e;
+
+    pthread_mutex_lock(&prices_lock);
+    e = prices_find(ticker);
+    if (e != NULL && e->until > 0) {
+        e->until = 0;
+        sse_event_unref(prices_snap);
+        prices_snap = NULL;
+    }
+    pthread_mutex_unlock(&prices_lock);
 }
 
 void prices_free(void)
@@ -136,9 +161,9 @@ int prices_update(const struct price_msg *m, const char *raw, size_t len)
     copy[len] = '\0';
     pthread_mutex_lock(&prices_lock);
     e = prices_find(m->ticker);
-    if (e == NULL)
-        e = prices_add(m->ticker);
-    if (e != NULL) {
+    if (e == NULL || !prices_in(e, time_now())) {
+        rc = 1;
+    } else {
         free(e->raw);
         e->raw = copy;
         e->raw_len = len;
@@ -157,9 +182,11 @@ int prices_update(const struct price_msg *m, const char *raw, size_t len)
 int prices_known(const char *ticker)
 {
     int found;
+    const struct price_entry *e;
 
     pthread_mutex_lock(&prices_lock);
-    found = prices_find(ticker) != NULL;
+    e = prices_find(ticker);
+    found = e != NULL && prices_in(e, time_now());
     pthread_mutex_unlock(&prices_lock);
     return found;
 }
@@ -168,6 +195,7 @@ int prices_known(const char *ticker)
 static struct sse_event *prices_build_snapshot(long retry_ms)
 {
     struct sse_event *ev = NULL;
+    double now = time_now();
     uint32_t n = 0;
     struct buf b;
 
@@ -176,7 +204,7 @@ static struct sse_event *prices_build_snapshot(long retry_ms)
         goto out;
     for (int i = 0; i < prices_count; i++) {
         const struct price_entry *e = &prices_tab[i];
-        if (!e->has_price)
+        if (!e->has_price || !prices_in(e, now))
             continue;
         if (sse_append_data(&b, e->raw, e->raw_len) != 0)
             goto out;
@@ -219,13 +247,23 @@ struct sse_event *prices_snapshot(long retry_ms, long long *batch)
     return ev;
 }
 
+/* An asset of /api/tickers: the tick's fields (null before one), its
+ * source (the tick's, else the announced one), the announced interval, and
+ * the tick's optional decimals and previous close when it had them. */
 static json_t *prices_entry_json(const struct price_entry *e)
 {
-    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s?}", "ticker", e->m.ticker, "company",
-                     e->m.company, "display_name", e->m.display_name, "price",
-                     e->has_price ? json_real(e->m.price) : json_null(), "timestamp",
-                     e->has_price ? json_real(e->m.timestamp) : json_null(), "source",
-                     e->has_price ? e->m.source : NULL);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:I}", "ticker", e->m.ticker, "company",
+                          e->m.company, "display_name", e->m.display_name, "price",
+                          e->has_price ? json_real(e->m.price) : json_null(), "timestamp",
+                          e->has_price ? json_real(e->m.timestamp) : json_null(), "source",
+                          e->has_price ? e->m.source : e->source, "interval_ms",
+                          (json_int_t)e->interval_ms);
+
+    if (o != NULL && e->has_price && e->m.has_decimals)
+        json_object_set_new(o, "decimals", json_integer(e->m.decimals));
+    if (o != NULL && e->has_price && e->m.previous_close > 0)
+        json_object_set_new(o, "previous_close", json_real(e->m.previous_close));
+    return o;
 }
 
 int prices_write_json(struct buf *out)
@@ -233,13 +271,16 @@ int prices_write_json(struct buf *out)
     json_t *arr = json_array();
     json_t *root = NULL;
     char *text = NULL;
+    double now = time_now();
     int rc = -1;
 
     if (arr == NULL)
         return -1;
     pthread_mutex_lock(&prices_lock);
-    for (int i = 0; i < prices_count; i++)
-        json_array_append_new(arr, prices_entry_json(&prices_tab[i]));
+    for (int i = 0; i < prices_count; i++) {
+        if (prices_in(&prices_tab[i], now))
+            json_array_append_new(arr, prices_entry_json(&prices_tab[i]));
+    }
     pthread_mutex_unlock(&prices_lock);
     root = json_pack("{s:o}", "tickers", arr);
     if (root == NULL)
@@ -256,10 +297,11 @@ void prices_counts(long *with_price, long *simulated)
 {
     long n = 0;
     long sim = 0;
+    double now = time_now();
 
     pthread_mutex_lock(&prices_lock);
     for (int i = 0; i < prices_count; i++) {
-        if (!prices_tab[i].has_price)
+        if (!prices_tab[i].has_price || !prices_in(&prices_tab[i], now))
             continue;
         n++;
         if (strcmp(prices_tab[i].m.source, "sim") == 0)

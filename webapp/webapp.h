@@ -19,7 +19,6 @@
 /* ---- configuration (main.c) ---------------------------------------------- */
 
 #define WEBAPP_SECRET_MIN 32
-#define WEBAPP_TICKERS_MAX 4096 /* bytes of the TICKERS list */
 
 struct webapp_config {
     struct common_config common;
@@ -36,7 +35,7 @@ struct webapp_config {
     long max_alerts_per_user;
     char topic_prices[256];
     char topic_alerts[256];
-    char tickers[WEBAPP_TICKERS_MAX];
+    char topic_assets[256];
     long heartbeat_ms;
     long queue_max;
     long queue_max_bytes;
@@ -168,11 +167,15 @@ void sse_event_unref(struct sse_event *ev);
  * -1 then, or when b is full). */
 int sse_append_data(struct buf *b, const char *json, size_t len);
 
-/* ---- prices.c: the latest price of every asset ---------------------------- */
+/* ---- prices.c: the asset universe and the latest price of each ------------- */
 
-/* Starts the table with the configured tickers (comma-separated; may be
- * empty). Returns 0 or -1 with err. */
-int prices_init(const char *tickers, char *err, size_t errlen);
+/* Puts a's asset in the universe until a->published_at + a->valid_ms (a
+ * newer record of it replaces the old; a record already expired for an
+ * asset not in the table is skipped). Returns 0, or -1 when the table
+ * (1024 assets) is full. */
+int prices_announce(const struct asset_msg *a);
+/* Takes ticker out of the universe (a tombstone on the asset topic). */
+void prices_withdraw(const char *ticker);
 void prices_free(void);
 
 /* A batch of ticks is recorded between prices_batch_begin and
@@ -182,11 +185,12 @@ void prices_free(void);
 void prices_batch_begin(void);
 long long prices_batch_end(void);
 
-/* Records a tick (m decoded from raw), inside a batch. Returns 0, or -1 when
- * the table is full and the ticker new (the tick still goes to the streams). */
+/* Records a tick (m decoded from raw), inside a batch. Returns 0; 1 when
+ * its ticker is not in the universe (the tick is not kept, nor streamed);
+ * -1 on out of memory. */
 int prices_update(const struct price_msg *m, const char *raw, size_t len);
 
-/* True when ticker is configured or has been seen on the price topic. */
+/* True when ticker is in the universe now: set-alert accepts no other. */
 int prices_known(const char *ticker);
 
 /* An event with "retry: <retry_ms>" and every latest price, one reference
@@ -194,10 +198,12 @@ int prices_known(const char *ticker);
  * last batch it holds. */
 struct sse_event *prices_snapshot(long retry_ms, long long *batch);
 
-/* Appends {"tickers":[...]} to out. Returns 0 or -1 (out full). */
+/* Appends {"tickers":[...]} to out: every asset of the universe, with its
+ * latest tick when it had one. Returns 0 or -1 (out full). */
 int prices_write_json(struct buf *out);
 
-/* Tickers with a price, and how many of them come from the simulation. */
+/* Assets of the universe with a price, and how many of them come from the
+ * simulation. */
 void prices_counts(long *with_price, long *simulated);
 
 /* ---- hub.c: the SSE clients and the fan-out to them ----------------------- */
@@ -380,6 +386,7 @@ struct fanout_opts {
     const char *bootstrap;
     const char *topic_prices;
     const char *topic_alerts;
+    const char *topic_assets; /* read whole, from the start (the universe) */
     /* the alert thread reads histories to fill gaps (redis_conn_open) */
     const struct common_config *redis;
 };
@@ -405,19 +412,32 @@ void fanout_counts_get(struct fanout_counts *out);
 
 /* ---- assets.c: the dashboard files and openapi.json ----------------------- */
 
+#define ASSETS_TAG_LEN 16 /* hex digits of a file's content hash */
+
 struct asset {
     const char *name; /* URL path, e.g. "/static/app.js" */
     const char *type; /* Content-Type */
     const unsigned char *data;
     size_t len;
+    char tag[ASSETS_TAG_LEN + 1]; /* content hash: the ETag and the ?v= of its URL */
 };
 
 /* Loads the assets from dir, or uses the built-in copies when dir is "".
- * Returns 0 or -1 with err. */
+ * The page refers to its script and style sheet by content-hashed URLs
+ * ("/static/app.js?v=<tag>"), rewritten here, so they can be cached for a
+ * year while a new build is still fetched at once. Returns 0 or -1 with err. */
 int assets_init(const char *dir, char *err, size_t errlen);
 void assets_free(void);
 /* The asset for path, or NULL. */
 const struct asset *assets_find(const char *path);
+
+/* Answers a GET or HEAD of a (not the page: api_dashboard) with its ETag:
+ * 304 when If-None-Match names it; a year's immutable caching when the URL's
+ * v argument is its tag, else no-cache (revalidate). */
+enum MHD_Result assets_reply(struct MHD_Connection *conn, const struct asset *a);
+
+/* True when the request's If-None-Match names a's ETag. */
+int assets_not_modified(struct MHD_Connection *conn, const struct asset *a);
 
 /* ---- reply.c: how every answer leaves ------------------------------------ */
 

@@ -4,7 +4,8 @@
 // sandbox as root, no background networking: the network is closed), and
 // the exit status (1 when a step failed; 77, skipped, without a stack).
 import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 export const base = process.env.E2E_BASE_URL;
 export const artifacts = process.env.E2E_ARTIFACTS || '/tmp/stock-alerts-artifacts';
@@ -46,4 +47,15 @@ export function finish() {
   const failed = results.filter(([, r]) => r !== 'ok').length;
   console.log(`${results.length - failed} passed, ${failed} failed`);
   process.exit(failed ? 1 : 0);
+}
+
+/* Runs axe-core (from npm) in the page and returns its serious and critical
+ * violations as "rule: target" lines. The page's CSP allows no inline
+ * script: the source goes in through the DevTools protocol. */
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+export async function axeSerious(page) {
+  await page.evaluate(axeSource);
+  const res = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  return res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .flatMap((v) => v.nodes.map((n) => `${v.id} (${v.impact}): ${n.target.join(' ')}`));
 }

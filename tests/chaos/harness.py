@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import testkit  # noqa: E402
 from testkit import HOST, Resp, mint_cookie, port_open, prepare, request, wait_until  # noqa: E402,F401,E501
 
 
@@ -469,18 +470,17 @@ class Stack:
         harness's own webapps."""
         e = {"WEBAPP_PORT": str(port), "WEBAPP_INSTANCE": str(instance),
              "COOKIE_SECRET": self.cookie_secret, "METRICS_PORT": "0",
-             "TICKERS": self.webapp_tickers(), "SSE_RETRY_MS": "1000"}
+             "SSE_RETRY_MS": "1000"}
         e.update(extra or {})
         return e
 
-    def default_tickers(self):
-        """The default assets, as the producer has them (common/contract.c)."""
-        out = subprocess.run([self.binary("producer"), "--list-assets"], capture_output=True,
-                             text=True, check=True, timeout=30).stdout
-        return [line.split("\t")[0] for line in out.splitlines() if line]
-
-    def webapp_tickers(self):
-        return ",".join(self.default_tickers() + self.tickers)
+    def announce_tickers(self):
+        """Puts the scenarios' synthetic tickers in the webapps' universe for
+        a day, as a producer announces its assets (docs/asset-universe.md);
+        the chaos producer announces the default ones itself."""
+        lines = [testkit.asset_record(t, source="sim", valid_ms=86400000) for t in self.tickers]
+        if lines:
+            testkit.kafka_produce(self.bootstrap(), testkit.ASSETS_TOPIC, lines)
 
     def evaluators(self):
         """The evaluators of the group alert-evaluators started so far."""
@@ -507,7 +507,7 @@ class Stack:
         build_tickpipe(self.state)
         self.webhook = WebhookReceiver(PORTS["webhook"], self.webhook_secret)
         self.write_secrets()
-        self.env = stack_env(self.state, {"CHAOS_TICKERS": self.webapp_tickers()})
+        self.env = stack_env(self.state)
         self.ctl("start", "redis", show=True)
         log("redis up (AOF everysec); starting kafka")
         t0 = time.monotonic()
@@ -515,6 +515,7 @@ class Stack:
         log(f"kafka up in {time.monotonic() - t0:.1f}s")
         # The topics, the daemons, the webapps and nginx, as `./stack up`.
         self.ctl("start", show=True)
+        self.announce_tickers()
         for name in BASE_SERVICES:
             self.procs[name] = Service(self, name).adopt()
         self.feeder = TickFeeder(self.bootstrap(), "stock-prices", self.logpath("feeder"))

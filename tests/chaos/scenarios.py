@@ -15,7 +15,7 @@ import threading
 import time
 
 from harness import (HOST, PORTS, Client, Proc, TickFeeder, http, kcat_produce_file,
-                     mint_cookie, notifier_log_counts, wait_until)
+                     mint_cookie, notifier_log_counts, testkit, wait_until)
 from sse import SsePool
 from workload import Ramp, Tally, User, create_alerts, make_users, per_stream_counts
 
@@ -1271,8 +1271,13 @@ def f9_leaks(ctx, res):
     if missing:
         res.skip(f"build-asan is missing {missing} (./stack build asan)")
         return
-    st.create_topics("asan-prices", "asan-alerts", "asan-dlq")
-    topics = {"TOPIC_PRICES": "asan-prices", "TOPIC_ALERTS": "asan-alerts", "TOPIC_DLQ": "asan-dlq"}
+    st.create_topics("asan-prices", "asan-alerts", "asan-dlq", "asan-assets")
+    topics = {"TOPIC_PRICES": "asan-prices", "TOPIC_ALERTS": "asan-alerts", "TOPIC_DLQ": "asan-dlq",
+              "TOPIC_ASSETS": "asan-assets"}
+    # The scenario's own tickers join the ASan webapp's universe, as a producer announces them.
+    testkit.kafka_produce(st.bootstrap(), "asan-assets",
+                          [testkit.asset_record(t, source="sim", valid_ms=86400000)
+                           for t in ("CJ00", "CJ01")])
     procs = {
         "producer-asan": st.add_daemon("producer-asan", "producer", dict(topics, **{
             "METRICS_PORT": str(PORTS["producer-asan"]), "PRICE_SOURCE": "sim",

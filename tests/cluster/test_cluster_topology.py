@@ -173,7 +173,8 @@ def test_dashboard_in_a_browser(cluster, check, tmp_path):
     """The dashboard test of tests/browser (Debian's chromium, headless)
     against the cluster's nginx: every asset's price moves, an alert set in
     the page fires (banner, gone from the list), Delete removes one."""
-    rc, out = testkit.run_dashboard_test(f"http://127.0.0.1:{cluster.ports['nginx'][0]}", tmp_path)
+    rc, out = testkit.run_dashboard_test(f"http://127.0.0.1:{cluster.ports['nginx'][0]}", tmp_path,
+                                         cluster.bootstrap())
     print(out)
     check(rc == 0, f"dashboard.test.mjs exit {rc}")
 

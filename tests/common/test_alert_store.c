@@ -202,7 +202,7 @@ static long long int_reply(struct fixture *f, const char *fmt, const char *a, co
 /* Claims what one tick at ts fires, into f->claims: the count or -1. */
 static int claim_at(struct fixture *f, const char *ticker, double price, double ts)
 {
-    const struct alert_tick tick = {ticker, price, ts};
+    const struct alert_tick tick = {.ticker = ticker, .price = price, .timestamp = ts};
     int done = 0;
 
     return alert_store_claim_batch(f->rc, &tick, 1, f->claims, CLAIM_MAX, &done, f->err,
@@ -448,6 +448,46 @@ static void test_list_newest_first(void **state)
     }
     assert_int_equal(alert_store_list(f->rc, u, out, 2, f->err, sizeof(f->err)), 2);
     assert_string_equal(out[0].alert_id, ids[4]);
+}
+
+/* The message text is in the one number format (docs/number-format.md):
+ * the asset's decimals from the tick (2 when it gave none), thousands
+ * separated, a threshold shown with the decimals it was typed with. */
+static void test_claim_message_number_format(void **state)
+{
+    static const struct {
+        double thr, price;
+        int has_dec, dec;
+        const char *want;
+    } cases[] = {
+        {2.7965, 2.8012, 1, 4, "is above $2.7965 (Current: $2.8012)"},
+        {2.7965, 2.8012, 0, 0, "is above $2.7965 (Current: $2.80)"},
+        {2000000, 2000000.5, 1, 2, "is above $2,000,000.00 (Current: $2,000,000.50)"},
+        {0.000001, 0.5, 1, 4, "is above $0.000001 (Current: $0.5000)"},
+        {10.12345, 12, 1, 2, "is above $10.12345 (Current: $12.00)"},
+        {999.5, 1000, 1, 0, "is above $999.5 (Current: $1,000)"},
+        {100, 123456789.25, 1, 2, "is above $100.00 (Current: $123,456,789.25)"},
+    };
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], want[MSG_TEXT_MAX];
+    struct alert_msg m;
+    int done = 0;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct alert_tick tick = {t, cases[i].price, time_now(), cases[i].has_dec,
+                                        cases[i].dec};
+        unique_ticker(t, sizeof(t));
+        unique_user(u, sizeof(u));
+        make_alert(f, u, t, cases[i].thr, ALERT_ABOVE, 1, NULL);
+        assert_int_equal(alert_store_claim_batch(f->rc, &tick, 1, f->claims, CLAIM_MAX, &done,
+                                                 f->err, sizeof(f->err)),
+                         1);
+        assert_int_equal(alert_msg_decode(f->claims[0].payload, f->claims[0].payload_len, &m,
+                                          f->err, sizeof(f->err)),
+                         0);
+        snprintf(want, sizeof(want), "%s %s", t, cases[i].want);
+        assert_string_equal(m.message, want);
+    }
 }
 
 static void test_claim_removes_from_every_key(void **state)
@@ -738,8 +778,8 @@ static void test_batch_stops_at_max_and_resumes(void **state)
         make_alert(f, u, t1, 10, ALERT_ABOVE, i, NULL);
         make_alert(f, u, t2, 10, ALERT_BELOW, i, NULL);
     }
-    ticks[0] = (struct alert_tick){t1, 11, time_now()};
-    ticks[1] = (struct alert_tick){t2, 9, time_now()};
+    ticks[0] = (struct alert_tick){.ticker = t1, .price = 11, .timestamp = time_now()};
+    ticks[1] = (struct alert_tick){.ticker = t2, .price = 9, .timestamp = time_now()};
     n = alert_store_claim_batch(f->rc, ticks, 2, f->claims, 3, &done, f->err, sizeof(f->err));
     assert_int_equal(n, 3);
     assert_int_equal(done, 0);
@@ -825,7 +865,7 @@ static void step1_claim(struct fixture *f, const char *ticker, const char *price
     snprintf(k[1], sizeof(k[1]), "alert_idx:{%s}:above", ticker);
     snprintf(k[2], sizeof(k[2]), "alert_idx:{%s}:below", ticker);
     snprintf(k[3], sizeof(k[3]), "alerts_outbox:{%s}", ticker);
-    snprintf(ticks, sizeof(ticks), "%s 1700000000.25 ", price);
+    snprintf(ticks, sizeof(ticks), "%s 1700000000.25 -1 ", price);
     step_run(f, &step_claim, 4, keys, 4, args);
 }
 
@@ -1277,6 +1317,7 @@ int main(void)
         cmocka_unit_test(test_create_undone_retry_creates_again),
         cmocka_unit_test(test_create_batch_as_one_by_one),
         cmocka_unit_test(test_create_fired_before_mark_is_stored),
+        cmocka_unit_test(test_claim_message_number_format),
         cmocka_unit_test(test_pending_repaired_by_sweep),
         cmocka_unit_test(test_delete_crash_orphan_skipped_or_disarmed),
         cmocka_unit_test(test_claim_crash_before_deliver),

@@ -42,7 +42,7 @@ static struct alert_msg sample_alert(void)
     snprintf(a.event_id, sizeof(a.event_id), "1764087000500-2");
     snprintf(a.prev_event_id, sizeof(a.prev_event_id), "1764087000500-1");
     snprintf(a.message, sizeof(a.message), ALERT_MSG_TEXT_FORMAT, a.ticker, alert_type_name(a.type),
-             a.threshold, a.price);
+             "70,000.00", "70,000.50");
     return a;
 }
 
@@ -63,6 +63,37 @@ static void test_price_round_trip(void **state)
     assert_string_equal(out.company, in.company);
     assert_string_equal(out.display_name, in.display_name);
     assert_string_equal(out.source, "yahoo");
+    assert_true(out.previous_close == 0);
+    assert_int_equal(out.has_decimals, 0);
+    assert_null(strstr(json, "previous_close"));
+    assert_null(strstr(json, "decimals"));
+}
+
+/* The optional previous close and decimals go through; old messages
+ * without them still decode. */
+static void test_price_previous_close_and_decimals(void **state)
+{
+    struct price_msg in = sample_price();
+    struct price_msg out;
+    char json[MSG_MAX_BYTES];
+    int n;
+    (void)state;
+    in.previous_close = 2.7965;
+    in.has_decimals = 1;
+    in.decimals = 0; /* zero decimals is a value, not absence */
+    n = price_msg_encode(&in, json, sizeof(json));
+    assert_true(n > 0);
+    assert_non_null(strstr(json, "\"previous_close\":2.7965"));
+    assert_non_null(strstr(json, "\"decimals\":0"));
+    assert_int_equal(price_msg_decode(json, (size_t)n, &out, err, sizeof(err)), 0);
+    assert_true(out.previous_close == 2.7965);
+    assert_int_equal(out.has_decimals, 1);
+    assert_int_equal(out.decimals, 0);
+    in.decimals = MSG_DECIMALS_MAX + 1;
+    assert_int_equal(price_msg_encode(&in, json, sizeof(json)), -1);
+    in.decimals = 4;
+    in.previous_close = -1;
+    assert_int_equal(price_msg_encode(&in, json, sizeof(json)), -1);
 }
 
 static void test_price_original_shape_and_defaults(void **state)
@@ -102,6 +133,14 @@ static void test_price_rejects_bad_input(void **state)
         "{\"ticker\":\"AAPL\",\"price\":1.0,\"timestamp\":1,\"source\":\"x\"}",    /* source */
         "{\"ticker\":\"AAPL\",\"price\":1.0,\"timestamp\":1,\"company\":[]}",      /* company */
         "{\"ticker\":\"AAPL\",\"ticker\":\"MSFT\",\"price\":1.0,\"timestamp\":1}", /* dup */
+        "{\"ticker\":\"AAPL\",\"price\":1,\"timestamp\":1,\"previous_close\":0}",
+        "{\"ticker\":\"AAPL\",\"price\":1,\"timestamp\":1,\"previous_close\":-2}",
+        "{\"ticker\":\"AAPL\",\"price\":1,\"timestamp\":1,\"previous_close\":\"2\"}",
+        "{\"ticker\":\"AAPL\",\"price\":1,\"timestamp\":1,\"previous_close\":null}",
+        "{\"ticker\":\"AAPL\",\"price\":1,\"timestamp\":1,\"decimals\":9}",
+        "{\"ticker\":\"AAPL\",\"price\":1,\"timestamp\":1,\"decimals\":-1}",
+        "{\"ticker\":\"AAPL\",\"price\":1,\"timestamp\":1,\"decimals\":2.5}",
+        "{\"ticker\":\"AAPL\",\"price\":1,\"timestamp\":1,\"decimals\":\"2\"}",
         NULL};
     struct price_msg m;
     (void)state;
@@ -145,6 +184,61 @@ static void test_price_encode_refuses_bad_values(void **state)
     assert_int_equal(price_msg_encode(&p, json, 10), -1); /* too small */
 }
 
+/* An asset record of the universe round-trips; names default to the ticker;
+ * a bad source, interval, validity or time is refused both ways. */
+static void test_asset_record(void **state)
+{
+    struct asset_msg a = {.ticker = "NG=F",
+                          .company = "Natural Gas Futures",
+                          .display_name = "Natural Gas",
+                          .source = "yahoo",
+                          .interval_ms = 1000,
+                          .valid_ms = 300000,
+                          .published_at = 1700000000.5};
+    struct asset_msg b;
+    char buf[MSG_MAX_BYTES];
+    int n;
+    static const char *const bad[] = {
+        "{\"ticker\":\"A\",\"source\":\"sim\",\"interval_ms\":1,\"valid_ms\":1}",
+        "{\"ticker\":\"A\",\"source\":\"web\",\"interval_ms\":1,\"valid_ms\":1,"
+        "\"published_at\":1}",
+        "{\"ticker\":\"A\",\"source\":\"sim\",\"interval_ms\":0,\"valid_ms\":1,"
+        "\"published_at\":1}",
+        "{\"ticker\":\"A\",\"source\":\"sim\",\"interval_ms\":1.5,\"valid_ms\":1,"
+        "\"published_at\":1}",
+        "{\"ticker\":\"A\",\"source\":\"sim\",\"interval_ms\":1,\"valid_ms\":999999999999,"
+        "\"published_at\":1}",
+        "{\"ticker\":\"a b\",\"source\":\"sim\",\"interval_ms\":1,\"valid_ms\":1,"
+        "\"published_at\":1}",
+        "[]",
+    };
+
+    (void)state;
+    n = asset_msg_encode(&a, buf, sizeof(buf));
+    assert_true(n > 0);
+    assert_int_equal(asset_msg_decode(buf, (size_t)n, &b, err, sizeof(err)), 0);
+    assert_string_equal(b.ticker, "NG=F");
+    assert_string_equal(b.display_name, "Natural Gas");
+    assert_string_equal(b.source, "yahoo");
+    assert_int_equal(b.interval_ms, 1000);
+    assert_int_equal(b.valid_ms, 300000);
+    assert_true(b.published_at == 1700000000.5);
+    {
+        static const char min[] = "{\"ticker\":\"ZZB\",\"source\":\"replay\",\"interval_ms\":"
+                                  "500,\"valid_ms\":1000,\"published_at\":2}";
+        assert_int_equal(asset_msg_decode(min, sizeof(min) - 1, &b, err, sizeof(err)), 0);
+        assert_string_equal(b.company, "ZZB");
+        assert_string_equal(b.display_name, "ZZB");
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(asset_msg_decode(bad[i], strlen(bad[i]), &b, err, sizeof(err)), -1);
+    a.interval_ms = 0;
+    assert_int_equal(asset_msg_encode(&a, buf, sizeof(buf)), -1);
+    a.interval_ms = 1;
+    snprintf(a.source, sizeof(a.source), "web");
+    assert_int_equal(asset_msg_encode(&a, buf, sizeof(buf)), -1);
+}
+
 static void test_alert_round_trip(void **state)
 {
     struct alert_msg in = sample_alert();
@@ -152,7 +246,7 @@ static void test_alert_round_trip(void **state)
     char json[MSG_MAX_BYTES];
     int n;
     (void)state;
-    assert_string_equal(in.message, "BTC-USD is above $70000.00 (Current: $70000.50)");
+    assert_string_equal(in.message, "BTC-USD is above $70,000.00 (Current: $70,000.50)");
     n = alert_msg_encode(&in, json, sizeof(json));
     assert_true(n > 0);
     assert_int_equal(alert_msg_decode(json, (size_t)n, &out, err, sizeof(err)), 0);
@@ -240,10 +334,12 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_price_round_trip),
+        cmocka_unit_test(test_price_previous_close_and_decimals),
         cmocka_unit_test(test_price_original_shape_and_defaults),
         cmocka_unit_test(test_price_rejects_bad_input),
         cmocka_unit_test(test_price_rejects_oversized_and_deep),
         cmocka_unit_test(test_price_encode_refuses_bad_values),
+        cmocka_unit_test(test_asset_record),
         cmocka_unit_test(test_alert_round_trip),
         cmocka_unit_test(test_alert_rejects_bad_input),
         cmocka_unit_test(test_alert_type_and_validators),

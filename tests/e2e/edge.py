@@ -260,7 +260,8 @@ def test_sse_latency(check):
     direct = e.Stream("/api/stream-prices", port=e.WEBAPP_PORTS[0], name="direct")
     for s in (via_nginx, direct):
         check(s.connected.wait(10) and s.live, f"{s.name} price stream did not open")
-    # Warm-up: the first tick of a new ticker also creates it everywhere.
+    # Warm-up: the ticker joins the universe, its first tick reaches every replica.
+    e.announce(ticker)
     e.publish("stock-prices", ticker, e.tick_json(ticker, 1.0))
     time.sleep(1.0)
     for i in range(1, 21):

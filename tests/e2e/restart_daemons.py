@@ -80,7 +80,9 @@ def tick(price):
 
 
 def wait_known():
-    """Both replicas accept TICKER once they have seen its first tick."""
+    """Both replicas list TICKER once it is in the universe (announced as a
+    producer does) and has ticked."""
+    e.announce(TICKER)
     tick(100.0)
     deadline = time.time() + 20
     while time.time() < deadline:

@@ -21,7 +21,7 @@ them are in tests/conftest.py.
   kafka_topic_configs(server, topics), kafka_group_members(server, group)
                              a topic's configuration, a group's members, as one broker
                              describes them (kafka_request: one request, its KafkaReply)
-  run_dashboard_test(base_url, artifacts)
+  run_dashboard_test(base_url, artifacts, kafka)
                              tests/browser/dashboard.test.mjs against a stack's nginx
   pytest_main(path, args)    a suite file run as a script: pytest on that file
 """
@@ -443,6 +443,29 @@ def metric(port, name):
 
 # ---------------------------------------------------------------- Kafka
 
+ASSETS_TOPIC = "stock-assets"  # CONTRACT_TOPIC_ASSETS (common/contract.h)
+
+
+def asset_record(ticker, source="replay", interval_ms=1000, valid_ms=3600000, company=None,
+                 published_at=None):
+    """(key, value) of the asset topic putting ticker in the webapps'
+    universe for valid_ms, as a producer announces it
+    (docs/asset-universe.md): what a test that publishes its own ticks for
+    a made-up ticker announces first. (ticker, None) is not a record: use
+    asset_tombstone to take one out."""
+    return (ticker, json.dumps({
+        "ticker": ticker, "company": company or f"{ticker} test asset", "display_name": ticker,
+        "source": source, "interval_ms": interval_ms, "valid_ms": valid_ms,
+        "published_at": time.time() if published_at is None else published_at},
+        separators=(",", ":")))
+
+
+def asset_tombstone(boot, topic, ticker, timeout=30):
+    """Takes ticker out of the universe: a record with a null value."""
+    subprocess.run(["kcat", "-b", boot, "-P", "-t", topic, "-K", "\t", "-Z"],
+                   input=f"{ticker}\t\n".encode(), check=True, timeout=timeout)
+
+
 def kafka_produce(boot, topic, lines, per_second=None, chunk=1000, timeout=60):
     """lines: (key, value) pairs, published in order through one kcat; with
     per_second, at about that many messages a second (chunk at a time).
@@ -634,13 +657,15 @@ def kafka_group_members(server, group, timeout=5):
     return state, members
 
 
-def run_dashboard_test(base_url, artifacts):
+def run_dashboard_test(base_url, artifacts, kafka):
     """Runs tests/browser/dashboard.test.mjs (Debian's chromium, headless;
     playwright-core installed first) against base_url, screenshots into
-    artifacts; (exit status, output tail)."""
+    artifacts, test assets announced and ticked on the Kafka at kafka
+    ("host:port,..."); (exit status, output tail)."""
     browser = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "browser")
     subprocess.run([os.path.join(browser, "install.sh")], check=True, timeout=600)
-    env = dict(os.environ, E2E_BASE_URL=base_url, E2E_ARTIFACTS=str(artifacts))
+    env = dict(os.environ, E2E_BASE_URL=base_url, E2E_ARTIFACTS=str(artifacts),
+               TEST_KAFKA_BOOTSTRAP=kafka)
     p = subprocess.run(["node", os.path.join(browser, "dashboard.test.mjs")],
                        env=env, capture_output=True, text=True, timeout=300)
     return p.returncode, p.stdout[-3000:] + p.stderr[-2000:]

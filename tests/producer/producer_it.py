@@ -140,6 +140,8 @@ class Producer:
                      "METRICS_PORT": str(self.metrics_port), "TOPIC_PARTITIONS": "1",
                      "LOG_LEVEL": "info"})
         full.update(env)
+        # Its assets are announced next to its ticks, never into the shared universe.
+        full.setdefault("TOPIC_ASSETS", full.get("TOPIC_PRICES", "producer-it") + "-assets")
         self.log_path = os.path.join(logdir, "producer-%d.log" % free_port())
         self.log = open(self.log_path, "w")
         self.started = time.time()
@@ -411,6 +413,43 @@ def test_yahoo_rate_limit(binary, tmp, kcat):
     assert "yahoo backoff" in p.logtext(), "no backoff log line"
 
 
+def test_yahoo_backoff_per_symbol(binary, tmp, kcat):
+    """One symbol answered 429 again and again (no Retry-After) backs off on
+    its own, doubling, while the others' successes go on: they neither wait
+    for it nor reset its count."""
+    def behaviour(st, symbol, n):
+        if symbol == "AAPL":
+            return 429, {}, {"finance": {"error": "Too Many Requests"}}, 0
+        return 200, {}, chart(symbol, 50 + n), 0
+
+    st = YahooState(behaviour)
+    srv = YahooServer(st)
+    topic = unique("it-prod-backoff")
+    p = Producer(binary, {"PRICE_SOURCE": "yahoo", "TOPIC_PRICES": topic,
+                          "TICKERS": "AAPL,MSFT,NVDA", "PRICE_INTERVAL_MS": "100",
+                          "YAHOO_BASE_URL": srv.url, "YAHOO_MAX_RPS": "50",
+                          "YAHOO_BACKOFF_BASE_MS": "100", "YAHOO_BACKOFF_MAX_MS": "60000"}, tmp)
+    try:
+        time.sleep(5)
+    finally:
+        p.stop()
+        srv.stop()
+    aapl = [r[0] for r in st.requests if r[1] == "AAPL"]
+    others = [r[0] for r in st.requests if r[1] != "AAPL"]
+    gaps = [b - a for a, b in zip(aapl, aapl[1:])]
+    # 100, 200, 400, 800, 1600 ms (plus up to a 100 ms interval each): 5-6
+    # requests in 5 s; a count reset by the others' successes gave ~35.
+    assert 4 <= len(aapl) <= 7, "AAPL asked %d times in 5 s: %s" % (len(aapl), gaps)
+    for i, (a, b) in enumerate(zip(gaps, gaps[1:])):
+        assert b >= 1.6 * a, "backoff %d did not double: %.3f s then %.3f s" % (i, a, b)
+    assert gaps[0] >= 0.09, "first backoff %.3f s, want >= 0.1" % gaps[0]
+    assert len(others) >= 40, "the other symbols waited: %d requests" % len(others)
+    lines = [l for l in p.logtext().splitlines() if "yahoo backoff" in l]
+    assert lines and all("symbol=AAPL" in l for l in lines), lines[:3]
+    assert "in_a_row=%d" % len(gaps) in lines[-1] or "in_a_row=%d" % len(aapl) in lines[-1], \
+        lines[-1]
+
+
 def test_auto_switch(binary, tmp, kcat):
     """auto: yahoo, then sim while the server is gone, then yahoo again."""
     st = YahooState(lambda st, s, n: (200, {}, chart(s, 1000 + n), 0))
@@ -476,6 +515,38 @@ def test_sharding(binary, tmp, kcat):
     assert not (sets[0] & sets[1]), "both instances publish %r" % (sets[0] & sets[1])
     assert sets[0] | sets[1] == set(DEFAULTS), "union misses %r" % (set(DEFAULTS) - sets[0] - sets[1])
     assert abs(len(sets[0]) - len(sets[1])) <= 1, "unbalanced: %d/%d" % tuple(map(len, sets))
+
+
+def test_assets_announced(binary, tmp, kcat):
+    """Each instance announces its own share of the assets on the compacted
+    asset topic (ticker, names, source, interval, validity): together, the
+    configured list, and no asset twice (docs/asset-universe.md)."""
+    topics = [unique("it-prod-ann0"), unique("it-prod-ann1")]
+    procs = [Producer(binary, {"PRICE_SOURCE": "sim", "TOPIC_PRICES": topics[i],
+                               "TOPIC_ASSETS": topics[0] + "-assets",
+                               "PRODUCER_INSTANCE": str(i), "PRODUCER_INSTANCES": "2",
+                               "PRICE_INTERVAL_MS": "250"}, tmp) for i in range(2)]
+    try:
+        time.sleep(3)
+    finally:
+        for p in procs:
+            p.stop()
+    recs = consume(topics[0] + "-assets")
+    keys = [k for _, k, _ in recs]
+    assert sorted(keys) == sorted(DEFAULTS), "announced %r" % keys
+    now = time.time()
+    for _, key, r in recs:
+        assert r["ticker"] == key and r["source"] == "sim" and r["interval_ms"] == 250, r
+        assert r["valid_ms"] >= 60000 and abs(r["published_at"] - now) < 30, r
+    names = {r["ticker"]: r["display_name"] for _, _, r in recs}
+    assert names["NG=F"] == "Natural Gas", names
+    shards = [{m["ticker"] for _, _, m in consume(t)} for t in topics]
+    owner = {k: i for i, s in enumerate(shards) for k in s}
+    assert set(owner) == set(DEFAULTS), "ticks of %r" % owner
+    server = os.environ["TEST_KAFKA_BOOTSTRAP"].split(",")[0]
+    cfg = testkit.kafka_topic_configs(server, [topics[0] + "-assets"])[topics[0] + "-assets"]
+    assert cfg["cleanup.policy"][0] == "compact", "asset topic not compacted: %r" % (
+        cfg.get("cleanup.policy"),)
 
 
 def test_replay(binary, tmp, kcat):

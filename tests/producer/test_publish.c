@@ -76,14 +76,15 @@ static void test_bad_prices_never_produced(void **state)
     publisher_init(&p, NULL, NULL, "publish-test", &st);
     produced = 0;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_int_equal(publish_price(&p, &l.items[0], bad[i], 1700000000, SOURCE_SIM), 1);
+        assert_int_equal(publish_price(&p, &l.items[0], bad[i], 1700000000, SOURCE_SIM, 0), 1);
     /* a bad timestamp cannot be encoded either */
-    assert_int_equal(publish_price(&p, &l.items[0], 10, NAN, SOURCE_SIM), 1);
+    assert_int_equal(publish_price(&p, &l.items[0], 10, NAN, SOURCE_SIM, 0), 1);
     assert_int_equal(produced, 0);
     assert_int_equal(atomic_load(&st.dropped_bad), 7);
     assert_int_equal(atomic_load(&st.published), 0);
 
-    assert_int_equal(publish_price(&p, &l.items[10], 2350.25, 1700000000.5, SOURCE_YAHOO), 0);
+    assert_int_equal(publish_price(&p, &l.items[10], 2350.25, 1700000000.5, SOURCE_YAHOO, 2331.5),
+                     0);
     assert_int_equal(produced, 1);
     assert_int_equal(atomic_load(&st.published), 1);
     assert_string_equal(last_key, "GC=F");
@@ -93,9 +94,12 @@ static void test_bad_prices_never_produced(void **state)
     assert_string_equal(m.company, "Gold Futures");
     assert_string_equal(m.display_name, "Gold");
     assert_string_equal(m.source, "yahoo");
+    assert_true(m.previous_close == 2331.5); /* the previous close, */
+    assert_int_equal(m.has_decimals, 1);     /* and gold quotes cents */
+    assert_int_equal(m.decimals, 2);
 
     fail_next = 1; /* Kafka refuses: counted as failed, not published */
-    assert_int_equal(publish_price(&p, &l.items[0], 1, 1700000000, SOURCE_SIM), -1);
+    assert_int_equal(publish_price(&p, &l.items[0], 1, 1700000000, SOURCE_SIM, 0), -1);
     assert_int_equal(atomic_load(&st.publish_failed), 1);
     assert_int_equal(atomic_load(&st.published), 1);
     stats_destroy(&st);
@@ -127,7 +131,7 @@ static void test_fatally_failed_producer_is_replaced(void **state)
     assert_true(signals_running());
     publisher_init(&p, rk, &ko, "publish-test", &st);
     last_rk = NULL;
-    assert_int_equal(publish_price(&p, &l.items[0], 10, 1700000000, SOURCE_SIM), 0);
+    assert_int_equal(publish_price(&p, &l.items[0], 10, 1700000000, SOURCE_SIM, 0), 0);
     assert_ptr_not_equal(p.rk, rk);
     assert_ptr_equal(last_rk, p.rk);
     assert_false(kafka_producer_failed(p.rk));

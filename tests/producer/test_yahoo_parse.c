@@ -33,6 +33,35 @@ static void test_normal_answer(void **state)
     assert_string_equal(q.symbol, "AAPL");
 }
 
+/* chartPreviousClose (or previousClose) is the previous close; odd values
+ * of it are ignored, never a failed quote. */
+static void test_previous_close(void **state)
+{
+    static const struct {
+        const char *fields;
+        double want;
+    } cases[] = {
+        {"\"chartPreviousClose\":2.7965,\"previousClose\":2.5", 2.7965},
+        {"\"previousClose\":2.5", 2.5},
+        {"\"chartPreviousClose\":null,\"previousClose\":2.5", 2.5},
+        {"\"chartPreviousClose\":-1", 0},
+        {"\"chartPreviousClose\":0", 0},
+        {"\"chartPreviousClose\":\"2.7\"", 0},
+        {"\"chartPreviousClose\":{}", 0},
+        {"\"currency\":\"USD\"", 0},
+    };
+    char body[512], err[YAHOO_ERR_MAX];
+    struct yahoo_quote q;
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(body, sizeof(body), META_HEAD "\"regularMarketPrice\":2.8,%s" META_TAIL,
+                 cases[i].fields);
+        assert_int_equal(parse(body, &q, err), YAHOO_PARSE_OK);
+        assert_true(q.price == 2.8);
+        assert_true(q.previous_close == cases[i].want);
+    }
+}
+
 /* A closed market answers with the same shape: last price, old market time. */
 static void test_market_closed_is_a_price(void **state)
 {
@@ -182,6 +211,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_normal_answer),
+        cmocka_unit_test(test_previous_close),
         cmocka_unit_test(test_market_closed_is_a_price),
         cmocka_unit_test(test_missing_meta),
         cmocka_unit_test(test_bad_prices),

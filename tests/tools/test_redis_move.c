@@ -204,7 +204,8 @@ static void fill_source(struct fixture *f)
     /* Half the tickers at 150: their crossed alerts fire into the histories
      * and stay in the outboxes (never acknowledged here). */
     for (int i = 0; i < TICKERS / 2; i++)
-        ticks[i] = (struct alert_tick){f->tickers[i], 150.0, 1700001000.0};
+        ticks[i] =
+            (struct alert_tick){.ticker = f->tickers[i], .price = 150.0, .timestamp = 1700001000.0};
     while (done < TICKERS / 2) {
         int d = 0, n = alert_store_claim_batch(f->src, ticks + done, TICKERS / 2 - done, claims,
                                                CLAIMS_MAX, &d, f->err, sizeof(f->err));

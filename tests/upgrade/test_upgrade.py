@@ -49,7 +49,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
 import testkit  # noqa: E402
-from testkit import free_port, mint_cookie, request, wait_until  # noqa: E402
+from testkit import asset_record, free_port, mint_cookie, request, wait_until  # noqa: E402
 import upgradekit as uk  # noqa: E402
 
 if __name__ == "__main__":  # before pytest is imported: testkit.pytest_main finds one
@@ -86,6 +86,7 @@ LEGACY = {h["alert_id"]: dict(h, user_id=u) for u, x in USERS.items() for h in x
 UNIQ = f"{os.getpid()}{int(time.time() * 1000) % 10**8}"
 TOPIC_P = f"upgrade-it-{UNIQ}-prices"
 TOPIC_A = f"upgrade-it-{UNIQ}-alerts"
+TOPIC_S = f"upgrade-it-{UNIQ}-assets"  # the asset universe the replicas read
 GROUP = f"upgrade-it-{UNIQ}-evaluators"
 
 
@@ -107,7 +108,7 @@ def env_of(extra):
     env = dict(os.environ)
     env.update({"KAFKA_BOOTSTRAP_SERVERS": BOOT, "REDIS_HOST": REDIS_HOST,
                 "REDIS_PORT": REDIS_PORT, "LISTEN_HOST": uk.HOST, "TOPIC_PRICES": TOPIC_P,
-                "TOPIC_ALERTS": TOPIC_A, "LOG_LEVEL": "info"})
+                "TOPIC_ALERTS": TOPIC_A, "TOPIC_ASSETS": TOPIC_S, "LOG_LEVEL": "info"})
     env.update(extra)
     return env
 
@@ -566,7 +567,12 @@ def setup(services, bins, logdir):
           f"{len(FX['keys'])} keys, {len(ACTIVE)} active alerts, {len(LEGACY)} history "
           f"entries, {len(OUTBOX)} in the outbox; logs in {LOGDIR}", flush=True)
     uk.run_checked([KAFKA_ADMIN, "create-topics", "--bootstrap", BOOT, "--partitions", "3",
-                    TOPIC_P, TOPIC_A])
+                    TOPIC_P, TOPIC_A, TOPIC_S])
+    # The fixture's tickers are in the universe, as the producers announce them.
+    tickers = {a["ticker"] for a in ACTIVE.values()}
+    tickers |= {json.loads(i["request"])["ticker"] if isinstance(i["request"], str)
+                else i["request"]["ticker"] for i in FX["idempotency"]}
+    uk.produce(BOOT, TOPIC_S, [asset_record(t, source="sim") for t in sorted(tickers)])
 
 
 @pytest.fixture(scope="module")

@@ -56,9 +56,10 @@ REDIS_PORT = os.environ.get("TEST_REDIS_PORT")
 UNIQ = f"{os.getpid()}{int(time.time() * 1000) % 10**8}"
 TOPIC_P = f"webapp-it-{UNIQ}-prices"
 TOPIC_A = f"webapp-it-{UNIQ}-alerts"
-TA = f"WA{UNIQ}"    # configured, fires alerts
-TB = f"WB{UNIQ}"    # configured, never ticks
-TC = f"WC{UNIQ}"    # not configured: known once it ticks
+TOPIC_S = f"webapp-it-{UNIQ}-assets"  # the asset universe (compacted: the name ends in assets)
+TA = f"WA{UNIQ}"    # in the universe, fires alerts
+TB = f"WB{UNIQ}"    # in the universe, never ticks
+TC = f"WC{UNIQ}"    # ticks, not in the universe until announced
 TW = f"WW{UNIQ}"    # warm-up ticks
 
 
@@ -114,7 +115,7 @@ def start_webapp(logf, extra=None):
     env.update({
         "KAFKA_BOOTSTRAP_SERVERS": BOOT, "REDIS_HOST": REDIS_HOST, "REDIS_PORT": REDIS_PORT,
         "WEBAPP_PORT": str(PORT), "LISTEN_HOST": HOST, "COOKIE_SECRET": SECRET,
-        "TOPIC_PRICES": TOPIC_P, "TOPIC_ALERTS": TOPIC_A, "TICKERS": f"{TA},{TB},{TW}",
+        "TOPIC_PRICES": TOPIC_P, "TOPIC_ALERTS": TOPIC_A, "TOPIC_ASSETS": TOPIC_S,
         "SSE_HEARTBEAT_MS": "1000", "WEBAPP_THREADS": "2", "LOG_LEVEL": "info",
     })
     env.update(extra or {})
@@ -179,8 +180,8 @@ def test_dashboard_and_cookie(main_webapp):
     r = req("GET", "/")
     assert r.status == 200 and r.header("Content-Type").startswith("text/html"), "dashboard"
     body = r.body.decode()
-    for needle in ('id="status"', 'id="alerts-list"', 'id="alert-count"', 'id="banner"',
-                   'id="recent-list"', "/static/app.js", "/static/style.css"):
+    for needle in ('id="status"', 'id="alerts-list"', 'id="alert-count"', 'id="banners"',
+                   'id="recent-list"', 'id="toasts"', "/static/app.js", "/static/style.css"):
         assert needle in body, f"dashboard lacks {needle}"
     assert "http://" not in body and "https://" not in body, "dashboard references another site"
     sc = r.header("Set-Cookie")
@@ -202,6 +203,30 @@ def test_dashboard_and_cookie(main_webapp):
         assert r.status == 200 and r.header("Content-Type").startswith(ctype), f"{path} {r.status}"
     js = req("GET", "/static/app.js").body.decode()
     assert "EventSource" in js and "/api/stream-alerts" in js, "app.js looks wrong"
+
+
+def test_static_caching(main_webapp):
+    """static files: content-hashed URLs cached a year, validators everywhere"""
+    page = req("GET", "/")
+    refs = dict(re.findall(r'"(/static/(?:app\.js|style\.css))\?v=([0-9a-f]{16})"',
+                           page.body.decode()))
+    assert set(refs) == {"/static/app.js", "/static/style.css"}, f"hashed URLs: {refs}"
+    assert page.header("Cache-Control") == "no-cache" and page.header("ETag"), "page validators"
+    for path, tag in refs.items():
+        r = req("GET", f"{path}?v={tag}")
+        assert r.status == 200 and r.header("ETag") == f'"{tag}"', f"{path}: {r.status}"
+        assert r.header("Cache-Control") == "public, max-age=31536000, immutable", (
+            r.header("Cache-Control"))
+        plain = req("GET", path)
+        assert plain.header("Cache-Control") == "no-cache", "an unhashed URL is cached"
+        again = req("GET", path, headers={"If-None-Match": f'"{tag}"'})
+        assert again.status == 304 and again.body == b"", f"{path} revalidated: {again.status}"
+        assert req("GET", path, headers={"If-None-Match": '"0000"'}).status == 200, "stale tag"
+    _, c = new_user()
+    first = req("GET", "/", cookie=c)
+    assert req("GET", "/", cookie=c, headers={"If-None-Match": first.header("ETag")}).status == 304
+    assert req("GET", "/", headers={"If-None-Match": first.header("ETag")}).status == 200, (
+        "a visitor without a cookie must get the page and a cookie")
 
 
 def test_openapi(main_webapp):
@@ -808,26 +833,46 @@ def test_limit(main_webapp):
     assert alerts_of(c) == [], "cleanup"
 
 
-def test_tickers_and_learning(main_webapp):
-    """tickers and tickers learned from the feed"""
+def test_tickers_and_universe(main_webapp):
+    """tickers: the universe the producers announce, and nothing else"""
     produce(TOPIC_P, [tick(TA, 150.25), tick(TC, 9.5, "yahoo")])
     deadline = time.time() + 10
     ts = {}
     while time.time() < deadline:
         ts = {t["ticker"]: t for t in req("GET", "/api/tickers").json()["tickers"]}
-        if TC in ts and ts.get(TA, {}).get("price") == 150.25:
+        if ts.get(TA, {}).get("price") == 150.25:
             break
         time.sleep(0.1)
     assert ts.get(TA, {}).get("price") == 150.25, f"{TA} price: {ts.get(TA)}"
     assert ts[TA]["company"] == f"{TA} Corp" and ts[TA]["source"] == "sim", str(ts[TA])
+    assert ts[TA]["interval_ms"] == 1000, str(ts[TA])
     assert ts.get(TB, {}).get("price", 0) is None, f"{TB} should have no price: {ts.get(TB)}"
-    assert ts.get(TC, {}).get("source") == "yahoo", f"{TC}: {ts.get(TC)}"
+    assert ts[TB]["source"] == "replay" and ts[TB]["company"] == f"{TB} test asset", str(ts[TB])
+    assert TC not in ts, f"a ticker outside the universe is listed: {ts.get(TC)}"
     _, c = new_user()
     r = set_alert(c, TC, 10)
-    assert r.status == 200, f"a ticker seen on the feed is refused: {r.status} {r.body!r}"
+    assert r.status == 400 and r.json()["error"].startswith(f"Unknown ticker: {TC}"), (
+        f"a ticker outside the universe: {r.status} {r.body!r}")
+    # announced, it joins: listed (its ticks kept from then on) and accepted
+    produce(TOPIC_S, [testkit.asset_record(TC, source="yahoo", interval_ms=2000)])
+    assert wait_until(lambda: any(t["ticker"] == TC for t in
+                                  req("GET", "/api/tickers").json()["tickers"]), 10), "never joined"
+    produce(TOPIC_P, [tick(TC, 9.75, "yahoo")])
+    assert wait_until(lambda: {t["ticker"]: t for t in req("GET", "/api/tickers").json()[
+        "tickers"]}[TC]["price"] == 9.75, 10), "its tick was not kept"
+    r = set_alert(c, TC, 10)
+    assert r.status == 200, f"an announced ticker is refused: {r.status} {r.body!r}"
     req("DELETE", f"/api/delete-alert/{r.json()['alert_id']}", cookie=c)
-    # bad ticks are skipped and counted, the stream goes on
+    # a tombstone takes it out; so does a record past its validity
+    testkit.asset_tombstone(BOOT, TOPIC_S, TC)
+    assert wait_until(lambda: set_alert(c, TC, 10).status == 400, 10), "tombstone ignored"
+    produce(TOPIC_S, [testkit.asset_record(TC, valid_ms=1000, published_at=time.time() - 5)])
+    time.sleep(1)
+    assert all(t["ticker"] != TC for t in req("GET", "/api/tickers").json()["tickers"]), (
+        "an expired asset is listed")
+    # bad ticks and bad records are skipped and counted, the streams go on
     produce(TOPIC_P, [("x", "not json"), ("x", '{"ticker":"X","price":-1,"timestamp":1}')])
+    produce(TOPIC_S, [("x", "not json"), ("X", '{"ticker":"X","source":"sim"}')])
 
 
 def test_stream_prices(main_webapp):
@@ -1193,6 +1238,9 @@ def test_join_midflow(private_webapp):
     missing after the snapshot (the snapshot holds whole batches only)."""
     tj, n, nstreams = f"WJ{UNIQ}", 2000, 30
     last = f'"price": {n}'.encode()
+    produce(TOPIC_S, [testkit.asset_record(tj, source="sim")])
+    assert wait_until(lambda: any(t["ticker"] == tj for t in req("GET", "/api/tickers").json()[
+        "tickers"]), 10), f"{tj} never joined the universe"
     bufs = [bytearray() for _ in range(nstreams)]
 
     def read(i):
@@ -1419,7 +1467,10 @@ def setup(services, bins):
     WEBAPP, KAFKA_ADMIN, CLAIM = bins("webapp"), bins("kafka-admin"), bins("webapp_claim")
     BOOT, REDIS_HOST, REDIS_PORT = services.kafka, services.redis_host, services.redis_port
     subprocess.run([KAFKA_ADMIN, "create-topics", "--bootstrap", BOOT, "--partitions", "3",
-                    TOPIC_P, TOPIC_A], check=True, timeout=60)
+                    TOPIC_P, TOPIC_A, TOPIC_S], check=True, timeout=60)
+    # The universe, as a producer announces it: TW ticks every 500 ms.
+    produce(TOPIC_S, [testkit.asset_record(TA, source="sim"), testkit.asset_record(TB),
+                      testkit.asset_record(TW, source="sim", interval_ms=500)])
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,7 @@ int main(int argc, char **argv)
     rc = redis_conn_new(argv[1], port, 2000);
     if (rc == NULL)
         return 1;
-    tick = (struct alert_tick){argv[3], price, time_now()};
+    tick = (struct alert_tick){.ticker = argv[3], .price = price, .timestamp = time_now()};
     n = alert_store_claim_batch(rc, &tick, 1, claims, CLAIM_MAX, &done, err, sizeof(err));
     if (n < 0) {
         fprintf(stderr, "claim failed: %s\n", err);

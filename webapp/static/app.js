@@ -1,43 +1,101 @@
-/* Stock Alerts dashboard: live prices over SSE, alerts CRUD, alert events
- * with banner, beep and notification. No dependencies, works offline. */
+/* Stock Alerts dashboard: the asset universe with live prices over SSE,
+ * alerts CRUD, fired alerts as banners that stay until dismissed (title
+ * count, optional sound and notification), messages as toasts. No
+ * dependencies, works offline. Numbers: docs/number-format.md (fmtNum). */
 'use strict';
 
 (function () {
   const SPARK_POINTS = 60;
-  const BANNER_MS = 10000;
-  const RECENT_MAX = 10;
+  const RECENT_PAGE = 10;         // triggered alerts shown, and added per "Show older"
   const RECONNECT_MIN_MS = 1000;
   const RECONNECT_MAX_MS = 15000;
-  const HEARTBEAT_MS = 15000;    // the server's default, until its first heartbeat says
+  const HEARTBEAT_MS = 15000;     // the server's default, until its first heartbeat says
+  const STALE_INTERVALS = 3;      // no tick for this many intervals: stale
+  const UNIVERSE_REFRESH_MS = 60000;
+  const UNIVERSE_RETRY_MS = 10000; // at most this often on a tick of an unknown ticker
+  const FAR_FACTOR = 10;          // a threshold this many times away asks first
+  const TOAST_MS = {ok: 4000, error: 10000};
+  const TOASTS_MAX = 4;
+  const SOUND_KEY = 'stock-alerts.sound';
+  const TITLE = document.title;
 
-  const rows = new Map();        // ticker -> {tr, priceEl, changeEl, canvas, open, last, points}
-  const seenAlerts = new Set();  // alert_id of triggered alerts already shown
+  const rows = new Map();         // ticker -> row state (ensureRow)
+  const seenAlerts = new Set();   // alert_id of triggered alerts already shown
+  const history = [];             // triggered alerts, newest first
+  let historyShown = RECENT_PAGE;
   const el = (id) => document.getElementById(id);
   let audioCtx = null;
-  let bannerTimer = null;
-  let messageTimer = null;
-  let simulated = new Set();
+  let clockOffset = null;         // this browser's clock minus the producers' (ms)
+  let universeAt = 0;
+  let universeTimer = null;
+  let askedNotify = false;
+  let refocusAlerts = false;      // a Delete had the focus: keep it in the panel
 
-  /* ---------- formatting ---------- */
-  function fmtPrice(p) {
-    if (typeof p !== 'number' || !isFinite(p)) return '–';
-    // As many digits as the producer quotes (see producer/feed.c).
-    const digits = p >= 100 ? 2 : p >= 10 ? 3 : p >= 1 ? 4 : 6;
-    return '$' + p.toLocaleString(undefined, {minimumFractionDigits: digits, maximumFractionDigits: digits});
+  /* ---------- the one number format (docs/number-format.md) ---------- */
+  /* x with d decimals, thousands separated by ',', the point '.', whatever
+   * the locale: what claim.lua's money() writes into the alert's message.
+   * Out of every bound (never from the API): exponent form, no digit wall. */
+  function money(x, d) {
+    if (typeof x !== 'number' || !isFinite(x)) return '–';
+    if (Math.abs(x) >= 1e15) return x.toExponential(2);
+    const s = x.toFixed(d);
+    const m = /^(-?)(\d+)(.*)$/.exec(s);
+    if (!m) return s;
+    return m[1] + m[2].replace(/\B(?=(\d{3})+(?!\d))/g, ',') + m[3];
   }
+  /* A threshold as typed: the asset's decimals, or as many more (up to 8)
+   * as it takes to show its value (claim.lua's typed()). */
+  function typed(x, d) {
+    if (typeof x !== 'number' || !isFinite(x)) return '–';
+    for (let k = d; k <= 8; k++) if (Number(x.toFixed(k)) === x) return money(x, k);
+    return money(x, 8);
+  }
+  function decimalsOf(ticker) {
+    const r = rows.get(ticker);
+    return r && Number.isInteger(r.decimals) ? r.decimals : 2;  // a tick without them: 2
+  }
+  /* fmtNum: a price of ticker ("$65,112.92"); typed: a threshold. */
+  function fmtNum(x, ticker, isThreshold) {
+    const d = decimalsOf(ticker);
+    const s = isThreshold ? typed(x, d) : money(x, d);
+    return s === '–' ? s : '$' + s;
+  }
+  window.stockAlertsFormat = {money: money, typed: typed};  // for the tests
   function fmtTime(ts) {
     const d = new Date(ts * 1000);
     return isNaN(d) ? '' : d.toLocaleTimeString();
   }
+  function fmtAge(ms) {
+    const s = Math.max(0, Math.round(ms / 1000));
+    if (s < 90) return s + ' s';
+    if (s < 5400) return Math.round(s / 60) + ' min';
+    if (s < 172800) return Math.round(s / 3600) + ' h';
+    return Math.round(s / 86400) + ' days';
+  }
+  function describe(a) {
+    return a.ticker + ' ' + a.type + ' ' + fmtNum(a.threshold, a.ticker, true);
+  }
 
-  /* ---------- messages ---------- */
+  /* ---------- toasts: messages that are always in view ---------- */
   function showMessage(text, kind) {
-    const m = el('message');
-    m.textContent = text;
-    m.className = 'message ' + (kind || 'error');
-    m.hidden = false;
-    clearTimeout(messageTimer);
-    messageTimer = setTimeout(() => { m.hidden = true; }, kind === 'ok' ? 3000 : 8000);
+    kind = kind || 'error';
+    const box = el('toasts');
+    const t = document.createElement('div');
+    t.className = 'toast ' + kind;
+    t.dataset.testid = 'toast';
+    if (kind === 'error') t.setAttribute('role', 'alert');
+    const msg = document.createElement('span');
+    msg.textContent = text;
+    const close = document.createElement('button');
+    close.type = 'button';
+    close.className = 'close';
+    close.textContent = '×';
+    close.setAttribute('aria-label', 'Dismiss message: ' + text);
+    close.addEventListener('click', () => t.remove());
+    t.append(msg, close);
+    box.append(t);
+    while (box.children.length > TOASTS_MAX) box.firstElementChild.remove();
+    setTimeout(() => t.remove(), TOAST_MS[kind] || TOAST_MS.error);
   }
 
   async function errorText(resp) {
@@ -51,30 +109,62 @@
     return 'Request refused (' + resp.status + ')';
   }
 
-  /* ---------- price table ---------- */
+  /* ---------- the price table: the asset universe ---------- */
+  function label(r) {
+    return r.ticker + (r.company && r.company !== r.ticker ? ' (' + r.company + ')' : '');
+  }
+
   function ensureRow(t) {
     let r = rows.get(t.ticker);
     if (r) return r;
     const tr = el('row-template').content.firstElementChild.cloneNode(true);
     tr.dataset.ticker = t.ticker;
     tr.dataset.testid = 'row-' + t.ticker;
-    tr.querySelector('.ticker').textContent = t.ticker;
-    tr.querySelector('.company').textContent = t.company || '';
-    tr.querySelector('.alert-form').addEventListener('submit', (ev) => {
-      ev.preventDefault();
-      setAlert(t.ticker, tr);
-    });
     r = {
-      tr: tr,
+      ticker: t.ticker, company: '', tr: tr,
       priceEl: tr.querySelector('.price'),
       changeEl: tr.querySelector('.change'),
+      ageEl: tr.querySelector('.age'),
+      srcEl: tr.querySelector('.src'),
       canvas: tr.querySelector('.spark'),
-      open: null, last: null, points: [],
+      input: tr.querySelector('.threshold'),
+      type: tr.querySelector('.type'),
+      button: tr.querySelector('.set-alert'),
+      last: null, lastTs: null, points: [], decimals: null, previousClose: 0,
+      intervalMs: 1000, source: '',
     };
+    tr.querySelector('.ticker').textContent = t.ticker;
+    tr.querySelector('.alert-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      setAlert(r);
+    });
     rows.set(t.ticker, r);
-    el('prices-body').appendChild(tr);
+    // Alphabetical: the universe has no order of its own.
+    const after = [...el('prices-body').children].find((x) => x.dataset.ticker > t.ticker);
+    el('prices-body').insertBefore(tr, after || null);
     el('prices-empty').hidden = true;
     return r;
+  }
+
+  /* Names, source and interval: from /api/tickers and from every tick. */
+  function describeRow(r, t) {
+    if (t.company && t.company !== r.company) {
+      r.company = t.company;
+      r.tr.querySelector('.company').textContent = t.company === r.ticker ? '' : t.company;
+    }
+    if (Number.isInteger(t.interval_ms) && t.interval_ms > 0) r.intervalMs = t.interval_ms;
+    if (Number.isInteger(t.decimals) && t.decimals >= 0 && t.decimals <= 8) r.decimals = t.decimals;
+    if (typeof t.previous_close === 'number' && t.previous_close > 0) r.previousClose = t.previous_close;
+    if (typeof t.source === 'string' && t.source !== r.source) {
+      r.source = t.source;
+      r.srcEl.textContent = t.source;
+      r.srcEl.className = 'src src-' + t.source;
+      r.srcEl.title = {yahoo: 'Prices from Yahoo Finance', sim: 'Simulated prices',
+        replay: 'Prices replayed from a file'}[t.source] || '';
+    }
+    r.input.setAttribute('aria-label', 'Alert threshold for ' + label(r));
+    r.type.setAttribute('aria-label', 'Direction of the alert for ' + r.ticker);
+    r.button.setAttribute('aria-label', 'Set alert for ' + r.ticker);
   }
 
   function drawSpark(r) {
@@ -97,15 +187,61 @@
       if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
     });
     ctx.lineWidth = 1.5;
-    ctx.strokeStyle = pts[pts.length - 1] >= pts[0] ? '#2ea043' : '#f85149';
+    ctx.strokeStyle = pts[pts.length - 1] >= pts[0] ? '#3fb950' : '#ff7b72';
     ctx.stroke();
+  }
+
+  function showChange(r) {
+    const pc = r.previousClose;
+    if (!(pc > 0) || r.last === null) {
+      r.changeEl.textContent = '–';
+      r.changeEl.title = 'No previous close known';
+      r.changeEl.classList.remove('up', 'down');
+      return;
+    }
+    const pct = Number((((r.last - pc) / pc) * 100).toFixed(2));  // no "−0.00%"
+    r.changeEl.textContent = (pct > 0 ? '+' : pct < 0 ? '−' : '') + Math.abs(pct).toFixed(2) + '%';
+    r.changeEl.title = 'Against the previous close, ' + fmtNum(pc, r.ticker);
+    r.changeEl.classList.toggle('up', pct > 0);
+    r.changeEl.classList.toggle('down', pct < 0);
+  }
+
+  /* The age of r's price, on the producers' clock (clockOffset). */
+  function ageOf(r) {
+    if (r.lastTs === null) return null;
+    return Date.now() - (clockOffset || 0) - r.lastTs * 1000;
+  }
+
+  function showAge(r) {
+    const age = ageOf(r);
+    const stale = age !== null && age > STALE_INTERVALS * r.intervalMs;
+    r.tr.classList.toggle('stale', stale);
+    r.tr.dataset.stale = stale ? 'true' : 'false';
+    if (age === null) r.ageEl.textContent = 'No price yet';
+    else if (stale) r.ageEl.textContent = 'Stale · ' + fmtAge(age) + ' ago';
+    else r.ageEl.textContent = 'Live';
   }
 
   function updatePrice(t) {
     if (!t || typeof t.ticker !== 'string') return;
-    const r = ensureRow(t);
-    if (t.company) r.tr.querySelector('.company').textContent = t.company;
-    if (typeof t.price !== 'number') return;
+    const r = rows.get(t.ticker);
+    if (!r) {
+      // Not in the universe the page knows: ask again (it may have grown),
+      // at most every UNIVERSE_RETRY_MS.
+      if (universeTimer === null) {
+        universeTimer = setTimeout(() => { universeTimer = null; loadTickers(); },
+          Math.max(0, UNIVERSE_RETRY_MS - (Date.now() - universeAt)));
+      }
+      return;
+    }
+    describeRow(r, t);
+    if (typeof t.price !== 'number') { showAge(r); return; }
+    if (typeof t.timestamp === 'number') {
+      const skew = Date.now() - t.timestamp * 1000;
+      if (clockOffset === null || skew < clockOffset) clockOffset = skew;
+      if (r.lastTs !== null && t.timestamp < r.lastTs) return;  // an older tick (a snapshot)
+      r.lastTs = t.timestamp;
+    }
     if (r.last !== null && t.price !== r.last) {
       const cls = t.price > r.last ? 'flash-up' : 'flash-down';
       r.priceEl.classList.remove('flash-up', 'flash-down');
@@ -115,29 +251,30 @@
       r.flashTimer = setTimeout(() => r.priceEl.classList.remove(cls), 700);
     }
     r.last = t.price;
-    if (r.open === null) r.open = t.price;
-    r.priceEl.textContent = fmtPrice(t.price);
+    r.priceEl.textContent = fmtNum(t.price, r.ticker);
     r.priceEl.dataset.price = String(t.price);
-    const pct = ((t.price - r.open) / r.open) * 100;
-    r.changeEl.textContent = (pct >= 0 ? '+' : '') + pct.toFixed(2) + '%';
-    r.changeEl.classList.toggle('up', pct > 0);
-    r.changeEl.classList.toggle('down', pct < 0);
+    showChange(r);
+    showAge(r);
     r.points.push(t.price);
     if (r.points.length > SPARK_POINTS) r.points.shift();
     drawSpark(r);
-    if (t.source === 'sim') simulated.add(t.ticker); else simulated.delete(t.ticker);
-    r.tr.classList.toggle('simulated', t.source === 'sim');
-    el('sim-badge').hidden = simulated.size === 0;
+    el('sim-badge').hidden = ![...rows.values()].some((x) => x.source === 'sim');
   }
 
+  /* /api/tickers is the universe: rows for its assets, none for others. */
   async function loadTickers() {
+    universeAt = Date.now();
     try {
       const resp = await fetch('/api/tickers');
       if (!resp.ok) return;
       const body = await resp.json();
-      // Rows appear with their first price: an asset nobody publishes
-      // would otherwise sit there empty.
-      (body.tickers || []).forEach((t) => { if (typeof t.price === 'number') updatePrice(t); });
+      const list = body.tickers || [];
+      const keep = new Set(list.map((t) => t.ticker));
+      for (const [ticker, r] of rows) {
+        if (!keep.has(ticker)) { r.tr.remove(); rows.delete(ticker); }
+      }
+      list.forEach((t) => { ensureRow(t); updatePrice(t); });
+      el('prices-empty').hidden = rows.size > 0;
     } catch (e) { /* the stream fills the table anyway */ }
   }
 
@@ -241,8 +378,23 @@
     });
   }
 
-  /* ---------- triggered alerts ---------- */
+  /* ---------- fired alerts: banners until dismissed, title, sound ---------- */
+  function soundOn() {
+    try { return localStorage.getItem(SOUND_KEY) !== 'off'; } catch (e) { return true; }
+  }
+  function showSound() {
+    const b = el('sound');
+    const on = soundOn();
+    b.setAttribute('aria-pressed', on ? 'true' : 'false');
+    b.textContent = on ? 'Sound on' : 'Sound off';
+  }
+  function toggleSound() {
+    try { localStorage.setItem(SOUND_KEY, soundOn() ? 'off' : 'on'); } catch (e) { /* private mode */ }
+    showSound();
+  }
+
   function beep() {
+    if (!soundOn()) return;
     try {
       const AC = window.AudioContext || window.webkitAudioContext;
       if (!AC) return;
@@ -260,12 +412,46 @@
     } catch (e) { /* no audio: the banner is enough */ }
   }
 
-  function showBanner(text) {
-    const b = el('banner');
-    b.textContent = 'Alert triggered: ' + text;
-    b.hidden = false;
-    clearTimeout(bannerTimer);
-    bannerTimer = setTimeout(() => { b.hidden = true; }, BANNER_MS);
+  /* The tab's title counts the banners not yet dismissed. */
+  function showUnseen() {
+    const n = el('banners').querySelectorAll('.alert-banner').length;
+    document.title = n > 0 ? '(' + n + ') ' + TITLE : TITLE;
+    let all = el('banners').querySelector('.dismiss-all');
+    if (n > 1 && !all) {
+      all = document.createElement('button');
+      all.type = 'button';
+      all.className = 'dismiss-all';
+      all.textContent = 'Dismiss all alerts';
+      all.addEventListener('click', () => {
+        el('banners').replaceChildren();
+        showUnseen();
+      });
+      el('banners').prepend(all);
+    } else if (n <= 1 && all) {
+      all.remove();
+    }
+  }
+
+  function showBanner(a, text) {
+    const b = document.createElement('div');
+    b.className = 'alert-banner';
+    b.dataset.testid = 'banner';
+    b.dataset.alertId = a.alert_id;
+    b.setAttribute('role', 'alert');
+    const msg = document.createElement('span');
+    msg.textContent = 'Alert triggered: ' + text;
+    const close = document.createElement('button');
+    close.type = 'button';
+    close.className = 'dismiss';
+    close.textContent = 'Dismiss';
+    close.setAttribute('aria-label', 'Dismiss alert: ' + text);
+    close.addEventListener('click', () => {
+      b.remove();
+      showUnseen();
+    });
+    b.append(msg, close);
+    el('banners').append(b);
+    showUnseen();
   }
 
   function notify(text) {
@@ -273,35 +459,43 @@
     try { new Notification('Stock alert', {body: text}); } catch (e) { /* mobile: no constructor */ }
   }
 
+  /* The server's text is in the one number format already. */
   function alertText(a) {
     if (a.message) return a.message;
-    return a.ticker + ' is ' + a.type + ' ' + fmtPrice(a.threshold) + ' (Current: ' + fmtPrice(a.price) + ')';
+    return a.ticker + ' is ' + a.type + ' ' + fmtNum(a.threshold, a.ticker, true) +
+      ' (Current: ' + fmtNum(a.price, a.ticker) + ')';
   }
 
-  function addRecent(a, top) {
-    const li = document.createElement('li');
-    li.dataset.alertId = a.alert_id;
-    const what = document.createElement('span');
-    what.className = 'what';
-    what.textContent = alertText(a);
-    const when = document.createElement('span');
-    when.className = 'when';
-    when.textContent = fmtTime(a.timestamp);
-    li.append(what, when);
+  function renderHistory() {
     const list = el('recent-list');
-    if (top) list.prepend(li); else list.append(li);
-    while (list.children.length > RECENT_MAX) list.lastElementChild.remove();
-    el('recent-empty').hidden = list.children.length > 0;
+    list.replaceChildren();
+    history.slice(0, historyShown).forEach((a) => {
+      const li = document.createElement('li');
+      li.dataset.alertId = a.alert_id;
+      const what = document.createElement('span');
+      what.className = 'what';
+      what.textContent = alertText(a);
+      const when = document.createElement('time');
+      when.className = 'when';
+      when.textContent = fmtTime(a.timestamp);
+      li.append(what, when);
+      list.append(li);
+    });
+    el('recent-empty').hidden = history.length > 0;
+    el('recent-more').hidden = history.length <= historyShown;
+    el('recent-count').textContent = String(history.length);
+    el('bar-triggered').textContent = String(history.length);
   }
 
   function onAlert(a) {
     if (!a || typeof a.alert_id !== 'string' || seenAlerts.has(a.alert_id)) return;
     seenAlerts.add(a.alert_id);
     const text = alertText(a);
-    showBanner(text);
+    showBanner(a, text);
     beep();
     notify(text);
-    addRecent(a, true);
+    history.unshift(a);
+    renderHistory();
     loadAlerts();
   }
 
@@ -315,17 +509,20 @@
       // open, or while it is down, is replayed.
       lastAlertId = (body.alerts || []).reduce(
         (m, a) => (posAfter(a.event_id, m) ? a.event_id : m), '0-0');
-      (body.alerts || []).slice(0, RECENT_MAX).forEach((a) => {
+      (body.alerts || []).forEach((a) => {
         if (seenAlerts.has(a.alert_id)) return;
         seenAlerts.add(a.alert_id);
-        addRecent(a, false);
+        history.push(a);
       });
+      renderHistory();
     } catch (e) { /* optional */ }
   }
 
   /* ---------- active alerts ---------- */
   function renderAlerts(alerts) {
     const list = el('alerts-list');
+    const focused = refocusAlerts || (document.activeElement && list.contains(document.activeElement));
+    refocusAlerts = false;
     list.replaceChildren();
     alerts.forEach((a) => {
       const li = document.createElement('li');
@@ -333,17 +530,24 @@
       li.dataset.ticker = a.ticker;
       const what = document.createElement('span');
       what.className = 'what';
-      what.textContent = a.ticker + ' ' + a.type + ' ' + fmtPrice(a.threshold);
+      what.textContent = describe(a);
       const del = document.createElement('button');
       del.className = 'delete-alert';
       del.type = 'button';
       del.textContent = 'Delete';
+      del.setAttribute('aria-label', 'Delete alert ' + describe(a));
       del.addEventListener('click', () => deleteAlert(a.alert_id, del));
       li.append(what, del);
       list.append(li);
     });
     el('alert-count').textContent = String(alerts.length);
+    el('bar-active').textContent = String(alerts.length);
     el('alerts-empty').hidden = alerts.length > 0;
+    // A deleted alert's button took the focus with it: keep it in the panel.
+    if (focused && !list.contains(document.activeElement)) {
+      const next = list.querySelector('button');
+      (next || el('alerts-title')).focus();
+    }
   }
 
   let loadSeq = 0;
@@ -359,52 +563,80 @@
     }
   }
 
+  /* Asked once, when the first alert is set (never on load). */
   function askNotifications() {
+    if (askedNotify) return;
+    askedNotify = true;
     if ('Notification' in window && Notification.permission === 'default') {
       try { Notification.requestPermission(); } catch (e) { /* old API */ }
     }
-    if (!audioCtx) {
-      try {
-        const AC = window.AudioContext || window.webkitAudioContext;
-        if (AC) audioCtx = new AC();
-      } catch (e) { /* no audio */ }
-    }
+  }
+  function unlockAudio() {
+    if (audioCtx || !soundOn()) return;
+    try {
+      const AC = window.AudioContext || window.webkitAudioContext;
+      if (AC) audioCtx = new AC();
+    } catch (e) { /* no audio */ }
   }
 
-  async function setAlert(ticker, tr) {
-    askNotifications();
-    const input = tr.querySelector('.threshold');
-    const type = tr.querySelector('.type').value;
+  /* Resolves true when the user confirms in the page's dialog. */
+  function confirmFar(text) {
+    const d = el('confirm');
+    el('confirm-text').textContent = text;
+    if (typeof d.showModal !== 'function') return Promise.resolve(window.confirm(text));
+    return new Promise((resolve) => {
+      d.returnValue = 'cancel';
+      d.addEventListener('close', () => resolve(d.returnValue === 'ok'), {once: true});
+      d.showModal();
+      d.querySelector('[value="cancel"]').focus();
+    });
+  }
+
+  async function setAlert(r) {
+    unlockAudio();
+    const input = r.input;
+    const type = r.type.value;
     const threshold = Number(input.value);
     if (input.value.trim() === '' || !isFinite(threshold) || threshold <= 0) {
-      showMessage('Enter a threshold greater than 0 for ' + ticker);
+      showMessage('Enter a threshold greater than 0 for ' + r.ticker);
+      input.setAttribute('aria-invalid', 'true');
       input.focus();
       return;
     }
-    const btn = tr.querySelector('.set-alert');
-    btn.disabled = true;
+    input.removeAttribute('aria-invalid');
+    const shown = fmtNum(threshold, r.ticker, true);
+    if (r.last > 0 && (threshold > FAR_FACTOR * r.last || threshold < r.last / FAR_FACTOR)) {
+      const ok = await confirmFar(r.ticker + ' is at ' + fmtNum(r.last, r.ticker) + ': ' + shown +
+        ' is more than ' + FAR_FACTOR + ' times ' + (threshold > r.last ? 'above' : 'below') +
+        ' it. Set an alert ' + type + ' ' + shown + ' anyway?');
+      if (!ok) { input.focus(); return; }
+    }
+    r.button.disabled = true;
     try {
       const resp = await fetch('/api/set-alert', {
         method: 'POST',
         headers: {'Content-Type': 'application/json'},
-        body: JSON.stringify({ticker: ticker, threshold: threshold, type: type}),
+        body: JSON.stringify({ticker: r.ticker, threshold: threshold, type: type}),
       });
       if (!resp.ok) {
         showMessage('Alert not set: ' + await errorText(resp));
         return;
       }
-      const body = await resp.json();
-      showMessage(body.message || ('Alert set for ' + ticker), 'ok');
+      await resp.json();
+      showMessage('Alert set: ' + r.ticker + ' ' + type + ' ' + shown, 'ok');
       input.value = '';
+      askNotifications();
       loadAlerts();
     } catch (e) {
       showMessage('Alert not set: the server is unreachable');
     } finally {
-      btn.disabled = false;
+      r.button.disabled = false;
+      input.focus();
     }
   }
 
   async function deleteAlert(id, btn) {
+    refocusAlerts = document.activeElement === btn;
     btn.disabled = true;
     try {
       const resp = await fetch('/api/delete-alert/' + encodeURIComponent(id), {method: 'DELETE'});
@@ -417,10 +649,27 @@
   }
 
   /* ---------- start ---------- */
+  function jumpTo(ev) {
+    const target = document.querySelector(ev.currentTarget.getAttribute('href'));
+    if (!target) return;
+    ev.preventDefault();
+    target.scrollIntoView({block: 'start'});
+    target.focus({preventScroll: true});
+  }
+
   function start() {
     setStatus(false);
     el('status').textContent = 'Connecting…';
+    showSound();
+    el('sound').addEventListener('click', toggleSound);
+    el('recent-more').addEventListener('click', () => {
+      historyShown += RECENT_PAGE * 2;
+      renderHistory();
+    });
+    document.querySelectorAll('.phone-bar a, a.skip').forEach((a) => a.addEventListener('click', jumpTo));
     loadTickers().then(startPriceStream);
+    setInterval(() => rows.forEach(showAge), 1000);
+    setInterval(loadTickers, UNIVERSE_REFRESH_MS);
     loadAlerts();
     loadHistory().then(startAlertStream);
   }

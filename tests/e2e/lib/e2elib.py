@@ -201,6 +201,15 @@ def topic_times(topic, key, last=1000):
     return got
 
 
+def announce(*tickers, source="replay", interval_ms=1000, valid_ms=600000):
+    """Puts made-up tickers in the webapps' asset universe (as a producer
+    announces its assets) for ten minutes, for a test that then publishes
+    their ticks: they leave the dashboard of the test stack after that."""
+    for t in tickers:
+        k, v = testkit.asset_record(t, source=source, interval_ms=interval_ms, valid_ms=valid_ms)
+        publish(testkit.ASSETS_TOPIC, k, v)
+
+
 def tick_json(ticker, price):
     # "replay" is a source the webapp accepts and the dashboard shows as such.
     return json.dumps({"ticker": ticker, "price": price, "timestamp": time.time(),
@@ -344,5 +353,5 @@ def ms(v):
 
 __all__ = ["request", "connection", "source_for", "cookie_of", "replica_pid", "FLOOD_ADDR",
            "PROBE_ADDR", "new_user", "tickers", "live_prices", "nginx_setting", "stack", "health_port",
-           "publish", "topic_times", "tick_json", "Stream", "percentile", "ms", "statistics",
+           "publish", "announce", "topic_times", "tick_json", "Stream", "percentile", "ms", "statistics",
            "HOST", "PORT", "STATE", "WEBAPP_PORTS", "KAFKA", "STACK", "nginx_address", "testkit"]
