@@ -420,7 +420,7 @@ def test_yahoo_backoff_per_symbol(binary, tmp, kcat):
     def behaviour(st, symbol, n):
         if symbol == "AAPL":
             return 429, {}, {"finance": {"error": "Too Many Requests"}}, 0
-        return 200, {}, chart(symbol, 50 + n), 0
+        return 200, {}, chart(symbol, 50 + n, extra={"chartPreviousClose": 49.5}), 0
 
     st = YahooState(behaviour)
     srv = YahooServer(st)
@@ -448,6 +448,44 @@ def test_yahoo_backoff_per_symbol(binary, tmp, kcat):
     assert lines and all("symbol=AAPL" in l for l in lines), lines[:3]
     assert "in_a_row=%d" % len(gaps) in lines[-1] or "in_a_row=%d" % len(aapl) in lines[-1], \
         lines[-1]
+    # Yahoo's chartPreviousClose is the price messages' previous_close.
+    msgs = [m for _, _, m in consume(topic) if m["ticker"] == "MSFT"]
+    assert msgs and all(m.get("previous_close") == 49.5 for m in msgs), msgs[:2]
+
+
+def test_sim_previous_close(binary, tmp, kcat):
+    """The simulator's previous close: the start price on the first
+    simulated day, then each day's last price (SIM_DAY_S); every tick says
+    its asset's decimals (NG=F four, gold two) and is quoted with them."""
+    topic = unique("it-prod-close")
+    p = Producer(binary, {"PRICE_SOURCE": "sim", "TOPIC_PRICES": topic, "SIM_DAY_S": "2",
+                          "PRICE_INTERVAL_MS": "100", "TICKERS": "NG=F,GC=F",
+                          "SIM_VOL_SCALE": "20"}, tmp)
+    try:
+        time.sleep(6.5)
+    finally:
+        p.stop()
+    raw = consume(topic)
+    check_contract(raw)
+    msgs = [m for _, _, m in raw]
+    for t, dec in (("NG=F", 4), ("GC=F", 2)):
+        ticks = [m for m in msgs if m["ticker"] == t]
+        assert len(ticks) > 40, "%s: %d ticks" % (t, len(ticks))
+        assert all(m.get("decimals") == dec for m in ticks), "%s decimals %r" % (t, ticks[0])
+        assert all(round(m["price"], dec) == m["price"] for m in ticks), "%s not quoted" % t
+        days = {}
+        for m in ticks:
+            days.setdefault(int(m["timestamp"] // 2), []).append(m)
+        order = sorted(days)
+        assert len(order) >= 3, "%s: %d simulated days" % (t, len(order))
+        for d in order:
+            closes = {m["previous_close"] for m in days[d]}
+            assert len(closes) == 1, "%s day %d: previous closes %r" % (t, d, closes)
+        for a, b in zip(order, order[1:]):
+            if b == a + 1:
+                assert days[b][0]["previous_close"] == days[a][-1]["price"], (
+                    "%s: day %d's previous close %r, day %d ended at %r" % (
+                        t, b, days[b][0]["previous_close"], a, days[a][-1]["price"]))
 
 
 def test_auto_switch(binary, tmp, kcat):
