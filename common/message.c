@@ -228,60 +228,6 @@ static int msg_get_evid(json_t *root, const char *key, char out[EVID_TEXT_MAX], 
     return 0;
 }
 
-/* The optional fields of a price: previous_close (> 0) and decimals. */
-static int msg_price_optional(json_t *root, struct price_msg *m, char *err, size_t errlen)
-{
-    json_t *d = json_object_get(root, "decimals");
-
-    if (json_object_get(root, "previous_close") != NULL &&
-        msg_get_num(root, "previous_close", 1, &m->previous_close, err, errlen) != 0)
-        return -1;
-    if (d == NULL)
-        return 0;
-    if (!json_is_integer(d) || json_integer_value(d) < 0 ||
-        json_integer_value(d) > MSG_DECIMALS_MAX) {
-        snprintf(err, errlen, "field 'decimals' must be an integer 0..%d", MSG_DECIMALS_MAX);
-        return -1;
-    }
-    m->decimals = (int)json_integer_value(d);
-    m->has_decimals = 1;
-    return 0;
-}
-
-int price_msg_decode(const char *data, size_t len, struct price_msg *m, char *err, size_t errlen)
-{
-    json_t *root = msg_load(data, len, err, errlen);
-    int rc = -1;
-
-    if (root == NULL)
-        return -1;
-    memset(m, 0, sizeof(*m));
-    if (msg_get_str(root, "ticker", 1, NULL, m->ticker, sizeof(m->ticker), err, errlen) != 0)
-        goto out;
-    if (!msg_ticker_valid(m->ticker)) {
-        snprintf(err, errlen, "field 'ticker' is not a valid symbol");
-        goto out;
-    }
-    if (msg_get_num(root, "price", 1, &m->price, err, errlen) != 0 ||
-        msg_get_num(root, "timestamp", 1, &m->timestamp, err, errlen) != 0 ||
-        msg_get_str(root, "company", 0, m->ticker, m->company, sizeof(m->company), err, errlen) !=
-            0 ||
-        msg_get_str(root, "display_name", 0, m->ticker, m->display_name, sizeof(m->display_name),
-                    err, errlen) != 0 ||
-        msg_get_str(root, "source", 0, "sim", m->source, sizeof(m->source), err, errlen) != 0)
-        goto out;
-    if (!msg_source_valid(m->source)) {
-        snprintf(err, errlen, "field 'source' must be yahoo, sim or replay");
-        goto out;
-    }
-    if (msg_price_optional(root, m, err, errlen) != 0)
-        goto out;
-    rc = 0;
-out:
-    json_decref(root);
-    return rc;
-}
-
 /* A required integer field in lo..hi. */
 static int msg_get_long(json_t *root, const char *key, long lo, long hi, long *out, char *err,
                         size_t errlen)
@@ -296,6 +242,77 @@ static int msg_get_long(json_t *root, const char *key, long lo, long hi, long *o
     return 0;
 }
 
+/* The required "ticker", a valid symbol. */
+static int msg_get_ticker(json_t *root, char *out, size_t outlen, char *err, size_t errlen)
+{
+    if (msg_get_str(root, "ticker", 1, NULL, out, outlen, err, errlen) != 0)
+        return -1;
+    if (!msg_ticker_valid(out)) {
+        snprintf(err, errlen, "field 'ticker' is not a valid symbol");
+        return -1;
+    }
+    return 0;
+}
+
+/* The names of an asset (company, display_name: the ticker when absent) and
+ * its source ("yahoo", "sim" or "replay"; "sim" when absent unless
+ * required). */
+static int msg_get_names_source(json_t *root, const char *ticker, char *company, size_t clen,
+                                char *name, size_t nlen, int source_required, char *source,
+                                size_t slen, char *err, size_t errlen)
+{
+    if (msg_get_str(root, "company", 0, ticker, company, clen, err, errlen) != 0 ||
+        msg_get_str(root, "display_name", 0, ticker, name, nlen, err, errlen) != 0 ||
+        msg_get_str(root, "source", source_required, source_required ? NULL : "sim", source, slen,
+                    err, errlen) != 0)
+        return -1;
+    if (!msg_source_valid(source)) {
+        snprintf(err, errlen, "field 'source' must be yahoo, sim or replay");
+        return -1;
+    }
+    return 0;
+}
+
+/* The optional fields of a price: previous_close (> 0) and decimals. */
+static int msg_price_optional(json_t *root, struct price_msg *m, char *err, size_t errlen)
+{
+    long d;
+
+    if (json_object_get(root, "previous_close") != NULL &&
+        msg_get_num(root, "previous_close", 1, &m->previous_close, err, errlen) != 0)
+        return -1;
+    if (json_object_get(root, "decimals") == NULL)
+        return 0;
+    if (msg_get_long(root, "decimals", 0, MSG_DECIMALS_MAX, &d, err, errlen) != 0)
+        return -1;
+    m->decimals = (int)d;
+    m->has_decimals = 1;
+    return 0;
+}
+
+int price_msg_decode(const char *data, size_t len, struct price_msg *m, char *err, size_t errlen)
+{
+    json_t *root = msg_load(data, len, err, errlen);
+    int rc = -1;
+
+    if (root == NULL)
+        return -1;
+    memset(m, 0, sizeof(*m));
+    if (msg_get_ticker(root, m->ticker, sizeof(m->ticker), err, errlen) != 0)
+        goto out;
+    if (msg_get_num(root, "price", 1, &m->price, err, errlen) != 0 ||
+        msg_get_num(root, "timestamp", 1, &m->timestamp, err, errlen) != 0 ||
+        msg_get_names_source(root, m->ticker, m->company, sizeof(m->company), m->display_name,
+                             sizeof(m->display_name), 0, m->source, sizeof(m->source), err,
+                             errlen) != 0 ||
+        msg_price_optional(root, m, err, errlen) != 0)
+        goto out;
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
 int asset_msg_decode(const char *data, size_t len, struct asset_msg *m, char *err, size_t errlen)
 {
     json_t *root = msg_load(data, len, err, errlen);
@@ -304,26 +321,16 @@ int asset_msg_decode(const char *data, size_t len, struct asset_msg *m, char *er
     if (root == NULL)
         return -1;
     memset(m, 0, sizeof(*m));
-    if (msg_get_str(root, "ticker", 1, NULL, m->ticker, sizeof(m->ticker), err, errlen) != 0)
+    if (msg_get_ticker(root, m->ticker, sizeof(m->ticker), err, errlen) != 0)
         goto out;
-    if (!msg_ticker_valid(m->ticker)) {
-        snprintf(err, errlen, "field 'ticker' is not a valid symbol");
-        goto out;
-    }
-    if (msg_get_str(root, "company", 0, m->ticker, m->company, sizeof(m->company), err, errlen) !=
-            0 ||
-        msg_get_str(root, "display_name", 0, m->ticker, m->display_name, sizeof(m->display_name),
-                    err, errlen) != 0 ||
-        msg_get_str(root, "source", 1, NULL, m->source, sizeof(m->source), err, errlen) != 0 ||
+    if (msg_get_names_source(root, m->ticker, m->company, sizeof(m->company), m->display_name,
+                             sizeof(m->display_name), 1, m->source, sizeof(m->source), err,
+                             errlen) != 0 ||
         msg_get_long(root, "interval_ms", 1, MSG_ASSET_INTERVAL_MAX, &m->interval_ms, err,
                      errlen) != 0 ||
         msg_get_long(root, "valid_ms", 1, MSG_ASSET_VALID_MAX, &m->valid_ms, err, errlen) != 0 ||
         msg_get_num(root, "published_at", 1, &m->published_at, err, errlen) != 0)
         goto out;
-    if (!msg_source_valid(m->source)) {
-        snprintf(err, errlen, "field 'source' must be yahoo, sim or replay");
-        goto out;
-    }
     rc = 0;
 out:
     json_decref(root);
