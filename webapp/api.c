@@ -58,22 +58,14 @@ enum MHD_Result api_dashboard(struct api_call *c, const struct asset *a)
     char user[COOKIE_USER_LEN + 1];
     char value[COOKIE_VALUE_LEN + 1];
     char cookie[COOKIE_VALUE_LEN + 128];
-    char etag[ASSETS_TAG_LEN + 3];
     struct MHD_Response *r;
     /* A visitor without a cookie gets the page, and one, even when cached. */
     int fresh = c->has_user && assets_not_modified(c->conn, a);
 
-    r = MHD_create_response_from_buffer(fresh ? 0 : a->len, (void *)(uintptr_t)a->data,
-                                        MHD_RESPMEM_PERSISTENT);
+    /* Revalidated on every load: it names the current script and style. */
+    r = assets_response(a, fresh, "no-cache");
     if (r == NULL)
         return MHD_NO;
-    snprintf(etag, sizeof(etag), "\"%s\"", a->tag);
-    MHD_add_response_header(r, "ETag", etag);
-    if (!fresh)
-        MHD_add_response_header(r, "Content-Type", a->type);
-    /* Revalidated on every load: it names the current script and style. */
-    MHD_add_response_header(r, "Cache-Control", "no-cache");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "Referrer-Policy", "same-origin");
     MHD_add_response_header(r, "Content-Security-Policy",
                             "default-src 'self'; img-src 'self' data:; object-src 'none'; "

@@ -212,19 +212,28 @@ enum MHD_Result assets_reply(struct MHD_Connection *conn, const struct asset *a)
     const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "v");
     int hashed = v != NULL && strcmp(v, a->tag) == 0;
     int fresh = assets_not_modified(conn, a);
+    struct MHD_Response *r =
+        assets_response(a, fresh, hashed ? "public, max-age=31536000, immutable" : "no-cache");
+
+    if (r == NULL)
+        return MHD_NO;
+    return reply_response(conn, fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
+}
+
+struct MHD_Response *assets_response(const struct asset *a, int fresh, const char *cache_control)
+{
     char etag[ASSETS_TAG_LEN + 3];
     struct MHD_Response *r;
 
     r = MHD_create_response_from_buffer(fresh ? 0 : a->len, (void *)(uintptr_t)a->data,
                                         MHD_RESPMEM_PERSISTENT);
     if (r == NULL)
-        return MHD_NO;
+        return NULL;
     snprintf(etag, sizeof(etag), "\"%s\"", a->tag);
     MHD_add_response_header(r, "ETag", etag);
-    MHD_add_response_header(r, "Cache-Control",
-                            hashed ? "public, max-age=31536000, immutable" : "no-cache");
+    MHD_add_response_header(r, "Cache-Control", cache_control);
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     if (!fresh)
         MHD_add_response_header(r, "Content-Type", a->type);
-    return reply_response(conn, fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, r);
+    return r;
 }

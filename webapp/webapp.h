@@ -436,6 +436,10 @@ const struct asset *assets_find(const char *path);
  * v argument is its tag, else no-cache (revalidate). */
 enum MHD_Result assets_reply(struct MHD_Connection *conn, const struct asset *a);
 
+/* a's response: its bytes (none when fresh: a 304's), ETag, Cache-Control,
+ * nosniff and, with the bytes, its Content-Type. NULL when out of memory. */
+struct MHD_Response *assets_response(const struct asset *a, int fresh, const char *cache_control);
+
 /* True when the request's If-None-Match names a's ETag. */
 int assets_not_modified(struct MHD_Connection *conn, const struct asset *a);
 
