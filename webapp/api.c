@@ -161,6 +161,8 @@ enum MHD_Result api_set_alert(struct api_call *c)
                            "'.', ':')");
     if (request_parse_set_alert(c->body, c->body_len, &req, err, sizeof(err)) != 0)
         return reply_error(c->conn, 400, err);
+    if (!prices_known(req.ticker) && !fanout_universe_loaded())
+        return reply_error(c->conn, 503, "The asset list is still being read from Kafka; retry");
     if (!prices_known(req.ticker)) {
         snprintf(err, sizeof(err),
                  "Unknown ticker: %s is not one of the assets the producers publish", req.ticker);

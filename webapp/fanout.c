@@ -38,6 +38,10 @@ static int fanout_started[FANOUT_THREADS];
 static atomic_int fanout_quit;
 static _Atomic(rd_kafka_t *) fanout_rk[FANOUT_THREADS]; /* closed by fanout_free */
 
+/* Partitions of the asset topic read to their end once (its records when
+ * the reader started): the universe is loaded when none is left. */
+static atomic_int fanout_assets_left = -1; /* -1: reader not assigned yet */
+
 static atomic_uint_fast64_t fanout_prices;
 static atomic_uint_fast64_t fanout_alerts;
 static atomic_uint_fast64_t fanout_bad;
@@ -79,9 +83,13 @@ static void fanout_kafka_error(const rd_kafka_message_t *m, const char *topic)
  * broker; NULL when stopping. */
 static rd_kafka_t *fanout_reader(const char *topic, const char *client_id, int from_start)
 {
+    /* The whole-topic reader is told when it reaches a partition's end. */
     static const char *const extra[] = {"fetch.wait.max.ms", "5", NULL};
-    struct kafka_opts o = {
-        .bootstrap = fanout_opts.bootstrap, .client_id = client_id, .extra = extra};
+    static const char *const extra_eof[] = {"fetch.wait.max.ms", "5", "enable.partition.eof",
+                                            "true", NULL};
+    struct kafka_opts o = {.bootstrap = fanout_opts.bootstrap,
+                           .client_id = client_id,
+                           .extra = from_start ? extra_eof : extra};
     char err[KAFKA_ERR_MAX];
     rd_kafka_t *rk;
 
@@ -377,26 +385,56 @@ static void fanout_asset_one(const rd_kafka_message_t *m)
         fanout_bad_message(fanout_opts.topic_assets, "universe full");
 }
 
+/* Counts a partition's first end of the asset topic; the last one loads
+ * the universe. seen has a flag per partition (at most FANOUT_ASSET_PARTS). */
+static void fanout_asset_eof(const rd_kafka_message_t *m, unsigned char *seen, int parts)
+{
+    if (m->partition < 0 || m->partition >= parts || seen[m->partition])
+        return;
+    seen[m->partition] = 1;
+    if (atomic_fetch_sub(&fanout_assets_left, 1) == 1)
+        log_info("asset universe loaded", "topic=%s partitions=%d", fanout_opts.topic_assets,
+                 parts);
+}
+
+#define FANOUT_ASSET_PARTS 1024
+
 static void *fanout_asset_main(void *arg)
 {
+    static unsigned char seen[FANOUT_ASSET_PARTS];
+    rd_kafka_topic_partition_list_t *parts = NULL;
     rd_kafka_t *rk;
+    int n = 0;
 
     (void)arg;
     rk = fanout_reader(fanout_opts.topic_assets, "webapp-assets", 1);
     if (rk == NULL)
         return NULL;
     atomic_store(&fanout_rk[2], rk);
+    if (rd_kafka_assignment(rk, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        n = parts->cnt < FANOUT_ASSET_PARTS ? parts->cnt : FANOUT_ASSET_PARTS;
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+    memset(seen, 0, sizeof(seen));
+    atomic_store(&fanout_assets_left, n);
     while (fanout_running()) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, FANOUT_POLL_MS);
         if (m == NULL)
             continue;
-        if (m->err)
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            fanout_asset_eof(m, seen, n);
+        else if (m->err)
             fanout_kafka_error(m, fanout_opts.topic_assets);
         else
             fanout_asset_one(m);
         rd_kafka_message_destroy(m);
     }
     return NULL;
+}
+
+int fanout_universe_loaded(void)
+{
+    return atomic_load(&fanout_assets_left) == 0;
 }
 
 int fanout_start(const struct fanout_opts *o, char *err, size_t errlen)
@@ -449,6 +487,10 @@ int fanout_kafka_ok(char *why, size_t whylen)
             fanout_health_ok = 0;
             snprintf(fanout_health_why, sizeof(fanout_health_why), "waiting for topic %s",
                      rk == NULL ? fanout_opts.topic_prices : fanout_opts.topic_alerts);
+        } else if (!fanout_universe_loaded()) {
+            fanout_health_ok = 0;
+            snprintf(fanout_health_why, sizeof(fanout_health_why), "reading topic %s",
+                     fanout_opts.topic_assets);
         } else if (kafka_ping(rk, 500) != 0) {
             fanout_health_ok = 0;
             snprintf(fanout_health_why, sizeof(fanout_health_why), "no broker answered");

@@ -82,6 +82,11 @@ static const struct config_var webapp_vars[] = {
      CONFIG_LONG(WC, streams_per_user, 1, 1000)},
     {"SHUTDOWN_GRACE_MS", "5000", "on SIGTERM, how long requests in flight may finish",
      CONFIG_LONG(WC, shutdown_grace_ms, 0, 60000)},
+    {"WEBAPP_START_WAIT_MS", "10000",
+     "at start, how long to wait for the asset universe (the whole asset topic) before "
+     "listening; past it the webapp listens all the same, and set-alert answers 503 until "
+     "the universe is read",
+     CONFIG_LONG(WC, start_wait_ms, 0, 600000)},
     {"WEBAPP_STATIC_DIR", NULL, "serve index.html, app.js, style.css from this folder",
      CONFIG_STRING(WC, static_dir), .flags = CONFIG_EMPTY_OK, .shown = "(built in)"},
     {"WEBAPP_INSTANCE", NULL,
@@ -188,6 +193,7 @@ static int webapp_start(const struct webapp_config *cfg, struct webapp_stats *st
                                    .topic_alerts = cfg->topic_alerts,
                                    .topic_assets = cfg->topic_assets,
                                    .redis = &cfg->common};
+    const int64_t deadline = time_mono_ms() + cfg->start_wait_ms;
 
     if (hub_init(&ho) != 0) {
         snprintf(err, errlen, "out of memory");
@@ -201,9 +207,17 @@ static int webapp_start(const struct webapp_config *cfg, struct webapp_stats *st
         snprintf(err, errlen, "cannot start the store thread");
         return -1;
     }
-    if (http_start(cfg, stats, err, errlen) != 0)
+    if (fanout_start(&fo, err, errlen) != 0)
         return -1;
-    return fanout_start(&fo, err, errlen);
+    /* Requests come once the readers exist and the asset universe is read
+     * (a replica restarted behind nginx then never answers "unknown ticker"
+     * for a real one); without Kafka it listens after start_wait_ms all
+     * the same, and set-alert answers 503 until the universe is read. */
+    while (!fanout_universe_loaded() && time_mono_ms() < deadline && signals_running())
+        time_sleep_ms(10);
+    if (!fanout_universe_loaded())
+        log_warn("listening before the asset universe is read", "topic=%s", cfg->topic_assets);
+    return http_start(cfg, stats, err, errlen);
 }
 
 /* Stops accepting, ends the streams, waits for requests in flight. */

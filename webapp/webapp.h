@@ -42,6 +42,7 @@ struct webapp_config {
     long retry_ms;
     long streams_per_user;
     long shutdown_grace_ms;
+    long start_wait_ms; /* for the asset universe before listening */
     char static_dir[1024]; /* "" = the assets built into the binary */
     char instance[64];     /* X-Served-By value: WEBAPP_INSTANCE, or the port */
 };
@@ -398,6 +399,11 @@ int fanout_start(const struct fanout_opts *o, char *err, size_t errlen);
 void fanout_stop(void);
 /* Closes the readers; after fanout_stop and once no request runs. */
 void fanout_free(void);
+
+/* True once the asset topic was read to the end it had when its reader
+ * started: before, set-alert cannot tell an unknown ticker from one not
+ * read yet. */
+int fanout_universe_loaded(void);
 
 /* Kafka reachability for /health, checked at most once a second. Returns 0
  * when a broker answered; fills why otherwise. */

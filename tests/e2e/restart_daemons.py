@@ -234,6 +234,36 @@ def test_nginx(check):
     stream.close()
 
 
+def test_sigterm_with_kafka_down(check):
+    """Kafka down: SIGTERM still ends every daemon cleanly (exit 0, its
+    'stopped' line) within the stack's 15 s grace; then all come back. A
+    group member's close waits for the coordinator up to session.timeout.ms
+    (10 s) for its last commit: the consumer and notifier take about that."""
+    daemons = ["producer", "consumer", "notifier", "webapp-0"]
+    rc, out = e.stack("stop", "kafka")
+    check(rc == 0, f"./stack stop kafka exited {rc}: {out[-300:]}")
+    time.sleep(2)  # the daemons notice: their connections fail
+    try:
+        for name in daemons:
+            log = os.path.join(e.STATE, "log", f"{name}.log")
+            pid = pid_of(name)
+            t0 = time.time()
+            rc, out = e.stack("stop", name)
+            took = time.time() - t0
+            tail = open(log, errors="replace").read()[-4000:] if os.path.exists(log) else ""
+            print(f"    {name}: stopped in {took:.1f}s with Kafka down")
+            check(rc == 0 and pid is not None and not alive(pid), f"{name} did not stop: {out}")
+            check(took < 14, f"{name} took {took:.1f}s to stop with Kafka down (SIGKILL at 15)")
+            check("SIGKILL" not in out, f"{name} needed SIGKILL: {out}")
+            check(re.search(r" (stopped|stopping)", tail) is not None,
+                  f"{name}: no stop line at the end of its log")
+    finally:
+        rc, out = e.stack("start", "kafka", *daemons)
+        print("    | " + out.strip().replace("\n", "\n    | "))
+    check(rc == 0, f"./stack start after the outage exited {rc}")
+    wait_known()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def known_ticker(e2e_stack):
     """TICKER is known to both replicas before the tests set alerts on it."""

@@ -875,6 +875,93 @@ def test_tickers_and_universe(main_webapp):
     produce(TOPIC_S, [("x", "not json"), ("X", '{"ticker":"X","source":"sim"}')])
 
 
+def spawn_webapp(port, logf, extra=None):
+    """A webapp on port, not waited for."""
+    env = dict(os.environ)
+    env.update({
+        "KAFKA_BOOTSTRAP_SERVERS": BOOT, "REDIS_HOST": REDIS_HOST, "REDIS_PORT": REDIS_PORT,
+        "WEBAPP_PORT": str(port), "LISTEN_HOST": HOST, "COOKIE_SECRET": SECRET,
+        "TOPIC_PRICES": TOPIC_P, "TOPIC_ALERTS": TOPIC_A, "TOPIC_ASSETS": TOPIC_S,
+        "WEBAPP_THREADS": "2", "LOG_LEVEL": "info"})
+    env.update(extra or {})
+    return subprocess.Popen([WEBAPP], env=env, stdout=logf, stderr=logf)
+
+
+def first_answer(proc, port, method, path, body=None, cookie=None, limit=30):
+    """The answer to a request sent the moment port accepts connections."""
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        assert proc.poll() is None, f"webapp exited with {proc.returncode}"
+        try:
+            return request(method, port, path, body=body, cookie=cookie)
+        except ConnectionRefusedError:
+            time.sleep(0.002)
+    raise AssertionError(f"port {port} never accepted a connection")
+
+
+def stop_webapp(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(timeout=20) == 0, f"exit status {proc.returncode} after SIGTERM"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_first_request_knows_the_universe(main_webapp, logdir):
+    """a (re)started webapp listens once the asset topic is read: its very
+    first set-alert of a real ticker is accepted (a replica restarted behind
+    nginx once answered 'Unknown ticker' for a few hundred ms)"""
+    _, c = new_user()
+    for i in range(3):
+        port = free_port()
+        with open(os.path.join(logdir, f"webapp-start-{i}.log"), "wb") as logf:
+            proc = spawn_webapp(port, logf)
+            try:
+                r = first_answer(proc, port, "POST", "/api/set-alert",
+                                 {"ticker": TA, "threshold": 1e9, "type": "above"}, c)
+                assert r.status == 200, f"start {i}: first set-alert {r.status} {r.body!r}"
+                r = request("GET", port, "/health")
+                assert r.status == 200, f"start {i}: health {r.status} {r.body!r}"
+            finally:
+                stop_webapp(proc)
+        log = open(os.path.join(logdir, f"webapp-start-{i}.log"), "rb").read()
+        assert 0 <= log.find(b"asset universe loaded") < log.find(b" webapp started "), (
+            f"start {i}: listened before the universe was read")
+    alerts = req("GET", "/api/get-alerts", cookie=c).json()["alerts"]
+    assert len(alerts) == 3, f"{len(alerts)} alerts stored of 3 accepted"
+
+
+def test_start_without_kafka(main_webapp, logdir):
+    """no broker at start: the webapp listens after WEBAPP_START_WAIT_MS all
+    the same, says why on /health, and set-alert is a 503 to retry (never a
+    400 for a ticker it has not read yet); SIGTERM still ends it at once"""
+    port = free_port()
+    with open(os.path.join(logdir, "webapp-nokafka.log"), "wb") as logf:
+        proc = spawn_webapp(port, logf, {"KAFKA_BOOTSTRAP_SERVERS": f"{HOST}:{free_port()}",
+                                         "WEBAPP_START_WAIT_MS": "500"})
+        try:
+            t0 = time.time()
+            r = first_answer(proc, port, "GET", "/health")
+            assert time.time() - t0 >= 0.4, f"listened after {time.time() - t0:.2f}s, not 0.5s"
+            assert r.status == 503 and r.json().get("kafka", "ok") != "ok", (
+                f"health without Kafka: {r.status} {r.body!r}")
+            _, c = new_user()
+            r = request("POST", port, "/api/set-alert",
+                        body={"ticker": TA, "threshold": 1, "type": "above"}, cookie=c)
+            assert r.status == 503 and "still being read" in r.json()["error"], (
+                f"set-alert before the universe: {r.status} {r.body!r}")
+            assert req("GET", "/api/get-alerts", cookie=c).json()["alerts"] == [], (
+                "a refused set-alert stored an alert")
+            t0 = time.time()
+        finally:
+            stop_webapp(proc)
+        assert time.time() - t0 < 5, f"SIGTERM took {time.time() - t0:.1f}s"
+    log = open(os.path.join(logdir, "webapp-nokafka.log"), "rb").read()
+    assert b"listening before the asset universe is read" in log, "no log line for the wait"
+
+
 def test_stream_prices(main_webapp):
     """price stream: snapshot, live, heartbeat"""
     s = Sse("/api/stream-prices")
