@@ -42,7 +42,7 @@ struct webapp_config {
     long retry_ms;
     long streams_per_user;
     long shutdown_grace_ms;
-    long start_wait_ms; /* for the asset universe before listening */
+    long start_wait_ms;    /* for the asset universe before listening */
     char static_dir[1024]; /* "" = the assets built into the binary */
     char instance[64];     /* X-Served-By value: WEBAPP_INSTANCE, or the port */
 };
