@@ -43,6 +43,7 @@ static _Atomic(rd_kafka_t *) fanout_rk[FANOUT_THREADS]; /* closed by fanout_free
 static atomic_int fanout_assets_left = -1; /* -1: reader not assigned yet */
 
 static atomic_uint_fast64_t fanout_prices;
+static atomic_uint_fast64_t fanout_batches;
 static atomic_uint_fast64_t fanout_alerts;
 static atomic_uint_fast64_t fanout_bad;
 
@@ -188,6 +189,7 @@ static void fanout_price_batch(rd_kafka_t *rk, struct buf *b)
     if (n > 0 && b->len > 0) {
         ev = sse_event_new(b->data, b->len, n, batch);
         if (ev != NULL) {
+            atomic_fetch_add(&fanout_batches, 1);
             hub_publish_prices(ev);
             stream_publish(ev);
         }
@@ -509,6 +511,7 @@ int fanout_kafka_ok(char *why, size_t whylen)
 void fanout_counts_get(struct fanout_counts *out)
 {
     out->prices = atomic_load(&fanout_prices);
+    out->batches = atomic_load(&fanout_batches);
     out->alerts = atomic_load(&fanout_alerts);
     out->bad_messages = atomic_load(&fanout_bad);
 }

@@ -70,6 +70,10 @@ void stats_render(struct webapp_stats *s, struct buf *out)
     metrics_counter(out, "webapp_alerts_deleted_total", "Alerts removed by delete-alert.",
                     atomic_load(&s->alerts_deleted));
     metrics_counter(out, "webapp_kafka_prices_total", "Price ticks read from Kafka.", f.prices);
+    metrics_counter(out, "webapp_price_batches_total",
+                    "Price events sent to every price stream: the ticks read together "
+                    "(a burst), one write per stream each.",
+                    f.batches);
     metrics_counter(out, "webapp_kafka_alerts_total", "Alerts read from Kafka.", f.alerts);
     metrics_counter(out, "webapp_kafka_bad_messages_total",
                     "Malformed messages skipped on either topic.", f.bad_messages);

@@ -13,7 +13,14 @@
  * each stream ends after what is queued, with the last chunk.
  *
  * Ownership: a loop's clients and their queues are its thread's alone; the
- * inbox (new sockets, events, flags) is under the loop's lock. */
+ * inbox (new sockets, events, flags) is under the loop's lock.
+ *
+ * A pass over the streams takes the batches waiting in the inbox together
+ * (each stream gets all it lacks with one writev), and every
+ * STREAM_JOIN_EVERY streams looks at the inbox again: a batch published
+ * while the pass is under way (the late piece of a burst Kafka handed over in
+ * two) joins it for the streams still ahead, and a short second pass gives it
+ * to those behind, instead of a whole pass of its own after this one. */
 #include "webapp.h"
 
 #include <errno.h>
@@ -40,11 +47,12 @@
 #define STREAM_HEAD_MAX 512
 #define STREAM_LAST_CHUNK "0\r\n\r\n"
 #define STREAM_INBOX_MAX 65536 /* sockets or events waiting for a loop */
+#define STREAM_JOIN_EVERY 256  /* streams between looks at the inbox in a pass */
 
 struct stream_cl {
     int fd;
-    uint32_t idx; /* in its loop's cl[] */
-    long long min_batch;
+    uint32_t idx;            /* in its loop's cl[] */
+    long long held;          /* the last batch it holds: its snapshot's, then each one sent */
     struct sse_event **ring; /* queued frames; the head one sent from off */
     uint32_t cap;
     uint32_t head;
@@ -226,28 +234,53 @@ static int stream_flush(struct stream_loop *l, struct stream_cl *c)
     return 0;
 }
 
-/* Sends ev to c: one send() when nothing is queued, else behind the queue. */
-static void stream_send(struct stream_loop *l, struct stream_cl *c, struct sse_event *ev)
+/* Sends evs[0..n) to c: one writev() when nothing is queued, else behind
+ * the queue; what the socket does not take is queued. */
+static void stream_send_n(struct stream_loop *l, struct stream_cl *c, struct sse_event *const *evs,
+                          size_t n)
 {
+    struct iovec iov[STREAM_IOV];
+    size_t i = 0;
     ssize_t w;
 
     if (c->count > 0) {
-        stream_queue(l, c, ev, 0);
+        for (; i < n; i++)
+            if (stream_queue(l, c, evs[i], 0) != 0)
+                return; /* dropped */
         return;
     }
-    w = send(c->fd, ev->data, ev->len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (w == (ssize_t)ev->len) {
-        atomic_fetch_add(&stream_sent, ev->messages);
-        if (c->ending)
-            stream_close(l, c);
-        return;
+    for (size_t k = 0; k < n; k++) {
+        iov[k].iov_base = evs[k]->data;
+        iov[k].iov_len = evs[k]->len;
     }
+    w = n == 1 ? send(c->fd, evs[0]->data, evs[0]->len, MSG_NOSIGNAL | MSG_DONTWAIT)
+               : writev(c->fd, iov, (int)n);
     if (w < 0 && errno != EAGAIN && errno != EINTR) {
         atomic_fetch_add(&stream_gone, 1);
         stream_close(l, c);
         return;
     }
-    stream_queue(l, c, ev, w > 0 ? (size_t)w : 0);
+    if (w < 0)
+        w = 0;
+    for (; i < n && (size_t)w >= evs[i]->len; i++) {
+        w -= (ssize_t)evs[i]->len;
+        atomic_fetch_add(&stream_sent, evs[i]->messages);
+    }
+    if (i == n) {
+        if (c->ending)
+            stream_close(l, c);
+        return;
+    }
+    if (stream_queue(l, c, evs[i], (size_t)w) != 0)
+        return;
+    for (i++; i < n; i++)
+        if (stream_queue(l, c, evs[i], 0) != 0)
+            return;
+}
+
+static void stream_send(struct stream_loop *l, struct stream_cl *c, struct sse_event *ev)
+{
+    stream_send_n(l, c, &ev, 1);
 }
 
 /* The Date value as libmicrohttpd writes it (RFC 7231 IMF-fixdate). */
@@ -332,7 +365,7 @@ static void stream_begin(struct stream_loop *l, int fd)
     ev.data.fd = fd;
     if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
         goto fail;
-    first = stream_first(&c->min_batch);
+    first = stream_first(&c->held);
     if (first == NULL)
         goto fail;
     c->idx = l->n;
@@ -349,14 +382,46 @@ fail:
     close(fd);
 }
 
-/* A batch to every stream that does not hold it yet. */
-static void stream_batch(struct stream_loop *l, struct sse_event *ev)
+/* Moves the batches published since into b (up to STREAM_IOV in all);
+ * sockets and flags stay in the inbox for the next round. */
+static void stream_join(struct stream_loop *l, struct sse_event **b, size_t *nb)
 {
-    for (uint32_t i = l->n; i-- > 0;) {
-        struct stream_cl *c = l->cl[i];
-        if (ev->batch == 0 || ev->batch > c->min_batch)
-            stream_send(l, c, ev);
-    }
+    size_t take, k;
+
+    pthread_mutex_lock(&l->lock);
+    take = l->nevs < STREAM_IOV - *nb ? l->nevs : STREAM_IOV - *nb;
+    for (k = 0; k < take; k++)
+        b[(*nb)++] = l->evs[k];
+    memmove(l->evs, l->evs + take, (l->nevs - take) * sizeof(*l->evs));
+    l->nevs -= take;
+    pthread_mutex_unlock(&l->lock);
+}
+
+/* The batches b[0..nb) (in publishing order) to every stream, each getting
+ * those it does not hold in one write; with join (no older batch waits
+ * elsewhere), batches published meanwhile join (stream_join). Drops the
+ * references of b. */
+static void stream_batches(struct stream_loop *l, struct sse_event **b, size_t nb, int join)
+{
+    size_t before;
+
+    do {
+        before = nb;
+        for (uint32_t i = l->n, seen = 0; i-- > 0; seen++) {
+            struct stream_cl *c = l->cl[i];
+            size_t k = 0;
+            if (join && seen % STREAM_JOIN_EVERY == STREAM_JOIN_EVERY - 1 && nb < STREAM_IOV)
+                stream_join(l, b, &nb);
+            while (k < nb && b[k]->batch <= c->held)
+                k++;
+            if (k == nb)
+                continue;
+            c->held = b[nb - 1]->batch;
+            stream_send_n(l, c, b + k, nb - k);
+        }
+    } while (nb > before); /* those passed before a batch joined lack it */
+    for (size_t k = 0; k < nb; k++)
+        sse_event_unref(b[k]);
 }
 
 static void stream_heartbeat_all(struct stream_loop *l)
@@ -403,9 +468,11 @@ static void stream_inbox(struct stream_loop *l)
     pthread_mutex_unlock(&l->lock);
     for (size_t i = 0; i < nfds; i++)
         stream_begin(l, fds[i]);
-    for (size_t i = 0; i < nevs; i++) {
-        stream_batch(l, evs[i]);
-        sse_event_unref(evs[i]);
+    for (size_t i = 0; i < nevs; i += STREAM_IOV) {
+        struct sse_event *b[STREAM_IOV];
+        size_t nb = nevs - i < STREAM_IOV ? nevs - i : STREAM_IOV;
+        memcpy(b, evs + i, nb * sizeof(*b));
+        stream_batches(l, b, nb, i + nb == nevs);
     }
     if (hb)
         stream_heartbeat_all(l);

@@ -411,6 +411,7 @@ int fanout_kafka_ok(char *why, size_t whylen);
 
 struct fanout_counts {
     uint64_t prices;
+    uint64_t batches; /* price events: one write per stream each */
     uint64_t alerts;
     uint64_t bad_messages;
 };

@@ -21,6 +21,7 @@ import os
 import random
 import re
 import secrets
+import selectors
 import shutil
 import signal
 import socket
@@ -1046,6 +1047,50 @@ def test_stream_raw_and_mhd_alike(main_webapp):
     assert price_streams() == base, "closed streams still counted"
 
 
+def test_stream_passes_in_order(main_webapp):
+    """600 raw price streams (a stream loop looks at its inbox again every 256
+    streams of a pass) and 1,000 ticks published as fast as Kafka takes them,
+    so batches arrive while a pass is under way and join it: every stream
+    gets every tick once, in order"""
+    n_streams, n_ticks, base = 600, 1000, 1_000_000
+    sel = selectors.DefaultSelector()
+    socks = []
+    try:
+        for _ in range(n_streams):
+            s = socket.create_connection((HOST, PORT))
+            s.sendall(b"GET /api/stream-prices HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.setblocking(False)
+            socks.append(s)
+            sel.register(s, selectors.EVENT_READ, len(socks) - 1)
+        bufs = [bytearray() for _ in socks]
+
+        def pump(seconds, done=None):
+            end = time.time() + seconds
+            while time.time() < end and not (done and done()):
+                for key, _ in sel.select(0.2):
+                    try:
+                        d = key.fileobj.recv(1 << 20)
+                    except BlockingIOError:
+                        continue
+                    if d:
+                        bufs[key.data].extend(d)
+        pump(10, lambda: all(b.count(b"retry:") for b in bufs))
+        assert all(b.count(b"retry:") for b in bufs), "not every stream got its snapshot"
+        produce(TOPIC_P, [tick(TA, base + i) for i in range(1, n_ticks + 1)])
+        last = str(base + n_ticks).encode()
+        pump(60, lambda: all(last in b for b in bufs))
+        pat = re.compile(rb'"ticker": ?"' + TA.encode() + rb'", ?"price": ?(\d+)')
+        for i, b in enumerate(bufs):
+            got = [int(x) for x in pat.findall(bytes(b)) if int(x) > base]
+            assert got == list(range(base + 1, base + n_ticks + 1)), (
+                f"stream {i}: {len(got)} ticks, first wrong at "
+                f"{next((j for j, (a, w) in enumerate(zip(got, range(base + 1, base + n_ticks + 1))) if a != w), len(got))}")
+    finally:
+        for s in socks:
+            s.close()
+        sel.close()
+
+
 STATE = {}
 
 
@@ -1236,6 +1281,9 @@ def test_metrics(main_webapp):
     assert vals["webapp_kafka_bad_messages_total"] >= 2, "bad ticks not counted"
     assert vals["webapp_alerts_duplicate_total"] >= 1, "duplicate alert not counted"
     assert vals['webapp_http_requests_total{code="413"}'] >= 2, "413 not counted"
+    assert 1 <= vals["webapp_price_batches_total"] <= vals["webapp_kafka_prices_total"], (
+        f"price batches {vals['webapp_price_batches_total']} for "
+        f"{vals['webapp_kafka_prices_total']} ticks")
 
 
 def sigterm_ends_streams(proc):
