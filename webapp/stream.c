@@ -390,10 +390,12 @@ static void stream_join(struct stream_loop *l, struct sse_event **b, size_t *nb)
 
     pthread_mutex_lock(&l->lock);
     take = l->nevs < STREAM_IOV - *nb ? l->nevs : STREAM_IOV - *nb;
-    for (k = 0; k < take; k++)
-        b[(*nb)++] = l->evs[k];
-    memmove(l->evs, l->evs + take, (l->nevs - take) * sizeof(*l->evs));
-    l->nevs -= take;
+    if (take > 0) {
+        for (k = 0; k < take; k++)
+            b[(*nb)++] = l->evs[k];
+        memmove(l->evs, l->evs + take, (l->nevs - take) * sizeof(*l->evs));
+        l->nevs -= take;
+    }
     pthread_mutex_unlock(&l->lock);
 }
 
