@@ -134,6 +134,12 @@ struct alert_store_sweep {
 int alert_store_sweep_step(struct redis_conn *rc, struct alert_store_sweep *s, double now,
                            char *err, size_t errlen);
 
+/* A note as stored and listed: its JSON string (quotes included, UTF-8 as
+ * it is, '"', '\\' escaped), into out, NUL-terminated. 0, or -1 when note
+ * is not a valid note (msg_note_check). */
+#define ALERT_STORE_NOTE_JSON_MAX (2 * MSG_NOTE_MAX + 2)
+int alert_store_note_json(const char *note, char out[ALERT_STORE_NOTE_JSON_MAX]);
+
 /* Writes a fresh random UUID v4 (36 chars + NUL) into out[37]. Returns 0, or
  * -1 if no random bytes could be had. */
 int alert_store_new_id(char out[37]);

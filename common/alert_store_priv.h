@@ -17,9 +17,7 @@
 #define ALERT_STORE_UNPENDED_TTL_S "3600"
 #define ALERT_STORE_STATE_ARMED 'a'
 #define ALERT_STORE_PENDING_AGE_S 60 /* a pending entry older than this is repaired */
-/* A note as stored, its JSON string: every character of MSG_NOTE_MAX
- * escaped at most as "\\", plus the quotes and the NUL. */
-#define ALERT_STORE_NOTE_JSON_MAX (2 * MSG_NOTE_MAX + 2)
+
 
 /* A script of common/lua/, loaded on first use (store_lua.h). */
 /* clang-format off */
@@ -65,10 +63,6 @@ int alert_store_disarm(struct redis_conn *rc, const char *ticker, const char *id
  * and *state. 0, or -1 when malformed. */
 int alert_store_parse_entry(const char *id, const char *entry, struct alert_record *rec,
                             char *state);
-
-/* The note as stored: its JSON string, into out. 0, or -1 when it is not a
- * valid note (msg_note_check) or does not fit. */
-int alert_store_note_json(const char *note, char out[ALERT_STORE_NOTE_JSON_MAX]);
 
 /* Writes the shortest decimal text that reads back as d (at most 17
  * digits) into out, NUL-terminated. Never fails. */

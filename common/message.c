@@ -108,6 +108,19 @@ int msg_note_check(const char *s, size_t len)
     return MSG_NOTE_OK;
 }
 
+int msg_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    unsigned long cp;
+
+    for (size_t i = 0, n; i < len; i += n) {
+        n = msg_utf8_next(u + i, len - i, &cp);
+        if (n == 0)
+            return 0;
+    }
+    return 1;
+}
+
 static int msg_dump(json_t *obj, char *out, size_t outlen)
 {
     size_t n;

@@ -100,6 +100,9 @@ int msg_id_valid(const char *s);
 #define MSG_NOTE_TOO_LONG (-3)
 int msg_note_check(const char *s, size_t len);
 
+/* True when s[0..len) is valid UTF-8 (as msg_note_check reads it). */
+int msg_utf8_valid(const char *s, size_t len);
+
 /* Writes the JSON of m into out (NUL-terminated). Returns its length, or -1
  * if a field is invalid (non-finite, empty ticker...) or out is too small. */
 int price_msg_encode(const struct price_msg *m, char *out, size_t outlen);
