@@ -124,8 +124,8 @@ int alert_store_list(struct redis_conn *rc, const char *user_id, struct alert_re
  * removed; an alert past its expiry is expired (alert_store_expire: out of
  * the index into its ticker's outbox, then into its user's history as
  * expired; the evaluator's outbox sweeper publishes it); an armed id whose
- * user entry is gone (a delete that stopped halfway) is disarmed. Safe from several processes at once. Zero-initialise
- * the struct; call every few seconds. now: Unix seconds. Returns the number
+ * user entry is gone (a delete that stopped halfway) is disarmed. Safe from several processes at
+ * once. Zero-initialise the struct; call every few seconds. now: Unix seconds. Returns the number
  * of repairs, or -1 with err (call again later). */
 struct alert_store_sweep {
     char user_cursor[REDIS_SCAN_CURSOR_MAX];

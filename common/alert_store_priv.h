@@ -18,7 +18,6 @@
 #define ALERT_STORE_STATE_ARMED 'a'
 #define ALERT_STORE_PENDING_AGE_S 60 /* a pending entry older than this is repaired */
 
-
 /* A script of common/lua/, loaded on first use (store_lua.h). */
 /* clang-format off */
 #define ALERT_STORE_SCRIPT(name) {(const char *)store_lua_##name, {0}}

@@ -183,11 +183,11 @@ int alert_msg_encode(const struct alert_msg *m, char *out, size_t outlen)
         msg_note_check(m->note, strlen(m->note)) != MSG_NOTE_OK)
         return -1;
     if (m->expired)
-        obj = json_pack("{s:s, s:s, s:s, s:f, s:s, s:s, s:I, s:f, s:s}", "alert_id", m->alert_id,
-                        "user_id", m->user_id, "ticker", m->ticker, "threshold", m->threshold,
-                        "type", alert_type_name(m->type), "status", "expired", "expires_at",
-                        (json_int_t)m->expires_at, "timestamp", m->timestamp, "message",
-                        m->message);
+        obj =
+            json_pack("{s:s, s:s, s:s, s:f, s:s, s:s, s:I, s:f, s:s}", "alert_id", m->alert_id,
+                      "user_id", m->user_id, "ticker", m->ticker, "threshold", m->threshold, "type",
+                      alert_type_name(m->type), "status", "expired", "expires_at",
+                      (json_int_t)m->expires_at, "timestamp", m->timestamp, "message", m->message);
     else
         obj = json_pack("{s:s, s:s, s:s, s:f, s:f, s:s, s:f, s:s}", "alert_id", m->alert_id,
                         "user_id", m->user_id, "ticker", m->ticker, "price", m->price, "threshold",

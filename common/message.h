@@ -17,8 +17,8 @@
 #define MSG_ID_MAX 64
 #define MSG_TEXT_MAX 256
 #define MSG_ERR_MAX 128
-#define MSG_DECIMALS_MAX 8 /* a price's decimals, at most */
-#define MSG_NOTE_CHARS 140 /* an alert's note: Unicode code points, at most */
+#define MSG_DECIMALS_MAX 8                    /* a price's decimals, at most */
+#define MSG_NOTE_CHARS 140                    /* an alert's note: Unicode code points, at most */
 #define MSG_NOTE_MAX (MSG_NOTE_CHARS * 4 + 1) /* its UTF-8 bytes, with the NUL */
 
 enum alert_type { ALERT_ABOVE = 0, ALERT_BELOW = 1 };

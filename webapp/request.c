@@ -99,8 +99,7 @@ static int request_get_note(json_t *root, struct set_alert_req *out, char *err, 
     return 0;
 }
 
-static int request_get_expires_at(json_t *root, struct set_alert_req *out, char *err,
-                                  size_t errlen)
+static int request_get_expires_at(json_t *root, struct set_alert_req *out, char *err, size_t errlen)
 {
     json_t *v = json_object_get(root, "expires_at");
 

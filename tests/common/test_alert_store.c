@@ -1332,8 +1332,7 @@ static void hist_msg_cb(const char *payload, size_t len, const struct evid *pos,
 static void history_of(struct fixture *f, const char *user, struct hist_msgs *h)
 {
     memset(h, 0, sizeof(*h));
-    assert_true(alert_history_list(f->rc, user, 100, hist_msg_cb, h, f->err, sizeof(f->err)) >=
-                0);
+    assert_true(alert_history_list(f->rc, user, 100, hist_msg_cb, h, f->err, sizeof(f->err)) >= 0);
 }
 
 /* A note and an expiry are stored, listed as they were given, and an alert
