@@ -142,7 +142,7 @@ int request_parse_set_alert(const char *body, size_t len, struct set_alert_req *
     if (body == NULL || len == 0)
         return request_fail(err, errlen, "Request body must be a JSON object");
     if (!msg_utf8_valid(body, len))
-        return request_fail(err, errlen, "Request body must be valid UTF-8");
+        return request_fail(err, errlen, "Malformed JSON in request body: not valid UTF-8");
     root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL)
         return request_fail(err, errlen, "Malformed JSON in request body");
