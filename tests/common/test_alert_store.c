@@ -168,9 +168,11 @@ static struct fixture *fixture_get(void **state)
     return *state;
 }
 
-/* Creates an alert; its id is written into id_out[37] when not NULL. */
-static void make_alert(struct fixture *f, const char *user, const char *ticker, double thr,
-                       enum alert_type type, double created, char *id_out)
+/* Creates an alert with an expiry (Unix s; 0: none, as stored before) and
+ * a note ("" none); its id is written into id_out[37] when not NULL. */
+static void make_alert_full(struct fixture *f, const char *user, const char *ticker, double thr,
+                            enum alert_type type, double created, long long expires_at,
+                            const char *note, char *id_out)
 {
     struct alert_record rec;
 
@@ -181,10 +183,19 @@ static void make_alert(struct fixture *f, const char *user, const char *ticker, 
     rec.threshold = thr;
     rec.type = type;
     rec.created_at = created;
+    rec.expires_at = expires_at;
+    snprintf(rec.note, sizeof(rec.note), "%s", note);
     assert_int_equal(alert_store_create_once(f->rc, &rec, 100000, NULL, 0, f->err, sizeof(f->err)),
                      0);
     if (id_out != NULL)
         memcpy(id_out, rec.alert_id, 37);
+}
+
+/* An alert without expiry or note, as stored before issue 18. */
+static void make_alert(struct fixture *f, const char *user, const char *ticker, double thr,
+                       enum alert_type type, double created, char *id_out)
+{
+    make_alert_full(f, user, ticker, thr, type, created, 0, "", id_out);
 }
 
 static long long int_reply(struct fixture *f, const char *fmt, const char *a, const char *b)
@@ -855,18 +866,37 @@ static void step1_delete(struct fixture *f, const char *user, const char *id)
 
 /* Claim step 1 only (no deliver): what a tick at price fires, into the
  * ticker's outbox. */
+/* The claim script's KEYS for ticker, into k. */
+static void claim_keys(const char *ticker, char k[4][96])
+{
+    snprintf(k[0], 96, "ticker_alerts:{%s}", ticker);
+    snprintf(k[1], 96, "alert_idx:{%s}:above", ticker);
+    snprintf(k[2], 96, "alert_idx:{%s}:below", ticker);
+    snprintf(k[3], 96, "alerts_outbox:{%s}", ticker);
+}
+
 static void step1_claim(struct fixture *f, const char *ticker, const char *price)
 {
     char k[4][96], ticks[96];
     const char *keys[4] = {k[0], k[1], k[2], k[3]};
-    const char *args[4] = {"100", ALERT_MSG_TEXT_FORMAT, ticker, ticks};
+    const char *args[5] = {"100", ALERT_MSG_TEXT_FORMAT, ticker, ticks, ALERT_MSG_EXPIRED_FORMAT};
 
-    snprintf(k[0], sizeof(k[0]), "ticker_alerts:{%s}", ticker);
-    snprintf(k[1], sizeof(k[1]), "alert_idx:{%s}:above", ticker);
-    snprintf(k[2], sizeof(k[2]), "alert_idx:{%s}:below", ticker);
-    snprintf(k[3], sizeof(k[3]), "alerts_outbox:{%s}", ticker);
+    claim_keys(ticker, k);
     snprintf(ticks, sizeof(ticks), "%s 1700000000.25 -1 ", price);
-    step_run(f, &step_claim, 4, keys, 4, args);
+    step_run(f, &step_claim, 4, keys, 5, args);
+}
+
+/* The sweep's expiry, step 1 only (no deliver): id, if armed and past its
+ * expiry, into the ticker's outbox. */
+static void step1_expire(struct fixture *f, const char *ticker, const char *id)
+{
+    char k[4][96], ids[48];
+    const char *keys[4] = {k[0], k[1], k[2], k[3]};
+    const char *args[6] = {"8", ALERT_MSG_TEXT_FORMAT, ticker, "", ALERT_MSG_EXPIRED_FORMAT, ids};
+
+    claim_keys(ticker, k);
+    snprintf(ids, sizeof(ids), "%s ", id);
+    step_run(f, &step_claim, 4, keys, 6, args);
 }
 
 /* The user's entry for id ("" when none). */
@@ -1289,27 +1319,13 @@ static void test_store_migrates_schema2(void **state)
     assert_int_equal(claim(f, t, 152), 0);
 }
 
-/* The wrapped calls above really were checked. */
 /* ---- expiry and notes ------------------------------------------------------ */
 
-/* Creates an alert with an expiry (Unix s; 0: none) and a note. */
+/* An above alert created now, with an expiry and a note. */
 static void make_alert_x(struct fixture *f, const char *user, const char *ticker, double thr,
                          long long expires_at, const char *note, char *id_out)
 {
-    struct alert_record rec;
-
-    memset(&rec, 0, sizeof(rec));
-    assert_int_equal(alert_store_new_id(rec.alert_id), 0);
-    snprintf(rec.user_id, sizeof(rec.user_id), "%s", user);
-    snprintf(rec.ticker, sizeof(rec.ticker), "%s", ticker);
-    rec.threshold = thr;
-    rec.type = ALERT_ABOVE;
-    rec.created_at = time_now();
-    rec.expires_at = expires_at;
-    snprintf(rec.note, sizeof(rec.note), "%s", note);
-    assert_int_equal(alert_store_create_once(f->rc, &rec, 100000, NULL, 0, f->err, sizeof(f->err)),
-                     0);
-    memcpy(id_out, rec.alert_id, 37);
+    make_alert_full(f, user, ticker, thr, ALERT_ABOVE, time_now(), expires_at, note, id_out);
 }
 
 /* The user's history, each entry decoded, newest first, into out[0..max). */
@@ -1463,26 +1479,18 @@ static void test_sweep_expires_once(void **state)
 static void test_expire_crash_between_steps(void **state)
 {
     struct fixture *f = fixture_get(state);
-    char t[32], u[64], id[37], k[4][96], ids[48];
-    const char *keys[4] = {k[0], k[1], k[2], k[3]};
-    const char *args[6] = {"8", ALERT_MSG_TEXT_FORMAT, NULL, "", ALERT_MSG_EXPIRED_FORMAT, ids};
     struct alert_claim *rd = calloc(8, sizeof(*rd));
     struct alert_record out[2];
     struct hist_msgs h;
+    char t[32], u[64], id[37];
 
     unique_ticker(t, sizeof(t));
     unique_user(u, sizeof(u));
     make_alert_x(f, u, t, 10, (long long)time_now() - 1, "", id);
-    args[2] = t;
-    snprintf(k[0], sizeof(k[0]), "ticker_alerts:{%s}", t);
-    snprintf(k[1], sizeof(k[1]), "alert_idx:{%s}:above", t);
-    snprintf(k[2], sizeof(k[2]), "alert_idx:{%s}:below", t);
-    snprintf(k[3], sizeof(k[3]), "alerts_outbox:{%s}", t);
-    snprintf(ids, sizeof(ids), "%s ", id);
-    step_run(f, &step_claim, 4, keys, 6, args);
+    step1_expire(f, t, id);
     assert_int_equal(int_reply(f, "XLEN alerts_outbox:{%s}%s", t, ""), 1);
     assert_int_equal(alert_store_list(f->rc, u, out, 2, f->err, sizeof(f->err)), 1);
-    step_run(f, &step_claim, 4, keys, 6, args); /* again: nothing armed, nothing added */
+    step1_expire(f, t, id); /* again: nothing armed, nothing added */
     sweep_all(f);
     assert_int_equal(int_reply(f, "XLEN alerts_outbox:{%s}%s", t, ""), 1);
     history_of(f, u, &h);
@@ -1529,6 +1537,7 @@ static void test_create_once_covers_note(void **state)
                      ALERT_STORE_CONFLICT);
 }
 
+/* The wrapped calls above really were checked. */
 static void test_every_call_checked(void **state)
 {
     fixture_get(state);
