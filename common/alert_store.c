@@ -6,6 +6,7 @@
  * and timestamp (cjson alone would keep 14 digits). */
 #include "alert_store.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -39,6 +40,38 @@ int alert_store_copy(const redisReply *e, char *out, size_t outlen)
     memcpy(out, e->str, e->len);
     out[e->len] = '\0';
     return 0;
+}
+
+int alert_store_note_json(const char *note, char out[ALERT_STORE_NOTE_JSON_MAX])
+{
+    json_t *v;
+    size_t n;
+
+    if (msg_note_check(note, strlen(note)) != MSG_NOTE_OK || (v = json_string(note)) == NULL)
+        return -1;
+    n = json_dumpb(v, out, ALERT_STORE_NOTE_JSON_MAX, JSON_ENCODE_ANY | JSON_COMPACT);
+    json_decref(v);
+    if (n == 0 || n >= ALERT_STORE_NOTE_JSON_MAX)
+        return -1;
+    out[n] = '\0';
+    return 0;
+}
+
+/* The note of a stored JSON string (len bytes) into out; -1 when it is not
+ * a valid note. */
+static int alert_store_note_parse(const char *json, size_t len, char out[MSG_NOTE_MAX])
+{
+    json_t *v = json_loadb(json, len, JSON_DECODE_ANY, NULL);
+    int rv = -1;
+
+    if (json_is_string(v) && json_string_length(v) < MSG_NOTE_MAX &&
+        strlen(json_string_value(v)) == json_string_length(v) &&
+        msg_note_check(json_string_value(v), json_string_length(v)) == MSG_NOTE_OK) {
+        memcpy(out, json_string_value(v), json_string_length(v) + 1);
+        rv = 0;
+    }
+    json_decref(v);
+    return rv;
 }
 
 int alert_store_idem_key_valid(const char *key)
@@ -144,8 +177,9 @@ struct create_work {
     char k_idem[ALERT_STORE_KEY_MAX + ALERT_STORE_IDEM_MAX];
     char k_ticker[ALERT_STORE_KEY_MAX], k_idx[ALERT_STORE_KEY_MAX];
     char thr[ALERT_STORE_NUM_MAX], created[ALERT_STORE_NUM_MAX], maxs[16], ttl[16];
-    char fingerprint[MSG_TICKER_MAX + ALERT_STORE_NUM_MAX + 16];
-    const char *keys[3], *args[8];
+    char expires[24], note[ALERT_STORE_NOTE_JSON_MAX];
+    char fingerprint[MSG_TICKER_MAX + ALERT_STORE_NUM_MAX + 16 + ALERT_STORE_NOTE_JSON_MAX];
+    const char *keys[3], *args[10];
     int arm; /* steps 2 and 3 are to run (a new entry, or a replay left pending) */
 };
 
@@ -155,8 +189,25 @@ static int create_valid(const struct alert_store_create *c)
 
     return msg_id_valid(rec->alert_id) && msg_id_valid(rec->user_id) &&
            msg_ticker_valid(rec->ticker) && isfinite(rec->threshold) && rec->threshold > 0 &&
-           isfinite(rec->created_at) && c->max_per_user >= 0 &&
+           isfinite(rec->created_at) && rec->expires_at >= 0 &&
+           msg_note_check(rec->note, strlen(rec->note)) == MSG_NOTE_OK && c->max_per_user >= 0 &&
            (c->idem_key == NULL || (alert_store_idem_key_valid(c->idem_key) && c->idem_ttl_s >= 1));
+}
+
+/* The optional arguments of create.lua and arm.lua from rec (expires_at,
+ * and the note as its JSON string) into args: how many (0 for an alert
+ * with neither, stored as before). */
+static int create_extra_args(const struct alert_record *rec, struct create_work *w,
+                             const char **args)
+{
+    if (rec->expires_at <= 0 && rec->note[0] == '\0')
+        return 0;
+    snprintf(w->expires, sizeof(w->expires), "%lld", rec->expires_at > 0 ? rec->expires_at : 0);
+    args[0] = w->expires;
+    if (rec->note[0] == '\0' || alert_store_note_json(rec->note, w->note) != 0)
+        return 1;
+    args[1] = w->note;
+    return 2;
 }
 
 /* Step 1's call for c (create.lua in the user's slot). */
@@ -165,6 +216,7 @@ static struct alert_store_call create_step1(struct alert_store_create *c, struct
     const struct alert_record *rec = &c->rec;
     const char *type = alert_type_name(rec->type);
     int idem = c->idem_key != NULL;
+    int extra = create_extra_args(rec, w, w->args + 8);
 
     snprintf(w->k_user, sizeof(w->k_user), "user_alerts:{%s}", rec->user_id);
     snprintf(w->k_unpended, sizeof(w->k_unpended), "alert_unpended:{%s}", rec->user_id);
@@ -172,27 +224,35 @@ static struct alert_store_call create_step1(struct alert_store_create *c, struct
     alert_store_fmt_num(rec->created_at, w->created);
     snprintf(w->maxs, sizeof(w->maxs), "%d", c->max_per_user);
     snprintf(w->ttl, sizeof(w->ttl), "%d", c->idem_ttl_s);
-    /* What the key promises: the same request. */
-    snprintf(w->fingerprint, sizeof(w->fingerprint), "%s %s %s", rec->ticker, w->thr, type);
+    /* What the key promises: the same request (the note included when
+     * there is one, so that a key of before still matches). */
+    snprintf(w->fingerprint, sizeof(w->fingerprint), "%s %s %s%s%s", rec->ticker, w->thr, type,
+             extra == 2 ? " " : "", extra == 2 ? w->note : "");
     if (idem)
         snprintf(w->k_idem, sizeof(w->k_idem), "alert_idem:{%s}:%s", rec->user_id, c->idem_key);
     w->keys[0] = w->k_user, w->keys[1] = w->k_idem, w->keys[2] = w->k_unpended;
     w->args[0] = rec->alert_id, w->args[1] = rec->ticker, w->args[2] = w->thr;
     w->args[3] = type, w->args[4] = w->created, w->args[5] = w->maxs;
     w->args[6] = w->ttl, w->args[7] = w->fingerprint;
-    return (struct alert_store_call){&alert_store_create_lua, idem ? 3 : 1, w->keys, idem ? 8 : 6,
-                                     w->args};
+    return (struct alert_store_call){&alert_store_create_lua, idem ? 3 : 1, w->keys,
+                                     idem || extra > 0 ? 8 + extra : 6, w->args};
 }
 
 /* Reads step 1's reply r into c (rv, the stored id of a replay) and w->arm. */
 static void create_step1_reply(struct redis_conn *rc, const redisReply *r,
                                struct alert_store_create *c, struct create_work *w)
 {
-    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+    struct alert_record stored;
+    char state;
+
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
         r->element[0]->type == REDIS_REPLY_STRING && msg_id_valid(r->element[0]->str) &&
-        r->element[1]->type == REDIS_REPLY_STRING) {
+        r->element[1]->type == REDIS_REPLY_STRING && r->element[2]->type == REDIS_REPLY_STRING) {
         snprintf(c->rec.alert_id, sizeof(c->rec.alert_id), "%s", r->element[0]->str);
         c->rv = ALERT_STORE_REPLAY;
+        /* Armed again as it was stored (its expiry, not this request's default). */
+        if (alert_store_parse_entry(c->rec.alert_id, r->element[2]->str, &stored, &state) == 0)
+            c->rec.expires_at = stored.expires_at;
         /* The first request stopped after step 1: finish it for the stored id
          * (the fingerprint matched, so ticker, threshold and type are these). */
         w->arm = r->element[1]->str[0] == ALERT_STORE_STATE_PENDING;
@@ -217,7 +277,8 @@ static struct alert_store_call create_step2(struct alert_store_create *c, struct
     w->keys[0] = w->k_ticker, w->keys[1] = w->k_idx;
     w->args[0] = rec->alert_id, w->args[1] = rec->user_id, w->args[2] = w->thr;
     w->args[3] = type;
-    return (struct alert_store_call){&alert_store_arm_lua, 2, w->keys, 4, w->args};
+    return (struct alert_store_call){&alert_store_arm_lua, 2, w->keys,
+                                     4 + create_extra_args(rec, w, w->args + 4), w->args};
 }
 
 /* Step 3's call for c (mark.lua in the user's slot). */
@@ -373,16 +434,48 @@ out:
     return rv;
 }
 
+/* The part of an entry between created_at and the state: "" (an entry of
+ * before), "expires_at" or "expires_at note", len bytes at s. */
+static int alert_store_parse_extra(const char *s, size_t len, struct alert_record *rec)
+{
+    char num[24], *end = NULL;
+    size_t n = 0;
+
+    if (len == 0)
+        return 0;
+    while (n < len && s[n] != ' ')
+        n++;
+    if (n == 0 || n >= sizeof(num))
+        return -1;
+    memcpy(num, s, n);
+    num[n] = '\0';
+    rec->expires_at = strtoll(num, &end, 10);
+    if (*end != '\0' || rec->expires_at < 0)
+        return -1;
+    if (n == len)
+        return 0;
+    return alert_store_note_parse(s + n + 1, len - n - 1, rec->note);
+}
+
 int alert_store_parse_entry(const char *id, const char *entry, struct alert_record *rec,
                             char *state)
 {
     char ticker[MSG_TICKER_MAX], thr[ALERT_STORE_NUM_MAX], type[8], created[ALERT_STORE_NUM_MAX];
-    char st[2], *end = NULL;
+    const char *last;
+    char *end = NULL;
+    int used = 0;
 
     memset(rec, 0, sizeof(*rec));
-    /* The widths are the buffers' sizes minus one (message.h, above). */
-    if (sscanf(entry, "%31s %31s %7s %31s %1s", ticker, thr, type, created, st) != 5 ||
-        !msg_id_valid(id) || !msg_ticker_valid(ticker) || alert_type_parse(type, &rec->type) != 0)
+    /* The widths are the buffers' sizes minus one (message.h, above); the
+     * state is the last field, one character. */
+    last = strrchr(entry, ' ');
+    if (sscanf(entry, "%31s %31s %7s %31s%n", ticker, thr, type, created, &used) != 4 ||
+        last == NULL || last < entry + used || strlen(last) != 2 || !msg_id_valid(id) ||
+        !msg_ticker_valid(ticker) || alert_type_parse(type, &rec->type) != 0)
+        return -1;
+    if (last > entry + used &&
+        (entry[used] != ' ' ||
+         alert_store_parse_extra(entry + used + 1, (size_t)(last - entry - used - 1), rec) != 0))
         return -1;
     snprintf(rec->alert_id, sizeof(rec->alert_id), "%s", id);
     snprintf(rec->ticker, sizeof(rec->ticker), "%s", ticker);
@@ -392,7 +485,7 @@ int alert_store_parse_entry(const char *id, const char *entry, struct alert_reco
     rec->created_at = strtod(created, &end);
     if (end == created || *end != '\0')
         return -1;
-    *state = st[0];
+    *state = last[1];
     return 0;
 }
 

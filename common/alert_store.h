@@ -10,13 +10,15 @@
  * alert_store_claim.h; the histories are read through alert_history.h.
  *
  * Keys (schema 3; braces are real hash tags: {U} a user id, {T} a ticker):
- *   user_alerts:{U}           hash alert id -> "ticker threshold type created_at state",
- *                             state p (pending: not armed yet) or a (armed)
+ *   user_alerts:{U}           hash alert id -> "ticker threshold type created_at
+ *                             [expires_at [note]] state", state p (pending: not armed
+ *                             yet) or a (armed) always last; the note is its JSON
+ *                             string; an entry of before has neither (never expires)
  *   alert_idem:{U}:<key>      "<alert id> <ticker threshold type>" of the alert a create
  *                             with this idempotency key stored (expires: 60 s for
  *                             nginx's X-Request-Id, 1 h for a client's Idempotency-Key)
  *   alert_events:{U}          the user's fired alerts (alert_history.h)
- *   ticker_alerts:{T}         hash alert id -> "user_id threshold type"
+ *   ticker_alerts:{T}         hash alert id -> "user_id threshold type [expires_at [note]]"
  *   alert_idx:{T}:above       sorted set id -> threshold   (price >  threshold fires)
  *   alert_idx:{T}:below       sorted set id -> threshold   (price <  threshold fires)
  *   alerts_outbox:{T}         stream of claimed alerts not yet acknowledged by Kafka:
@@ -54,6 +56,11 @@ struct alert_record {
     double threshold;
     enum alert_type type;
     double created_at; /* Unix seconds */
+    /* Unix seconds; 0: none (an alert stored before expiry existed: it never
+     * expires). Past it the alert never fires: the claim and the sweep
+     * (alert_store_sweep_step) put it in the user's history as expired. */
+    long long expires_at;
+    char note[MSG_NOTE_MAX]; /* "" none; else msg_note_check holds */
 };
 
 /* Stores a new alert for rec->user_id (rec->alert_id must be a fresh id,
@@ -63,8 +70,10 @@ struct alert_record {
  * retried with the same key (a proxy retrying after a replica died before
  * answering, a client repeating a POST) stores nothing new and returns
  * ALERT_STORE_REPLAY with rec->alert_id set to the alert stored the first
- * time; the same key with another ticker, threshold or type stores nothing
- * and returns ALERT_STORE_CONFLICT. idem_key NULL: no key (rec is not
+ * time (and rec->expires_at set to the stored alert's); the same key with
+ * another ticker, threshold, type or note stores nothing and returns
+ * ALERT_STORE_CONFLICT (expires_at is not compared: a default one differs
+ * on every retry). idem_key NULL: no key (rec is not
  * written then). A key is remembered for idem_ttl_s seconds (>= 1): what it
  * costs in Redis is one small key per create over that window.
  * Three steps (user slot: the pending entry; ticker slot: armed; user slot:
@@ -112,9 +121,11 @@ int alert_store_list(struct redis_conn *rc, const char *user_id, struct alert_re
 
 /* The repair sweeps, one SCAN page of each per call: a pending entry
  * older than a minute is marked armed when its ticker side has it, else
- * removed; an armed id whose user entry is gone (a delete that stopped
- * halfway) is disarmed. Safe from several processes at once. Zero-initialise
- * the struct; call every few seconds. now: Unix seconds. Returns the number
+ * removed; an alert past its expiry is expired (alert_store_expire: out of
+ * the index into its ticker's outbox, then into its user's history as
+ * expired; the evaluator's outbox sweeper publishes it); an armed id whose
+ * user entry is gone (a delete that stopped halfway) is disarmed. Safe from several processes at
+ * once. Zero-initialise the struct; call every few seconds. now: Unix seconds. Returns the number
  * of repairs, or -1 with err (call again later). */
 struct alert_store_sweep {
     char user_cursor[REDIS_SCAN_CURSOR_MAX];
@@ -122,6 +133,12 @@ struct alert_store_sweep {
 };
 int alert_store_sweep_step(struct redis_conn *rc, struct alert_store_sweep *s, double now,
                            char *err, size_t errlen);
+
+/* A note as stored and listed: its JSON string (quotes included, UTF-8 as
+ * it is, '"', '\\' escaped), into out, NUL-terminated. 0, or -1 when note
+ * is not a valid note (msg_note_check). */
+#define ALERT_STORE_NOTE_JSON_MAX (2 * MSG_NOTE_MAX + 2)
+int alert_store_note_json(const char *note, char out[ALERT_STORE_NOTE_JSON_MAX]);
 
 /* Writes a fresh random UUID v4 (36 chars + NUL) into out[37]. Returns 0, or
  * -1 if no random bytes could be had. */

@@ -29,7 +29,7 @@ struct claim_group {
     struct buf ticks; /* "price timestamp " per tick */
     char keys[4][ALERT_STORE_KEY_MAX];
     const char *kp[4];
-    const char *args[4];
+    const char *args[6];
     char maxs[16];
 };
 
@@ -116,8 +116,9 @@ static void alert_store_claim_call(struct claim_group *g, int budget, struct ale
     for (int i = 0; i < 4; i++)
         g->kp[i] = g->keys[i];
     g->args[0] = g->maxs, g->args[1] = ALERT_MSG_TEXT_FORMAT, g->args[2] = g->ticker;
-    g->args[3] = g->ticks.data;
-    *c = (struct alert_store_call){&alert_store_claim_lua, 4, g->kp, 4, g->args};
+    g->args[3] = g->ticks.data != NULL ? g->ticks.data : "";
+    g->args[4] = ALERT_MSG_EXPIRED_FORMAT;
+    *c = (struct alert_store_call){&alert_store_claim_lua, 4, g->kp, 5, g->args};
 }
 
 /* Reads one claim reply into out[*n..max); returns the ticks it finished,
@@ -226,6 +227,47 @@ out:
     free(calls);
     free(replies);
     return n;
+}
+
+int alert_store_expire(struct redis_conn *rc, const char *ticker, const char *const *ids, int n,
+                       struct alert_claim *out, char *err, size_t errlen)
+{
+    struct claim_group g;
+    struct alert_store_call call;
+    redisReply *r = NULL;
+    struct buf idb;
+    char derr[ALERT_STORE_ERR_MAX];
+    int got = 0;
+
+    memset(&g, 0, sizeof(g));
+    g.ticker = ticker;
+    buf_init(&idb, ALERT_STORE_EXPIRE_MAX * MSG_ID_MAX + 1);
+    if (!msg_ticker_valid(ticker) || n <= 0 || n > ALERT_STORE_EXPIRE_MAX) {
+        snprintf(err, errlen, "expire: invalid ticker or count %d", n);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (msg_id_valid(ids[i]) && buf_printf(&idb, "%s ", ids[i]) != 0) {
+            snprintf(err, errlen, "expire: out of memory");
+            return -1;
+        }
+    }
+    alert_store_claim_call(&g, n, &call);
+    g.args[5] = idb.data != NULL ? idb.data : "";
+    call.nargs = 6;
+    if (alert_store_pipe_run(rc, &call, 1, &r) != 0 ||
+        alert_store_claim_reply(r, &g, out, &got, n) < 0) {
+        redis_reply_fail(rc, r, "expire", err, errlen);
+        got = -1;
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    buf_free(&idb);
+    /* Durable in the outbox: a failed deliver is the outbox sweeper's. */
+    if (got > 0 && alert_store_deliver(rc, out, got, derr, sizeof(derr)) != 0)
+        log_warn("deliver of expired alerts failed, left to the outbox sweeper",
+                 "ticker=%s error=\"%s\"", ticker, derr);
+    return got;
 }
 
 /* The payload with its positions spliced in as its last members, in place;

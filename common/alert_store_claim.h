@@ -69,6 +69,20 @@ int alert_store_claim_batch(struct redis_conn *rc, const struct alert_tick *tick
                             struct alert_claim *out, int max, int *ticks_done, char *err,
                             size_t errlen);
 
+/* Expires those of the alerts ids[0..n) (n at most ALERT_STORE_EXPIRE_MAX)
+ * of ticker that are still armed and whose expiry has passed by Redis'
+ * clock: one claim.lua in the ticker's slot takes each out of the index
+ * into the ticker's outbox as an expired entry ("status":"expired", no
+ * price), then alert_store_deliver puts it in its user's history, once.
+ * The rest (not armed any more: fired, deleted, or expired by a run that
+ * stopped before its deliver, which the outbox sweeper finishes) are left
+ * alone. The claims go to out[0..n); a failed deliver leaves them
+ * UNDELIVERED in the outbox for the sweeper. Returns their count, or -1
+ * with err (nothing expired that is not in the outbox). */
+#define ALERT_STORE_EXPIRE_MAX 64
+int alert_store_expire(struct redis_conn *rc, const char *ticker, const char *const *ids, int n,
+                       struct alert_claim *out, char *err, size_t errlen);
+
 /* Delivers the UNDELIVERED claims of c[0..n) into their users' histories,
  * one script per user, in one round trip: each becomes READY (payload with
  * its position and the one before, the same every time) or SKIPPED (its

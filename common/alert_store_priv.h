@@ -58,8 +58,8 @@ int alert_store_disarm(struct redis_conn *rc, const char *ticker, const char *id
                        size_t errlen);
 
 /* Parses a user_alerts:{user} value ("ticker threshold type created_at
- * state") of alert id into rec (user_id left empty) and *state. 0, or -1
- * when malformed. */
+ * [expires_at [note]] state") of alert id into rec (user_id left empty)
+ * and *state. 0, or -1 when malformed. */
 int alert_store_parse_entry(const char *id, const char *entry, struct alert_record *rec,
                             char *state);
 

@@ -1,12 +1,14 @@
 /* alert_store_sweep: the repair sweeps of the alert store (alert_store.h,
- * docs/key-schema.md): pending entries a create left behind, armed ids a
- * delete left behind. Each decision is taken in one slot by a script that
- * re-checks it there, so sweeps racing each other or a create are safe. */
+ * docs/key-schema.md): pending entries a create left behind, alerts past
+ * their expiry, armed ids a delete left behind. Each decision is taken in
+ * one slot by a script that re-checks it there, so sweeps racing each
+ * other, a create or a claim are safe. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alert_store.h"
+#include "alert_store_claim.h"
 #include "alert_store_priv.h"
 #include "log.h"
 
@@ -71,11 +73,36 @@ static int alert_store_sweep_hexists(struct redis_conn *rc, const char *key, con
     return v;
 }
 
-/* Pending entries of one user older than cutoff: armed -> marked, else
- * removed. Returns the repairs or -1 with err. */
-static int alert_store_sweep_user(struct redis_conn *rc, const char *key, double cutoff, char *err,
+/* An alert of user past its expiry (by now, the caller's clock; the script
+ * checks again by Redis'): expired into its user's history, once. *claim is
+ * allocated on first use (the caller frees it). 1 expired, 0 not (not armed
+ * any more, or not yet by Redis' clock), -1 with err. */
+static int alert_store_sweep_expire(struct redis_conn *rc, const char *user,
+                                    const struct alert_record *rec, struct alert_claim **claim,
+                                    char *err, size_t errlen)
+{
+    const char *ids[1] = {rec->alert_id};
+    int n;
+
+    if (*claim == NULL && (*claim = malloc(sizeof(**claim))) == NULL) {
+        snprintf(err, errlen, "sweep: out of memory");
+        return -1;
+    }
+    n = alert_store_expire(rc, rec->ticker, ids, 1, *claim, err, errlen);
+    if (n > 0)
+        log_info("alert expired", "user_id=%s alert_id=%s ticker=%s expires_at=%lld", user,
+                 rec->alert_id, rec->ticker, rec->expires_at);
+    return n;
+}
+
+/* One user's alerts: pending entries older than now - ALERT_STORE_PENDING_AGE_S
+ * armed -> marked, else removed; alerts past their expiry expired. Returns
+ * the repairs or -1 with err. */
+static int alert_store_sweep_user(struct redis_conn *rc, const char *key, double now, char *err,
                                   size_t errlen)
 {
+    struct alert_claim *claim = NULL;
+    double cutoff = now - ALERT_STORE_PENDING_AGE_S;
     char user[MSG_ID_MAX], k_ticker[ALERT_STORE_KEY_MAX], before[ALERT_STORE_NUM_MAX];
     redisReply *r;
     int fixed = 0;
@@ -94,9 +121,21 @@ static int alert_store_sweep_user(struct redis_conn *rc, const char *key, double
         int armed, v;
         if (r->element[i]->type != REDIS_REPLY_STRING ||
             r->element[i + 1]->type != REDIS_REPLY_STRING ||
-            alert_store_parse_entry(r->element[i]->str, r->element[i + 1]->str, &rec, &state) !=
-                0 ||
-            state != ALERT_STORE_STATE_PENDING || !(rec.created_at < cutoff))
+            alert_store_parse_entry(r->element[i]->str, r->element[i + 1]->str, &rec, &state) != 0)
+            continue;
+        if (rec.expires_at > 0 && (double)rec.expires_at <= now) {
+            v = alert_store_sweep_expire(rc, user, &rec, &claim, err, errlen);
+            if (v < 0) {
+                fixed = -1;
+                break;
+            }
+            fixed += v;
+            /* Not armed: fired, or in an outbox already; or pending, never
+             * armed, which the pending repair below removes. */
+            if (v > 0 || state != ALERT_STORE_STATE_PENDING)
+                continue;
+        }
+        if (state != ALERT_STORE_STATE_PENDING || !(rec.created_at < cutoff))
             continue;
         snprintf(k_ticker, sizeof(k_ticker), "ticker_alerts:{%s}", rec.ticker);
         armed = alert_store_sweep_hexists(rc, k_ticker, rec.alert_id);
@@ -115,6 +154,7 @@ static int alert_store_sweep_user(struct redis_conn *rc, const char *key, double
         }
     }
     freeReplyObject(r);
+    free(claim);
     return fixed;
 }
 
@@ -164,7 +204,7 @@ static int alert_store_sweep_ticker(struct redis_conn *rc, const char *key, char
 /* One SCAN page of pattern: each user (users) or ticker hash swept.
  * Returns the repairs or -1 with err. */
 static int alert_store_sweep_page(struct redis_conn *rc, char cursor[REDIS_SCAN_CURSOR_MAX],
-                                  const char *pattern, int users, double cutoff, char *err,
+                                  const char *pattern, int users, double now, char *err,
                                   size_t errlen)
 {
     redisReply *r = alert_store_sweep_scan(rc, cursor, pattern, err, errlen);
@@ -177,7 +217,7 @@ static int alert_store_sweep_page(struct redis_conn *rc, char cursor[REDIS_SCAN_
         int v;
         if (k->type != REDIS_REPLY_STRING)
             continue;
-        v = users ? alert_store_sweep_user(rc, k->str, cutoff, err, errlen)
+        v = users ? alert_store_sweep_user(rc, k->str, now, err, errlen)
                   : alert_store_sweep_ticker(rc, k->str, err, errlen);
         if (v < 0) {
             fixed = -1;
@@ -194,8 +234,7 @@ int alert_store_sweep_step(struct redis_conn *rc, struct alert_store_sweep *s, d
 {
     int a, b;
 
-    a = alert_store_sweep_page(rc, s->user_cursor, "user_alerts:{*", 1,
-                               now - ALERT_STORE_PENDING_AGE_S, err, errlen);
+    a = alert_store_sweep_page(rc, s->user_cursor, "user_alerts:{*", 1, now, err, errlen);
     if (a < 0)
         return -1;
     b = alert_store_sweep_page(rc, s->ticker_cursor, "ticker_alerts:{*", 0, now, err, errlen);

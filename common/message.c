@@ -56,6 +56,71 @@ int msg_id_valid(const char *s)
     return n > 0;
 }
 
+/* The length of the UTF-8 sequence starting at s[0..len) and its code
+ * point in *cp, or 0 when it is not one (truncated, overlong, a surrogate,
+ * beyond U+10FFFF). */
+static size_t msg_utf8_next(const unsigned char *s, size_t len, unsigned long *cp)
+{
+    static const unsigned long min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    size_t n;
+
+    if (s[0] < 0x80) {
+        *cp = s[0];
+        return 1;
+    }
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    if (n > len)
+        return 0;
+    *cp = s[0] & (0xff >> (n + 1));
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        *cp = (*cp << 6) | (s[i] & 0x3f);
+    }
+    if (*cp < min[n] || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+int msg_note_check(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t chars = 0;
+
+    for (size_t i = 0; i < len;) {
+        unsigned long cp;
+        size_t n = msg_utf8_next(u + i, len - i, &cp);
+        if (n == 0)
+            return MSG_NOTE_BAD_UTF8;
+        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+            return MSG_NOTE_CONTROL;
+        if (++chars > MSG_NOTE_CHARS)
+            return MSG_NOTE_TOO_LONG;
+        i += n;
+    }
+    return MSG_NOTE_OK;
+}
+
+int msg_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    unsigned long cp;
+
+    for (size_t i = 0, n; i < len; i += n) {
+        n = msg_utf8_next(u + i, len - i, &cp);
+        if (n == 0)
+            return 0;
+    }
+    return 1;
+}
+
 static int msg_dump(json_t *obj, char *out, size_t outlen)
 {
     size_t n;
@@ -114,12 +179,22 @@ int alert_msg_encode(const struct alert_msg *m, char *out, size_t outlen)
     json_t *obj;
 
     if (!msg_id_valid(m->alert_id) || !msg_id_valid(m->user_id) || !msg_ticker_valid(m->ticker) ||
-        !isfinite(m->price) || !isfinite(m->threshold) || !isfinite(m->timestamp))
+        !isfinite(m->price) || !isfinite(m->threshold) || !isfinite(m->timestamp) ||
+        msg_note_check(m->note, strlen(m->note)) != MSG_NOTE_OK)
         return -1;
-    obj = json_pack("{s:s, s:s, s:s, s:f, s:f, s:s, s:f, s:s}", "alert_id", m->alert_id, "user_id",
-                    m->user_id, "ticker", m->ticker, "price", m->price, "threshold", m->threshold,
-                    "type", alert_type_name(m->type), "timestamp", m->timestamp, "message",
-                    m->message);
+    if (m->expired)
+        obj =
+            json_pack("{s:s, s:s, s:s, s:f, s:s, s:s, s:I, s:f, s:s}", "alert_id", m->alert_id,
+                      "user_id", m->user_id, "ticker", m->ticker, "threshold", m->threshold, "type",
+                      alert_type_name(m->type), "status", "expired", "expires_at",
+                      (json_int_t)m->expires_at, "timestamp", m->timestamp, "message", m->message);
+    else
+        obj = json_pack("{s:s, s:s, s:s, s:f, s:f, s:s, s:f, s:s}", "alert_id", m->alert_id,
+                        "user_id", m->user_id, "ticker", m->ticker, "price", m->price, "threshold",
+                        m->threshold, "type", alert_type_name(m->type), "timestamp", m->timestamp,
+                        "message", m->message);
+    if (obj != NULL && m->note[0] != '\0')
+        json_object_set_new(obj, "note", json_string(m->note));
     if (obj != NULL && m->event_id[0] != '\0')
         json_object_set_new(obj, "event_id", json_string(m->event_id));
     if (obj != NULL && m->prev_event_id[0] != '\0')
@@ -337,6 +412,37 @@ out:
     return rc;
 }
 
+/* The optional fields of an alert: "status" ("fired" or "expired"; an
+ * expired one has its "expires_at" and no price) and "note". */
+static int msg_alert_optional(json_t *root, struct alert_msg *m, char *err, size_t errlen)
+{
+    char status[8];
+    json_t *v;
+
+    if (msg_get_str(root, "status", 0, "fired", status, sizeof(status), err, errlen) != 0)
+        return -1;
+    if (strcmp(status, "expired") == 0) {
+        v = json_object_get(root, "expires_at");
+        if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+            snprintf(err, errlen, "field 'expires_at' must be a positive integer");
+            return -1;
+        }
+        m->expired = 1;
+        m->expires_at = (long long)json_integer_value(v);
+    } else if (strcmp(status, "fired") != 0) {
+        snprintf(err, errlen, "field 'status' must be fired or expired");
+        return -1;
+    }
+    if (msg_get_str(root, "note", 0, "", m->note, sizeof(m->note), err, errlen) != 0)
+        return -1;
+    if (msg_note_check(m->note, strlen(m->note)) != MSG_NOTE_OK) {
+        snprintf(err, errlen, "field 'note' must be at most %d characters, no control character",
+                 MSG_NOTE_CHARS);
+        return -1;
+    }
+    return 0;
+}
+
 int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *err, size_t errlen)
 {
     json_t *root = msg_load(data, len, err, errlen);
@@ -366,7 +472,9 @@ int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *er
         snprintf(err, errlen, "field 'type' must be above or below");
         goto out;
     }
-    if (msg_get_num(root, "price", 1, &m->price, err, errlen) != 0 ||
+    if (msg_alert_optional(root, m, err, errlen) != 0)
+        goto out;
+    if ((!m->expired && msg_get_num(root, "price", 1, &m->price, err, errlen) != 0) ||
         msg_get_num(root, "threshold", 1, &m->threshold, err, errlen) != 0 ||
         msg_get_num(root, "timestamp", 1, &m->timestamp, err, errlen) != 0)
         goto out;

@@ -17,7 +17,9 @@
 #define MSG_ID_MAX 64
 #define MSG_TEXT_MAX 256
 #define MSG_ERR_MAX 128
-#define MSG_DECIMALS_MAX 8 /* a price's decimals, at most */
+#define MSG_DECIMALS_MAX 8                    /* a price's decimals, at most */
+#define MSG_NOTE_CHARS 140                    /* an alert's note: Unicode code points, at most */
+#define MSG_NOTE_MAX (MSG_NOTE_CHARS * 4 + 1) /* its UTF-8 bytes, with the NUL */
 
 enum alert_type { ALERT_ABOVE = 0, ALERT_BELOW = 1 };
 
@@ -68,6 +70,12 @@ struct alert_msg {
     char event_id[EVID_TEXT_MAX];
     char prev_event_id[EVID_TEXT_MAX];
     long long seq; /* legacy: the store-wide seq of the version before; 0 if absent */
+    /* Optional: the user's note ("" when none; msg_note_check holds), and
+     * "status":"expired" for an alert that expired unfired (then price is 0:
+     * an expired alert carries none, and expires_at its expiry, Unix s). */
+    char note[MSG_NOTE_MAX];
+    int expired;
+    long long expires_at;
 };
 
 /* "above" / "below". */
@@ -81,6 +89,19 @@ int msg_ticker_valid(const char *s);
 
 /* An id (alert or user) is 1..63 characters of [A-Za-z0-9_-]. */
 int msg_id_valid(const char *s);
+
+/* Why a note (len bytes) is refused: MSG_NOTE_OK (0) when it is valid
+ * UTF-8 (no overlong form, no surrogate, at most U+10FFFF) of at most
+ * MSG_NOTE_CHARS code points without a control character (C0, DEL, C1);
+ * else MSG_NOTE_BAD_UTF8, MSG_NOTE_CONTROL or MSG_NOTE_TOO_LONG. */
+#define MSG_NOTE_OK 0
+#define MSG_NOTE_BAD_UTF8 (-1)
+#define MSG_NOTE_CONTROL (-2)
+#define MSG_NOTE_TOO_LONG (-3)
+int msg_note_check(const char *s, size_t len);
+
+/* True when s[0..len) is valid UTF-8 (as msg_note_check reads it). */
+int msg_utf8_valid(const char *s, size_t len);
 
 /* Writes the JSON of m into out (NUL-terminated). Returns its length, or -1
  * if a field is invalid (non-finite, empty ticker...) or out is too small. */
@@ -107,5 +128,10 @@ int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *er
  * the numbers and writes their JSON, gets this very string as an argument
  * (alert_store_claim.c). Its constant part needs no JSON escaping. */
 #define ALERT_MSG_TEXT_FORMAT "%s is %s $%s (Current: $%s)"
+
+/* The "message" of an alert that expired unfired, "Alert expired: BTC-USD
+ * above $70,000.00", from ticker, type name and threshold (as above);
+ * written by the same script. */
+#define ALERT_MSG_EXPIRED_FORMAT "Alert expired: %s %s $%s"
 
 #endif

@@ -83,6 +83,13 @@ static int dispatch_accept(struct dispatcher *d, const rd_kafka_message_t *m)
         log_warn("malformed alert", "partition=%d offset=%lld bytes=%zu error=\"%s\"",
                  (int)m->partition, (long long)m->offset, m->len, err);
         j->state = JOB_DLQ;
+    } else if (j->alert.expired) {
+        /* An alert that expired unfired is in its user's history; it is no
+         * notification: nothing to deliver. */
+        atomic_fetch_add(&d->stats->expired, 1);
+        log_info("alert expired, not notified", "alert_id=%s user=%s ticker=%s expires_at=%lld",
+                 j->alert.alert_id, j->alert.user_id, j->alert.ticker, j->alert.expires_at);
+        dispatch_job_finish(d, j);
     }
     return 0;
 }

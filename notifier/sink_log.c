@@ -20,17 +20,19 @@ static enum sink_result sink_log_deliver(struct sink *s, const struct sink_reque
                                          size_t errlen)
 {
     const struct alert_msg *a = rq->alert;
-    char text[MSG_TEXT_MAX];
+    char text[MSG_TEXT_MAX], note[MSG_NOTE_MAX];
 
     (void)s;
     (void)err;
     (void)errlen;
     sink_log_clean(a->message, text, sizeof(text));
+    sink_log_clean(a->note, note, sizeof(note));
     log_info("notification",
              "sink=log alert_id=%s user=%s ticker=%s type=%s threshold=%.6g price=%.6g "
-             "message=\"%s\"%s",
+             "message=\"%s\"%s%s%s%s",
              a->alert_id, a->user_id, a->ticker, alert_type_name(a->type), a->threshold, a->price,
-             text, rq->possible_duplicate ? " possible_duplicate=1" : "");
+             text, note[0] != '\0' ? " note=\"" : "", note, note[0] != '\0' ? "\"" : "",
+             rq->possible_duplicate ? " possible_duplicate=1" : "");
     return SINK_OK;
 }
 

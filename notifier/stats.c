@@ -16,6 +16,7 @@ void stats_init(struct notifier_stats *s)
     atomic_init(&s->dead_lettered, 0);
     atomic_init(&s->duplicates, 0);
     atomic_init(&s->malformed, 0);
+    atomic_init(&s->expired, 0);
     atomic_init(&s->taken_over, 0);
     atomic_init(&s->webhook_ok, 0);
     atomic_init(&s->webhook_failed, 0);
@@ -41,6 +42,9 @@ void stats_render(struct notifier_stats *s, struct buf *out)
                     "Alerts skipped as already delivered.", atomic_load(&s->duplicates));
     metrics_counter(out, "notifier_malformed_total",
                     "Messages that did not decode (sent to the DLQ).", atomic_load(&s->malformed));
+    metrics_counter(out, "notifier_expired_total",
+                    "Alerts that expired unfired (in their user's history; nothing delivered).",
+                    atomic_load(&s->expired));
     metrics_counter(out, "notifier_claims_taken_over_total",
                     "Deliveries resumed from a dead notifier (possible duplicates).",
                     atomic_load(&s->taken_over));

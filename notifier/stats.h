@@ -17,6 +17,7 @@ struct notifier_stats {
     atomic_uint_fast64_t dead_lettered;  /* alerts written to the DLQ after failing */
     atomic_uint_fast64_t duplicates;     /* alerts suppressed because already delivered */
     atomic_uint_fast64_t malformed;      /* messages that did not decode (also in the DLQ) */
+    atomic_uint_fast64_t expired;        /* alerts that expired unfired: nothing to deliver */
     atomic_uint_fast64_t taken_over;     /* claims taken over from a dead notifier */
     atomic_uint_fast64_t webhook_ok;     /* webhook attempts answered 2xx */
     atomic_uint_fast64_t webhook_failed; /* webhook attempts that failed (any reason) */

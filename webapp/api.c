@@ -23,8 +23,9 @@
 #define API_EVENT_MAX (MSG_MAX_BYTES + ALERT_HISTORY_JSON_EXTRA)
 #define API_REPLAY_MAX (ALERT_HISTORY_MAX * (API_EVENT_MAX + EVID_TEXT_MAX + 16) + 256)
 #define API_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
-/* An alert of get-alerts is under 256 bytes; MAX_ALERTS_PER_USER <= 10000. */
-#define API_ALERTS_JSON_MAX (10000 * 256 + 64)
+/* An alert of get-alerts is under 256 bytes plus its note;
+ * MAX_ALERTS_PER_USER <= 10000. */
+#define API_ALERTS_JSON_MAX (10000 * (256 + ALERT_STORE_NOTE_JSON_MAX) + 64)
 
 /* One log line per second at most while the store is down. */
 static void api_store_failed(const char *what, const char *err)
@@ -161,6 +162,11 @@ enum MHD_Result api_set_alert(struct api_call *c)
                            "'.', ':')");
     if (request_parse_set_alert(c->body, c->body_len, &req, err, sizeof(err)) != 0)
         return reply_error(c->conn, 400, err);
+    memset(&rec, 0, sizeof(rec));
+    rec.created_at = time_now();
+    if (request_expiry(&req, rec.created_at, (long long)c->cfg->alert_ttl_days * 86400,
+                       &rec.expires_at, err, sizeof(err)) != 0)
+        return reply_error(c->conn, 400, err);
     if (!prices_known(req.ticker) && !fanout_universe_loaded())
         return reply_error(c->conn, 503, "The asset list is still being read from Kafka; retry");
     if (!prices_known(req.ticker)) {
@@ -168,14 +174,13 @@ enum MHD_Result api_set_alert(struct api_call *c)
                  "Unknown ticker: %s is not one of the assets the producers publish", req.ticker);
         return reply_error(c->conn, 400, err);
     }
-    memset(&rec, 0, sizeof(rec));
     if (alert_store_new_id(rec.alert_id) != 0)
         return reply_error(c->conn, 503, "No randomness available");
     snprintf(rec.user_id, sizeof(rec.user_id), "%s", c->user_id);
     snprintf(rec.ticker, sizeof(rec.ticker), "%s", req.ticker);
     rec.threshold = req.threshold;
     rec.type = req.type;
-    rec.created_at = time_now();
+    memcpy(rec.note, req.note, sizeof(rec.note));
     if (c->job != NULL && (*c->job = create_submit(c->conn, &rec, (int)c->cfg->max_alerts_per_user,
                                                    idem, idem_ttl_s)) != NULL)
         return MHD_YES; /* suspended: answered when the store thread is done */
@@ -202,23 +207,29 @@ static void api_fmt_num(double d, char out[32])
 
 /* Appends one alert of /api/get-alerts, after a comma unless *first (then
  * cleared). Ids and tickers are of JSON-safe characters only (the store's
- * own checks); a record that is not is left out. Returns 0, or -1 when out
- * is full. */
+ * own checks), the note is written as a JSON string; a record that is not
+ * valid is left out. expires_at is null for an alert stored before
+ * expiry existed (it never expires). Returns 0, or -1 when out is full. */
 static int api_record_json(struct buf *out, const struct alert_record *r, int *first)
 {
-    char thr[32], created[32];
+    char thr[32], created[32], expires[24], note[ALERT_STORE_NOTE_JSON_MAX] = "";
     int comma = !*first;
 
-    if (!msg_id_valid(r->alert_id) || !msg_ticker_valid(r->ticker))
+    if (!msg_id_valid(r->alert_id) || !msg_ticker_valid(r->ticker) ||
+        (r->note[0] != '\0' && alert_store_note_json(r->note, note) != 0))
         return 0;
     api_fmt_num(r->threshold, thr);
     api_fmt_num(r->created_at, created);
+    if (r->expires_at > 0)
+        snprintf(expires, sizeof(expires), "%lld", r->expires_at);
+    else
+        snprintf(expires, sizeof(expires), "null");
     *first = 0;
     return buf_printf(out,
                       "%s{\"alert_id\":\"%s\",\"ticker\":\"%s\",\"threshold\":%s,\"type\":\"%s\","
-                      "\"created_at\":%s}",
+                      "\"created_at\":%s,\"expires_at\":%s%s%s}",
                       comma ? "," : "", r->alert_id, r->ticker, thr, alert_type_name(r->type),
-                      created);
+                      created, expires, note[0] != '\0' ? ",\"note\":" : "", note);
 }
 
 enum MHD_Result api_get_alerts(struct api_call *c)

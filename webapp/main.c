@@ -56,6 +56,10 @@ static const struct config_var webapp_vars[] = {
      CONFIG_BOOL(WC, cookie_secure)},
     {"MAX_ALERTS_PER_USER", "100", "active alerts one user may have",
      CONFIG_LONG(WC, max_alerts_per_user, 1, 10000)},
+    {"ALERT_DEFAULT_TTL_DAYS", "60",
+     "days an alert lives when set-alert names no expires_at (then it is removed and shown in "
+     "the history as expired)",
+     CONFIG_LONG(WC, alert_ttl_days, 1, 3650)},
     {"TOPIC_PRICES", CONTRACT_TOPIC_PRICES, "Kafka topic of price ticks",
      CONFIG_STRING(WC, topic_prices)},
     {"TOPIC_ALERTS", CONTRACT_TOPIC_ALERTS, "Kafka topic of triggered alerts",

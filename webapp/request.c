@@ -73,6 +73,62 @@ static int request_get_type(json_t *root, struct set_alert_req *out, char *err, 
     return 0;
 }
 
+static int request_get_note(json_t *root, struct set_alert_req *out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(root, "note");
+    const char *s;
+    size_t len;
+    int why;
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return request_fail(err, errlen, "Field 'note' must be a string");
+    s = json_string_value(v);
+    len = json_string_length(v);
+    why = strlen(s) != len ? MSG_NOTE_CONTROL : msg_note_check(s, len);
+    if (why == MSG_NOTE_BAD_UTF8)
+        return request_fail(err, errlen, "Field 'note' must be valid UTF-8");
+    if (why == MSG_NOTE_CONTROL)
+        return request_fail(err, errlen, "Field 'note' must not contain control characters");
+    if (why != MSG_NOTE_OK) {
+        snprintf(err, errlen, "Field 'note' must be at most %d characters", MSG_NOTE_CHARS);
+        return -1;
+    }
+    memcpy(out->note, s, len + 1);
+    return 0;
+}
+
+static int request_get_expires_at(json_t *root, struct set_alert_req *out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(root, "expires_at");
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) <= 0)
+        return request_fail(err, errlen,
+                            "Field 'expires_at' must be a positive integer (Unix seconds)");
+    out->expires_at = (long long)json_integer_value(v);
+    return 0;
+}
+
+int request_expiry(const struct set_alert_req *req, double now, long long default_ttl_s,
+                   long long *out, char *err, size_t errlen)
+{
+    long long t = (long long)now;
+
+    if (req->expires_at == 0) {
+        *out = t + default_ttl_s;
+        return 0;
+    }
+    if ((double)req->expires_at <= now)
+        return request_fail(err, errlen, "Field 'expires_at' must be in the future");
+    if (req->expires_at - t > REQUEST_EXPIRES_AHEAD_MAX_S)
+        return request_fail(err, errlen, "Field 'expires_at' must be at most 10 years ahead");
+    *out = req->expires_at;
+    return 0;
+}
+
 int request_parse_set_alert(const char *body, size_t len, struct set_alert_req *out, char *err,
                             size_t errlen)
 {
@@ -85,6 +141,8 @@ int request_parse_set_alert(const char *body, size_t len, struct set_alert_req *
         return request_fail(err, errlen, "Request body too large");
     if (body == NULL || len == 0)
         return request_fail(err, errlen, "Request body must be a JSON object");
+    if (!msg_utf8_valid(body, len))
+        return request_fail(err, errlen, "Malformed JSON in request body: not valid UTF-8");
     root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL)
         return request_fail(err, errlen, "Malformed JSON in request body");
@@ -94,7 +152,9 @@ int request_parse_set_alert(const char *body, size_t len, struct set_alert_req *
     }
     if (request_get_ticker(root, out, err, errlen) != 0 ||
         request_get_threshold(root, out, err, errlen) != 0 ||
-        request_get_type(root, out, err, errlen) != 0)
+        request_get_type(root, out, err, errlen) != 0 ||
+        request_get_note(root, out, err, errlen) != 0 ||
+        request_get_expires_at(root, out, err, errlen) != 0)
         goto out;
     rc = 0;
 out:

@@ -33,6 +33,7 @@ struct webapp_config {
     char cookie_secret_file[1024]; /* read when COOKIE_SECRET is empty */
     int cookie_secure;
     long max_alerts_per_user;
+    long alert_ttl_days; /* an alert's expiry when set-alert names none */
     char topic_prices[256];
     char topic_alerts[256];
     char topic_assets[256];
@@ -86,17 +87,33 @@ int cookie_verify(const char *secret, size_t secret_len, const char *value, size
 #define REQUEST_THRESHOLD_MIN 0.000001
 #define REQUEST_THRESHOLD_MAX 1000000000.0
 
+/* set-alert's expires_at: at most this far ahead (10 years of 365 days,
+ * the same as ALERT_DEFAULT_TTL_DAYS' top). */
+#define REQUEST_EXPIRES_AHEAD_MAX_S (3650LL * 86400)
+
 struct set_alert_req {
     char ticker[MSG_TICKER_MAX];
     double threshold;
     enum alert_type type;
+    long long expires_at;    /* Unix seconds; 0 when the request names none */
+    char note[MSG_NOTE_MAX]; /* "" when none (absent or empty) */
 };
 
-/* Parses a set-alert body {"ticker","threshold","type"}. Returns 0, or -1
- * with a message for the client in err. Whether the ticker is known is the
- * caller's question. */
+/* Parses a set-alert body {"ticker","threshold","type"} with the optional
+ * "note" (a string of at most MSG_NOTE_CHARS code points, no control
+ * character; body not valid UTF-8: refused) and "expires_at" (an integer).
+ * Returns 0, or -1 with a message for the client in err, naming the field.
+ * Whether the ticker is known, and expires_at against the clock
+ * (request_expiry), are the caller's questions. */
 int request_parse_set_alert(const char *body, size_t len, struct set_alert_req *out, char *err,
                             size_t errlen);
+
+/* The expiry of the alert req asks for: its expires_at, which must be
+ * after now and at most REQUEST_EXPIRES_AHEAD_MAX_S ahead, or now +
+ * default_ttl_s when it names none. Returns 0 with *out set, or -1 with a
+ * message for the client in err. */
+int request_expiry(const struct set_alert_req *req, double now, long long default_ttl_s,
+                   long long *out, char *err, size_t errlen);
 
 /* An origin as compared for same-origin: scheme, host, port. */
 struct request_origin {

@@ -1,27 +1,40 @@
 -- claim: fires the alerts of one ticker that a run of its ticks crosses, in
 -- one atomic step in the ticker's slot. The alerts go to the ticker's outbox;
--- deliver.lua then gives each its position in its user's history.
+-- deliver.lua then gives each its position in its user's history. The same
+-- script expires alerts (the repair sweep's expiry, ids given): each leaves
+-- the index the same way and enters the outbox as an expired entry.
 -- KEYS ticker_alerts:{<ticker>} alert_idx:{<ticker>}:above
 --      alert_idx:{<ticker>}:below alerts_outbox:{<ticker>}
--- ARGV max text_format ticker ticks,
+-- ARGV max text_format ticker ticks expired_format [expire_ids],
 --      text_format = the message text's format (ALERT_MSG_TEXT_FORMAT, message.h),
 --      ticks = "price timestamp decimals " repeated, in their order (decimals:
---      the asset's, -1 when the tick did not say: then 2)
+--      the asset's, -1 when the tick did not say: then 2),
+--      expired_format = ALERT_MSG_EXPIRED_FORMAT,
+--      expire_ids = "id id ... ": alerts to expire (only those whose expiry
+--      has passed by Redis' clock; others are left alone)
 -- -> {ticks_done, outbox_id, alert_id, user_id, payload, ...}
 --
 -- Per tick, in order: above fires when threshold < price, below when threshold >
 -- price, each index read with ZRANGEBYSCORE ... LIMIT (O(log n + k)). A fired
 -- alert leaves the index and ticker_alerts and enters the outbox as the alert
--- JSON without positions (what the history keeps). Numbers arrive as their
+-- JSON without positions (what the history keeps). An alert whose expiry
+-- (ticker_alerts: "user threshold type [expires_at [note]]") has passed by
+-- Redis' clock is not fired: it enters the outbox as expired instead (no scan:
+-- only the k alerts the tick crosses are looked at). Numbers arrive as their
 -- shortest round-trip text and are copied as they are; ticker (checked by the
 -- caller), type and message (the format's constant part, the ticker, type and
 -- numbers) need no JSON escaping; ids are escaped by cjson unless they are
--- plain [A-Za-z0-9_-].
+-- plain [A-Za-z0-9_-]; the note is stored as its JSON string (written by the
+-- webapp) and copied when it reads back as a string.
 local max = tonumber(ARGV[1])
 local text_format = ARGV[2]
 local ticker = ARGV[3]
+local expired_format = ARGV[5]
 local out = {0}
 local n = 0
+local t = redis.call('TIME')
+local now = tonumber(t[1])
+local now_text = t[1] .. string.format('.%03d', math.floor(tonumber(t[2]) / 1000))
 
 local function jstr(s)
   if string.find(s, '^[%w_%-]+$') then return '"' .. s .. '"' end
@@ -53,30 +66,74 @@ local function jnum(s)
   return cjson.encode(tonumber(s))
 end
 
+-- ',"note":<its JSON string>' when the record has a well-formed one, else ''.
+local function jnote(note)
+  if not note or string.sub(note, 1, 1) ~= '"' then return '' end
+  local ok, v = pcall(cjson.decode, note)
+  if not ok or type(v) ~= 'string' then return '' end
+  return ',"note":' .. note
+end
+
+-- A ticker_alerts row: user, threshold text and number, expiry (0: none),
+-- note, type.
+local function parse(row)
+  if not row then return nil end
+  local user, thr, typ, exp, note = string.match(row, '^(%S+) (%S+) (%S+) ?(%d*) ?(.*)$')
+  local tnum = thr and tonumber(thr)
+  if not (user and tnum) then return nil end
+  return user, thr, tnum, tonumber(exp) or 0, note, typ
+end
+
+local function push(id, user, json)
+  out[#out + 1] = redis.call('XADD', KEYS[4], '*', 'payload', json, 'user_id', user,
+    'alert_id', id)
+  out[#out + 1] = id
+  out[#out + 1] = user
+  out[#out + 1] = json
+end
+
+local function expired_json(id, user, thr, tnum, typ, exp, note, d)
+  local msg = string.format(expired_format, ticker, typ, typed(tnum, d))
+  return '{"alert_id":' .. jstr(id) .. ',"user_id":' .. jstr(user) ..
+    ',"ticker":"' .. ticker .. '","threshold":' .. jnum(thr) .. ',"type":"' .. typ ..
+    '","status":"expired","expires_at":' .. string.format('%d', exp) .. ',"timestamp":' ..
+    now_text .. ',"message":"' .. msg .. '"' .. jnote(note) .. '}'
+end
+
 -- k: the index's position in KEYS (2 above, 3 below)
 local function fire(k, ids, typ, price, pnum, ts, d)
   local rows = redis.call('HMGET', KEYS[1], unpack(ids))
   redis.call('HDEL', KEYS[1], unpack(ids))
   redis.call('ZREM', KEYS[k], unpack(ids))
   for i, id in ipairs(ids) do
-    local user, thr
-    if rows[i] then user, thr = string.match(rows[i], '^(%S+) (%S+)') end
-    local tnum = thr and tonumber(thr)
-    if user and tnum then
+    local user, thr, tnum, exp, note = parse(rows[i])
+    if user and exp > 0 and exp <= now then
+      push(id, user, expired_json(id, user, thr, tnum, typ, exp, note, d))
+    elseif user then
       local msg = string.format(text_format, ticker, typ, typed(tnum, d), money(pnum, d))
-      local json = '{"alert_id":' .. jstr(id) .. ',"user_id":' .. jstr(user) ..
+      push(id, user, '{"alert_id":' .. jstr(id) .. ',"user_id":' .. jstr(user) ..
         ',"ticker":"' .. ticker .. '","price":' .. price .. ',"threshold":' ..
         jnum(thr) .. ',"type":"' .. typ .. '","timestamp":' .. ts ..
-        ',"message":"' .. msg .. '"}'
-      out[#out + 1] = redis.call('XADD', KEYS[4], '*', 'payload', json, 'user_id', user,
-        'alert_id', id)
-      out[#out + 1] = id
-      out[#out + 1] = user
-      out[#out + 1] = json
+        ',"message":"' .. msg .. '"' .. jnote(note) .. '}')
     end
   end
   n = n + #ids
 end
+
+-- The sweep's expiry: each id still armed here and past its expiry.
+local function expire(ids)
+  for id in string.gmatch(ids, '(%S+)') do
+    local user, thr, tnum, exp, note, typ = parse(redis.call('HGET', KEYS[1], id))
+    if user and exp > 0 and exp <= now and (typ == 'above' or typ == 'below') then
+      redis.call('HDEL', KEYS[1], id)
+      redis.call('ZREM', KEYS[2], id)
+      redis.call('ZREM', KEYS[3], id)
+      push(id, user, expired_json(id, user, thr, tnum, typ, exp, note, 2))
+    end
+  end
+end
+
+if ARGV[6] then expire(ARGV[6]) end
 
 local done = 0
 for price, ts, dec in string.gmatch(ARGV[4], '(%S+) (%S+) (%S+) ') do

@@ -19,7 +19,10 @@
 //  7. the alert panels scroll within the viewport; on a phone a sticky bar
 //     counts them and jumps to them; older triggered alerts can be browsed;
 //  8. static files come with validators and a year's caching;
-// 10. axe-core finds no serious or critical violation, desktop and phone.
+// 10. axe-core finds no serious or critical violation, desktop and phone;
+// 11. (issue 18) a note is inserted as text, never HTML, in the banner and
+//     both panels; an alert past its expiry is shown in the history as
+//     expired, never as fired.
 // With E2E_DOCS_SCREENSHOTS=DIR it writes the documented screenshots
 // (dashboard-desktop.png, dashboard-phone.png: two alerts set, one fired).
 import assert from 'node:assert/strict';
@@ -258,6 +261,52 @@ await step('6. keyboard only: tab to a row, Enter sets the alert, focus is visib
   await page.keyboard.press('Enter');
   await page.waitForFunction((n) => document.querySelectorAll('#alerts-list li').length === n, before, { timeout: 10000 });
   assert.ok(await page.evaluate(() => !!document.activeElement.closest('.alerts-panel')), 'focus left the panel');
+});
+
+await step('11. a note is text, never HTML (banner, both panels); an expired alert is shown expired, never fired', async () => {
+  const t = tickers.includes('AMZN') ? 'AMZN' : tickers[4];
+  const p = await priceOf(page, t);
+  const note = '<b>buy</b> the dip & <img src=x onerror="window.__xss=1"> 🚀';
+  let r = await api(page, 'POST', '/api/set-alert', { ticker: t, threshold: Number((p * 3).toFixed(2)), type: 'above', note: '<b>later</b>' });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const later = r.body.alert_id;
+  r = await api(page, 'POST', '/api/set-alert', { ticker: t, threshold: Number((p * 3).toFixed(2)) + 1, type: 'above',
+    note: 'gone <i>soon</i>', expires_at: Math.floor(Date.now() / 1000) + 2 });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const expiring = r.body.alert_id;
+  r = await api(page, 'POST', '/api/set-alert', { ticker: t, threshold: Number((p * 0.97).toFixed(4)), type: 'above', note });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const banner = page.locator('[data-testid=banner]').filter({ hasText: 'the dip' });
+  await banner.waitFor({ timeout: 15000 });
+  assert.equal(await banner.locator('[data-testid=note]').innerText(), note);
+  assert.equal(await banner.locator('b, img').count(), 0, 'the note was inserted as HTML');
+  const recent = page.locator('#recent-list li').first();
+  assert.equal(await recent.locator('[data-testid=note]').innerText(), note);
+  assert.equal(await page.locator('#recent-list b, #recent-list img').count(), 0);
+  const active = page.locator(`#alerts-list li[data-alert-id="${later}"]`);
+  await active.waitFor({ timeout: 10000 });
+  assert.equal(await active.locator('[data-testid=note]').innerText(), '<b>later</b>');
+  assert.equal(await page.locator('#alerts-list b').count(), 0);
+  assert.equal(await page.evaluate(() => window.__xss), undefined, 'the note ran script');
+  await banner.getByRole('button', { name: /Dismiss alert/ }).click();
+  // the expired one: removed by a sweep, in the history as expired
+  let hist = [];
+  for (let i = 0; i < 120 && !hist.some((a) => a.alert_id === expiring); i++) {
+    await page.waitForTimeout(500);
+    hist = (await api(page, 'GET', '/api/alert-history')).body.alerts;
+  }
+  const h = hist.find((a) => a.alert_id === expiring);
+  assert.ok(h && h.status === 'expired' && !('price' in h), `history: ${JSON.stringify(h)}`);
+  await page.reload({ waitUntil: 'domcontentloaded' });
+  const gone = page.locator(`#recent-list li[data-alert-id="${expiring}"]`);
+  await gone.waitFor({ timeout: 10000 });
+  assert.equal(await gone.getAttribute('data-status'), 'expired');
+  assert.match(await gone.innerText(), /Expired/);
+  assert.equal(await gone.locator('[data-testid=note]').innerText(), 'gone <i>soon</i>');
+  assert.equal(await page.locator(`#alerts-list li[data-alert-id="${expiring}"]`).count(), 0);
+  assert.equal(await page.locator('[data-testid=banner]').filter({ hasText: 'soon' }).count(), 0, 'an expired alert was shown as fired');
+  assert.equal((await api(page, 'DELETE', `/api/delete-alert/${later}`)).status, 200);
+  await page.reload({ waitUntil: 'domcontentloaded' });
 });
 
 await step('8. static files: hashed URLs cached a year, validators', async () => {

@@ -168,9 +168,11 @@ static struct fixture *fixture_get(void **state)
     return *state;
 }
 
-/* Creates an alert; its id is written into id_out[37] when not NULL. */
-static void make_alert(struct fixture *f, const char *user, const char *ticker, double thr,
-                       enum alert_type type, double created, char *id_out)
+/* Creates an alert with an expiry (Unix s; 0: none, as stored before) and
+ * a note ("" none); its id is written into id_out[37] when not NULL. */
+static void make_alert_full(struct fixture *f, const char *user, const char *ticker, double thr,
+                            enum alert_type type, double created, long long expires_at,
+                            const char *note, char *id_out)
 {
     struct alert_record rec;
 
@@ -181,10 +183,19 @@ static void make_alert(struct fixture *f, const char *user, const char *ticker, 
     rec.threshold = thr;
     rec.type = type;
     rec.created_at = created;
+    rec.expires_at = expires_at;
+    snprintf(rec.note, sizeof(rec.note), "%s", note);
     assert_int_equal(alert_store_create_once(f->rc, &rec, 100000, NULL, 0, f->err, sizeof(f->err)),
                      0);
     if (id_out != NULL)
         memcpy(id_out, rec.alert_id, 37);
+}
+
+/* An alert without expiry or note, as stored before issue 18. */
+static void make_alert(struct fixture *f, const char *user, const char *ticker, double thr,
+                       enum alert_type type, double created, char *id_out)
+{
+    make_alert_full(f, user, ticker, thr, type, created, 0, "", id_out);
 }
 
 static long long int_reply(struct fixture *f, const char *fmt, const char *a, const char *b)
@@ -855,18 +866,37 @@ static void step1_delete(struct fixture *f, const char *user, const char *id)
 
 /* Claim step 1 only (no deliver): what a tick at price fires, into the
  * ticker's outbox. */
+/* The claim script's KEYS for ticker, into k. */
+static void claim_keys(const char *ticker, char k[4][96])
+{
+    snprintf(k[0], 96, "ticker_alerts:{%s}", ticker);
+    snprintf(k[1], 96, "alert_idx:{%s}:above", ticker);
+    snprintf(k[2], 96, "alert_idx:{%s}:below", ticker);
+    snprintf(k[3], 96, "alerts_outbox:{%s}", ticker);
+}
+
 static void step1_claim(struct fixture *f, const char *ticker, const char *price)
 {
     char k[4][96], ticks[96];
     const char *keys[4] = {k[0], k[1], k[2], k[3]};
-    const char *args[4] = {"100", ALERT_MSG_TEXT_FORMAT, ticker, ticks};
+    const char *args[5] = {"100", ALERT_MSG_TEXT_FORMAT, ticker, ticks, ALERT_MSG_EXPIRED_FORMAT};
 
-    snprintf(k[0], sizeof(k[0]), "ticker_alerts:{%s}", ticker);
-    snprintf(k[1], sizeof(k[1]), "alert_idx:{%s}:above", ticker);
-    snprintf(k[2], sizeof(k[2]), "alert_idx:{%s}:below", ticker);
-    snprintf(k[3], sizeof(k[3]), "alerts_outbox:{%s}", ticker);
+    claim_keys(ticker, k);
     snprintf(ticks, sizeof(ticks), "%s 1700000000.25 -1 ", price);
-    step_run(f, &step_claim, 4, keys, 4, args);
+    step_run(f, &step_claim, 4, keys, 5, args);
+}
+
+/* The sweep's expiry, step 1 only (no deliver): id, if armed and past its
+ * expiry, into the ticker's outbox. */
+static void step1_expire(struct fixture *f, const char *ticker, const char *id)
+{
+    char k[4][96], ids[48];
+    const char *keys[4] = {k[0], k[1], k[2], k[3]};
+    const char *args[6] = {"8", ALERT_MSG_TEXT_FORMAT, ticker, "", ALERT_MSG_EXPIRED_FORMAT, ids};
+
+    claim_keys(ticker, k);
+    snprintf(ids, sizeof(ids), "%s ", id);
+    step_run(f, &step_claim, 4, keys, 6, args);
 }
 
 /* The user's entry for id ("" when none). */
@@ -1289,6 +1319,224 @@ static void test_store_migrates_schema2(void **state)
     assert_int_equal(claim(f, t, 152), 0);
 }
 
+/* ---- expiry and notes ------------------------------------------------------ */
+
+/* An above alert created now, with an expiry and a note. */
+static void make_alert_x(struct fixture *f, const char *user, const char *ticker, double thr,
+                         long long expires_at, const char *note, char *id_out)
+{
+    make_alert_full(f, user, ticker, thr, ALERT_ABOVE, time_now(), expires_at, note, id_out);
+}
+
+/* The user's history, each entry decoded, newest first, into out[0..max). */
+struct hist_msgs {
+    int n;
+    struct alert_msg m[8];
+};
+
+static void hist_msg_cb(const char *payload, size_t len, const struct evid *pos, void *ud)
+{
+    struct hist_msgs *h = ud;
+    char err[128];
+
+    (void)pos;
+    if (h->n < 8)
+        assert_int_equal(alert_msg_decode(payload, len, &h->m[h->n], err, sizeof(err)), 0);
+    h->n++;
+}
+
+static void history_of(struct fixture *f, const char *user, struct hist_msgs *h)
+{
+    memset(h, 0, sizeof(*h));
+    assert_true(alert_history_list(f->rc, user, 100, hist_msg_cb, h, f->err, sizeof(f->err)) >= 0);
+}
+
+/* A note and an expiry are stored, listed as they were given, and an alert
+ * of before (no expiry in its record) lists none. */
+static void test_note_and_expiry_listed(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    const char *note = "Take profit <b>now</b> \"50%\" \\ \xc3\xa9\xe2\x82\xac\xf0\x9f\x9a\x80";
+    char t[32], u[64], id[37], old[37];
+    struct alert_record out[2];
+    long long exp = (long long)time_now() + 3600;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    make_alert(f, u, t, 10, ALERT_ABOVE, 1, old);
+    make_alert_x(f, u, t, 20, exp, note, id);
+    assert_int_equal(alert_store_list(f->rc, u, out, 2, f->err, sizeof(f->err)), 2);
+    assert_string_equal(out[0].alert_id, id);
+    assert_int_equal(out[0].expires_at, exp);
+    assert_string_equal(out[0].note, note);
+    assert_string_equal(out[1].alert_id, old);
+    assert_int_equal(out[1].expires_at, 0);
+    assert_string_equal(out[1].note, "");
+}
+
+/* A fired alert with a note carries it as the last field before its
+ * positions; the bytes before it are those of an alert without one. */
+static void test_note_carried_when_fired(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], id[37], expect[MSG_MAX_BYTES];
+    struct alert_msg m;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    make_alert_x(f, u, t, 10, (long long)time_now() + 3600, "sell <i>half</i>", id);
+    assert_int_equal(claim_at(f, t, 11, 1700000000.25), 1);
+    assert_int_equal(f->claims[0].state, ALERT_CLAIM_READY);
+    snprintf(expect, sizeof(expect),
+             "{\"alert_id\":\"%s\",\"user_id\":\"%s\",\"ticker\":\"%s\",\"price\":11,"
+             "\"threshold\":10,\"type\":\"above\",\"timestamp\":1700000000.25,\"message\":\"%s is "
+             "above $10.00 (Current: $11.00)\",\"note\":\"sell <i>half</i>\",\"event_id\":",
+             id, u, t, t);
+    assert_memory_equal(f->claims[0].payload, expect, strlen(expect));
+    assert_int_equal(alert_msg_decode(f->claims[0].payload, f->claims[0].payload_len, &m, f->err,
+                                      sizeof(f->err)),
+                     0);
+    assert_string_equal(m.note, "sell <i>half</i>");
+    assert_int_equal(m.expired, 0);
+}
+
+/* An alert past its expiry never fires, even before any sweep: the claim
+ * that crosses it puts it in the history as expired (no price), once. */
+static void test_expired_never_fires(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], id[37], live[37];
+    long long exp = (long long)time_now() - 5;
+    struct hist_msgs h;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    make_alert_x(f, u, t, 10, exp, "n", id);
+    make_alert_x(f, u, t, 12, (long long)time_now() + 3600, "", live);
+    assert_int_equal(claim(f, t, 13), 2);
+    history_of(f, u, &h);
+    assert_int_equal(h.n, 2);
+    for (int i = 0; i < 2; i++) {
+        if (strcmp(h.m[i].alert_id, id) == 0) {
+            assert_int_equal(h.m[i].expired, 1);
+            assert_int_equal(h.m[i].expires_at, exp);
+            assert_true(h.m[i].price == 0);
+            assert_string_equal(h.m[i].note, "n");
+            assert_non_null(strstr(h.m[i].message, "Alert expired: "));
+        } else {
+            assert_string_equal(h.m[i].alert_id, live);
+            assert_int_equal(h.m[i].expired, 0);
+        }
+    }
+    assert_int_equal(int_reply(f, "HEXISTS ticker_alerts:{%s} %s", t, id), 0);
+    assert_int_equal(int_reply(f, "HEXISTS user_alerts:{%s} %s", u, id), 0);
+    assert_int_equal(claim(f, t, 14), 0);
+    history_of(f, u, &h);
+    assert_int_equal(h.n, 2);
+}
+
+/* The sweep removes an alert past its expiry that no tick crossed and
+ * writes its expired history entry exactly once; the outbox keeps it for
+ * the evaluator to publish, whose deliver finds the same entry. An alert
+ * of before (no expiry) and a live one are left alone. */
+static void test_sweep_expires_once(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], id[37], old[37], live[37], first[MSG_MAX_BYTES];
+    struct alert_claim *rd = calloc(8, sizeof(*rd));
+    struct alert_record out[4];
+    struct hist_msgs h;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    make_alert_x(f, u, t, 10, (long long)time_now() - 1, "", id);
+    make_alert(f, u, t, 10, ALERT_ABOVE, time_now() - 400 * 86400.0, old);
+    make_alert_x(f, u, t, 10, (long long)time_now() + 3600, "", live);
+    sweep_all(f);
+    assert_int_equal(alert_store_list(f->rc, u, out, 4, f->err, sizeof(f->err)), 2);
+    history_of(f, u, &h);
+    assert_int_equal(h.n, 1);
+    assert_string_equal(h.m[0].alert_id, id);
+    assert_int_equal(h.m[0].expired, 1);
+    sweep_all(f);
+    history_of(f, u, &h);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(redeliver(f, t, rd, 8), 1); /* the evaluator's sweeper */
+    assert_int_equal(rd[0].state, ALERT_CLAIM_READY);
+    snprintf(first, sizeof(first), "%s", rd[0].payload);
+    assert_non_null(strstr(first, "\"status\":\"expired\""));
+    assert_int_equal(redeliver(f, t, rd, 8), 1);
+    assert_string_equal(rd[0].payload, first);
+    history_of(f, u, &h);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(claim(f, t, 11), 2); /* the other two fire */
+    free(rd);
+}
+
+/* The sweep's expiry stopped after its first step (into the outbox, before
+ * the history): the alert is still listed; a sweep does not expire it
+ * twice; the outbox sweeper's deliver writes the one expired entry. */
+static void test_expire_crash_between_steps(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    struct alert_claim *rd = calloc(8, sizeof(*rd));
+    struct alert_record out[2];
+    struct hist_msgs h;
+    char t[32], u[64], id[37];
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    make_alert_x(f, u, t, 10, (long long)time_now() - 1, "", id);
+    step1_expire(f, t, id);
+    assert_int_equal(int_reply(f, "XLEN alerts_outbox:{%s}%s", t, ""), 1);
+    assert_int_equal(alert_store_list(f->rc, u, out, 2, f->err, sizeof(f->err)), 1);
+    step1_expire(f, t, id); /* again: nothing armed, nothing added */
+    sweep_all(f);
+    assert_int_equal(int_reply(f, "XLEN alerts_outbox:{%s}%s", t, ""), 1);
+    history_of(f, u, &h);
+    assert_int_equal(h.n, 0);
+    assert_int_equal(redeliver(f, t, rd, 8), 1);
+    history_of(f, u, &h);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.m[0].expired, 1);
+    assert_int_equal(alert_store_list(f->rc, u, out, 2, f->err, sizeof(f->err)), 0);
+    sweep_all(f);
+    history_of(f, u, &h);
+    assert_int_equal(h.n, 1);
+    free(rd);
+}
+
+/* An idempotency key covers the note: the same note replays, another is a
+ * conflict; the replay keeps the stored expiry. */
+static void test_create_once_covers_note(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    struct alert_record a, b;
+    char t[32], u[64];
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    memset(&a, 0, sizeof(a));
+    assert_int_equal(alert_store_new_id(a.alert_id), 0);
+    snprintf(a.user_id, sizeof(a.user_id), "%s", u);
+    snprintf(a.ticker, sizeof(a.ticker), "%s", t);
+    a.threshold = 5;
+    a.created_at = time_now();
+    a.expires_at = (long long)time_now() + 100;
+    snprintf(a.note, sizeof(a.note), "first");
+    b = a;
+    assert_int_equal(alert_store_create_once(f->rc, &a, 10, "k1", 60, f->err, sizeof(f->err)), 0);
+    assert_int_equal(alert_store_new_id(b.alert_id), 0);
+    b.expires_at += 7;
+    assert_int_equal(alert_store_create_once(f->rc, &b, 10, "k1", 60, f->err, sizeof(f->err)),
+                     ALERT_STORE_REPLAY);
+    assert_string_equal(b.alert_id, a.alert_id);
+    assert_int_equal(b.expires_at, a.expires_at);
+    snprintf(b.note, sizeof(b.note), "second");
+    assert_int_equal(alert_store_create_once(f->rc, &b, 10, "k1", 60, f->err, sizeof(f->err)),
+                     ALERT_STORE_CONFLICT);
+}
+
 /* The wrapped calls above really were checked. */
 static void test_every_call_checked(void **state)
 {
@@ -1323,6 +1571,12 @@ int main(void)
         cmocka_unit_test(test_claim_crash_before_deliver),
         cmocka_unit_test(test_deliver_skips_after_delete),
         cmocka_unit_test(test_store_migrates_schema2),
+        cmocka_unit_test(test_note_and_expiry_listed),
+        cmocka_unit_test(test_note_carried_when_fired),
+        cmocka_unit_test(test_expired_never_fires),
+        cmocka_unit_test(test_sweep_expires_once),
+        cmocka_unit_test(test_expire_crash_between_steps),
+        cmocka_unit_test(test_create_once_covers_note),
         cmocka_unit_test(test_every_call_checked),
     };
     log_init("test_alert_store", LOG_LVL_WARN);

@@ -281,6 +281,50 @@ static void test_alert_round_trip(void **state)
     assert_string_equal(out.prev_event_id, "0-0");
 }
 
+/* An alert with a note, and one that expired unfired (no price): both
+ * round-trip; a fired alert without a note has no new field. */
+static void test_alert_note_and_expired(void **state)
+{
+    struct alert_msg in = sample_alert(), out;
+    char json[MSG_MAX_BYTES];
+    int n;
+    (void)state;
+
+    n = alert_msg_encode(&in, json, sizeof(json));
+    assert_true(n > 0);
+    assert_null(strstr(json, "\"note\""));
+    assert_null(strstr(json, "\"status\""));
+    snprintf(in.note, sizeof(in.note), "<b>buy</b> \xe2\x82\xac");
+    n = alert_msg_encode(&in, json, sizeof(json));
+    assert_true(n > 0);
+    assert_int_equal(alert_msg_decode(json, (size_t)n, &out, err, sizeof(err)), 0);
+    assert_string_equal(out.note, in.note);
+    assert_int_equal(out.expired, 0);
+    in.expired = 1;
+    in.expires_at = 1764087000;
+    n = alert_msg_encode(&in, json, sizeof(json));
+    assert_true(n > 0);
+    assert_null(strstr(json, "\"price\""));
+    assert_int_equal(alert_msg_decode(json, (size_t)n, &out, err, sizeof(err)), 0);
+    assert_int_equal(out.expired, 1);
+    assert_int_equal(out.expires_at, 1764087000);
+    assert_true(out.price == 0);
+    /* refused: another status, an expired one without its expiry, a fired
+     * one without a price, a control character in the note */
+    const char *bad[] = {
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"price\":1,\"threshold\":1,"
+        "\"type\":\"above\",\"timestamp\":1,\"status\":\"late\"}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"threshold\":1,"
+        "\"type\":\"above\",\"timestamp\":1,\"status\":\"expired\"}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"threshold\":1,"
+        "\"type\":\"above\",\"timestamp\":1}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"price\":1,\"threshold\":1,"
+        "\"type\":\"above\",\"timestamp\":1,\"note\":\"a\\u0007\"}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(alert_msg_decode(bad[i], strlen(bad[i]), &out, err, sizeof(err)), -1);
+}
+
 static void test_alert_rejects_bad_input(void **state)
 {
     static const char *const bad[] = {
@@ -341,6 +385,7 @@ int main(void)
         cmocka_unit_test(test_price_encode_refuses_bad_values),
         cmocka_unit_test(test_asset_record),
         cmocka_unit_test(test_alert_round_trip),
+        cmocka_unit_test(test_alert_note_and_expired),
         cmocka_unit_test(test_alert_rejects_bad_input),
         cmocka_unit_test(test_alert_type_and_validators),
     };

@@ -327,7 +327,10 @@ def test_crud(main_webapp):
     id1, id2 = j1["alert_id"], r2.json()["alert_id"]
     got = alerts_of(a)
     assert [x["alert_id"] for x in got] == [id2, id1], f"not newest first: {got}"
-    assert set(got[0]) == {"alert_id", "ticker", "threshold", "type", "created_at"}, str(got[0])
+    assert set(got[0]) == {"alert_id", "ticker", "threshold", "type", "created_at",
+                           "expires_at"}, str(got[0])
+    # without expires_at: ALERT_DEFAULT_TTL_DAYS (60) from now
+    assert abs(got[0]["expires_at"] - (time.time() + 60 * 86400)) < 60, str(got[0])
     assert got[0]["ticker"] == TA and got[0]["threshold"] == 170.5 and got[0]["type"] == "below", (
         str(got[0]))
     assert abs(got[0]["created_at"] - time.time()) < 60, "created_at is not now"
@@ -482,6 +485,103 @@ def test_bad_inputs(main_webapp):
         r = req("DELETE", f"/api/delete-alert/{aid}", cookie=c)
         assert r.status == 404 and r.json() == {"error": "Alert not found or unauthorized"}, (
             f"DELETE id {aid!r}: {r.status}")
+
+
+NOTE = "<b>bold</b> & <i>\u00e9</i> \U0001F680 \"q\" \\"
+
+
+def test_note_and_expiry(main_webapp):
+    """set-alert takes a note (listed as given, only when set) and an
+    expires_at (listed; every alert has one); bad ones are 400s naming the
+    field and store nothing"""
+    _, c = new_user()
+    exp = int(time.time()) + 3600
+    r = req("POST", "/api/set-alert", {"ticker": TB, "threshold": 5, "type": "above",
+                                       "note": NOTE, "expires_at": exp}, cookie=c)
+    assert r.status == 200 and set(r.json()) == {"message", "alert_id"}, f"{r.status} {r.body!r}"
+    got = alerts_of(c)
+    assert len(got) == 1 and got[0]["note"] == NOTE and got[0]["expires_at"] == exp, str(got)
+    r = req("POST", "/api/set-alert", {"ticker": TB, "threshold": 6, "type": "above",
+                                       "note": ""}, cookie=c)
+    assert r.status == 200
+    plain = [a for a in alerts_of(c) if a["threshold"] == 6][0]
+    assert "note" not in plain and isinstance(plain["expires_at"], int), str(plain)
+    J = lambda **o: json.dumps({"ticker": TB, "threshold": 1, "type": "above", **o}).encode()  # noqa: E731
+    now = int(time.time())
+    for raw, want in [
+        (J(note="x" * 141), "Field 'note' must be at most 140 characters"),
+        (J(note="\u00e9" * 141), "Field 'note' must be at most 140 characters"),
+        (J(note="a\nb"), "Field 'note' must not contain control characters"),
+        (J(note="a\u0085b"), "Field 'note' must not contain control characters"),
+        (J(note=5), "Field 'note' must be a string"),
+        (b'{"ticker":"%s","threshold":1,"type":"above","note":"\xff"}' % TB.encode(),
+         "valid UTF-8"),
+        (J(expires_at=now - 1), "Field 'expires_at' must be in the future"),
+        (J(expires_at=now + 3650 * 86400 + 120), "Field 'expires_at' must be at most 10 years"),
+        (J(expires_at=now + 100.5), "Field 'expires_at' must be a positive integer"),
+        (J(expires_at="soon"), "Field 'expires_at' must be a positive integer"),
+    ]:
+        expect_400(c, raw, want)
+    # 140 characters of four bytes each pass
+    r = req("POST", "/api/set-alert", raw=J(note="\U0001F680" * 140), cookie=c, headers=JSON_TYPE)
+    assert r.status == 200, f"{r.status} {r.body!r}"
+    assert len(alerts_of(c)) == 3, "a refused request stored an alert"
+    for a in alerts_of(c):
+        req("DELETE", f"/api/delete-alert/{a['alert_id']}", cookie=c)
+
+
+def test_note_and_expired_delivered(main_webapp):
+    """a fired alert carries its note to the stream and the history; one
+    past its expiry never fires: the tick that crosses it puts it in the
+    history as expired, and the stream gets it as expired"""
+    _, c = new_user()
+    s = Sse("/api/stream-alerts", c)
+    assert s.status == 200
+    r = req("POST", "/api/set-alert", {"ticker": TA, "threshold": 100, "type": "above",
+                                       "note": NOTE}, cookie=c)
+    assert r.status == 200
+    noted = r.json()["alert_id"]
+    r = req("POST", "/api/set-alert", {"ticker": TA, "threshold": 101, "type": "above",
+                                       "expires_at": int(time.time()) + 2}, cookie=c)
+    assert r.status == 200
+    late = r.json()["alert_id"]
+    time.sleep(max(0.0, alerts_of(c)[0]["expires_at"] - time.time()) + 1.1)
+    claims = claim(TA, 1000)
+    by_id = {json.loads(p)["alert_id"]: json.loads(p) for _, p in claims}
+    # the claim expires it, unless the webapp's sweep (every 2 s) came first
+    assert noted in by_id and set(by_id) <= {noted, late}, f"claims {claims}"
+    assert by_id[noted]["note"] == NOTE and "status" not in by_id[noted], str(by_id[noted])
+    if late in by_id:
+        assert by_id[late]["status"] == "expired" and "price" not in by_id[late], str(by_id)
+    produce(TOPIC_A, claims)
+    # swept: the stream finds the expired entry before the noted one (a gap)
+    got = {g["alert_id"]: g for g in [s.next_data(5), s.next_data(5)] if g}
+    assert got.get(noted, {}).get("note") == NOTE, f"stream: {got}"
+    assert got.get(late, {}).get("status") == "expired", f"stream: {got}"
+    hist = {h["alert_id"]: h for h in req("GET", "/api/alert-history", cookie=c).json()["alerts"]}
+    assert hist[noted]["note"] == NOTE and hist[late]["status"] == "expired", str(hist)
+    assert alerts_of(c) == [], "a fired or expired alert is still active"
+    s.close()
+
+
+def test_sweep_expires(main_webapp):
+    """an alert past its expiry that no tick crosses is removed by the
+    webapp's repair sweep and shown in the history as expired, once"""
+    _, c = new_user()
+    r = req("POST", "/api/set-alert", {"ticker": TB, "threshold": 100, "type": "above",
+                                       "note": "gone", "expires_at": int(time.time()) + 1},
+            cookie=c)
+    assert r.status == 200
+    aid = r.json()["alert_id"]
+    deadline = time.time() + 90
+    while time.time() < deadline and alerts_of(c):
+        time.sleep(0.5)
+    assert alerts_of(c) == [], "the sweep did not remove the expired alert"
+    hist = req("GET", "/api/alert-history", cookie=c).json()["alerts"]
+    assert [h["alert_id"] for h in hist] == [aid], str(hist)
+    assert hist[0]["status"] == "expired" and hist[0]["note"] == "gone", str(hist[0])
+    time.sleep(4.5)  # two more sweep steps: still one entry
+    assert len(req("GET", "/api/alert-history", cookie=c).json()["alerts"]) == 1
 
 
 def test_csrf(main_webapp):

@@ -143,6 +143,120 @@ static void test_parse_set_alert(void **state)
 /* Thresholds: a millionth to a billion, both included; anything else, and
  * 1e300 (which once fired and could not be delivered), is
  * refused with the range in the message. */
+/* A note of n copies of the UTF-8 character ch, in a set-alert body. */
+static void note_body(char *out, size_t outlen, const char *ch, int n)
+{
+    size_t o = (size_t)snprintf(out, outlen,
+                                "{\"ticker\":\"AAPL\",\"threshold\":1,"
+                                "\"type\":\"above\",\"note\":\"");
+
+    for (int i = 0; i < n; i++)
+        o += (size_t)snprintf(out + o, outlen - o, "%s", ch);
+    snprintf(out + o, outlen - o, "\"}");
+}
+
+/* The note: at most 140 code points (not bytes), any Unicode, valid UTF-8
+ * only, no control character; absent, null or "" is no note. */
+static void test_parse_note(void **state)
+{
+    struct set_alert_req r;
+    char body[2048], err[128];
+    (void)state;
+
+    /* 140 four-byte characters (560 bytes) pass, 141 one-byte ones do not */
+    note_body(body, sizeof(body), "\xf0\x9f\x9a\x80", 140);
+    assert_int_equal(request_parse_set_alert(body, strlen(body), &r, err, sizeof(err)), 0);
+    assert_int_equal(strlen(r.note), 560);
+    note_body(body, sizeof(body), "\xc3\xa9", 140);
+    assert_int_equal(request_parse_set_alert(body, strlen(body), &r, err, sizeof(err)), 0);
+    note_body(body, sizeof(body), "a", 141);
+    parse_bad(body, strlen(body), "Field 'note' must be at most 140 characters");
+    note_body(body, sizeof(body), "\xe2\x82\xac", 141);
+    parse_bad(body, strlen(body), "Field 'note' must be at most 140 characters");
+    /* escapes count as the character they stand for */
+    note_body(body, sizeof(body), "\\u00e9", 140);
+    assert_int_equal(request_parse_set_alert(body, strlen(body), &r, err, sizeof(err)), 0);
+    assert_int_equal(strlen(r.note), 280);
+    /* HTML is text like any other */
+    note_body(body, sizeof(body), "<b>x</b>", 1);
+    assert_int_equal(request_parse_set_alert(body, strlen(body), &r, err, sizeof(err)), 0);
+    assert_string_equal(r.note, "<b>x</b>");
+    /* bad UTF-8: a lone continuation byte, an overlong '/', a surrogate, a
+     * truncated sequence, beyond U+10FFFF */
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"note\":\"a\x80\"}",
+        "valid UTF-8");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"note\":\"\xc0\xaf\"}",
+        "valid UTF-8");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"note\":\"\xed\xa0\x80\"}",
+        "valid UTF-8");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"note\":\"\xe2\x82\"}",
+        "valid UTF-8");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"note\":\"\xf4\x90\x80\x80\"}",
+        "valid UTF-8");
+    assert_int_equal(msg_note_check("a\x80", 2), MSG_NOTE_BAD_UTF8);
+    assert_int_equal(msg_note_check("\xed\xa0\x80", 3), MSG_NOTE_BAD_UTF8);
+    /* control characters: C0 (escaped or not), DEL, C1, NUL */
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"note\":\"a\\nb\"}",
+        "Field 'note' must not contain control characters");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"note\":\"a\\u001bb\"}",
+        "Field 'note' must not contain control characters");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"note\":\"a\x7f\"}",
+        "Field 'note' must not contain control characters");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"note\":\"a\\u0085\"}",
+        "Field 'note' must not contain control characters");
+    assert_int_equal(msg_note_check("a\0b", 3), MSG_NOTE_CONTROL);
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"note\":5}",
+        "Field 'note' must be a string");
+    /* no note */
+    snprintf(body, sizeof(body),
+             "{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"note\":\"\"}");
+    assert_int_equal(request_parse_set_alert(body, strlen(body), &r, err, sizeof(err)), 0);
+    assert_string_equal(r.note, "");
+    parse_ok("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"note\":null}", "AAPL", 1,
+             ALERT_ABOVE);
+}
+
+/* expires_at: an integer of Unix seconds, after now and at most 10 years
+ * ahead; without it, now + the default. */
+static void test_parse_expires_at(void **state)
+{
+    const double now = 1764087000.5;
+    struct set_alert_req r;
+    long long exp = 0;
+    char body[256], err[128];
+    (void)state;
+
+    parse_ok("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\"}", "AAPL", 1, ALERT_ABOVE);
+    snprintf(body, sizeof(body), "{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\"}");
+    assert_int_equal(request_parse_set_alert(body, strlen(body), &r, err, sizeof(err)), 0);
+    assert_int_equal(r.expires_at, 0);
+    assert_int_equal(request_expiry(&r, now, 60 * 86400, &exp, err, sizeof(err)), 0);
+    assert_int_equal(exp, 1764087000LL + 60 * 86400);
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"expires_at\":1.5}",
+        "Field 'expires_at' must be a positive integer");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"expires_at\":\"1\"}",
+        "Field 'expires_at' must be a positive integer");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"expires_at\":-3}",
+        "Field 'expires_at' must be a positive integer");
+    /* the bounds, each side */
+    const long long cases[][2] = {{1764087000, -1},
+                                  {1764087001, 0},
+                                  {1764087000 + REQUEST_EXPIRES_AHEAD_MAX_S, 0},
+                                  {1764087001 + REQUEST_EXPIRES_AHEAD_MAX_S, -1},
+                                  {1, -1}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(body, sizeof(body),
+                 "{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"expires_at\":%lld}",
+                 cases[i][0]);
+        assert_int_equal(request_parse_set_alert(body, strlen(body), &r, err, sizeof(err)), 0);
+        assert_int_equal(request_expiry(&r, now, 86400, &exp, err, sizeof(err)), cases[i][1]);
+        if (cases[i][1] == 0)
+            assert_int_equal(exp, cases[i][0]);
+        else
+            assert_non_null(strstr(err, "Field 'expires_at' must be"));
+    }
+}
+
 static void test_threshold_bounds(void **state)
 {
     static const char *const ok[] = {"0.000001",     "1e-6",       "0.1", "178.52",
@@ -448,6 +562,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cookie_roundtrip),   cmocka_unit_test(test_cookie_rejects_tampering),
         cmocka_unit_test(test_cookie_forged_user), cmocka_unit_test(test_parse_set_alert),
+        cmocka_unit_test(test_parse_note),         cmocka_unit_test(test_parse_expires_at),
         cmocka_unit_test(test_threshold_bounds),   cmocka_unit_test(test_parse_origin),
         cmocka_unit_test(test_cross_site),         cmocka_unit_test(test_json_type),
         cmocka_unit_test(test_head_classify),      cmocka_unit_test(test_stream_frame),

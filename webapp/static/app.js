@@ -76,6 +76,21 @@
     return a.ticker + ' ' + a.type + ' ' + fmtNum(a.threshold, a.ticker, true);
   }
 
+  /* The user's note of an alert, as text (never HTML: it is the user's own
+   * input), or null when it has none. */
+  function noteEl(a) {
+    if (typeof a.note !== 'string' || a.note === '') return null;
+    const n = document.createElement('span');
+    n.className = 'note';
+    n.dataset.testid = 'note';
+    n.textContent = a.note;
+    return n;
+  }
+
+  function isExpired(a) {
+    return a.status === 'expired';
+  }
+
   /* ---------- toasts: messages that are always in view ---------- */
   function showMessage(text, kind) {
     kind = kind || 'error';
@@ -440,6 +455,8 @@
     b.setAttribute('role', 'alert');
     const msg = document.createElement('span');
     msg.textContent = 'Alert triggered: ' + text;
+    const note = noteEl(a);
+    if (note) msg.append(note);
     const close = document.createElement('button');
     close.type = 'button';
     close.className = 'dismiss';
@@ -475,6 +492,17 @@
       const what = document.createElement('span');
       what.className = 'what';
       what.textContent = alertText(a);
+      if (isExpired(a)) {
+        // Expired unfired: marked, never shown as triggered.
+        li.className = 'expired';
+        li.dataset.status = 'expired';
+        const tag = document.createElement('span');
+        tag.className = 'status-tag';
+        tag.textContent = 'Expired';
+        what.prepend(tag);
+      }
+      const note = noteEl(a);
+      if (note) what.append(note);
       const when = document.createElement('time');
       when.className = 'when';
       when.textContent = fmtTime(a.timestamp);
@@ -491,9 +519,13 @@
     if (!a || typeof a.alert_id !== 'string' || seenAlerts.has(a.alert_id)) return;
     seenAlerts.add(a.alert_id);
     const text = alertText(a);
-    showBanner(a, text);
-    beep();
-    notify(text);
+    if (isExpired(a)) {
+      showMessage(text, 'ok');
+    } else {
+      showBanner(a, text);
+      beep();
+      notify(text);
+    }
     history.unshift(a);
     renderHistory();
     loadAlerts();
@@ -531,6 +563,11 @@
       const what = document.createElement('span');
       what.className = 'what';
       what.textContent = describe(a);
+      const note = noteEl(a);
+      if (note) what.append(note);
+      if (Number.isFinite(a.expires_at)) {
+        what.title = 'Expires ' + new Date(a.expires_at * 1000).toLocaleString();
+      }
       const del = document.createElement('button');
       del.className = 'delete-alert';
       del.type = 'button';
