@@ -439,6 +439,12 @@ int fanout_universe_loaded(void)
     return atomic_load(&fanout_assets_left) == 0;
 }
 
+int fanout_ready(void)
+{
+    return atomic_load(&fanout_rk[0]) != NULL && atomic_load(&fanout_rk[1]) != NULL &&
+           fanout_universe_loaded();
+}
+
 int fanout_start(const struct fanout_opts *o, char *err, size_t errlen)
 {
     void *(*mains[FANOUT_THREADS])(void *) = {fanout_price_main, fanout_alert_main,

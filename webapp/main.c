@@ -217,10 +217,12 @@ static int webapp_start(const struct webapp_config *cfg, struct webapp_stats *st
      * (a replica restarted behind nginx then never answers "unknown ticker"
      * for a real one); without Kafka it listens after start_wait_ms all
      * the same, and set-alert answers 503 until the universe is read. */
-    while (!fanout_universe_loaded() && time_mono_ms() < deadline && signals_running())
+    while (!fanout_ready() && time_mono_ms() < deadline && signals_running())
         time_sleep_ms(10);
     if (!fanout_universe_loaded())
         log_warn("listening before the asset universe is read", "topic=%s", cfg->topic_assets);
+    else if (!fanout_ready())
+        log_warn("listening before the kafka readers exist", NULL);
     return http_start(cfg, stats, err, errlen);
 }
 

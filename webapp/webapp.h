@@ -421,6 +421,8 @@ void fanout_free(void);
  * started: before, set-alert cannot tell an unknown ticker from one not
  * read yet. */
 int fanout_universe_loaded(void);
+/* True once the price and alert readers exist and the universe is read. */
+int fanout_ready(void);
 
 /* Kafka reachability for /health, checked at most once a second. Returns 0
  * when a broker answered; fills why otherwise. */
