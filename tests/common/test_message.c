@@ -325,6 +325,52 @@ static void test_alert_note_and_expired(void **state)
         assert_int_equal(alert_msg_decode(bad[i], strlen(bad[i]), &out, err, sizeof(err)), -1);
 }
 
+/* Which condition fired: a crosses alert's direction, a percent alert's
+ * percent and reference price round-trip; each is required with its type;
+ * an above alert carries none of them. */
+static void test_alert_conditions(void **state)
+{
+    struct alert_msg in = sample_alert(), out;
+    char json[MSG_MAX_BYTES];
+    int n;
+    (void)state;
+
+    n = alert_msg_encode(&in, json, sizeof(json));
+    assert_true(n > 0);
+    assert_null(strstr(json, "direction"));
+    assert_null(strstr(json, "percent"));
+    in.type = ALERT_CROSSES;
+    in.direction = ALERT_DIR_DOWN;
+    n = alert_msg_encode(&in, json, sizeof(json));
+    assert_true(n > 0);
+    assert_int_equal(alert_msg_decode(json, (size_t)n, &out, err, sizeof(err)), 0);
+    assert_int_equal(out.type, ALERT_CROSSES);
+    assert_int_equal(out.direction, ALERT_DIR_DOWN);
+    in.direction = ALERT_DIR_NONE;
+    assert_int_equal(alert_msg_encode(&in, json, sizeof(json)), -1);
+    in.type = ALERT_PERCENT_DOWN;
+    in.percent = 2.5;
+    in.reference_price = 71000.25;
+    n = alert_msg_encode(&in, json, sizeof(json));
+    assert_true(n > 0);
+    assert_int_equal(alert_msg_decode(json, (size_t)n, &out, err, sizeof(err)), 0);
+    assert_int_equal(out.type, ALERT_PERCENT_DOWN);
+    assert_true(out.percent == 2.5);
+    assert_true(out.reference_price == 71000.25);
+    const char *bad[] = {
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"price\":1,\"threshold\":1,"
+        "\"type\":\"crosses\",\"timestamp\":1}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"price\":1,\"threshold\":1,"
+        "\"type\":\"crosses\",\"direction\":\"sideways\",\"timestamp\":1}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"price\":1,\"threshold\":1,"
+        "\"type\":\"percent_up\",\"percent\":5,\"timestamp\":1}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"price\":1,\"threshold\":1,"
+        "\"type\":\"percent_up\",\"percent\":-5,\"reference_price\":1,\"timestamp\":1}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(alert_msg_decode(bad[i], strlen(bad[i]), &out, err, sizeof(err)), -1);
+}
+
 static void test_alert_rejects_bad_input(void **state)
 {
     static const char *const bad[] = {
@@ -386,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_asset_record),
         cmocka_unit_test(test_alert_round_trip),
         cmocka_unit_test(test_alert_note_and_expired),
+        cmocka_unit_test(test_alert_conditions),
         cmocka_unit_test(test_alert_rejects_bad_input),
         cmocka_unit_test(test_alert_type_and_validators),
     };
