@@ -23,7 +23,8 @@
 #define API_EVENT_MAX (MSG_MAX_BYTES + ALERT_HISTORY_JSON_EXTRA)
 #define API_REPLAY_MAX (ALERT_HISTORY_MAX * (API_EVENT_MAX + EVID_TEXT_MAX + 16) + 256)
 #define API_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
-/* An alert of get-alerts is under 256 bytes plus its note;
+/* An alert of get-alerts is under 352 bytes plus its note (256 before the
+ * conditions' members);
  * MAX_ALERTS_PER_USER <= 10000. */
 #define API_ALERTS_JSON_MAX (10000 * (352 + ALERT_STORE_NOTE_JSON_MAX) + 64)
 
@@ -141,10 +142,8 @@ static enum MHD_Result api_set_alert_done(struct api_call *c, const struct alert
     /* What the price when set decided (above / below: nothing, as before). */
     if (obj != NULL && rec->type == ALERT_CROSSES)
         json_object_set_new(obj, "direction", json_string(alert_dir_name(rec->direction)));
-    if (obj != NULL && (rec->type == ALERT_PERCENT_UP || rec->type == ALERT_PERCENT_DOWN)) {
-        json_object_set_new(obj, "threshold", json_real(rec->threshold));
+    if (obj != NULL && (rec->type == ALERT_PERCENT_UP || rec->type == ALERT_PERCENT_DOWN))
         json_object_set_new(obj, "reference_price", json_real(rec->reference_price));
-    }
     return api_reply_obj(c->conn, 200, obj);
 }
 
@@ -214,11 +213,6 @@ static void api_fmt_num(double d, char out[32])
     }
 }
 
-/* Appends one alert of /api/get-alerts, after a comma unless *first (then
- * cleared). Ids and tickers are of JSON-safe characters only (the store's
- * own checks), the note is written as a JSON string; a record that is not
- * valid is left out. expires_at is null for an alert stored before
- * expiry existed (it never expires). Returns 0, or -1 when out is full. */
 /* A record's condition members after "type" ("" for above / below). */
 static void api_condition_json(const struct alert_record *r, char out[96])
 {
@@ -234,6 +228,11 @@ static void api_condition_json(const struct alert_record *r, char out[96])
     }
 }
 
+/* Appends one alert of /api/get-alerts, after a comma unless *first (then
+ * cleared). Ids and tickers are of JSON-safe characters only (the store's
+ * own checks), the note is written as a JSON string; a record that is not
+ * valid is left out. expires_at is null for an alert stored before
+ * expiry existed (it never expires). Returns 0, or -1 when out is full. */
 static int api_record_json(struct buf *out, const struct alert_record *r, int *first)
 {
     char thr[32], created[32], expires[24], note[ALERT_STORE_NOTE_JSON_MAX] = "";
