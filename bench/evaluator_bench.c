@@ -38,7 +38,7 @@
 
 struct bench {
     struct common_config cc;
-    long alerts, ticks, tickers, fire_steps, instances, partitions;
+    long alerts, ticks, tickers, fire_steps, instances, partitions, mix;
     char cpu_nodes[1024];
     char tag[16];
     char topic_prices[64], topic_alerts[64];
@@ -66,6 +66,10 @@ static const struct config_var bench_vars[] = {
      CONFIG_LONG(struct bench, instances, 0, BENCH_INSTANCES_MAX)},
     {"BENCH_PARTITIONS", "6", "partitions of the bench topics when BENCH_INSTANCES > 0",
      CONFIG_LONG(struct bench, partitions, 1, 64)},
+    {"BENCH_MIX", "0",
+     "1: a mixed workload (of each side a third plain, a third crosses, a third percent; "
+     "phases named quiet-mixed, firing-mixed)",
+     CONFIG_LONG(struct bench, mix, 0, 1)},
     {"BENCH_CPU_NODES", "",
      "host:port,... of every Redis server (replicas too) whose CPU time each phase costs",
      CONFIG_STRING(struct bench, cpu_nodes), .flags = CONFIG_EMPTY_OK},
@@ -117,9 +121,25 @@ static int bench_write(struct bench *b, redisContext *ctx, const char *key, cons
 }
 
 /* The writes alert_store_create_once does (armed), without its checks. */
+/* The stored condition of alert i on its side (docs/key-schema.md, cond):
+ * plain, or with BENCH_MIX every second and third of a side crosses and
+ * percent (5 % from the price that puts the level at t). */
+static void bench_cond(const struct bench *b, long i, int above, double t, char out[64])
+{
+    long kind = b->mix ? (i / (2 * b->tickers)) % 3 : 0;
+
+    if (kind == 1)
+        snprintf(out, 64, "crosses:%s", above ? "up" : "down");
+    else if (kind == 2)
+        snprintf(out, 64, "%s:5:%.6f", above ? "percent_up" : "percent_down",
+                 above ? t / 1.05 : t / 0.95);
+    else
+        snprintf(out, 64, "%s", above ? "above" : "below");
+}
+
 static int bench_append_alert(redisContext *ctx, struct bench *b, long i, unsigned *seed)
 {
-    char id[48], user[32], thr[32], key[96], entry[160];
+    char id[48], user[32], thr[32], key[96], entry[192], cond[64];
     const char *ticker = b->ticker[i % b->tickers];
     int above = (i / b->tickers) % 2 == 0;
     /* above: 200..300, below: 0.01..100; prices in between fire nothing */
@@ -129,13 +149,13 @@ static int bench_append_alert(redisContext *ctx, struct bench *b, long i, unsign
     snprintf(id, sizeof(id), "%s-%ld", b->tag, i);
     snprintf(user, sizeof(user), "bu%s-%ld", b->tag, i % 1000);
     snprintf(thr, sizeof(thr), "%.4f", t);
+    bench_cond(b, i, above, t, cond);
     /* The values hold spaces: each is formatted first and sent as one argument. */
-    snprintf(entry, sizeof(entry), "%s %s %s %ld a", ticker, thr, above ? "above" : "below",
-             1700000000L + i);
+    snprintf(entry, sizeof(entry), "%s %s %s %ld a", ticker, thr, cond, 1700000000L + i);
     snprintf(key, sizeof(key), "user_alerts:{%s}", user);
     if (bench_write(b, ctx, key, "HSET %s %s %s", key, id, entry) != 0)
         return -1;
-    snprintf(entry, sizeof(entry), "%s %s %s", user, thr, above ? "above" : "below");
+    snprintf(entry, sizeof(entry), "%s %s %s", user, thr, cond);
     snprintf(key, sizeof(key), "ticker_alerts:{%s}", ticker);
     if (bench_write(b, ctx, key, "HSET %s %s %s", key, id, entry) != 0)
         return -1;
@@ -562,8 +582,10 @@ static int bench_group(struct bench *b)
     if (bench_group_join(b, sh) != 0)
         goto out;
     bench_group_pause(sh);
-    if (bench_open_feeder(b) != 0 || bench_group_phase(b, sh, "quiet", b->ticks, 0) != 0 ||
-        bench_group_phase(b, sh, "firing", b->fire_steps * b->tickers, 1) != 0)
+    if (bench_open_feeder(b) != 0 ||
+        bench_group_phase(b, sh, b->mix ? "quiet-mixed" : "quiet", b->ticks, 0) != 0 ||
+        bench_group_phase(b, sh, b->mix ? "firing-mixed" : "firing", b->fire_steps * b->tickers,
+                          1) != 0)
         goto out;
     rc = 0;
 out:
@@ -589,9 +611,9 @@ static int bench_single(struct bench *b)
     secs = bench_run(b, (uint64_t)b->ticks);
     printf("quiet ticks: %ld ticks in %.2f s = %.0f ticks/s (fired %" PRIu64 ")\n", b->ticks, secs,
            (double)b->ticks / secs, (uint64_t)atomic_load(&b->stats.alerts_fired));
-    printf("RESULT evaluator instances=0 phase=quiet ticks=%ld fired=0 secs=%.3f ticks_per_s=%.1f "
-           "fired_per_s=0\n",
-           b->ticks, secs, (double)b->ticks / secs);
+    printf("RESULT evaluator instances=0 phase=quiet%s ticks=%ld fired=0 secs=%.3f "
+           "ticks_per_s=%.1f fired_per_s=0\n",
+           b->mix ? "-mixed" : "", b->ticks, secs, (double)b->ticks / secs);
     if (cpu && bench_cpu_mark(b, &c1) == 0)
         bench_cpu_print("quiet", "ticks", (uint64_t)b->ticks, &c0, &c1);
 
@@ -605,9 +627,10 @@ static int bench_single(struct bench *b)
     printf("firing ticks: %" PRIu64 " ticks, %" PRIu64 " alerts fired, published and "
            "acknowledged in %.2f s = %.0f ticks/s, %.0f fired alerts/s\n",
            ticks_fire, fired, secs, (double)ticks_fire / secs, (double)fired / secs);
-    printf("RESULT evaluator instances=0 phase=firing ticks=%" PRIu64 " fired=%" PRIu64
+    printf("RESULT evaluator instances=0 phase=firing%s ticks=%" PRIu64 " fired=%" PRIu64
            " secs=%.3f ticks_per_s=%.1f fired_per_s=%.1f\n",
-           ticks_fire, fired, secs, (double)ticks_fire / secs, (double)fired / secs);
+           b->mix ? "-mixed" : "", ticks_fire, fired, secs, (double)ticks_fire / secs,
+           (double)fired / secs);
     if (cpu && bench_cpu_mark(b, &c1) == 0)
         bench_cpu_print("firing", "fired alerts", fired, &c0, &c1);
     printf("processing latency: mean %.3f ms over %" PRIu64 " ticks\n",

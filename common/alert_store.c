@@ -74,6 +74,88 @@ static int alert_store_note_parse(const char *json, size_t len, char out[MSG_NOT
     return rv;
 }
 
+#define ALERT_STORE_COND_MAX 96 /* "percent_down:<num>:<num>", with its NUL */
+
+enum alert_type alert_store_side(const struct alert_record *rec)
+{
+    if (rec->type == ALERT_BELOW || rec->type == ALERT_PERCENT_DOWN ||
+        (rec->type == ALERT_CROSSES && rec->direction == ALERT_DIR_DOWN))
+        return ALERT_BELOW;
+    return ALERT_ABOVE;
+}
+
+/* The record's condition as stored in both hashes (alert_store.h: cond). */
+static void alert_store_cond_text(const struct alert_record *rec, char out[ALERT_STORE_COND_MAX])
+{
+    char p[ALERT_STORE_NUM_MAX], ref[ALERT_STORE_NUM_MAX];
+
+    if (rec->type == ALERT_CROSSES) {
+        snprintf(out, ALERT_STORE_COND_MAX, "crosses:%s", alert_dir_name(rec->direction));
+    } else if (rec->type == ALERT_PERCENT_UP || rec->type == ALERT_PERCENT_DOWN) {
+        alert_store_fmt_num(rec->percent, p);
+        alert_store_fmt_num(rec->reference_price, ref);
+        snprintf(out, ALERT_STORE_COND_MAX, "%s:%s:%s", alert_type_name(rec->type), p, ref);
+    } else {
+        snprintf(out, ALERT_STORE_COND_MAX, "%s", alert_type_name(rec->type));
+    }
+}
+
+/* A positive finite number of the whole of s; -1 otherwise. */
+static int alert_store_parse_pos(const char *s, double *out)
+{
+    char *end = NULL;
+
+    *out = strtod(s, &end);
+    return end != s && *end == '\0' && isfinite(*out) && *out > 0 ? 0 : -1;
+}
+
+/* The stored cond s into rec's type, direction, percent and reference
+ * price; -1 when malformed. */
+static int alert_store_cond_parse(const char *s, struct alert_record *rec)
+{
+    char buf[ALERT_STORE_COND_MAX], *ref, *pct = NULL;
+
+    if (strlen(s) >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, strlen(s) + 1);
+    pct = strchr(buf, ':');
+    if (pct != NULL)
+        *pct++ = '\0';
+    if (alert_type_parse(buf, &rec->type) != 0)
+        return -1;
+    if (rec->type == ALERT_ABOVE || rec->type == ALERT_BELOW)
+        return pct == NULL ? 0 : -1;
+    if (pct == NULL)
+        return -1;
+    if (rec->type == ALERT_CROSSES)
+        return alert_dir_parse(pct, &rec->direction);
+    ref = strchr(pct, ':');
+    if (ref == NULL)
+        return -1;
+    *ref++ = '\0';
+    return alert_store_parse_pos(pct, &rec->percent) == 0 &&
+                   alert_store_parse_pos(ref, &rec->reference_price) == 0
+               ? 0
+               : -1;
+}
+
+/* True when rec's condition fields fit its type. */
+static int alert_store_cond_valid(const struct alert_record *rec)
+{
+    switch (rec->type) {
+    case ALERT_ABOVE:
+    case ALERT_BELOW:
+        return rec->direction == ALERT_DIR_NONE && rec->percent == 0 && rec->reference_price == 0;
+    case ALERT_CROSSES:
+        return rec->direction != ALERT_DIR_NONE && rec->percent == 0 && rec->reference_price == 0;
+    case ALERT_PERCENT_UP:
+    case ALERT_PERCENT_DOWN:
+        return rec->direction == ALERT_DIR_NONE && isfinite(rec->percent) && rec->percent > 0 &&
+               isfinite(rec->reference_price) && rec->reference_price > 0;
+    }
+    return 0;
+}
+
 int alert_store_idem_key_valid(const char *key)
 {
     size_t n = 0;
@@ -177,7 +259,7 @@ struct create_work {
     char k_idem[ALERT_STORE_KEY_MAX + ALERT_STORE_IDEM_MAX];
     char k_ticker[ALERT_STORE_KEY_MAX], k_idx[ALERT_STORE_KEY_MAX];
     char thr[ALERT_STORE_NUM_MAX], created[ALERT_STORE_NUM_MAX], maxs[16], ttl[16];
-    char expires[24], note[ALERT_STORE_NOTE_JSON_MAX];
+    char expires[24], note[ALERT_STORE_NOTE_JSON_MAX], cond[ALERT_STORE_COND_MAX];
     char fingerprint[MSG_TICKER_MAX + ALERT_STORE_NUM_MAX + 16 + ALERT_STORE_NOTE_JSON_MAX];
     const char *keys[3], *args[10];
     int arm; /* steps 2 and 3 are to run (a new entry, or a replay left pending) */
@@ -189,7 +271,7 @@ static int create_valid(const struct alert_store_create *c)
 
     return msg_id_valid(rec->alert_id) && msg_id_valid(rec->user_id) &&
            msg_ticker_valid(rec->ticker) && isfinite(rec->threshold) && rec->threshold > 0 &&
-           isfinite(rec->created_at) && rec->expires_at >= 0 &&
+           isfinite(rec->created_at) && rec->expires_at >= 0 && alert_store_cond_valid(rec) &&
            msg_note_check(rec->note, strlen(rec->note)) == MSG_NOTE_OK && c->max_per_user >= 0 &&
            (c->idem_key == NULL || (alert_store_idem_key_valid(c->idem_key) && c->idem_ttl_s >= 1));
 }
@@ -217,22 +299,31 @@ static struct alert_store_call create_step1(struct alert_store_create *c, struct
     const char *type = alert_type_name(rec->type);
     int idem = c->idem_key != NULL;
     int extra = create_extra_args(rec, w, w->args + 8);
+    char pct[ALERT_STORE_NUM_MAX];
 
     snprintf(w->k_user, sizeof(w->k_user), "user_alerts:{%s}", rec->user_id);
     snprintf(w->k_unpended, sizeof(w->k_unpended), "alert_unpended:{%s}", rec->user_id);
     alert_store_fmt_num(rec->threshold, w->thr);
     alert_store_fmt_num(rec->created_at, w->created);
+    alert_store_cond_text(rec, w->cond);
     snprintf(w->maxs, sizeof(w->maxs), "%d", c->max_per_user);
     snprintf(w->ttl, sizeof(w->ttl), "%d", c->idem_ttl_s);
     /* What the key promises: the same request (the note included when
-     * there is one, so that a key of before still matches). */
-    snprintf(w->fingerprint, sizeof(w->fingerprint), "%s %s %s%s%s", rec->ticker, w->thr, type,
+     * there is one, so that a key of before still matches). A percent
+     * alert's request names its percent, not its level (which the price
+     * when set decides); a crosses alert's its threshold, not its
+     * direction: a retry after the price moved is the same request. */
+    if (rec->type == ALERT_PERCENT_UP || rec->type == ALERT_PERCENT_DOWN)
+        alert_store_fmt_num(rec->percent, pct);
+    else
+        snprintf(pct, sizeof(pct), "%s", w->thr);
+    snprintf(w->fingerprint, sizeof(w->fingerprint), "%s %s %s%s%s", rec->ticker, pct, type,
              extra == 2 ? " " : "", extra == 2 ? w->note : "");
     if (idem)
         snprintf(w->k_idem, sizeof(w->k_idem), "alert_idem:{%s}:%s", rec->user_id, c->idem_key);
     w->keys[0] = w->k_user, w->keys[1] = w->k_idem, w->keys[2] = w->k_unpended;
     w->args[0] = rec->alert_id, w->args[1] = rec->ticker, w->args[2] = w->thr;
-    w->args[3] = type, w->args[4] = w->created, w->args[5] = w->maxs;
+    w->args[3] = w->cond, w->args[4] = w->created, w->args[5] = w->maxs;
     w->args[6] = w->ttl, w->args[7] = w->fingerprint;
     return (struct alert_store_call){&alert_store_create_lua, idem ? 3 : 1, w->keys,
                                      idem || extra > 0 ? 8 + extra : 6, w->args};
@@ -250,9 +341,16 @@ static void create_step1_reply(struct redis_conn *rc, const redisReply *r,
         r->element[1]->type == REDIS_REPLY_STRING && r->element[2]->type == REDIS_REPLY_STRING) {
         snprintf(c->rec.alert_id, sizeof(c->rec.alert_id), "%s", r->element[0]->str);
         c->rv = ALERT_STORE_REPLAY;
-        /* Armed again as it was stored (its expiry, not this request's default). */
-        if (alert_store_parse_entry(c->rec.alert_id, r->element[2]->str, &stored, &state) == 0)
+        /* Armed again as it was stored (its expiry, not this request's
+         * default; its level and direction, not those of the price now). */
+        if (alert_store_parse_entry(c->rec.alert_id, r->element[2]->str, &stored, &state) == 0) {
             c->rec.expires_at = stored.expires_at;
+            c->rec.threshold = stored.threshold;
+            c->rec.type = stored.type;
+            c->rec.direction = stored.direction;
+            c->rec.percent = stored.percent;
+            c->rec.reference_price = stored.reference_price;
+        }
         /* The first request stopped after step 1: finish it for the stored id
          * (the fingerprint matched, so ticker, threshold and type are these). */
         w->arm = r->element[1]->str[0] == ALERT_STORE_STATE_PENDING;
@@ -270,13 +368,16 @@ static void create_step1_reply(struct redis_conn *rc, const redisReply *r,
 static struct alert_store_call create_step2(struct alert_store_create *c, struct create_work *w)
 {
     const struct alert_record *rec = &c->rec;
-    const char *type = alert_type_name(rec->type);
 
+    /* From rec again: a replay armed the stored alert (step 1's reply). */
+    alert_store_fmt_num(rec->threshold, w->thr);
+    alert_store_cond_text(rec, w->cond);
     snprintf(w->k_ticker, sizeof(w->k_ticker), "ticker_alerts:{%s}", rec->ticker);
-    snprintf(w->k_idx, sizeof(w->k_idx), "alert_idx:{%s}:%s", rec->ticker, type);
+    snprintf(w->k_idx, sizeof(w->k_idx), "alert_idx:{%s}:%s", rec->ticker,
+             alert_type_name(alert_store_side(rec)));
     w->keys[0] = w->k_ticker, w->keys[1] = w->k_idx;
     w->args[0] = rec->alert_id, w->args[1] = rec->user_id, w->args[2] = w->thr;
-    w->args[3] = type;
+    w->args[3] = w->cond;
     return (struct alert_store_call){&alert_store_arm_lua, 2, w->keys,
                                      4 + create_extra_args(rec, w, w->args + 4), w->args};
 }
@@ -460,7 +561,8 @@ static int alert_store_parse_extra(const char *s, size_t len, struct alert_recor
 int alert_store_parse_entry(const char *id, const char *entry, struct alert_record *rec,
                             char *state)
 {
-    char ticker[MSG_TICKER_MAX], thr[ALERT_STORE_NUM_MAX], type[8], created[ALERT_STORE_NUM_MAX];
+    char ticker[MSG_TICKER_MAX], thr[ALERT_STORE_NUM_MAX], type[ALERT_STORE_COND_MAX];
+    char created[ALERT_STORE_NUM_MAX];
     const char *last;
     char *end = NULL;
     int used = 0;
@@ -469,9 +571,9 @@ int alert_store_parse_entry(const char *id, const char *entry, struct alert_reco
     /* The widths are the buffers' sizes minus one (message.h, above); the
      * state is the last field, one character. */
     last = strrchr(entry, ' ');
-    if (sscanf(entry, "%31s %31s %7s %31s%n", ticker, thr, type, created, &used) != 4 ||
+    if (sscanf(entry, "%31s %31s %95s %31s%n", ticker, thr, type, created, &used) != 4 ||
         last == NULL || last < entry + used || strlen(last) != 2 || !msg_id_valid(id) ||
-        !msg_ticker_valid(ticker) || alert_type_parse(type, &rec->type) != 0)
+        !msg_ticker_valid(ticker) || alert_store_cond_parse(type, rec) != 0)
         return -1;
     if (last > entry + used &&
         (entry[used] != ' ' ||

@@ -10,7 +10,7 @@
  * alert_store_claim.h; the histories are read through alert_history.h.
  *
  * Keys (schema 3; braces are real hash tags: {U} a user id, {T} a ticker):
- *   user_alerts:{U}           hash alert id -> "ticker threshold type created_at
+ *   user_alerts:{U}           hash alert id -> "ticker threshold cond created_at
  *                             [expires_at [note]] state", state p (pending: not armed
  *                             yet) or a (armed) always last; the note is its JSON
  *                             string; an entry of before has neither (never expires)
@@ -18,7 +18,7 @@
  *                             with this idempotency key stored (expires: 60 s for
  *                             nginx's X-Request-Id, 1 h for a client's Idempotency-Key)
  *   alert_events:{U}          the user's fired alerts (alert_history.h)
- *   ticker_alerts:{T}         hash alert id -> "user_id threshold type [expires_at [note]]"
+ *   ticker_alerts:{T}         hash alert id -> "user_id threshold cond [expires_at [note]]"
  *   alert_idx:{T}:above       sorted set id -> threshold   (price >  threshold fires)
  *   alert_idx:{T}:below       sorted set id -> threshold   (price <  threshold fires)
  *   alerts_outbox:{T}         stream of claimed alerts not yet acknowledged by Kafka:
@@ -26,6 +26,10 @@
  *                             (the Kafka key), "alert_id"
  *   alert_store:schema        3 once the keys of schema 2 were migrated
  *                             (alert_store_migrate.h)
+ * cond is the type ("above", "below"), "crosses:up|down" or
+ * "percent_up|percent_down:<percent>:<reference price>" (the threshold is
+ * then the level); a crosses or percent alert is in the above or below
+ * index by its side (alert_store_side).
  * Thresholds keep their shortest round-trip text in both hashes.
  *
  * Failure: functions return -1 when Redis is unreachable or answers an error
@@ -61,7 +65,18 @@ struct alert_record {
      * (alert_store_sweep_step) put it in the user's history as expired. */
     long long expires_at;
     char note[MSG_NOTE_MAX]; /* "" none; else msg_note_check holds */
+    /* The condition beyond above / below (issue 18), fixed when the alert
+     * is set: a crosses alert's direction (up: the price was below the
+     * threshold); a percent alert's percent and reference price (the
+     * ticker's price then), its threshold being the level they give. */
+    enum alert_dir direction;
+    double percent;
+    double reference_price;
 };
+
+/* The index an alert is armed in, ALERT_ABOVE (fires when the price is
+ * above its threshold: above, crosses up, percent_up) or ALERT_BELOW. */
+enum alert_type alert_store_side(const struct alert_record *rec);
 
 /* Stores a new alert for rec->user_id (rec->alert_id must be a fresh id,
  * e.g. from alert_store_new_id). Returns 0, ALERT_STORE_LIMIT when the user

@@ -42,7 +42,7 @@ static int alert_store_migrate_alert(struct redis_conn *rc, const char *key, cha
     if (alert_store_copy(r->element[0], user, sizeof(user)) != 0 || !msg_id_valid(user) ||
         alert_store_copy(r->element[1], ticker, sizeof(ticker)) != 0 || !msg_ticker_valid(ticker) ||
         alert_store_copy(r->element[2], type, sizeof(type)) != 0 ||
-        alert_type_parse(type, &t) != 0) {
+        alert_type_parse(type, &t) != 0 || (t != ALERT_ABOVE && t != ALERT_BELOW)) {
         log_warn("migrate: alert malformed, left as it is", "key=%s", key);
         rv = 0;
         goto out;

@@ -10,17 +10,38 @@
  * as 178.52. */
 #define MSG_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(16))
 
+static const char *const msg_type_names[] = {"above", "below", "crosses", "percent_up",
+                                             "percent_down"};
+
 const char *alert_type_name(enum alert_type t)
 {
-    return t == ALERT_BELOW ? "below" : "above";
+    if ((int)t < 0 || (size_t)t >= sizeof(msg_type_names) / sizeof(msg_type_names[0]))
+        return "above";
+    return msg_type_names[t];
 }
 
 int alert_type_parse(const char *s, enum alert_type *out)
 {
-    if (strcmp(s, "above") == 0)
-        *out = ALERT_ABOVE;
-    else if (strcmp(s, "below") == 0)
-        *out = ALERT_BELOW;
+    for (size_t i = 0; i < sizeof(msg_type_names) / sizeof(msg_type_names[0]); i++) {
+        if (strcmp(s, msg_type_names[i]) == 0) {
+            *out = (enum alert_type)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *alert_dir_name(enum alert_dir d)
+{
+    return d == ALERT_DIR_UP ? "up" : d == ALERT_DIR_DOWN ? "down" : "";
+}
+
+int alert_dir_parse(const char *s, enum alert_dir *out)
+{
+    if (strcmp(s, "up") == 0)
+        *out = ALERT_DIR_UP;
+    else if (strcmp(s, "down") == 0)
+        *out = ALERT_DIR_DOWN;
     else
         return -1;
     return 0;
@@ -180,7 +201,8 @@ int alert_msg_encode(const struct alert_msg *m, char *out, size_t outlen)
 
     if (!msg_id_valid(m->alert_id) || !msg_id_valid(m->user_id) || !msg_ticker_valid(m->ticker) ||
         !isfinite(m->price) || !isfinite(m->threshold) || !isfinite(m->timestamp) ||
-        msg_note_check(m->note, strlen(m->note)) != MSG_NOTE_OK)
+        (m->type == ALERT_CROSSES && m->direction == ALERT_DIR_NONE) || !isfinite(m->percent) ||
+        !isfinite(m->reference_price) || msg_note_check(m->note, strlen(m->note)) != MSG_NOTE_OK)
         return -1;
     if (m->expired)
         obj =
@@ -193,6 +215,12 @@ int alert_msg_encode(const struct alert_msg *m, char *out, size_t outlen)
                         "user_id", m->user_id, "ticker", m->ticker, "price", m->price, "threshold",
                         m->threshold, "type", alert_type_name(m->type), "timestamp", m->timestamp,
                         "message", m->message);
+    if (obj != NULL && m->type == ALERT_CROSSES)
+        json_object_set_new(obj, "direction", json_string(alert_dir_name(m->direction)));
+    if (obj != NULL && (m->type == ALERT_PERCENT_UP || m->type == ALERT_PERCENT_DOWN)) {
+        json_object_set_new(obj, "percent", json_real(m->percent));
+        json_object_set_new(obj, "reference_price", json_real(m->reference_price));
+    }
     if (obj != NULL && m->note[0] != '\0')
         json_object_set_new(obj, "note", json_string(m->note));
     if (obj != NULL && m->event_id[0] != '\0')
@@ -443,11 +471,32 @@ static int msg_alert_optional(json_t *root, struct alert_msg *m, char *err, size
     return 0;
 }
 
+/* The fields that say which condition fired: a crosses alert's
+ * "direction", a percent one's "percent" and "reference_price". */
+static int msg_alert_condition(json_t *root, struct alert_msg *m, char *err, size_t errlen)
+{
+    char dir[8];
+
+    if (m->type == ALERT_CROSSES) {
+        if (msg_get_str(root, "direction", 1, NULL, dir, sizeof(dir), err, errlen) != 0)
+            return -1;
+        if (alert_dir_parse(dir, &m->direction) != 0) {
+            snprintf(err, errlen, "field 'direction' must be up or down");
+            return -1;
+        }
+    } else if (m->type == ALERT_PERCENT_UP || m->type == ALERT_PERCENT_DOWN) {
+        if (msg_get_num(root, "percent", 1, &m->percent, err, errlen) != 0 ||
+            msg_get_num(root, "reference_price", 1, &m->reference_price, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *err, size_t errlen)
 {
     json_t *root = msg_load(data, len, err, errlen);
     json_t *seq;
-    char type[8];
+    char type[16];
     int rc = -1;
 
     if (root == NULL)
@@ -469,10 +518,12 @@ int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *er
         goto out;
     }
     if (alert_type_parse(type, &m->type) != 0) {
-        snprintf(err, errlen, "field 'type' must be above or below");
+        snprintf(err, errlen,
+                 "field 'type' must be above, below, crosses, percent_up or percent_down");
         goto out;
     }
-    if (msg_alert_optional(root, m, err, errlen) != 0)
+    if (msg_alert_optional(root, m, err, errlen) != 0 ||
+        msg_alert_condition(root, m, err, errlen) != 0)
         goto out;
     if ((!m->expired && msg_get_num(root, "price", 1, &m->price, err, errlen) != 0) ||
         msg_get_num(root, "threshold", 1, &m->threshold, err, errlen) != 0 ||

@@ -21,7 +21,23 @@
 #define MSG_NOTE_CHARS 140                    /* an alert's note: Unicode code points, at most */
 #define MSG_NOTE_MAX (MSG_NOTE_CHARS * 4 + 1) /* its UTF-8 bytes, with the NUL */
 
-enum alert_type { ALERT_ABOVE = 0, ALERT_BELOW = 1 };
+/* An alert's condition. above / below compare with a fixed threshold; the
+ * others are set against the ticker's price when the alert is set and
+ * become, in the evaluator's index, an above or below entry (issue 18):
+ * crosses fires when the price crosses the threshold from the side it was
+ * on (its direction), percent_up / percent_down when it is at least
+ * percent % above / below the reference price. */
+enum alert_type {
+    ALERT_ABOVE = 0,
+    ALERT_BELOW = 1,
+    ALERT_CROSSES = 2,
+    ALERT_PERCENT_UP = 3,
+    ALERT_PERCENT_DOWN = 4
+};
+
+/* Which way a crosses alert crosses: up (from below the threshold) or
+ * down; none for every other type. */
+enum alert_dir { ALERT_DIR_NONE = 0, ALERT_DIR_UP = 1, ALERT_DIR_DOWN = 2 };
 
 struct price_msg {
     char ticker[MSG_TICKER_MAX];
@@ -76,13 +92,23 @@ struct alert_msg {
     char note[MSG_NOTE_MAX];
     int expired;
     long long expires_at;
+    /* Which condition fired (types other than above / below): a crosses
+     * alert's "direction"; a percent one's "percent" and "reference_price"
+     * (its threshold is the level they give). 0 / none otherwise. */
+    enum alert_dir direction;
+    double percent;
+    double reference_price;
 };
 
-/* "above" / "below". */
+/* "above", "below", "crosses", "percent_up", "percent_down". */
 const char *alert_type_name(enum alert_type t);
 
-/* Returns 0 and sets *out, or -1 if s is neither "above" nor "below". */
+/* Returns 0 and sets *out, or -1 if s is none of alert_type_name's. */
 int alert_type_parse(const char *s, enum alert_type *out);
+
+/* "up" / "down" ("" for none); parse: 0, or -1 if s is neither. */
+const char *alert_dir_name(enum alert_dir d);
+int alert_dir_parse(const char *s, enum alert_dir *out);
 
 /* A ticker is 1..31 characters of A-Z, 0-9, '.', '-', '=', '^'. */
 int msg_ticker_valid(const char *s);
@@ -133,5 +159,11 @@ int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *er
  * above $70,000.00", from ticker, type name and threshold (as above);
  * written by the same script. */
 #define ALERT_MSG_EXPIRED_FORMAT "Alert expired: %s %s $%s"
+
+/* The "message" of a percent alert that fired, "BTC-USD is up 5% from
+ * $70,000.00 (Current: $73,600.00)", from ticker, "up" or "down", the
+ * percent (shortest text), the reference price and the price (the one
+ * number format); written by the same script. */
+#define ALERT_MSG_PERCENT_FORMAT "%s is %s %s%% from $%s (Current: $%s)"
 
 #endif

@@ -17,9 +17,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (request_parse_set_alert((const char *)data, size, &r, err, sizeof(err)) != 0)
         return 0;
-    if (!msg_ticker_valid(r.ticker) || !isfinite(r.threshold) ||
-        r.threshold < REQUEST_THRESHOLD_MIN || r.threshold > REQUEST_THRESHOLD_MAX ||
-        (r.type != ALERT_ABOVE && r.type != ALERT_BELOW))
+    if (!msg_ticker_valid(r.ticker) || (int)r.type < ALERT_ABOVE || r.type > ALERT_PERCENT_DOWN)
         abort();
+    if (r.type == ALERT_PERCENT_UP || r.type == ALERT_PERCENT_DOWN) {
+        if (!(r.percent > 0 && r.percent <= REQUEST_PERCENT_MAX) || r.threshold != 0)
+            abort();
+    } else if (!isfinite(r.threshold) || r.threshold < REQUEST_THRESHOLD_MIN ||
+               r.threshold > REQUEST_THRESHOLD_MAX || r.percent != 0) {
+        abort();
+    }
     return 0;
 }

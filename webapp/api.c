@@ -23,9 +23,10 @@
 #define API_EVENT_MAX (MSG_MAX_BYTES + ALERT_HISTORY_JSON_EXTRA)
 #define API_REPLAY_MAX (ALERT_HISTORY_MAX * (API_EVENT_MAX + EVID_TEXT_MAX + 16) + 256)
 #define API_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
-/* An alert of get-alerts is under 256 bytes plus its note;
+/* An alert of get-alerts is under 352 bytes plus its note (256 before the
+ * conditions' members);
  * MAX_ALERTS_PER_USER <= 10000. */
-#define API_ALERTS_JSON_MAX (10000 * (256 + ALERT_STORE_NOTE_JSON_MAX) + 64)
+#define API_ALERTS_JSON_MAX (10000 * (352 + ALERT_STORE_NOTE_JSON_MAX) + 64)
 
 /* One log line per second at most while the store is down. */
 static void api_store_failed(const char *what, const char *err)
@@ -119,6 +120,7 @@ static enum MHD_Result api_set_alert_done(struct api_call *c, const struct alert
                                           int rc, const char *err)
 {
     char text[96];
+    json_t *obj;
 
     if (rc == ALERT_STORE_LIMIT) {
         snprintf(text, sizeof(text), "Too many active alerts (at most %ld per user)",
@@ -136,8 +138,13 @@ static enum MHD_Result api_set_alert_done(struct api_call *c, const struct alert
     else
         log_info("set-alert repeated", "alert_id=%s", rec->alert_id);
     snprintf(text, sizeof(text), "Alert set for %s", rec->ticker);
-    return api_reply_obj(c->conn, 200,
-                         json_pack("{s:s, s:s}", "message", text, "alert_id", rec->alert_id));
+    obj = json_pack("{s:s, s:s}", "message", text, "alert_id", rec->alert_id);
+    /* What the price when set decided (above / below: nothing, as before). */
+    if (obj != NULL && rec->type == ALERT_CROSSES)
+        json_object_set_new(obj, "direction", json_string(alert_dir_name(rec->direction)));
+    if (obj != NULL && (rec->type == ALERT_PERCENT_UP || rec->type == ALERT_PERCENT_DOWN))
+        json_object_set_new(obj, "reference_price", json_real(rec->reference_price));
+    return api_reply_obj(c->conn, 200, obj);
 }
 
 enum MHD_Result api_set_alert(struct api_call *c)
@@ -178,8 +185,9 @@ enum MHD_Result api_set_alert(struct api_call *c)
         return reply_error(c->conn, 503, "No randomness available");
     snprintf(rec.user_id, sizeof(rec.user_id), "%s", c->user_id);
     snprintf(rec.ticker, sizeof(rec.ticker), "%s", req.ticker);
-    rec.threshold = req.threshold;
-    rec.type = req.type;
+    rc = request_condition(&req, prices_latest(req.ticker), &rec, err, sizeof(err));
+    if (rc != 0)
+        return reply_error(c->conn, (unsigned)rc, err);
     memcpy(rec.note, req.note, sizeof(rec.note));
     if (c->job != NULL && (*c->job = create_submit(c->conn, &rec, (int)c->cfg->max_alerts_per_user,
                                                    idem, idem_ttl_s)) != NULL)
@@ -205,6 +213,21 @@ static void api_fmt_num(double d, char out[32])
     }
 }
 
+/* A record's condition members after "type" ("" for above / below). */
+static void api_condition_json(const struct alert_record *r, char out[96])
+{
+    char pct[32], ref[32];
+
+    out[0] = '\0';
+    if (r->type == ALERT_CROSSES) {
+        snprintf(out, 96, ",\"direction\":\"%s\"", alert_dir_name(r->direction));
+    } else if (r->type == ALERT_PERCENT_UP || r->type == ALERT_PERCENT_DOWN) {
+        api_fmt_num(r->percent, pct);
+        api_fmt_num(r->reference_price, ref);
+        snprintf(out, 96, ",\"percent\":%s,\"reference_price\":%s", pct, ref);
+    }
+}
+
 /* Appends one alert of /api/get-alerts, after a comma unless *first (then
  * cleared). Ids and tickers are of JSON-safe characters only (the store's
  * own checks), the note is written as a JSON string; a record that is not
@@ -213,6 +236,7 @@ static void api_fmt_num(double d, char out[32])
 static int api_record_json(struct buf *out, const struct alert_record *r, int *first)
 {
     char thr[32], created[32], expires[24], note[ALERT_STORE_NOTE_JSON_MAX] = "";
+    char cond[96];
     int comma = !*first;
 
     if (!msg_id_valid(r->alert_id) || !msg_ticker_valid(r->ticker) ||
@@ -224,11 +248,12 @@ static int api_record_json(struct buf *out, const struct alert_record *r, int *f
         snprintf(expires, sizeof(expires), "%lld", r->expires_at);
     else
         snprintf(expires, sizeof(expires), "null");
+    api_condition_json(r, cond);
     *first = 0;
     return buf_printf(out,
-                      "%s{\"alert_id\":\"%s\",\"ticker\":\"%s\",\"threshold\":%s,\"type\":\"%s\","
+                      "%s{\"alert_id\":\"%s\",\"ticker\":\"%s\",\"threshold\":%s,\"type\":\"%s\"%s,"
                       "\"created_at\":%s,\"expires_at\":%s%s%s}",
-                      comma ? "," : "", r->alert_id, r->ticker, thr, alert_type_name(r->type),
+                      comma ? "," : "", r->alert_id, r->ticker, thr, alert_type_name(r->type), cond,
                       created, expires, note[0] != '\0' ? ",\"note\":" : "", note);
 }
 

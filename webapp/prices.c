@@ -191,6 +191,19 @@ int prices_known(const char *ticker)
     return found;
 }
 
+double prices_latest(const char *ticker)
+{
+    double price = 0;
+    const struct price_entry *e;
+
+    pthread_mutex_lock(&prices_lock);
+    e = prices_find(ticker);
+    if (e != NULL && e->has_price && prices_in(e, time_now()))
+        price = e->m.price;
+    pthread_mutex_unlock(&prices_lock);
+    return price;
+}
+
 /* Builds the snapshot event. Lock held. */
 static struct sse_event *prices_build_snapshot(long retry_ms)
 {

@@ -39,11 +39,35 @@ static int request_get_ticker(json_t *root, struct set_alert_req *out, char *err
     return 0;
 }
 
+static int request_is_percent(enum alert_type t)
+{
+    return t == ALERT_PERCENT_UP || t == ALERT_PERCENT_DOWN;
+}
+
+/* True when the body's type is a percent one (read before the type is
+ * checked, so that an above / below request's errors come in the order
+ * of before). */
+static int request_names_percent(json_t *root)
+{
+    json_t *v = json_object_get(root, "type");
+    enum alert_type t;
+
+    return json_is_string(v) && alert_type_parse(json_string_value(v), &t) == 0 &&
+           request_is_percent(t);
+}
+
 static int request_get_threshold(json_t *root, struct set_alert_req *out, char *err, size_t errlen)
 {
     json_t *v = json_object_get(root, "threshold");
     double d;
 
+    if (request_names_percent(root)) {
+        if (v != NULL)
+            return request_fail(err, errlen,
+                                "Field 'threshold' is not allowed with type percent_up or "
+                                "percent_down (they take 'percent')");
+        return 0;
+    }
     if (v == NULL)
         return request_fail(err, errlen, "Missing field 'threshold'");
     if (!json_is_number(v))
@@ -69,7 +93,75 @@ static int request_get_type(json_t *root, struct set_alert_req *out, char *err, 
     if (!json_is_string(v))
         return request_fail(err, errlen, "Field 'type' must be a string");
     if (alert_type_parse(json_string_value(v), &out->type) != 0)
-        return request_fail(err, errlen, "Type must be 'above' or 'below'");
+        return request_fail(
+            err, errlen,
+            "Type must be 'above', 'below', 'crosses', 'percent_up' or 'percent_down'");
+    return 0;
+}
+
+static int request_get_percent(json_t *root, struct set_alert_req *out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(root, "percent");
+    double d;
+
+    if (json_object_get(root, "window_s") != NULL)
+        return request_fail(err, errlen, "Field 'window_s' is not supported");
+    if (!request_is_percent(out->type)) {
+        if (v != NULL)
+            return request_fail(err, errlen,
+                                "Field 'percent' is only allowed with type percent_up or "
+                                "percent_down");
+        return 0;
+    }
+    if (v == NULL)
+        return request_fail(err, errlen, "Missing field 'percent'");
+    if (!json_is_number(v))
+        return request_fail(err, errlen, "Field 'percent' must be a number");
+    d = json_number_value(v);
+    if (!isfinite(d) || d <= 0 || d > REQUEST_PERCENT_MAX)
+        return request_fail(err, errlen, "Field 'percent' must be above 0 and at most 1000");
+    if (out->type == ALERT_PERCENT_DOWN && d >= 100)
+        return request_fail(err, errlen, "Field 'percent' must be below 100 for percent_down");
+    out->percent = d;
+    return 0;
+}
+
+int request_condition(const struct set_alert_req *req, double price, struct alert_record *rec,
+                      char *err, size_t errlen)
+{
+    double level;
+
+    rec->type = req->type;
+    rec->threshold = req->threshold;
+    if (req->type == ALERT_ABOVE || req->type == ALERT_BELOW)
+        return 0;
+    if (!(isfinite(price) && price > 0)) {
+        snprintf(err, errlen, "No price known yet for %s: a %s alert is set against it; retry",
+                 req->ticker, alert_type_name(req->type));
+        return REQUEST_CONFLICT;
+    }
+    if (req->type == ALERT_CROSSES) {
+        if (price == req->threshold) {
+            snprintf(err, errlen,
+                     "%s is at the threshold now: no side to cross from; use 'above' or "
+                     "'below'",
+                     req->ticker);
+            return REQUEST_CONFLICT;
+        }
+        rec->direction = price < req->threshold ? ALERT_DIR_UP : ALERT_DIR_DOWN;
+        return 0;
+    }
+    level = req->type == ALERT_PERCENT_UP ? price * (1 + req->percent / 100)
+                                          : price * (1 - req->percent / 100);
+    if (!isfinite(level) || level < REQUEST_THRESHOLD_MIN || level > REQUEST_THRESHOLD_MAX) {
+        request_fail(err, errlen,
+                     "Field 'percent' gives a level outside 0.000001 to 1000000000 for this "
+                     "price");
+        return REQUEST_INVALID;
+    }
+    rec->percent = req->percent;
+    rec->reference_price = price;
+    rec->threshold = level;
     return 0;
 }
 
@@ -153,6 +245,7 @@ int request_parse_set_alert(const char *body, size_t len, struct set_alert_req *
     if (request_get_ticker(root, out, err, errlen) != 0 ||
         request_get_threshold(root, out, err, errlen) != 0 ||
         request_get_type(root, out, err, errlen) != 0 ||
+        request_get_percent(root, out, err, errlen) != 0 ||
         request_get_note(root, out, err, errlen) != 0 ||
         request_get_expires_at(root, out, err, errlen) != 0)
         goto out;

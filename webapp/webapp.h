@@ -91,22 +91,50 @@ int cookie_verify(const char *secret, size_t secret_len, const char *value, size
  * the same as ALERT_DEFAULT_TTL_DAYS' top). */
 #define REQUEST_EXPIRES_AHEAD_MAX_S (3650LL * 86400)
 
+/* A percent alert's percent: above 0, at most this (percent_down: below
+ * 100, a price never falls to 0). */
+#define REQUEST_PERCENT_MAX 1000.0
+
+/* request_condition's answers beyond 0: the request cannot be stored as it
+ * is (400), or not now (409: no price known yet for the ticker, or the
+ * price is at a crosses alert's threshold). */
+#define REQUEST_INVALID 400
+#define REQUEST_CONFLICT 409
+
 struct set_alert_req {
     char ticker[MSG_TICKER_MAX];
-    double threshold;
+    double threshold; /* 0 for a percent type (it names none) */
     enum alert_type type;
+    double percent;          /* percent_up / percent_down's; 0 for the others */
     long long expires_at;    /* Unix seconds; 0 when the request names none */
     char note[MSG_NOTE_MAX]; /* "" when none (absent or empty) */
 };
 
-/* Parses a set-alert body {"ticker","threshold","type"} with the optional
- * "note" (a string of at most MSG_NOTE_CHARS code points, no control
- * character; body not valid UTF-8: refused) and "expires_at" (an integer).
- * Returns 0, or -1 with a message for the client in err, naming the field.
- * Whether the ticker is known, and expires_at against the clock
- * (request_expiry), are the caller's questions. */
+/* Parses a set-alert body {"ticker","threshold","type"} (type above,
+ * below or crosses) or {"ticker","percent","type"} (type percent_up or
+ * percent_down, 0 < percent <= REQUEST_PERCENT_MAX, below 100 for
+ * percent_down) with the optional "note" (a string of at most
+ * MSG_NOTE_CHARS code points, no control character; body not valid UTF-8:
+ * refused) and "expires_at" (an integer). A field that does not go with the
+ * type (a threshold with a percent type, a percent with another) and
+ * "window_s" (not supported) are refused. Returns 0, or -1 with a message
+ * for the client in err, naming the field. Whether the ticker is known,
+ * and expires_at against the clock (request_expiry), are the caller's
+ * questions. */
 int request_parse_set_alert(const char *body, size_t len, struct set_alert_req *out, char *err,
                             size_t errlen);
+
+/* The condition of the alert req asks for, against its ticker's latest
+ * price (0: none known yet), into rec's type, threshold, direction,
+ * percent and reference_price: a crosses alert crosses up when the price
+ * is below its threshold, down when above; a percent alert's reference is
+ * the price and its threshold the level p % above / below it (within
+ * REQUEST_THRESHOLD_MIN..MAX). Returns 0; REQUEST_CONFLICT when it needs a
+ * price and none is known, or the price is at a crosses threshold;
+ * REQUEST_INVALID when the level is out of range; each with a message for
+ * the client in err. */
+int request_condition(const struct set_alert_req *req, double price, struct alert_record *rec,
+                      char *err, size_t errlen);
 
 /* The expiry of the alert req asks for: its expires_at, which must be
  * after now and at most REQUEST_EXPIRES_AHEAD_MAX_S ahead, or now +
@@ -210,6 +238,10 @@ int prices_update(const struct price_msg *m, const char *raw, size_t len);
 
 /* True when ticker is in the universe now: set-alert accepts no other. */
 int prices_known(const char *ticker);
+
+/* The latest price of ticker when it is in the universe and has had a
+ * tick, else 0. */
+double prices_latest(const char *ticker);
 
 /* An event with "retry: <retry_ms>" and every latest price, one reference
  * for the caller, or NULL on out of memory; *batch is the number of the

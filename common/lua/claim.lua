@@ -5,11 +5,12 @@
 -- the index the same way and enters the outbox as an expired entry.
 -- KEYS ticker_alerts:{<ticker>} alert_idx:{<ticker>}:above
 --      alert_idx:{<ticker>}:below alerts_outbox:{<ticker>}
--- ARGV max text_format ticker ticks expired_format [expire_ids],
+-- ARGV max text_format ticker ticks expired_format percent_format [expire_ids],
 --      text_format = the message text's format (ALERT_MSG_TEXT_FORMAT, message.h),
 --      ticks = "price timestamp decimals " repeated, in their order (decimals:
 --      the asset's, -1 when the tick did not say: then 2),
 --      expired_format = ALERT_MSG_EXPIRED_FORMAT,
+--      percent_format = ALERT_MSG_PERCENT_FORMAT,
 --      expire_ids = "id id ... ": alerts to expire (only those whose expiry
 --      has passed by Redis' clock; others are left alone)
 -- -> {ticks_done, outbox_id, alert_id, user_id, payload, ...}
@@ -18,7 +19,7 @@
 -- price, each index read with ZRANGEBYSCORE ... LIMIT (O(log n + k)). A fired
 -- alert leaves the index and ticker_alerts and enters the outbox as the alert
 -- JSON without positions (what the history keeps). An alert whose expiry
--- (ticker_alerts: "user threshold type [expires_at [note]]") has passed by
+-- (ticker_alerts: "user threshold cond [expires_at [note]]") has passed by
 -- Redis' clock is not fired: it enters the outbox as expired instead (no scan:
 -- only the k alerts the tick crosses are looked at). Numbers arrive as their
 -- shortest round-trip text and are copied as they are; ticker (checked by the
@@ -26,10 +27,16 @@
 -- numbers) need no JSON escaping; ids are escaped by cjson unless they are
 -- plain [A-Za-z0-9_-]; the note is stored as its JSON string (written by the
 -- webapp) and copied when it reads back as a string.
+-- cond is the record's condition: "above" or "below" (the JSON of before,
+-- byte for byte), "crosses:up|down" ("type":"crosses","direction":...) or
+-- "percent_up|percent_down:<percent>:<reference>" ("type":...,"percent":...,
+-- "reference_price":..., the percent message); the index it sits in decides
+-- when it fires, the cond only what its JSON says.
 local max = tonumber(ARGV[1])
 local text_format = ARGV[2]
 local ticker = ARGV[3]
 local expired_format = ARGV[5]
+local percent_format = ARGV[6]
 local out = {0}
 local n = 0
 local t = redis.call('TIME')
@@ -92,28 +99,58 @@ local function push(id, user, json)
   out[#out + 1] = json
 end
 
-local function expired_json(id, user, thr, tnum, typ, exp, note, d)
+-- A cond: its type name, its JSON members from "type" on, and, for a
+-- percent one, its percent and reference (text); nil when malformed.
+local function condition(cond)
+  if cond == 'above' or cond == 'below' then
+    return cond, '"type":"' .. cond .. '"'
+  end
+  local dir = string.match(cond, '^crosses:(%a+)$')
+  if dir == 'up' or dir == 'down' then
+    return 'crosses', '"type":"crosses","direction":"' .. dir .. '"'
+  end
+  local typ, pct, ref = string.match(cond, '^(percent_%a+):([^:]+):([^:]+)$')
+  if (typ == 'percent_up' or typ == 'percent_down') and tonumber(pct) and tonumber(ref) then
+    return typ, '"type":"' .. typ .. '","percent":' .. jnum(pct) .. ',"reference_price":' ..
+      jnum(ref), pct, ref
+  end
+  return nil
+end
+
+local function expired_json(id, user, thr, tnum, cond, exp, note, d)
+  local typ, members = condition(cond)
   local msg = string.format(expired_format, ticker, typ, typed(tnum, d))
   return '{"alert_id":' .. jstr(id) .. ',"user_id":' .. jstr(user) ..
-    ',"ticker":"' .. ticker .. '","threshold":' .. jnum(thr) .. ',"type":"' .. typ ..
-    '","status":"expired","expires_at":' .. string.format('%d', exp) .. ',"timestamp":' ..
+    ',"ticker":"' .. ticker .. '","threshold":' .. jnum(thr) .. ',' .. members ..
+    ',"status":"expired","expires_at":' .. string.format('%d', exp) .. ',"timestamp":' ..
     now_text .. ',"message":"' .. msg .. '"' .. jnote(note) .. '}'
 end
 
--- k: the index's position in KEYS (2 above, 3 below)
-local function fire(k, ids, typ, price, pnum, ts, d)
+-- The message text of a fired alert; side: the index's, "above" or "below".
+local function text(typ, side, tnum, pnum, pct, ref, d)
+  if pct then
+    return string.format(percent_format, ticker, typ == 'percent_up' and 'up' or 'down',
+      pct, money(tonumber(ref), d), money(pnum, d))
+  end
+  return string.format(text_format, ticker, side, typed(tnum, d), money(pnum, d))
+end
+
+-- k: the index's position in KEYS (2 above, 3 below); side its name
+local function fire(k, ids, side, price, pnum, ts, d)
   local rows = redis.call('HMGET', KEYS[1], unpack(ids))
   redis.call('HDEL', KEYS[1], unpack(ids))
   redis.call('ZREM', KEYS[k], unpack(ids))
   for i, id in ipairs(ids) do
-    local user, thr, tnum, exp, note = parse(rows[i])
-    if user and exp > 0 and exp <= now then
-      push(id, user, expired_json(id, user, thr, tnum, typ, exp, note, d))
-    elseif user then
-      local msg = string.format(text_format, ticker, typ, typed(tnum, d), money(pnum, d))
+    local user, thr, tnum, exp, note, cond = parse(rows[i])
+    local typ, members, pct, ref
+    if user then typ, members, pct, ref = condition(cond) end
+    if typ and exp > 0 and exp <= now then
+      push(id, user, expired_json(id, user, thr, tnum, cond, exp, note, d))
+    elseif typ then
+      local msg = text(typ, side, tnum, pnum, pct, ref, d)
       push(id, user, '{"alert_id":' .. jstr(id) .. ',"user_id":' .. jstr(user) ..
         ',"ticker":"' .. ticker .. '","price":' .. price .. ',"threshold":' ..
-        jnum(thr) .. ',"type":"' .. typ .. '","timestamp":' .. ts ..
+        jnum(thr) .. ',' .. members .. ',"timestamp":' .. ts ..
         ',"message":"' .. msg .. '"' .. jnote(note) .. '}')
     end
   end
@@ -123,17 +160,17 @@ end
 -- The sweep's expiry: each id still armed here and past its expiry.
 local function expire(ids)
   for id in string.gmatch(ids, '(%S+)') do
-    local user, thr, tnum, exp, note, typ = parse(redis.call('HGET', KEYS[1], id))
-    if user and exp > 0 and exp <= now and (typ == 'above' or typ == 'below') then
+    local user, thr, tnum, exp, note, cond = parse(redis.call('HGET', KEYS[1], id))
+    if user and exp > 0 and exp <= now and condition(cond) then
       redis.call('HDEL', KEYS[1], id)
       redis.call('ZREM', KEYS[2], id)
       redis.call('ZREM', KEYS[3], id)
-      push(id, user, expired_json(id, user, thr, tnum, typ, exp, note, 2))
+      push(id, user, expired_json(id, user, thr, tnum, cond, exp, note, 2))
     end
   end
 end
 
-if ARGV[6] then expire(ARGV[6]) end
+if ARGV[7] then expire(ARGV[7]) end
 
 local done = 0
 for price, ts, dec in string.gmatch(ARGV[4], '(%S+) (%S+) (%S+) ') do

@@ -23,6 +23,9 @@
 // 11. (issue 18) a note is inserted as text, never HTML, in the banner and
 //     both panels; an alert past its expiry is shown in the history as
 //     expired, never as fired.
+// 12. (issue 18) the form sets a crosses and a % up alert (the condition
+//     select, the input becoming a percent); the active list shows each
+//     condition.
 // With E2E_DOCS_SCREENSHOTS=DIR it writes the documented screenshots
 // (dashboard-desktop.png, dashboard-phone.png: two alerts set, one fired).
 import assert from 'node:assert/strict';
@@ -196,12 +199,41 @@ await step('6. every control is named for its asset; Delete names its alert', as
     r.querySelector('select').getAttribute('aria-label'), r.querySelector('button').getAttribute('aria-label')]));
   for (const [t, i, s, b] of names) {
     assert.ok(i.startsWith(`Alert threshold for ${t}`), i);
-    assert.equal(s, `Direction of the alert for ${t}`);
+    assert.equal(s, `Condition of the alert for ${t}`);
     assert.equal(b, `Set alert for ${t}`);
   }
   assert.equal(new Set(names.map((n) => n[1])).size, names.length, 'two inputs share a name');
   const del = await page.locator('#alerts-list button').first().getAttribute('aria-label');
   assert.match(del, /^Delete alert [A-Z=.^-]+ above \$[\d,]+\.\d+$/);
+});
+
+await step('12. the form sets a crosses and a % alert; the active list shows their conditions', async () => {
+  const t = tickers.includes('ETH-USD') ? 'ETH-USD' : tickers[4];
+  const p = await priceOf(page, t);
+  const before = await page.locator('#alerts-list li').count();
+  await setAlertUi(page, t, (p * 1.5).toFixed(2), 'crosses');
+  await page.waitForFunction((n) => document.querySelectorAll('#alerts-list li').length === n + 1, before,
+    { timeout: 10000 });
+  const crosses = page.locator('#alerts-list li').filter({ hasText: `${t} crosses` });
+  assert.match(await crosses.innerText(), new RegExp(`^${esc(t)} crosses \\$[\\d,.]+ \\(from below\\)`));
+  await row(page, t).locator('select.type').selectOption('percent_up');
+  assert.ok((await row(page, t).locator('input').getAttribute('aria-label')).startsWith(`Alert percent for ${t}`));
+  await setAlertUi(page, t, 50, 'percent_up');
+  const pct = page.locator('#alerts-list li').filter({ hasText: `${t} up 50%` });
+  await pct.waitFor({ timeout: 10000 });
+  assert.match(await pct.innerText(), new RegExp(`^${esc(t)} up 50% from \\$[\\d,.]+ \\(at \\$[\\d,.]+\\)`));
+  const mine = (await api(page, 'GET', '/api/get-alerts')).body.alerts.filter((a) => a.ticker === t);
+  const c = mine.find((a) => a.type === 'crosses');
+  const u = mine.find((a) => a.type === 'percent_up');
+  assert.ok(c && c.direction === 'up', JSON.stringify(mine));
+  assert.ok(u && u.percent === 50 && u.reference_price > 0, JSON.stringify(mine));
+  assert.equal(u.threshold, u.reference_price * 1.5);
+  await row(page, t).locator('select.type').selectOption('above');
+  for (const li of [crosses, pct]) {
+    await li.locator('button.delete-alert').click();
+    await li.waitFor({ state: 'detached', timeout: 10000 });
+  }
+  await page.evaluate(() => document.activeElement?.blur());
 });
 
 await step('1/4. a fired alert: banner in view until dismissed, title count, one format everywhere', async () => {

@@ -879,11 +879,12 @@ static void step1_claim(struct fixture *f, const char *ticker, const char *price
 {
     char k[4][96], ticks[96];
     const char *keys[4] = {k[0], k[1], k[2], k[3]};
-    const char *args[5] = {"100", ALERT_MSG_TEXT_FORMAT, ticker, ticks, ALERT_MSG_EXPIRED_FORMAT};
+    const char *args[6] = {"100", ALERT_MSG_TEXT_FORMAT,    ticker,
+                           ticks, ALERT_MSG_EXPIRED_FORMAT, ALERT_MSG_PERCENT_FORMAT};
 
     claim_keys(ticker, k);
     snprintf(ticks, sizeof(ticks), "%s 1700000000.25 -1 ", price);
-    step_run(f, &step_claim, 4, keys, 5, args);
+    step_run(f, &step_claim, 4, keys, 6, args);
 }
 
 /* The sweep's expiry, step 1 only (no deliver): id, if armed and past its
@@ -892,11 +893,13 @@ static void step1_expire(struct fixture *f, const char *ticker, const char *id)
 {
     char k[4][96], ids[48];
     const char *keys[4] = {k[0], k[1], k[2], k[3]};
-    const char *args[6] = {"8", ALERT_MSG_TEXT_FORMAT, ticker, "", ALERT_MSG_EXPIRED_FORMAT, ids};
+    const char *args[7] = {"8", ALERT_MSG_TEXT_FORMAT,    ticker,
+                           "",  ALERT_MSG_EXPIRED_FORMAT, ALERT_MSG_PERCENT_FORMAT,
+                           ids};
 
     claim_keys(ticker, k);
     snprintf(ids, sizeof(ids), "%s ", id);
-    step_run(f, &step_claim, 4, keys, 6, args);
+    step_run(f, &step_claim, 4, keys, 7, args);
 }
 
 /* The user's entry for id ("" when none). */
@@ -1544,6 +1547,196 @@ static void test_every_call_checked(void **state)
     assert_true(tag_checks > 0);
 }
 
+/* ---- issue 18: crosses and percent conditions -------------------------- */
+
+/* Creates an alert of rec's condition fields (type, direction, percent,
+ * reference_price, threshold) for user on ticker, with an hour to live
+ * unless rec->expires_at says;
+ * its id into id_out[37]. idem: an idempotency key or NULL; returns the
+ * create's result. */
+static int make_cond(struct fixture *f, const char *user, const char *ticker,
+                     struct alert_record *rec, const char *idem, char *id_out)
+{
+    int rv;
+
+    assert_int_equal(alert_store_new_id(rec->alert_id), 0);
+    snprintf(rec->user_id, sizeof(rec->user_id), "%s", user);
+    snprintf(rec->ticker, sizeof(rec->ticker), "%s", ticker);
+    rec->created_at = time_now();
+    if (rec->expires_at == 0)
+        rec->expires_at = (long long)time_now() + 3600;
+    rv = alert_store_create_once(f->rc, rec, 100000, idem, idem != NULL ? 3600 : 0, f->err,
+                                 sizeof(f->err));
+    if (id_out != NULL)
+        memcpy(id_out, rec->alert_id, 37);
+    return rv;
+}
+
+static void make_crosses(struct fixture *f, const char *user, const char *ticker, double thr,
+                         enum alert_dir dir, char *id_out)
+{
+    struct alert_record rec = {.threshold = thr, .type = ALERT_CROSSES, .direction = dir};
+
+    assert_int_equal(make_cond(f, user, ticker, &rec, NULL, id_out), 0);
+}
+
+static void make_percent(struct fixture *f, const char *user, const char *ticker,
+                         enum alert_type type, double pct, double ref, char *id_out)
+{
+    struct alert_record rec = {.type = type, .percent = pct, .reference_price = ref};
+
+    rec.threshold = type == ALERT_PERCENT_UP ? ref * (1 + pct / 100) : ref * (1 - pct / 100);
+    assert_int_equal(make_cond(f, user, ticker, &rec, NULL, id_out), 0);
+}
+
+/* The one claim of f->claims, decoded. */
+static void claimed_msg(struct fixture *f, struct alert_msg *m)
+{
+    assert_int_equal(
+        alert_msg_decode(f->claims[0].payload, f->claims[0].payload_len, m, f->err, sizeof(f->err)),
+        0);
+}
+
+/* A crosses alert set with the price below its threshold fires when the
+ * price goes above it, one set above fires when it goes below; neither
+ * fires on its own side or at the threshold. Both carry "type":"crosses"
+ * and their direction in the alert JSON and in the list. */
+static void test_crosses_from_either_side(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], up[37], down[37];
+    struct alert_record out[2];
+    struct alert_msg m;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    make_crosses(f, u, t, 100, ALERT_DIR_UP, up);
+    make_crosses(f, u, t, 100, ALERT_DIR_DOWN, down);
+    assert_int_equal(alert_store_list(f->rc, u, out, 2, f->err, sizeof(f->err)), 2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(out[i].type, ALERT_CROSSES);
+        assert_int_equal(out[i].direction,
+                         strcmp(out[i].alert_id, up) == 0 ? ALERT_DIR_UP : ALERT_DIR_DOWN);
+        assert_true(out[i].threshold == 100);
+    }
+    assert_int_equal(claim(f, t, 100), 0);
+    assert_int_equal(claim(f, t, 100.5), 1);
+    claimed_msg(f, &m);
+    assert_string_equal(m.alert_id, up);
+    assert_int_equal(m.type, ALERT_CROSSES);
+    assert_int_equal(m.direction, ALERT_DIR_UP);
+    assert_non_null(strstr(f->claims[0].payload, "\"type\":\"crosses\",\"direction\":\"up\""));
+    assert_non_null(strstr(m.message, "is above $100.00"));
+    assert_int_equal(claim(f, t, 101), 0); /* fired once */
+    assert_int_equal(claim(f, t, 99.5), 1);
+    claimed_msg(f, &m);
+    assert_string_equal(m.alert_id, down);
+    assert_int_equal(m.direction, ALERT_DIR_DOWN);
+    assert_int_equal(int_reply(f, "HLEN ticker_alerts:{%s}%s", t, ""), 0);
+    assert_int_equal(alert_store_list(f->rc, u, out, 2, f->err, sizeof(f->err)), 0);
+}
+
+/* An above alert's JSON is what it was before issue 18, byte for byte:
+ * no member added, the same order. */
+static void test_above_json_unchanged(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], id[37], want[512];
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    make_alert(f, u, t, 100, ALERT_ABOVE, 1, id);
+    assert_int_equal(claim_at(f, t, 100.5, 1700000000.25), 1);
+    snprintf(want, sizeof(want),
+             "{\"alert_id\":\"%s\",\"user_id\":\"%s\",\"ticker\":\"%s\",\"price\":100.5,"
+             "\"threshold\":100,\"type\":\"above\",\"timestamp\":1700000000.25,\"message\":"
+             "\"%s is above $100.00 (Current: $100.50)\"",
+             id, u, t, t);
+    assert_memory_equal(f->claims[0].payload, want, strlen(want));
+}
+
+/* A percent alert is an above / below entry at its level: percent_up 5 %
+ * of 100 fires above 105, percent_down 10 % of 100 below 90; the JSON says
+ * which condition fired (type, percent, reference_price, the percent
+ * message); the list shows percent and reference. */
+static void test_percent_with_reference(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], up[37], down[37], text[128];
+    struct alert_record out[2];
+    struct alert_msg m;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    make_percent(f, u, t, ALERT_PERCENT_UP, 5, 100, up);
+    make_percent(f, u, t, ALERT_PERCENT_DOWN, 10, 100, down);
+    assert_int_equal(alert_store_list(f->rc, u, out, 2, f->err, sizeof(f->err)), 2);
+    for (int i = 0; i < 2; i++) {
+        int is_up = strcmp(out[i].alert_id, up) == 0;
+        assert_int_equal(out[i].type, is_up ? ALERT_PERCENT_UP : ALERT_PERCENT_DOWN);
+        assert_true(out[i].percent == (is_up ? 5 : 10));
+        assert_true(out[i].reference_price == 100);
+        assert_true(out[i].threshold == (is_up ? 100 * 1.05 : 100 * 0.9));
+    }
+    assert_int_equal(claim(f, t, 104.9), 0);
+    assert_int_equal(claim(f, t, 90.1), 0);
+    assert_int_equal(claim(f, t, 105.2), 1);
+    claimed_msg(f, &m);
+    assert_string_equal(m.alert_id, up);
+    assert_int_equal(m.type, ALERT_PERCENT_UP);
+    assert_true(m.percent == 5);
+    assert_true(m.reference_price == 100);
+    assert_true(m.threshold == 100 * 1.05); /* the level, exact */
+    snprintf(text, sizeof(text), "%s is up 5%% from $100.00 (Current: $105.20)", t);
+    assert_string_equal(m.message, text);
+    assert_int_equal(claim(f, t, 89.5), 1);
+    claimed_msg(f, &m);
+    assert_string_equal(m.alert_id, down);
+    assert_int_equal(m.type, ALERT_PERCENT_DOWN);
+    assert_true(m.percent == 10);
+}
+
+/* A crosses alert retried under its idempotency key after the price moved
+ * to the other side is the same request: REPLAY, the stored direction. */
+static void test_crosses_replay_keeps_direction(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], id[37];
+    struct alert_record rec = {.threshold = 50, .type = ALERT_CROSSES, .direction = ALERT_DIR_UP};
+    struct alert_record again = {
+        .threshold = 50, .type = ALERT_CROSSES, .direction = ALERT_DIR_DOWN};
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    assert_int_equal(make_cond(f, u, t, &rec, "k-crosses", id), 0);
+    assert_int_equal(make_cond(f, u, t, &again, "k-crosses", NULL), ALERT_STORE_REPLAY);
+    assert_string_equal(again.alert_id, id);
+    assert_int_equal(again.direction, ALERT_DIR_UP);
+    assert_int_equal(int_reply(f, "ZCARD alert_idx:{%s}:above%s", t, ""), 1);
+    assert_int_equal(int_reply(f, "EXISTS alert_idx:{%s}:below%s", t, ""), 0);
+}
+
+/* A crosses alert past its expiry that a tick crosses enters the outbox
+ * as expired, never fired, with its type and direction. */
+static void test_crosses_expires(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], id[37];
+    struct alert_record rec = {.threshold = 10, .type = ALERT_CROSSES, .direction = ALERT_DIR_UP};
+    struct alert_msg m;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    rec.expires_at = (long long)time_now() - 1;
+    assert_int_equal(make_cond(f, u, t, &rec, NULL, id), 0);
+    assert_int_equal(claim(f, t, 11), 1);
+    claimed_msg(f, &m);
+    assert_string_equal(m.alert_id, id);
+    assert_int_equal(m.expired, 1);
+    assert_int_equal(m.type, ALERT_CROSSES);
+    assert_int_equal(m.direction, ALERT_DIR_UP);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1577,6 +1770,11 @@ int main(void)
         cmocka_unit_test(test_sweep_expires_once),
         cmocka_unit_test(test_expire_crash_between_steps),
         cmocka_unit_test(test_create_once_covers_note),
+        cmocka_unit_test(test_crosses_from_either_side),
+        cmocka_unit_test(test_above_json_unchanged),
+        cmocka_unit_test(test_percent_with_reference),
+        cmocka_unit_test(test_crosses_replay_keeps_direction),
+        cmocka_unit_test(test_crosses_expires),
         cmocka_unit_test(test_every_call_checked),
     };
     log_init("test_alert_store", LOG_LVL_WARN);

@@ -281,6 +281,27 @@ static void test_alert_round_trip(void **state)
     assert_string_equal(out.prev_event_id, "0-0");
 }
 
+/* Each of the n alert messages is refused by the decoder. */
+static void alerts_refused(const char *const *bad, size_t n)
+{
+    struct alert_msg m;
+
+    for (size_t i = 0; i < n; i++) {
+        if (alert_msg_decode(bad[i], strlen(bad[i]), &m, err, sizeof(err)) != -1)
+            fail_msg("accepted: %s", bad[i]);
+    }
+}
+
+/* Encodes in into json (MSG_MAX_BYTES) and decodes it into out; both must
+ * succeed. */
+static void alert_round_trip(const struct alert_msg *in, char *json, struct alert_msg *out)
+{
+    int n = alert_msg_encode(in, json, MSG_MAX_BYTES);
+
+    assert_true(n > 0);
+    assert_int_equal(alert_msg_decode(json, (size_t)n, out, err, sizeof(err)), 0);
+}
+
 /* An alert with a note, and one that expired unfired (no price): both
  * round-trip; a fired alert without a note has no new field. */
 static void test_alert_note_and_expired(void **state)
@@ -295,9 +316,7 @@ static void test_alert_note_and_expired(void **state)
     assert_null(strstr(json, "\"note\""));
     assert_null(strstr(json, "\"status\""));
     snprintf(in.note, sizeof(in.note), "<b>buy</b> \xe2\x82\xac");
-    n = alert_msg_encode(&in, json, sizeof(json));
-    assert_true(n > 0);
-    assert_int_equal(alert_msg_decode(json, (size_t)n, &out, err, sizeof(err)), 0);
+    alert_round_trip(&in, json, &out);
     assert_string_equal(out.note, in.note);
     assert_int_equal(out.expired, 0);
     in.expired = 1;
@@ -321,8 +340,48 @@ static void test_alert_note_and_expired(void **state)
         "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"price\":1,\"threshold\":1,"
         "\"type\":\"above\",\"timestamp\":1,\"note\":\"a\\u0007\"}",
     };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_int_equal(alert_msg_decode(bad[i], strlen(bad[i]), &out, err, sizeof(err)), -1);
+    alerts_refused(bad, sizeof(bad) / sizeof(bad[0]));
+}
+
+/* Which condition fired: a crosses alert's direction, a percent alert's
+ * percent and reference price round-trip; each is required with its type;
+ * an above alert carries none of them. */
+static void test_alert_conditions(void **state)
+{
+    struct alert_msg in = sample_alert(), out;
+    char json[MSG_MAX_BYTES];
+    int n;
+    (void)state;
+
+    n = alert_msg_encode(&in, json, sizeof(json));
+    assert_true(n > 0);
+    assert_null(strstr(json, "direction"));
+    assert_null(strstr(json, "percent"));
+    in.type = ALERT_CROSSES;
+    in.direction = ALERT_DIR_DOWN;
+    alert_round_trip(&in, json, &out);
+    assert_int_equal(out.type, ALERT_CROSSES);
+    assert_int_equal(out.direction, ALERT_DIR_DOWN);
+    in.direction = ALERT_DIR_NONE;
+    assert_int_equal(alert_msg_encode(&in, json, sizeof(json)), -1);
+    in.type = ALERT_PERCENT_DOWN;
+    in.percent = 2.5;
+    in.reference_price = 71000.25;
+    alert_round_trip(&in, json, &out);
+    assert_int_equal(out.type, ALERT_PERCENT_DOWN);
+    assert_true(out.percent == 2.5);
+    assert_true(out.reference_price == 71000.25);
+    const char *bad[] = {
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"price\":1,\"threshold\":1,"
+        "\"type\":\"crosses\",\"timestamp\":1}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"price\":1,\"threshold\":1,"
+        "\"type\":\"crosses\",\"direction\":\"sideways\",\"timestamp\":1}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"price\":1,\"threshold\":1,"
+        "\"type\":\"percent_up\",\"percent\":5,\"timestamp\":1}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"price\":1,\"threshold\":1,"
+        "\"type\":\"percent_up\",\"percent\":-5,\"reference_price\":1,\"timestamp\":1}",
+    };
+    alerts_refused(bad, sizeof(bad) / sizeof(bad[0]));
 }
 
 static void test_alert_rejects_bad_input(void **state)
@@ -386,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_asset_record),
         cmocka_unit_test(test_alert_round_trip),
         cmocka_unit_test(test_alert_note_and_expired),
+        cmocka_unit_test(test_alert_conditions),
         cmocka_unit_test(test_alert_rejects_bad_input),
         cmocka_unit_test(test_alert_type_and_validators),
     };

@@ -420,8 +420,8 @@ def test_bad_inputs(main_webapp):
         (J(ticker=TA, threshold=None, type="above"), "must be a number"),
         (J(ticker=TA, threshold=True, type="above"), "must be a number"),
         (J(ticker=TA, threshold=[1], type="above"), "must be a number"),
-        (J(ticker=TA, threshold=1, type="sideways"), "'above' or 'below'"),
-        (J(ticker=TA, threshold=1, type="ABOVE"), "'above' or 'below'"),
+        (J(ticker=TA, threshold=1, type="sideways"), "'percent_up' or 'percent_down'"),
+        (J(ticker=TA, threshold=1, type="ABOVE"), "'percent_up' or 'percent_down'"),
         (J(ticker=TA, threshold=1, type=1), "must be a string"),
         (J(ticker=1, threshold=1, type="above"), "must be a string"),
         (J(threshold=1, type="above"), "Missing field 'ticker'"),
@@ -974,6 +974,99 @@ def test_tickers_and_universe(main_webapp):
     # bad ticks and bad records are skipped and counted, the streams go on
     produce(TOPIC_P, [("x", "not json"), ("x", '{"ticker":"X","price":-1,"timestamp":1}')])
     produce(TOPIC_S, [("x", "not json"), ("X", '{"ticker":"X","source":"sim"}')])
+
+
+TD = f"WD{UNIQ}"    # announced by test_conditions, ticks at known prices
+
+
+def price_of(ticker):
+    return {t["ticker"]: t for t in req("GET", "/api/tickers").json()["tickers"]}.get(
+        ticker, {}).get("price")
+
+
+def test_conditions(main_webapp):
+    """crosses and percent alerts (issue 18): set against the latest price
+    the webapp knows (409 while it knows none), listed with their direction,
+    percent and reference price, fired by the real claim with the fields
+    that say which condition fired, and delivered to the user's stream as
+    they are; wrong combinations are 400s naming the field"""
+    _, c = new_user()
+    # no price known yet for TB (it never ticks): 409, nothing stored
+    for body in ({"ticker": TB, "threshold": 5, "type": "crosses"},
+                 {"ticker": TB, "percent": 5, "type": "percent_up"}):
+        r = req("POST", "/api/set-alert", body, cookie=c)
+        assert r.status == 409 and "No price known yet" in r.json()["error"], f"{r.status} {r.body!r}"
+    J = lambda **o: json.dumps({"ticker": TB, **o}).encode()  # noqa: E731
+    for raw, want in [
+        (J(percent=5, threshold=1, type="above"), "Field 'percent' is only allowed"),
+        (J(percent=5, threshold=1, type="crosses"), "Field 'percent' is only allowed"),
+        (J(percent=5, threshold=1, type="percent_up"), "Field 'threshold' is not allowed"),
+        (J(type="percent_down"), "Missing field 'percent'"),
+        (J(percent=100, type="percent_down"), "Field 'percent' must be below 100"),
+        (J(percent=1001, type="percent_up"), "Field 'percent' must be above 0 and at most 1000"),
+        (J(percent=5, type="percent_up", window_s=300), "Field 'window_s' is not supported"),
+        (J(threshold=5, type="sideways"), "'crosses', 'percent_up' or 'percent_down'"),
+    ]:
+        expect_400(c, raw, want)
+    assert alerts_of(c) == [], "a refused request stored an alert"
+
+    produce(TOPIC_S, [testkit.asset_record(TD, source="sim")])
+    assert wait_until(lambda: price_of(TD) is None and any(
+        t["ticker"] == TD for t in req("GET", "/api/tickers").json()["tickers"]), 10)
+    produce(TOPIC_P, [tick(TD, 200)])
+    assert wait_until(lambda: price_of(TD) == 200, 10), f"{TD} price: {price_of(TD)}"
+    r = req("POST", "/api/set-alert", {"ticker": TD, "threshold": 200, "type": "crosses"},
+            cookie=c)
+    assert r.status == 409 and "at the threshold" in r.json()["error"], f"{r.status} {r.body!r}"
+    ids = {}
+    for name, body in [("up", {"threshold": 210, "type": "crosses"}),
+                       ("down", {"threshold": 190, "type": "crosses"}),
+                       ("pup", {"percent": 5, "type": "percent_up"}),
+                       ("pdown", {"percent": 10, "type": "percent_down"})]:
+        r = req("POST", "/api/set-alert", {"ticker": TD, **body}, cookie=c)
+        assert r.status == 200, f"{name}: {r.status} {r.body!r}"
+        ids[name] = r.json()["alert_id"]
+        if name in ("up", "down"):
+            assert r.json()["direction"] == name, r.body
+        else:
+            assert r.json()["reference_price"] == 200, r.body
+    listed = {a["alert_id"]: a for a in alerts_of(c)}
+    assert listed[ids["up"]]["type"] == "crosses" and listed[ids["up"]]["direction"] == "up"
+    assert listed[ids["down"]]["direction"] == "down" and listed[ids["down"]]["threshold"] == 190
+    pup, pdown = listed[ids["pup"]], listed[ids["pdown"]]
+    assert (pup["type"], pup["percent"], pup["reference_price"], pup["threshold"]) == (
+        "percent_up", 5, 200, 200 * (1 + 5 / 100)), str(pup)
+    assert (pdown["type"], pdown["percent"], pdown["reference_price"], pdown["threshold"]) == (
+        "percent_down", 10, 200, 200 * (1 - 10 / 100)), str(pdown)
+    assert "direction" not in pup and "percent" not in listed[ids["up"]], str(listed)
+
+    s = Sse("/api/stream-alerts", c)
+    assert s.status == 200
+    assert claim(TD, 205) == []
+    fired = claim(TD, 211)
+    by_id = {json.loads(p)["alert_id"]: json.loads(p) for _, p in fired}
+    assert set(by_id) == {ids["up"], ids["pup"]}, f"claims {fired}"
+    assert by_id[ids["up"]]["type"] == "crosses" and by_id[ids["up"]]["direction"] == "up"
+    assert f"{TD} is above $210.00 (Current: $211.00)" == by_id[ids["up"]]["message"]
+    p = by_id[ids["pup"]]
+    assert (p["type"], p["percent"], p["reference_price"]) == ("percent_up", 5, 200), str(p)
+    assert p["message"] == f"{TD} is up 5% from $200.00 (Current: $211.00)", p["message"]
+    fired2 = claim(TD, 179)
+    by_id2 = {json.loads(p)["alert_id"]: json.loads(p) for _, p in fired2}
+    assert set(by_id2) == {ids["down"], ids["pdown"]}, f"claims {fired2}"
+    assert by_id2[ids["down"]]["direction"] == "down"
+    assert by_id2[ids["pdown"]]["message"] == f"{TD} is down 10% from $200.00 (Current: $179.00)"
+    produce(TOPIC_A, fired + fired2)
+    got = {}
+    deadline = time.time() + 10
+    while len(got) < 4 and time.time() < deadline:
+        d = s.next_data(1.0)
+        if d:
+            got[d["alert_id"]] = d
+    s.close()
+    assert set(got) == set(ids.values()), f"stream: {got}"
+    assert got[ids["up"]]["direction"] == "up" and got[ids["pdown"]]["percent"] == 10, str(got)
+    assert alerts_of(c) == [], "a fired alert is still active"
 
 
 def spawn_webapp(port, logf, extra=None):

@@ -130,7 +130,8 @@ static void test_parse_set_alert(void **state)
     BAD("{\"ticker\":\"AAPL\",\"threshold\":-5,\"type\":\"above\"}", "0.000001 to 1000000000");
     BAD("{\"ticker\":\"AAPL\",\"threshold\":1e999,\"type\":\"above\"}", "Malformed");
     BAD("{\"ticker\":\"AAPL\",\"threshold\":NaN,\"type\":\"above\"}", "Malformed");
-    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"ABOVE\"}", "'above' or 'below'");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"ABOVE\"}",
+        "'above', 'below', 'crosses', 'percent_up' or 'percent_down'");
     BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":1}", "'type' must be a string");
     BAD("{\"ticker\":\"AAPL\",\"threshold\":1}", "Missing field 'type'");
     BAD("{\"ticker\":\"AAPL\",\"ticker\":\"MSFT\",\"threshold\":1,\"type\":\"above\"}",
@@ -138,6 +139,97 @@ static void test_parse_set_alert(void **state)
     BAD("{\"ticker\":\"AA\\u0000PL\",\"threshold\":1,\"type\":\"above\"}", "Malformed");
     memset(big, ' ', sizeof(big));
     parse_bad(big, sizeof(big), "too large");
+}
+
+/* The conditions of issue 18: crosses takes a threshold, percent_up /
+ * percent_down a percent (0 < p <= 1000, below 100 down) and no
+ * threshold; a field that does not go with the type is refused by name,
+ * and window_s is not supported. */
+static void test_parse_conditions(void **state)
+{
+    struct set_alert_req r;
+    char err[160];
+    (void)state;
+
+    parse_ok("{\"ticker\":\"AAPL\",\"threshold\":180,\"type\":\"crosses\"}", "AAPL", 180,
+             ALERT_CROSSES);
+#define PCT(s) request_parse_set_alert(s, sizeof(s) - 1, &r, err, sizeof(err))
+    assert_int_equal(PCT("{\"ticker\":\"AAPL\",\"percent\":2.5,\"type\":\"percent_up\"}"), 0);
+    assert_int_equal(r.type, ALERT_PERCENT_UP);
+    assert_true(r.percent == 2.5);
+    assert_true(r.threshold == 0);
+    assert_int_equal(PCT("{\"ticker\":\"AAPL\",\"percent\":1000,\"type\":\"percent_up\"}"), 0);
+    assert_int_equal(PCT("{\"ticker\":\"AAPL\",\"percent\":99.5,\"type\":\"percent_down\"}"), 0);
+    assert_int_equal(r.type, ALERT_PERCENT_DOWN);
+#undef PCT
+    BAD("{\"ticker\":\"AAPL\",\"type\":\"crosses\"}", "Missing field 'threshold'");
+    BAD("{\"ticker\":\"AAPL\",\"type\":\"percent_up\"}", "Missing field 'percent'");
+    BAD("{\"ticker\":\"AAPL\",\"percent\":5,\"threshold\":1,\"type\":\"percent_up\"}",
+        "Field 'threshold' is not allowed with type percent_up or percent_down");
+    BAD("{\"ticker\":\"AAPL\",\"percent\":5,\"threshold\":1,\"type\":\"above\"}",
+        "Field 'percent' is only allowed with type percent_up or percent_down");
+    BAD("{\"ticker\":\"AAPL\",\"percent\":5,\"threshold\":1,\"type\":\"crosses\"}",
+        "Field 'percent' is only allowed");
+    BAD("{\"ticker\":\"AAPL\",\"percent\":0,\"type\":\"percent_up\"}",
+        "Field 'percent' must be above 0 and at most 1000");
+    BAD("{\"ticker\":\"AAPL\",\"percent\":-1,\"type\":\"percent_down\"}",
+        "Field 'percent' must be above 0");
+    BAD("{\"ticker\":\"AAPL\",\"percent\":1000.5,\"type\":\"percent_up\"}",
+        "Field 'percent' must be above 0 and at most 1000");
+    BAD("{\"ticker\":\"AAPL\",\"percent\":\"5\",\"type\":\"percent_up\"}",
+        "Field 'percent' must be a number");
+    BAD("{\"ticker\":\"AAPL\",\"percent\":100,\"type\":\"percent_down\"}",
+        "Field 'percent' must be below 100 for percent_down");
+    BAD("{\"ticker\":\"AAPL\",\"percent\":5,\"type\":\"percent_up\",\"window_s\":60}",
+        "Field 'window_s' is not supported");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":5,\"type\":\"above\",\"window_s\":60}",
+        "Field 'window_s'");
+}
+
+/* request_condition: a crosses alert's direction from the side the price
+ * is on; a percent alert's level from the price; 409 without a price or at
+ * the threshold, 400 for a level out of range; above / below untouched. */
+static void test_request_condition(void **state)
+{
+    struct set_alert_req req = {.ticker = "AAPL", .threshold = 100, .type = ALERT_CROSSES};
+    struct alert_record rec;
+    char err[160];
+    (void)state;
+
+    memset(&rec, 0, sizeof(rec));
+    assert_int_equal(request_condition(&req, 99.5, &rec, err, sizeof(err)), 0);
+    assert_int_equal(rec.type, ALERT_CROSSES);
+    assert_int_equal(rec.direction, ALERT_DIR_UP);
+    assert_true(rec.threshold == 100);
+    memset(&rec, 0, sizeof(rec));
+    assert_int_equal(request_condition(&req, 100.5, &rec, err, sizeof(err)), 0);
+    assert_int_equal(rec.direction, ALERT_DIR_DOWN);
+    assert_int_equal(request_condition(&req, 100, &rec, err, sizeof(err)), REQUEST_CONFLICT);
+    assert_non_null(strstr(err, "at the threshold"));
+    assert_int_equal(request_condition(&req, 0, &rec, err, sizeof(err)), REQUEST_CONFLICT);
+    assert_non_null(strstr(err, "No price known yet for AAPL"));
+
+    req.type = ALERT_PERCENT_UP, req.threshold = 0, req.percent = 5;
+    memset(&rec, 0, sizeof(rec));
+    assert_int_equal(request_condition(&req, 200, &rec, err, sizeof(err)), 0);
+    assert_true(rec.threshold == 200 * (1 + 5 / 100.0));
+    assert_true(rec.reference_price == 200);
+    assert_true(rec.percent == 5);
+    assert_int_equal(request_condition(&req, 0, &rec, err, sizeof(err)), REQUEST_CONFLICT);
+    req.percent = 1000;
+    assert_int_equal(request_condition(&req, 500000000, &rec, err, sizeof(err)), REQUEST_INVALID);
+    assert_non_null(strstr(err, "Field 'percent'"));
+    req.type = ALERT_PERCENT_DOWN, req.percent = 50;
+    memset(&rec, 0, sizeof(rec));
+    assert_int_equal(request_condition(&req, 10, &rec, err, sizeof(err)), 0);
+    assert_true(rec.threshold == 5);
+
+    req.type = ALERT_ABOVE, req.threshold = 7, req.percent = 0;
+    memset(&rec, 0, sizeof(rec));
+    assert_int_equal(request_condition(&req, 0, &rec, err, sizeof(err)), 0); /* no price needed */
+    assert_int_equal(rec.type, ALERT_ABOVE);
+    assert_int_equal(rec.direction, ALERT_DIR_NONE);
+    assert_true(rec.threshold == 7);
 }
 
 /* Thresholds: a millionth to a billion, both included; anything else, and
@@ -562,7 +654,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cookie_roundtrip),   cmocka_unit_test(test_cookie_rejects_tampering),
         cmocka_unit_test(test_cookie_forged_user), cmocka_unit_test(test_parse_set_alert),
-        cmocka_unit_test(test_parse_note),         cmocka_unit_test(test_parse_expires_at),
+        cmocka_unit_test(test_parse_note),         cmocka_unit_test(test_parse_conditions),
+        cmocka_unit_test(test_request_condition),  cmocka_unit_test(test_parse_expires_at),
         cmocka_unit_test(test_threshold_bounds),   cmocka_unit_test(test_parse_origin),
         cmocka_unit_test(test_cross_site),         cmocka_unit_test(test_json_type),
         cmocka_unit_test(test_head_classify),      cmocka_unit_test(test_stream_frame),

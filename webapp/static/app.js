@@ -72,8 +72,18 @@
     if (s < 172800) return Math.round(s / 3600) + ' h';
     return Math.round(s / 86400) + ' days';
   }
+  const isPercent = (type) => type === 'percent_up' || type === 'percent_down';
+  /* An alert as the panels show it: its condition (issue 18) in words. */
   function describe(a) {
-    return a.ticker + ' ' + a.type + ' ' + fmtNum(a.threshold, a.ticker, true);
+    const level = fmtNum(a.threshold, a.ticker, true);
+    if (a.type === 'crosses') {
+      return a.ticker + ' crosses ' + level + (a.direction === 'down' ? ' (from above)' : ' (from below)');
+    }
+    if (isPercent(a.type)) {
+      return a.ticker + ' ' + (a.type === 'percent_up' ? 'up ' : 'down ') + a.percent + '% from ' +
+        fmtNum(a.reference_price, a.ticker) + ' (at ' + level + ')';
+    }
+    return a.ticker + ' ' + a.type + ' ' + level;
   }
 
   /* The user's note of an alert, as text (never HTML: it is the user's own
@@ -153,6 +163,7 @@
       ev.preventDefault();
       setAlert(r);
     });
+    r.type.addEventListener('change', () => nameInput(r));
     rows.set(t.ticker, r);
     // Alphabetical: the universe has no order of its own.
     const after = [...el('prices-body').children].find((x) => x.dataset.ticker > t.ticker);
@@ -177,9 +188,16 @@
       r.srcEl.title = {yahoo: 'Prices from Yahoo Finance', sim: 'Simulated prices',
         replay: 'Prices replayed from a file'}[t.source] || '';
     }
-    r.input.setAttribute('aria-label', 'Alert threshold for ' + label(r));
-    r.type.setAttribute('aria-label', 'Direction of the alert for ' + r.ticker);
+    nameInput(r);
+    r.type.setAttribute('aria-label', 'Condition of the alert for ' + r.ticker);
     r.button.setAttribute('aria-label', 'Set alert for ' + r.ticker);
+  }
+
+  /* The row's number input is a threshold, or a percent for % up / down. */
+  function nameInput(r) {
+    const pct = isPercent(r.type.value);
+    r.input.placeholder = pct ? 'Percent' : 'Threshold';
+    r.input.setAttribute('aria-label', (pct ? 'Alert percent for ' : 'Alert threshold for ') + label(r));
   }
 
   function drawSpark(r) {
@@ -634,15 +652,19 @@
     const input = r.input;
     const type = r.type.value;
     const threshold = Number(input.value);
-    if (input.value.trim() === '' || !isFinite(threshold) || threshold <= 0) {
-      showMessage('Enter a threshold greater than 0 for ' + r.ticker);
+    const pct = isPercent(type);
+    const top = type === 'percent_down' ? 100 : 1000;
+    if (input.value.trim() === '' || !isFinite(threshold) || threshold <= 0 ||
+        (pct && (threshold > top || (type === 'percent_down' && threshold >= 100)))) {
+      showMessage(pct ? 'Enter a percent above 0 and ' + (top === 100 ? 'below 100' : 'at most 1000') +
+        ' for ' + r.ticker : 'Enter a threshold greater than 0 for ' + r.ticker);
       input.setAttribute('aria-invalid', 'true');
       input.focus();
       return;
     }
     input.removeAttribute('aria-invalid');
-    const shown = fmtNum(threshold, r.ticker, true);
-    if (r.last > 0 && (threshold > FAR_FACTOR * r.last || threshold < r.last / FAR_FACTOR)) {
+    const shown = pct ? threshold + '%' : fmtNum(threshold, r.ticker, true);
+    if (!pct && r.last > 0 && (threshold > FAR_FACTOR * r.last || threshold < r.last / FAR_FACTOR)) {
       const ok = await confirmFar(r.ticker + ' is at ' + fmtNum(r.last, r.ticker) + ': ' + shown +
         ' is more than ' + FAR_FACTOR + ' times ' + (threshold > r.last ? 'above' : 'below') +
         ' it. Set an alert ' + type + ' ' + shown + ' anyway?');
@@ -653,14 +675,17 @@
       const resp = await fetch('/api/set-alert', {
         method: 'POST',
         headers: {'Content-Type': 'application/json'},
-        body: JSON.stringify({ticker: r.ticker, threshold: threshold, type: type}),
+        body: JSON.stringify(pct ? {ticker: r.ticker, percent: threshold, type: type}
+          : {ticker: r.ticker, threshold: threshold, type: type}),
       });
       if (!resp.ok) {
         showMessage('Alert not set: ' + await errorText(resp));
         return;
       }
-      await resp.json();
-      showMessage('Alert set: ' + r.ticker + ' ' + type + ' ' + shown, 'ok');
+      const set = await resp.json();
+      const what = type === 'crosses' ? 'crosses ' + shown + (set.direction === 'down' ? ' (from above)' : ' (from below)')
+        : pct ? (type === 'percent_up' ? 'up ' : 'down ') + shown : type + ' ' + shown;
+      showMessage('Alert set: ' + r.ticker + ' ' + what, 'ok');
       input.value = '';
       askNotifications();
       loadAlerts();
