@@ -17,5 +17,8 @@ extern const unsigned char store_lua_events[];
 extern const unsigned char store_lua_migrate[];
 extern const unsigned char store_lua_migrate_alert[];
 extern const unsigned char store_lua_migrate_idem[];
+extern const unsigned char store_lua_email_set[];
+extern const unsigned char store_lua_email_issue[];
+extern const unsigned char store_lua_email_confirm[];
 
 #endif
