@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "confirm.h"
 #include "contract.h"
 #include "dedup.h"
 #include "dispatch.h"
@@ -32,6 +33,14 @@ static int notifier_webhook_wanted(const void *cfg)
     const struct notifier_config *c = cfg;
 
     return c->webhook.url[0] != '\0';
+}
+
+/* The SMTP settings are read only when it has a URL. */
+static int notifier_smtp_wanted(const void *cfg)
+{
+    const struct notifier_config *c = cfg;
+
+    return c->smtp.url[0] != '\0';
 }
 
 static const struct config_var notifier_vars[] = {
@@ -65,6 +74,26 @@ static const struct config_var notifier_vars[] = {
      CONFIG_LONG(NC, webhook.connect_timeout_ms, 50, 60000), .when = notifier_webhook_wanted},
     {"NOTIFIER_WEBHOOK_CONCURRENCY", "8", "webhook requests in flight at once",
      CONFIG_INT(NC, webhook.concurrency, 1, 256), .when = notifier_webhook_wanted},
+    {"NOTIFIER_SMTP_URL", NULL,
+     "smtp://host:port (STARTTLS when offered) or smtps://; unset = no e-mail",
+     CONFIG_STRING(NC, smtp.url), .flags = CONFIG_EMPTY_OK},
+    {"NOTIFIER_SMTP_FROM", NULL, "sender address of every mail", CONFIG_STRING(NC, smtp.from),
+     .when = notifier_smtp_wanted},
+    {"NOTIFIER_SMTP_USER", NULL, "SMTP AUTH user; unset = no AUTH", CONFIG_STRING(NC, smtp.user),
+     .flags = CONFIG_EMPTY_OK, .when = notifier_smtp_wanted},
+    {"NOTIFIER_SMTP_PASSWORD", NULL, "SMTP AUTH password (never logged)",
+     CONFIG_STRING(NC, smtp.password), .flags = CONFIG_EMPTY_OK, .when = notifier_smtp_wanted},
+    {"NOTIFIER_SMTP_TIMEOUT_MS", "10000", "total time of one mail",
+     CONFIG_LONG(NC, smtp.timeout_ms, 100, 300000), .when = notifier_smtp_wanted},
+    {"NOTIFIER_SMTP_CONNECT_TIMEOUT_MS", "5000", "SMTP connect timeout (at most the total)",
+     CONFIG_LONG(NC, smtp.connect_timeout_ms, 50, 60000), .when = notifier_smtp_wanted},
+    {"NOTIFIER_SMTP_CONCURRENCY", "4", "mails in flight at once",
+     CONFIG_INT(NC, smtp.concurrency, 1, 64), .when = notifier_smtp_wanted},
+    {"NOTIFIER_CONFIRM_URL", "http://localhost:8080/api/confirm-email",
+     "the confirmation link of an address, before ?token=", CONFIG_STRING(NC, confirm_url),
+     .when = notifier_smtp_wanted},
+    {"NOTIFIER_CONFIRM_TTL_S", "86400", "how long a confirmation link works",
+     CONFIG_LONG(NC, confirm_ttl_s, 600, 604800), .when = notifier_smtp_wanted},
     CONFIG_END,
 };
 
@@ -73,6 +102,7 @@ static const struct config_var notifier_vars[] = {
 static int notifier_config_check(void *arg, char *err, size_t errlen)
 {
     struct notifier_config *c = arg;
+    char reason[96];
 
     c->webhook_enabled = notifier_webhook_wanted(c);
     if (c->webhook_enabled && strncmp(c->webhook.url, "http://", 7) != 0 &&
@@ -80,6 +110,24 @@ static int notifier_config_check(void *arg, char *err, size_t errlen)
         snprintf(err, errlen, "NOTIFIER_WEBHOOK_URL: must start with http:// or https://");
         return -1;
     }
+    c->smtp_enabled = notifier_smtp_wanted(c);
+    if (c->smtp_enabled && strncmp(c->smtp.url, "smtp://", 7) != 0 &&
+        strncmp(c->smtp.url, "smtps://", 8) != 0) {
+        snprintf(err, errlen, "NOTIFIER_SMTP_URL: must start with smtp:// or smtps://");
+        return -1;
+    }
+    if (c->smtp_enabled &&
+        email_addr_check(c->smtp.from, strlen(c->smtp.from), reason, sizeof(reason)) != 0) {
+        snprintf(err, errlen, "NOTIFIER_SMTP_FROM: not a plain address (%s)", reason);
+        return -1;
+    }
+    if (c->smtp_enabled && strncmp(c->confirm_url, "http://", 7) != 0 &&
+        strncmp(c->confirm_url, "https://", 8) != 0) {
+        snprintf(err, errlen, "NOTIFIER_CONFIRM_URL: must start with http:// or https://");
+        return -1;
+    }
+    if (c->smtp.connect_timeout_ms > c->smtp.timeout_ms)
+        c->smtp.connect_timeout_ms = c->smtp.timeout_ms;
     if (c->webhook.connect_timeout_ms > c->webhook.timeout_ms)
         c->webhook.connect_timeout_ms = c->webhook.timeout_ms;
     if (c->retry_max_ms < c->retry_base_ms)
@@ -99,9 +147,9 @@ static int notifier_health_check(void *ud, struct buf *out)
 
     buf_printf(out,
                "{\"status\":\"%s\",\"service\":\"notifier\",\"redis\":%s,\"webhook\":%s,"
-               "\"delivered\":%llu,\"dead_lettered\":%llu}",
+               "\"smtp\":%s,\"delivered\":%llu,\"dead_lettered\":%llu}",
                redis ? "ok" : "degraded", redis ? "true" : "false",
-               h->cfg->webhook_enabled ? "true" : "false",
+               h->cfg->webhook_enabled ? "true" : "false", h->cfg->smtp_enabled ? "true" : "false",
                (unsigned long long)atomic_load(&h->stats->delivered),
                (unsigned long long)atomic_load(&h->stats->dead_lettered));
     return redis ? 0 : -1;
@@ -147,6 +195,13 @@ static void notifier_log_start(const struct notifier_config *c, const struct ded
              c->webhook_enabled ? c->webhook.concurrency : 0, dedup_token(dd));
     if (c->webhook_enabled && c->webhook.secret[0] == '\0')
         log_warn("webhook unsigned", "detail=\"NOTIFIER_WEBHOOK_SECRET is not set\"");
+    if (!c->smtp_enabled) {
+        log_info("email off", "detail=\"NOTIFIER_SMTP_URL is not set: no confirmation mails\"");
+        return;
+    }
+    notifier_redact_url(c->smtp.url, url, sizeof(url));
+    log_info("email on", "smtp=%s from=%s auth=%d concurrency=%d confirm_ttl_s=%ld", url,
+             c->smtp.from, c->smtp.user[0] != '\0', c->smtp.concurrency, c->confirm_ttl_s);
 }
 
 /* Builds the sinks: the log always, the webhook when configured. */
@@ -174,6 +229,8 @@ int main(int argc, char **argv)
     struct notifier_health hctx = {.cfg = &cfg, .stats = &stats};
     struct sink sinks[SINK_MAX];
     struct redis_conn *rc = NULL;
+    struct redis_conn *mail_rc = NULL;
+    struct confirm *cf = NULL;
     struct dedup *dd = NULL;
     struct dispatcher *d = NULL;
     struct health_server *hs = NULL;
@@ -203,6 +260,13 @@ int main(int argc, char **argv)
     nsinks = 0; /* the dispatcher owns (or has closed) them now */
     if (d == NULL)
         goto fail;
+    if (cfg.smtp_enabled) {
+        mail_rc = redis_conn_open(&cfg.common);
+        cf = mail_rc != NULL ? confirm_new(&cfg, mail_rc, &stats, dedup_token(dd), err, sizeof(err))
+                             : NULL;
+        if (cf == NULL)
+            goto fail;
+    }
     if (cfg.common.metrics_port > 0) {
         hs = health_server_start(cfg.common.listen_host, (int)cfg.common.metrics_port,
                                  notifier_health_check, notifier_metrics, &hctx, err, sizeof(err));
@@ -211,6 +275,8 @@ int main(int argc, char **argv)
     }
     while (signals_running()) {
         dispatch_step(d);
+        if (cf != NULL)
+            confirm_step(cf, 0);
     }
     log_info("stopping", "pending=%ld", dispatch_pending(d));
     rcode = 0;
@@ -220,6 +286,8 @@ fail:
 out:
     health_server_stop(hs);
     dispatch_close(d);
+    confirm_free(cf);
+    redis_conn_free(mail_rc);
     for (int i = 0; i < nsinks; i++)
         sinks[i].close(&sinks[i]);
     dedup_free(dd);

@@ -21,6 +21,9 @@ void stats_init(struct notifier_stats *s)
     atomic_init(&s->webhook_ok, 0);
     atomic_init(&s->webhook_failed, 0);
     atomic_init(&s->dlq_failed, 0);
+    atomic_init(&s->confirm_sent, 0);
+    atomic_init(&s->confirm_failed, 0);
+    atomic_init(&s->confirm_skipped, 0);
     atomic_init(&s->pending, 0);
     atomic_init(&s->redis_up, 1);
     metrics_histogram_init(&s->webhook_latency, stats_bounds,
@@ -54,6 +57,15 @@ void stats_render(struct notifier_stats *s, struct buf *out)
                     atomic_load(&s->webhook_failed));
     metrics_counter(out, "notifier_dlq_write_failed_total",
                     "DLQ writes that failed and were retried.", atomic_load(&s->dlq_failed));
+    metrics_counter(out, "notifier_email_confirm_sent_total",
+                    "Confirmation mails the SMTP server accepted.", atomic_load(&s->confirm_sent));
+    metrics_counter(out, "notifier_email_confirm_failed_total",
+                    "Confirmation mails given up on (attempts spent or refused).",
+                    atomic_load(&s->confirm_failed));
+    metrics_counter(out, "notifier_email_confirm_skipped_total",
+                    "Confirmation requests skipped: the address was changed, removed or "
+                    "confirmed meanwhile.",
+                    atomic_load(&s->confirm_skipped));
     metrics_gauge(out, "notifier_pending", "Consumed messages not yet handled.",
                   (double)atomic_load(&s->pending));
     metrics_gauge(out, "notifier_redis_up", "1 when the de-duplication store answers.",

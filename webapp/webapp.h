@@ -33,7 +33,8 @@ struct webapp_config {
     char cookie_secret_file[1024]; /* read when COOKIE_SECRET is empty */
     int cookie_secure;
     long max_alerts_per_user;
-    long alert_ttl_days; /* an alert's expiry when set-alert names none */
+    long alert_ttl_days;         /* an alert's expiry when set-alert names none */
+    long email_confirm_per_hour; /* confirmation mails one user may ask for */
     char topic_prices[256];
     char topic_alerts[256];
     char topic_assets[256];
@@ -552,6 +553,16 @@ enum MHD_Result api_health(struct api_call *c, int stopping);
 enum MHD_Result api_metrics(struct api_call *c);
 enum MHD_Result api_stream_prices(struct api_call *c);
 enum MHD_Result api_stream_alerts(struct api_call *c);
+
+/* ---- settings.c: the e-mail address and its confirmation link ------------- */
+
+/* GET /api/settings: {"email": <address>|null, "email_confirmed": bool}. */
+enum MHD_Result api_get_settings(struct api_call *c);
+/* PUT /api/settings {"email": <address>|null}: stores it unconfirmed and
+ * queues one confirmation mail (429 past WEBAPP_EMAIL_CONFIRM_PER_HOUR). */
+enum MHD_Result api_put_settings(struct api_call *c);
+/* GET /api/confirm-email?token=...: a small HTML page (200, 400, 410). */
+enum MHD_Result api_confirm_email(struct api_call *c);
 
 /* ---- http.c: the libmicrohttpd server and the routes ---------------------- */
 
