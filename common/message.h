@@ -76,6 +76,9 @@ struct alert_msg {
     char note[MSG_NOTE_MAX];
     int expired;
     long long expires_at;
+    /* The user's channels (channels.h), ALERT_CH_DEFAULT when the message
+     * has no "channels" (every alert of before). */
+    unsigned channels;
 };
 
 /* "above" / "below". */

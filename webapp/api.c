@@ -25,7 +25,7 @@
 #define API_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
 /* An alert of get-alerts is under 256 bytes plus its note;
  * MAX_ALERTS_PER_USER <= 10000. */
-#define API_ALERTS_JSON_MAX (10000 * (256 + ALERT_STORE_NOTE_JSON_MAX) + 64)
+#define API_ALERTS_JSON_MAX (10000 * (288 + ALERT_STORE_NOTE_JSON_MAX) + 64)
 
 /* One log line per second at most while the store is down. */
 static void api_store_failed(const char *what, const char *err)
@@ -181,6 +181,7 @@ enum MHD_Result api_set_alert(struct api_call *c)
     rec.threshold = req.threshold;
     rec.type = req.type;
     memcpy(rec.note, req.note, sizeof(rec.note));
+    rec.channels = req.channels;
     if (c->job != NULL && (*c->job = create_submit(c->conn, &rec, (int)c->cfg->max_alerts_per_user,
                                                    idem, idem_ttl_s)) != NULL)
         return MHD_YES; /* suspended: answered when the store thread is done */
@@ -213,6 +214,7 @@ static void api_fmt_num(double d, char out[32])
 static int api_record_json(struct buf *out, const struct alert_record *r, int *first)
 {
     char thr[32], created[32], expires[24], note[ALERT_STORE_NOTE_JSON_MAX] = "";
+    char channels[ALERT_CH_JSON_MAX];
     int comma = !*first;
 
     if (!msg_id_valid(r->alert_id) || !msg_ticker_valid(r->ticker) ||
@@ -224,12 +226,13 @@ static int api_record_json(struct buf *out, const struct alert_record *r, int *f
         snprintf(expires, sizeof(expires), "%lld", r->expires_at);
     else
         snprintf(expires, sizeof(expires), "null");
+    alert_channels_json(r->channels != 0 ? r->channels : ALERT_CH_DEFAULT, channels);
     *first = 0;
     return buf_printf(out,
                       "%s{\"alert_id\":\"%s\",\"ticker\":\"%s\",\"threshold\":%s,\"type\":\"%s\","
-                      "\"created_at\":%s,\"expires_at\":%s%s%s}",
+                      "\"created_at\":%s,\"expires_at\":%s,\"channels\":%s%s%s}",
                       comma ? "," : "", r->alert_id, r->ticker, thr, alert_type_name(r->type),
-                      created, expires, note[0] != '\0' ? ",\"note\":" : "", note);
+                      created, expires, channels, note[0] != '\0' ? ",\"note\":" : "", note);
 }
 
 enum MHD_Result api_get_alerts(struct api_call *c)

@@ -98,11 +98,13 @@ struct set_alert_req {
     enum alert_type type;
     long long expires_at;    /* Unix seconds; 0 when the request names none */
     char note[MSG_NOTE_MAX]; /* "" when none (absent or empty) */
+    unsigned channels;       /* channels.h; ALERT_CH_DEFAULT when absent */
 };
 
 /* Parses a set-alert body {"ticker","threshold","type"} with the optional
  * "note" (a string of at most MSG_NOTE_CHARS code points, no control
- * character; body not valid UTF-8: refused) and "expires_at" (an integer).
+ * character; body not valid UTF-8: refused), "expires_at" (an integer) and
+ * "channels" (alert_channels_from_json).
  * Returns 0, or -1 with a message for the client in err, naming the field.
  * Whether the ticker is known, and expires_at against the clock
  * (request_expiry), are the caller's questions. */
