@@ -16,6 +16,7 @@
 static struct redis_script email_set_script = {(const char *)store_lua_email_set, ""};
 static struct redis_script email_issue_script = {(const char *)store_lua_email_issue, ""};
 static struct redis_script email_confirm_script = {(const char *)store_lua_email_confirm, ""};
+static struct redis_script email_recipient_script = {(const char *)store_lua_email_recipient, ""};
 
 static void email_hex(const unsigned char *b, size_t n, char *out)
 {
@@ -246,6 +247,54 @@ int email_store_confirm(struct redis_conn *rc, const char *token, char *err, siz
         rv = r->integer == -1 ? -2 : (int)r->integer;
     else
         redis_reply_fail(rc, r, "email confirm", err, errlen);
+    if (r != NULL)
+        freeReplyObject(r);
+    return rv;
+}
+
+int email_store_recipient(struct redis_conn *rc, const char *user, const char *alert_id, long max,
+                          long window_s, enum email_recipient *res, char addr[EMAIL_ADDR_MAX + 1],
+                          char *err, size_t errlen)
+{
+    char k1[128], k2[128], maxs[32], win[32];
+    const char *keys[2] = {k1, k2};
+    const char *args[3] = {alert_id, maxs, win};
+    const redisReply *what;
+    redisReply *r = NULL;
+    int rv = -1;
+
+    addr[0] = '\0';
+    if (email_keys(user, k1, NULL, sizeof(k1)) != 0) {
+        snprintf(err, errlen, "email recipient: bad user id");
+        return -1;
+    }
+    snprintf(k2, sizeof(k2), "email_sent:{%s}", user);
+    snprintf(maxs, sizeof(maxs), "%ld", max);
+    snprintf(win, sizeof(win), "%ld", window_s);
+    r = redis_script_call(rc, &email_recipient_script, 2, keys, 3, args);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+        r->element[0]->type != REDIS_REPLY_STRING) {
+        redis_reply_fail(rc, r, "email recipient", err, errlen);
+        goto out;
+    }
+    what = r->element[0];
+    rv = 0;
+    if (strcmp(what->str, "none") == 0) {
+        *res = EMAIL_RCPT_NONE;
+    } else if (strcmp(what->str, "unconfirmed") == 0) {
+        *res = EMAIL_RCPT_UNCONFIRMED;
+    } else if (strcmp(what->str, "limited") == 0) {
+        *res = EMAIL_RCPT_LIMITED;
+    } else if (strcmp(what->str, "ok") == 0 && r->elements == 2 &&
+               r->element[1]->type == REDIS_REPLY_STRING && r->element[1]->len <= EMAIL_ADDR_MAX &&
+               email_addr_check(r->element[1]->str, r->element[1]->len, err, errlen) == 0) {
+        memcpy(addr, r->element[1]->str, r->element[1]->len);
+        addr[r->element[1]->len] = '\0';
+        *res = EMAIL_RCPT_OK;
+    } else {
+        rv = redis_reply_fail(rc, r, "email recipient", err, errlen);
+    }
+out:
     if (r != NULL)
         freeReplyObject(r);
     return rv;

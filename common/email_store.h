@@ -4,6 +4,8 @@
  *                    confirmation mail to send), set_at, token (sha-256 hex of
  *                    the link's token), token_exp (Unix s, Redis' clock)
  *   email_rate:{U}   counter of confirmation requests in the current window
+ *   email_sent:{U}   set of the alert ids mailed in the current window (the
+ *                    notifier's per-user rate of alert mails)
  * and the queue of confirmation mails the notifier sends,
  *   email_requests:{email}  stream: user_id, req (its own slot).
  * The webapp sets and confirms; the notifier issues the token and mails it,
@@ -70,6 +72,21 @@ int email_store_issue(struct redis_conn *rc, const char *user, const char *req, 
  * now), 0 (malformed, unknown or already used), -2 (expired; dropped), or -1
  * with err (Redis). */
 int email_store_confirm(struct redis_conn *rc, const char *token, char *err, size_t errlen);
+
+enum email_recipient {
+    EMAIL_RCPT_OK = 0,      /* addr filled: mail it */
+    EMAIL_RCPT_NONE,        /* the user has no address */
+    EMAIL_RCPT_UNCONFIRMED, /* not confirmed: nothing but the confirmation goes there */
+    EMAIL_RCPT_LIMITED,     /* over the user's rate of alert mails */
+};
+
+/* The notifier, about to mail alert_id of user: the confirmed address,
+ * within max mails per window_s (an alert is counted once, whatever its
+ * attempts). Returns 0 with *res (and addr on EMAIL_RCPT_OK), or -1 with
+ * err (Redis). */
+int email_store_recipient(struct redis_conn *rc, const char *user, const char *alert_id, long max,
+                          long window_s, enum email_recipient *res, char addr[EMAIL_ADDR_MAX + 1],
+                          char *err, size_t errlen);
 
 /* A fresh request id (32 hex digits of 128 random bits). 0, or -1 when the
  * random source failed. */

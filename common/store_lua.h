@@ -20,5 +20,6 @@ extern const unsigned char store_lua_migrate_idem[];
 extern const unsigned char store_lua_email_set[];
 extern const unsigned char store_lua_email_issue[];
 extern const unsigned char store_lua_email_confirm[];
+extern const unsigned char store_lua_email_recipient[];
 
 #endif

@@ -131,7 +131,7 @@ static int confirm_compose(struct confirm *cf, struct confirm_job *j, const char
                     cf->cfg->confirm_ttl_s / 3600, cf->cfg->confirm_url, token);
     if (rc == 0)
         rc = mailer_compose(&j->msg, cf->cfg->smtp.from, j->to, id,
-                            "Confirm your address for stock alerts", body.data);
+                            "Confirm your address for stock alerts", NULL, body.data);
     buf_free(&body);
     return rc;
 }

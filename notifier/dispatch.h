@@ -29,6 +29,7 @@ struct notifier_config {
     struct smtp_config smtp;
     char confirm_url[1024]; /* the link of a confirmation mail, before "?token=" */
     long confirm_ttl_s;     /* how long that link works */
+    long email_per_hour;    /* alert mails per user and hour */
 };
 
 struct dispatcher;

@@ -201,7 +201,7 @@ void mailer_free(struct mailer *m)
 }
 
 int mailer_compose(struct buf *out, const char *from, const char *to, const char *id,
-                   const char *subject, const char *body)
+                   const char *subject, const char *extra, const char *body)
 {
     char date[64];
     time_t now = time(NULL);
@@ -214,8 +214,8 @@ int mailer_compose(struct buf *out, const char *from, const char *to, const char
         email_header_append(out, subject, strlen(subject)) != 0 ||
         buf_puts(out,
                  "\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
-                 "Content-Transfer-Encoding: 8bit\r\nAuto-Submitted: auto-generated\r\n\r\n") !=
-            0 ||
+                 "Content-Transfer-Encoding: 8bit\r\nAuto-Submitted: auto-generated\r\n") != 0 ||
+        buf_puts(out, extra != NULL ? extra : "") != 0 || buf_puts(out, "\r\n") != 0 ||
         email_body_append(out, body, strlen(body)) != 0 || buf_puts(out, "\r\n") != 0)
         return -1;
     return 0;

@@ -54,10 +54,12 @@ void mailer_free(struct mailer *m);
 /* Writes a text/plain UTF-8 mail into out (initialised by the caller, at
  * most MAILER_MSG_MAX): Date, From, To, Subject (encoded with
  * email_header_append: no text of subject can add a header), Message-ID
- * (<id@the from address's domain>), MIME headers, then body with CRLF line
- * ends. from and to must have passed email_addr_check, id is
- * [A-Za-z0-9._-]. Returns 0, or -1 when out's cap is reached (out freed). */
+ * (<id@the from address's domain>), MIME headers, extra (NULL, or header
+ * lines each ending in CRLF, made by the caller of fixed text and checked
+ * ids only), then body with CRLF line ends. from and to must have passed
+ * email_addr_check, id is [A-Za-z0-9._-]. Returns 0, or -1 when out's cap
+ * is reached (out freed). */
 int mailer_compose(struct buf *out, const char *from, const char *to, const char *id,
-                   const char *subject, const char *body);
+                   const char *subject, const char *extra, const char *body);
 
 #endif

@@ -1,6 +1,8 @@
 /* notifier: delivers every triggered alert from the alerts topic exactly
  * once per alert_id (see docs/notifier.md) to the log and, when configured,
- * to a signed webhook; undeliverable and malformed messages go to the DLQ. */
+ * to a signed webhook and by e-mail (alerts whose user chose it); sends the
+ * confirmation mails of new addresses; undeliverable and malformed
+ * messages go to the DLQ. */
 #include <curl/curl.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -92,6 +94,8 @@ static const struct config_var notifier_vars[] = {
     {"NOTIFIER_CONFIRM_URL", "http://localhost:8080/api/confirm-email",
      "the confirmation link of an address, before ?token=", CONFIG_STRING(NC, confirm_url),
      .when = notifier_smtp_wanted},
+    {"NOTIFIER_EMAIL_PER_HOUR", "20", "alert mails per user and hour (more are skipped)",
+     CONFIG_LONG(NC, email_per_hour, 1, 10000), .when = notifier_smtp_wanted},
     {"NOTIFIER_CONFIRM_TTL_S", "86400", "how long a confirmation link works",
      CONFIG_LONG(NC, confirm_ttl_s, 600, 604800), .when = notifier_smtp_wanted},
     CONFIG_END,
@@ -196,17 +200,21 @@ static void notifier_log_start(const struct notifier_config *c, const struct ded
     if (c->webhook_enabled && c->webhook.secret[0] == '\0')
         log_warn("webhook unsigned", "detail=\"NOTIFIER_WEBHOOK_SECRET is not set\"");
     if (!c->smtp_enabled) {
-        log_info("email off", "detail=\"NOTIFIER_SMTP_URL is not set: no confirmation mails\"");
+        log_info("email off", "detail=\"NOTIFIER_SMTP_URL is not set: no e-mail channel, no "
+                              "confirmation mails\"");
         return;
     }
     notifier_redact_url(c->smtp.url, url, sizeof(url));
-    log_info("email on", "smtp=%s from=%s auth=%d concurrency=%d confirm_ttl_s=%ld", url,
-             c->smtp.from, c->smtp.user[0] != '\0', c->smtp.concurrency, c->confirm_ttl_s);
+    log_info("email on", "smtp=%s from=%s auth=%d concurrency=%d per_hour=%ld confirm_ttl_s=%ld",
+             url, c->smtp.from, c->smtp.user[0] != '\0', c->smtp.concurrency, c->email_per_hour,
+             c->confirm_ttl_s);
 }
 
-/* Builds the sinks: the log always, the webhook when configured. */
+/* Builds the sinks: the log always, the webhook and the email channel
+ * (over mail_rc) when configured. */
 static int notifier_sinks(const struct notifier_config *c, struct notifier_stats *stats,
-                          struct sink *sinks, int *n, char *err, size_t errlen)
+                          struct redis_conn *mail_rc, struct sink *sinks, int *n, char *err,
+                          size_t errlen)
 {
     *n = 0;
     sink_log_init(&sinks[(*n)++]);
@@ -215,11 +223,17 @@ static int notifier_sinks(const struct notifier_config *c, struct notifier_stats
             return -1;
         (*n)++;
     }
+    if (c->smtp_enabled) {
+        if (sink_email_init(&sinks[*n], &c->smtp, c->email_per_hour, mail_rc, stats, err, errlen) !=
+            0)
+            return -1;
+        (*n)++;
+    }
     return 0;
 }
 
 static const struct daemon_desc notifier_daemon = {
-    "notifier", "Delivers triggered alerts (log + signed webhook).", notifier_vars,
+    "notifier", "Delivers triggered alerts (log, signed webhook, e-mail).", notifier_vars,
     sizeof(struct notifier_config), notifier_config_check};
 
 int main(int argc, char **argv)
@@ -254,19 +268,20 @@ int main(int argc, char **argv)
         goto out;
     }
     notifier_log_start(&cfg, dd);
-    if (notifier_sinks(&cfg, &stats, sinks, &nsinks, err, sizeof(err)) != 0)
+    /* The mails' own Redis connection (addresses, tokens), main thread only. */
+    if (cfg.smtp_enabled && (mail_rc = redis_conn_open(&cfg.common)) == NULL) {
+        snprintf(err, sizeof(err), "out of memory");
+        goto fail;
+    }
+    if (notifier_sinks(&cfg, &stats, mail_rc, sinks, &nsinks, err, sizeof(err)) != 0)
         goto fail;
     d = dispatch_new(&cfg, dd, &stats, sinks, nsinks, err, sizeof(err));
     nsinks = 0; /* the dispatcher owns (or has closed) them now */
     if (d == NULL)
         goto fail;
-    if (cfg.smtp_enabled) {
-        mail_rc = redis_conn_open(&cfg.common);
-        cf = mail_rc != NULL ? confirm_new(&cfg, mail_rc, &stats, dedup_token(dd), err, sizeof(err))
-                             : NULL;
-        if (cf == NULL)
-            goto fail;
-    }
+    if (cfg.smtp_enabled &&
+        (cf = confirm_new(&cfg, mail_rc, &stats, dedup_token(dd), err, sizeof(err))) == NULL)
+        goto fail;
     if (cfg.common.metrics_port > 0) {
         hs = health_server_start(cfg.common.listen_host, (int)cfg.common.metrics_port,
                                  notifier_health_check, notifier_metrics, &hctx, err, sizeof(err));

@@ -25,6 +25,9 @@ struct notifier_stats {
     atomic_uint_fast64_t confirm_sent;    /* confirmation mails the SMTP server took */
     atomic_uint_fast64_t confirm_failed;  /* confirmation mails given up on */
     atomic_uint_fast64_t confirm_skipped; /* requests made stale (address changed, removed) */
+    atomic_uint_fast64_t email_sent;      /* alert mails the SMTP server took */
+    atomic_uint_fast64_t email_failed;    /* alert mail attempts that failed */
+    atomic_uint_fast64_t email_skipped;   /* email-channel alerts without a confirmed address */
     atomic_long pending;                  /* consumed messages not yet handled */
     atomic_int redis_up;                  /* 1 while the de-duplication store answers */
     /* duration of webhook attempts */

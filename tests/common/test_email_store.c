@@ -225,6 +225,45 @@ static void test_rate_of_confirmation_mails(void **state)
     assert_string_equal(s.addr, "r3@b.example"); /* nothing changed */
 }
 
+static enum email_recipient rcpt(struct redis_conn *rc, const char *user, const char *alert,
+                                 char addr[EMAIL_ADDR_MAX + 1])
+{
+    enum email_recipient res = EMAIL_RCPT_NONE;
+    char err[256] = "";
+
+    assert_int_equal(email_store_recipient(rc, user, alert, 2, 3600, &res, addr, err, sizeof(err)),
+                     0);
+    return res;
+}
+
+/* Alert mails only to a confirmed address, at most 2 alerts per window
+ * here, an alert's retries counted once. */
+static void test_recipient(void **state)
+{
+    struct redis_conn *rc = conn(state);
+    char user[64], req[EMAIL_REQ_MAX + 1], token[EMAIL_TOKEN_MAX + 1], addr[EMAIL_ADDR_MAX + 1];
+    char err[256] = "";
+
+    unique_user(user, sizeof(user));
+    assert_int_equal(rcpt(rc, user, "a1", addr), EMAIL_RCPT_NONE);
+    assert_int_equal(set(rc, user, "me@b.example"), EMAIL_SET_SENDING);
+    assert_int_equal(rcpt(rc, user, "a1", addr), EMAIL_RCPT_UNCONFIRMED);
+    assert_string_equal(addr, "");
+    last_request(rc, user, req);
+    assert_int_equal(email_store_issue(rc, user, req, 86400, token, addr, err, sizeof(err)), 1);
+    assert_int_equal(rcpt(rc, user, "a1", addr), EMAIL_RCPT_UNCONFIRMED); /* link not followed */
+    assert_int_equal(email_store_confirm(rc, token, err, sizeof(err)), 1);
+    assert_int_equal(rcpt(rc, user, "a1", addr), EMAIL_RCPT_OK);
+    assert_string_equal(addr, "me@b.example");
+    assert_int_equal(rcpt(rc, user, "a1", addr), EMAIL_RCPT_OK); /* a retry */
+    assert_int_equal(rcpt(rc, user, "a2", addr), EMAIL_RCPT_OK);
+    assert_int_equal(rcpt(rc, user, "a3", addr), EMAIL_RCPT_LIMITED);
+    assert_int_equal(rcpt(rc, user, "a2", addr), EMAIL_RCPT_OK);
+    /* a new, unconfirmed address gets no alert mail */
+    assert_int_equal(set(rc, user, "other@b.example"), EMAIL_SET_SENDING);
+    assert_int_equal(rcpt(rc, user, "a1", addr), EMAIL_RCPT_UNCONFIRMED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_expired_token),
         cmocka_unit_test(test_remove_and_malformed_tokens),
         cmocka_unit_test(test_rate_of_confirmation_mails),
+        cmocka_unit_test(test_recipient),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""End-to-end: a user's e-mail address and its double opt-in, through nginx,
-with the test stack's notifier mailing a real SMTP server (aiosmtpd,
-tests/lib/smtp_sink.py) on loopback.
+"""End-to-end: e-mail, through nginx, with the test stack's notifier
+mailing a real SMTP server (aiosmtpd, tests/lib/smtp_sink.py) on loopback.
 
+The address and its double opt-in:
 - PUT /api/settings stores the address unconfirmed; exactly one
   confirmation mail arrives, to that address, from NOTIFIER_SMTP_FROM, with
   a link; following it (through nginx) confirms the address; the link works
@@ -12,6 +12,15 @@ tests/lib/smtp_sink.py) on loopback.
 - at most 3 confirmation mails per user and hour (429 after);
 - the SMTP server down when the address is set, up a few seconds later: the
   mail arrives once, after the notifier's retries.
+The email channel of an alert:
+- an alert with channels ["browser","email"] fired by a crossing tick: one
+  mail with the ticker, condition, price and note (a note holding CR LF and
+  a header cannot add one), and the alert still reaches the open page;
+- the same alert message published again to `alerts`: no second mail;
+- an unconfirmed address gets the confirmation mail and nothing else;
+- the default channel (browser) mails nothing;
+- the SMTP server down when the alert fires, up a few seconds later: the
+  mail arrives once.
 
 Needs TEST_SMTP_PYTHON (a python with aiosmtpd: scripts/test makes it) and
 TEST_SMTP_PORT (the test topology's smtp port); skipped without them.
@@ -23,6 +32,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -42,6 +52,7 @@ import pytest  # noqa: E402
 pytestmark = pytest.mark.usefixtures("e2e_stack")  # skipped without the test stack
 SINK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib", "smtp_sink.py")
 FROM = "alerts@stock-alerts.test"  # the test topology's NOTIFIER_SMTP_FROM (stack.services)
+TICKER = "E2EM" + secrets.token_hex(3).upper()
 JSON = {"Content-Type": "application/json"}
 
 
@@ -100,6 +111,7 @@ def smtp():
     s.start()
     yield s
     s.stop()
+    shutil.rmtree(s.dir, ignore_errors=True)
 
 
 def put_settings(cookie, body, headers=None):
@@ -222,3 +234,147 @@ def test_smtp_down_then_up(smtp):
     assert len(smtp.mails(addr)) == 1, "the mail arrived twice"
     assert follow(confirm_link(mails[0][1])).status == 200
     assert settings(cookie)["email_confirmed"] is True
+
+
+# ---------------------------------------------------------------- the email channel
+
+
+def tick(price):
+    e.publish("stock-prices", TICKER, e.tick_json(TICKER, price))
+
+
+@pytest.fixture(scope="module")
+def ticker(e2e_stack):
+    """TICKER in the universe and priced on both replicas."""
+    e.announce(TICKER)
+    tick(100.0)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        if all(e.request("GET", "/api/tickers", port=p).body.find(TICKER.encode()) >= 0
+               for p in e.WEBAPP_PORTS):
+            return TICKER
+        time.sleep(0.2)
+    pytest.fail(f"{TICKER} never reached the webapps")
+
+
+def confirmed_user(smtp):
+    """A new user with a confirmed address: (cookie, user id, address)."""
+    cookie, _ = e.new_user()
+    addr = fresh_address()
+    assert put_settings(cookie, {"email": addr}).status == 200
+    mails = smtp.wait_mails(addr, 1)
+    assert len(mails) == 1, "no confirmation mail"
+    assert follow(confirm_link(mails[0][1])).status == 200
+    assert settings(cookie)["email_confirmed"] is True
+    return cookie, cookie.split(".")[0], addr
+
+
+def set_alert(cookie, threshold, channels=None, note=None):
+    body = {"ticker": TICKER, "threshold": threshold, "type": "above"}
+    if channels is not None:
+        body["channels"] = channels
+    if note is not None:
+        body["note"] = note
+    r = e.request("POST", "/api/set-alert", cookie=cookie, body=body)
+    assert r.status == 200, f"set-alert: {r.status} {r.body!r}"
+    return r.json()["alert_id"]
+
+
+def notifier_log():
+    return open(os.path.join(e.STATE, "log", "notifier.log")).read()
+
+
+def wait_log(pattern, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if re.search(pattern, notifier_log()):
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def alert_mails(smtp, addr):
+    return [m for _, m in smtp.mails(addr) if m["X-Stock-Alerts-Alert-Id"]]
+
+
+def test_alert_mailed_once(smtp, ticker):
+    """one mail per alert, with its content (the note only in the body, as
+    text); the page gets it too; a redelivered message mails nothing more"""
+    cookie, user, addr = confirmed_user(smtp)
+    stream = e.Stream("/api/stream-alerts", cookie=cookie)
+    assert stream.connected.wait(10), "alert stream did not open"
+    note = "r\u00e9sum\u00e9 \U0001F680 <b>Bcc: stranger@example.test</b>"
+    aid = set_alert(cookie, 150.0, ["browser", "email"], note)
+    tick(200.0)
+    deadline = time.time() + 30
+    while time.time() < deadline and not alert_mails(smtp, addr):
+        time.sleep(0.2)
+    mails = alert_mails(smtp, addr)
+    assert len(mails) == 1, f"{len(mails)} alert mails"
+    m = mails[0]
+    assert m["X-Stock-Alerts-Alert-Id"] == aid
+    assert TICKER in m["Subject"] and "above" in m["Subject"], m["Subject"]
+    assert m["Bcc"] is None, "the note added a header"
+    body = m.get_content()
+    for want in (TICKER, "Condition: above 150", "Price:     200", "r\u00e9sum\u00e9 \U0001F680"):
+        assert want in body, f"{want!r} not in {body!r}"
+    assert f"<alert.{aid}@stock-alerts.test>" == m["Message-ID"]
+    got = None
+    deadline = time.time() + 15
+    while time.time() < deadline and got is None:
+        ev = stream.take(deadline - time.time())
+        if ev and isinstance(ev[2], dict) and ev[2].get("alert_id") == aid:
+            got = ev[2]
+    stream.close()
+    assert got is not None and got.get("channels") == ["browser", "email"], str(got)
+    # the alerts message again (a republish, a replay): suppressed, no mail
+    payloads = [v for _, v in e.topic_times("alerts", user) if json.loads(v)["alert_id"] == aid]
+    assert payloads, "the alert is not on the alerts topic"
+    e.publish("alerts", user, payloads[0])
+    assert wait_log(rf"duplicate suppressed alert_id={aid}\b"), "the republish was not suppressed"
+    time.sleep(2)
+    assert len(alert_mails(smtp, addr)) == 1, "mailed twice"
+
+
+def test_unconfirmed_gets_no_alert_mail(smtp, ticker):
+    """nothing but the confirmation mail goes to an unconfirmed address"""
+    cookie, _ = e.new_user()
+    addr = fresh_address()
+    assert put_settings(cookie, {"email": addr}).status == 200
+    aid = set_alert(cookie, 250.0, ["email", "browser"])
+    tick(300.0)
+    assert wait_log(rf"email skipped alert_id={aid} user_id=\S+ reason=unconfirmed"), \
+        "no skip logged"
+    assert wait_log(rf"alert delivered alert_id={aid}\b"), "the alert was not delivered"
+    time.sleep(1)
+    mails = smtp.mails(addr)
+    assert len(mails) == 1 and "Confirm" in mails[0][1]["Subject"], [m["Subject"] for _, m in mails]
+
+
+def test_browser_channel_mails_nothing(smtp, ticker):
+    """the default channel: no mail, even with a confirmed address"""
+    cookie, _, addr = confirmed_user(smtp)
+    aid = set_alert(cookie, 350.0)
+    tick(400.0)
+    assert wait_log(rf"alert delivered alert_id={aid}\b"), "the alert was not delivered"
+    time.sleep(1)
+    assert alert_mails(smtp, addr) == []
+
+
+def test_alert_mail_after_smtp_outage(smtp, ticker):
+    """the SMTP server down when the alert fires: one mail once it is back"""
+    cookie, _, addr = confirmed_user(smtp)
+    aid = set_alert(cookie, 450.0, ["browser", "email"])
+    smtp.stop()
+    try:
+        tick(500.0)
+        assert wait_log(rf"delivery retry scheduled alert_id={aid} sink=email"), "no retry"
+    finally:
+        smtp.start()
+    deadline = time.time() + 30
+    while time.time() < deadline and not alert_mails(smtp, addr):
+        time.sleep(0.2)
+    assert [m["X-Stock-Alerts-Alert-Id"] for m in alert_mails(smtp, addr)] == [aid]
+    assert wait_log(rf"alert delivered alert_id={aid}\b")
+    time.sleep(2)
+    assert len(alert_mails(smtp, addr)) == 1, "mailed twice"
