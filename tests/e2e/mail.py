@@ -246,15 +246,9 @@ def tick(price):
 @pytest.fixture(scope="module")
 def ticker(e2e_stack):
     """TICKER in the universe and priced on both replicas."""
-    e.announce(TICKER)
-    tick(100.0)
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        if all(e.request("GET", "/api/tickers", port=p).body.find(TICKER.encode()) >= 0
-               for p in e.WEBAPP_PORTS):
-            return TICKER
-        time.sleep(0.2)
-    pytest.fail(f"{TICKER} never reached the webapps")
+    if not e.make_known(TICKER):
+        pytest.fail(f"{TICKER} never reached the webapps")
+    return TICKER
 
 
 def confirmed_user(smtp):
