@@ -20,7 +20,9 @@ The email channel of an alert:
 - an unconfirmed address gets the confirmation mail and nothing else;
 - the default channel (browser) mails nothing;
 - the SMTP server down when the alert fires, up a few seconds later: the
-  mail arrives once.
+  mail arrives once;
+- the SMTP server refusing the alert mail for good (554): no retry, a
+  dead-letter record on alerts-dlq with "sink":"email".
 
 Needs TEST_SMTP_PYTHON (a python with aiosmtpd: scripts/test makes it) and
 TEST_SMTP_PORT (the test topology's smtp port); skipped without them.
@@ -119,8 +121,8 @@ def put_settings(cookie, body, headers=None):
                      headers=dict(JSON, **(headers or {})))
 
 
-def fresh_address():
-    return f"trader-{secrets.token_hex(6)}@example.test"
+def fresh_address(prefix="trader"):
+    return f"{prefix}-{secrets.token_hex(6)}@example.test"
 
 
 def confirm_link(msg):
@@ -251,10 +253,10 @@ def ticker(e2e_stack):
     return TICKER
 
 
-def confirmed_user(smtp):
+def confirmed_user(smtp, prefix="trader"):
     """A new user with a confirmed address: (cookie, user id, address)."""
     cookie, _ = e.new_user()
-    addr = fresh_address()
+    addr = fresh_address(prefix)
     assert put_settings(cookie, {"email": addr}).status == 200
     mails = smtp.wait_mails(addr, 1)
     assert len(mails) == 1, "no confirmation mail"
@@ -372,3 +374,21 @@ def test_alert_mail_after_smtp_outage(smtp, ticker):
     assert wait_log(rf"alert delivered alert_id={aid}\b")
     time.sleep(2)
     assert len(alert_mails(smtp, addr)) == 1, "mailed twice"
+
+
+def test_refused_mail_dead_lettered(smtp, ticker):
+    """a 554 for the alert mail: permanent, one attempt, a DLQ record naming the email sink"""
+    cookie, user, addr = confirmed_user(smtp, prefix="reject")
+    aid = set_alert(cookie, 550.0, ["browser", "email"])
+    tick(600.0)
+    assert wait_log(rf"delivery failed alert_id={aid} sink=email attempts=1 permanent=1"), \
+        "no permanent failure logged"
+    deadline = time.time() + 30
+    records = []
+    while time.time() < deadline and not records:
+        records = [json.loads(v) for _, v in e.topic_times("alerts-dlq", user)]
+        records = [r for r in records if r.get("alert_id") == aid]
+        time.sleep(0.5)
+    assert len(records) == 1, f"dead letters: {records}"
+    assert records[0]["sink"] == "email" and records[0]["reason"] == "undeliverable", records[0]
+    assert alert_mails(smtp, addr) == []

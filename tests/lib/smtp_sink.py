@@ -3,7 +3,9 @@
 it into a venv and exports TEST_SMTP_PYTHON). Every mail it accepts is
 written to DIR as <n>.eml (the message as received) and <n>.json
 ({"mail_from", "rcpt_tos"}), the .json last, so a reader that sees it sees
-both whole.
+both whole. An alert mail (one with X-Stock-Alerts-Alert-Id) to an address
+starting with "reject-" is refused with 554 and not written: a permanent
+failure, for the dead-letter test.
 
 usage: TEST_SMTP_PYTHON smtp_sink.py HOST PORT DIR   (runs until SIGTERM)
 """
@@ -23,11 +25,15 @@ class Sink:
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):
+        content = envelope.original_content or envelope.content
+        if (any(r.startswith("reject-") for r in envelope.rcpt_tos)
+                and b"\r\nX-Stock-Alerts-Alert-Id:" in content):
+            return "554 5.7.1 refused by the test sink"
         with self.lock:
             self.n += 1
             base = os.path.join(self.folder, f"{os.getpid()}-{self.n:06d}")
         with open(base + ".eml", "wb") as f:
-            f.write(envelope.original_content or envelope.content)
+            f.write(content)
         with open(base + ".json.tmp", "w") as f:
             json.dump({"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos}, f)
         os.rename(base + ".json.tmp", base + ".json")
