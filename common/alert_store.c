@@ -260,8 +260,10 @@ struct create_work {
     char k_ticker[ALERT_STORE_KEY_MAX], k_idx[ALERT_STORE_KEY_MAX];
     char thr[ALERT_STORE_NUM_MAX], created[ALERT_STORE_NUM_MAX], maxs[16], ttl[16];
     char expires[24], note[ALERT_STORE_NOTE_JSON_MAX], cond[ALERT_STORE_COND_MAX];
-    char fingerprint[MSG_TICKER_MAX + ALERT_STORE_NUM_MAX + 16 + ALERT_STORE_NOTE_JSON_MAX];
-    const char *keys[3], *args[10];
+    char channels[ALERT_CH_TOKEN_MAX];
+    char fingerprint[MSG_TICKER_MAX + ALERT_STORE_NUM_MAX + 16 + ALERT_CH_TOKEN_MAX +
+                     ALERT_STORE_NOTE_JSON_MAX];
+    const char *keys[3], *args[12];
     int arm; /* steps 2 and 3 are to run (a new entry, or a replay left pending) */
 };
 
@@ -277,19 +279,26 @@ static int create_valid(const struct alert_store_create *c)
 }
 
 /* The optional arguments of create.lua and arm.lua from rec (expires_at,
- * and the note as its JSON string) into args: how many (0 for an alert
- * with neither, stored as before). */
+ * the channels' token when they are not the default, and the note as its
+ * JSON string) into args: how many (0 for an alert with none, stored as
+ * before). w->channels and w->note are left "" when absent. */
 static int create_extra_args(const struct alert_record *rec, struct create_work *w,
                              const char **args)
 {
-    if (rec->expires_at <= 0 && rec->note[0] == '\0')
+    int n = 0;
+
+    alert_channels_token(rec->channels, w->channels);
+    if (rec->note[0] == '\0' || alert_store_note_json(rec->note, w->note) != 0)
+        w->note[0] = '\0';
+    if (rec->expires_at <= 0 && w->note[0] == '\0' && w->channels[0] == '\0')
         return 0;
     snprintf(w->expires, sizeof(w->expires), "%lld", rec->expires_at > 0 ? rec->expires_at : 0);
-    args[0] = w->expires;
-    if (rec->note[0] == '\0' || alert_store_note_json(rec->note, w->note) != 0)
-        return 1;
-    args[1] = w->note;
-    return 2;
+    args[n++] = w->expires;
+    if (w->channels[0] != '\0')
+        args[n++] = w->channels;
+    if (w->note[0] != '\0')
+        args[n++] = w->note;
+    return n;
 }
 
 /* Step 1's call for c (create.lua in the user's slot). */
@@ -308,8 +317,8 @@ static struct alert_store_call create_step1(struct alert_store_create *c, struct
     alert_store_cond_text(rec, w->cond);
     snprintf(w->maxs, sizeof(w->maxs), "%d", c->max_per_user);
     snprintf(w->ttl, sizeof(w->ttl), "%d", c->idem_ttl_s);
-    /* What the key promises: the same request (the note included when
-     * there is one, so that a key of before still matches). A percent
+    /* What the key promises: the same request (channels and note included
+     * when there are, so that a key of before still matches). A percent
      * alert's request names its percent, not its level (which the price
      * when set decides); a crosses alert's its threshold, not its
      * direction: a retry after the price moved is the same request. */
@@ -317,8 +326,9 @@ static struct alert_store_call create_step1(struct alert_store_create *c, struct
         alert_store_fmt_num(rec->percent, pct);
     else
         snprintf(pct, sizeof(pct), "%s", w->thr);
-    snprintf(w->fingerprint, sizeof(w->fingerprint), "%s %s %s%s%s", rec->ticker, pct, type,
-             extra == 2 ? " " : "", extra == 2 ? w->note : "");
+    snprintf(w->fingerprint, sizeof(w->fingerprint), "%s %s %s%s%s%s%s", rec->ticker, pct, type,
+             w->channels[0] != '\0' ? " " : "", w->channels, w->note[0] != '\0' ? " " : "",
+             w->note);
     if (idem)
         snprintf(w->k_idem, sizeof(w->k_idem), "alert_idem:{%s}:%s", rec->user_id, c->idem_key);
     w->keys[0] = w->k_user, w->keys[1] = w->k_idem, w->keys[2] = w->k_unpended;
@@ -536,12 +546,14 @@ out:
 }
 
 /* The part of an entry between created_at and the state: "" (an entry of
- * before), "expires_at" or "expires_at note", len bytes at s. */
+ * before), "expires_at", then optionally the channels' token "c:<names>",
+ * then optionally the note, len bytes at s. */
 static int alert_store_parse_extra(const char *s, size_t len, struct alert_record *rec)
 {
     char num[24], *end = NULL;
     size_t n = 0;
 
+    rec->channels = ALERT_CH_DEFAULT;
     if (len == 0)
         return 0;
     while (n < len && s[n] != ' ')
@@ -555,7 +567,19 @@ static int alert_store_parse_extra(const char *s, size_t len, struct alert_recor
         return -1;
     if (n == len)
         return 0;
-    return alert_store_note_parse(s + n + 1, len - n - 1, rec->note);
+    s += n + 1;
+    len -= n + 1;
+    if (len >= 2 && s[0] == 'c' && s[1] == ':') {
+        for (n = 2; n < len && s[n] != ' ';)
+            n++;
+        if (alert_channels_from_token(s + 2, n - 2, &rec->channels) != 0)
+            return -1;
+        if (n == len)
+            return 0;
+        s += n + 1;
+        len -= n + 1;
+    }
+    return alert_store_note_parse(s, len, rec->note);
 }
 
 int alert_store_parse_entry(const char *id, const char *entry, struct alert_record *rec,

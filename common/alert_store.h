@@ -11,14 +11,17 @@
  *
  * Keys (schema 3; braces are real hash tags: {U} a user id, {T} a ticker):
  *   user_alerts:{U}           hash alert id -> "ticker threshold cond created_at
- *                             [expires_at [note]] state", state p (pending: not armed
- *                             yet) or a (armed) always last; the note is its JSON
- *                             string; an entry of before has neither (never expires)
+ *                             [expires_at [c:<channels>] [note]] state", state p
+ *                             (pending: not armed yet) or a (armed) always last; the
+ *                             note is its JSON string; the channels' token only when
+ *                             they are not the default; an entry of before has none
+ *                             (never expires)
  *   alert_idem:{U}:<key>      "<alert id> <ticker threshold type>" of the alert a create
  *                             with this idempotency key stored (expires: 60 s for
  *                             nginx's X-Request-Id, 1 h for a client's Idempotency-Key)
  *   alert_events:{U}          the user's fired alerts (alert_history.h)
- *   ticker_alerts:{T}         hash alert id -> "user_id threshold cond [expires_at [note]]"
+ *   ticker_alerts:{T}         hash alert id -> "user_id threshold cond [expires_at
+ *                             [c:<channels>] [note]]"
  *   alert_idx:{T}:above       sorted set id -> threshold   (price >  threshold fires)
  *   alert_idx:{T}:below       sorted set id -> threshold   (price <  threshold fires)
  *   alerts_outbox:{T}         stream of claimed alerts not yet acknowledged by Kafka:
@@ -40,6 +43,7 @@
 
 #include <stddef.h>
 
+#include "channels.h"
 #include "message.h"
 #include "redis.h"
 
@@ -65,6 +69,7 @@ struct alert_record {
      * (alert_store_sweep_step) put it in the user's history as expired. */
     long long expires_at;
     char note[MSG_NOTE_MAX]; /* "" none; else msg_note_check holds */
+    unsigned channels;       /* channels.h; 0 is read as ALERT_CH_DEFAULT */
     /* The condition beyond above / below (issue 18), fixed when the alert
      * is set: a crosses alert's direction (up: the price was below the
      * threshold); a percent alert's percent and reference price (the

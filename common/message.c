@@ -1,6 +1,8 @@
 /* message: jansson-based codecs for price and alert messages. */
 #include "message.h"
 
+#include "channels.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -195,6 +197,17 @@ int asset_msg_encode(const struct asset_msg *m, char *out, size_t outlen)
     return msg_dump(obj, out, outlen);
 }
 
+/* "channels" of a set that is not the default, as its JSON array. */
+static int msg_channels_set(json_t *obj, unsigned channels)
+{
+    char text[ALERT_CH_JSON_MAX];
+    json_t *v;
+
+    alert_channels_json(channels, text);
+    v = json_loads(text, 0, NULL);
+    return v != NULL ? json_object_set_new(obj, "channels", v) : -1;
+}
+
 int alert_msg_encode(const struct alert_msg *m, char *out, size_t outlen)
 {
     json_t *obj;
@@ -223,6 +236,11 @@ int alert_msg_encode(const struct alert_msg *m, char *out, size_t outlen)
     }
     if (obj != NULL && m->note[0] != '\0')
         json_object_set_new(obj, "note", json_string(m->note));
+    if (obj != NULL && m->channels != 0 && m->channels != ALERT_CH_DEFAULT &&
+        msg_channels_set(obj, m->channels) != 0) {
+        json_decref(obj);
+        return -1;
+    }
     if (obj != NULL && m->event_id[0] != '\0')
         json_object_set_new(obj, "event_id", json_string(m->event_id));
     if (obj != NULL && m->prev_event_id[0] != '\0')
@@ -461,6 +479,8 @@ static int msg_alert_optional(json_t *root, struct alert_msg *m, char *err, size
         snprintf(err, errlen, "field 'status' must be fired or expired");
         return -1;
     }
+    if (alert_channels_from_json(json_object_get(root, "channels"), &m->channels, err, errlen) != 0)
+        return -1;
     if (msg_get_str(root, "note", 0, "", m->note, sizeof(m->note), err, errlen) != 0)
         return -1;
     if (msg_note_check(m->note, strlen(m->note)) != MSG_NOTE_OK) {

@@ -98,6 +98,9 @@ struct alert_msg {
     enum alert_dir direction;
     double percent;
     double reference_price;
+    /* The user's channels (channels.h), ALERT_CH_DEFAULT when the message
+     * has no "channels" (every alert of before). */
+    unsigned channels;
 };
 
 /* "above", "below", "crosses", "percent_up", "percent_down". */

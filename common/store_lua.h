@@ -17,5 +17,9 @@ extern const unsigned char store_lua_events[];
 extern const unsigned char store_lua_migrate[];
 extern const unsigned char store_lua_migrate_alert[];
 extern const unsigned char store_lua_migrate_idem[];
+extern const unsigned char store_lua_email_set[];
+extern const unsigned char store_lua_email_issue[];
+extern const unsigned char store_lua_email_confirm[];
+extern const unsigned char store_lua_email_recipient[];
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "dedup.h"
+#include "mailer.h"
 #include "sink.h"
 #include "stats.h"
 
@@ -24,6 +25,11 @@ struct notifier_config {
     long drain_ms; /* at shutdown, how long in-flight deliveries may finish */
     int webhook_enabled;
     struct webhook_config webhook;
+    int smtp_enabled; /* NOTIFIER_SMTP_URL set: confirmation mails are sent */
+    struct smtp_config smtp;
+    char confirm_url[1024]; /* the link of a confirmation mail, before "?token=" */
+    long confirm_ttl_s;     /* how long that link works */
+    long email_per_hour;    /* alert mails per user and hour */
 };
 
 struct dispatcher;

@@ -1,6 +1,8 @@
 /* notifier: delivers every triggered alert from the alerts topic exactly
  * once per alert_id (see docs/notifier.md) to the log and, when configured,
- * to a signed webhook; undeliverable and malformed messages go to the DLQ. */
+ * to a signed webhook and by e-mail (alerts whose user chose it); sends the
+ * confirmation mails of new addresses; undeliverable and malformed
+ * messages go to the DLQ. */
 #include <curl/curl.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -8,6 +10,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "confirm.h"
 #include "contract.h"
 #include "dedup.h"
 #include "dispatch.h"
@@ -32,6 +35,14 @@ static int notifier_webhook_wanted(const void *cfg)
     const struct notifier_config *c = cfg;
 
     return c->webhook.url[0] != '\0';
+}
+
+/* The SMTP settings are read only when it has a URL. */
+static int notifier_smtp_wanted(const void *cfg)
+{
+    const struct notifier_config *c = cfg;
+
+    return c->smtp.url[0] != '\0';
 }
 
 static const struct config_var notifier_vars[] = {
@@ -65,6 +76,28 @@ static const struct config_var notifier_vars[] = {
      CONFIG_LONG(NC, webhook.connect_timeout_ms, 50, 60000), .when = notifier_webhook_wanted},
     {"NOTIFIER_WEBHOOK_CONCURRENCY", "8", "webhook requests in flight at once",
      CONFIG_INT(NC, webhook.concurrency, 1, 256), .when = notifier_webhook_wanted},
+    {"NOTIFIER_SMTP_URL", NULL,
+     "smtp://host:port (STARTTLS when offered) or smtps://; unset = no e-mail",
+     CONFIG_STRING(NC, smtp.url), .flags = CONFIG_EMPTY_OK},
+    {"NOTIFIER_SMTP_FROM", NULL, "sender address of every mail", CONFIG_STRING(NC, smtp.from),
+     .when = notifier_smtp_wanted},
+    {"NOTIFIER_SMTP_USER", NULL, "SMTP AUTH user; unset = no AUTH", CONFIG_STRING(NC, smtp.user),
+     .flags = CONFIG_EMPTY_OK, .when = notifier_smtp_wanted},
+    {"NOTIFIER_SMTP_PASSWORD", NULL, "SMTP AUTH password (never logged)",
+     CONFIG_STRING(NC, smtp.password), .flags = CONFIG_EMPTY_OK, .when = notifier_smtp_wanted},
+    {"NOTIFIER_SMTP_TIMEOUT_MS", "10000", "total time of one mail",
+     CONFIG_LONG(NC, smtp.timeout_ms, 100, 300000), .when = notifier_smtp_wanted},
+    {"NOTIFIER_SMTP_CONNECT_TIMEOUT_MS", "5000", "SMTP connect timeout (at most the total)",
+     CONFIG_LONG(NC, smtp.connect_timeout_ms, 50, 60000), .when = notifier_smtp_wanted},
+    {"NOTIFIER_SMTP_CONCURRENCY", "4", "mails in flight at once",
+     CONFIG_INT(NC, smtp.concurrency, 1, 64), .when = notifier_smtp_wanted},
+    {"NOTIFIER_CONFIRM_URL", "http://localhost:8080/api/confirm-email",
+     "the confirmation link of an address, before ?token=", CONFIG_STRING(NC, confirm_url),
+     .when = notifier_smtp_wanted},
+    {"NOTIFIER_EMAIL_PER_HOUR", "20", "alert mails per user and hour (more are skipped)",
+     CONFIG_LONG(NC, email_per_hour, 1, 10000), .when = notifier_smtp_wanted},
+    {"NOTIFIER_CONFIRM_TTL_S", "86400", "how long a confirmation link works",
+     CONFIG_LONG(NC, confirm_ttl_s, 600, 604800), .when = notifier_smtp_wanted},
     CONFIG_END,
 };
 
@@ -73,6 +106,7 @@ static const struct config_var notifier_vars[] = {
 static int notifier_config_check(void *arg, char *err, size_t errlen)
 {
     struct notifier_config *c = arg;
+    char reason[96];
 
     c->webhook_enabled = notifier_webhook_wanted(c);
     if (c->webhook_enabled && strncmp(c->webhook.url, "http://", 7) != 0 &&
@@ -80,6 +114,24 @@ static int notifier_config_check(void *arg, char *err, size_t errlen)
         snprintf(err, errlen, "NOTIFIER_WEBHOOK_URL: must start with http:// or https://");
         return -1;
     }
+    c->smtp_enabled = notifier_smtp_wanted(c);
+    if (c->smtp_enabled && strncmp(c->smtp.url, "smtp://", 7) != 0 &&
+        strncmp(c->smtp.url, "smtps://", 8) != 0) {
+        snprintf(err, errlen, "NOTIFIER_SMTP_URL: must start with smtp:// or smtps://");
+        return -1;
+    }
+    if (c->smtp_enabled &&
+        email_addr_check(c->smtp.from, strlen(c->smtp.from), reason, sizeof(reason)) != 0) {
+        snprintf(err, errlen, "NOTIFIER_SMTP_FROM: not a plain address (%s)", reason);
+        return -1;
+    }
+    if (c->smtp_enabled && strncmp(c->confirm_url, "http://", 7) != 0 &&
+        strncmp(c->confirm_url, "https://", 8) != 0) {
+        snprintf(err, errlen, "NOTIFIER_CONFIRM_URL: must start with http:// or https://");
+        return -1;
+    }
+    if (c->smtp.connect_timeout_ms > c->smtp.timeout_ms)
+        c->smtp.connect_timeout_ms = c->smtp.timeout_ms;
     if (c->webhook.connect_timeout_ms > c->webhook.timeout_ms)
         c->webhook.connect_timeout_ms = c->webhook.timeout_ms;
     if (c->retry_max_ms < c->retry_base_ms)
@@ -99,9 +151,9 @@ static int notifier_health_check(void *ud, struct buf *out)
 
     buf_printf(out,
                "{\"status\":\"%s\",\"service\":\"notifier\",\"redis\":%s,\"webhook\":%s,"
-               "\"delivered\":%llu,\"dead_lettered\":%llu}",
+               "\"smtp\":%s,\"delivered\":%llu,\"dead_lettered\":%llu}",
                redis ? "ok" : "degraded", redis ? "true" : "false",
-               h->cfg->webhook_enabled ? "true" : "false",
+               h->cfg->webhook_enabled ? "true" : "false", h->cfg->smtp_enabled ? "true" : "false",
                (unsigned long long)atomic_load(&h->stats->delivered),
                (unsigned long long)atomic_load(&h->stats->dead_lettered));
     return redis ? 0 : -1;
@@ -147,11 +199,22 @@ static void notifier_log_start(const struct notifier_config *c, const struct ded
              c->webhook_enabled ? c->webhook.concurrency : 0, dedup_token(dd));
     if (c->webhook_enabled && c->webhook.secret[0] == '\0')
         log_warn("webhook unsigned", "detail=\"NOTIFIER_WEBHOOK_SECRET is not set\"");
+    if (!c->smtp_enabled) {
+        log_info("email off", "detail=\"NOTIFIER_SMTP_URL is not set: no e-mail channel, no "
+                              "confirmation mails\"");
+        return;
+    }
+    notifier_redact_url(c->smtp.url, url, sizeof(url));
+    log_info("email on", "smtp=%s from=%s auth=%d concurrency=%d per_hour=%ld confirm_ttl_s=%ld",
+             url, c->smtp.from, c->smtp.user[0] != '\0', c->smtp.concurrency, c->email_per_hour,
+             c->confirm_ttl_s);
 }
 
-/* Builds the sinks: the log always, the webhook when configured. */
+/* Builds the sinks: the log always, the webhook and the email channel
+ * (over mail_rc) when configured. */
 static int notifier_sinks(const struct notifier_config *c, struct notifier_stats *stats,
-                          struct sink *sinks, int *n, char *err, size_t errlen)
+                          struct redis_conn *mail_rc, struct sink *sinks, int *n, char *err,
+                          size_t errlen)
 {
     *n = 0;
     sink_log_init(&sinks[(*n)++]);
@@ -160,11 +223,17 @@ static int notifier_sinks(const struct notifier_config *c, struct notifier_stats
             return -1;
         (*n)++;
     }
+    if (c->smtp_enabled) {
+        if (sink_email_init(&sinks[*n], &c->smtp, c->email_per_hour, mail_rc, stats, err, errlen) !=
+            0)
+            return -1;
+        (*n)++;
+    }
     return 0;
 }
 
 static const struct daemon_desc notifier_daemon = {
-    "notifier", "Delivers triggered alerts (log + signed webhook).", notifier_vars,
+    "notifier", "Delivers triggered alerts (log, signed webhook, e-mail).", notifier_vars,
     sizeof(struct notifier_config), notifier_config_check};
 
 int main(int argc, char **argv)
@@ -174,6 +243,8 @@ int main(int argc, char **argv)
     struct notifier_health hctx = {.cfg = &cfg, .stats = &stats};
     struct sink sinks[SINK_MAX];
     struct redis_conn *rc = NULL;
+    struct redis_conn *mail_rc = NULL;
+    struct confirm *cf = NULL;
     struct dedup *dd = NULL;
     struct dispatcher *d = NULL;
     struct health_server *hs = NULL;
@@ -197,11 +268,19 @@ int main(int argc, char **argv)
         goto out;
     }
     notifier_log_start(&cfg, dd);
-    if (notifier_sinks(&cfg, &stats, sinks, &nsinks, err, sizeof(err)) != 0)
+    /* The mails' own Redis connection (addresses, tokens), main thread only. */
+    if (cfg.smtp_enabled && (mail_rc = redis_conn_open(&cfg.common)) == NULL) {
+        snprintf(err, sizeof(err), "out of memory");
+        goto fail;
+    }
+    if (notifier_sinks(&cfg, &stats, mail_rc, sinks, &nsinks, err, sizeof(err)) != 0)
         goto fail;
     d = dispatch_new(&cfg, dd, &stats, sinks, nsinks, err, sizeof(err));
     nsinks = 0; /* the dispatcher owns (or has closed) them now */
     if (d == NULL)
+        goto fail;
+    if (cfg.smtp_enabled &&
+        (cf = confirm_new(&cfg, mail_rc, &stats, dedup_token(dd), err, sizeof(err))) == NULL)
         goto fail;
     if (cfg.common.metrics_port > 0) {
         hs = health_server_start(cfg.common.listen_host, (int)cfg.common.metrics_port,
@@ -211,6 +290,8 @@ int main(int argc, char **argv)
     }
     while (signals_running()) {
         dispatch_step(d);
+        if (cf != NULL)
+            confirm_step(cf, 0);
     }
     log_info("stopping", "pending=%ld", dispatch_pending(d));
     rcode = 0;
@@ -220,6 +301,8 @@ fail:
 out:
     health_server_stop(hs);
     dispatch_close(d);
+    confirm_free(cf);
+    redis_conn_free(mail_rc);
     for (int i = 0; i < nsinks; i++)
         sinks[i].close(&sinks[i]);
     dedup_free(dd);

@@ -78,4 +78,16 @@ struct notifier_stats;
 int sink_webhook_init(struct sink *s, const struct webhook_config *c, struct notifier_stats *stats,
                       char *err, size_t errlen);
 
+/* Fills s with the email sink: alerts whose channels hold "email" are
+ * mailed (libcurl SMTP, c copied) to their user's confirmed address, read
+ * through rc (the caller's, used on the calling thread only; it must
+ * outlive the sink), at most per_hour alerts per user and hour; other
+ * alerts, and users without a confirmed address, are done at once (counted
+ * as skipped). Counts into stats (the caller's). Returns 0, or -1 with err.
+ * Needs curl_global_init first. */
+struct smtp_config;
+struct redis_conn;
+int sink_email_init(struct sink *s, const struct smtp_config *c, long per_hour,
+                    struct redis_conn *rc, struct notifier_stats *stats, char *err, size_t errlen);
+
 #endif

@@ -21,6 +21,12 @@ void stats_init(struct notifier_stats *s)
     atomic_init(&s->webhook_ok, 0);
     atomic_init(&s->webhook_failed, 0);
     atomic_init(&s->dlq_failed, 0);
+    atomic_init(&s->confirm_sent, 0);
+    atomic_init(&s->confirm_failed, 0);
+    atomic_init(&s->confirm_skipped, 0);
+    atomic_init(&s->email_sent, 0);
+    atomic_init(&s->email_failed, 0);
+    atomic_init(&s->email_skipped, 0);
     atomic_init(&s->pending, 0);
     atomic_init(&s->redis_up, 1);
     metrics_histogram_init(&s->webhook_latency, stats_bounds,
@@ -54,6 +60,23 @@ void stats_render(struct notifier_stats *s, struct buf *out)
                     atomic_load(&s->webhook_failed));
     metrics_counter(out, "notifier_dlq_write_failed_total",
                     "DLQ writes that failed and were retried.", atomic_load(&s->dlq_failed));
+    metrics_counter(out, "notifier_email_confirm_sent_total",
+                    "Confirmation mails the SMTP server accepted.", atomic_load(&s->confirm_sent));
+    metrics_counter(out, "notifier_email_confirm_failed_total",
+                    "Confirmation mails given up on (attempts spent or refused).",
+                    atomic_load(&s->confirm_failed));
+    metrics_counter(out, "notifier_email_confirm_skipped_total",
+                    "Confirmation requests skipped: the address was changed, removed or "
+                    "confirmed meanwhile.",
+                    atomic_load(&s->confirm_skipped));
+    metrics_counter(out, "notifier_email_sent_total", "Alert mails the SMTP server accepted.",
+                    atomic_load(&s->email_sent));
+    metrics_counter(out, "notifier_email_failed_total", "Alert mail attempts that failed.",
+                    atomic_load(&s->email_failed));
+    metrics_counter(out, "notifier_email_skipped_total",
+                    "Alerts of the email channel not mailed: no confirmed address, or over the "
+                    "user's rate.",
+                    atomic_load(&s->email_skipped));
     metrics_gauge(out, "notifier_pending", "Consumed messages not yet handled.",
                   (double)atomic_load(&s->pending));
     metrics_gauge(out, "notifier_redis_up", "1 when the de-duplication store answers.",

@@ -8,6 +8,7 @@
 
 #include "alert_store.h"
 #include "config.h"
+#include "email_store.h"
 #include "message.h"
 #include "redis.h"
 
@@ -188,6 +189,12 @@ enum redis_move_kind redis_move_key_kind(const char *key, size_t len)
         return msg_id_valid(user) && *rest == '\0' ? REDIS_MOVE_UNPENDED : REDIS_MOVE_FOREIGN;
     if ((rest = redis_move_tag(k, "alert_events:", user, sizeof(user))) != NULL)
         return msg_id_valid(user) && *rest == '\0' ? REDIS_MOVE_EVENTS : REDIS_MOVE_FOREIGN;
+    if (strcmp(k, EMAIL_REQUESTS_KEY) == 0)
+        return REDIS_MOVE_EMAIL_REQUESTS;
+    if ((rest = redis_move_tag(k, "user_email:", user, sizeof(user))) != NULL ||
+        (rest = redis_move_tag(k, "email_rate:", user, sizeof(user))) != NULL ||
+        (rest = redis_move_tag(k, "email_sent:", user, sizeof(user))) != NULL)
+        return msg_id_valid(user) && *rest == '\0' ? REDIS_MOVE_EMAIL : REDIS_MOVE_FOREIGN;
     if ((rest = redis_move_tag(k, "alert_idem:", user, sizeof(user))) != NULL)
         return msg_id_valid(user) && rest[0] == ':' && alert_store_idem_key_valid(rest + 1)
                    ? REDIS_MOVE_IDEM

@@ -23,10 +23,10 @@
 #define API_EVENT_MAX (MSG_MAX_BYTES + ALERT_HISTORY_JSON_EXTRA)
 #define API_REPLAY_MAX (ALERT_HISTORY_MAX * (API_EVENT_MAX + EVID_TEXT_MAX + 16) + 256)
 #define API_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
-/* An alert of get-alerts is under 352 bytes plus its note (256 before the
- * conditions' members);
+/* An alert of get-alerts is under 384 bytes plus its note (256 before the
+ * conditions' members and the channels);
  * MAX_ALERTS_PER_USER <= 10000. */
-#define API_ALERTS_JSON_MAX (10000 * (352 + ALERT_STORE_NOTE_JSON_MAX) + 64)
+#define API_ALERTS_JSON_MAX (10000 * (384 + ALERT_STORE_NOTE_JSON_MAX) + 64)
 
 /* One log line per second at most while the store is down. */
 static void api_store_failed(const char *what, const char *err)
@@ -189,6 +189,7 @@ enum MHD_Result api_set_alert(struct api_call *c)
     if (rc != 0)
         return reply_error(c->conn, (unsigned)rc, err);
     memcpy(rec.note, req.note, sizeof(rec.note));
+    rec.channels = req.channels;
     if (c->job != NULL && (*c->job = create_submit(c->conn, &rec, (int)c->cfg->max_alerts_per_user,
                                                    idem, idem_ttl_s)) != NULL)
         return MHD_YES; /* suspended: answered when the store thread is done */
@@ -236,7 +237,7 @@ static void api_condition_json(const struct alert_record *r, char out[96])
 static int api_record_json(struct buf *out, const struct alert_record *r, int *first)
 {
     char thr[32], created[32], expires[24], note[ALERT_STORE_NOTE_JSON_MAX] = "";
-    char cond[96];
+    char cond[96], channels[ALERT_CH_JSON_MAX];
     int comma = !*first;
 
     if (!msg_id_valid(r->alert_id) || !msg_ticker_valid(r->ticker) ||
@@ -249,12 +250,13 @@ static int api_record_json(struct buf *out, const struct alert_record *r, int *f
     else
         snprintf(expires, sizeof(expires), "null");
     api_condition_json(r, cond);
+    alert_channels_json(r->channels != 0 ? r->channels : ALERT_CH_DEFAULT, channels);
     *first = 0;
     return buf_printf(out,
                       "%s{\"alert_id\":\"%s\",\"ticker\":\"%s\",\"threshold\":%s,\"type\":\"%s\"%s,"
-                      "\"created_at\":%s,\"expires_at\":%s%s%s}",
+                      "\"created_at\":%s,\"expires_at\":%s,\"channels\":%s%s%s}",
                       comma ? "," : "", r->alert_id, r->ticker, thr, alert_type_name(r->type), cond,
-                      created, expires, note[0] != '\0' ? ",\"note\":" : "", note);
+                      created, expires, channels, note[0] != '\0' ? ",\"note\":" : "", note);
 }
 
 enum MHD_Result api_get_alerts(struct api_call *c)

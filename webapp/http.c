@@ -142,6 +142,8 @@ static http_get_fn http_get_route(const char *url)
         {"/metrics", api_metrics},
         {"/api/stream-prices", api_stream_prices},
         {"/api/stream-alerts", api_stream_alerts},
+        {"/api/settings", api_get_settings},
+        {"/api/confirm-email", api_confirm_email},
     };
 
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -156,24 +158,32 @@ static int http_is_stream(const char *url)
     return strcmp(url, "/api/stream-prices") == 0 || strcmp(url, "/api/stream-alerts") == 0;
 }
 
-/* State-changing routes: set-alert and delete-alert. -1 when url is neither. */
+/* State-changing routes: set-alert, delete-alert and PUT settings (whose
+ * GET is an ordinary read). -1 when url is none of them. */
 static int http_change_route(struct api_call *c, const char *method, enum MHD_Result *ret)
 {
     int is_set = strcmp(c->url, "/api/set-alert") == 0;
     int is_del = strncmp(c->url, HTTP_DELETE_PREFIX, sizeof(HTTP_DELETE_PREFIX) - 1) == 0;
+    int is_settings = strcmp(c->url, "/api/settings") == 0;
 
-    if (!is_set && !is_del)
+    if (is_settings && (http_is(method, "GET") || http_is(method, "HEAD")))
+        return -1;
+    if (!is_set && !is_del && !is_settings)
         return -1;
     if (is_set && !http_is(method, "POST"))
         *ret = http_method_not_allowed(c->conn, "POST");
     else if (is_del && !http_is(method, "DELETE"))
         *ret = http_method_not_allowed(c->conn, "DELETE");
+    else if (is_settings && !http_is(method, "PUT"))
+        *ret = http_method_not_allowed(c->conn, "GET, HEAD, PUT");
     else if (http_cross_site(c->conn))
         *ret = reply_error(c->conn, 403, "Cross-site request refused");
     else if (http_type_refused(c, is_del))
         *ret = reply_error(c->conn, 415, "Content-Type must be application/json");
     else if (is_set)
         *ret = api_set_alert(c);
+    else if (is_settings)
+        *ret = api_put_settings(c);
     else
         *ret = api_delete_alert(c, c->url + sizeof(HTTP_DELETE_PREFIX) - 1);
     return 0;

@@ -60,6 +60,9 @@ static const struct config_var webapp_vars[] = {
      "days an alert lives when set-alert names no expires_at (then it is removed and shown in "
      "the history as expired)",
      CONFIG_LONG(WC, alert_ttl_days, 1, 3650)},
+    {"WEBAPP_EMAIL_CONFIRM_PER_HOUR", "3",
+     "confirmation mails one user may ask for per hour (PUT /api/settings; then 429)",
+     CONFIG_LONG(WC, email_confirm_per_hour, 1, 100)},
     {"TOPIC_PRICES", CONTRACT_TOPIC_PRICES, "Kafka topic of price ticks",
      CONFIG_STRING(WC, topic_prices)},
     {"TOPIC_ALERTS", CONTRACT_TOPIC_ALERTS, "Kafka topic of triggered alerts",

@@ -247,7 +247,9 @@ int request_parse_set_alert(const char *body, size_t len, struct set_alert_req *
         request_get_type(root, out, err, errlen) != 0 ||
         request_get_percent(root, out, err, errlen) != 0 ||
         request_get_note(root, out, err, errlen) != 0 ||
-        request_get_expires_at(root, out, err, errlen) != 0)
+        request_get_expires_at(root, out, err, errlen) != 0 ||
+        alert_channels_from_json(json_object_get(root, "channels"), &out->channels, err, errlen) !=
+            0)
         goto out;
     rc = 0;
 out:

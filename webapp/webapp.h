@@ -33,7 +33,8 @@ struct webapp_config {
     char cookie_secret_file[1024]; /* read when COOKIE_SECRET is empty */
     int cookie_secure;
     long max_alerts_per_user;
-    long alert_ttl_days; /* an alert's expiry when set-alert names none */
+    long alert_ttl_days;         /* an alert's expiry when set-alert names none */
+    long email_confirm_per_hour; /* confirmation mails one user may ask for */
     char topic_prices[256];
     char topic_alerts[256];
     char topic_assets[256];
@@ -108,6 +109,7 @@ struct set_alert_req {
     double percent;          /* percent_up / percent_down's; 0 for the others */
     long long expires_at;    /* Unix seconds; 0 when the request names none */
     char note[MSG_NOTE_MAX]; /* "" when none (absent or empty) */
+    unsigned channels;       /* channels.h; ALERT_CH_DEFAULT when absent */
 };
 
 /* Parses a set-alert body {"ticker","threshold","type"} (type above,
@@ -115,11 +117,12 @@ struct set_alert_req {
  * percent_down, 0 < percent <= REQUEST_PERCENT_MAX, below 100 for
  * percent_down) with the optional "note" (a string of at most
  * MSG_NOTE_CHARS code points, no control character; body not valid UTF-8:
- * refused) and "expires_at" (an integer). A field that does not go with the
- * type (a threshold with a percent type, a percent with another) and
- * "window_s" (not supported) are refused. Returns 0, or -1 with a message
- * for the client in err, naming the field. Whether the ticker is known,
- * and expires_at against the clock (request_expiry), are the caller's
+ * refused), "expires_at" (an integer) and "channels"
+ * (alert_channels_from_json). A field that does not go with the type (a
+ * threshold with a percent type, a percent with another) and "window_s"
+ * (not supported) are refused. Returns 0, or -1 with a message for the
+ * client in err, naming the field. Whether the ticker is known, and
+ * expires_at against the clock (request_expiry), are the caller's
  * questions. */
 int request_parse_set_alert(const char *body, size_t len, struct set_alert_req *out, char *err,
                             size_t errlen);
@@ -586,6 +589,16 @@ enum MHD_Result api_health(struct api_call *c, int stopping);
 enum MHD_Result api_metrics(struct api_call *c);
 enum MHD_Result api_stream_prices(struct api_call *c);
 enum MHD_Result api_stream_alerts(struct api_call *c);
+
+/* ---- settings.c: the e-mail address and its confirmation link ------------- */
+
+/* GET /api/settings: {"email": <address>|null, "email_confirmed": bool}. */
+enum MHD_Result api_get_settings(struct api_call *c);
+/* PUT /api/settings {"email": <address>|null}: stores it unconfirmed and
+ * queues one confirmation mail (429 past WEBAPP_EMAIL_CONFIRM_PER_HOUR). */
+enum MHD_Result api_put_settings(struct api_call *c);
+/* GET /api/confirm-email?token=...: a small HTML page (200, 400, 410). */
+enum MHD_Result api_confirm_email(struct api_call *c);
 
 /* ---- http.c: the libmicrohttpd server and the routes ---------------------- */
 

@@ -19,7 +19,7 @@
 -- price, each index read with ZRANGEBYSCORE ... LIMIT (O(log n + k)). A fired
 -- alert leaves the index and ticker_alerts and enters the outbox as the alert
 -- JSON without positions (what the history keeps). An alert whose expiry
--- (ticker_alerts: "user threshold cond [expires_at [note]]") has passed by
+-- (ticker_alerts: "user threshold cond [expires_at [c:<channels>] [note]]") has passed by
 -- Redis' clock is not fired: it enters the outbox as expired instead (no scan:
 -- only the k alerts the tick crosses are looked at). Numbers arrive as their
 -- shortest round-trip text and are copied as they are; ticker (checked by the
@@ -81,14 +81,23 @@ local function jnote(note)
   return ',"note":' .. note
 end
 
+-- ',"channels":[...]' for a row's channel token (only set when they are
+-- not the default, so that alerts without one keep their exact bytes).
+local function jchannels(ch)
+  if not ch then return '' end
+  return ',"channels":["' .. (string.gsub(ch, ',', '","')) .. '"]'
+end
+
 -- A ticker_alerts row: user, threshold text and number, expiry (0: none),
--- note, type.
+-- note, cond, channels (nil: the default).
 local function parse(row)
   if not row then return nil end
   local user, thr, typ, exp, note = string.match(row, '^(%S+) (%S+) (%S+) ?(%d*) ?(.*)$')
   local tnum = thr and tonumber(thr)
   if not (user and tnum) then return nil end
-  return user, thr, tnum, tonumber(exp) or 0, note, typ
+  local ch, rest = string.match(note, '^c:([a-z,]+) ?(.*)$')
+  if ch then note = rest end
+  return user, thr, tnum, tonumber(exp) or 0, note, typ, ch
 end
 
 local function push(id, user, json)
@@ -141,7 +150,7 @@ local function fire(k, ids, side, price, pnum, ts, d)
   redis.call('HDEL', KEYS[1], unpack(ids))
   redis.call('ZREM', KEYS[k], unpack(ids))
   for i, id in ipairs(ids) do
-    local user, thr, tnum, exp, note, cond = parse(rows[i])
+    local user, thr, tnum, exp, note, cond, ch = parse(rows[i])
     local typ, members, pct, ref
     if user then typ, members, pct, ref = condition(cond) end
     if typ and exp > 0 and exp <= now then
@@ -151,7 +160,7 @@ local function fire(k, ids, side, price, pnum, ts, d)
       push(id, user, '{"alert_id":' .. jstr(id) .. ',"user_id":' .. jstr(user) ..
         ',"ticker":"' .. ticker .. '","price":' .. price .. ',"threshold":' ..
         jnum(thr) .. ',' .. members .. ',"timestamp":' .. ts ..
-        ',"message":"' .. msg .. '"' .. jnote(note) .. '}')
+        ',"message":"' .. msg .. '"' .. jnote(note) .. jchannels(ch) .. '}')
     end
   end
   n = n + #ids

@@ -82,15 +82,7 @@ def tick(price):
 def wait_known():
     """Both replicas list TICKER once it is in the universe (announced as a
     producer does) and has ticked."""
-    e.announce(TICKER)
-    tick(100.0)
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        if all(e.request("GET", "/api/tickers", port=p).body.find(TICKER.encode()) >= 0
-               for p in e.WEBAPP_PORTS):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{TICKER} never reached the webapps")
+    assert e.make_known(TICKER), f"{TICKER} never reached the webapps"
 
 
 def set_alert(cookie, threshold):

@@ -126,6 +126,12 @@ static void test_key_kinds(void **state)
     kind("alert_store:schema", REDIS_MOVE_SCHEMA);
     kind("notified:3f1c2b9e-0d4a-4c1e-9a7b-2f6d8e1a5c3b", REDIS_MOVE_NOTIFIED);
     kind("notifier:alive:0123456789abcdef", REDIS_MOVE_NOTIFIER_ALIVE);
+    kind("user_email:{u1}", REDIS_MOVE_EMAIL);
+    kind("email_rate:{u1}", REDIS_MOVE_EMAIL);
+    kind("email_sent:{u-1_a}", REDIS_MOVE_EMAIL);
+    kind("email_requests:{email}", REDIS_MOVE_EMAIL_REQUESTS);
+    kind("user_email:{u 1}", REDIS_MOVE_FOREIGN);
+    kind("email_sent:{u1}x", REDIS_MOVE_FOREIGN);
     /* near misses */
     kind("user_alerts:u1", REDIS_MOVE_FOREIGN); /* schema 2: migrated before a move */
     kind("user_alerts:{}", REDIS_MOVE_FOREIGN);

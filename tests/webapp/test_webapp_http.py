@@ -328,7 +328,8 @@ def test_crud(main_webapp):
     got = alerts_of(a)
     assert [x["alert_id"] for x in got] == [id2, id1], f"not newest first: {got}"
     assert set(got[0]) == {"alert_id", "ticker", "threshold", "type", "created_at",
-                           "expires_at"}, str(got[0])
+                           "expires_at", "channels"}, str(got[0])
+    assert got[0]["channels"] == ["browser"], str(got[0])
     # without expires_at: ALERT_DEFAULT_TTL_DAYS (60) from now
     assert abs(got[0]["expires_at"] - (time.time() + 60 * 86400)) < 60, str(got[0])
     assert got[0]["ticker"] == TA and got[0]["threshold"] == 170.5 and got[0]["type"] == "below", (
@@ -561,6 +562,46 @@ def test_note_and_expired_delivered(main_webapp):
     hist = {h["alert_id"]: h for h in req("GET", "/api/alert-history", cookie=c).json()["alerts"]}
     assert hist[noted]["note"] == NOTE and hist[late]["status"] == "expired", str(hist)
     assert alerts_of(c) == [], "a fired or expired alert is still active"
+    s.close()
+
+
+def test_channels_carried(main_webapp):
+    """"channels": refused with a 400 naming the field when unknown, repeated
+    or empty; stored and listed; carried in the fired alert only when not the
+    default (an old-style alert's payload is unchanged), and to the stream"""
+    _, c = new_user()
+    for bad in (["sms"], ["email", "email"], [], "email", [1]):
+        r = req("POST", "/api/set-alert", {"ticker": TA, "threshold": 5000, "type": "below",
+                                           "channels": bad}, cookie=c)
+        assert r.status == 400 and "channels" in r.json()["error"], f"{bad!r}: {r.body!r}"
+    ids = {}
+    for name, ch in (("both", ["browser", "email"]), ("mail", ["email"]),
+                     ("plain", None), ("browser", ["browser"])):
+        body = {"ticker": TA, "threshold": 5000, "type": "below", "note": name}
+        if ch is not None:
+            body["channels"] = ch
+        r = req("POST", "/api/set-alert", body, cookie=c)
+        assert r.status == 200, r.body
+        ids[name] = r.json()["alert_id"]
+    listed = {a["alert_id"]: a["channels"] for a in alerts_of(c)}
+    assert listed == {ids["both"]: ["browser", "email"], ids["mail"]: ["email"],
+                      ids["plain"]: ["browser"], ids["browser"]: ["browser"]}, str(listed)
+    s = Sse("/api/stream-alerts", c)
+    assert s.status == 200
+    mine = [(u, p) for u, p in claim(TA, 4000) if json.loads(p)["alert_id"] in ids.values()]
+    by_id = {json.loads(p)["alert_id"]: json.loads(p) for _, p in mine}
+    assert len(by_id) == 4, str(mine)
+    assert by_id[ids["both"]]["channels"] == ["browser", "email"]
+    assert by_id[ids["mail"]]["channels"] == ["email"]
+    assert "channels" not in by_id[ids["plain"]] and "channels" not in by_id[ids["browser"]]
+    produce(TOPIC_A, mine)
+    got = {}
+    for _ in range(4):
+        g = s.next_data(5)
+        if g:
+            got[g["alert_id"]] = g
+    assert got.get(ids["both"], {}).get("channels") == ["browser", "email"], str(got)
+    assert len(got) == 4, str(got)
     s.close()
 
 

@@ -154,6 +154,7 @@
       canvas: tr.querySelector('.spark'),
       input: tr.querySelector('.threshold'),
       type: tr.querySelector('.type'),
+      byEmail: tr.querySelector('.email'),
       button: tr.querySelector('.set-alert'),
       last: null, lastTs: null, points: [], decimals: null, previousClose: 0,
       intervalMs: 1000, source: '',
@@ -533,12 +534,19 @@
     el('bar-triggered').textContent = String(history.length);
   }
 
+  /* The channels of an alert (absent: the browser only, as before). */
+  function hasChannel(a, ch) {
+    return Array.isArray(a.channels) ? a.channels.includes(ch) : ch === 'browser';
+  }
+
   function onAlert(a) {
     if (!a || typeof a.alert_id !== 'string' || seenAlerts.has(a.alert_id)) return;
     seenAlerts.add(a.alert_id);
     const text = alertText(a);
     if (isExpired(a)) {
       showMessage(text, 'ok');
+    } else if (!hasChannel(a, 'browser')) {
+      // E-mail only: listed under Triggered, no banner and no sound.
     } else {
       showBanner(a, text);
       beep();
@@ -583,6 +591,13 @@
       what.textContent = describe(a);
       const note = noteEl(a);
       if (note) what.append(note);
+      if (hasChannel(a, 'email')) {
+        const ch = document.createElement('span');
+        ch.className = 'channel';
+        ch.dataset.testid = 'by-email';
+        ch.textContent = '+ e-mail';
+        what.append(ch);
+      }
       if (Number.isFinite(a.expires_at)) {
         what.title = 'Expires ' + new Date(a.expires_at * 1000).toLocaleString();
       }
@@ -675,8 +690,9 @@
       const resp = await fetch('/api/set-alert', {
         method: 'POST',
         headers: {'Content-Type': 'application/json'},
-        body: JSON.stringify(pct ? {ticker: r.ticker, percent: threshold, type: type}
-          : {ticker: r.ticker, threshold: threshold, type: type}),
+        body: JSON.stringify(Object.assign(pct ? {ticker: r.ticker, percent: threshold, type: type}
+          : {ticker: r.ticker, threshold: threshold, type: type},
+          r.byEmail.checked ? {channels: ['browser', 'email']} : {})),
       });
       if (!resp.ok) {
         showMessage('Alert not set: ' + await errorText(resp));
@@ -685,7 +701,9 @@
       const set = await resp.json();
       const what = type === 'crosses' ? 'crosses ' + shown + (set.direction === 'down' ? ' (from above)' : ' (from below)')
         : pct ? (type === 'percent_up' ? 'up ' : 'down ') + shown : type + ' ' + shown;
-      showMessage('Alert set: ' + r.ticker + ' ' + what, 'ok');
+      showMessage('Alert set: ' + r.ticker + ' ' + what +
+        (r.byEmail.checked ? (emailConfirmed ? ', also by e-mail' :
+          ', by e-mail once your address is confirmed') : ''), 'ok');
       input.value = '';
       askNotifications();
       loadAlerts();
@@ -707,6 +725,51 @@
       showMessage('Alert not deleted: the server is unreachable');
     } finally {
       loadAlerts();
+    }
+  }
+
+  /* ---------- the e-mail address (double opt-in: confirmed by a link) ---------- */
+  let emailConfirmed = false;
+
+  function showEmail(s) {
+    const addr = typeof s.email === 'string' ? s.email : '';
+    emailConfirmed = addr !== '' && s.email_confirmed === true;
+    if (document.activeElement !== el('email-input')) el('email-input').value = addr;
+    el('email-remove').hidden = addr === '';
+    let text = 'No address: alerts reach this page only.';
+    if (addr !== '' && emailConfirmed) text = addr + ' is confirmed: alerts you mark "also by e-mail" go there.';
+    else if (addr !== '') text = 'Check ' + addr + ' for the confirmation link: nothing else is sent there before.';
+    el('email-state').textContent = text;
+  }
+
+  async function loadSettings() {
+    try {
+      const resp = await fetch('/api/settings');
+      if (resp.ok) showEmail(await resp.json());
+    } catch (e) { /* optional */ }
+  }
+
+  async function saveEmail(value) {
+    const btns = el('email-form').querySelectorAll('button');
+    btns.forEach((b) => { b.disabled = true; });
+    try {
+      const resp = await fetch('/api/settings', {
+        method: 'PUT',
+        headers: {'Content-Type': 'application/json'},
+        body: JSON.stringify({email: value}),
+      });
+      if (!resp.ok) {
+        showMessage('Address not saved: ' + await errorText(resp));
+        return;
+      }
+      const s = await resp.json();
+      el('email-input').value = typeof s.email === 'string' ? s.email : '';
+      showEmail(s);
+      if (s.confirmation_sent) showMessage('Confirmation mail sent to ' + s.email, 'ok');
+    } catch (e) {
+      showMessage('Address not saved: the server is unreachable');
+    } finally {
+      btns.forEach((b) => { b.disabled = false; });
     }
   }
 
@@ -734,6 +797,14 @@
     setInterval(loadTickers, UNIVERSE_REFRESH_MS);
     loadAlerts();
     loadHistory().then(startAlertStream);
+    el('email-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      saveEmail(el('email-input').value.trim());
+    });
+    el('email-remove').addEventListener('click', () => saveEmail(null));
+    // A link followed in another tab confirms the address: look again then.
+    window.addEventListener('focus', loadSettings);
+    loadSettings();
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

@@ -210,6 +210,21 @@ def announce(*tickers, source="replay", interval_ms=1000, valid_ms=600000):
         publish(testkit.ASSETS_TOPIC, k, v)
 
 
+def make_known(ticker, price=100.0, timeout=20):
+    """Puts a made-up ticker in the universe (announce) with a first tick at
+    price, and waits until every replica lists it: a set-alert on it is then
+    accepted by whichever replica nginx picks. False on timeout."""
+    announce(ticker)
+    publish("stock-prices", ticker, tick_json(ticker, price))
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if all(request("GET", "/api/tickers", port=p).body.find(ticker.encode()) >= 0
+               for p in WEBAPP_PORTS):
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def tick_json(ticker, price):
     # "replay" is a source the webapp accepts and the dashboard shows as such.
     return json.dumps({"ticker": ticker, "price": price, "timestamp": time.time(),
