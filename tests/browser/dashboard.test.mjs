@@ -217,7 +217,7 @@ await step('12. the form sets a crosses and a % alert; the active list shows the
   const crosses = page.locator('#alerts-list li').filter({ hasText: `${t} crosses` });
   assert.match(await crosses.innerText(), new RegExp(`^${esc(t)} crosses \\$[\\d,.]+ \\(from below\\)`));
   await row(page, t).locator('select.type').selectOption('percent_up');
-  assert.ok((await row(page, t).locator('input').getAttribute('aria-label')).startsWith(`Alert percent for ${t}`));
+  assert.ok((await row(page, t).locator('input.threshold').getAttribute('aria-label')).startsWith(`Alert percent for ${t}`));
   await setAlertUi(page, t, 50, 'percent_up');
   const pct = page.locator('#alerts-list li').filter({ hasText: `${t} up 50%` });
   await pct.waitFor({ timeout: 10000 });
