@@ -89,3 +89,14 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     b->len += (size_t)n;
     return 0;
 }
+
+void buf_hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 0x0f];
+    }
+    out[2 * n] = '\0';
+}

@@ -31,4 +31,7 @@ void buf_reset(struct buf *b);
 /* Frees the contents; the buffer may be reused after buf_init. */
 void buf_free(struct buf *b);
 
+/* The lower-case hex of in[0..n) into out (2n + 1 bytes, NUL-terminated). */
+void buf_hex(const unsigned char *in, size_t n, char *out);
+
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "redis.h"
 #include "store_lua.h"
 
@@ -17,17 +18,6 @@ static struct redis_script email_set_script = {(const char *)store_lua_email_set
 static struct redis_script email_issue_script = {(const char *)store_lua_email_issue, ""};
 static struct redis_script email_confirm_script = {(const char *)store_lua_email_confirm, ""};
 static struct redis_script email_recipient_script = {(const char *)store_lua_email_recipient, ""};
-
-static void email_hex(const unsigned char *b, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 0x0f];
-    }
-    out[2 * n] = '\0';
-}
 
 /* sha-256 of text as 64 hex digits. 0 or -1. */
 static int email_sha256_hex(const char *text, size_t len, char out[65])
@@ -37,7 +27,7 @@ static int email_sha256_hex(const char *text, size_t len, char out[65])
 
     if (EVP_Digest(text, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
         return -1;
-    email_hex(md, 32, out);
+    buf_hex(md, 32, out);
     return 0;
 }
 
@@ -68,7 +58,7 @@ int email_store_new_req(char out[EMAIL_REQ_MAX + 1])
 
     if (RAND_bytes(b, sizeof(b)) != 1)
         return -1;
-    email_hex(b, sizeof(b), out);
+    buf_hex(b, sizeof(b), out);
     return 0;
 }
 
@@ -192,7 +182,7 @@ int email_store_issue(struct redis_conn *rc, const char *user, const char *req, 
         snprintf(err, errlen, "email token: bad user id or no randomness");
         return -1;
     }
-    email_hex(rnd, sizeof(rnd), secret);
+    buf_hex(rnd, sizeof(rnd), secret);
     snprintf(token, EMAIL_TOKEN_MAX + 1, "%s.%s", user, secret);
     if (email_sha256_hex(token, strlen(token), hash) != 0) {
         snprintf(err, errlen, "email token: sha-256 failed");

@@ -13,17 +13,6 @@
 /* Domain separation: this key signs user ids and nothing else. */
 #define COOKIE_LABEL "stock-alerts user_id v1:"
 
-static void cookie_hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 0x0f];
-    }
-    out[2 * n] = '\0';
-}
-
 /* HMAC of label + user (COOKIE_USER_LEN hex chars) as hex into mac_hex[65]. */
 static int cookie_mac(const char *secret, size_t secret_len, const char *user, char *mac_hex)
 {
@@ -36,7 +25,7 @@ static int cookie_mac(const char *secret, size_t secret_len, const char *user, c
     if (HMAC(EVP_sha256(), secret, (int)secret_len, msg, sizeof(msg), mac, &mac_len) == NULL ||
         mac_len != COOKIE_MAC_LEN)
         return -1;
-    cookie_hex(mac, COOKIE_MAC_LEN, mac_hex);
+    buf_hex(mac, COOKIE_MAC_LEN, mac_hex);
     OPENSSL_cleanse(mac, sizeof(mac));
     return 0;
 }
@@ -49,7 +38,7 @@ int cookie_issue(const char *secret, size_t secret_len, char user_id[COOKIE_USER
 
     if (RAND_bytes(rnd, sizeof(rnd)) != 1)
         return -1;
-    cookie_hex(rnd, sizeof(rnd), user_id);
+    buf_hex(rnd, sizeof(rnd), user_id);
     if (cookie_mac(secret, secret_len, user_id, mac_hex) != 0)
         return -1;
     memcpy(value, user_id, COOKIE_USER_LEN);

@@ -42,11 +42,25 @@ static void test_cap_is_enforced_and_frees(void **state)
     buf_free(&b);
 }
 
+static void test_hex(void **state)
+{
+    const unsigned char in[] = {0x00, 0x0f, 0xa5, 0xff};
+    char out[2 * sizeof(in) + 1];
+    (void)state;
+
+    memset(out, 'x', sizeof(out));
+    buf_hex(in, sizeof(in), out);
+    assert_string_equal(out, "000fa5ff");
+    buf_hex(in, 0, out);
+    assert_string_equal(out, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append_and_printf),
         cmocka_unit_test(test_cap_is_enforced_and_frees),
+        cmocka_unit_test(test_hex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
