@@ -279,8 +279,15 @@ out:
         kafka_consumer_close(consumer);
     health_server_stop(hs);
     if (producer != NULL) {
-        /* Delivery reports served by the flush still acknowledge entries. */
-        kafka_producer_close(producer, CONSUMER_FLUSH_MS);
+        /* Delivery reports served by the flush still acknowledge entries.
+         * With no broker answering, nothing more can be delivered: the
+         * entries not acknowledged stay in the outbox for the next sweep,
+         * and a flush would only hold the shutdown past its grace (the
+         * group's close above already waited session.timeout.ms). */
+        if (kafka_ping(producer, 300) == 0)
+            kafka_producer_close(producer, CONSUMER_FLUSH_MS);
+        else
+            kafka_producer_discard(producer);
         outbox_attach(ob, NULL);
         if (ob != NULL && outbox_flush_acks(ob) > 0)
             log_warn("outbox acks left", "note=\"republished by the next sweep\"");
