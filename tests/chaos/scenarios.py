@@ -17,7 +17,8 @@ import time
 from harness import (HOST, PORTS, Client, Proc, TickFeeder, http, kcat_produce_file,
                      mint_cookie, notifier_log_counts, testkit, wait_until)
 from sse import SsePool
-from workload import Ramp, Tally, User, create_alerts, make_users, per_stream_counts
+from workload import (REFERENCE_PRICE, Ramp, Tally, User, create_alerts, make_users,
+                      per_stream_counts)
 
 SCENARIOS = {}
 
@@ -516,13 +517,22 @@ def f14_exactly_once_at_user(ctx, res):
     users = make_users(nu, st.cookie_secret)
     per = n // nu
     # Each user's alerts spread over all tickers: over every partition, so
-    # several evaluators claim one user's alerts at once.
+    # several evaluators claim one user's alerts at once. Every condition
+    # the ramp can fire, in turn: above, crosses (set below its threshold),
+    # percent_up (from the reference price ticked first), some naming their
+    # channel.
+    types = ("above", "crosses", "percent_up")
     specs = [(u, random.choice(tick_names), round(100.05 + random.randrange(990) * 0.1, 2),
-              "above") for u in users for _ in range(per)]
+              types[i % 3], {"channels": ["browser"]} if i % 2 else {})
+             for u in users for i in range(per)]
+    for t in tick_names:
+        st.feeder.tick(t, REFERENCE_PRICE)
+    time.sleep(1.5)  # the webapps read the reference price
     t0 = time.monotonic()
     alerts, failures = create_alerts(ctx.direct, specs)
+    kinds = {ty: sum(1 for a in alerts if a.type == ty) for ty in types}
     res.count(f"{len(alerts)} alerts created in {time.monotonic() - t0:.1f}s for {nu} users "
-              f"({per} each, on 50 tickers)")
+              f"({per} each, on 50 tickers): {kinds}")
     if not res.check(not failures, f"{len(failures)} creates failed, e.g. {failures[:2]}"):
         return
     pool = SsePool()

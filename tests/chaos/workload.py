@@ -33,24 +33,42 @@ def make_users(n, secret):
     return [User(secret) for _ in range(n)]
 
 
+def alert_body(ticker, threshold, typ):
+    """The set-alert body of a spec. above / below / crosses take the
+    threshold; percent_up takes the percent that puts its level at the
+    threshold from a reference price of 100 (the scenarios that use it tick
+    100 first: REFERENCE_PRICE), so first_cross holds for every type."""
+    if typ == "percent_up":
+        return {"ticker": ticker, "type": typ,
+                "percent": round((threshold - REFERENCE_PRICE) / REFERENCE_PRICE * 100, 6)}
+    return {"ticker": ticker, "threshold": threshold, "type": typ}
+
+
+REFERENCE_PRICE = 100.0
+
+
 def create_alerts(ports, specs, threads=8):
-    """specs: (user, ticker, threshold, type). Creates them through the API
-    (spread over ports, keep-alive). Returns (alerts, failures) where
-    failures is a list of (spec, status, body)."""
+    """specs: (user, ticker, threshold, type[, extra body fields]). Creates
+    them through the API (spread over ports, keep-alive). Returns (alerts,
+    failures) where failures is a list of (spec, status, body)."""
     alerts = []
     failures = []
     lock = threading.Lock()
 
     def work(part, port):
         c = Client(port)
-        for (u, t, th, ty) in part:
+        for (u, t, th, ty, *extra) in part:
+            body = alert_body(t, th, ty)
+            if extra:
+                body.update(extra[0])
             # 503 = not stored, retry (a worker thread may still be
-            # reconnecting to Redis after a fault), as a client would.
+            # reconnecting to Redis after a fault), as a client would; 409
+            # "No price known yet" (a crosses or percent alert on a webapp
+            # that has not read the first tick yet) too.
             end = time.monotonic() + 15
             while True:
-                r = c.request("POST", "/api/set-alert", {"ticker": t, "threshold": th,
-                                                        "type": ty}, cookie=u.cookie)
-                if r.status not in (0, 503) or time.monotonic() > end:
+                r = c.request("POST", "/api/set-alert", body, cookie=u.cookie)
+                if r.status not in (0, 409, 503) or time.monotonic() > end:
                     break
                 time.sleep(0.2)
             j = r.json() if r.status == 200 else None
@@ -112,7 +130,11 @@ class Ramp:
 
     def first_cross(self, a):
         for ts, p in self.ticks.get(a.ticker, ()):
-            if (a.type == "above" and p > a.threshold) or (a.type == "below" and p < a.threshold):
+            # crosses from below (the scenarios tick under every threshold
+            # first) fires as above does; percent_up at its level or over
+            if ((a.type in ("above", "crosses") and p > a.threshold)
+                    or (a.type == "percent_up" and p >= a.threshold)
+                    or (a.type == "below" and p < a.threshold)):
                 return ts
         return None
 
