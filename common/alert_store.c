@@ -171,11 +171,11 @@ static int alert_store_cond_valid(const struct alert_record *rec)
     switch (rec->type) {
     case ALERT_ABOVE:
     case ALERT_BELOW:
-        return rec->direction == ALERT_DIR_NONE && rec->percent == 0 &&
-               rec->reference_price == 0 && rec->window_s == 0;
+        return rec->direction == ALERT_DIR_NONE && rec->percent == 0 && rec->reference_price == 0 &&
+               rec->window_s == 0;
     case ALERT_CROSSES:
-        return rec->direction != ALERT_DIR_NONE && rec->percent == 0 &&
-               rec->reference_price == 0 && rec->window_s == 0;
+        return rec->direction != ALERT_DIR_NONE && rec->percent == 0 && rec->reference_price == 0 &&
+               rec->window_s == 0;
     case ALERT_PERCENT_UP:
     case ALERT_PERCENT_DOWN:
         return rec->direction == ALERT_DIR_NONE && isfinite(rec->percent) && rec->percent > 0 &&

@@ -529,8 +529,7 @@ static int msg_alert_condition(json_t *root, struct alert_msg *m, char *err, siz
             msg_alert_window(root, m, err, errlen) != 0)
             return -1;
         /* an expired window alert has no reference: it never fired */
-        if ((m->window_s == 0 || !m->expired ||
-             json_object_get(root, "reference_price") != NULL) &&
+        if ((m->window_s == 0 || !m->expired || json_object_get(root, "reference_price") != NULL) &&
             msg_get_num(root, "reference_price", 1, &m->reference_price, err, errlen) != 0)
             return -1;
     }

@@ -233,8 +233,7 @@ static void api_condition_json(const struct alert_record *r, char out[96])
     out[0] = '\0';
     if (r->type == ALERT_CROSSES) {
         snprintf(out, 96, ",\"direction\":\"%s\"", alert_dir_name(r->direction));
-    } else if ((r->type == ALERT_PERCENT_UP || r->type == ALERT_PERCENT_DOWN) &&
-               r->window_s > 0) {
+    } else if ((r->type == ALERT_PERCENT_UP || r->type == ALERT_PERCENT_DOWN) && r->window_s > 0) {
         api_fmt_num(r->percent, pct);
         snprintf(out, 96, ",\"percent\":%s,\"window_s\":%d", pct, r->window_s);
     } else if (r->type == ALERT_PERCENT_UP || r->type == ALERT_PERCENT_DOWN) {

@@ -1754,8 +1754,7 @@ static void test_crosses_expires(void **state)
 static int make_window(struct fixture *f, const char *user, const char *ticker,
                        enum alert_type type, double pct, int w, double ref, char *id_out)
 {
-    struct alert_record rec = {
-        .type = type, .percent = pct, .reference_price = ref, .window_s = w};
+    struct alert_record rec = {.type = type, .percent = pct, .reference_price = ref, .window_s = w};
 
     rec.threshold = type == ALERT_PERCENT_UP ? ref * (1 + pct / 100) : ref * (1 - pct / 100);
     return make_cond(f, user, ticker, &rec, NULL, id_out);
@@ -1816,8 +1815,7 @@ static void test_window_up_and_down_fire_at_the_right_tick(void **state)
     assert_true(fabs(m.threshold - 98 * 1.05) < 1e-9);
     assert_non_null(strstr(f->claims[0].payload, "\"percent\":5,\"window_s\":300,"
                                                  "\"reference_price\":98,"));
-    snprintf(text, sizeof(text), "%s is up 5%% from its 5min low of $98.00 (Current: $103.00)",
-             t);
+    snprintf(text, sizeof(text), "%s is up 5%% from its 5min low of $98.00 (Current: $103.00)", t);
     assert_string_equal(m.message, text);
     /* the high is 103 now; 10 % below it is 92.7 */
     assert_int_equal(claim_at(f, t, 92.8, t0 + 50), 0);
@@ -1825,8 +1823,8 @@ static void test_window_up_and_down_fire_at_the_right_tick(void **state)
     claimed_msg(f, &m);
     assert_string_equal(m.alert_id, down);
     assert_true(m.reference_price == 103);
-    snprintf(text, sizeof(text),
-             "%s is down 10%% from its 5min high of $103.00 (Current: $92.60)", t);
+    snprintf(text, sizeof(text), "%s is down 10%% from its 5min high of $103.00 (Current: $92.60)",
+             t);
     assert_string_equal(m.message, text);
     /* the window's last alert fired: its keys are gone */
     assert_int_equal(int_reply(f, "EXISTS alert_windows:{%s}%s", t, ""), 0);
@@ -1872,8 +1870,11 @@ static void test_window_disarm_and_expire(void **state)
     struct fixture *f = fixture_get(state);
     char t[32], u[64], a[37], b[37];
     const char *ids[1] = {b};
-    struct alert_record rec = {.type = ALERT_PERCENT_DOWN, .percent = 3, .reference_price = 50,
-                               .window_s = 120, .threshold = 48.5};
+    struct alert_record rec = {.type = ALERT_PERCENT_DOWN,
+                               .percent = 3,
+                               .reference_price = 50,
+                               .window_s = 120,
+                               .threshold = 48.5};
     struct alert_msg m;
 
     unique_ticker(t, sizeof(t));
@@ -1897,8 +1898,7 @@ static void test_window_disarm_and_expire(void **state)
     assert_int_equal(window_int(f, "EXISTS alert_win:{%s}:%s:max", t, 120), 0);
     assert_int_equal(int_reply(f, "HLEN ticker_alerts:{%s}%s", t, ""), 0);
     /* delete of a window alert already gone: nothing counted twice */
-    assert_int_equal(alert_store_delete(f->rc, u, a, f->err, sizeof(f->err)),
-                     ALERT_STORE_NOTFOUND);
+    assert_int_equal(alert_store_delete(f->rc, u, a, f->err, sizeof(f->err)), ALERT_STORE_NOTFOUND);
 }
 
 /* At most ALERT_STORE_WINDOWS_MAX distinct windows per ticker: one more is
@@ -1922,9 +1922,9 @@ static void test_window_cap(void **state)
     assert_string_equal(f->err, want);
     assert_int_equal(int_reply(f, "HLEN alert_windows:{%s}%s", t, ""), ALERT_STORE_WINDOWS_MAX);
     assert_int_equal(int_reply(f, "HLEN ticker_alerts:{%s}%s", t, ""), ALERT_STORE_WINDOWS_MAX);
-    assert_int_equal(alert_store_list(f->rc, u, out, ALERT_STORE_WINDOWS_MAX + 2, f->err,
-                                      sizeof(f->err)),
-                     ALERT_STORE_WINDOWS_MAX);
+    assert_int_equal(
+        alert_store_list(f->rc, u, out, ALERT_STORE_WINDOWS_MAX + 2, f->err, sizeof(f->err)),
+        ALERT_STORE_WINDOWS_MAX);
     assert_int_equal(make_window(f, u, t, ALERT_PERCENT_DOWN, 5, 120, 10, NULL), 0);
     assert_int_equal(window_int(f, "HGET alert_windows:{%s} %s", t, 120), 2);
 }
