@@ -91,15 +91,27 @@ local function win_price(e)
   return tonumber(string.match(e, ' (%S+)$'))
 end
 
+-- The time of a deque entry.
+local function win_time(e)
+  return tonumber(string.match(e, '^(%S+)'))
+end
+
 -- One tick (price, time: numbers; entry: "time price") into window w's
 -- deques: from the back drop what the tick makes irrelevant, push it, from
 -- the front drop what is older than w seconds. Amortised O(1): every entry
--- is pushed once and popped at most once. Returns the front entries of the
--- min and the max deque (the window's low and high, the tick included).
+-- is pushed once and popped at most once. A tick older than the newest
+-- entry (read again after an evaluator crash, or stamped before the window
+-- began) is left out: it would pop newer entries. Returns the front entries
+-- of the min and the max deque (the window's low and high, the tick
+-- included).
 local function win_tick(w, pnum, tnum, entry)
   local kmin = ':' .. w .. ':min'
   local kmax = ':' .. w .. ':max'
   local back = redis.call('LINDEX', slot_key('alert_win', kmin), -1)
+  if back and win_time(back) > tnum then
+    return redis.call('LINDEX', slot_key('alert_win', kmin), 0),
+      redis.call('LINDEX', slot_key('alert_win', kmax), 0)
+  end
   while back and win_price(back) >= pnum do
     redis.call('RPOP', slot_key('alert_win', kmin))
     back = redis.call('LINDEX', slot_key('alert_win', kmin), -1)
@@ -112,12 +124,12 @@ local function win_tick(w, pnum, tnum, entry)
   end
   redis.call('RPUSH', slot_key('alert_win', kmax), entry)
   local lo = redis.call('LINDEX', slot_key('alert_win', kmin), 0)
-  while tonumber(string.match(lo, '^(%S+)')) < tnum - w do
+  while win_time(lo) < tnum - w do
     redis.call('LPOP', slot_key('alert_win', kmin))
     lo = redis.call('LINDEX', slot_key('alert_win', kmin), 0)
   end
   local hi = redis.call('LINDEX', slot_key('alert_win', kmax), 0)
-  while tonumber(string.match(hi, '^(%S+)')) < tnum - w do
+  while win_time(hi) < tnum - w do
     redis.call('LPOP', slot_key('alert_win', kmax))
     hi = redis.call('LINDEX', slot_key('alert_win', kmax), 0)
   end
