@@ -292,7 +292,7 @@ struct create_work {
     char seed[ALERT_STORE_NUM_MAX];
     char expires[24], note[ALERT_STORE_NOTE_JSON_MAX], cond[ALERT_STORE_COND_MAX];
     char channels[ALERT_CH_TOKEN_MAX];
-    char fingerprint[MSG_TICKER_MAX + ALERT_STORE_NUM_MAX + 16 + ALERT_CH_TOKEN_MAX +
+    char fingerprint[MSG_TICKER_MAX + ALERT_STORE_NUM_MAX + 32 + ALERT_CH_TOKEN_MAX +
                      ALERT_STORE_NOTE_JSON_MAX];
     const char *keys[3], *args[12];
     int arm; /* steps 2 and 3 are to run (a new entry, or a replay left pending) */
@@ -339,7 +339,7 @@ static struct alert_store_call create_step1(struct alert_store_create *c, struct
     const char *type = alert_type_name(rec->type);
     int idem = c->idem_key != NULL;
     int extra = create_extra_args(rec, w, w->args + 8);
-    char pct[ALERT_STORE_NUM_MAX];
+    char num[ALERT_STORE_NUM_MAX], pct[ALERT_STORE_NUM_MAX + 16];
 
     snprintf(w->k_user, sizeof(w->k_user), "user_alerts:{%s}", rec->user_id);
     snprintf(w->k_unpended, sizeof(w->k_unpended), "alert_unpended:{%s}", rec->user_id);
@@ -352,18 +352,21 @@ static struct alert_store_call create_step1(struct alert_store_create *c, struct
      * when there are, so that a key of before still matches). A percent
      * alert's request names its percent, not its level (which the price
      * when set decides); a crosses alert's its threshold, not its
-     * direction: a retry after the price moved is the same request. */
-    if (rec->type == ALERT_PERCENT_UP || rec->type == ALERT_PERCENT_DOWN)
-        alert_store_fmt_num(rec->percent, pct);
-    else
+     * direction: a retry after the price moved is the same request. A
+     * window is part of the request ("<percent>:w<window_s>"; none: as
+     * before). */
+    if (rec->type == ALERT_PERCENT_UP || rec->type == ALERT_PERCENT_DOWN) {
+        alert_store_fmt_num(rec->percent, num);
+        if (rec->window_s > 0)
+            snprintf(pct, sizeof(pct), "%s:w%d", num, rec->window_s);
+        else
+            snprintf(pct, sizeof(pct), "%s", num);
+    } else {
         snprintf(pct, sizeof(pct), "%s", w->thr);
+    }
     snprintf(w->fingerprint, sizeof(w->fingerprint), "%s %s %s%s%s%s%s", rec->ticker, pct, type,
              w->channels[0] != '\0' ? " " : "", w->channels, w->note[0] != '\0' ? " " : "",
              w->note);
-    if (rec->window_s > 0) /* the window is part of the request (none: as before) */
-        snprintf(w->fingerprint, sizeof(w->fingerprint), "%s %s:w%d %s%s%s%s%s", rec->ticker, pct,
-                 rec->window_s, type, w->channels[0] != '\0' ? " " : "", w->channels,
-                 w->note[0] != '\0' ? " " : "", w->note);
     if (idem)
         snprintf(w->k_idem, sizeof(w->k_idem), "alert_idem:{%s}:%s", rec->user_id, c->idem_key);
     w->keys[0] = w->k_user, w->keys[1] = w->k_idem, w->keys[2] = w->k_unpended;

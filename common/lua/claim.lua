@@ -201,7 +201,7 @@ local function fire(k, ids, side, price, pnum, ts, d, win)
         thr = shortest(tonumber(win) * win_ratio(typ == 'percent_up' and 'up' or 'down', pct))
         members = members .. ',"reference_price":' .. jnum(win)
       end
-      local msg = text(typ, side, tnum, pnum, pct, ref, d, w and win and w)
+      local msg = text(typ, side, tnum, pnum, pct, ref, d, win and w)
       push(id, user, '{"alert_id":' .. jstr(id) .. ',"user_id":' .. jstr(user) ..
         ',"ticker":"' .. ticker .. '","price":' .. price .. ',"threshold":' ..
         jnum(thr) .. ',' .. members .. ',"timestamp":' .. ts ..

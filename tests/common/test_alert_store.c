@@ -1933,6 +1933,30 @@ static void test_window_cap(void **state)
     assert_int_equal(window_int(f, "HGET alert_windows:{%s} %s", t, 120), 2);
 }
 
+/* The window is part of what an idempotency key promises: the same key
+ * with another window is a conflict, with the same one a replay of the
+ * stored alert (armed once, counted once). */
+static void test_window_replay_and_conflict(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], id[37];
+    struct alert_record a = {.type = ALERT_PERCENT_UP, .percent = 5, .reference_price = 10,
+                             .window_s = 300, .threshold = 10.5};
+    struct alert_record other = a, again = a;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    other.window_s = 600;
+    again.reference_price = 11; /* the price moved: still the same request */
+    assert_int_equal(make_cond(f, u, t, &a, "k-window", id), 0);
+    assert_int_equal(make_cond(f, u, t, &other, "k-window", NULL), ALERT_STORE_CONFLICT);
+    assert_int_equal(make_cond(f, u, t, &again, "k-window", NULL), ALERT_STORE_REPLAY);
+    assert_string_equal(again.alert_id, id);
+    assert_int_equal(again.window_s, 300);
+    assert_int_equal(window_int(f, "HGET alert_windows:{%s} %s", t, 300), 1);
+    assert_int_equal(window_int(f, "EXISTS alert_idx:{%s}:w%s:up", t, 600), 0);
+}
+
 /* The sum of the "calls=" of INFO commandstats: every command Redis ran,
  * those of scripts included. */
 static long long redis_calls(struct fixture *f)
@@ -2029,6 +2053,7 @@ int main(void)
         cmocka_unit_test(test_window_slides_past_an_old_low),
         cmocka_unit_test(test_window_disarm_and_expire),
         cmocka_unit_test(test_window_cap),
+        cmocka_unit_test(test_window_replay_and_conflict),
         cmocka_unit_test(test_window_tick_work_does_not_grow_with_alerts),
         cmocka_unit_test(test_every_call_checked),
     };
