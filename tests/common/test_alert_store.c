@@ -1859,7 +1859,7 @@ static void test_window_slides_past_an_old_low(void **state)
      * out: the low stays 92, 94.6 is not popped */
     assert_int_equal(claim_at(f, t, 91, t0 + 40), 0);
     assert_int_equal(window_int(f, "LLEN alert_win:{%s}:%s:min", t, 60), 2);
-        /* 96.7 is 5.1 % above 92 (t0+30, still in the window) */
+    /* 96.7 is 5.1 % above 92 (t0+30, still in the window) */
     assert_int_equal(claim_at(f, t, 96.7, t0 + 80), 1);
     claimed_msg(f, &m);
     assert_string_equal(m.alert_id, id);
@@ -1940,8 +1940,11 @@ static void test_window_replay_and_conflict(void **state)
 {
     struct fixture *f = fixture_get(state);
     char t[32], u[64], id[37];
-    struct alert_record a = {.type = ALERT_PERCENT_UP, .percent = 5, .reference_price = 10,
-                             .window_s = 300, .threshold = 10.5};
+    struct alert_record a = {.type = ALERT_PERCENT_UP,
+                             .percent = 5,
+                             .reference_price = 10,
+                             .window_s = 300,
+                             .threshold = 10.5};
     struct alert_record other = a, again = a;
 
     unique_ticker(t, sizeof(t));
