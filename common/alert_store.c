@@ -91,6 +91,11 @@ static void alert_store_cond_text(const struct alert_record *rec, char out[ALERT
 
     if (rec->type == ALERT_CROSSES) {
         snprintf(out, ALERT_STORE_COND_MAX, "crosses:%s", alert_dir_name(rec->direction));
+    } else if ((rec->type == ALERT_PERCENT_UP || rec->type == ALERT_PERCENT_DOWN) &&
+               rec->window_s > 0) {
+        alert_store_fmt_num(rec->percent, p);
+        snprintf(out, ALERT_STORE_COND_MAX, "%s:%s:w%d", alert_type_name(rec->type), p,
+                 rec->window_s);
     } else if (rec->type == ALERT_PERCENT_UP || rec->type == ALERT_PERCENT_DOWN) {
         alert_store_fmt_num(rec->percent, p);
         alert_store_fmt_num(rec->reference_price, ref);
@@ -109,8 +114,24 @@ static int alert_store_parse_pos(const char *s, double *out)
     return end != s && *end == '\0' && isfinite(*out) && *out > 0 ? 0 : -1;
 }
 
+/* A window "w<seconds>" of a stored cond into *out; -1 when malformed or out
+ * of range. */
+static int alert_store_window_parse(const char *s, int *out)
+{
+    char *end = NULL;
+    long v;
+
+    if (s[0] != 'w' || s[1] < '0' || s[1] > '9')
+        return -1;
+    v = strtol(s + 1, &end, 10);
+    if (*end != '\0' || v < ALERT_STORE_WINDOW_MIN_S || v > ALERT_STORE_WINDOW_MAX_S)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
 /* The stored cond s into rec's type, direction, percent and reference
- * price; -1 when malformed. */
+ * price (or window); -1 when malformed. */
 static int alert_store_cond_parse(const char *s, struct alert_record *rec)
 {
     char buf[ALERT_STORE_COND_MAX], *ref, *pct = NULL;
@@ -133,6 +154,11 @@ static int alert_store_cond_parse(const char *s, struct alert_record *rec)
     if (ref == NULL)
         return -1;
     *ref++ = '\0';
+    if (ref[0] == 'w')
+        return alert_store_parse_pos(pct, &rec->percent) == 0 &&
+                       alert_store_window_parse(ref, &rec->window_s) == 0
+                   ? 0
+                   : -1;
     return alert_store_parse_pos(pct, &rec->percent) == 0 &&
                    alert_store_parse_pos(ref, &rec->reference_price) == 0
                ? 0
@@ -145,13 +171,17 @@ static int alert_store_cond_valid(const struct alert_record *rec)
     switch (rec->type) {
     case ALERT_ABOVE:
     case ALERT_BELOW:
-        return rec->direction == ALERT_DIR_NONE && rec->percent == 0 && rec->reference_price == 0;
+        return rec->direction == ALERT_DIR_NONE && rec->percent == 0 && rec->reference_price == 0 &&
+               rec->window_s == 0;
     case ALERT_CROSSES:
-        return rec->direction != ALERT_DIR_NONE && rec->percent == 0 && rec->reference_price == 0;
+        return rec->direction != ALERT_DIR_NONE && rec->percent == 0 && rec->reference_price == 0 &&
+               rec->window_s == 0;
     case ALERT_PERCENT_UP:
     case ALERT_PERCENT_DOWN:
         return rec->direction == ALERT_DIR_NONE && isfinite(rec->percent) && rec->percent > 0 &&
-               isfinite(rec->reference_price) && rec->reference_price > 0;
+               isfinite(rec->reference_price) && rec->reference_price > 0 &&
+               (rec->window_s == 0 || (rec->window_s >= ALERT_STORE_WINDOW_MIN_S &&
+                                       rec->window_s <= ALERT_STORE_WINDOW_MAX_S));
     }
     return 0;
 }
@@ -259,9 +289,10 @@ struct create_work {
     char k_idem[ALERT_STORE_KEY_MAX + ALERT_STORE_IDEM_MAX];
     char k_ticker[ALERT_STORE_KEY_MAX], k_idx[ALERT_STORE_KEY_MAX];
     char thr[ALERT_STORE_NUM_MAX], created[ALERT_STORE_NUM_MAX], maxs[16], ttl[16];
+    char seed[ALERT_STORE_NUM_MAX];
     char expires[24], note[ALERT_STORE_NOTE_JSON_MAX], cond[ALERT_STORE_COND_MAX];
     char channels[ALERT_CH_TOKEN_MAX];
-    char fingerprint[MSG_TICKER_MAX + ALERT_STORE_NUM_MAX + 16 + ALERT_CH_TOKEN_MAX +
+    char fingerprint[MSG_TICKER_MAX + ALERT_STORE_NUM_MAX + 32 + ALERT_CH_TOKEN_MAX +
                      ALERT_STORE_NOTE_JSON_MAX];
     const char *keys[3], *args[12];
     int arm; /* steps 2 and 3 are to run (a new entry, or a replay left pending) */
@@ -308,7 +339,7 @@ static struct alert_store_call create_step1(struct alert_store_create *c, struct
     const char *type = alert_type_name(rec->type);
     int idem = c->idem_key != NULL;
     int extra = create_extra_args(rec, w, w->args + 8);
-    char pct[ALERT_STORE_NUM_MAX];
+    char num[ALERT_STORE_NUM_MAX], pct[ALERT_STORE_NUM_MAX + 16];
 
     snprintf(w->k_user, sizeof(w->k_user), "user_alerts:{%s}", rec->user_id);
     snprintf(w->k_unpended, sizeof(w->k_unpended), "alert_unpended:{%s}", rec->user_id);
@@ -321,11 +352,18 @@ static struct alert_store_call create_step1(struct alert_store_create *c, struct
      * when there are, so that a key of before still matches). A percent
      * alert's request names its percent, not its level (which the price
      * when set decides); a crosses alert's its threshold, not its
-     * direction: a retry after the price moved is the same request. */
-    if (rec->type == ALERT_PERCENT_UP || rec->type == ALERT_PERCENT_DOWN)
-        alert_store_fmt_num(rec->percent, pct);
-    else
+     * direction: a retry after the price moved is the same request. A
+     * window is part of the request ("<percent>:w<window_s>"; none: as
+     * before). */
+    if (rec->type == ALERT_PERCENT_UP || rec->type == ALERT_PERCENT_DOWN) {
+        alert_store_fmt_num(rec->percent, num);
+        if (rec->window_s > 0)
+            snprintf(pct, sizeof(pct), "%s:w%d", num, rec->window_s);
+        else
+            snprintf(pct, sizeof(pct), "%s", num);
+    } else {
         snprintf(pct, sizeof(pct), "%s", w->thr);
+    }
     snprintf(w->fingerprint, sizeof(w->fingerprint), "%s %s %s%s%s%s%s", rec->ticker, pct, type,
              w->channels[0] != '\0' ? " " : "", w->channels, w->note[0] != '\0' ? " " : "",
              w->note);
@@ -359,7 +397,11 @@ static void create_step1_reply(struct redis_conn *rc, const redisReply *r,
             c->rec.type = stored.type;
             c->rec.direction = stored.direction;
             c->rec.percent = stored.percent;
-            c->rec.reference_price = stored.reference_price;
+            c->rec.window_s = stored.window_s;
+            /* A window's reference is not stored: this request's price
+             * seeds the window if a re-run arm opens it. */
+            if (stored.window_s == 0)
+                c->rec.reference_price = stored.reference_price;
         }
         /* The first request stopped after step 1: finish it for the stored id
          * (the fingerprint matched, so ticker, threshold and type are these). */
@@ -388,6 +430,14 @@ static struct alert_store_call create_step2(struct alert_store_create *c, struct
     w->keys[0] = w->k_ticker, w->keys[1] = w->k_idx;
     w->args[0] = rec->alert_id, w->args[1] = rec->user_id, w->args[2] = w->thr;
     w->args[3] = w->cond;
+    if (rec->window_s > 0) {
+        /* arm.lua: the seed of a new window and the cap, before the rest */
+        alert_store_fmt_num(rec->reference_price, w->seed);
+        snprintf(w->maxs, sizeof(w->maxs), "%d", ALERT_STORE_WINDOWS_MAX);
+        w->args[4] = w->seed, w->args[5] = w->maxs;
+        return (struct alert_store_call){&alert_store_arm_lua, 2, w->keys,
+                                         6 + create_extra_args(rec, w, w->args + 6), w->args};
+    }
     return (struct alert_store_call){&alert_store_arm_lua, 2, w->keys,
                                      4 + create_extra_args(rec, w, w->args + 4), w->args};
 }
@@ -398,6 +448,22 @@ static struct alert_store_call create_step3(struct alert_store_create *c, struct
     w->keys[0] = w->k_user, w->keys[1] = w->k_unpended;
     w->args[0] = c->rec.alert_id;
     return (struct alert_store_call){&alert_store_mark_lua, 2, w->keys, 1, w->args};
+}
+
+/* The windows in use that arm.lua listed ("60 300") as "60, 300" into err. */
+static void create_windows_err(const char *list, char *err, size_t errlen)
+{
+    size_t o = 0;
+
+    for (const char *p = list; *p != '\0' && o + 3 < errlen; p++) {
+        if (*p == ' ') {
+            err[o++] = ',';
+            err[o++] = ' ';
+        } else if (*p >= '0' && *p <= '9') {
+            err[o++] = *p;
+        }
+    }
+    err[o] = '\0';
 }
 
 /* Runs one step for the creates whose w->arm is set, in one pipeline.
@@ -459,8 +525,15 @@ int alert_store_create_batch(struct redis_conn *rc, struct alert_store_create *c
     for (int i = 0; i < n; i++) {
         if (!w[i].arm)
             continue;
-        if (replies[i] == NULL || replies[i]->type != REDIS_REPLY_INTEGER ||
-            replies[i]->integer != 1) {
+        if (replies[i] != NULL && replies[i]->type == REDIS_REPLY_STRING) {
+            /* arm.lua refused a new window past the cap: nothing armed */
+            cr[i].rv = ALERT_STORE_WINDOWS;
+            create_windows_err(replies[i]->str, cr[i].err, sizeof(cr[i].err));
+            alert_store_unpend(rc, cr[i].rec.user_id, cr[i].rec.alert_id, NULL, ignored,
+                               sizeof(ignored));
+            w[i].arm = 0;
+        } else if (replies[i] == NULL || replies[i]->type != REDIS_REPLY_INTEGER ||
+                   replies[i]->integer != 1) {
             cr[i].rv =
                 redis_reply_fail(rc, replies[i], "create: arm", cr[i].err, sizeof(cr[i].err));
             /* Best effort: if the arm did run (a lost reply), the orphan
@@ -506,7 +579,7 @@ int alert_store_create_once(struct redis_conn *rc, struct alert_record *rec, int
         return -1;
     }
     *rec = c.rec;
-    if (c.rv == -1)
+    if (c.rv == -1 || c.rv == ALERT_STORE_WINDOWS)
         snprintf(err, errlen, "%s", c.err);
     return c.rv;
 }

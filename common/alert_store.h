@@ -24,6 +24,10 @@
  *                             [c:<channels>] [note]]"
  *   alert_idx:{T}:above       sorted set id -> threshold   (price >  threshold fires)
  *   alert_idx:{T}:below       sorted set id -> threshold   (price <  threshold fires)
+ *   alert_windows:{T}, alert_idx:{T}:w<w>:up|down, alert_win:{T}:<w>:min|max
+ *                             the rolling windows of percent alerts with a window
+ *                             (common/lua/window.lua: built inside the scripts from
+ *                             the ticker's hash tag, same slot)
  *   alerts_outbox:{T}         stream of claimed alerts not yet acknowledged by Kafka:
  *                             "payload" (the alert JSON without positions), "user_id"
  *                             (the Kafka key), "alert_id"
@@ -32,7 +36,10 @@
  * cond is the type ("above", "below"), "crosses:up|down" or
  * "percent_up|percent_down:<percent>:<reference price>" (the threshold is
  * then the level); a crosses or percent alert is in the above or below
- * index by its side (alert_store_side).
+ * index by its side (alert_store_side). A percent alert with a rolling
+ * window is "percent_up|percent_down:<percent>:w<window_s>" (the threshold
+ * the level against the reference price when set, for the list) and sits in
+ * its window's index instead.
  * Thresholds keep their shortest round-trip text in both hashes.
  *
  * Failure: functions return -1 when Redis is unreachable or answers an error
@@ -54,6 +61,14 @@
 #define ALERT_STORE_NOTFOUND (-3) /* delete: no such alert or not the caller's */
 #define ALERT_STORE_REPLAY (-4)   /* create_once: done before under this key */
 #define ALERT_STORE_CONFLICT (-5) /* create_once: key used before for another request */
+#define ALERT_STORE_WINDOWS (-6)  /* create: the ticker has ALERT_STORE_WINDOWS_MAX windows */
+
+/* A percent alert's rolling window (window_s): from MIN to MAX seconds, and
+ * at most WINDOWS_MAX distinct windows per ticker (each costs every tick of
+ * the ticker two deque updates and two index reads in the claim). */
+#define ALERT_STORE_WINDOW_MIN_S MSG_WINDOW_MIN_S
+#define ALERT_STORE_WINDOW_MAX_S MSG_WINDOW_MAX_S
+#define ALERT_STORE_WINDOWS_MAX 8
 
 #define ALERT_STORE_IDEM_MAX 65 /* an idempotency key, with its NUL */
 
@@ -77,6 +92,12 @@ struct alert_record {
     enum alert_dir direction;
     double percent;
     double reference_price;
+    /* A percent alert's rolling window in seconds (0: none, the reference
+     * is the price when set): it fires against the lowest (highest) price
+     * of the last window_s seconds. reference_price is then the price when
+     * set, which starts the window's history if it is new; it is not
+     * stored (0 in a listed record). */
+    int window_s;
 };
 
 /* The index an alert is armed in, ALERT_ABOVE (fires when the price is
@@ -96,6 +117,9 @@ enum alert_type alert_store_side(const struct alert_record *rec);
  * on every retry). idem_key NULL: no key (rec is not
  * written then). A key is remembered for idem_ttl_s seconds (>= 1): what it
  * costs in Redis is one small key per create over that window.
+ * A window alert whose ticker has ALERT_STORE_WINDOWS_MAX other windows in
+ * use already: ALERT_STORE_WINDOWS, nothing stored, err lists the windows in
+ * use ("60, 300").
  * Three steps (user slot: the pending entry; ticker slot: armed; user slot:
  * marked armed). On -1 the entry was taken back, or is left pending: a
  * retry with the same key arms the stored id (and returns REPLAY), else the

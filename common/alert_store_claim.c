@@ -29,7 +29,7 @@ struct claim_group {
     struct buf ticks; /* "price timestamp " per tick */
     char keys[4][ALERT_STORE_KEY_MAX];
     const char *kp[4];
-    const char *args[7];
+    const char *args[8];
     char maxs[16];
 };
 
@@ -119,7 +119,8 @@ static void alert_store_claim_call(struct claim_group *g, int budget, struct ale
     g->args[3] = g->ticks.data != NULL ? g->ticks.data : "";
     g->args[4] = ALERT_MSG_EXPIRED_FORMAT;
     g->args[5] = ALERT_MSG_PERCENT_FORMAT;
-    *c = (struct alert_store_call){&alert_store_claim_lua, 4, g->kp, 6, g->args};
+    g->args[6] = ALERT_MSG_PERCENT_WINDOW_FORMAT;
+    *c = (struct alert_store_call){&alert_store_claim_lua, 4, g->kp, 7, g->args};
 }
 
 /* Reads one claim reply into out[*n..max); returns the ticks it finished,
@@ -254,8 +255,8 @@ int alert_store_expire(struct redis_conn *rc, const char *ticker, const char *co
         }
     }
     alert_store_claim_call(&g, n, &call);
-    g.args[6] = idb.data != NULL ? idb.data : "";
-    call.nargs = 7;
+    g.args[7] = idb.data != NULL ? idb.data : "";
+    call.nargs = 8;
     if (alert_store_pipe_run(rc, &call, 1, &r) != 0 ||
         alert_store_claim_reply(r, &g, out, &got, n) < 0) {
         redis_reply_fail(rc, r, "expire", err, errlen);

@@ -232,7 +232,10 @@ int alert_msg_encode(const struct alert_msg *m, char *out, size_t outlen)
         json_object_set_new(obj, "direction", json_string(alert_dir_name(m->direction)));
     if (obj != NULL && (m->type == ALERT_PERCENT_UP || m->type == ALERT_PERCENT_DOWN)) {
         json_object_set_new(obj, "percent", json_real(m->percent));
-        json_object_set_new(obj, "reference_price", json_real(m->reference_price));
+        if (m->window_s > 0)
+            json_object_set_new(obj, "window_s", json_integer(m->window_s));
+        if (m->window_s == 0 || !m->expired)
+            json_object_set_new(obj, "reference_price", json_real(m->reference_price));
     }
     if (obj != NULL && m->note[0] != '\0')
         json_object_set_new(obj, "note", json_string(m->note));
@@ -491,6 +494,23 @@ static int msg_alert_optional(json_t *root, struct alert_msg *m, char *err, size
     return 0;
 }
 
+/* A percent alert's optional "window_s" (MSG_WINDOW_MIN_S..MAX seconds). */
+static int msg_alert_window(json_t *root, struct alert_msg *m, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(root, "window_s");
+
+    if (v == NULL)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < MSG_WINDOW_MIN_S ||
+        json_integer_value(v) > MSG_WINDOW_MAX_S) {
+        snprintf(err, errlen, "field 'window_s' must be an integer from %d to %d", MSG_WINDOW_MIN_S,
+                 MSG_WINDOW_MAX_S);
+        return -1;
+    }
+    m->window_s = (int)json_integer_value(v);
+    return 0;
+}
+
 /* The fields that say which condition fired: a crosses alert's
  * "direction", a percent one's "percent" and "reference_price". */
 static int msg_alert_condition(json_t *root, struct alert_msg *m, char *err, size_t errlen)
@@ -506,6 +526,10 @@ static int msg_alert_condition(json_t *root, struct alert_msg *m, char *err, siz
         }
     } else if (m->type == ALERT_PERCENT_UP || m->type == ALERT_PERCENT_DOWN) {
         if (msg_get_num(root, "percent", 1, &m->percent, err, errlen) != 0 ||
+            msg_alert_window(root, m, err, errlen) != 0)
+            return -1;
+        /* an expired window alert has no reference: it never fired */
+        if ((m->window_s == 0 || !m->expired || json_object_get(root, "reference_price") != NULL) &&
             msg_get_num(root, "reference_price", 1, &m->reference_price, err, errlen) != 0)
             return -1;
     }

@@ -98,10 +98,18 @@ struct alert_msg {
     enum alert_dir direction;
     double percent;
     double reference_price;
+    /* A percent alert's rolling window, seconds ("window_s"; 0: none): its
+     * reference_price is then the window's low (high) it fired against; an
+     * expired one carries none. */
+    int window_s;
     /* The user's channels (channels.h), ALERT_CH_DEFAULT when the message
      * has no "channels" (every alert of before). */
     unsigned channels;
 };
+
+/* A percent alert's rolling window ("window_s"), seconds: from MIN to MAX. */
+#define MSG_WINDOW_MIN_S 60
+#define MSG_WINDOW_MAX_S 86400
 
 /* "above", "below", "crosses", "percent_up", "percent_down". */
 const char *alert_type_name(enum alert_type t);
@@ -168,5 +176,12 @@ int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *er
  * percent (shortest text), the reference price and the price (the one
  * number format); written by the same script. */
 #define ALERT_MSG_PERCENT_FORMAT "%s is %s %s%% from $%s (Current: $%s)"
+
+/* The "message" of a percent alert with a rolling window that fired,
+ * "AAPL is up 5% from its 1h low of $180.00 (Current: $189.10)", from
+ * ticker, "up" or "down", the percent, the window ("1h", "5min", "90s"),
+ * "low" or "high", the window's low (high) it fired against and the price;
+ * written by the same script. */
+#define ALERT_MSG_PERCENT_WINDOW_FORMAT "%s is %s %s%% from its %s %s of $%s (Current: $%s)"
 
 #endif

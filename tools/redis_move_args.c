@@ -166,6 +166,19 @@ static int redis_move_token_valid(const char *s)
     return n == REDIS_MOVE_TOKEN_LEN && s[n] == '\0';
 }
 
+/* True when rest is <lead><digits><a> or <lead><digits><b>: the window
+ * part of a rolling window's key (common/lua/window.lua). */
+static int redis_move_window_rest(const char *rest, const char *lead, const char *a, const char *b)
+{
+    size_t n = strlen(lead), d = 0;
+
+    if (strncmp(rest, lead, n) != 0)
+        return 0;
+    while (rest[n + d] >= '0' && rest[n + d] <= '9')
+        d++;
+    return d > 0 && (strcmp(rest + n + d, a) == 0 || strcmp(rest + n + d, b) == 0);
+}
+
 enum redis_move_kind redis_move_key_kind(const char *key, size_t len)
 {
     char k[REDIS_MOVE_KEY_MAX], user[MSG_ID_MAX], ticker[MSG_TICKER_MAX];
@@ -202,10 +215,19 @@ enum redis_move_kind redis_move_key_kind(const char *key, size_t len)
     if ((rest = redis_move_tag(k, "ticker_alerts:", ticker, sizeof(ticker))) != NULL)
         return msg_ticker_valid(ticker) && *rest == '\0' ? REDIS_MOVE_TICKER_ALERTS
                                                          : REDIS_MOVE_FOREIGN;
-    if ((rest = redis_move_tag(k, "alert_idx:", ticker, sizeof(ticker))) != NULL)
-        return msg_ticker_valid(ticker) &&
-                       (strcmp(rest, ":above") == 0 || strcmp(rest, ":below") == 0)
-                   ? REDIS_MOVE_INDEX
+    if ((rest = redis_move_tag(k, "alert_idx:", ticker, sizeof(ticker))) != NULL) {
+        if (!msg_ticker_valid(ticker))
+            return REDIS_MOVE_FOREIGN;
+        if (strcmp(rest, ":above") == 0 || strcmp(rest, ":below") == 0)
+            return REDIS_MOVE_INDEX;
+        return redis_move_window_rest(rest, ":w", ":up", ":down") ? REDIS_MOVE_WINDOW
+                                                                  : REDIS_MOVE_FOREIGN;
+    }
+    if ((rest = redis_move_tag(k, "alert_windows:", ticker, sizeof(ticker))) != NULL)
+        return msg_ticker_valid(ticker) && *rest == '\0' ? REDIS_MOVE_WINDOW : REDIS_MOVE_FOREIGN;
+    if ((rest = redis_move_tag(k, "alert_win:", ticker, sizeof(ticker))) != NULL)
+        return msg_ticker_valid(ticker) && redis_move_window_rest(rest, ":", ":min", ":max")
+                   ? REDIS_MOVE_WINDOW
                    : REDIS_MOVE_FOREIGN;
     if ((rest = redis_move_tag(k, "alerts_outbox:", ticker, sizeof(ticker))) != NULL)
         return msg_ticker_valid(ticker) && *rest == '\0' ? REDIS_MOVE_OUTBOX : REDIS_MOVE_FOREIGN;

@@ -129,6 +129,15 @@ static enum MHD_Result api_set_alert_done(struct api_call *c, const struct alert
     }
     if (rc == ALERT_STORE_CONFLICT)
         return reply_error(c->conn, 422, "Idempotency-Key already used for a different alert");
+    if (rc == ALERT_STORE_WINDOWS) {
+        char msg[ALERT_STORE_ERR_MAX + 160];
+
+        snprintf(msg, sizeof(msg),
+                 "Field 'window_s': %s already has %d different windows in use (%s seconds); "
+                 "use one of them",
+                 rec->ticker, ALERT_STORE_WINDOWS_MAX, err);
+        return reply_error(c->conn, 409, msg);
+    }
     if (rc != 0 && rc != ALERT_STORE_REPLAY) {
         api_store_failed("create", err);
         return reply_error(c->conn, 503, API_STORE_DOWN);
@@ -144,6 +153,8 @@ static enum MHD_Result api_set_alert_done(struct api_call *c, const struct alert
         json_object_set_new(obj, "direction", json_string(alert_dir_name(rec->direction)));
     if (obj != NULL && (rec->type == ALERT_PERCENT_UP || rec->type == ALERT_PERCENT_DOWN))
         json_object_set_new(obj, "reference_price", json_real(rec->reference_price));
+    if (obj != NULL && rec->window_s > 0)
+        json_object_set_new(obj, "window_s", json_integer(rec->window_s));
     return api_reply_obj(c->conn, 200, obj);
 }
 
@@ -222,6 +233,9 @@ static void api_condition_json(const struct alert_record *r, char out[96])
     out[0] = '\0';
     if (r->type == ALERT_CROSSES) {
         snprintf(out, 96, ",\"direction\":\"%s\"", alert_dir_name(r->direction));
+    } else if ((r->type == ALERT_PERCENT_UP || r->type == ALERT_PERCENT_DOWN) && r->window_s > 0) {
+        api_fmt_num(r->percent, pct);
+        snprintf(out, 96, ",\"percent\":%s,\"window_s\":%d", pct, r->window_s);
     } else if (r->type == ALERT_PERCENT_UP || r->type == ALERT_PERCENT_DOWN) {
         api_fmt_num(r->percent, pct);
         api_fmt_num(r->reference_price, ref);

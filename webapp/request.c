@@ -99,13 +99,35 @@ static int request_get_type(json_t *root, struct set_alert_req *out, char *err, 
     return 0;
 }
 
+/* The optional rolling window of a percent type (absent or null: none). */
+static int request_get_window(json_t *root, struct set_alert_req *out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(root, "window_s");
+    json_int_t w;
+
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!request_is_percent(out->type))
+        return request_fail(err, errlen,
+                            "Field 'window_s' is only allowed with type percent_up or "
+                            "percent_down");
+    if (!json_is_integer(v))
+        return request_fail(err, errlen, "Field 'window_s' must be an integer (seconds)");
+    w = json_integer_value(v);
+    if (w < ALERT_STORE_WINDOW_MIN_S || w > ALERT_STORE_WINDOW_MAX_S) {
+        snprintf(err, errlen, "Field 'window_s' must be from %d to %d seconds",
+                 ALERT_STORE_WINDOW_MIN_S, ALERT_STORE_WINDOW_MAX_S);
+        return -1;
+    }
+    out->window_s = (int)w;
+    return 0;
+}
+
 static int request_get_percent(json_t *root, struct set_alert_req *out, char *err, size_t errlen)
 {
     json_t *v = json_object_get(root, "percent");
     double d;
 
-    if (json_object_get(root, "window_s") != NULL)
-        return request_fail(err, errlen, "Field 'window_s' is not supported");
     if (!request_is_percent(out->type)) {
         if (v != NULL)
             return request_fail(err, errlen,
@@ -162,6 +184,7 @@ int request_condition(const struct set_alert_req *req, double price, struct aler
     rec->percent = req->percent;
     rec->reference_price = price;
     rec->threshold = level;
+    rec->window_s = req->window_s;
     return 0;
 }
 
@@ -246,6 +269,7 @@ int request_parse_set_alert(const char *body, size_t len, struct set_alert_req *
         request_get_threshold(root, out, err, errlen) != 0 ||
         request_get_type(root, out, err, errlen) != 0 ||
         request_get_percent(root, out, err, errlen) != 0 ||
+        request_get_window(root, out, err, errlen) != 0 ||
         request_get_note(root, out, err, errlen) != 0 ||
         request_get_expires_at(root, out, err, errlen) != 0 ||
         alert_channels_from_json(json_object_get(root, "channels"), &out->channels, err, errlen) !=

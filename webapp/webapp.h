@@ -107,6 +107,7 @@ struct set_alert_req {
     double threshold; /* 0 for a percent type (it names none) */
     enum alert_type type;
     double percent;          /* percent_up / percent_down's; 0 for the others */
+    int window_s;            /* a percent type's rolling window, seconds; 0: none */
     long long expires_at;    /* Unix seconds; 0 when the request names none */
     char note[MSG_NOTE_MAX]; /* "" when none (absent or empty) */
     unsigned channels;       /* channels.h; ALERT_CH_DEFAULT when absent */
@@ -118,9 +119,11 @@ struct set_alert_req {
  * percent_down) with the optional "note" (a string of at most
  * MSG_NOTE_CHARS code points, no control character; body not valid UTF-8:
  * refused), "expires_at" (an integer) and "channels"
- * (alert_channels_from_json). A field that does not go with the type (a
- * threshold with a percent type, a percent with another) and "window_s"
- * (not supported) are refused. Returns 0, or -1 with a message for the
+ * (alert_channels_from_json), and for a percent type "window_s" (an
+ * integer from ALERT_STORE_WINDOW_MIN_S to ALERT_STORE_WINDOW_MAX_S: the
+ * reference is then the lowest / highest price of that many last seconds).
+ * A field that does not go with the type (a threshold with a percent type,
+ * a percent or a window_s with another) is refused. Returns 0, or -1 with a message for the
  * client in err, naming the field. Whether the ticker is known, and
  * expires_at against the clock (request_expiry), are the caller's
  * questions. */
@@ -129,7 +132,7 @@ int request_parse_set_alert(const char *body, size_t len, struct set_alert_req *
 
 /* The condition of the alert req asks for, against its ticker's latest
  * price (0: none known yet), into rec's type, threshold, direction,
- * percent and reference_price: a crosses alert crosses up when the price
+ * percent, reference_price and window_s: a crosses alert crosses up when the price
  * is below its threshold, down when above; a percent alert's reference is
  * the price and its threshold the level p % above / below it (within
  * REQUEST_THRESHOLD_MIN..MAX). Returns 0; REQUEST_CONFLICT when it needs a

@@ -5,12 +5,14 @@
 -- the index the same way and enters the outbox as an expired entry.
 -- KEYS ticker_alerts:{<ticker>} alert_idx:{<ticker>}:above
 --      alert_idx:{<ticker>}:below alerts_outbox:{<ticker>}
--- ARGV max text_format ticker ticks expired_format percent_format [expire_ids],
+-- ARGV max text_format ticker ticks expired_format percent_format
+--      window_format [expire_ids],
 --      text_format = the message text's format (ALERT_MSG_TEXT_FORMAT, message.h),
 --      ticks = "price timestamp decimals " repeated, in their order (decimals:
 --      the asset's, -1 when the tick did not say: then 2),
 --      expired_format = ALERT_MSG_EXPIRED_FORMAT,
 --      percent_format = ALERT_MSG_PERCENT_FORMAT,
+--      window_format = ALERT_MSG_PERCENT_WINDOW_FORMAT,
 --      expire_ids = "id id ... ": alerts to expire (only those whose expiry
 --      has passed by Redis' clock; others are left alone)
 -- -> {ticks_done, outbox_id, alert_id, user_id, payload, ...}
@@ -32,11 +34,20 @@
 -- "percent_up|percent_down:<percent>:<reference>" ("type":...,"percent":...,
 -- "reference_price":..., the percent message); the index it sits in decides
 -- when it fires, the cond only what its JSON says.
+-- "percent_up|percent_down:<percent>:w<window_s>" (a rolling window, issue
+-- 18) is in its window's index (window.lua, prepended: keys of the ticker's
+-- slot built from KEYS[1]'s hash tag). Per tick, each window in use (at most
+-- the cap, ALERT_STORE_WINDOWS_MAX) takes the tick into its min and max
+-- deques (amortised O(1)) and its two indexes are read with ZRANGEBYSCORE
+-- ... LIMIT against price / low and price / high: still O(log n + k). Its
+-- JSON adds "window_s" and "reference_price" (the low or high it fired
+-- against), "threshold" being the level that low or high gave.
 local max = tonumber(ARGV[1])
 local text_format = ARGV[2]
 local ticker = ARGV[3]
 local expired_format = ARGV[5]
 local percent_format = ARGV[6]
+local window_format = ARGV[7]
 local out = {0}
 local n = 0
 local t = redis.call('TIME')
@@ -118,6 +129,12 @@ local function condition(cond)
   if dir == 'up' or dir == 'down' then
     return 'crosses', '"type":"crosses","direction":"' .. dir .. '"'
   end
+  local w, _, wpct = win_of(cond)
+  if w then
+    local wtyp = string.match(cond, '^(percent_%a+):')
+    return wtyp, '"type":"' .. wtyp .. '","percent":' .. jnum(wpct) .. ',"window_s":' .. w,
+      wpct, nil, w
+  end
   local typ, pct, ref = string.match(cond, '^(percent_%a+):([^:]+):([^:]+)$')
   if (typ == 'percent_up' or typ == 'percent_down') and tonumber(pct) and tonumber(ref) then
     return typ, '"type":"' .. typ .. '","percent":' .. jnum(pct) .. ',"reference_price":' ..
@@ -135,8 +152,29 @@ local function expired_json(id, user, thr, tnum, cond, exp, note, d)
     now_text .. ',"message":"' .. msg .. '"' .. jnote(note) .. '}'
 end
 
+-- A window's length in words: "1h", "5min", "90s".
+local function span(w)
+  if w % 3600 == 0 then return string.format('%dh', w / 3600) end
+  if w % 60 == 0 then return string.format('%dmin', w / 60) end
+  return string.format('%ds', w)
+end
+
+-- The shortest text that reads back as x (like the thresholds' texts).
+local function shortest(x)
+  for k = 1, 17 do
+    local s = string.format('%.' .. k .. 'g', x)
+    if tonumber(s) == x then return s end
+  end
+  return string.format('%.17g', x)
+end
+
 -- The message text of a fired alert; side: the index's, "above" or "below".
-local function text(typ, side, tnum, pnum, pct, ref, d)
+local function text(typ, side, tnum, pnum, pct, ref, d, w)
+  if w then
+    local up = typ == 'percent_up'
+    return string.format(window_format, ticker, up and 'up' or 'down', pct, span(w),
+      up and 'low' or 'high', money(tonumber(ref), d), money(pnum, d))
+  end
   if pct then
     return string.format(percent_format, ticker, typ == 'percent_up' and 'up' or 'down',
       pct, money(tonumber(ref), d), money(pnum, d))
@@ -144,19 +182,26 @@ local function text(typ, side, tnum, pnum, pct, ref, d)
   return string.format(text_format, ticker, side, typed(tnum, d), money(pnum, d))
 end
 
--- k: the index's position in KEYS (2 above, 3 below); side its name
-local function fire(k, ids, side, price, pnum, ts, d)
+-- k: the index's position in KEYS (2 above, 3 below), or nil for a
+-- window's index (already left by the caller: win_fired); side its name;
+-- win: the window's extreme (text) the ids fired against, or nil.
+local function fire(k, ids, side, price, pnum, ts, d, win)
   local rows = redis.call('HMGET', KEYS[1], unpack(ids))
   redis.call('HDEL', KEYS[1], unpack(ids))
-  redis.call('ZREM', KEYS[k], unpack(ids))
+  if k then redis.call('ZREM', KEYS[k], unpack(ids)) end
   for i, id in ipairs(ids) do
     local user, thr, tnum, exp, note, cond, ch = parse(rows[i])
-    local typ, members, pct, ref
-    if user then typ, members, pct, ref = condition(cond) end
+    local typ, members, pct, ref, w
+    if user then typ, members, pct, ref, w = condition(cond) end
     if typ and exp > 0 and exp <= now then
       push(id, user, expired_json(id, user, thr, tnum, cond, exp, note, d))
     elseif typ then
-      local msg = text(typ, side, tnum, pnum, pct, ref, d)
+      if w and win then
+        ref = win
+        thr = shortest(tonumber(win) * win_ratio(typ == 'percent_up' and 'up' or 'down', pct))
+        members = members .. ',"reference_price":' .. jnum(win)
+      end
+      local msg = text(typ, side, tnum, pnum, pct, ref, d, win and w)
       push(id, user, '{"alert_id":' .. jstr(id) .. ',"user_id":' .. jstr(user) ..
         ',"ticker":"' .. ticker .. '","price":' .. price .. ',"threshold":' ..
         jnum(thr) .. ',' .. members .. ',"timestamp":' .. ts ..
@@ -174,12 +219,13 @@ local function expire(ids)
       redis.call('HDEL', KEYS[1], id)
       redis.call('ZREM', KEYS[2], id)
       redis.call('ZREM', KEYS[3], id)
+      win_unarm(id, cond)
       push(id, user, expired_json(id, user, thr, tnum, cond, exp, note, 2))
     end
   end
 end
 
-if ARGV[7] then expire(ARGV[7]) end
+if ARGV[8] then expire(ARGV[8]) end
 
 local done = 0
 for price, ts, dec in string.gmatch(ARGV[4], '(%S+) (%S+) (%S+) ') do
@@ -192,6 +238,21 @@ for price, ts, dec in string.gmatch(ARGV[4], '(%S+) (%S+) (%S+) ') do
   if n < max then
     ids = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. price, '+inf', 'LIMIT', 0, max - n)
     if #ids > 0 then fire(3, ids, 'below', price, pnum, ts, d) end
+  end
+  local tnum = tonumber(ts)
+  for _, w in ipairs(win_list()) do
+    local lo, hi = win_tick(w, pnum, tnum, ts .. ' ' .. price)
+    if n < max then
+      local up, down = win_crossed(w, pnum, lo, hi, max - n)
+      if #up > 0 then
+        win_fired(w, 'up', up)
+        fire(nil, up, 'above', price, pnum, ts, d, string.match(lo, ' (%S+)$'))
+      end
+      if #down > 0 then
+        win_fired(w, 'down', down)
+        fire(nil, down, 'below', price, pnum, ts, d, string.match(hi, ' (%S+)$'))
+      end
+    end
   end
   if n >= max then break end
   done = done + 1

@@ -3,6 +3,11 @@
 -- KEYS ticker_alerts:{<ticker>} alert_idx:{<ticker>}:above alert_idx:{<ticker>}:below
 -- ARGV id
 -- -> 1 it was armed, 0 not
+-- A windowed percent alert leaves its window's index too, and the window's
+-- count (its keys are of the ticker's slot, built from KEYS[1]'s hash tag:
+-- window.lua, prepended).
+local row = redis.call('HGET', KEYS[1], ARGV[1])
+if row then win_unarm(ARGV[1], string.match(row, '^%S+ %S+ (%S+)')) end
 local n = redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])

@@ -24,8 +24,9 @@
 //     both panels; an alert past its expiry is shown in the history as
 //     expired, never as fired.
 // 12. (issue 18) the form sets a crosses and a % up alert (the condition
-//     select, the input becoming a percent); the active list shows each
-//     condition.
+//     select, the input becoming a percent) and a % down alert over a 1 h
+//     window (the window select, shown for % types only); the active list
+//     shows each condition.
 // With E2E_DOCS_SCREENSHOTS=DIR it writes the documented screenshots
 // (dashboard-desktop.png, dashboard-phone.png: two alerts set, one fired).
 import assert from 'node:assert/strict';
@@ -228,8 +229,19 @@ await step('12. the form sets a crosses and a % alert; the active list shows the
   assert.ok(c && c.direction === 'up', JSON.stringify(mine));
   assert.ok(u && u.percent === 50 && u.reference_price > 0, JSON.stringify(mine));
   assert.equal(u.threshold, u.reference_price * 1.5);
+  assert.ok(await row(page, t).locator('select.window').isVisible(), 'no window select for % up');
+  await row(page, t).locator('select.window').selectOption('3600');
+  await setAlertUi(page, t, 40, 'percent_down');
+  const win = page.locator('#alerts-list li').filter({ hasText: `${t} down 40%` });
+  await win.waitFor({ timeout: 10000 });
+  assert.match(await win.innerText(), new RegExp(`^${esc(t)} down 40% from its 1 h high`));
+  const w = (await api(page, 'GET', '/api/get-alerts')).body.alerts.find(
+    (a) => a.ticker === t && a.type === 'percent_down');
+  assert.ok(w && w.window_s === 3600 && w.percent === 40, JSON.stringify(w));
+  await row(page, t).locator('select.window').selectOption('');
   await row(page, t).locator('select.type').selectOption('above');
-  for (const li of [crosses, pct]) {
+  assert.ok(!(await row(page, t).locator('select.window').isVisible()), 'window select shown for above');
+  for (const li of [crosses, pct, win]) {
     await li.locator('button.delete-alert').click();
     await li.waitFor({ state: 'detached', timeout: 10000 });
   }

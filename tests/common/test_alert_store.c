@@ -879,12 +879,17 @@ static void step1_claim(struct fixture *f, const char *ticker, const char *price
 {
     char k[4][96], ticks[96];
     const char *keys[4] = {k[0], k[1], k[2], k[3]};
-    const char *args[6] = {"100", ALERT_MSG_TEXT_FORMAT,    ticker,
-                           ticks, ALERT_MSG_EXPIRED_FORMAT, ALERT_MSG_PERCENT_FORMAT};
+    const char *args[7] = {"100",
+                           ALERT_MSG_TEXT_FORMAT,
+                           ticker,
+                           ticks,
+                           ALERT_MSG_EXPIRED_FORMAT,
+                           ALERT_MSG_PERCENT_FORMAT,
+                           ALERT_MSG_PERCENT_WINDOW_FORMAT};
 
     claim_keys(ticker, k);
     snprintf(ticks, sizeof(ticks), "%s 1700000000.25 -1 ", price);
-    step_run(f, &step_claim, 4, keys, 6, args);
+    step_run(f, &step_claim, 4, keys, 7, args);
 }
 
 /* The sweep's expiry, step 1 only (no deliver): id, if armed and past its
@@ -893,13 +898,18 @@ static void step1_expire(struct fixture *f, const char *ticker, const char *id)
 {
     char k[4][96], ids[48];
     const char *keys[4] = {k[0], k[1], k[2], k[3]};
-    const char *args[7] = {"8", ALERT_MSG_TEXT_FORMAT,    ticker,
-                           "",  ALERT_MSG_EXPIRED_FORMAT, ALERT_MSG_PERCENT_FORMAT,
+    const char *args[8] = {"8",
+                           ALERT_MSG_TEXT_FORMAT,
+                           ticker,
+                           "",
+                           ALERT_MSG_EXPIRED_FORMAT,
+                           ALERT_MSG_PERCENT_FORMAT,
+                           ALERT_MSG_PERCENT_WINDOW_FORMAT,
                            ids};
 
     claim_keys(ticker, k);
     snprintf(ids, sizeof(ids), "%s ", id);
-    step_run(f, &step_claim, 4, keys, 7, args);
+    step_run(f, &step_claim, 4, keys, 8, args);
 }
 
 /* The user's entry for id ("" when none). */
@@ -1737,6 +1747,273 @@ static void test_crosses_expires(void **state)
     assert_int_equal(m.direction, ALERT_DIR_UP);
 }
 
+/* ---- rolling windows (percent alerts with window_s) ---------------------- */
+
+/* A percent alert with a rolling window of w seconds, reference ref (the
+ * seed of a new window); returns the create's result. */
+static int make_window(struct fixture *f, const char *user, const char *ticker,
+                       enum alert_type type, double pct, int w, double ref, char *id_out)
+{
+    struct alert_record rec = {.type = type, .percent = pct, .reference_price = ref, .window_s = w};
+
+    rec.threshold = type == ALERT_PERCENT_UP ? ref * (1 + pct / 100) : ref * (1 - pct / 100);
+    return make_cond(f, user, ticker, &rec, NULL, id_out);
+}
+
+/* A command on ticker t's window w (fmt takes both: "HGET alert_windows:{%s}
+ * %s"): its integer reply, or the number of its string reply (0: nil). */
+static long long window_int(struct fixture *f, const char *fmt, const char *t, int w)
+{
+    char ws[16];
+    redisReply *r;
+    long long v = 0;
+
+    snprintf(ws, sizeof(ws), "%d", w);
+    r = redis_conn_command(f->rc, fmt, t, ws);
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_INTEGER)
+        v = r->integer;
+    else if (r->type == REDIS_REPLY_STRING)
+        v = strtoll(r->str, NULL, 10);
+    else
+        assert_int_equal(r->type, REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    return v;
+}
+
+/* percent_up 5 % over 5 min fires at the first tick at least 5 % above the
+ * window's low (not before, not at 4.9 %), and its JSON and message say
+ * against which low; percent_down 10 % fires against the window's high.
+ * The list shows percent and window_s, no reference. */
+static void test_window_up_and_down_fire_at_the_right_tick(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], up[37], down[37], text[160];
+    struct alert_record out[2];
+    struct alert_msg m;
+    double t0 = time_now();
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    assert_int_equal(make_window(f, u, t, ALERT_PERCENT_UP, 5, 300, 100, up), 0);
+    assert_int_equal(make_window(f, u, t, ALERT_PERCENT_DOWN, 10, 300, 100, down), 0);
+    assert_int_equal(window_int(f, "HGET alert_windows:{%s} %s", t, 300), 2);
+    assert_int_equal(alert_store_list(f->rc, u, out, 2, f->err, sizeof(f->err)), 2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(out[i].window_s, 300);
+        assert_true(out[i].percent == (strcmp(out[i].alert_id, up) == 0 ? 5 : 10));
+    }
+    assert_int_equal(claim_at(f, t, 101, t0 + 10), 0);   /* high 101 */
+    assert_int_equal(claim_at(f, t, 98, t0 + 20), 0);    /* low 98 */
+    assert_int_equal(claim_at(f, t, 102.8, t0 + 30), 0); /* 4.9 % above 98 */
+    assert_int_equal(claim_at(f, t, 103, t0 + 40), 1);   /* 5.1 % above 98 */
+    claimed_msg(f, &m);
+    assert_string_equal(m.alert_id, up);
+    assert_int_equal(m.type, ALERT_PERCENT_UP);
+    assert_int_equal(m.window_s, 300);
+    assert_true(m.reference_price == 98);
+    assert_true(fabs(m.threshold - 98 * 1.05) < 1e-9);
+    assert_non_null(strstr(f->claims[0].payload, "\"percent\":5,\"window_s\":300,"
+                                                 "\"reference_price\":98,"));
+    snprintf(text, sizeof(text), "%s is up 5%% from its 5min low of $98.00 (Current: $103.00)", t);
+    assert_string_equal(m.message, text);
+    /* the high is 103 now; 10 % below it is 92.7 */
+    assert_int_equal(claim_at(f, t, 92.8, t0 + 50), 0);
+    assert_int_equal(claim_at(f, t, 92.6, t0 + 60), 1);
+    claimed_msg(f, &m);
+    assert_string_equal(m.alert_id, down);
+    assert_true(m.reference_price == 103);
+    snprintf(text, sizeof(text), "%s is down 10%% from its 5min high of $103.00 (Current: $92.60)",
+             t);
+    assert_string_equal(m.message, text);
+    /* the window's last alert fired: its keys are gone */
+    assert_int_equal(int_reply(f, "EXISTS alert_windows:{%s}%s", t, ""), 0);
+    assert_int_equal(window_int(f, "EXISTS alert_win:{%s}:%s:min", t, 300), 0);
+    assert_int_equal(window_int(f, "EXISTS alert_idx:{%s}:w%s:up", t, 300), 0);
+}
+
+/* The low follows the ticks: a low older than the window leaves it, so a
+ * price 5 % above that old low but not above the lows within the window
+ * fires nothing; the deques hold only what can still become the low
+ * (rising) or the high (falling). */
+static void test_window_slides_past_an_old_low(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], id[37];
+    struct alert_msg m;
+    double t0 = time_now();
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    assert_int_equal(make_window(f, u, t, ALERT_PERCENT_UP, 5, 60, 100, id), 0);
+    assert_int_equal(claim_at(f, t, 90, t0 + 1), 0);
+    assert_int_equal(claim_at(f, t, 93, t0 + 20), 0); /* 3.3 % above 90 */
+    assert_int_equal(claim_at(f, t, 92, t0 + 30), 0); /* pops 93 from the min deque */
+    assert_int_equal(window_int(f, "LLEN alert_win:{%s}:%s:min", t, 60), 2); /* 90, 92 */
+    assert_int_equal(window_int(f, "LLEN alert_win:{%s}:%s:max", t, 60), 3); /* 100, 93, 92 */
+    /* 94.6 is 5.1 % above 90 (t0+1), but that low left the window at t0+61 */
+    assert_int_equal(claim_at(f, t, 94.6, t0 + 70), 0);
+    assert_int_equal(window_int(f, "LLEN alert_win:{%s}:%s:min", t, 60), 2); /* 92, 94.6 */
+    assert_int_equal(window_int(f, "LLEN alert_win:{%s}:%s:max", t, 60), 1); /* 94.6 */
+    /* a tick read again after a crash (older than the newest entry) is left
+     * out: the low stays 92, 94.6 is not popped */
+    assert_int_equal(claim_at(f, t, 91, t0 + 40), 0);
+    assert_int_equal(window_int(f, "LLEN alert_win:{%s}:%s:min", t, 60), 2);
+    /* 96.7 is 5.1 % above 92 (t0+30, still in the window) */
+    assert_int_equal(claim_at(f, t, 96.7, t0 + 80), 1);
+    claimed_msg(f, &m);
+    assert_string_equal(m.alert_id, id);
+    assert_true(m.reference_price == 92);
+}
+
+/* A delete and an expiry take a window alert out of its window's index and
+ * count; the window's keys stay while another alert uses it and go with
+ * the last. The expired entry carries window_s and no reference. */
+static void test_window_disarm_and_expire(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], a[37], b[37];
+    const char *ids[1] = {b};
+    struct alert_record rec = {.type = ALERT_PERCENT_DOWN,
+                               .percent = 3,
+                               .reference_price = 50,
+                               .window_s = 120,
+                               .threshold = 48.5};
+    struct alert_msg m;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    assert_int_equal(make_window(f, u, t, ALERT_PERCENT_UP, 5, 120, 50, a), 0);
+    rec.expires_at = (long long)time_now() - 1;
+    assert_int_equal(make_cond(f, u, t, &rec, NULL, b), 0);
+    assert_int_equal(window_int(f, "HGET alert_windows:{%s} %s", t, 120), 2);
+    assert_int_equal(alert_store_delete(f->rc, u, a, f->err, sizeof(f->err)), 0);
+    assert_int_equal(window_int(f, "ZCARD alert_idx:{%s}:w%s:up", t, 120), 0);
+    assert_int_equal(window_int(f, "HGET alert_windows:{%s} %s", t, 120), 1);
+    assert_int_equal(window_int(f, "EXISTS alert_win:{%s}:%s:max", t, 120), 1);
+    assert_int_equal(alert_store_expire(f->rc, t, ids, 1, f->claims, f->err, sizeof(f->err)), 1);
+    claimed_msg(f, &m);
+    assert_string_equal(m.alert_id, b);
+    assert_int_equal(m.expired, 1);
+    assert_int_equal(m.window_s, 120);
+    assert_null(strstr(f->claims[0].payload, "reference_price"));
+    assert_int_equal(int_reply(f, "EXISTS alert_windows:{%s}%s", t, ""), 0);
+    assert_int_equal(window_int(f, "EXISTS alert_idx:{%s}:w%s:down", t, 120), 0);
+    assert_int_equal(window_int(f, "EXISTS alert_win:{%s}:%s:max", t, 120), 0);
+    assert_int_equal(int_reply(f, "HLEN ticker_alerts:{%s}%s", t, ""), 0);
+    /* delete of a window alert already gone: nothing counted twice */
+    assert_int_equal(alert_store_delete(f->rc, u, a, f->err, sizeof(f->err)), ALERT_STORE_NOTFOUND);
+}
+
+/* At most ALERT_STORE_WINDOWS_MAX distinct windows per ticker: one more is
+ * refused (ALERT_STORE_WINDOWS, the windows in use listed, nothing stored
+ * or listed), another alert on a window in use is not. */
+static void test_window_cap(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], want[256] = "";
+    struct alert_record out[ALERT_STORE_WINDOWS_MAX + 2];
+    size_t o = 0;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    for (int i = 0; i < ALERT_STORE_WINDOWS_MAX; i++) {
+        assert_int_equal(make_window(f, u, t, ALERT_PERCENT_UP, 5, 60 * (i + 1), 10, NULL), 0);
+        o += (size_t)snprintf(want + o, sizeof(want) - o, "%s%d", i > 0 ? ", " : "", 60 * (i + 1));
+    }
+    assert_int_equal(make_window(f, u, t, ALERT_PERCENT_DOWN, 5, 3600, 10, NULL),
+                     ALERT_STORE_WINDOWS);
+    assert_string_equal(f->err, want);
+    assert_int_equal(int_reply(f, "HLEN alert_windows:{%s}%s", t, ""), ALERT_STORE_WINDOWS_MAX);
+    assert_int_equal(int_reply(f, "HLEN ticker_alerts:{%s}%s", t, ""), ALERT_STORE_WINDOWS_MAX);
+    assert_int_equal(
+        alert_store_list(f->rc, u, out, ALERT_STORE_WINDOWS_MAX + 2, f->err, sizeof(f->err)),
+        ALERT_STORE_WINDOWS_MAX);
+    assert_int_equal(make_window(f, u, t, ALERT_PERCENT_DOWN, 5, 120, 10, NULL), 0);
+    assert_int_equal(window_int(f, "HGET alert_windows:{%s} %s", t, 120), 2);
+}
+
+/* The window is part of what an idempotency key promises: the same key
+ * with another window is a conflict, with the same one a replay of the
+ * stored alert (armed once, counted once). */
+static void test_window_replay_and_conflict(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], id[37];
+    struct alert_record a = {.type = ALERT_PERCENT_UP,
+                             .percent = 5,
+                             .reference_price = 10,
+                             .window_s = 300,
+                             .threshold = 10.5};
+    struct alert_record other = a, again = a;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    other.window_s = 600;
+    again.reference_price = 11; /* the price moved: still the same request */
+    assert_int_equal(make_cond(f, u, t, &a, "k-window", id), 0);
+    assert_int_equal(make_cond(f, u, t, &other, "k-window", NULL), ALERT_STORE_CONFLICT);
+    assert_int_equal(make_cond(f, u, t, &again, "k-window", NULL), ALERT_STORE_REPLAY);
+    assert_string_equal(again.alert_id, id);
+    assert_int_equal(again.window_s, 300);
+    assert_int_equal(window_int(f, "HGET alert_windows:{%s} %s", t, 300), 1);
+    assert_int_equal(window_int(f, "EXISTS alert_idx:{%s}:w%s:up", t, 600), 0);
+}
+
+/* The sum of the "calls=" of INFO commandstats: every command Redis ran,
+ * those of scripts included. */
+static long long redis_calls(struct fixture *f)
+{
+    redisReply *r = redis_conn_command(f->rc, "INFO commandstats");
+    long long sum = 0;
+
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    for (const char *p = strstr(r->str, "calls="); p != NULL; p = strstr(p + 6, "calls="))
+        sum += strtoll(p + 6, NULL, 10);
+    freeReplyObject(r);
+    return sum;
+}
+
+/* The commands one claim of ticker t runs for the ticks at t0 + 1..5 of
+ * prices[] (none firing), the INFO calls around it subtracted. */
+static long long window_claim_work(struct fixture *f, const char *t, double t0)
+{
+    static const double prices[] = {101, 99, 102, 98.5, 100.5};
+    long long before, base, after;
+
+    base = redis_calls(f);
+    before = redis_calls(f);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(claim_at(f, t, prices[i], t0 + 1 + i), 0);
+    after = redis_calls(f);
+    return after - before - (before - base);
+}
+
+/* A tick's work does not grow with the number of window alerts on the
+ * ticker: the same ticks run the same number of Redis commands with 1 and
+ * with 300 alerts of one window (a scan of the alerts would not). */
+static void test_window_tick_work_does_not_grow_with_alerts(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char one[32], many[32], u[64];
+    double t0 = time_now();
+    long long w1, wn;
+
+    unique_ticker(one, sizeof(one));
+    unique_ticker(many, sizeof(many));
+    unique_user(u, sizeof(u));
+    assert_int_equal(make_window(f, u, one, ALERT_PERCENT_UP, 50, 600, 100, NULL), 0);
+    for (int i = 0; i < 300; i++)
+        assert_int_equal(make_window(f, u, many, i % 2 ? ALERT_PERCENT_UP : ALERT_PERCENT_DOWN,
+                                     40 + i % 50, 600, 100, NULL),
+                         0);
+    w1 = window_claim_work(f, one, t0);
+    wn = window_claim_work(f, many, t0);
+    assert_true(w1 > 5);
+    assert_int_equal(w1, wn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1775,6 +2052,12 @@ int main(void)
         cmocka_unit_test(test_percent_with_reference),
         cmocka_unit_test(test_crosses_replay_keeps_direction),
         cmocka_unit_test(test_crosses_expires),
+        cmocka_unit_test(test_window_up_and_down_fire_at_the_right_tick),
+        cmocka_unit_test(test_window_slides_past_an_old_low),
+        cmocka_unit_test(test_window_disarm_and_expire),
+        cmocka_unit_test(test_window_cap),
+        cmocka_unit_test(test_window_replay_and_conflict),
+        cmocka_unit_test(test_window_tick_work_does_not_grow_with_alerts),
         cmocka_unit_test(test_every_call_checked),
     };
     log_init("test_alert_store", LOG_LVL_WARN);

@@ -344,8 +344,8 @@ static void test_alert_note_and_expired(void **state)
 }
 
 /* Which condition fired: a crosses alert's direction, a percent alert's
- * percent and reference price round-trip; each is required with its type;
- * an above alert carries none of them. */
+ * percent and reference price (and window) round-trip; each is required
+ * with its type; an above alert carries none of them. */
 static void test_alert_conditions(void **state)
 {
     struct alert_msg in = sample_alert(), out;
@@ -371,6 +371,21 @@ static void test_alert_conditions(void **state)
     assert_int_equal(out.type, ALERT_PERCENT_DOWN);
     assert_true(out.percent == 2.5);
     assert_true(out.reference_price == 71000.25);
+    assert_int_equal(out.window_s, 0);
+    assert_null(strstr(json, "window_s"));
+    /* a rolling window: window_s round-trips; an expired one has no
+     * reference (it never fired against a low or high) */
+    in.window_s = 3600;
+    alert_round_trip(&in, json, &out);
+    assert_non_null(strstr(json, "\"window_s\":3600"));
+    assert_int_equal(out.window_s, 3600);
+    assert_true(out.reference_price == 71000.25);
+    in.expired = 1, in.expires_at = 1700000000, in.price = 0;
+    alert_round_trip(&in, json, &out);
+    assert_null(strstr(json, "reference_price"));
+    assert_int_equal(out.window_s, 3600);
+    assert_int_equal(out.expired, 1);
+    in.expired = 0, in.expires_at = 0, in.window_s = 0;
     const char *bad[] = {
         "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"price\":1,\"threshold\":1,"
         "\"type\":\"crosses\",\"timestamp\":1}",
@@ -380,6 +395,15 @@ static void test_alert_conditions(void **state)
         "\"type\":\"percent_up\",\"percent\":5,\"timestamp\":1}",
         "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"price\":1,\"threshold\":1,"
         "\"type\":\"percent_up\",\"percent\":-5,\"reference_price\":1,\"timestamp\":1}",
+        /* a fired window alert names its low / high; a window is 60..86400 s */
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"price\":1,\"threshold\":1,"
+        "\"type\":\"percent_up\",\"percent\":5,\"window_s\":300,\"timestamp\":1}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"price\":1,\"threshold\":1,"
+        "\"type\":\"percent_up\",\"percent\":5,\"window_s\":59,\"reference_price\":1,"
+        "\"timestamp\":1}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"price\":1,\"threshold\":1,"
+        "\"type\":\"percent_up\",\"percent\":5,\"window_s\":\"300\",\"reference_price\":1,"
+        "\"timestamp\":1}",
     };
     alerts_refused(bad, sizeof(bad) / sizeof(bad[0]));
 }

@@ -121,6 +121,14 @@ static void test_key_kinds(void **state)
     kind("ticker_alerts:{^GSPC}", REDIS_MOVE_TICKER_ALERTS);
     kind("alert_idx:{GC=F}:above", REDIS_MOVE_INDEX);
     kind("alert_idx:{AAPL}:below", REDIS_MOVE_INDEX);
+    kind("alert_idx:{AAPL}:w3600:up", REDIS_MOVE_WINDOW);
+    kind("alert_idx:{AAPL}:w60:down", REDIS_MOVE_WINDOW);
+    kind("alert_idx:{AAPL}:w:up", REDIS_MOVE_FOREIGN);
+    kind("alert_idx:{AAPL}:w60:sideways", REDIS_MOVE_FOREIGN);
+    kind("alert_windows:{AAPL}", REDIS_MOVE_WINDOW);
+    kind("alert_win:{AAPL}:300:min", REDIS_MOVE_WINDOW);
+    kind("alert_win:{AAPL}:300:max", REDIS_MOVE_WINDOW);
+    kind("alert_win:{AAPL}:300", REDIS_MOVE_FOREIGN);
     kind("alerts_outbox:{AAPL}", REDIS_MOVE_OUTBOX);
     kind("alerts_outbox", REDIS_MOVE_OUTBOX_LEGACY);
     kind("alert_store:schema", REDIS_MOVE_SCHEMA);

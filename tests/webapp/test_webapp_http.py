@@ -1018,6 +1018,7 @@ def test_tickers_and_universe(main_webapp):
 
 
 TD = f"WD{UNIQ}"    # announced by test_conditions, ticks at known prices
+TW = f"WW{UNIQ}"    # announced by test_window_conditions, ticks at known prices
 
 
 def price_of(ticker):
@@ -1045,7 +1046,9 @@ def test_conditions(main_webapp):
         (J(type="percent_down"), "Missing field 'percent'"),
         (J(percent=100, type="percent_down"), "Field 'percent' must be below 100"),
         (J(percent=1001, type="percent_up"), "Field 'percent' must be above 0 and at most 1000"),
-        (J(percent=5, type="percent_up", window_s=300), "Field 'window_s' is not supported"),
+        # window_s was "not supported" before issue 18's windows: now refused only
+        # where it does not fit (test_window_conditions sets it)
+        (J(threshold=5, type="above", window_s=300), "Field 'window_s' is only allowed"),
         (J(threshold=5, type="sideways"), "'crosses', 'percent_up' or 'percent_down'"),
     ]:
         expect_400(c, raw, want)
@@ -1108,6 +1111,80 @@ def test_conditions(main_webapp):
     assert set(got) == set(ids.values()), f"stream: {got}"
     assert got[ids["up"]]["direction"] == "up" and got[ids["pdown"]]["percent"] == 10, str(got)
     assert alerts_of(c) == [], "a fired alert is still active"
+
+
+def test_window_conditions(main_webapp):
+    """percent alerts with a rolling window (issue 18): set with window_s
+    against the latest price (answered with it and the window), listed with
+    percent and window_s, fired by the real claim against the window's low
+    (high), not before, with window_s, reference_price and the window's
+    message; at most 8 windows per ticker (409 naming window_s and listing
+    them), a delete frees its window; wrong window_s: 400 naming it"""
+    _, c = new_user()
+    produce(TOPIC_S, [testkit.asset_record(TW, source="sim")])
+    assert wait_until(lambda: any(
+        t["ticker"] == TW for t in req("GET", "/api/tickers").json()["tickers"]), 10)
+    produce(TOPIC_P, [tick(TW, 200)])
+    assert wait_until(lambda: price_of(TW) == 200, 10), f"{TW} price: {price_of(TW)}"
+    J = lambda **o: json.dumps({"ticker": TW, **o}).encode()  # noqa: E731
+    for raw, want in [
+        (J(threshold=5, type="crosses", window_s=300), "Field 'window_s' is only allowed"),
+        (J(threshold=5, type="below", window_s=300), "Field 'window_s' is only allowed"),
+        (J(percent=5, type="percent_up", window_s=59), "Field 'window_s' must be from 60 to 86400"),
+        (J(percent=5, type="percent_up", window_s=86401), "Field 'window_s' must be from 60"),
+        (J(percent=5, type="percent_up", window_s=300.5), "Field 'window_s' must be an integer"),
+        (J(percent=5, type="percent_down", window_s="300"), "Field 'window_s' must be an integer"),
+    ]:
+        expect_400(c, raw, want)
+    assert alerts_of(c) == [], "a refused request stored an alert"
+
+    ids = {}
+    for name, body in [("up", {"percent": 5, "type": "percent_up", "window_s": 300}),
+                       ("down", {"percent": 10, "type": "percent_down", "window_s": 3600})]:
+        r = req("POST", "/api/set-alert", {"ticker": TW, **body}, cookie=c)
+        assert r.status == 200, f"{name}: {r.status} {r.body!r}"
+        assert r.json()["reference_price"] == 200 and r.json()["window_s"] == body["window_s"]
+        ids[name] = r.json()["alert_id"]
+    listed = {a["alert_id"]: a for a in alerts_of(c)}
+    up, down = listed[ids["up"]], listed[ids["down"]]
+    assert (up["type"], up["percent"], up["window_s"]) == ("percent_up", 5, 300), str(up)
+    assert (down["type"], down["percent"], down["window_s"]) == ("percent_down", 10, 3600)
+    assert "reference_price" not in up, str(up)
+
+    assert claim(TW, 190) == []    # the 5 min low: 190
+    assert claim(TW, 199.4) == []  # 4.9 % above it
+    fired = claim(TW, 199.6)       # 5.05 % above it
+    assert [json.loads(p)["alert_id"] for _, p in fired] == [ids["up"]], f"claims {fired}"
+    p = json.loads(fired[0][1])
+    assert (p["type"], p["percent"], p["window_s"], p["reference_price"]) == (
+        "percent_up", 5, 300, 190), str(p)
+    assert p["message"] == f"{TW} is up 5% from its 5min low of $190.00 (Current: $199.60)"
+    assert claim(TW, 180.1) == []  # 9.95 % below the 1 h high (200, when set)
+    fired2 = claim(TW, 179.9)
+    p = json.loads(fired2[0][1])
+    assert (p["alert_id"], p["reference_price"], p["window_s"]) == (ids["down"], 200, 3600)
+    assert p["message"] == f"{TW} is down 10% from its 1h high of $200.00 (Current: $179.90)"
+    assert alerts_of(c) == [], "a fired alert is still active"
+
+    windows = []
+    for k in range(1, 9):
+        r = req("POST", "/api/set-alert",
+                {"ticker": TW, "percent": 50, "type": "percent_up", "window_s": 60 * k}, cookie=c)
+        assert r.status == 200, f"window {60 * k}: {r.status} {r.body!r}"
+        windows.append(r.json()["alert_id"])
+    r = req("POST", "/api/set-alert",
+            {"ticker": TW, "percent": 50, "type": "percent_down", "window_s": 7200}, cookie=c)
+    err = r.json().get("error", "")
+    assert r.status == 409 and "Field 'window_s'" in err, f"{r.status} {r.body!r}"
+    assert "60, 120, 180, 240, 300, 360, 420, 480" in err, err
+    assert len(alerts_of(c)) == 8, "the refused window was stored"
+    r = req("POST", "/api/set-alert",
+            {"ticker": TW, "percent": 50, "type": "percent_down", "window_s": 480}, cookie=c)
+    assert r.status == 200, f"a window in use: {r.status} {r.body!r}"
+    assert req("DELETE", f"/api/delete-alert/{windows[0]}", cookie=c).status == 200
+    r = req("POST", "/api/set-alert",
+            {"ticker": TW, "percent": 50, "type": "percent_down", "window_s": 7200}, cookie=c)
+    assert r.status == 200, f"after a delete freed a window: {r.status} {r.body!r}"
 
 
 def spawn_webapp(port, logf, extra=None):

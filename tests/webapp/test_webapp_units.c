@@ -143,8 +143,10 @@ static void test_parse_set_alert(void **state)
 
 /* The conditions of issue 18: crosses takes a threshold, percent_up /
  * percent_down a percent (0 < p <= 1000, below 100 down) and no
- * threshold; a field that does not go with the type is refused by name,
- * and window_s is not supported. */
+ * threshold; a field that does not go with the type is refused by name.
+ * window_s (a percent type's rolling window, issue 18) was refused as not
+ * supported before; now an integer of 60 to 86400 seconds with a percent
+ * type is taken, and anything else is refused naming it. */
 static void test_parse_conditions(void **state)
 {
     struct set_alert_req r;
@@ -180,10 +182,41 @@ static void test_parse_conditions(void **state)
         "Field 'percent' must be a number");
     BAD("{\"ticker\":\"AAPL\",\"percent\":100,\"type\":\"percent_down\"}",
         "Field 'percent' must be below 100 for percent_down");
-    BAD("{\"ticker\":\"AAPL\",\"percent\":5,\"type\":\"percent_up\",\"window_s\":60}",
-        "Field 'window_s' is not supported");
     BAD("{\"ticker\":\"AAPL\",\"threshold\":5,\"type\":\"above\",\"window_s\":60}",
-        "Field 'window_s'");
+        "Field 'window_s' is only allowed with type percent_up or percent_down");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":5,\"type\":\"below\",\"window_s\":3600}",
+        "Field 'window_s' is only allowed");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":5,\"type\":\"crosses\",\"window_s\":3600}",
+        "Field 'window_s' is only allowed");
+    BAD("{\"ticker\":\"AAPL\",\"percent\":5,\"type\":\"percent_up\",\"window_s\":59}",
+        "Field 'window_s' must be from 60 to 86400 seconds");
+    BAD("{\"ticker\":\"AAPL\",\"percent\":5,\"type\":\"percent_up\",\"window_s\":86401}",
+        "Field 'window_s' must be from 60 to 86400 seconds");
+    BAD("{\"ticker\":\"AAPL\",\"percent\":5,\"type\":\"percent_down\",\"window_s\":-60}",
+        "Field 'window_s' must be from 60");
+    BAD("{\"ticker\":\"AAPL\",\"percent\":5,\"type\":\"percent_up\",\"window_s\":300.5}",
+        "Field 'window_s' must be an integer (seconds)");
+    BAD("{\"ticker\":\"AAPL\",\"percent\":5,\"type\":\"percent_up\",\"window_s\":\"300\"}",
+        "Field 'window_s' must be an integer");
+    BAD("{\"ticker\":\"AAPL\",\"percent\":5,\"type\":\"percent_up\",\"window_s\":1e20}",
+        "Field 'window_s' must be an integer");
+#define WIN(s) request_parse_set_alert(s, sizeof(s) - 1, &r, err, sizeof(err))
+    assert_int_equal(WIN("{\"ticker\":\"AAPL\",\"percent\":5,\"type\":\"percent_up\","
+                         "\"window_s\":60}"),
+                     0);
+    assert_int_equal(r.window_s, 60);
+    assert_int_equal(r.type, ALERT_PERCENT_UP);
+    assert_int_equal(WIN("{\"ticker\":\"AAPL\",\"percent\":99,\"type\":\"percent_down\","
+                         "\"window_s\":86400}"),
+                     0);
+    assert_int_equal(r.window_s, 86400);
+    assert_int_equal(WIN("{\"ticker\":\"AAPL\",\"percent\":5,\"type\":\"percent_up\","
+                         "\"window_s\":null}"),
+                     0);
+    assert_int_equal(r.window_s, 0);
+    assert_int_equal(WIN("{\"ticker\":\"AAPL\",\"percent\":5,\"type\":\"percent_up\"}"), 0);
+    assert_int_equal(r.window_s, 0);
+#undef WIN
 }
 
 /* request_condition: a crosses alert's direction from the side the price
@@ -223,6 +256,15 @@ static void test_request_condition(void **state)
     memset(&rec, 0, sizeof(rec));
     assert_int_equal(request_condition(&req, 10, &rec, err, sizeof(err)), 0);
     assert_true(rec.threshold == 5);
+    assert_int_equal(rec.window_s, 0);
+    /* a window: the same level and reference (the seed of a new window) */
+    req.window_s = 3600;
+    memset(&rec, 0, sizeof(rec));
+    assert_int_equal(request_condition(&req, 10, &rec, err, sizeof(err)), 0);
+    assert_int_equal(rec.window_s, 3600);
+    assert_true(rec.reference_price == 10);
+    assert_true(rec.threshold == 5);
+    req.window_s = 0;
 
     req.type = ALERT_ABOVE, req.threshold = 7, req.percent = 0;
     memset(&rec, 0, sizeof(rec));

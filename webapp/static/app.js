@@ -73,11 +73,22 @@
     return Math.round(s / 86400) + ' days';
   }
   const isPercent = (type) => type === 'percent_up' || type === 'percent_down';
+  /* A percent alert's rolling window (window_s) in words: "5 min", "1 h", "1 day". */
+  function windowName(w) {
+    if (w % 86400 === 0) return w / 86400 + (w === 86400 ? ' day' : ' days');
+    if (w % 3600 === 0) return w / 3600 + ' h';
+    if (w % 60 === 0) return w / 60 + ' min';
+    return w + ' s';
+  }
   /* An alert as the panels show it: its condition (issue 18) in words. */
   function describe(a) {
     const level = fmtNum(a.threshold, a.ticker, true);
     if (a.type === 'crosses') {
       return a.ticker + ' crosses ' + level + (a.direction === 'down' ? ' (from above)' : ' (from below)');
+    }
+    if (isPercent(a.type) && a.window_s) {
+      return a.ticker + ' ' + (a.type === 'percent_up' ? 'up ' : 'down ') + a.percent + '% from its ' +
+        windowName(a.window_s) + (a.type === 'percent_up' ? ' low' : ' high');
     }
     if (isPercent(a.type)) {
       return a.ticker + ' ' + (a.type === 'percent_up' ? 'up ' : 'down ') + a.percent + '% from ' +
@@ -155,6 +166,7 @@
       input: tr.querySelector('.threshold'),
       type: tr.querySelector('.type'),
       byEmail: tr.querySelector('.email'),
+      window: tr.querySelector('.window'),
       button: tr.querySelector('.set-alert'),
       last: null, lastTs: null, points: [], decimals: null, previousClose: 0,
       intervalMs: 1000, source: '',
@@ -191,12 +203,14 @@
     }
     nameInput(r);
     r.type.setAttribute('aria-label', 'Condition of the alert for ' + r.ticker);
+    r.window.setAttribute('aria-label', 'Percent counted from, for ' + r.ticker);
     r.button.setAttribute('aria-label', 'Set alert for ' + r.ticker);
   }
 
   /* The row's number input is a threshold, or a percent for % up / down. */
   function nameInput(r) {
     const pct = isPercent(r.type.value);
+    r.window.hidden = !pct;
     r.input.placeholder = pct ? 'Percent' : 'Threshold';
     r.input.setAttribute('aria-label', (pct ? 'Alert percent for ' : 'Alert threshold for ') + label(r));
   }
@@ -692,6 +706,7 @@
         headers: {'Content-Type': 'application/json'},
         body: JSON.stringify(Object.assign(pct ? {ticker: r.ticker, percent: threshold, type: type}
           : {ticker: r.ticker, threshold: threshold, type: type},
+          pct && r.window.value !== '' ? {window_s: Number(r.window.value)} : {},
           r.byEmail.checked ? {channels: ['browser', 'email']} : {})),
       });
       if (!resp.ok) {
@@ -700,7 +715,9 @@
       }
       const set = await resp.json();
       const what = type === 'crosses' ? 'crosses ' + shown + (set.direction === 'down' ? ' (from above)' : ' (from below)')
-        : pct ? (type === 'percent_up' ? 'up ' : 'down ') + shown : type + ' ' + shown;
+        : pct ? (type === 'percent_up' ? 'up ' : 'down ') + shown +
+          (set.window_s ? ' from its ' + windowName(set.window_s) + (type === 'percent_up' ? ' low' : ' high') : '')
+        : type + ' ' + shown;
       showMessage('Alert set: ' + r.ticker + ' ' + what +
         (r.byEmail.checked ? (emailConfirmed ? ', also by e-mail' :
           ', by e-mail once your address is confirmed') : ''), 'ok');
