@@ -519,20 +519,25 @@ def f14_exactly_once_at_user(ctx, res):
     # Each user's alerts spread over all tickers: over every partition, so
     # several evaluators claim one user's alerts at once. Every condition
     # the ramp can fire, in turn: above, crosses (set below its threshold),
-    # percent_up (from the reference price ticked first), some naming their
-    # channel.
-    types = ("above", "crosses", "percent_up")
+    # percent_up (from the reference price ticked first), percent_up over a
+    # 60 s window (the ramp never goes under the reference, so the window's
+    # low is the reference: same level), some naming their channel.
+    kinds_of = (("above", {}), ("crosses", {}), ("percent_up", {}),
+                ("percent_up", {"window_s": 60}))
     specs = [(u, random.choice(tick_names), round(100.05 + random.randrange(990) * 0.1, 2),
-              types[i % 3], {"channels": ["browser"]} if i % 2 else {})
+              kinds_of[i % 4][0],
+              dict(kinds_of[i % 4][1], **({"channels": ["browser"]} if i % 3 == 0 else {})))
              for u in users for i in range(per)]
     for t in tick_names:
         st.feeder.tick(t, REFERENCE_PRICE)
     time.sleep(1.5)  # the webapps read the reference price
     t0 = time.monotonic()
     alerts, failures = create_alerts(ctx.direct, specs)
-    kinds = {ty: sum(1 for a in alerts if a.type == ty) for ty in types}
+    kinds = {ty: sum(1 for a in alerts if a.type == ty) for ty in ("above", "crosses",
+                                                                  "percent_up")}
     res.count(f"{len(alerts)} alerts created in {time.monotonic() - t0:.1f}s for {nu} users "
-              f"({per} each, on 50 tickers): {kinds}")
+              f"({per} each, on 50 tickers): {kinds}, "
+              f"{sum(1 for sp in specs if 'window_s' in sp[4])} of the percent_up over a window")
     if not res.check(not failures, f"{len(failures)} creates failed, e.g. {failures[:2]}"):
         return
     pool = SsePool()
