@@ -59,7 +59,11 @@ static int mailer_easy_setup(struct mailer *m, struct mail_req *r)
 
     if (curl_easy_setopt(e, CURLOPT_URL, c->url) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps") != CURLE_OK ||
-        curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_USE_SSL,
+                         c->tls == SMTP_TLS_REQUIRED ? (long)CURLUSESSL_ALL
+                                                     : (long)CURLUSESSL_TRY) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_MAIL_FROM, m->from_path) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_MAIL_RCPT, r->rcpt) != CURLE_OK ||
@@ -71,6 +75,8 @@ static int mailer_easy_setup(struct mailer *m, struct mail_req *r)
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf) != CURLE_OK ||
         curl_easy_setopt(e, CURLOPT_PRIVATE, r) != CURLE_OK)
+        return -1;
+    if (c->ca_file[0] != '\0' && curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file) != CURLE_OK)
         return -1;
     if (c->user[0] != '\0' && (curl_easy_setopt(e, CURLOPT_USERNAME, c->user) != CURLE_OK ||
                                curl_easy_setopt(e, CURLOPT_PASSWORD, c->password) != CURLE_OK))

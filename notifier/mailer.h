@@ -1,7 +1,8 @@
 /* mailer: sends complete mails over SMTP with libcurl's multi interface,
  * several at once, each bounded by a connect and a total timeout; STARTTLS
- * whenever the server offers it (smtp://), TLS from the start (smtps://).
- * Used by the confirmation mails (confirm.h); not thread-safe (the main
+ * whenever the server offers it (smtp://; or required), TLS from the start
+ * (smtps://), the server's certificate always verified (against ca_file
+ * when set). Used by the confirmation mails (confirm.h); not thread-safe (the main
  * thread's). The password is handed to libcurl and never logged. */
 #ifndef NOTIFIER_MAILER_H
 #define NOTIFIER_MAILER_H
@@ -14,11 +15,19 @@
 
 #define MAILER_MSG_MAX (16 * 1024) /* a whole mail, headers included */
 
+/* TLS of an smtp:// URL (smtps:// is TLS from the first byte either way). */
+enum smtp_tls {
+    SMTP_TLS_TRY = 0,  /* STARTTLS when the server offers it, else in clear */
+    SMTP_TLS_REQUIRED, /* no STARTTLS offered: the attempt fails, nothing is sent */
+};
+
 struct smtp_config {
     char url[1024];                /* smtp://host:port or smtps://...; "" = off */
     char from[EMAIL_ADDR_MAX + 1]; /* envelope and From: address */
     char user[256];                /* "" = no AUTH */
     char password[256];            /* never logged */
+    char ca_file[1024];            /* PEM CAs to trust; "" = the system store */
+    enum smtp_tls tls;             /* of smtp:// */
     long timeout_ms;               /* one whole attempt */
     long connect_timeout_ms;
     int concurrency; /* mails in flight at once */
@@ -26,9 +35,11 @@ struct smtp_config {
 
 struct mailer;
 
-/* A finished attempt: SINK_OK, SINK_RETRY (network, timeout, SMTP 4xx) or
- * SINK_FAIL (SMTP 5xx, a URL libcurl cannot use); err is a short reason
- * (NULL on SINK_OK), valid during the call only. */
+/* A finished attempt: SINK_OK, SINK_RETRY (network, timeout, SMTP 4xx, a
+ * TLS failure: no STARTTLS offered when required, a certificate that does
+ * not verify) or SINK_FAIL (SMTP 5xx, AUTH refused, a URL libcurl cannot
+ * use); err is a short reason (NULL on SINK_OK, never the password), valid
+ * during the call only. */
 typedef void (*mailer_done_fn)(void *ctx, void *ud, enum sink_result r, const char *err);
 
 /* A mailer for c (copied). Returns NULL with err. Needs curl_global_init. */

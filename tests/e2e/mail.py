@@ -23,6 +23,16 @@ The email channel of an alert:
   mail arrives once;
 - the SMTP server refusing the alert mail for good (554): no retry, a
   dead-letter record on alerts-dlq with "sink":"email".
+TLS and AUTH (a notifier of the test's own, the stack's stopped meanwhile):
+- a server with STARTTLS (a CA made for the run, NOTIFIER_SMTP_CA_FILE) and
+  AUTH: the alert mail arrives over TLS from the configured user;
+- a wrong password: the 535 is permanent: one attempt, a dead-letter
+  record, no mail; the failure is logged;
+- NOTIFIER_SMTP_TLS=required and a server that offers no STARTTLS: no mail
+  in clear text, retried, then dead-lettered;
+- no NOTIFIER_SMTP_CA_FILE (the system store does not know the run's CA):
+  the certificate does not verify, nothing is sent; dead-lettered;
+- neither password is in any log line.
 
 Needs TEST_SMTP_PYTHON (a python with aiosmtpd: scripts/test makes it) and
 TEST_SMTP_PORT (the test topology's smtp port); skipped without them.
@@ -59,17 +69,21 @@ JSON = {"Content-Type": "application/json"}
 
 
 class SmtpSink:
-    """The SMTP server process and the mails it wrote."""
+    """The SMTP server process and the mails it wrote; options and env as
+    smtp_sink.py takes them (--starttls, --auth and SMTP_SINK_AUTH)."""
 
-    def __init__(self, python, port):
+    def __init__(self, python, port, options=(), env=None):
         self.python, self.port = python, port
+        self.options, self.env = list(options), dict(env or {})
         self.dir = tempfile.mkdtemp(prefix="smtp-sink-")
+        self.ca = os.path.join(self.dir, "tls", "ca.pem")  # with --starttls
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen([self.python, SINK, "127.0.0.1", str(self.port), self.dir],
-                                     stdout=subprocess.DEVNULL)
-        deadline = time.time() + 15
+        self.proc = subprocess.Popen(
+            [self.python, SINK, *self.options, "127.0.0.1", str(self.port), self.dir],
+            stdout=subprocess.DEVNULL, env=dict(os.environ, **self.env))
+        deadline = time.time() + 30  # with --starttls, openssl makes the certificates first
         while time.time() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
@@ -280,10 +294,10 @@ def notifier_log():
     return open(os.path.join(e.STATE, "log", "notifier.log")).read()
 
 
-def wait_log(pattern, timeout=30):
+def wait_log(pattern, timeout=30, log=notifier_log):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if re.search(pattern, notifier_log()):
+        if re.search(pattern, log()):
             return True
         time.sleep(0.3)
     return False
@@ -383,6 +397,12 @@ def test_refused_mail_dead_lettered(smtp, ticker):
     tick(600.0)
     assert wait_log(rf"delivery failed alert_id={aid} sink=email attempts=1 permanent=1"), \
         "no permanent failure logged"
+    assert_dead_lettered(user, aid)
+    assert alert_mails(smtp, addr) == []
+
+
+def assert_dead_lettered(user, aid):
+    """One dead-letter record of aid on alerts-dlq, naming the email sink."""
     deadline = time.time() + 30
     records = []
     while time.time() < deadline and not records:
@@ -391,4 +411,178 @@ def test_refused_mail_dead_lettered(smtp, ticker):
         time.sleep(0.5)
     assert len(records) == 1, f"dead letters: {records}"
     assert records[0]["sink"] == "email" and records[0]["reason"] == "undeliverable", records[0]
-    assert alert_mails(smtp, addr) == []
+
+
+# ---------------------------------------------------------------- TLS and AUTH
+#
+# Each test runs a notifier of its own (the build's binary on the test
+# stack's Kafka, Redis and consumer group) with the SMTP settings it tests.
+# The stack's notifier is stopped meanwhile: both would claim the same
+# alerts (the claims are in Redis) and either could deliver one. It starts
+# again after the module; the alerts' offsets are committed by then.
+
+SMTP_USER = "stock-alerts-bot"
+SMTP_PASSWORD = "pw-" + secrets.token_hex(12)  # of the run: any trace of it in a log is a leak
+NOTIFIER = os.path.join(os.path.dirname(os.path.abspath(e.STACK)), "build", "notifier", "notifier")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class OwnNotifier:
+    """The notifier with the variables given (SMTP, attempts); its log in the stack's
+    log folder, next to the stack's own (where a search for secrets looks)."""
+
+    count = 0
+
+    def __init__(self, **settings):
+        OwnNotifier.count += 1
+        self.log_path = os.path.join(e.STATE, "log",
+                                     f"notifier-own-{os.getpid()}-{OwnNotifier.count}.log")
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("NOTIFIER_") and k != "REDIS_CLUSTER_NODES"}
+        env.update(KAFKA_BOOTSTRAP_SERVERS=e.KAFKA, REDIS_HOST="127.0.0.1",
+                   REDIS_PORT=os.environ["TEST_REDIS_PORT"], METRICS_PORT="0",
+                   NOTIFIER_SMTP_FROM=FROM, NOTIFIER_RETRY_BASE_MS="200",
+                   NOTIFIER_RETRY_MAX_MS="1000", NOTIFIER_MAX_ATTEMPTS="3")
+        env.update(settings)
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen([NOTIFIER], env=env, stdout=log,
+                                         stderr=subprocess.STDOUT)
+
+    def log(self):
+        return open(self.log_path).read()
+
+    def wait_log(self, pattern, timeout=45):
+        return wait_log(pattern, timeout, log=self.log)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def tls_alerts(smtp, ticker):
+    """{test: (user id, address, alert id, threshold)}: an email alert of a
+    user confirmed through the stack's notifier, for each TLS test; then the
+    stack's notifier stopped, until the module ends."""
+    alerts = {}
+    for name, threshold in (("delivered", 650.0), ("wrong_password", 750.0),
+                            ("required", 850.0), ("unknown_ca", 950.0)):
+        cookie, user, addr = confirmed_user(smtp)
+        alerts[name] = (user, addr, set_alert(cookie, threshold, ["browser", "email"]),
+                        threshold)
+    rc, out = e.stack("stop", "notifier")
+    assert rc == 0, out
+    yield alerts
+    rc, out = e.stack("start", "notifier")
+    assert rc == 0, out
+
+
+@pytest.fixture
+def tls_smtp(smtp):
+    """A server with STARTTLS (required before anything else) and AUTH of
+    SMTP_USER / SMTP_PASSWORD, on a port the system picks."""
+    s = SmtpSink(smtp.python, free_port(), ["--starttls", "--auth"],
+                 {"SMTP_SINK_AUTH": f"{SMTP_USER}:{SMTP_PASSWORD}"})
+    s.start()
+    yield s
+    s.stop()
+    shutil.rmtree(s.dir, ignore_errors=True)
+
+
+def assert_not_logged(*secrets_):
+    """None of secrets_ (whole, first or last half) in any log of the stack's folder."""
+    logdir = os.path.join(e.STATE, "log")
+    for fn in sorted(os.listdir(logdir)):
+        text = open(os.path.join(logdir, fn), "rb").read()
+        for s in secrets_:
+            for probe in (s, s[:len(s) // 2], s[len(s) // 2:]):
+                assert probe.encode() not in text, f"a password in log/{fn}"
+
+
+def test_starttls_auth_delivers(tls_alerts, tls_smtp):
+    """STARTTLS verified against NOTIFIER_SMTP_CA_FILE, then AUTH: the alert
+    mail arrives over TLS from SMTP_USER"""
+    user, addr, aid, threshold = tls_alerts["delivered"]
+    n = OwnNotifier(NOTIFIER_SMTP_URL=f"smtp://127.0.0.1:{tls_smtp.port}",
+                    NOTIFIER_SMTP_CA_FILE=tls_smtp.ca, NOTIFIER_SMTP_USER=SMTP_USER,
+                    NOTIFIER_SMTP_PASSWORD=SMTP_PASSWORD)
+    try:
+        tick(threshold + 50)
+        mails = tls_smtp.wait_mails(addr, 1, timeout=60)
+        assert len(mails) == 1, f"{len(mails)} mails; notifier log:\n{n.log()[-3000:]}"
+        env, msg = mails[0]
+        assert msg["X-Stock-Alerts-Alert-Id"] == aid
+        assert env["tls"] is True, "the mail was not sent over TLS"
+        assert env["auth_user"] == SMTP_USER, env
+        assert n.wait_log(rf"alert delivered alert_id={aid}\b")
+        assert re.search(r"email on smtp=\S+ tls=try ca=\S+ca\.pem ", n.log()), "no 'email on'"
+        assert "smtp auth may go in clear" in n.log(), "no warning for AUTH with tls=try"
+    finally:
+        n.stop()
+    assert_not_logged(SMTP_PASSWORD)
+
+
+def test_wrong_password_dead_lettered(tls_alerts, tls_smtp):
+    """a wrong password: 535 is permanent: one attempt, logged without the
+    password, a dead-letter record, no mail"""
+    user, addr, aid, threshold = tls_alerts["wrong_password"]
+    wrong = "wrong-" + secrets.token_hex(12)
+    n = OwnNotifier(NOTIFIER_SMTP_URL=f"smtp://127.0.0.1:{tls_smtp.port}",
+                    NOTIFIER_SMTP_CA_FILE=tls_smtp.ca, NOTIFIER_SMTP_USER=SMTP_USER,
+                    NOTIFIER_SMTP_PASSWORD=wrong)
+    try:
+        tick(threshold + 50)
+        assert n.wait_log(rf"delivery failed alert_id={aid} sink=email attempts=1 permanent=1 "
+                          r'error="[^"]*\(smtp 535\)"', timeout=60), \
+            f"no permanent failure logged:\n{n.log()[-3000:]}"
+        assert_dead_lettered(user, aid)
+        assert tls_smtp.mails(addr) == []
+    finally:
+        n.stop()
+    assert_not_logged(wrong, SMTP_PASSWORD)
+
+
+def test_tls_required_sends_nothing_in_clear(smtp, tls_alerts):
+    """NOTIFIER_SMTP_TLS=required and a server that offers no STARTTLS: no
+    mail (nor AUTH) in clear text; retried, then dead-lettered"""
+    user, addr, aid, threshold = tls_alerts["required"]
+    n = OwnNotifier(NOTIFIER_SMTP_URL=f"smtp://127.0.0.1:{smtp.port}",
+                    NOTIFIER_SMTP_TLS="required", NOTIFIER_SMTP_USER=SMTP_USER,
+                    NOTIFIER_SMTP_PASSWORD=SMTP_PASSWORD, NOTIFIER_MAX_ATTEMPTS="2")
+    try:
+        tick(threshold + 50)
+        assert n.wait_log(rf"delivery retry scheduled alert_id={aid} sink=email attempt=1 ",
+                          timeout=60), f"no retry logged:\n{n.log()[-3000:]}"
+        assert n.wait_log(rf"delivery failed alert_id={aid} sink=email attempts=2 permanent=0"), \
+            f"no failure logged:\n{n.log()[-3000:]}"
+        assert_dead_lettered(user, aid)
+        assert alert_mails(smtp, addr) == [], "an alert mail in clear text"
+        assert "tls=required" in n.log() and "smtp auth may go in clear" not in n.log()
+    finally:
+        n.stop()
+    assert_not_logged(SMTP_PASSWORD)
+
+
+def test_unknown_ca_sends_nothing(tls_alerts, tls_smtp):
+    """the server's certificate from a CA the notifier was not given (the
+    system store only): the handshake fails, nothing is sent (nor AUTH);
+    retried, then dead-lettered"""
+    user, addr, aid, threshold = tls_alerts["unknown_ca"]
+    n = OwnNotifier(NOTIFIER_SMTP_URL=f"smtp://127.0.0.1:{tls_smtp.port}",
+                    NOTIFIER_SMTP_USER=SMTP_USER, NOTIFIER_SMTP_PASSWORD=SMTP_PASSWORD,
+                    NOTIFIER_MAX_ATTEMPTS="2")
+    try:
+        tick(threshold + 50)
+        assert n.wait_log(rf"delivery failed alert_id={aid} sink=email attempts=2 permanent=0 "
+                          r'error="[^"]*certificate', timeout=60), \
+            f"no certificate failure logged:\n{n.log()[-3000:]}"
+        assert_dead_lettered(user, aid)
+        assert tls_smtp.mails(addr) == []
+    finally:
+        n.stop()
+    assert_not_logged(SMTP_PASSWORD)
