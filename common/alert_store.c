@@ -236,7 +236,8 @@ int alert_store_unpend(struct redis_conn *rc, const char *user, const char *id,
                                     errlen);
 }
 
-void alert_store_ticker_keys(const char *ticker, char k[ALERT_STORE_TICKER_KEYS][ALERT_STORE_KEY_MAX],
+void alert_store_ticker_keys(const char *ticker,
+                             char k[ALERT_STORE_TICKER_KEYS][ALERT_STORE_KEY_MAX],
                              const char *keys[ALERT_STORE_TICKER_KEYS])
 {
     snprintf(k[0], ALERT_STORE_KEY_MAX, "ticker_alerts:{%s}", ticker);
@@ -286,8 +287,8 @@ static int create_valid(const struct alert_store_create *c)
     return msg_id_valid(rec->alert_id) && msg_id_valid(rec->user_id) &&
            msg_ticker_valid(rec->ticker) && isfinite(rec->threshold) && rec->threshold > 0 &&
            isfinite(rec->created_at) && rec->expires_at >= 0 && alert_store_cond_valid(rec) &&
-           (rec->cooldown_s == 0 || (rec->cooldown_s >= MSG_COOLDOWN_MIN &&
-                                     rec->cooldown_s <= MSG_COOLDOWN_MAX)) &&
+           (rec->cooldown_s == 0 ||
+            (rec->cooldown_s >= MSG_COOLDOWN_MIN && rec->cooldown_s <= MSG_COOLDOWN_MAX)) &&
            msg_note_check(rec->note, strlen(rec->note)) == MSG_NOTE_OK && c->max_per_user >= 0 &&
            (c->idem_key == NULL || (alert_store_idem_key_valid(c->idem_key) && c->idem_ttl_s >= 1));
 }
@@ -581,8 +582,7 @@ static int alert_store_parse_repeat(const char *s, size_t n, struct alert_record
     memcpy(tok, s, n);
     tok[n] = '\0';
     rec->cooldown_s = strtol(tok + 2, &end, 10);
-    if (*end != ':' || rec->cooldown_s < MSG_COOLDOWN_MIN ||
-        rec->cooldown_s > MSG_COOLDOWN_MAX)
+    if (*end != ':' || rec->cooldown_s < MSG_COOLDOWN_MIN || rec->cooldown_s > MSG_COOLDOWN_MAX)
         return -1;
     rec->fires = strtol(end + 1, &end, 10);
     return *end == '\0' && rec->fires >= 0 ? 0 : -1;

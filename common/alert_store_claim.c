@@ -115,7 +115,7 @@ static void alert_store_claim_call(struct claim_group *g, int budget, struct ale
     g->args[4] = ALERT_MSG_EXPIRED_FORMAT;
     g->args[5] = ALERT_MSG_PERCENT_FORMAT;
     *c = (struct alert_store_call){&alert_store_claim_lua, ALERT_STORE_TICKER_KEYS, g->kp, 6,
-                                    g->args};
+                                   g->args};
 }
 
 /* Reads one claim reply into out[*n..max); returns the ticks it finished,

@@ -63,7 +63,8 @@ int alert_store_disarm(struct redis_conn *rc, const char *ticker, const char *id
  * rearm_above and rearm_below, alert_cool (alert_store.h); keys[i] points
  * at k[i]. */
 #define ALERT_STORE_TICKER_KEYS 7
-void alert_store_ticker_keys(const char *ticker, char k[ALERT_STORE_TICKER_KEYS][ALERT_STORE_KEY_MAX],
+void alert_store_ticker_keys(const char *ticker,
+                             char k[ALERT_STORE_TICKER_KEYS][ALERT_STORE_KEY_MAX],
                              const char *keys[ALERT_STORE_TICKER_KEYS]);
 
 /* Parses a user_alerts:{user} value ("ticker threshold type created_at

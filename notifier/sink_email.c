@@ -69,8 +69,7 @@ static int email_compose(const struct email_state *st, const struct sink_request
     snprintf(subject, sizeof(subject), "Stock alert: %s", a->message);
     /* alert ids are [A-Za-z0-9_-] (msg_id_valid): safe in a header */
     snprintf(extra, sizeof(extra), "X-Stock-Alerts-Alert-Id: %s\r\n%s%.0ld%s%s", a->alert_id,
-             a->firing > 0 ? "X-Stock-Alerts-Firing: " : "", a->firing,
-             a->firing > 0 ? "\r\n" : "",
+             a->firing > 0 ? "X-Stock-Alerts-Firing: " : "", a->firing, a->firing > 0 ? "\r\n" : "",
              rq->possible_duplicate ? "X-Stock-Alerts-Possible-Duplicate: 1\r\n" : "");
     buf_init(&body, MAILER_MSG_MAX);
     rc = email_body(a, &body);
@@ -92,8 +91,8 @@ static enum sink_result email_deliver(struct sink *s, const struct sink_request 
     if ((rq->alert->channels & ALERT_CH_EMAIL) == 0)
         return SINK_OK; /* not this user's choice for this alert: nothing to do */
     alert_msg_delivery_key(rq->alert, key);
-    if (email_store_recipient(st->rc, rq->alert->user_id, key, st->per_hour, 3600,
-                              &who, addr, err, errlen) != 0)
+    if (email_store_recipient(st->rc, rq->alert->user_id, key, st->per_hour, 3600, &who, addr, err,
+                              errlen) != 0)
         return SINK_RETRY;
     if (who != EMAIL_RCPT_OK) {
         email_skip(st, rq,

@@ -242,16 +242,18 @@ end
 
 -- Moves the alerts whose cooldown is over from alert_cool into their index.
 local function cooled()
-  local ids = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now)
-  if #ids == 0 then return end
-  redis.call('ZREM', KEYS[7], unpack(ids))
-  for _, id in ipairs(ids) do
-    local user, _, tnum, _, _, cond = parse(redis.call('HGET', KEYS[1], id))
-    if user then
-      local k = side_of(cond)
-      redis.call('ZADD', KEYS[k], tnum, id)
+  local ids
+  repeat
+    ids = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0, REARM_BATCH)
+    if #ids > 0 then redis.call('ZREM', KEYS[7], unpack(ids)) end
+    for _, id in ipairs(ids) do
+      local user, _, tnum, _, _, cond = parse(redis.call('HGET', KEYS[1], id))
+      if user then
+        local k = side_of(cond)
+        redis.call('ZADD', KEYS[k], tnum, id)
+      end
     end
-  end
+  until #ids < REARM_BATCH
 end
 
 -- The sweep's expiry: each id still armed here (in its index, or a repeating

@@ -1788,9 +1788,9 @@ static const char *where_is(struct fixture *f, const char *ticker, const char *i
     const char *found = "";
 
     for (int i = 0; i < 5; i++) {
-        redisReply *r = i < 4 ? redis_conn_command(f->rc, "ZSCORE alert_idx:{%s}:%s %s", ticker,
-                                                   sets[i], id)
-                              : redis_conn_command(f->rc, "ZSCORE alert_cool:{%s} %s", ticker, id);
+        redisReply *r =
+            i < 4 ? redis_conn_command(f->rc, "ZSCORE alert_idx:{%s}:%s %s", ticker, sets[i], id)
+                  : redis_conn_command(f->rc, "ZSCORE alert_cool:{%s} %s", ticker, id);
         assert_non_null(r);
         if (r->type != REDIS_REPLY_NIL) {
             assert_string_equal(found, "");
@@ -1806,9 +1806,9 @@ static long claim_firing(struct fixture *f, int i)
 {
     struct alert_msg m;
 
-    assert_int_equal(
-        alert_msg_decode(f->claims[i].payload, f->claims[i].payload_len, &m, f->err, sizeof(f->err)),
-        0);
+    assert_int_equal(alert_msg_decode(f->claims[i].payload, f->claims[i].payload_len, &m, f->err,
+                                      sizeof(f->err)),
+                     0);
     return m.firing;
 }
 
@@ -1830,8 +1830,9 @@ static void test_repeat_fires_rearms_and_cools(void **state)
     assert_string_equal(where_is(f, t, id), "above");
     assert_int_equal(claim(f, t, 11), 1);
     assert_int_equal(claim_firing(f, 0), 1);
-    assert_non_null(strstr(f->claims[0].payload,
-                           "\"type\":\"above\",\"repeat\":\"every\",\"cooldown_s\":60,\"firing\":1,"));
+    assert_non_null(
+        strstr(f->claims[0].payload,
+               "\"type\":\"above\",\"repeat\":\"every\",\"cooldown_s\":60,\"firing\":1,"));
     assert_string_equal(where_is(f, t, id), "rearm_below");
     assert_int_equal(int_reply(f, "HEXISTS ticker_alerts:{%s} %s", t, id), 1);
     assert_int_equal(claim(f, t, 12), 0); /* still above: no flapping */

@@ -716,11 +716,11 @@ int main(void)
         cmocka_unit_test(test_cookie_roundtrip),   cmocka_unit_test(test_cookie_rejects_tampering),
         cmocka_unit_test(test_cookie_forged_user), cmocka_unit_test(test_parse_set_alert),
         cmocka_unit_test(test_parse_note),         cmocka_unit_test(test_parse_conditions),
-        cmocka_unit_test(test_parse_repeat),
-        cmocka_unit_test(test_request_condition),  cmocka_unit_test(test_parse_expires_at),
-        cmocka_unit_test(test_threshold_bounds),   cmocka_unit_test(test_parse_origin),
-        cmocka_unit_test(test_cross_site),         cmocka_unit_test(test_json_type),
-        cmocka_unit_test(test_head_classify),      cmocka_unit_test(test_stream_frame),
+        cmocka_unit_test(test_parse_repeat),       cmocka_unit_test(test_request_condition),
+        cmocka_unit_test(test_parse_expires_at),   cmocka_unit_test(test_threshold_bounds),
+        cmocka_unit_test(test_parse_origin),       cmocka_unit_test(test_cross_site),
+        cmocka_unit_test(test_json_type),          cmocka_unit_test(test_head_classify),
+        cmocka_unit_test(test_stream_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
