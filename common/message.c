@@ -511,10 +511,10 @@ static int msg_alert_repeat(json_t *root, struct alert_msg *m, char *err, size_t
         snprintf(err, errlen, "field 'repeat' must be once or every");
         return -1;
     }
-    return msg_get_long(root, "cooldown_s", 1, MSG_COOLDOWN_MAX, &m->cooldown_s, err, errlen) ||
-                   msg_get_long(root, "firing", 1, LONG_MAX, &m->firing, err, errlen)
-               ? -1
-               : 0;
+    if (msg_get_long(root, "cooldown_s", 1, MSG_COOLDOWN_MAX, &m->cooldown_s, err, errlen) != 0 ||
+        msg_get_long(root, "firing", 1, LONG_MAX, &m->firing, err, errlen) != 0)
+        return -1;
+    return 0;
 }
 
 void alert_msg_delivery_key(const struct alert_msg *m, char out[MSG_DELIVERY_KEY_MAX])
