@@ -266,20 +266,33 @@ int alert_store_unpend(struct redis_conn *rc, const char *user, const char *id,
                                     errlen);
 }
 
+void alert_store_ticker_keys(const char *ticker,
+                             char k[ALERT_STORE_TICKER_KEYS][ALERT_STORE_KEY_MAX],
+                             const char *keys[ALERT_STORE_TICKER_KEYS])
+{
+    snprintf(k[0], ALERT_STORE_KEY_MAX, "ticker_alerts:{%s}", ticker);
+    snprintf(k[1], ALERT_STORE_KEY_MAX, "alert_idx:{%s}:above", ticker);
+    snprintf(k[2], ALERT_STORE_KEY_MAX, "alert_idx:{%s}:below", ticker);
+    snprintf(k[3], ALERT_STORE_KEY_MAX, "alerts_outbox:{%s}", ticker);
+    snprintf(k[4], ALERT_STORE_KEY_MAX, "alert_idx:{%s}:rearm_above", ticker);
+    snprintf(k[5], ALERT_STORE_KEY_MAX, "alert_idx:{%s}:rearm_below", ticker);
+    snprintf(k[6], ALERT_STORE_KEY_MAX, "alert_cool:{%s}", ticker);
+    for (int i = 0; i < ALERT_STORE_TICKER_KEYS; i++)
+        keys[i] = k[i];
+}
+
 /* Step 2 of a delete (and the orphan sweep): the ticker's side. 1 it was
  * armed, 0 not, -1 with err. */
 int alert_store_disarm(struct redis_conn *rc, const char *ticker, const char *id, char *err,
                        size_t errlen)
 {
-    char k_ticker[ALERT_STORE_KEY_MAX], k_above[ALERT_STORE_KEY_MAX], k_below[ALERT_STORE_KEY_MAX];
-    const char *keys[3] = {k_ticker, k_above, k_below};
+    char k[ALERT_STORE_TICKER_KEYS][ALERT_STORE_KEY_MAX];
+    const char *keys[ALERT_STORE_TICKER_KEYS];
     const char *args[1] = {id};
 
-    snprintf(k_ticker, sizeof(k_ticker), "ticker_alerts:{%s}", ticker);
-    snprintf(k_above, sizeof(k_above), "alert_idx:{%s}:above", ticker);
-    snprintf(k_below, sizeof(k_below), "alert_idx:{%s}:below", ticker);
-    return (int)alert_store_run_int(rc, &alert_store_disarm_lua, 3, keys, 1, args, "disarm", err,
-                                    errlen);
+    alert_store_ticker_keys(ticker, k, keys);
+    return (int)alert_store_run_int(rc, &alert_store_disarm_lua, ALERT_STORE_TICKER_KEYS, keys, 1,
+                                    args, "disarm", err, errlen);
 }
 
 /* One create of a batch as it goes through the three steps: its keys and
@@ -291,10 +304,10 @@ struct create_work {
     char thr[ALERT_STORE_NUM_MAX], created[ALERT_STORE_NUM_MAX], maxs[16], ttl[16];
     char seed[ALERT_STORE_NUM_MAX];
     char expires[24], note[ALERT_STORE_NOTE_JSON_MAX], cond[ALERT_STORE_COND_MAX];
-    char channels[ALERT_CH_TOKEN_MAX];
+    char channels[ALERT_CH_TOKEN_MAX], repeat[ALERT_STORE_REPEAT_MAX];
     char fingerprint[MSG_TICKER_MAX + ALERT_STORE_NUM_MAX + 32 + ALERT_CH_TOKEN_MAX +
-                     ALERT_STORE_NOTE_JSON_MAX];
-    const char *keys[3], *args[12];
+                     ALERT_STORE_REPEAT_MAX + ALERT_STORE_NOTE_JSON_MAX];
+    const char *keys[3], *args[13];
     int arm; /* steps 2 and 3 are to run (a new entry, or a replay left pending) */
 };
 
@@ -305,28 +318,37 @@ static int create_valid(const struct alert_store_create *c)
     return msg_id_valid(rec->alert_id) && msg_id_valid(rec->user_id) &&
            msg_ticker_valid(rec->ticker) && isfinite(rec->threshold) && rec->threshold > 0 &&
            isfinite(rec->created_at) && rec->expires_at >= 0 && alert_store_cond_valid(rec) &&
+           (rec->cooldown_s == 0 ||
+            (rec->cooldown_s >= MSG_COOLDOWN_MIN && rec->cooldown_s <= MSG_COOLDOWN_MAX)) &&
            msg_note_check(rec->note, strlen(rec->note)) == MSG_NOTE_OK && c->max_per_user >= 0 &&
            (c->idem_key == NULL || (alert_store_idem_key_valid(c->idem_key) && c->idem_ttl_s >= 1));
 }
 
 /* The optional arguments of create.lua and arm.lua from rec (expires_at,
- * the channels' token when they are not the default, and the note as its
- * JSON string) into args: how many (0 for an alert with none, stored as
- * before). w->channels and w->note are left "" when absent. */
+ * the channels' token when they are not the default, a repeating alert's
+ * token "r:<cooldown_s>:0" and the note as its JSON string) into args: how
+ * many (0 for an alert with none, stored as before). w->channels,
+ * w->repeat and w->note are left "" when absent. */
 static int create_extra_args(const struct alert_record *rec, struct create_work *w,
                              const char **args)
 {
     int n = 0;
 
     alert_channels_token(rec->channels, w->channels);
+    w->repeat[0] = '\0';
+    if (rec->cooldown_s > 0)
+        snprintf(w->repeat, sizeof(w->repeat), "r:%ld:0", rec->cooldown_s);
     if (rec->note[0] == '\0' || alert_store_note_json(rec->note, w->note) != 0)
         w->note[0] = '\0';
-    if (rec->expires_at <= 0 && w->note[0] == '\0' && w->channels[0] == '\0')
+    if (rec->expires_at <= 0 && w->note[0] == '\0' && w->channels[0] == '\0' &&
+        w->repeat[0] == '\0')
         return 0;
     snprintf(w->expires, sizeof(w->expires), "%lld", rec->expires_at > 0 ? rec->expires_at : 0);
     args[n++] = w->expires;
     if (w->channels[0] != '\0')
         args[n++] = w->channels;
+    if (w->repeat[0] != '\0')
+        args[n++] = w->repeat;
     if (w->note[0] != '\0')
         args[n++] = w->note;
     return n;
@@ -340,6 +362,7 @@ static struct alert_store_call create_step1(struct alert_store_create *c, struct
     int idem = c->idem_key != NULL;
     int extra = create_extra_args(rec, w, w->args + 8);
     char num[ALERT_STORE_NUM_MAX], pct[ALERT_STORE_NUM_MAX + 16];
+    char rpt[ALERT_STORE_REPEAT_MAX] = "";
 
     snprintf(w->k_user, sizeof(w->k_user), "user_alerts:{%s}", rec->user_id);
     snprintf(w->k_unpended, sizeof(w->k_unpended), "alert_unpended:{%s}", rec->user_id);
@@ -364,8 +387,10 @@ static struct alert_store_call create_step1(struct alert_store_create *c, struct
     } else {
         snprintf(pct, sizeof(pct), "%s", w->thr);
     }
-    snprintf(w->fingerprint, sizeof(w->fingerprint), "%s %s %s%s%s%s%s", rec->ticker, pct, type,
-             w->channels[0] != '\0' ? " " : "", w->channels, w->note[0] != '\0' ? " " : "",
+    if (rec->cooldown_s > 0) /* the request's cooldown, not the fire count */
+        snprintf(rpt, sizeof(rpt), " r:%ld", rec->cooldown_s);
+    snprintf(w->fingerprint, sizeof(w->fingerprint), "%s %s %s%s%s%s%s%s", rec->ticker, pct, type,
+             w->channels[0] != '\0' ? " " : "", w->channels, rpt, w->note[0] != '\0' ? " " : "",
              w->note);
     if (idem)
         snprintf(w->k_idem, sizeof(w->k_idem), "alert_idem:{%s}:%s", rec->user_id, c->idem_key);
@@ -402,6 +427,8 @@ static void create_step1_reply(struct redis_conn *rc, const redisReply *r,
              * seeds the window if a re-run arm opens it. */
             if (stored.window_s == 0)
                 c->rec.reference_price = stored.reference_price;
+            c->rec.cooldown_s = stored.cooldown_s;
+            c->rec.fires = stored.fires;
         }
         /* The first request stopped after step 1: finish it for the stored id
          * (the fingerprint matched, so ticker, threshold and type are these). */
@@ -618,9 +645,37 @@ out:
     return rv;
 }
 
+/* A repeating alert's token "r:<cooldown_s>:<fires>" (n bytes at s) into
+ * rec; -1 when malformed. */
+static int alert_store_parse_repeat(const char *s, size_t n, struct alert_record *rec)
+{
+    char tok[ALERT_STORE_REPEAT_MAX], *end = NULL;
+
+    if (n < 5 || n >= sizeof(tok))
+        return -1;
+    memcpy(tok, s, n);
+    tok[n] = '\0';
+    rec->cooldown_s = strtol(tok + 2, &end, 10);
+    if (*end != ':' || rec->cooldown_s < MSG_COOLDOWN_MIN || rec->cooldown_s > MSG_COOLDOWN_MAX)
+        return -1;
+    rec->fires = strtol(end + 1, &end, 10);
+    return *end == '\0' && rec->fires >= 0 ? 0 : -1;
+}
+
+/* The length of the token at s (up to a space or len). */
+static size_t alert_store_token_len(const char *s, size_t len)
+{
+    size_t n = 0;
+
+    while (n < len && s[n] != ' ')
+        n++;
+    return n;
+}
+
 /* The part of an entry between created_at and the state: "" (an entry of
  * before), "expires_at", then optionally the channels' token "c:<names>",
- * then optionally the note, len bytes at s. */
+ * then optionally the repeat token "r:<cooldown_s>:<fires>", then
+ * optionally the note, len bytes at s. */
 static int alert_store_parse_extra(const char *s, size_t len, struct alert_record *rec)
 {
     char num[24], *end = NULL;
@@ -643,9 +698,17 @@ static int alert_store_parse_extra(const char *s, size_t len, struct alert_recor
     s += n + 1;
     len -= n + 1;
     if (len >= 2 && s[0] == 'c' && s[1] == ':') {
-        for (n = 2; n < len && s[n] != ' ';)
-            n++;
+        n = alert_store_token_len(s, len);
         if (alert_channels_from_token(s + 2, n - 2, &rec->channels) != 0)
+            return -1;
+        if (n == len)
+            return 0;
+        s += n + 1;
+        len -= n + 1;
+    }
+    if (len >= 2 && s[0] == 'r' && s[1] == ':') {
+        n = alert_store_token_len(s, len);
+        if (alert_store_parse_repeat(s, n, rec) != 0)
             return -1;
         if (n == len)
             return 0;

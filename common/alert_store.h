@@ -11,7 +11,8 @@
  *
  * Keys (schema 3; braces are real hash tags: {U} a user id, {T} a ticker):
  *   user_alerts:{U}           hash alert id -> "ticker threshold cond created_at
- *                             [expires_at [c:<channels>] [note]] state", state p
+ *                             [expires_at [c:<channels>] [r:<cooldown_s>:<fires>]
+ *                             [note]] state", state p
  *                             (pending: not armed yet) or a (armed) always last; the
  *                             note is its JSON string; the channels' token only when
  *                             they are not the default; an entry of before has none
@@ -21,13 +22,19 @@
  *                             nginx's X-Request-Id, 1 h for a client's Idempotency-Key)
  *   alert_events:{U}          the user's fired alerts (alert_history.h)
  *   ticker_alerts:{T}         hash alert id -> "user_id threshold cond [expires_at
- *                             [c:<channels>] [note]]"
+ *                             [c:<channels>] [r:<cooldown_s>:<fires>:<cool_until>]
+ *                             [note]]"
  *   alert_idx:{T}:above       sorted set id -> threshold   (price >  threshold fires)
  *   alert_idx:{T}:below       sorted set id -> threshold   (price <  threshold fires)
  *   alert_windows:{T}, alert_idx:{T}:w<w>:up|down, alert_win:{T}:<w>:min|max
  *                             the rolling windows of percent alerts with a window
  *                             (common/lua/window.lua: built inside the scripts from
  *                             the ticker's hash tag, same slot)
+ *   alert_idx:{T}:rearm_below sorted set id -> level of a repeating above-side alert
+ *                             that fired (re-armed when price < level); rearm_above
+ *                             the same for the below side
+ *   alert_cool:{T}            sorted set id -> cooldown end (Unix s) of a repeating
+ *                             alert that crossed back within its cooldown
  *   alerts_outbox:{T}         stream of claimed alerts not yet acknowledged by Kafka:
  *                             "payload" (the alert JSON without positions), "user_id"
  *                             (the Kafka key), "alert_id"
@@ -98,6 +105,13 @@ struct alert_record {
      * set, which starts the window's history if it is new; it is not
      * stored (0 in a listed record). */
     int window_s;
+    /* A repeating alert ("repeat":"every"): 0 for a one-shot alert (every
+     * alert of before); else it stays armed, fires at most once per
+     * cooldown_s seconds (MSG_COOLDOWN_MIN..MAX) and is re-armed only
+     * once the price went back across its level. fires: how many of its
+     * firings its user's history took (listed; the next firing is fires + 1). */
+    long cooldown_s;
+    long fires;
 };
 
 /* The index an alert is armed in, ALERT_ABOVE (fires when the price is

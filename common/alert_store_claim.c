@@ -27,8 +27,8 @@ struct claim_group {
     const char *ticker;
     int first, last, count;
     struct buf ticks; /* "price timestamp " per tick */
-    char keys[4][ALERT_STORE_KEY_MAX];
-    const char *kp[4];
+    char keys[ALERT_STORE_TICKER_KEYS][ALERT_STORE_KEY_MAX];
+    const char *kp[ALERT_STORE_TICKER_KEYS];
     const char *args[8];
     char maxs[16];
 };
@@ -108,19 +108,15 @@ static int alert_store_group_ticks(const struct alert_tick *ticks, int n, struct
 /* The claim call of group g with its share of the budget. */
 static void alert_store_claim_call(struct claim_group *g, int budget, struct alert_store_call *c)
 {
-    snprintf(g->keys[0], sizeof(g->keys[0]), "ticker_alerts:{%s}", g->ticker);
-    snprintf(g->keys[1], sizeof(g->keys[1]), "alert_idx:{%s}:above", g->ticker);
-    snprintf(g->keys[2], sizeof(g->keys[2]), "alert_idx:{%s}:below", g->ticker);
-    snprintf(g->keys[3], sizeof(g->keys[3]), "alerts_outbox:{%s}", g->ticker);
+    alert_store_ticker_keys(g->ticker, g->keys, g->kp);
     snprintf(g->maxs, sizeof(g->maxs), "%d", budget);
-    for (int i = 0; i < 4; i++)
-        g->kp[i] = g->keys[i];
     g->args[0] = g->maxs, g->args[1] = ALERT_MSG_TEXT_FORMAT, g->args[2] = g->ticker;
     g->args[3] = g->ticks.data != NULL ? g->ticks.data : "";
     g->args[4] = ALERT_MSG_EXPIRED_FORMAT;
     g->args[5] = ALERT_MSG_PERCENT_FORMAT;
     g->args[6] = ALERT_MSG_PERCENT_WINDOW_FORMAT;
-    *c = (struct alert_store_call){&alert_store_claim_lua, 4, g->kp, 7, g->args};
+    *c = (struct alert_store_call){&alert_store_claim_lua, ALERT_STORE_TICKER_KEYS, g->kp, 7,
+                                   g->args};
 }
 
 /* Reads one claim reply into out[*n..max); returns the ticks it finished,

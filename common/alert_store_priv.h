@@ -11,6 +11,7 @@
 
 #define ALERT_STORE_NUM_MAX 32
 #define ALERT_STORE_KEY_MAX 128
+#define ALERT_STORE_REPEAT_MAX 48 /* "r:<cooldown_s>:<fires>", with its NUL */
 #define ALERT_STORE_STATE_PENDING 'p'
 /* How long alert_unpended:{user} remembers a removed pending id: longer than
  * any idempotency key lives (1 h for a client's key). */
@@ -56,6 +57,15 @@ int alert_store_unpend(struct redis_conn *rc, const char *user, const char *id,
                        const char *created_before, char *err, size_t errlen);
 int alert_store_disarm(struct redis_conn *rc, const char *ticker, const char *id, char *err,
                        size_t errlen);
+
+/* The keys of a ticker's slot, in the order claim.lua and disarm.lua take
+ * them: ticker_alerts, alert_idx above and below, alerts_outbox, alert_idx
+ * rearm_above and rearm_below, alert_cool (alert_store.h); keys[i] points
+ * at k[i]. */
+#define ALERT_STORE_TICKER_KEYS 7
+void alert_store_ticker_keys(const char *ticker,
+                             char k[ALERT_STORE_TICKER_KEYS][ALERT_STORE_KEY_MAX],
+                             const char *keys[ALERT_STORE_TICKER_KEYS]);
 
 /* Parses a user_alerts:{user} value ("ticker threshold type created_at
  * [expires_at [note]] state") of alert id into rec (user_id left empty)

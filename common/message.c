@@ -4,6 +4,7 @@
 #include "channels.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -236,6 +237,11 @@ int alert_msg_encode(const struct alert_msg *m, char *out, size_t outlen)
             json_object_set_new(obj, "window_s", json_integer(m->window_s));
         if (m->window_s == 0 || !m->expired)
             json_object_set_new(obj, "reference_price", json_real(m->reference_price));
+    }
+    if (obj != NULL && m->firing > 0) {
+        json_object_set_new(obj, "repeat", json_string("every"));
+        json_object_set_new(obj, "cooldown_s", json_integer((json_int_t)m->cooldown_s));
+        json_object_set_new(obj, "firing", json_integer((json_int_t)m->firing));
     }
     if (obj != NULL && m->note[0] != '\0')
         json_object_set_new(obj, "note", json_string(m->note));
@@ -511,6 +517,57 @@ static int msg_alert_window(json_t *root, struct alert_msg *m, char *err, size_t
     return 0;
 }
 
+/* A repeating alert's firing: "repeat" ("once", the default, or "every"
+ * with "cooldown_s" and "firing"). */
+static int msg_alert_repeat(json_t *root, struct alert_msg *m, char *err, size_t errlen)
+{
+    char repeat[8];
+
+    if (msg_get_str(root, "repeat", 0, "once", repeat, sizeof(repeat), err, errlen) != 0)
+        return -1;
+    if (strcmp(repeat, "once") == 0)
+        return 0;
+    if (strcmp(repeat, "every") != 0) {
+        snprintf(err, errlen, "field 'repeat' must be once or every");
+        return -1;
+    }
+    if (msg_get_long(root, "cooldown_s", 1, MSG_COOLDOWN_MAX, &m->cooldown_s, err, errlen) != 0 ||
+        msg_get_long(root, "firing", 1, LONG_MAX, &m->firing, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+void alert_msg_delivery_key(const struct alert_msg *m, char out[MSG_DELIVERY_KEY_MAX])
+{
+    if (m->firing > 0)
+        snprintf(out, MSG_DELIVERY_KEY_MAX, "%s.%ld", m->alert_id, m->firing);
+    else
+        snprintf(out, MSG_DELIVERY_KEY_MAX, "%s", m->alert_id);
+}
+
+int msg_delivery_key_valid(const char *s)
+{
+    char id[MSG_ID_MAX];
+    const char *dot = strchr(s, '.');
+    size_t n = dot != NULL ? (size_t)(dot - s) : strlen(s);
+
+    if (n >= sizeof(id))
+        return 0;
+    memcpy(id, s, n);
+    id[n] = '\0';
+    if (!msg_id_valid(id))
+        return 0;
+    if (dot == NULL)
+        return 1;
+    if (dot[1] < '1' || dot[1] > '9' || strlen(dot + 1) > 19)
+        return 0;
+    for (const char *p = dot + 1; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+    }
+    return 1;
+}
+
 /* The fields that say which condition fired: a crosses alert's
  * "direction", a percent one's "percent" and "reference_price". */
 static int msg_alert_condition(json_t *root, struct alert_msg *m, char *err, size_t errlen)
@@ -567,7 +624,8 @@ int alert_msg_decode(const char *data, size_t len, struct alert_msg *m, char *er
         goto out;
     }
     if (msg_alert_optional(root, m, err, errlen) != 0 ||
-        msg_alert_condition(root, m, err, errlen) != 0)
+        msg_alert_condition(root, m, err, errlen) != 0 ||
+        msg_alert_repeat(root, m, err, errlen) != 0)
         goto out;
     if ((!m->expired && msg_get_num(root, "price", 1, &m->price, err, errlen) != 0) ||
         msg_get_num(root, "threshold", 1, &m->threshold, err, errlen) != 0 ||

@@ -20,6 +20,8 @@
 #define MSG_DECIMALS_MAX 8                    /* a price's decimals, at most */
 #define MSG_NOTE_CHARS 140                    /* an alert's note: Unicode code points, at most */
 #define MSG_NOTE_MAX (MSG_NOTE_CHARS * 4 + 1) /* its UTF-8 bytes, with the NUL */
+#define MSG_COOLDOWN_MIN 60L                  /* a repeating alert's cooldown_s, at least */
+#define MSG_COOLDOWN_MAX (7L * 86400)         /* and at most (a week) */
 
 /* An alert's condition. above / below compare with a fixed threshold; the
  * others are set against the ticker's price when the alert is set and
@@ -105,11 +107,27 @@ struct alert_msg {
     /* The user's channels (channels.h), ALERT_CH_DEFAULT when the message
      * has no "channels" (every alert of before). */
     unsigned channels;
+    /* A repeating alert's firing ("repeat":"every","cooldown_s":c,
+     * "firing":n): the alert stays set and fires again; alert_id names the
+     * alert, firing (1, 2, ...) which of its firings this is. Both 0 for a
+     * one-shot alert (no such members). */
+    long cooldown_s;
+    long firing;
 };
 
 /* A percent alert's rolling window ("window_s"), seconds: from MIN to MAX. */
 #define MSG_WINDOW_MIN_S 60
 #define MSG_WINDOW_MAX_S 86400
+
+/* What identifies one delivery of an alert, for everything that
+ * de-duplicates (the notifier's claim, e-mail and webhook idempotency keys):
+ * the alert_id of a one-shot alert (as before), "<alert_id>.<firing>" for a
+ * repeating alert's firing ('.' is in no id). */
+#define MSG_DELIVERY_KEY_MAX (MSG_ID_MAX + 21)
+void alert_msg_delivery_key(const struct alert_msg *m, char out[MSG_DELIVERY_KEY_MAX]);
+
+/* True when s is a delivery key (alert_msg_delivery_key's form). */
+int msg_delivery_key_valid(const char *s);
 
 /* "above", "below", "crosses", "percent_up", "percent_down". */
 const char *alert_type_name(enum alert_type t);

@@ -124,7 +124,7 @@ static void outbox_update_gauge(struct outbox *ob)
 
 /* Queues e for XDEL; if the list cannot grow, the entry is simply dropped
  * from the in-flight set and a later sweep republishes it (a duplicate the
- * consumers filter by alert_id, never a loss). */
+ * consumers filter by alert_id (and firing), never a loss). */
 static void outbox_queue_ack(struct outbox *ob, struct inflight_entry *e)
 {
     if (ob->nacks == ob->acks_cap) {

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEDUP_KEY_MAX (16 + 64)
+#define DEDUP_KEY_MAX (16 + MSG_DELIVERY_KEY_MAX)
 
 /* The scripts of notifier/lua/ (embedded by the build). Each touches the
  * one key notified:<alert id>, so each runs on its slot's node of a

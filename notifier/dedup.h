@@ -1,5 +1,7 @@
 /* dedup: the notifier's exactly-once bookkeeping in Redis, so it survives a
- * restart. Per alert one key, notified:{alert_id}:
+ * restart. Per delivery one key, notified:{key}, key being the alert_id, or
+ * "<alert_id>.<firing>" for a repeating alert's firing
+ * (alert_msg_delivery_key; the functions below take it as alert_id):
  *   "claim:<token>"  a notifier (instance token) is delivering it;
  *   "done"           delivered (expires after the configured TTL).
  * Each running notifier refreshes notifier:alive:<token> (a few seconds
@@ -10,6 +12,7 @@
 #ifndef NOTIFIER_DEDUP_H
 #define NOTIFIER_DEDUP_H
 
+#include "message.h"
 #include "redis.h"
 
 enum dedup_claim {

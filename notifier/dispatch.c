@@ -85,12 +85,12 @@ static int dispatch_has_capacity(const struct dispatcher *d)
     return 1;
 }
 
-/* True if another job of this process holds the claim on j's alert_id. */
+/* True if another job of this process holds the claim on j's delivery key. */
 static int dispatch_claim_held(const struct dispatcher *d, const struct job *j)
 {
     for (const struct job *o = d->head; o != NULL; o = o->next) {
         if (o != j && !o->malformed && o->state > JOB_CLAIM && o->state < JOB_FINISHED &&
-            strcmp(o->alert.alert_id, j->alert.alert_id) == 0)
+            strcmp(o->dkey, j->dkey) == 0)
             return 1;
     }
     return 0;
@@ -119,9 +119,9 @@ static void job_claim(struct dispatcher *d, struct job *j, int64_t now)
 
     if (d->draining || !dispatch_has_capacity(d))
         return;
-    c = dedup_claim(d->dd, j->alert.alert_id);
+    c = dedup_claim(d->dd, j->dkey);
     if (c == DEDUP_MINE && !dispatch_claim_held(d, j))
-        c = dedup_reclaim(d->dd, j->alert.alert_id) == 0 ? DEDUP_CLAIMED : DEDUP_ERROR;
+        c = dedup_reclaim(d->dd, j->dkey) == 0 ? DEDUP_CLAIMED : DEDUP_ERROR;
     if (c == DEDUP_ERROR) {
         dispatch_redis_failed(d, j, now);
         return;
@@ -130,8 +130,10 @@ static void job_claim(struct dispatcher *d, struct job *j, int64_t now)
     switch (c) {
     case DEDUP_DONE:
         atomic_fetch_add(&d->stats->duplicates, 1);
-        log_info("duplicate suppressed", "alert_id=%s partition=%d offset=%lld", j->alert.alert_id,
-                 (int)j->partition, (long long)j->offset);
+        /* %.0ld prints nothing for 0: a one-shot alert's line as before */
+        log_info("duplicate suppressed", "alert_id=%s partition=%d offset=%lld%s%.0ld",
+                 j->alert.alert_id, (int)j->partition, (long long)j->offset,
+                 j->alert.firing > 0 ? " firing=" : "", j->alert.firing);
         dispatch_job_finish(d, j);
         break;
     case DEDUP_BUSY:
@@ -244,7 +246,7 @@ static void job_confirm(struct dispatcher *d, struct job *j, int64_t now)
 {
     int attempts = 0;
 
-    if (dedup_confirm(d->dd, j->alert.alert_id) != 0) {
+    if (dedup_confirm(d->dd, j->dkey) != 0) {
         dispatch_redis_failed(d, j, now);
         return;
     }
@@ -252,8 +254,9 @@ static void job_confirm(struct dispatcher *d, struct job *j, int64_t now)
     for (int i = 0; i < d->nsinks; i++)
         attempts = j->sink[i].attempts > attempts ? j->sink[i].attempts : attempts;
     atomic_fetch_add(&d->stats->delivered, 1);
-    log_info("alert delivered", "alert_id=%s user=%s ticker=%s attempts=%d%s", j->alert.alert_id,
-             j->alert.user_id, j->alert.ticker, attempts,
+    log_info("alert delivered", "alert_id=%s user=%s ticker=%s attempts=%d%s%.0ld%s",
+             j->alert.alert_id, j->alert.user_id, j->alert.ticker, attempts,
+             j->alert.firing > 0 ? " firing=" : "", j->alert.firing,
              j->possible_duplicate ? " possible_duplicate=1" : "");
     dispatch_job_finish(d, j);
 }

@@ -83,7 +83,10 @@ static int dispatch_accept(struct dispatcher *d, const rd_kafka_message_t *m)
         log_warn("malformed alert", "partition=%d offset=%lld bytes=%zu error=\"%s\"",
                  (int)m->partition, (long long)m->offset, m->len, err);
         j->state = JOB_DLQ;
-    } else if (j->alert.expired) {
+        return 0;
+    }
+    alert_msg_delivery_key(&j->alert, j->dkey);
+    if (j->alert.expired) {
         /* An alert that expired unfired is in its user's history; it is no
          * notification: nothing to deliver. */
         atomic_fetch_add(&d->stats->expired, 1);

@@ -46,6 +46,8 @@ static char *dispatch_dlq_json(const struct dispatcher *d, const struct job *j)
     json_object_set_new(o, "reason", json_string(j->malformed ? "malformed" : "undeliverable"));
     if (!j->malformed) {
         json_object_set_new(o, "alert_id", json_string(j->alert.alert_id));
+        if (j->alert.firing > 0)
+            json_object_set_new(o, "firing", json_integer((json_int_t)j->alert.firing));
         json_object_set_new(o, "sink", json_string(d->sinks[j->failed_sink].name));
         json_object_set_new(o, "attempts", json_integer(j->sink[j->failed_sink].attempts));
     }
@@ -108,7 +110,7 @@ void dispatch_dlq_release(struct dispatcher *d, struct job *j)
 {
     /* Best effort: a claim left behind is ours (re-taken on a later copy)
      * or, after we stop, taken over by the next notifier. */
-    if (dedup_release(d->dd, j->alert.alert_id) != 0)
+    if (dedup_release(d->dd, j->dkey) != 0)
         log_warn("claim release failed", "alert_id=%s", j->alert.alert_id);
     dispatch_job_finish(d, j);
 }

@@ -57,6 +57,9 @@ struct job {
     int malformed;
     int possible_duplicate;
     struct alert_msg alert;
+    /* What its deliveries are de-duplicated by (alert_msg_delivery_key): the
+     * alert_id, or the alert_id and firing of a repeating alert's firing. */
+    char dkey[MSG_DELIVERY_KEY_MAX];
     struct job_sink sink[SINK_MAX];
     int failed_sink; /* -1, or the sink whose failure sends it to the DLQ */
     char error[SINK_ERR_MAX];

@@ -57,14 +57,19 @@ static int email_compose(const struct email_state *st, const struct sink_request
                          const char *addr, struct buf *out)
 {
     const struct alert_msg *a = rq->alert;
-    char id[MSG_ID_MAX + 8], subject[MSG_TEXT_MAX + 16], extra[256];
+    char id[MSG_DELIVERY_KEY_MAX + 8], key[MSG_DELIVERY_KEY_MAX], subject[MSG_TEXT_MAX + 16];
+    char extra[256];
     struct buf body;
     int rc;
 
-    snprintf(id, sizeof(id), "alert.%s", a->alert_id);
+    /* One Message-ID per delivery: a repeating alert's firings are mails of
+     * their own, a retried one is the same mail. */
+    alert_msg_delivery_key(a, key);
+    snprintf(id, sizeof(id), "alert.%s", key);
     snprintf(subject, sizeof(subject), "Stock alert: %s", a->message);
     /* alert ids are [A-Za-z0-9_-] (msg_id_valid): safe in a header */
-    snprintf(extra, sizeof(extra), "X-Stock-Alerts-Alert-Id: %s\r\n%s", a->alert_id,
+    snprintf(extra, sizeof(extra), "X-Stock-Alerts-Alert-Id: %s\r\n%s%.0ld%s%s", a->alert_id,
+             a->firing > 0 ? "X-Stock-Alerts-Firing: " : "", a->firing, a->firing > 0 ? "\r\n" : "",
              rq->possible_duplicate ? "X-Stock-Alerts-Possible-Duplicate: 1\r\n" : "");
     buf_init(&body, MAILER_MSG_MAX);
     rc = email_body(a, &body);
@@ -79,14 +84,15 @@ static enum sink_result email_deliver(struct sink *s, const struct sink_request 
 {
     struct email_state *st = s->state;
     enum email_recipient who;
-    char addr[EMAIL_ADDR_MAX + 1];
+    char addr[EMAIL_ADDR_MAX + 1], key[MSG_DELIVERY_KEY_MAX];
     struct buf msg;
     int rc;
 
     if ((rq->alert->channels & ALERT_CH_EMAIL) == 0)
         return SINK_OK; /* not this user's choice for this alert: nothing to do */
-    if (email_store_recipient(st->rc, rq->alert->user_id, rq->alert->alert_id, st->per_hour, 3600,
-                              &who, addr, err, errlen) != 0)
+    alert_msg_delivery_key(rq->alert, key);
+    if (email_store_recipient(st->rc, rq->alert->user_id, key, st->per_hour, 3600, &who, addr, err,
+                              errlen) != 0)
         return SINK_RETRY;
     if (who != EMAIL_RCPT_OK) {
         email_skip(st, rq,

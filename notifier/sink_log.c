@@ -29,9 +29,10 @@ static enum sink_result sink_log_deliver(struct sink *s, const struct sink_reque
     sink_log_clean(a->note, note, sizeof(note));
     log_info("notification",
              "sink=log alert_id=%s user=%s ticker=%s type=%s threshold=%.6g price=%.6g "
-             "message=\"%s\"%s%s%s%s",
+             "message=\"%s\"%s%s%s%s%.0ld%s",
              a->alert_id, a->user_id, a->ticker, alert_type_name(a->type), a->threshold, a->price,
              text, note[0] != '\0' ? " note=\"" : "", note, note[0] != '\0' ? "\"" : "",
+             a->firing > 0 ? " firing=" : "", a->firing,
              rq->possible_duplicate ? " possible_duplicate=1" : "");
     return SINK_OK;
 }

@@ -84,6 +84,11 @@ static int webhook_headers(struct webhook_state *st, struct webhook_req *r,
     snprintf(line, sizeof(line), "X-Stock-Alerts-Alert-Id: %s", rq->alert->alert_id);
     if (webhook_header(&r->headers, line) != 0)
         return -1;
+    /* A repeating alert's firing: the receiver's idempotency key is the
+     * alert id and this (the body carries "firing" too). */
+    snprintf(line, sizeof(line), "X-Stock-Alerts-Firing: %ld", rq->alert->firing);
+    if (rq->alert->firing > 0 && webhook_header(&r->headers, line) != 0)
+        return -1;
     snprintf(line, sizeof(line), "X-Stock-Alerts-Attempt: %d", rq->attempt);
     if (webhook_header(&r->headers, line) != 0)
         return -1;

@@ -50,7 +50,7 @@ enum redis_move_kind {
     REDIS_MOVE_IDEM,           /* alert_idem:{U}:<key> */
     REDIS_MOVE_EVENTS,         /* alert_events:{U} */
     REDIS_MOVE_TICKER_ALERTS,  /* ticker_alerts:{T} */
-    REDIS_MOVE_INDEX,          /* alert_idx:{T}:above, alert_idx:{T}:below */
+    REDIS_MOVE_INDEX,          /* alert_idx:{T}:[rearm_]above|below, alert_cool:{T} */
     REDIS_MOVE_OUTBOX,         /* alerts_outbox:{T} */
     REDIS_MOVE_OUTBOX_LEGACY,  /* alerts_outbox (schema 2's, drained by the sweeper) */
     REDIS_MOVE_SCHEMA,         /* alert_store:schema */

@@ -193,7 +193,7 @@ enum redis_move_kind redis_move_key_kind(const char *key, size_t len)
     if (strcmp(k, "alerts_outbox") == 0)
         return REDIS_MOVE_OUTBOX_LEGACY;
     if (strncmp(k, "notified:", 9) == 0)
-        return msg_id_valid(k + 9) ? REDIS_MOVE_NOTIFIED : REDIS_MOVE_FOREIGN;
+        return msg_delivery_key_valid(k + 9) ? REDIS_MOVE_NOTIFIED : REDIS_MOVE_FOREIGN;
     if (strncmp(k, "notifier:alive:", 15) == 0)
         return redis_move_token_valid(k + 15) ? REDIS_MOVE_NOTIFIER_ALIVE : REDIS_MOVE_FOREIGN;
     if ((rest = redis_move_tag(k, "user_alerts:", user, sizeof(user))) != NULL)
@@ -218,7 +218,8 @@ enum redis_move_kind redis_move_key_kind(const char *key, size_t len)
     if ((rest = redis_move_tag(k, "alert_idx:", ticker, sizeof(ticker))) != NULL) {
         if (!msg_ticker_valid(ticker))
             return REDIS_MOVE_FOREIGN;
-        if (strcmp(rest, ":above") == 0 || strcmp(rest, ":below") == 0)
+        if (strcmp(rest, ":above") == 0 || strcmp(rest, ":below") == 0 ||
+            strcmp(rest, ":rearm_above") == 0 || strcmp(rest, ":rearm_below") == 0)
             return REDIS_MOVE_INDEX;
         return redis_move_window_rest(rest, ":w", ":up", ":down") ? REDIS_MOVE_WINDOW
                                                                   : REDIS_MOVE_FOREIGN;
@@ -229,6 +230,8 @@ enum redis_move_kind redis_move_key_kind(const char *key, size_t len)
         return msg_ticker_valid(ticker) && redis_move_window_rest(rest, ":", ":min", ":max")
                    ? REDIS_MOVE_WINDOW
                    : REDIS_MOVE_FOREIGN;
+    if ((rest = redis_move_tag(k, "alert_cool:", ticker, sizeof(ticker))) != NULL)
+        return msg_ticker_valid(ticker) && *rest == '\0' ? REDIS_MOVE_INDEX : REDIS_MOVE_FOREIGN;
     if ((rest = redis_move_tag(k, "alerts_outbox:", ticker, sizeof(ticker))) != NULL)
         return msg_ticker_valid(ticker) && *rest == '\0' ? REDIS_MOVE_OUTBOX : REDIS_MOVE_FOREIGN;
     return REDIS_MOVE_FOREIGN;

@@ -201,6 +201,7 @@ enum MHD_Result api_set_alert(struct api_call *c)
         return reply_error(c->conn, (unsigned)rc, err);
     memcpy(rec.note, req.note, sizeof(rec.note));
     rec.channels = req.channels;
+    rec.cooldown_s = req.cooldown_s;
     if (c->job != NULL && (*c->job = create_submit(c->conn, &rec, (int)c->cfg->max_alerts_per_user,
                                                    idem, idem_ttl_s)) != NULL)
         return MHD_YES; /* suspended: answered when the store thread is done */
@@ -251,7 +252,7 @@ static void api_condition_json(const struct alert_record *r, char out[96])
 static int api_record_json(struct buf *out, const struct alert_record *r, int *first)
 {
     char thr[32], created[32], expires[24], note[ALERT_STORE_NOTE_JSON_MAX] = "";
-    char cond[96], channels[ALERT_CH_JSON_MAX];
+    char cond[96], channels[ALERT_CH_JSON_MAX], repeat[80] = "";
     int comma = !*first;
 
     if (!msg_id_valid(r->alert_id) || !msg_ticker_valid(r->ticker) ||
@@ -265,12 +266,16 @@ static int api_record_json(struct buf *out, const struct alert_record *r, int *f
         snprintf(expires, sizeof(expires), "null");
     api_condition_json(r, cond);
     alert_channels_json(r->channels != 0 ? r->channels : ALERT_CH_DEFAULT, channels);
+    if (r->cooldown_s > 0)
+        snprintf(repeat, sizeof(repeat), ",\"repeat\":\"every\",\"cooldown_s\":%ld,\"fired\":%ld",
+                 r->cooldown_s, r->fires);
     *first = 0;
     return buf_printf(out,
                       "%s{\"alert_id\":\"%s\",\"ticker\":\"%s\",\"threshold\":%s,\"type\":\"%s\"%s,"
-                      "\"created_at\":%s,\"expires_at\":%s,\"channels\":%s%s%s}",
+                      "\"created_at\":%s,\"expires_at\":%s,\"channels\":%s%s%s%s}",
                       comma ? "," : "", r->alert_id, r->ticker, thr, alert_type_name(r->type), cond,
-                      created, expires, channels, note[0] != '\0' ? ",\"note\":" : "", note);
+                      created, expires, channels, repeat, note[0] != '\0' ? ",\"note\":" : "",
+                      note);
 }
 
 enum MHD_Result api_get_alerts(struct api_call *c)

@@ -111,6 +111,7 @@ struct set_alert_req {
     long long expires_at;    /* Unix seconds; 0 when the request names none */
     char note[MSG_NOTE_MAX]; /* "" when none (absent or empty) */
     unsigned channels;       /* channels.h; ALERT_CH_DEFAULT when absent */
+    long cooldown_s;         /* "repeat":"every"'s; 0: "once" (the default) */
 };
 
 /* Parses a set-alert body {"ticker","threshold","type"} (type above,
@@ -119,11 +120,14 @@ struct set_alert_req {
  * percent_down) with the optional "note" (a string of at most
  * MSG_NOTE_CHARS code points, no control character; body not valid UTF-8:
  * refused), "expires_at" (an integer) and "channels"
- * (alert_channels_from_json), and for a percent type "window_s" (an
- * integer from ALERT_STORE_WINDOW_MIN_S to ALERT_STORE_WINDOW_MAX_S: the
- * reference is then the lowest / highest price of that many last seconds).
- * A field that does not go with the type (a threshold with a percent type,
- * a percent or a window_s with another) is refused. Returns 0, or -1 with a message for the
+ * (alert_channels_from_json), for a percent type "window_s" (an integer
+ * from ALERT_STORE_WINDOW_MIN_S to ALERT_STORE_WINDOW_MAX_S: the reference
+ * is then the lowest / highest price of that many last seconds), and
+ * "repeat" ("once", the default, or "every" with "cooldown_s", an integer
+ * from MSG_COOLDOWN_MIN to MSG_COOLDOWN_MAX; any type but a window). A
+ * field that does not go with the type (a threshold with a percent type, a
+ * percent or a window_s with another), "cooldown_s" without repeat "every"
+ * and "window_s" with repeat "every" are refused. Returns 0, or -1 with a message for the
  * client in err, naming the field. Whether the ticker is known, and
  * expires_at against the clock (request_expiry), are the caller's
  * questions. */

@@ -5,6 +5,8 @@
 -- the index the same way and enters the outbox as an expired entry.
 -- KEYS ticker_alerts:{<ticker>} alert_idx:{<ticker>}:above
 --      alert_idx:{<ticker>}:below alerts_outbox:{<ticker>}
+--      alert_idx:{<ticker>}:rearm_above alert_idx:{<ticker>}:rearm_below
+--      alert_cool:{<ticker>}
 -- ARGV max text_format ticker ticks expired_format percent_format
 --      window_format [expire_ids],
 --      text_format = the message text's format (ALERT_MSG_TEXT_FORMAT, message.h),
@@ -42,6 +44,17 @@
 -- ... LIMIT against price / low and price / high: still O(log n + k). Its
 -- JSON adds "window_s" and "reference_price" (the low or high it fired
 -- against), "threshold" being the level that low or high gave.
+--
+-- A repeating alert (token "r:<cooldown_s>:<fires>[:<cool_until>]" after the
+-- channels', docs/key-schema.md "Repeating alerts") stays in ticker_alerts
+-- when it fires: its fire count goes up by one (that count, "firing", is the
+-- firing's identity down the chain), cool_until becomes now + cooldown_s and
+-- it moves from its index to the re-arm set of the other side at the same
+-- level (fired above T: rearm_below, crossed when price < T). When a tick
+-- crosses it back it returns to its index if the cooldown is over, else it
+-- waits in alert_cool scored by cool_until; each tick first moves the due ones
+-- of alert_cool back into their index (the same tick may fire them). Every
+-- set is read by ZRANGEBYSCORE on the tick's price or on now: O(log n + k).
 local max = tonumber(ARGV[1])
 local text_format = ARGV[2]
 local ticker = ARGV[3]
@@ -50,6 +63,7 @@ local percent_format = ARGV[6]
 local window_format = ARGV[7]
 local out = {0}
 local n = 0
+local REARM_BATCH = 1000 -- ids moved per ZRANGEBYSCORE (unpack's limit is ~8000)
 local t = redis.call('TIME')
 local now = tonumber(t[1])
 local now_text = t[1] .. string.format('.%03d', math.floor(tonumber(t[2]) / 1000))
@@ -100,7 +114,8 @@ local function jchannels(ch)
 end
 
 -- A ticker_alerts row: user, threshold text and number, expiry (0: none),
--- note, cond, channels (nil: the default).
+-- note, cond, channels (nil: the default), repeat (nil: a one-shot alert;
+-- else {cooldown = s, fires = n, cool_until = Unix s}).
 local function parse(row)
   if not row then return nil end
   local user, thr, typ, exp, note = string.match(row, '^(%S+) (%S+) (%S+) ?(%d*) ?(.*)$')
@@ -108,7 +123,29 @@ local function parse(row)
   if not (user and tnum) then return nil end
   local ch, rest = string.match(note, '^c:([a-z,]+) ?(.*)$')
   if ch then note = rest end
-  return user, thr, tnum, tonumber(exp) or 0, note, typ, ch
+  local rep
+  local cool, fires, till, after = string.match(note, '^r:(%d+):(%d+):?(%d*) ?(.*)$')
+  if cool then
+    rep = {cooldown = tonumber(cool), fires = tonumber(fires), cool_until = tonumber(till) or 0}
+    note = after
+  end
+  return user, thr, tnum, tonumber(exp) or 0, note, typ, ch, rep
+end
+
+-- The row with its repeat token set to rep's values (the token is before the
+-- note: the head matched holds no quote).
+local function with_repeat(row, rep)
+  local head, tail = string.match(row, '^([^"]- r):%d+:%d+:?%d*(.*)$')
+  return head .. ':' .. rep.cooldown .. ':' .. rep.fires .. ':' .. rep.cool_until .. tail
+end
+
+-- The KEYS index of a cond's side: 2 above (above, crosses:up, percent_up),
+-- 3 below.
+local function side_of(cond)
+  if cond == 'above' or string.find(cond, '^crosses:up$') or string.find(cond, '^percent_up:') then
+    return 2
+  end
+  return 3
 end
 
 local function push(id, user, json)
@@ -182,18 +219,31 @@ local function text(typ, side, tnum, pnum, pct, ref, d, w)
   return string.format(text_format, ticker, side, typed(tnum, d), money(pnum, d))
 end
 
+-- A repeating alert's firing, once more: its fire count and cooldown end in
+-- its row, out of index k into the re-arm set of the other side. Returns the
+-- JSON members that name the firing.
+local function refire(id, row, rep, k, tnum)
+  local rearm = k == 2 and 6 or 5 -- the re-arm set of the other side
+  rep.fires = rep.fires + 1
+  rep.cool_until = now + rep.cooldown
+  redis.call('HSET', KEYS[1], id, with_repeat(row, rep))
+  redis.call('ZADD', KEYS[rearm], tnum, id)
+  return ',"repeat":"every","cooldown_s":' .. rep.cooldown .. ',"firing":' .. rep.fires
+end
+
 -- k: the index's position in KEYS (2 above, 3 below), or nil for a
 -- window's index (already left by the caller: win_fired); side its name;
--- win: the window's extreme (text) the ids fired against, or nil.
+-- win: the window's extreme (text) the ids fired against, or nil. A window
+-- alert never repeats (the webapp refuses window_s with repeat every).
 local function fire(k, ids, side, price, pnum, ts, d, win)
   local rows = redis.call('HMGET', KEYS[1], unpack(ids))
-  redis.call('HDEL', KEYS[1], unpack(ids))
   if k then redis.call('ZREM', KEYS[k], unpack(ids)) end
   for i, id in ipairs(ids) do
-    local user, thr, tnum, exp, note, cond, ch = parse(rows[i])
+    local user, thr, tnum, exp, note, cond, ch, rep = parse(rows[i])
     local typ, members, pct, ref, w
     if user then typ, members, pct, ref, w = condition(cond) end
     if typ and exp > 0 and exp <= now then
+      redis.call('HDEL', KEYS[1], id)
       push(id, user, expired_json(id, user, thr, tnum, cond, exp, note, d))
     elseif typ then
       if w and win then
@@ -202,27 +252,77 @@ local function fire(k, ids, side, price, pnum, ts, d, win)
         members = members .. ',"reference_price":' .. jnum(win)
       end
       local msg = text(typ, side, tnum, pnum, pct, ref, d, win and w)
+      local firing = ''
+      if rep and k then
+        firing = refire(id, rows[i], rep, k, tnum)
+      else
+        redis.call('HDEL', KEYS[1], id)
+      end
       push(id, user, '{"alert_id":' .. jstr(id) .. ',"user_id":' .. jstr(user) ..
         ',"ticker":"' .. ticker .. '","price":' .. price .. ',"threshold":' ..
-        jnum(thr) .. ',' .. members .. ',"timestamp":' .. ts ..
+        jnum(thr) .. ',' .. members .. firing .. ',"timestamp":' .. ts ..
         ',"message":"' .. msg .. '"' .. jnote(note) .. jchannels(ch) .. '}')
+    else
+      redis.call('HDEL', KEYS[1], id)
     end
   end
   n = n + #ids
 end
 
--- The sweep's expiry: each id still armed here and past its expiry.
+-- Moves the ids of a re-arm set (KEYS[r]) a tick crossed back: into their
+-- index when their cooldown is over, else into alert_cool until it is.
+local function rearm(r, ids)
+  redis.call('ZREM', KEYS[r], unpack(ids))
+  for _, id in ipairs(ids) do
+    local user, _, tnum, _, _, cond, _, rep = parse(redis.call('HGET', KEYS[1], id))
+    if user and rep then
+      if rep.cool_until <= now then
+        local k = side_of(cond)
+        redis.call('ZADD', KEYS[k], tnum, id)
+      else
+        redis.call('ZADD', KEYS[7], rep.cool_until, id)
+      end
+    end
+  end
+end
+
+-- Moves the alerts whose cooldown is over from alert_cool into their index.
+local function cooled()
+  local ids
+  repeat
+    ids = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0, REARM_BATCH)
+    if #ids > 0 then redis.call('ZREM', KEYS[7], unpack(ids)) end
+    for _, id in ipairs(ids) do
+      local user, _, tnum, _, _, cond = parse(redis.call('HGET', KEYS[1], id))
+      if user then
+        local k = side_of(cond)
+        redis.call('ZADD', KEYS[k], tnum, id)
+      end
+    end
+  until #ids < REARM_BATCH
+end
+
+-- The sweep's expiry: each id still armed here (in its index, or a repeating
+-- one waiting in a re-arm or the cooldown set) and past its expiry.
 local function expire(ids)
   for id in string.gmatch(ids, '(%S+)') do
     local user, thr, tnum, exp, note, cond = parse(redis.call('HGET', KEYS[1], id))
     if user and exp > 0 and exp <= now and condition(cond) then
       redis.call('HDEL', KEYS[1], id)
-      redis.call('ZREM', KEYS[2], id)
-      redis.call('ZREM', KEYS[3], id)
+      for _, k in ipairs({2, 3, 5, 6, 7}) do redis.call('ZREM', KEYS[k], id) end
       win_unarm(id, cond)
       push(id, user, expired_json(id, user, thr, tnum, cond, exp, note, 2))
     end
   end
+end
+
+-- The ids of set k a tick at price crosses: above-side sets (the index
+-- above, rearm_above) when level < price, the others when level > price.
+local function crossed(k, price, limit)
+  if k == 2 or k == 5 then
+    return redis.call('ZRANGEBYSCORE', KEYS[k], '-inf', '(' .. price, 'LIMIT', 0, limit)
+  end
+  return redis.call('ZRANGEBYSCORE', KEYS[k], '(' .. price, '+inf', 'LIMIT', 0, limit)
 end
 
 if ARGV[8] then expire(ARGV[8]) end
@@ -233,10 +333,11 @@ for price, ts, dec in string.gmatch(ARGV[4], '(%S+) (%S+) (%S+) ') do
   local pnum = tonumber(price)
   local d = tonumber(dec)
   if not d or d < 0 or d > 8 then d = 2 end
-  local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. price, 'LIMIT', 0, max - n)
+  cooled()
+  local ids = crossed(2, price, max - n)
   if #ids > 0 then fire(2, ids, 'above', price, pnum, ts, d) end
   if n < max then
-    ids = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. price, '+inf', 'LIMIT', 0, max - n)
+    ids = crossed(3, price, max - n)
     if #ids > 0 then fire(3, ids, 'below', price, pnum, ts, d) end
   end
   local tnum = tonumber(ts)
@@ -255,6 +356,12 @@ for price, ts, dec in string.gmatch(ARGV[4], '(%S+) (%S+) (%S+) ') do
     end
   end
   if n >= max then break end
+  for _, r in ipairs({5, 6}) do
+    repeat
+      ids = crossed(r, price, REARM_BATCH)
+      if #ids > 0 then rearm(r, ids) end
+    until #ids < REARM_BATCH
+  end
   done = done + 1
 end
 out[1] = done

@@ -5,7 +5,7 @@
 -- -> {tail, position, payload, position, payload, ...}
 -- tail is the newest position ("0-0": empty history). A position after the tail
 -- (a token from a Redis that lost data, or a forged one) replays the whole kept
--- history, whose readers de-duplicate by alert_id; one before the oldest kept
+-- history, whose readers de-duplicate by alert_id (and firing); one before the oldest kept
 -- entry replays from the oldest kept.
 local function num_lt(a, b)
   if #a ~= #b then return #a < #b end

@@ -27,6 +27,8 @@
 //     select, the input becoming a percent) and a % down alert over a 1 h
 //     window (the window select, shown for % types only); the active list
 //     shows each condition.
+// 13. (issue 18) the form sets a repeating alert (the repeat select, named
+//     for its asset); the active list and get-alerts show its cooldown.
 // With E2E_DOCS_SCREENSHOTS=DIR it writes the documented screenshots
 // (dashboard-desktop.png, dashboard-phone.png: two alerts set, one fired).
 import assert from 'node:assert/strict';
@@ -245,6 +247,27 @@ await step('12. the form sets a crosses and a % alert; the active list shows the
     await li.locator('button.delete-alert').click();
     await li.waitFor({ state: 'detached', timeout: 10000 });
   }
+  await page.evaluate(() => document.activeElement?.blur());
+});
+
+await step('13. the form sets a repeating alert; the active list shows how often it may fire', async () => {
+  const t = tickers.includes('ETH-USD') ? 'ETH-USD' : tickers[4];
+  const p = await priceOf(page, t);
+  const repeat = row(page, t).locator('select.repeat');
+  assert.equal(await repeat.getAttribute('aria-label'), `How often the alert for ${t} may fire`);
+  await repeat.selectOption('300');
+  await setAlertUi(page, t, (p * 1.5).toFixed(2), 'above');
+  const li = page.locator('#alerts-list li').filter({ hasText: 'repeats at most every 5 min' });
+  await li.waitFor({ timeout: 10000 });
+  assert.match(await li.innerText(), new RegExp(`^${esc(t)} above \\$[\\d,.]+, repeats at most every 5 min`));
+  const mine = (await api(page, 'GET', '/api/get-alerts')).body.alerts
+    .filter((a) => a.ticker === t && a.repeat === 'every');
+  assert.equal(mine.length, 1, JSON.stringify(mine));
+  assert.equal(mine[0].cooldown_s, 300);
+  assert.equal(mine[0].fired, 0);
+  await repeat.selectOption('0');
+  await li.locator('button.delete-alert').click();
+  await li.waitFor({ state: 'detached', timeout: 10000 });
   await page.evaluate(() => document.activeElement?.blur());
 });
 

@@ -866,19 +866,10 @@ static void step1_delete(struct fixture *f, const char *user, const char *id)
 
 /* Claim step 1 only (no deliver): what a tick at price fires, into the
  * ticker's outbox. */
-/* The claim script's KEYS for ticker, into k. */
-static void claim_keys(const char *ticker, char k[4][96])
-{
-    snprintf(k[0], 96, "ticker_alerts:{%s}", ticker);
-    snprintf(k[1], 96, "alert_idx:{%s}:above", ticker);
-    snprintf(k[2], 96, "alert_idx:{%s}:below", ticker);
-    snprintf(k[3], 96, "alerts_outbox:{%s}", ticker);
-}
-
 static void step1_claim(struct fixture *f, const char *ticker, const char *price)
 {
-    char k[4][96], ticks[96];
-    const char *keys[4] = {k[0], k[1], k[2], k[3]};
+    char k[ALERT_STORE_TICKER_KEYS][ALERT_STORE_KEY_MAX], ticks[96];
+    const char *keys[ALERT_STORE_TICKER_KEYS];
     const char *args[7] = {"100",
                            ALERT_MSG_TEXT_FORMAT,
                            ticker,
@@ -887,17 +878,17 @@ static void step1_claim(struct fixture *f, const char *ticker, const char *price
                            ALERT_MSG_PERCENT_FORMAT,
                            ALERT_MSG_PERCENT_WINDOW_FORMAT};
 
-    claim_keys(ticker, k);
+    alert_store_ticker_keys(ticker, k, keys);
     snprintf(ticks, sizeof(ticks), "%s 1700000000.25 -1 ", price);
-    step_run(f, &step_claim, 4, keys, 7, args);
+    step_run(f, &step_claim, ALERT_STORE_TICKER_KEYS, keys, 7, args);
 }
 
 /* The sweep's expiry, step 1 only (no deliver): id, if armed and past its
  * expiry, into the ticker's outbox. */
 static void step1_expire(struct fixture *f, const char *ticker, const char *id)
 {
-    char k[4][96], ids[48];
-    const char *keys[4] = {k[0], k[1], k[2], k[3]};
+    char k[ALERT_STORE_TICKER_KEYS][ALERT_STORE_KEY_MAX], ids[48];
+    const char *keys[ALERT_STORE_TICKER_KEYS];
     const char *args[8] = {"8",
                            ALERT_MSG_TEXT_FORMAT,
                            ticker,
@@ -907,9 +898,9 @@ static void step1_expire(struct fixture *f, const char *ticker, const char *id)
                            ALERT_MSG_PERCENT_WINDOW_FORMAT,
                            ids};
 
-    claim_keys(ticker, k);
+    alert_store_ticker_keys(ticker, k, keys);
     snprintf(ids, sizeof(ids), "%s ", id);
-    step_run(f, &step_claim, 4, keys, 8, args);
+    step_run(f, &step_claim, ALERT_STORE_TICKER_KEYS, keys, 8, args);
 }
 
 /* The user's entry for id ("" when none). */
@@ -2012,6 +2003,264 @@ static void test_window_tick_work_does_not_grow_with_alerts(void **state)
     wn = window_claim_work(f, many, t0);
     assert_true(w1 > 5);
     assert_int_equal(w1, wn);
+
+/* ---- repeating alerts ("repeat":"every") ---------------------------------- */
+
+/* A repeating alert (cooldown_s) of type, created now; its id into id_out. */
+static void make_alert_repeat(struct fixture *f, const char *user, const char *ticker, double thr,
+                              enum alert_type type, long long expires_at, char *id_out)
+{
+    struct alert_record rec;
+
+    memset(&rec, 0, sizeof(rec));
+    assert_int_equal(alert_store_new_id(rec.alert_id), 0);
+    snprintf(rec.user_id, sizeof(rec.user_id), "%s", user);
+    snprintf(rec.ticker, sizeof(rec.ticker), "%s", ticker);
+    rec.threshold = thr;
+    rec.type = type;
+    rec.created_at = time_now();
+    rec.expires_at = expires_at;
+    rec.cooldown_s = 60;
+    assert_int_equal(alert_store_create_once(f->rc, &rec, 100000, NULL, 0, f->err, sizeof(f->err)),
+                     0);
+    memcpy(id_out, rec.alert_id, 37);
+}
+
+/* Ends id's cooldown now: the claim reads Redis' clock and no test waits a
+ * minute, so its record's cool_until (the last number of its "r:" token)
+ * and its score in alert_cool (if it waits there) become 1. */
+static void cooldown_end(struct fixture *f, const char *ticker, const char *id)
+{
+    redisReply *r = redis_conn_command(f->rc, "HGET ticker_alerts:{%s} %s", ticker, id);
+    char row[512], *tok, *till;
+
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    snprintf(row, sizeof(row), "%s", r->str);
+    freeReplyObject(r);
+    tok = strstr(row, " r:");
+    assert_non_null(tok);
+    till = strchr(tok + 3, ':'); /* r:<cooldown>:<fires>:<cool_until> */
+    assert_non_null(till);
+    till = strchr(till + 1, ':');
+    assert_non_null(till);
+    till[1] = '1';
+    memmove(till + 2, till + 2 + strspn(till + 2, "0123456789"),
+            strlen(till + 2 + strspn(till + 2, "0123456789")) + 1);
+    r = redis_conn_command(f->rc, "HSET ticker_alerts:{%s} %s %s", ticker, id, row);
+    assert_non_null(r);
+    freeReplyObject(r);
+    r = redis_conn_command(f->rc, "ZADD alert_cool:{%s} XX 1 %s", ticker, id);
+    assert_non_null(r);
+    freeReplyObject(r);
+}
+
+/* The set (key suffix of ticker's slot) id is in: "above", "below",
+ * "rearm_above", "rearm_below", "cool", or "" when none; fails when it is
+ * in more than one. */
+static const char *where_is(struct fixture *f, const char *ticker, const char *id)
+{
+    static const char *const sets[5] = {"above", "below", "rearm_above", "rearm_below", "cool"};
+    const char *found = "";
+
+    for (int i = 0; i < 5; i++) {
+        redisReply *r =
+            i < 4 ? redis_conn_command(f->rc, "ZSCORE alert_idx:{%s}:%s %s", ticker, sets[i], id)
+                  : redis_conn_command(f->rc, "ZSCORE alert_cool:{%s} %s", ticker, id);
+        assert_non_null(r);
+        if (r->type != REDIS_REPLY_NIL) {
+            assert_string_equal(found, "");
+            found = sets[i];
+        }
+        freeReplyObject(r);
+    }
+    return found;
+}
+
+/* The firing number of claim i (0: none). */
+static long claim_firing(struct fixture *f, int i)
+{
+    struct alert_msg m;
+
+    assert_int_equal(alert_msg_decode(f->claims[i].payload, f->claims[i].payload_len, &m, f->err,
+                                      sizeof(f->err)),
+                     0);
+    return m.firing;
+}
+
+/* A repeating above alert fires, stays listed and armed in its ticker's
+ * hash, does not fire again while the price stays above, is re-armed only
+ * once the price went back below, and a crossing back within its cooldown
+ * fires nothing until the cooldown ends (then at once, the price being
+ * still above). Each firing is one history entry, named by its firing. */
+static void test_repeat_fires_rearms_and_cools(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], id[37];
+    struct alert_record out[2];
+    struct hist_msgs h;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    make_alert_repeat(f, u, t, 10, ALERT_ABOVE, 0, id);
+    assert_string_equal(where_is(f, t, id), "above");
+    assert_int_equal(claim(f, t, 11), 1);
+    assert_int_equal(claim_firing(f, 0), 1);
+    assert_non_null(
+        strstr(f->claims[0].payload,
+               "\"type\":\"above\",\"repeat\":\"every\",\"cooldown_s\":60,\"firing\":1,"));
+    assert_string_equal(where_is(f, t, id), "rearm_below");
+    assert_int_equal(int_reply(f, "HEXISTS ticker_alerts:{%s} %s", t, id), 1);
+    assert_int_equal(claim(f, t, 12), 0); /* still above: no flapping */
+    assert_int_equal(claim(f, t, 10), 0); /* at the level: not back across */
+    assert_string_equal(where_is(f, t, id), "rearm_below");
+    assert_int_equal(claim(f, t, 9), 0); /* back below, within the cooldown */
+    assert_string_equal(where_is(f, t, id), "cool");
+    assert_int_equal(claim(f, t, 11), 0); /* above again, still cooling */
+    cooldown_end(f, t, id);
+    assert_int_equal(claim(f, t, 11), 1); /* cooled, still above: fires */
+    assert_int_equal(claim_firing(f, 0), 2);
+    assert_int_equal(claim(f, t, 12), 0);
+    cooldown_end(f, t, id);
+    assert_int_equal(claim(f, t, 9), 0); /* back below after the cooldown: armed at once */
+    assert_string_equal(where_is(f, t, id), "above");
+    assert_int_equal(claim(f, t, 11), 1);
+    assert_int_equal(claim_firing(f, 0), 3);
+    history_of(f, u, &h);
+    assert_int_equal(h.n, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(h.m[i].alert_id, id);
+        assert_int_equal(h.m[i].firing, 3 - i);
+        assert_int_equal(h.m[i].cooldown_s, 60);
+    }
+    assert_int_equal(alert_store_list(f->rc, u, out, 2, f->err, sizeof(f->err)), 1);
+    assert_int_equal(out[0].cooldown_s, 60);
+    assert_int_equal(out[0].fires, 3);
+}
+
+/* The other side and the conditions: a below, a crosses (down) and a
+ * percent_up alert repeat the same way, each re-armed by its own side. */
+static void test_repeat_below_crosses_percent(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], below[37], cross[37], pct[37];
+    struct alert_record rec;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    make_alert_repeat(f, u, t, 10, ALERT_BELOW, 0, below);
+    memset(&rec, 0, sizeof(rec));
+    assert_int_equal(alert_store_new_id(rec.alert_id), 0);
+    snprintf(rec.user_id, sizeof(rec.user_id), "%s", u);
+    snprintf(rec.ticker, sizeof(rec.ticker), "%s", t);
+    rec.threshold = 8;
+    rec.type = ALERT_CROSSES;
+    rec.direction = ALERT_DIR_DOWN;
+    rec.created_at = time_now();
+    rec.cooldown_s = 120;
+    assert_int_equal(alert_store_create_once(f->rc, &rec, 100, NULL, 0, f->err, sizeof(f->err)), 0);
+    memcpy(cross, rec.alert_id, 37);
+    rec.type = ALERT_PERCENT_UP;
+    rec.direction = ALERT_DIR_NONE;
+    rec.percent = 50;
+    rec.reference_price = 10;
+    rec.threshold = 15;
+    assert_int_equal(alert_store_new_id(rec.alert_id), 0);
+    assert_int_equal(alert_store_create_once(f->rc, &rec, 100, NULL, 0, f->err, sizeof(f->err)), 0);
+    memcpy(pct, rec.alert_id, 37);
+    assert_int_equal(claim(f, t, 7), 2); /* below 10 and crosses down 8 */
+    assert_string_equal(where_is(f, t, below), "rearm_above");
+    assert_string_equal(where_is(f, t, cross), "rearm_above");
+    assert_int_equal(claim(f, t, 16), 1); /* percent_up; the others cross back */
+    assert_string_equal(where_is(f, t, pct), "rearm_below");
+    assert_string_equal(where_is(f, t, below), "cool");
+    assert_string_equal(where_is(f, t, cross), "cool");
+    cooldown_end(f, t, below);
+    cooldown_end(f, t, cross);
+    assert_int_equal(claim(f, t, 9), 1); /* below fires again; crosses 8 does not */
+    assert_int_equal(claim_firing(f, 0), 2);
+    assert_string_equal(f->claims[0].alert_id, below);
+    assert_string_equal(where_is(f, t, cross), "below");
+}
+
+/* Each firing is delivered once: deliver run again for the same outbox
+ * entry (the sweeper after a crash) answers the same position and adds no
+ * entry, also once the next firing was delivered; the user's entry stays,
+ * counting the firings delivered. */
+static void test_repeat_firing_delivered_once(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], id[37], first[MSG_MAX_BYTES], entry[512];
+    struct alert_claim *rd = calloc(8, sizeof(*rd));
+    struct hist_msgs h;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    make_alert_repeat(f, u, t, 10, ALERT_ABOVE, 0, id);
+    step1_claim(f, t, "11");
+    assert_int_equal(redeliver(f, t, rd, 8), 1);
+    assert_int_equal(rd[0].state, ALERT_CLAIM_READY);
+    snprintf(first, sizeof(first), "%s", rd[0].payload);
+    assert_int_equal(redeliver(f, t, rd, 8), 1);
+    assert_int_equal(rd[0].state, ALERT_CLAIM_READY);
+    assert_string_equal(rd[0].payload, first);
+    history_of(f, u, &h);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.m[0].firing, 1);
+    user_entry(f, u, id, entry, sizeof(entry));
+    assert_non_null(strstr(entry, " r:60:1 "));
+    cooldown_end(f, t, id);
+    assert_int_equal(claim(f, t, 9), 0);
+    assert_int_equal(claim(f, t, 11), 1); /* firing 2, delivered at once */
+    assert_int_equal(f->claims[0].state, ALERT_CLAIM_READY);
+    assert_int_equal(redeliver(f, t, rd, 8), 2); /* both still in the outbox */
+    assert_string_equal(rd[0].payload, first);
+    history_of(f, u, &h);
+    assert_int_equal(h.n, 2);
+    assert_int_equal(h.m[0].firing, 2);
+    assert_int_equal(h.m[1].firing, 1);
+    user_entry(f, u, id, entry, sizeof(entry));
+    assert_non_null(strstr(entry, " r:60:2 "));
+    free(rd);
+}
+
+/* A delete takes a repeating alert out of every set it may wait in, and
+ * so does the sweep's expiry (its user entry then leaves with an expired
+ * history entry after the firings). */
+static void test_repeat_delete_and_expiry_clear_every_set(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], a[37], b[37], c[37];
+    struct alert_record out[4];
+    struct hist_msgs h;
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    make_alert_repeat(f, u, t, 10, ALERT_ABOVE, 0, a);
+    make_alert_repeat(f, u, t, 12, ALERT_ABOVE, 0, b);
+    make_alert_repeat(f, u, t, 11, ALERT_ABOVE, (long long)time_now() + 2, c);
+    assert_int_equal(claim(f, t, 13), 3);
+    assert_int_equal(claim(f, t, 11.5), 0); /* b back below it, cooling */
+    assert_string_equal(where_is(f, t, a), "rearm_below");
+    assert_string_equal(where_is(f, t, b), "cool");
+    assert_string_equal(where_is(f, t, c), "rearm_below");
+    assert_int_equal(alert_store_delete(f->rc, u, a, f->err, sizeof(f->err)), 0);
+    assert_int_equal(alert_store_delete(f->rc, u, b, f->err, sizeof(f->err)), 0);
+    assert_string_equal(where_is(f, t, a), "");
+    assert_string_equal(where_is(f, t, b), "");
+    assert_int_equal(int_reply(f, "HEXISTS ticker_alerts:{%s} %s", t, a), 0);
+    assert_int_equal(int_reply(f, "HEXISTS ticker_alerts:{%s} %s", t, b), 0);
+    sleep(3); /* c's expiry passes */
+    sweep_all(f);
+    assert_string_equal(where_is(f, t, c), "");
+    assert_int_equal(int_reply(f, "HEXISTS ticker_alerts:{%s} %s", t, c), 0);
+    assert_int_equal(alert_store_list(f->rc, u, out, 4, f->err, sizeof(f->err)), 0);
+    history_of(f, u, &h);
+    assert_int_equal(h.n, 4); /* three firings, then c's expiry */
+    assert_string_equal(h.m[0].alert_id, c);
+    assert_int_equal(h.m[0].expired, 1);
+    assert_int_equal(claim(f, t, 9), 0);
+    assert_int_equal(claim(f, t, 13), 0);
 }
 
 int main(void)
@@ -2058,6 +2307,11 @@ int main(void)
         cmocka_unit_test(test_window_cap),
         cmocka_unit_test(test_window_replay_and_conflict),
         cmocka_unit_test(test_window_tick_work_does_not_grow_with_alerts),
+
+        cmocka_unit_test(test_repeat_fires_rearms_and_cools),
+        cmocka_unit_test(test_repeat_below_crosses_percent),
+        cmocka_unit_test(test_repeat_firing_delivered_once),
+        cmocka_unit_test(test_repeat_delete_and_expiry_clear_every_set),
         cmocka_unit_test(test_every_call_checked),
     };
     log_init("test_alert_store", LOG_LVL_WARN);

@@ -408,6 +408,47 @@ static void test_alert_conditions(void **state)
     alerts_refused(bad, sizeof(bad) / sizeof(bad[0]));
 }
 
+/* A repeating alert's firing round-trips ("repeat":"every","cooldown_s",
+ * "firing"), keys its deliveries by alert id and firing, and is refused
+ * without either number; a one-shot alert has none and keys by its id. */
+static void test_alert_repeat_firing(void **state)
+{
+    struct alert_msg in = sample_alert(), out;
+    char json[MSG_MAX_BYTES], key[MSG_DELIVERY_KEY_MAX];
+    int n;
+    (void)state;
+
+    n = alert_msg_encode(&in, json, sizeof(json));
+    assert_true(n > 0);
+    assert_null(strstr(json, "repeat"));
+    alert_msg_delivery_key(&in, key);
+    assert_string_equal(key, in.alert_id);
+    assert_true(msg_delivery_key_valid(key));
+    in.cooldown_s = 300;
+    in.firing = 7;
+    alert_round_trip(&in, json, &out);
+    assert_non_null(strstr(json, "\"repeat\":\"every\""));
+    assert_int_equal(out.cooldown_s, 300);
+    assert_int_equal(out.firing, 7);
+    alert_msg_delivery_key(&out, key);
+    assert_string_equal(key, "0b9f7c1e-2d3a-4e5f-8a9b-0c1d2e3f4a5b.7");
+    assert_true(msg_delivery_key_valid(key));
+    assert_false(msg_delivery_key_valid("a1-b2.07"));
+    assert_false(msg_delivery_key_valid("a1-b2."));
+    assert_false(msg_delivery_key_valid("a1 b2"));
+    const char *bad[] = {
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"price\":1,\"threshold\":1,"
+        "\"type\":\"above\",\"timestamp\":1,\"repeat\":\"every\",\"cooldown_s\":60}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"price\":1,\"threshold\":1,"
+        "\"type\":\"above\",\"timestamp\":1,\"repeat\":\"every\",\"firing\":1}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"price\":1,\"threshold\":1,"
+        "\"type\":\"above\",\"timestamp\":1,\"repeat\":\"every\",\"cooldown_s\":60,\"firing\":0}",
+        "{\"alert_id\":\"a\",\"user_id\":\"u\",\"ticker\":\"T\",\"price\":1,\"threshold\":1,"
+        "\"type\":\"above\",\"timestamp\":1,\"repeat\":\"sometimes\"}",
+    };
+    alerts_refused(bad, sizeof(bad) / sizeof(bad[0]));
+}
+
 static void test_alert_rejects_bad_input(void **state)
 {
     static const char *const bad[] = {
@@ -470,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_alert_round_trip),
         cmocka_unit_test(test_alert_note_and_expired),
         cmocka_unit_test(test_alert_conditions),
+        cmocka_unit_test(test_alert_repeat_firing),
         cmocka_unit_test(test_alert_rejects_bad_input),
         cmocka_unit_test(test_alert_type_and_validators),
     };

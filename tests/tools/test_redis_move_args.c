@@ -129,6 +129,12 @@ static void test_key_kinds(void **state)
     kind("alert_win:{AAPL}:300:min", REDIS_MOVE_WINDOW);
     kind("alert_win:{AAPL}:300:max", REDIS_MOVE_WINDOW);
     kind("alert_win:{AAPL}:300", REDIS_MOVE_FOREIGN);
+    kind("alert_idx:{AAPL}:rearm_above", REDIS_MOVE_INDEX);
+    kind("alert_idx:{AAPL}:rearm_below", REDIS_MOVE_INDEX);
+    kind("alert_cool:{AAPL}", REDIS_MOVE_INDEX);
+    kind("notified:abc-1.2", REDIS_MOVE_NOTIFIED);
+    kind("notified:abc-1.0", REDIS_MOVE_FOREIGN);
+    kind("alert_cool:{AAPL}:x", REDIS_MOVE_FOREIGN);
     kind("alerts_outbox:{AAPL}", REDIS_MOVE_OUTBOX);
     kind("alerts_outbox", REDIS_MOVE_OUTBOX_LEGACY);
     kind("alert_store:schema", REDIS_MOVE_SCHEMA);

@@ -1187,6 +1187,56 @@ def test_window_conditions(main_webapp):
     assert r.status == 200, f"after a delete freed a window: {r.status} {r.body!r}"
 
 
+def test_repeat(main_webapp):
+    """a repeating alert (issue 18): "repeat":"every" with "cooldown_s" is
+    stored and listed with repeat, cooldown_s and fired; the real claim fires
+    it once with its firing, it stays listed (fired 1) and fires no more
+    while the price stays across; the stream gets the firing as it is;
+    wrong combinations are 400s naming the field; a one-shot alert lists
+    none of the three"""
+    _, c = new_user()
+    base = {"ticker": TD, "threshold": 300, "type": "above"}
+    J = lambda **o: json.dumps({**base, **o}).encode()  # noqa: E731
+    for raw, want in [
+        (J(cooldown_s=60), "Field 'cooldown_s' is only allowed with repeat 'every'"),
+        (J(repeat="every"), "Missing field 'cooldown_s'"),
+        (J(repeat="hourly", cooldown_s=60), "Field 'repeat' must be 'once' or 'every'"),
+        (J(repeat="every", cooldown_s=30), "Field 'cooldown_s' must be an integer from 60"),
+        (J(repeat="every", cooldown_s=7 * 86400 + 1), "Field 'cooldown_s' must be an integer"),
+    ]:
+        expect_400(c, raw, want)
+    assert alerts_of(c) == [], "a refused request stored an alert"
+    r = req("POST", "/api/set-alert", {"ticker": TD, "threshold": 300, "type": "above",
+                                       "repeat": "every", "cooldown_s": 60}, cookie=c)
+    assert r.status == 200, f"{r.status} {r.body!r}"
+    aid = r.json()["alert_id"]
+    r = req("POST", "/api/set-alert", {"ticker": TD, "threshold": 400, "type": "above"}, cookie=c)
+    once = r.json()["alert_id"]
+    listed = {a["alert_id"]: a for a in alerts_of(c)}
+    assert (listed[aid]["repeat"], listed[aid]["cooldown_s"], listed[aid]["fired"]) == \
+        ("every", 60, 0), str(listed[aid])
+    assert not {"repeat", "cooldown_s", "fired"} & set(listed[once]), str(listed[once])
+    s = Sse("/api/stream-alerts", c)
+    assert s.status == 200
+    fired = claim(TD, 301)
+    assert len(fired) == 1, f"claims {fired}"
+    p = json.loads(fired[0][1])
+    assert (p["alert_id"], p["repeat"], p["cooldown_s"], p["firing"]) == (aid, "every", 60, 1), p
+    assert claim(TD, 302) == [], "fired again while the price stayed above"
+    listed = {a["alert_id"]: a for a in alerts_of(c)}
+    assert aid in listed and listed[aid]["fired"] == 1, str(listed)
+    produce(TOPIC_A, fired)
+    d = None
+    deadline = time.time() + 10
+    while d is None and time.time() < deadline:
+        d = s.next_data(1.0)
+    s.close()
+    assert d is not None and (d["alert_id"], d["firing"]) == (aid, 1), f"stream: {d}"
+    for a in (aid, once):
+        assert req("DELETE", f"/api/delete-alert/{a}", cookie=c).status == 200
+    assert claim(TD, 250) == [] and claim(TD, 450) == [], "fired after its delete"
+
+
 def spawn_webapp(port, logf, extra=None):
     """A webapp on port, not waited for."""
     env = dict(os.environ)

@@ -219,6 +219,67 @@ static void test_parse_conditions(void **state)
 #undef WIN
 }
 
+/* "repeat": "once" (the default, also null) or "every" with "cooldown_s",
+ * an integer from 60 to a week, for every type; each wrong combination is
+ * refused naming its field; window_s with repeat every is refused by name. */
+static void test_parse_repeat(void **state)
+{
+    struct set_alert_req r;
+    char err[160];
+    (void)state;
+
+#define REQ(s) request_parse_set_alert(s, sizeof(s) - 1, &r, err, sizeof(err))
+    assert_int_equal(REQ("{\"ticker\":\"AAPL\",\"threshold\":180,\"type\":\"above\"}"), 0);
+    assert_int_equal(r.cooldown_s, 0);
+    assert_int_equal(
+        REQ("{\"ticker\":\"AAPL\",\"threshold\":180,\"type\":\"above\",\"repeat\":\"once\"}"), 0);
+    assert_int_equal(r.cooldown_s, 0);
+    assert_int_equal(
+        REQ("{\"ticker\":\"AAPL\",\"threshold\":180,\"type\":\"above\",\"repeat\":null}"), 0);
+    assert_int_equal(REQ("{\"ticker\":\"AAPL\",\"threshold\":180,\"type\":\"below\","
+                         "\"repeat\":\"every\",\"cooldown_s\":60}"),
+                     0);
+    assert_int_equal(r.cooldown_s, 60);
+    assert_int_equal(REQ("{\"ticker\":\"AAPL\",\"threshold\":180,\"type\":\"crosses\","
+                         "\"repeat\":\"every\",\"cooldown_s\":604800}"),
+                     0);
+    assert_int_equal(r.cooldown_s, 604800);
+    assert_int_equal(REQ("{\"ticker\":\"AAPL\",\"percent\":5,\"type\":\"percent_down\","
+                         "\"repeat\":\"every\",\"cooldown_s\":3600}"),
+                     0);
+    assert_int_equal(r.cooldown_s, 3600);
+#undef REQ
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"cooldown_s\":60}",
+        "Field 'cooldown_s' is only allowed with repeat 'every'");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"repeat\":\"once\","
+        "\"cooldown_s\":60}",
+        "Field 'cooldown_s' is only allowed with repeat 'every'");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"repeat\":\"every\"}",
+        "Missing field 'cooldown_s'");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"repeat\":\"every\","
+        "\"cooldown_s\":null}",
+        "Missing field 'cooldown_s'");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"repeat\":\"always\"}",
+        "Field 'repeat' must be 'once' or 'every'");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"repeat\":true}",
+        "Field 'repeat' must be a string");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"repeat\":\"every\","
+        "\"cooldown_s\":59}",
+        "Field 'cooldown_s' must be an integer from 60 to 604800");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"repeat\":\"every\","
+        "\"cooldown_s\":604801}",
+        "Field 'cooldown_s' must be an integer from 60 to 604800");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"repeat\":\"every\","
+        "\"cooldown_s\":90.5}",
+        "Field 'cooldown_s' must be an integer");
+    BAD("{\"ticker\":\"AAPL\",\"threshold\":1,\"type\":\"above\",\"repeat\":\"every\","
+        "\"cooldown_s\":\"60\"}",
+        "Field 'cooldown_s' must be an integer");
+    BAD("{\"ticker\":\"AAPL\",\"percent\":5,\"type\":\"percent_up\",\"repeat\":\"every\","
+        "\"cooldown_s\":60,\"window_s\":300}",
+        "Field 'window_s' cannot be combined with repeat 'every'");
+}
+
 /* request_condition: a crosses alert's direction from the side the price
  * is on; a percent alert's level from the price; 409 without a price or at
  * the threshold, 400 for a level out of range; above / below untouched. */
@@ -697,10 +758,11 @@ int main(void)
         cmocka_unit_test(test_cookie_roundtrip),   cmocka_unit_test(test_cookie_rejects_tampering),
         cmocka_unit_test(test_cookie_forged_user), cmocka_unit_test(test_parse_set_alert),
         cmocka_unit_test(test_parse_note),         cmocka_unit_test(test_parse_conditions),
-        cmocka_unit_test(test_request_condition),  cmocka_unit_test(test_parse_expires_at),
-        cmocka_unit_test(test_threshold_bounds),   cmocka_unit_test(test_parse_origin),
-        cmocka_unit_test(test_cross_site),         cmocka_unit_test(test_json_type),
-        cmocka_unit_test(test_head_classify),      cmocka_unit_test(test_stream_frame),
+        cmocka_unit_test(test_parse_repeat),       cmocka_unit_test(test_request_condition),
+        cmocka_unit_test(test_parse_expires_at),   cmocka_unit_test(test_threshold_bounds),
+        cmocka_unit_test(test_parse_origin),       cmocka_unit_test(test_cross_site),
+        cmocka_unit_test(test_json_type),          cmocka_unit_test(test_head_classify),
+        cmocka_unit_test(test_stream_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

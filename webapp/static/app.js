@@ -20,7 +20,7 @@
   const TITLE = document.title;
 
   const rows = new Map();         // ticker -> row state (ensureRow)
-  const seenAlerts = new Set();   // alert_id of triggered alerts already shown
+  const seenAlerts = new Set();   // alertKey of triggered alerts already shown
   const history = [];             // triggered alerts, newest first
   let historyShown = RECENT_PAGE;
   const el = (id) => document.getElementById(id);
@@ -97,6 +97,28 @@
     return a.ticker + ' ' + a.type + ' ' + level;
   }
 
+  /* "every 5 min" for a cooldown in seconds. */
+  function everyText(s) {
+    if (s % 86400 === 0) return 'every ' + (s / 86400) + ' d';
+    if (s % 3600 === 0) return 'every ' + (s / 3600) + ' h';
+    if (s % 60 === 0) return 'every ' + (s / 60) + ' min';
+    return 'every ' + s + ' s';
+  }
+
+  /* An active alert as listed: its condition, and for a repeating one how
+   * often it may fire and how many times it did. */
+  function describeActive(a) {
+    if (a.repeat !== 'every' || !Number.isInteger(a.cooldown_s)) return describe(a);
+    return describe(a) + ', repeats at most ' + everyText(a.cooldown_s) +
+      (Number.isInteger(a.fired) && a.fired > 0 ? ' (fired ' + a.fired + '\u00d7)' : '');
+  }
+
+  /* What identifies one delivery of an alert: a repeating alert fires many
+   * times under one alert_id, each firing numbered ("firing"). */
+  function alertKey(a) {
+    return Number.isInteger(a.firing) ? a.alert_id + '.' + a.firing : a.alert_id;
+  }
+
   /* The user's note of an alert, as text (never HTML: it is the user's own
    * input), or null when it has none. */
   function noteEl(a) {
@@ -167,6 +189,7 @@
       type: tr.querySelector('.type'),
       byEmail: tr.querySelector('.email'),
       window: tr.querySelector('.window'),
+      repeat: tr.querySelector('.repeat'),
       button: tr.querySelector('.set-alert'),
       last: null, lastTs: null, points: [], decimals: null, previousClose: 0,
       intervalMs: 1000, source: '',
@@ -204,6 +227,7 @@
     nameInput(r);
     r.type.setAttribute('aria-label', 'Condition of the alert for ' + r.ticker);
     r.window.setAttribute('aria-label', 'Percent counted from, for ' + r.ticker);
+    r.repeat.setAttribute('aria-label', 'How often the alert for ' + r.ticker + ' may fire');
     r.button.setAttribute('aria-label', 'Set alert for ' + r.ticker);
   }
 
@@ -485,9 +509,11 @@
     b.className = 'alert-banner';
     b.dataset.testid = 'banner';
     b.dataset.alertId = a.alert_id;
+    if (Number.isInteger(a.firing)) b.dataset.firing = String(a.firing);
     b.setAttribute('role', 'alert');
     const msg = document.createElement('span');
-    msg.textContent = 'Alert triggered: ' + text;
+    msg.textContent = 'Alert triggered: ' + text +
+      (Number.isInteger(a.firing) ? ' (time ' + a.firing + ')' : '');
     const note = noteEl(a);
     if (note) msg.append(note);
     const close = document.createElement('button');
@@ -554,8 +580,8 @@
   }
 
   function onAlert(a) {
-    if (!a || typeof a.alert_id !== 'string' || seenAlerts.has(a.alert_id)) return;
-    seenAlerts.add(a.alert_id);
+    if (!a || typeof a.alert_id !== 'string' || seenAlerts.has(alertKey(a))) return;
+    seenAlerts.add(alertKey(a));
     const text = alertText(a);
     if (isExpired(a)) {
       showMessage(text, 'ok');
@@ -582,8 +608,8 @@
       lastAlertId = (body.alerts || []).reduce(
         (m, a) => (posAfter(a.event_id, m) ? a.event_id : m), '0-0');
       (body.alerts || []).forEach((a) => {
-        if (seenAlerts.has(a.alert_id)) return;
-        seenAlerts.add(a.alert_id);
+        if (seenAlerts.has(alertKey(a))) return;
+        seenAlerts.add(alertKey(a));
         history.push(a);
       });
       renderHistory();
@@ -602,7 +628,7 @@
       li.dataset.ticker = a.ticker;
       const what = document.createElement('span');
       what.className = 'what';
-      what.textContent = describe(a);
+      what.textContent = describeActive(a);
       const note = noteEl(a);
       if (note) what.append(note);
       if (hasChannel(a, 'email')) {
@@ -619,7 +645,7 @@
       del.className = 'delete-alert';
       del.type = 'button';
       del.textContent = 'Delete';
-      del.setAttribute('aria-label', 'Delete alert ' + describe(a));
+      del.setAttribute('aria-label', 'Delete alert ' + describeActive(a));
       del.addEventListener('click', () => deleteAlert(a.alert_id, del));
       li.append(what, del);
       list.append(li);
@@ -699,6 +725,7 @@
         ' it. Set an alert ' + type + ' ' + shown + ' anyway?');
       if (!ok) { input.focus(); return; }
     }
+    const cooldown = Number(r.repeat.value);
     r.button.disabled = true;
     try {
       const resp = await fetch('/api/set-alert', {
@@ -707,7 +734,8 @@
         body: JSON.stringify(Object.assign(pct ? {ticker: r.ticker, percent: threshold, type: type}
           : {ticker: r.ticker, threshold: threshold, type: type},
           pct && r.window.value !== '' ? {window_s: Number(r.window.value)} : {},
-          r.byEmail.checked ? {channels: ['browser', 'email']} : {})),
+          r.byEmail.checked ? {channels: ['browser', 'email']} : {},
+          cooldown > 0 ? {repeat: 'every', cooldown_s: cooldown} : {})),
       });
       if (!resp.ok) {
         showMessage('Alert not set: ' + await errorText(resp));
@@ -719,6 +747,7 @@
           (set.window_s ? ' from its ' + windowName(set.window_s) + (type === 'percent_up' ? ' low' : ' high') : '')
         : type + ' ' + shown;
       showMessage('Alert set: ' + r.ticker + ' ' + what +
+        (cooldown > 0 ? ', repeating at most ' + everyText(cooldown) : '') +
         (r.byEmail.checked ? (emailConfirmed ? ', also by e-mail' :
           ', by e-mail once your address is confirmed') : ''), 'ok');
       input.value = '';
