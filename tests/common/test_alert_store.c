@@ -2003,6 +2003,7 @@ static void test_window_tick_work_does_not_grow_with_alerts(void **state)
     wn = window_claim_work(f, many, t0);
     assert_true(w1 > 5);
     assert_int_equal(w1, wn);
+}
 
 /* ---- repeating alerts ("repeat":"every") ---------------------------------- */
 
