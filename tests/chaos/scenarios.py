@@ -171,30 +171,42 @@ class Firing:
         self.thread.join(5)
 
 
-def list_ids(port, cookie, timeout=30):
-    """The user's alert ids, retrying while the webapp answers 503 (each
-    worker thread reconnects to Redis with its own backoff). None when it
-    never answered 200."""
+def list_alerts(port, cookie, timeout=30):
+    """The user's listed alerts by id, retrying while the webapp answers 503
+    (each worker thread reconnects to Redis with its own backoff). None when
+    it never answered 200."""
     out = []
 
     def once():
         r = http("GET", port, "/api/get-alerts", cookie=cookie)
         if r.status != 200:
             return False
-        out.append({a["alert_id"] for a in (r.json() or {}).get("alerts", [])})
+        out.append({a["alert_id"]: a for a in (r.json() or {}).get("alerts", [])})
         return True
     return out[0] if wait_until(once, timeout, 0.25) else None
 
 
-def expect_gone(ctx, users, res):
-    """Fired alerts must be gone from their users' lists."""
-    left = 0
+def list_ids(port, cookie, timeout=30):
+    listed = list_alerts(port, cookie, timeout)
+    return None if listed is None else set(listed)
+
+
+def expect_gone(ctx, users, res, repeating=()):
+    """Fired alerts must be gone from their users' lists, but for the
+    repeating ones (ids), each still listed having fired exactly once."""
+    left, fired = 0, {}
     for u in users:
-        ids = list_ids(ctx.direct[0], u.cookie)
-        if not res.check(ids is not None, "get-alerts never answered 200"):
+        listed = list_alerts(ctx.direct[0], u.cookie)
+        if not res.check(listed is not None, "get-alerts never answered 200"):
             return
-        left += len(ids)
+        left += sum(1 for i in listed if i not in repeating)
+        for i in set(listed) & set(repeating):
+            fired[listed[i].get("fired")] = fired.get(listed[i].get("fired"), 0) + 1
     res.check(left == 0, f"{left} fired alerts are still listed in the store")
+    if repeating:
+        res.count(f"repeating alerts still listed, by times fired: {fired}")
+        res.check(fired == {1: len(repeating)},
+                  f"repeating alerts by times fired {fired}: want all {len(repeating)} once")
 
 
 # ---------------------------------------------------------------- 1
@@ -524,9 +536,15 @@ def f14_exactly_once_at_user(ctx, res):
     # low is the reference: same level), some naming their channel.
     kinds_of = (("above", {}), ("crosses", {}), ("percent_up", {}),
                 ("percent_up", {"window_s": 60}))
+    # Every fifth without a window repeats (60 s cooldown: the rising ramp
+    # fires it once; it stays listed).
+    def extra(i):
+        e = dict(kinds_of[i % 4][1], **({"channels": ["browser"]} if i % 3 == 0 else {}))
+        if i % 5 == 4 and "window_s" not in e:
+            e.update(repeat="every", cooldown_s=60)
+        return e
     specs = [(u, random.choice(tick_names), round(100.05 + random.randrange(990) * 0.1, 2),
-              kinds_of[i % 4][0],
-              dict(kinds_of[i % 4][1], **({"channels": ["browser"]} if i % 3 == 0 else {})))
+              kinds_of[i % 4][0], extra(i))
              for u in users for i in range(per)]
     for t in tick_names:
         st.feeder.tick(t, REFERENCE_PRICE)
@@ -537,7 +555,8 @@ def f14_exactly_once_at_user(ctx, res):
                                                                   "percent_up")}
     res.count(f"{len(alerts)} alerts created in {time.monotonic() - t0:.1f}s for {nu} users "
               f"({per} each, on 50 tickers): {kinds}, "
-              f"{sum(1 for sp in specs if 'window_s' in sp[4])} of the percent_up over a window")
+              f"{sum(1 for sp in specs if 'window_s' in sp[4])} of the percent_up over a window, "
+              f"{sum(1 for sp in specs if 'repeat' in sp[4])} repeating")
     if not res.check(not failures, f"{len(failures)} creates failed, e.g. {failures[:2]}"):
         return
     pool = SsePool()
@@ -609,7 +628,7 @@ def f14_exactly_once_at_user(ctx, res):
                       f"{name}: {lost} lost, {r['dup']} duplicated")
         if pool.foreign_events:
             res.fail(f"{len(pool.foreign_events)} events of another user on a stream")
-        expect_gone(ctx, users, res)
+        expect_gone(ctx, users, res, {a.id for a in alerts if a.repeating})
     finally:
         if killer is not None and not killer.stop_flag:
             killer.stop()

@@ -18,15 +18,16 @@ class User:
 
 
 class Alert:
-    __slots__ = ("id", "user", "ticker", "threshold", "type", "acked_at")
+    __slots__ = ("id", "user", "ticker", "threshold", "type", "acked_at", "repeating")
 
-    def __init__(self, aid, user, ticker, threshold, typ, acked_at):
+    def __init__(self, aid, user, ticker, threshold, typ, acked_at, repeating=False):
         self.id = aid
         self.user = user
         self.ticker = ticker
         self.threshold = threshold
         self.type = typ
         self.acked_at = acked_at
+        self.repeating = repeating  # "repeat":"every": stays listed when it fires
 
 
 def make_users(n, secret):
@@ -74,7 +75,8 @@ def create_alerts(ports, specs, threads=8):
             j = r.json() if r.status == 200 else None
             with lock:
                 if j and "alert_id" in j:
-                    alerts.append(Alert(j["alert_id"], u, t, th, ty, time.time()))
+                    alerts.append(Alert(j["alert_id"], u, t, th, ty, time.time(),
+                                        body.get("repeat") == "every"))
                 else:
                     failures.append(((u.id, t, th, ty), r.status, r.body[:200]))
         c.close()
