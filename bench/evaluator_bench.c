@@ -43,6 +43,7 @@ struct bench {
     char tag[16];
     char topic_prices[64], topic_alerts[64];
     char (*ticker)[32];
+    long windowed[BENCH_TICKERS_MAX]; /* BENCH_MIX: window alerts per ticker */
     struct redis_conn *rc;
     rd_kafka_t *producer; /* the evaluator's */
     rd_kafka_t *feeder;   /* writes the ticks */
@@ -67,8 +68,9 @@ static const struct config_var bench_vars[] = {
     {"BENCH_PARTITIONS", "6", "partitions of the bench topics when BENCH_INSTANCES > 0",
      CONFIG_LONG(struct bench, partitions, 1, 64)},
     {"BENCH_MIX", "0",
-     "1: a mixed workload (of each side a third plain, a third crosses, a third percent; "
-     "phases named quiet-mixed, firing-mixed)",
+     "1: a mixed workload of every condition (of each side a fifth plain, crosses, percent, "
+     "repeating, and on the above side percent_up over a 1 h window; phases named "
+     "quiet-mixed, firing-mixed)",
      CONFIG_LONG(struct bench, mix, 0, 1)},
     {"BENCH_CPU_NODES", "",
      "host:port,... of every Redis server (replicas too) whose CPU time each phase costs",
@@ -120,27 +122,50 @@ static int bench_write(struct bench *b, redisContext *ctx, const char *key, cons
     return rv;
 }
 
-/* The writes alert_store_create_once does (armed), without its checks. */
+/* What alert i is: with BENCH_MIX, of each side a fifth of each kind. */
+enum bench_kind { BENCH_PLAIN, BENCH_CROSSES, BENCH_PERCENT, BENCH_REPEAT, BENCH_WINDOW };
+
+#define BENCH_WINDOW_S 3600
+#define BENCH_WINDOW_LOW 100.0 /* the window's seed: no quiet tick is lower */
+
+static enum bench_kind bench_kind(const struct bench *b, long i, int above)
+{
+    long kind = b->mix ? (i / (2 * b->tickers)) % 5 : 0;
+
+    /* percent_down over a window would fire against a high the quiet
+     * prices move: the below side keeps plain alerts there */
+    return kind == BENCH_WINDOW && !above ? BENCH_PLAIN : (enum bench_kind)kind;
+}
+
 /* The stored condition of alert i on its side (docs/key-schema.md, cond):
- * plain, or with BENCH_MIX every second and third of a side crosses and
- * percent (5 % from the price that puts the level at t). */
+ * plain, crosses, percent (5 % from the price that puts the level at t),
+ * repeating (plain, its row's "r:" token added by the caller) or, above,
+ * percent_up over BENCH_WINDOW_S from the seeded low BENCH_WINDOW_LOW by
+ * the percent that puts the level at t (the quiet prices, 100..200, never
+ * reach it: they fire as a plain alert at t would). */
 static void bench_cond(const struct bench *b, long i, int above, double t, char out[64])
 {
-    long kind = b->mix ? (i / (2 * b->tickers)) % 3 : 0;
+    enum bench_kind kind = bench_kind(b, i, above);
 
-    if (kind == 1)
+    if (kind == BENCH_WINDOW)
+        snprintf(out, 64, "percent_up:%.4f:w%d", (t / BENCH_WINDOW_LOW - 1) * 100,
+                 BENCH_WINDOW_S);
+    else if (kind == BENCH_CROSSES)
         snprintf(out, 64, "crosses:%s", above ? "up" : "down");
-    else if (kind == 2)
+    else if (kind == BENCH_PERCENT)
         snprintf(out, 64, "%s:5:%.6f", above ? "percent_up" : "percent_down",
                  above ? t / 1.05 : t / 0.95);
     else
         snprintf(out, 64, "%s", above ? "above" : "below");
 }
 
+/* The writes alert_store_create_once does (armed), without its checks. */
 static int bench_append_alert(redisContext *ctx, struct bench *b, long i, unsigned *seed)
 {
     char id[48], user[32], thr[32], key[96], entry[192], cond[64];
     const char *ticker = b->ticker[i % b->tickers];
+    enum bench_kind kind;
+    const char *rep;
     int above = (i / b->tickers) % 2 == 0;
     /* above: 200..300, below: 0.01..100; prices in between fire nothing */
     double t = above ? 200.0 + (double)(rand_r(seed) % 1000000) / 10000.0
@@ -151,16 +176,54 @@ static int bench_append_alert(redisContext *ctx, struct bench *b, long i, unsign
     snprintf(thr, sizeof(thr), "%.4f", t);
     bench_cond(b, i, above, t, cond);
     /* The values hold spaces: each is formatted first and sent as one argument. */
-    snprintf(entry, sizeof(entry), "%s %s %s %ld a", ticker, thr, cond, 1700000000L + i);
+    kind = bench_kind(b, i, above);
+    rep = kind == BENCH_REPEAT ? " 0 r:60:0" : ""; /* no expiry, a 60 s cooldown */
+    snprintf(entry, sizeof(entry), "%s %s %s %ld%s a", ticker, thr, cond, 1700000000L + i, rep);
     snprintf(key, sizeof(key), "user_alerts:{%s}", user);
     if (bench_write(b, ctx, key, "HSET %s %s %s", key, id, entry) != 0)
         return -1;
-    snprintf(entry, sizeof(entry), "%s %s %s", user, thr, cond);
+    snprintf(entry, sizeof(entry), "%s %s %s%s", user, thr, cond, rep);
     snprintf(key, sizeof(key), "ticker_alerts:{%s}", ticker);
     if (bench_write(b, ctx, key, "HSET %s %s %s", key, id, entry) != 0)
         return -1;
-    snprintf(key, sizeof(key), "alert_idx:{%s}:%s", ticker, above ? "above" : "below");
+    if (kind == BENCH_WINDOW) { /* scored by the ratio to the window's low */
+        b->windowed[i % b->tickers]++;
+        snprintf(key, sizeof(key), "alert_idx:{%s}:w%d:up", ticker, BENCH_WINDOW_S);
+        snprintf(thr, sizeof(thr), "%.17g", t / BENCH_WINDOW_LOW);
+    } else {
+        snprintf(key, sizeof(key), "alert_idx:{%s}:%s", ticker, above ? "above" : "below");
+    }
     return bench_write(b, ctx, key, "ZADD %s %s %s", key, thr, id);
+}
+
+/* Each ticker's window (BENCH_MIX): its count of alerts and its deques,
+ * seeded with the low BENCH_WINDOW_LOW now, as arm.lua does for a first
+ * alert (common/lua/window.lua). */
+static int bench_load_windows(struct bench *b)
+{
+    char key[96], w[16], seed[48];
+    redisReply *r;
+
+    snprintf(w, sizeof(w), "%d", BENCH_WINDOW_S);
+    snprintf(seed, sizeof(seed), "%lld %.1f", (long long)time_now(), BENCH_WINDOW_LOW);
+    for (long k = 0; k < b->tickers; k++) {
+        if (b->windowed[k] == 0)
+            continue;
+        snprintf(key, sizeof(key), "alert_windows:{%s}", b->ticker[k]);
+        r = redis_conn_command(b->rc, "HSET %s %s %ld", key, w, b->windowed[k]);
+        if (r == NULL)
+            return -1;
+        freeReplyObject(r);
+        for (int side = 0; side < 2; side++) {
+            snprintf(key, sizeof(key), "alert_win:{%s}:%s:%s", b->ticker[k], w,
+                     side ? "max" : "min");
+            r = redis_conn_command(b->rc, "RPUSH %s %s", key, seed);
+            if (r == NULL)
+                return -1;
+            freeReplyObject(r);
+        }
+    }
+    return 0;
 }
 
 static int bench_load_alerts(struct bench *b)
@@ -184,6 +247,8 @@ static int bench_load_alerts(struct bench *b)
             freeReplyObject(r);
         }
     }
+    if (bench_load_windows(b) != 0)
+        return -1;
     printf("loaded %ld alerts on %ld tickers in %.1f s\n", b->alerts, b->tickers,
            (double)(time_mono_ms() - t0) / 1000.0);
     return 0;
