@@ -29,6 +29,8 @@
 //     shows each condition.
 // 13. (issue 18) the form sets a repeating alert (the repeat select, named
 //     for its asset); the active list and get-alerts show its cooldown.
+// 14. (issue 18) the form's note input sets the alert's note (as text) and
+//     empties after.
 // With E2E_DOCS_SCREENSHOTS=DIR it writes the documented screenshots
 // (dashboard-desktop.png, dashboard-phone.png: two alerts set, one fired).
 import assert from 'node:assert/strict';
@@ -266,6 +268,28 @@ await step('13. the form sets a repeating alert; the active list shows how often
   assert.equal(mine[0].cooldown_s, 300);
   assert.equal(mine[0].fired, 0);
   await repeat.selectOption('0');
+  await li.locator('button.delete-alert').click();
+  await li.waitFor({ state: 'detached', timeout: 10000 });
+  await page.evaluate(() => document.activeElement?.blur());
+});
+
+await step('14. the form\'s note input sets the alert\'s note, kept as text, and empties after', async () => {
+  const t = tickers.includes('SOL-USD') ? 'SOL-USD' : tickers[5];
+  const p = await priceOf(page, t);
+  const input = row(page, t).locator('input.note-input');
+  assert.equal(await input.getAttribute('aria-label'), `Note for the alert on ${t} (shown when it fires)`);
+  assert.equal(await input.getAttribute('maxlength'), '140');
+  const note = 'take <b>profit</b> & run';
+  await input.fill(`  ${note}  `);
+  await setAlertUi(page, t, (p * 1.6).toFixed(2), 'above');
+  const li = page.locator('#alerts-list li').filter({ hasText: 'take <b>profit</b>' });
+  await li.waitFor({ timeout: 10000 });
+  assert.equal(await li.locator('[data-testid=note]').innerText(), note);
+  assert.equal(await li.locator('b').count(), 0, 'the note was inserted as HTML');
+  assert.equal(await input.inputValue(), '', 'the note input was not emptied');
+  const mine = (await api(page, 'GET', '/api/get-alerts')).body.alerts.filter((a) => a.ticker === t);
+  assert.equal(mine.length, 1, JSON.stringify(mine));
+  assert.equal(mine[0].note, note, 'the note is stored trimmed');
   await li.locator('button.delete-alert').click();
   await li.waitFor({ state: 'detached', timeout: 10000 });
   await page.evaluate(() => document.activeElement?.blur());

@@ -190,6 +190,7 @@
       byEmail: tr.querySelector('.email'),
       window: tr.querySelector('.window'),
       repeat: tr.querySelector('.repeat'),
+      note: tr.querySelector('.note-input'),
       button: tr.querySelector('.set-alert'),
       last: null, lastTs: null, points: [], decimals: null, previousClose: 0,
       intervalMs: 1000, source: '',
@@ -228,6 +229,7 @@
     r.type.setAttribute('aria-label', 'Condition of the alert for ' + r.ticker);
     r.window.setAttribute('aria-label', 'Percent counted from, for ' + r.ticker);
     r.repeat.setAttribute('aria-label', 'How often the alert for ' + r.ticker + ' may fire');
+    r.note.setAttribute('aria-label', 'Note for the alert on ' + r.ticker + ' (shown when it fires)');
     r.button.setAttribute('aria-label', 'Set alert for ' + r.ticker);
   }
 
@@ -726,6 +728,7 @@
       if (!ok) { input.focus(); return; }
     }
     const cooldown = Number(r.repeat.value);
+    const note = r.note.value.trim();
     r.button.disabled = true;
     try {
       const resp = await fetch('/api/set-alert', {
@@ -735,7 +738,8 @@
           : {ticker: r.ticker, threshold: threshold, type: type},
           pct && r.window.value !== '' ? {window_s: Number(r.window.value)} : {},
           r.byEmail.checked ? {channels: ['browser', 'email']} : {},
-          cooldown > 0 ? {repeat: 'every', cooldown_s: cooldown} : {})),
+          cooldown > 0 ? {repeat: 'every', cooldown_s: cooldown} : {},
+          note !== '' ? {note: note} : {})),
       });
       if (!resp.ok) {
         showMessage('Alert not set: ' + await errorText(resp));
@@ -751,6 +755,7 @@
         (r.byEmail.checked ? (emailConfirmed ? ', also by e-mail' :
           ', by e-mail once your address is confirmed') : ''), 'ok');
       input.value = '';
+      r.note.value = '';
       askNotifications();
       loadAlerts();
     } catch (e) {
