@@ -25,6 +25,7 @@
 #define FANOUT_BATCH_MAX 256            /* ticks per shared event */
 #define FANOUT_BATCH_BYTES (256 * 1024) /* and their bytes */
 #define FANOUT_POLL_MS 100
+#define FANOUT_WHY_MAX 128        /* a /health reason */
 #define FANOUT_COALESCE_MS 3      /* quiet time that ends a burst */
 #define FANOUT_COALESCE_MAX_MS 10 /* and the longest a burst is held */
 #define FANOUT_KAFKA_CHECK_MS 1000
@@ -50,7 +51,7 @@ static atomic_uint_fast64_t fanout_bad;
 static pthread_mutex_t fanout_health_lock = PTHREAD_MUTEX_INITIALIZER;
 static int64_t fanout_health_at = -FANOUT_KAFKA_CHECK_MS;
 static int fanout_health_ok;
-static char fanout_health_why[128];
+static char fanout_health_why[FANOUT_WHY_MAX];
 
 static int fanout_running(void)
 {
@@ -439,10 +440,29 @@ int fanout_universe_loaded(void)
     return atomic_load(&fanout_assets_left) == 0;
 }
 
+/* 0 when the price and alert readers exist and the asset universe is read;
+ * else -1 with what is still awaited in why. */
+static int fanout_readiness(char *why, size_t whylen)
+{
+    int prices = atomic_load(&fanout_rk[0]) != NULL;
+
+    if (!prices || atomic_load(&fanout_rk[1]) == NULL) {
+        snprintf(why, whylen, "waiting for topic %s",
+                 !prices ? fanout_opts.topic_prices : fanout_opts.topic_alerts);
+        return -1;
+    }
+    if (!fanout_universe_loaded()) {
+        snprintf(why, whylen, "reading topic %s", fanout_opts.topic_assets);
+        return -1;
+    }
+    return 0;
+}
+
 int fanout_ready(void)
 {
-    return atomic_load(&fanout_rk[0]) != NULL && atomic_load(&fanout_rk[1]) != NULL &&
-           fanout_universe_loaded();
+    char why[FANOUT_WHY_MAX];
+
+    return fanout_readiness(why, sizeof(why)) == 0;
 }
 
 int fanout_start(const struct fanout_opts *o, char *err, size_t errlen)
@@ -490,16 +510,9 @@ int fanout_kafka_ok(char *why, size_t whylen)
 
     pthread_mutex_lock(&fanout_health_lock);
     if (now - fanout_health_at >= FANOUT_KAFKA_CHECK_MS) {
-        rk = atomic_load(&fanout_rk[0]);
-        if (rk == NULL || atomic_load(&fanout_rk[1]) == NULL) {
+        if (fanout_readiness(fanout_health_why, sizeof(fanout_health_why)) != 0) {
             fanout_health_ok = 0;
-            snprintf(fanout_health_why, sizeof(fanout_health_why), "waiting for topic %s",
-                     rk == NULL ? fanout_opts.topic_prices : fanout_opts.topic_alerts);
-        } else if (!fanout_universe_loaded()) {
-            fanout_health_ok = 0;
-            snprintf(fanout_health_why, sizeof(fanout_health_why), "reading topic %s",
-                     fanout_opts.topic_assets);
-        } else if (kafka_ping(rk, 500) != 0) {
+        } else if ((rk = atomic_load(&fanout_rk[0])) == NULL || kafka_ping(rk, 500) != 0) {
             fanout_health_ok = 0;
             snprintf(fanout_health_why, sizeof(fanout_health_why), "no broker answered");
         } else {
