@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """stock-alerts reliability and security suite: injects faults,
 bad input and attacks into a private stack and counts every alert by
-alert_id at the users' SSE streams, the notifier's log and its webhook.
+alert_id at the users' SSE streams, the notifier's log, its webhook and (the
+e-mail channel) its SMTP server.
 
 usage: chaos.py [--quick] [--only 1,3,...] [--state DIR] [--record FILE] [--keep | --down]
 

@@ -2,11 +2,14 @@
 with AOF, the KRaft broker, the daemons, two webapp replicas and nginx),
 started by ./stack in the `chaos` topology of stack.services (its ports, its
 state folder), plus the instruments the scenarios count with: a tick feeder,
-an HTTP client, a webhook receiver and the notifier log.
+an HTTP client, a webhook receiver, an SMTP server and the notifier log.
 
 Python standard library only. Every process started here is stopped at exit.
 """
 import ctypes
+import email
+import email.parser
+import email.policy
 import hashlib
 import hmac
 import http.client as httpc
@@ -342,6 +345,8 @@ class Stack:
         for d in ("log", "run", "data", "conf"):
             os.makedirs(os.path.join(state, d), exist_ok=True)
         self.webhook = None
+        self.smtp = None  # MailSink; None when no python has aiosmtpd
+        self.smtp_missing = None  # then why
         self.feeder = None
         self.env = stack_env(state)
         become_subreaper()
@@ -506,6 +511,7 @@ class Stack:
         log(f"state {self.state}")
         build_tickpipe(self.state)
         self.webhook = WebhookReceiver(PORTS["webhook"], self.webhook_secret)
+        self.start_smtp()
         self.write_secrets()
         self.env = stack_env(self.state)
         self.ctl("start", "redis", show=True)
@@ -522,6 +528,22 @@ class Stack:
         if not self.wait_flowing():
             raise ChaosError("the evaluators or webapps never read a tick")
         log("stack up")
+
+    def start_smtp(self):
+        """The SMTP server the notifier mails (NOTIFIER_SMTP_URL of the chaos
+        topology), before the notifier starts. Without a python that has
+        aiosmtpd there is none: the notifier's mails are refused and retried,
+        and the scenarios that count mails say they did not."""
+        python, why = smtp_python()
+        if python is None:
+            self.smtp_missing = why
+            log(f"warning: no SMTP server, the e-mail channel is not tested: {why}")
+            return
+        self.smtp = MailSink(python, PORTS["smtp"], os.path.join(self.state, "smtp"),
+                             self.logpath("smtp"))
+        self.procs["smtp"] = self.smtp.proc
+        self.smtp.start()
+        log(f"smtp server up ({python})")
 
     def down(self):
         if self.feeder:
@@ -713,6 +735,7 @@ class WebhookReceiver:
 
 
 DELIVERED_RE = re.compile(rb"alert delivered alert_id=([A-Za-z0-9_-]+)")
+EMAIL_SKIPPED_RE = re.compile(rb"email skipped alert_id=([A-Za-z0-9_-]+) \S+ reason=(\w+)")
 
 
 def notifier_log_counts(path, ids=None):
@@ -724,3 +747,116 @@ def notifier_log_counts(path, ids=None):
             if ids is None or a in ids:
                 out[a] = out.get(a, 0) + 1
     return out
+
+
+def email_skipped(path, ids):
+    """{reason: alerts of ids} of the notifier's 'email skipped' lines (no
+    address, unconfirmed, over the hourly cap) over the whole log."""
+    out = {}
+    with open(path, "rb") as f:
+        for m in EMAIL_SKIPPED_RE.finditer(f.read()):
+            if m.group(1).decode() in ids:
+                r = m.group(2).decode()
+                out[r] = out.get(r, 0) + 1
+    return out
+
+
+# ---------------------------------------------------------------- e-mail
+
+SMTP_SINK = os.path.join(ROOT, "tests", "lib", "smtp_sink.py")
+# An alert mail's Message-ID: <alert.ALERT_ID[.FIRING]@domain> (notifier/sink_email.c).
+MESSAGE_ID_RE = re.compile(r"<alert\.([A-Za-z0-9_-]+)(?:\.\d+)?@[^>]+>")
+CONFIRM_LINK_RE = re.compile(r"(https?://\S+/api/confirm-email\?token=[A-Za-z0-9_.-]+)")
+
+
+def smtp_python():
+    """A python that has aiosmtpd, found as scripts/test finds it
+    (TEST_SMTP_PYTHON, else the venv its ensure_smtp_sink installs into the
+    cache): (path, None), or (None, why there is none)."""
+    cache = os.environ.get("STACK_CACHE") or os.path.join(os.environ.get("HOME") or "/root",
+                                                          ".cache", "stock-alerts")
+    tried = []
+    for python in (os.environ.get("TEST_SMTP_PYTHON"),
+                   os.path.join(cache, "venv-smtp", "bin", "python")):
+        if not python or python in tried:
+            continue
+        tried.append(python)
+        try:
+            r = subprocess.run([python, "-c", "import aiosmtpd"], capture_output=True,
+                               timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if r.returncode == 0:
+            return python, None
+    return None, (f"aiosmtpd is unavailable (tried {', '.join(tried)}; scripts/test e2e "
+                  f"installs it into {cache}/venv-smtp, or set TEST_SMTP_PYTHON)")
+
+
+class MailSink:
+    """The chaos stack's SMTP server (tests/lib/smtp_sink.py, aiosmtpd on
+    loopback) and the mails it wrote to folder, read as they arrive: alert
+    mails by their X-Stock-Alerts-Alert-Id header, the others (confirmation
+    mails) whole. Its process is one of the harness's own (Proc)."""
+
+    def __init__(self, python, port, folder, logfile):
+        self.port = port
+        self.folder = folder
+        os.makedirs(folder, exist_ok=True)
+        self.proc = Proc("smtp", [python, SMTP_SINK, HOST, str(port), folder], dict(os.environ),
+                         logfile)
+        self.lock = threading.Lock()
+        self.seen = set()  # .json files read
+        self.alerts = {}  # alert_id -> [(recipients, the Message-ID names the alert)]
+        self.others = []  # (recipients, message) of every other mail
+
+    def start(self, timeout=30):
+        self.proc.start()
+        wait_until(lambda: port_open(self.port) or not self.proc.alive(), timeout, 0.1)
+        if not self.proc.alive() or not port_open(self.port):
+            raise ChaosError(f"the SMTP server did not listen on {self.port}; see "
+                             f"{self.proc.logfile}")
+        return self
+
+    def scan(self):
+        """Reads the mails written since the last call. The server writes a
+        mail's .json after its .eml (renamed into place): a .json seen means
+        both are whole."""
+        headers = email.parser.BytesHeaderParser(policy=email.policy.default)
+        with self.lock:
+            for fn in sorted(os.listdir(self.folder)):
+                if not fn.endswith(".json") or fn in self.seen:
+                    continue
+                self.seen.add(fn)
+                with open(os.path.join(self.folder, fn)) as f:
+                    rcpts = tuple(json.load(f)["rcpt_tos"])
+                with open(os.path.join(self.folder, fn[:-len(".json")] + ".eml"), "rb") as f:
+                    raw = f.read()
+                h = headers.parsebytes(raw)
+                aid = h["X-Stock-Alerts-Alert-Id"]
+                if aid:
+                    m = MESSAGE_ID_RE.fullmatch(str(h["Message-ID"] or "").strip())
+                    self.alerts.setdefault(str(aid), []).append(
+                        (rcpts, m is not None and m.group(1) == str(aid)))
+                else:
+                    self.others.append(
+                        (rcpts, email.message_from_bytes(raw, policy=email.policy.default)))
+
+    def alert_mails(self):
+        """{alert_id: [(recipients, the Message-ID names the alert)]}: every
+        alert mail received so far."""
+        self.scan()
+        with self.lock:
+            return {a: list(v) for a, v in self.alerts.items()}
+
+    def confirm_links(self):
+        """{address: [confirmation links, oldest first]}: the links of the
+        other mails received so far."""
+        self.scan()
+        out = {}
+        with self.lock:
+            for rcpts, msg in self.others:
+                body = msg.get_body(("plain",))
+                m = CONFIRM_LINK_RE.search(body.get_content() if body is not None else "")
+                for r in rcpts if m else ():
+                    out.setdefault(r, []).append(m.group(1))
+        return out

@@ -13,9 +13,10 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.parse
 
-from harness import (HOST, PORTS, Client, Proc, TickFeeder, http, kcat_produce_file,
-                     mint_cookie, notifier_log_counts, testkit, wait_until)
+from harness import (HOST, PORTS, Client, Proc, TickFeeder, email_skipped, http,
+                     kcat_produce_file, mint_cookie, notifier_log_counts, testkit, wait_until)
 from sse import SsePool
 from workload import (REFERENCE_PRICE, Ramp, Tally, User, create_alerts, make_users,
                       per_stream_counts)
@@ -462,19 +463,73 @@ class StreamsHeld:
         self.thread.join(5)
 
 
+def confirm_addresses(ctx, users, res, timeout=60):
+    """Gives every user a confirmed address as a person gets one: PUT
+    /api/settings through nginx, then the link of the confirmation mail the
+    notifier sent to the SMTP server, followed. True when every address is
+    confirmed (else the problem is in res)."""
+    st = ctx.stack
+    for u in users:
+        u.email = f"u{u.id}@chaos.example"
+        r = ctx.keep(http("PUT", ctx.nginx, "/api/settings", body={"email": u.email},
+                          cookie=u.cookie))
+        if not res.check(r.status == 200, f"PUT /api/settings: {r.status} {r.body[:200]!r}"):
+            return False
+    links = {}
+
+    def mailed():
+        links.update(st.smtp.confirm_links())
+        return all(links.get(u.email) for u in users)
+    if not res.check(wait_until(mailed, timeout, 0.5),
+                     f"{sum(1 for u in users if not links.get(u.email))} of {len(users)} "
+                     f"confirmation mails did not arrive in {timeout}s"):
+        return False
+    for u in users:
+        link = urllib.parse.urlsplit(links[u.email][-1])
+        r = http("GET", link.port or 80, f"{link.path}?{link.query}")
+        if not res.check(r.status == 200, f"the confirmation link answered {r.status}"):
+            return False
+        r = http("GET", ctx.nginx, "/api/settings", cookie=u.cookie)
+        if not res.check(r.status == 200 and (r.json() or {}).get("email_confirmed") is True,
+                         f"address not confirmed after its link: {r.status} {r.body[:200]!r}"):
+            return False
+    return True
+
+
+def mail_counts(alerts, stack):
+    """Of alerts, those with the email channel: ({alert_id: alert mails to its
+    user's address}, stray mails: of one of alerts without the channel, to
+    another address, or whose Message-ID names another alert). (None, 0)
+    without an SMTP server or such alerts."""
+    mailed = [a for a in alerts if "email" in a.channels]
+    if stack.smtp is None or not mailed:
+        return None, 0
+    got = stack.smtp.alert_mails()
+    by_id = {a.id: a for a in alerts}
+    cnt = {a.id: sum(1 for rcpts, _ in got.get(a.id, ()) if rcpts == (a.user.email,))
+           for a in mailed}
+    stray = sum(1 for aid, mails in got.items() if aid in by_id for rcpts, named in mails
+                if "email" not in by_id[aid].channels or rcpts != (by_id[aid].user.email,)
+                or not named)
+    return cnt, stray
+
+
 def wait_delivered(alerts, stack, streams_since, timeout, settle_s):
     """Waits until every stream (streams_since(client) true) holds each alert
-    of its user and the notifier log and the webhook hold them all; or, once
-    the notifier log and the webhook hold them all (every alert is on the
-    topic and was read), settle_s more for the streams (a stream that missed
-    one has reconnected several times by then). Returns (complete, seconds)."""
+    of its user and the notifier log, the webhook and (for the alerts with the
+    email channel) the SMTP server hold them all; or, once those hold them all
+    (every alert is on the topic and was read), settle_s more for the streams
+    (a stream that missed one has reconnected several times by then).
+    Returns (complete, seconds)."""
     ids = {a.id for a in alerts}
     t0 = time.monotonic()
     downstream_at = None
     while time.monotonic() - t0 < timeout:
         log_ = notifier_log_counts(stack.logpath("notifier"), ids)
         hook = stack.webhook.count(ids)
-        down_ok = all(log_.get(a, 0) >= 1 and hook.get(a, 0) >= 1 for a in ids)
+        mails, _ = mail_counts(alerts, stack)
+        down_ok = all(log_.get(a, 0) >= 1 and hook.get(a, 0) >= 1 for a in ids) and \
+            all(n >= 1 for n in (mails or {}).values())
         s = per_stream_counts(alerts, streams_since)
         if down_ok and all(r["missing"] == 0 for r in s.values()):
             return True, time.monotonic() - t0
@@ -487,7 +542,8 @@ def wait_delivered(alerts, stack, streams_since, timeout, settle_s):
 
 
 def channel_counts(alerts, stack, streams_since):
-    """Per channel (every stream label, the notifier log, the webhook): the
+    """Per channel (every stream label, the notifier log, the webhook, and the
+    e-mail of the alerts with that channel when there is an SMTP server): the
     lost and duplicated counts by alert_id."""
     ids = {a.id for a in alerts}
     out = {}
@@ -498,6 +554,12 @@ def channel_counts(alerts, stack, streams_since):
     for name, cnt in (("notifier log", log_), ("webhook", hook)):
         out[name] = {"lost": sum(1 for a in ids if cnt.get(a, 0) == 0),
                      "dup": sum(1 for a in ids if cnt.get(a, 0) > 1)}
+    mails, stray = mail_counts(alerts, stack)
+    if mails is not None:
+        lost = {a for a, n in mails.items() if n == 0}
+        out["email"] = {"lost": len(lost), "dup": sum(1 for n in mails.values() if n > 1),
+                        "alerts": len(mails), "stray": stray,
+                        "skipped": email_skipped(stack.logpath("notifier"), lost) if lost else {}}
     return out
 
 
@@ -509,6 +571,14 @@ def fmt_channels(ch):
                          f"lost {r['missing']} of {r['pairs']} stream x alert pairs "
                          f"({r['alerts_missing']} alerts), duplicated {r['dup']} "
                          f"({r['alerts_dup']} alerts)")
+        elif name == "email":
+            skipped = (f"; the lost ones skipped by the notifier, by reason {r['skipped']}"
+                       if r["skipped"] else "")
+            parts.append(f"{name}: lost {r['lost']}, duplicated {r['dup']} (of {r['alerts']} "
+                         f"alerts with the channel, by X-Stock-Alerts-Alert-Id to the user's "
+                         f"address); {r['stray']} mails to another address, of an alert "
+                         f"without the channel or with a Message-ID naming another alert"
+                         f"{skipped}")
         else:
             parts.append(f"{name}: lost {r['lost']}, duplicated {r['dup']}")
     return parts
@@ -528,18 +598,33 @@ def f14_exactly_once_at_user(ctx, res):
     tick_names = tickers_of("CL", 50)
     users = make_users(nu, st.cookie_secret)
     per = n // nu
+    # The e-mail channel needs the SMTP server: without it that part is
+    # skipped, and the verdict says so.
+    mail = st.smtp is not None
+    if mail:
+        t0 = time.monotonic()
+        if not confirm_addresses(ctx, users, res):
+            return
+        res.count(f"{nu} addresses confirmed in {time.monotonic() - t0:.1f}s (PUT /api/settings "
+                  f"through nginx, the link of the confirmation mail followed)")
     # Each user's alerts spread over all tickers: over every partition, so
     # several evaluators claim one user's alerts at once. Every condition
     # the ramp can fire, in turn: above, crosses (set below its threshold),
     # percent_up (from the reference price ticked first), percent_up over a
     # 60 s window (the ramp never goes under the reference, so the window's
-    # low is the reference: same level), some naming their channel.
+    # low is the reference: same level). Every second run of four (one of
+    # each condition) also by e-mail, to the user's confirmed address; of the
+    # others every third names its channel.
     kinds_of = (("above", {}), ("crosses", {}), ("percent_up", {}),
                 ("percent_up", {"window_s": 60}))
     # Every fifth without a window repeats (60 s cooldown: the rising ramp
     # fires it once; it stays listed).
     def extra(i):
-        e = dict(kinds_of[i % 4][1], **({"channels": ["browser"]} if i % 3 == 0 else {}))
+        e = dict(kinds_of[i % 4][1])
+        if mail and i % 8 < 4:
+            e["channels"] = ["browser", "email"]
+        elif i % 3 == 0:
+            e["channels"] = ["browser"]
         if i % 5 == 4 and "window_s" not in e:
             e.update(repeat="every", cooldown_s=60)
         return e
@@ -556,7 +641,8 @@ def f14_exactly_once_at_user(ctx, res):
     res.count(f"{len(alerts)} alerts created in {time.monotonic() - t0:.1f}s for {nu} users "
               f"({per} each, on 50 tickers): {kinds}, "
               f"{sum(1 for sp in specs if 'window_s' in sp[4])} of the percent_up over a window, "
-              f"{sum(1 for sp in specs if 'repeat' in sp[4])} repeating")
+              f"{sum(1 for sp in specs if 'repeat' in sp[4])} repeating, "
+              f"{sum(1 for a in alerts if 'email' in a.channels)} also by e-mail")
     if not res.check(not failures, f"{len(failures)} creates failed, e.g. {failures[:2]}"):
         return
     pool = SsePool()
@@ -568,13 +654,17 @@ def f14_exactly_once_at_user(ctx, res):
         opened = wait_until(lambda: all(c.opened >= 1 for u in users for c in u.clients), 30)
         if not res.check(opened, "SSE streams did not open"):
             return
+        by_mail = ("; every second run of four alerts (one of each condition) also by e-mail "
+                   "(channels browser and email) to the address its user confirmed, at a real "
+                   "SMTP server (aiosmtpd)")
         res.injected = (f"{n} alerts of {nu} users on 50 tickers fired by a price ramp over "
                         f"{dur}s; {len(evals)} evaluators in one group ({', '.join(evals)}), "
                         f"each SIGKILLed the moment its {FIRED} moves (polled every 15 ms), "
                         f"restarted 0.5s later (one down at a time, >=0.7s between kills, "
                         f"2s rest after a restart); every user holds 2 streams through nginx "
                         f"that drop their connection 1s / 3s after each open and reconnect "
-                        f"after retry: with Last-Event-ID, opened before the storm")
+                        f"after retry: with Last-Event-ID, opened before the storm"
+                        f"{by_mail if mail else ''}")
         sizes = log_sizes(st, evals)
         held = StreamsHeld(st, ctx.direct).start()
         killer = KillOnFire(st, evals).start()
@@ -626,6 +716,12 @@ def f14_exactly_once_at_user(ctx, res):
             lost = r.get("missing", r.get("lost"))
             res.check(lost == 0 and r["dup"] == 0,
                       f"{name}: {lost} lost, {r['dup']} duplicated")
+        if mail:
+            res.check("email" in ch and ch["email"]["stray"] == 0,
+                      f"email: {ch.get('email', {}).get('stray')} stray mails")
+        else:
+            res.count(f"email: not tested ({st.smtp_missing})")
+            res.skip(f"the e-mail channel was not tested: {st.smtp_missing}")
         if pool.foreign_events:
             res.fail(f"{len(pool.foreign_events)} events of another user on a stream")
         expect_gone(ctx, users, res, {a.id for a in alerts if a.repeating})

@@ -1,7 +1,7 @@
 """Alert workloads for the chaos scenarios: users with signed cookies,
 alerts created through the webapp API, price ramps that fire them, and the
 exactly-once count of every alert at the users' SSE streams, the notifier's
-log and the webhook receiver.
+log and the webhook receiver (the mails of the e-mail channel: scenarios.py).
 """
 import secrets
 import threading
@@ -15,12 +15,15 @@ class User:
         self.id = secrets.token_hex(16)
         self.cookie = mint_cookie(self.id, secret)
         self.clients = []  # SseClient objects of this user
+        self.email = None  # the user's address, once a scenario confirmed one
 
 
 class Alert:
-    __slots__ = ("id", "user", "ticker", "threshold", "type", "acked_at", "repeating")
+    __slots__ = ("id", "user", "ticker", "threshold", "type", "acked_at", "repeating",
+                 "channels")
 
-    def __init__(self, aid, user, ticker, threshold, typ, acked_at, repeating=False):
+    def __init__(self, aid, user, ticker, threshold, typ, acked_at, repeating=False,
+                 channels=("browser",)):
         self.id = aid
         self.user = user
         self.ticker = ticker
@@ -28,6 +31,7 @@ class Alert:
         self.type = typ
         self.acked_at = acked_at
         self.repeating = repeating  # "repeat":"every": stays listed when it fires
+        self.channels = tuple(channels)  # as set ("browser", the default, when not named)
 
 
 def make_users(n, secret):
@@ -76,7 +80,8 @@ def create_alerts(ports, specs, threads=8):
             with lock:
                 if j and "alert_id" in j:
                     alerts.append(Alert(j["alert_id"], u, t, th, ty, time.time(),
-                                        body.get("repeat") == "every"))
+                                        body.get("repeat") == "every",
+                                        body.get("channels", ("browser",))))
                 else:
                     failures.append(((u.id, t, th, ty), r.status, r.body[:200]))
         c.close()
