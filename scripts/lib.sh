@@ -153,3 +153,18 @@ render_template() {
   fi
   mv "$out.tmp" "$out"
 }
+
+# ensure_aiosmtpd: aiosmtpd, the real SMTP server the e-mail tests and the
+# chaos storm start (tests/lib/smtp_sink.py), from PyPI into a venv of the
+# cache (as scripts/load does for Locust); exports TEST_SMTP_PYTHON. Without
+# it (no network) the e-mail tests skip, they do not fail.
+ensure_aiosmtpd() {
+  local venv=${STACK_CACHE:-${HOME:-/root}/.cache/stock-alerts}/venv-smtp
+  if ! "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+    info "installing aiosmtpd into $venv"
+    { python3 -m venv "$venv" &&
+      "$venv/bin/pip" install -q --disable-pip-version-check "${AIOSMTPD_VERSION:-aiosmtpd>=1.4}"; } ||
+      { warn "aiosmtpd could not be installed: the e-mail tests will skip"; return 0; }
+  fi
+  export TEST_SMTP_PYTHON=$venv/bin/python
+}

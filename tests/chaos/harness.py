@@ -770,9 +770,9 @@ CONFIRM_LINK_RE = re.compile(r"(https?://\S+/api/confirm-email\?token=[A-Za-z0-9
 
 
 def smtp_python():
-    """A python that has aiosmtpd, found as scripts/test finds it
-    (TEST_SMTP_PYTHON, else the venv its ensure_smtp_sink installs into the
-    cache): (path, None), or (None, why there is none)."""
+    """A python that has aiosmtpd: TEST_SMTP_PYTHON, else the venv that
+    ensure_aiosmtpd (scripts/lib.sh, run by scripts/chaos) installs into the
+    cache: (path, None), or (None, why there is none)."""
     cache = os.environ.get("STACK_CACHE") or os.path.join(os.environ.get("HOME") or "/root",
                                                           ".cache", "stock-alerts")
     tried = []
