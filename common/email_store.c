@@ -5,6 +5,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,48 @@ int email_store_user_check(const char *user)
     return strspn(user, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n
                ? 0
                : -1;
+}
+
+int email_store_requests_shard(const char *user)
+{
+    uint32_t h = 2166136261u; /* FNV-1a, 32 bits */
+
+    for (const unsigned char *p = (const unsigned char *)user; *p != '\0'; p++) {
+        h ^= *p;
+        h *= 16777619u;
+    }
+    return (int)(h % EMAIL_REQUESTS_SHARDS);
+}
+
+int email_store_requests_key(int k, char *out, size_t outlen)
+{
+    int n;
+
+    if (k < 0 || k > EMAIL_REQUESTS_SHARDS) {
+        n = -1;
+    } else if (k == EMAIL_REQUESTS_SHARDS) {
+        n = snprintf(out, outlen, "%s", EMAIL_REQUESTS_LEGACY_KEY);
+    } else {
+        n = snprintf(out, outlen, "email_requests:{email-%d}", k);
+    }
+    if (n < 0 || (size_t)n >= outlen) {
+        if (outlen > 0)
+            out[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+int email_store_requests_index(const char *key, size_t len)
+{
+    char k[EMAIL_REQUESTS_KEY_MAX];
+
+    for (int i = 0; i < EMAIL_REQUESTS_STREAMS; i++) {
+        if (email_store_requests_key(i, k, sizeof(k)) == 0 && strlen(k) == len &&
+            memcmp(k, key, len) == 0)
+            return i;
+    }
+    return -1;
 }
 
 static int email_keys(const char *user, char *k1, char *k2, size_t klen)
@@ -92,14 +135,21 @@ out:
     return rv;
 }
 
-/* Step 2 of a set: the request for the notifier. */
+/* Step 2 of a set: the request for the notifier, on the user's shard (a
+ * slot of its own: a plain XADD after the user's script, never inside it). */
 static int email_store_enqueue(struct redis_conn *rc, const char *user, const char *req, char *err,
                                size_t errlen)
 {
-    redisReply *r = redis_conn_command(rc, "XADD %s MAXLEN ~ %d * user_id %s req %s",
-                                       EMAIL_REQUESTS_KEY, EMAIL_REQUESTS_MAXLEN, user, req);
+    char key[EMAIL_REQUESTS_KEY_MAX];
+    redisReply *r = NULL;
     int rv = 0;
 
+    if (email_store_requests_key(email_store_requests_shard(user), key, sizeof(key)) != 0) {
+        snprintf(err, errlen, "email request: no shard key");
+        return -1;
+    }
+    r = redis_conn_command(rc, "XADD %s MAXLEN ~ %d * user_id %s req %s", key,
+                           EMAIL_REQUESTS_MAXLEN, user, req);
     if (r == NULL || r->type != REDIS_REPLY_STRING)
         rv = redis_reply_fail(rc, r, "email request", err, errlen);
     if (r != NULL)

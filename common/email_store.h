@@ -6,8 +6,12 @@
  *   email_rate:{U}   counter of confirmation requests in the current window
  *   email_sent:{U}   set of the alert ids mailed in the current window (the
  *                    notifier's per-user rate of alert mails)
- * and the queue of confirmation mails the notifier sends,
- *   email_requests:{email}  stream: user_id, req (its own slot).
+ * and the queue of confirmation mails the notifier sends, sharded by user
+ * so that no one slot carries every user's requests:
+ *   email_requests:{email-<k>}  stream: user_id, req, for the users of
+ *                    shard k = email_store_requests_shard (0..15)
+ *   email_requests:{email}      the single stream of before the shards:
+ *                    read by the notifier until empty, never written.
  * The webapp sets and confirms; the notifier issues the token and mails it,
  * so the token exists only in the notifier's memory and in the mail. */
 #ifndef SA_EMAIL_STORE_H
@@ -19,9 +23,15 @@
 
 struct redis_conn;
 
-#define EMAIL_REQUESTS_KEY "email_requests:{email}"
+/* The queue's streams: EMAIL_REQUESTS_SHARDS shards (the tags email-0 ..
+ * email-15 fall on all three masters of a three-master cluster: unit
+ * test), then the legacy stream, index EMAIL_REQUESTS_SHARDS. */
+#define EMAIL_REQUESTS_SHARDS 16
+#define EMAIL_REQUESTS_STREAMS (EMAIL_REQUESTS_SHARDS + 1)
+#define EMAIL_REQUESTS_LEGACY_KEY "email_requests:{email}"
+#define EMAIL_REQUESTS_KEY_MAX 32 /* bytes of a stream's key, NUL included */
 #define EMAIL_REQUESTS_GROUP "notifiers"
-#define EMAIL_REQUESTS_MAXLEN 100000 /* approximate cap of the stream */
+#define EMAIL_REQUESTS_MAXLEN 100000 /* approximate cap of each stream */
 #define EMAIL_REQ_MAX 40             /* a request id: 32 hex digits */
 #define EMAIL_USER_MAX 64            /* user ids are [A-Za-z0-9_-], at most 64 */
 /* A link's token: "<user id>.<64 hex digits of 256 random bits>". */
@@ -42,6 +52,21 @@ enum email_set_result {
 /* Checks a user id as the keys need it (1..64 of [A-Za-z0-9_-]). 0 or -1. */
 int email_store_user_check(const char *user);
 
+/* The shard (0..EMAIL_REQUESTS_SHARDS-1) of a user's confirmation
+ * requests: FNV-1a of the id, modulo the shards; the same id always gives
+ * the same shard (changing EMAIL_REQUESTS_SHARDS moves users, and the
+ * notifier reads every shard, so nothing is lost). user is not checked. */
+int email_store_requests_shard(const char *user);
+
+/* The key of stream k (a shard, or EMAIL_REQUESTS_SHARDS: the legacy
+ * stream) into out[outlen]. Returns 0, or -1 when k is out of range or out
+ * too small (out is then ""). */
+int email_store_requests_key(int k, char *out, size_t outlen);
+
+/* The index of the stream whose key is key (len bytes): 0..
+ * EMAIL_REQUESTS_SHARDS (the legacy one), or -1 when it is none of them. */
+int email_store_requests_index(const char *key, size_t len);
+
 /* Reads the user's address. Returns 0 (out->addr "" when none), or -1 with
  * err (Redis unreachable or an unexpected reply). */
 int email_store_get(struct redis_conn *rc, const char *user, struct email_settings *out, char *err,
@@ -49,7 +74,7 @@ int email_store_get(struct redis_conn *rc, const char *user, struct email_settin
 
 /* Sets (addr checked by the caller with email_addr_check) or, addr NULL,
  * removes the user's address. A new or unconfirmed address is stored
- * unconfirmed and a confirmation request appended to EMAIL_REQUESTS_KEY;
+ * unconfirmed and a confirmation request appended to the user's shard;
  * at most rate_max of them per rate_window_s (*retry_s: seconds until the
  * next is allowed, on EMAIL_SET_LIMITED). Two steps in two slots: a crash
  * between them leaves the address stored and no mail queued (setting it

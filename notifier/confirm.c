@@ -1,7 +1,10 @@
 /* confirm: the confirmation mails (confirm.h). One job per stream entry,
  * in memory while its mail is in flight or waits for a retry; a job is
- * acknowledged (XACK + XDEL) when it ends, or left pending for another
- * notifier when Redis failed before its token was made. */
+ * acknowledged (XACK + XDEL) on the stream it came from when it ends, or
+ * left pending for another notifier when Redis failed before its token was
+ * made. The streams are the shards of email_store.h and the legacy stream
+ * of before them, read alike; a pass starts at the next stream each time,
+ * so a full pass of jobs never starves the last shards. */
 #include "confirm.h"
 
 #include <hiredis/hiredis.h>
@@ -21,6 +24,7 @@
 
 struct confirm_job {
     struct confirm_job *next;
+    int stream; /* index of the stream it came from (email_store_requests_key) */
     char id[CONFIRM_ID_MAX];
     char user[EMAIL_USER_MAX + 1];
     char to[EMAIL_ADDR_MAX + 1];
@@ -39,7 +43,9 @@ struct confirm {
     char instance[64];
     struct confirm_job *jobs;
     int njobs;
-    int group_ok;
+    char keys[EMAIL_REQUESTS_STREAMS][EMAIL_REQUESTS_KEY_MAX];
+    int group_ok[EMAIL_REQUESTS_STREAMS];
+    int first; /* the stream the next pass starts at */
     int64_t next_read_ms;
     int64_t next_claim_ms;
 };
@@ -59,6 +65,14 @@ struct confirm *confirm_new(const struct notifier_config *cfg, struct redis_conn
         free(cf);
         return NULL;
     }
+    for (int k = 0; k < EMAIL_REQUESTS_STREAMS; k++) {
+        if (email_store_requests_key(k, cf->keys[k], sizeof(cf->keys[k])) != 0) {
+            snprintf(err, errlen, "confirm: no key for stream %d", k);
+            mailer_free(cf->mailer);
+            free(cf);
+            return NULL;
+        }
+    }
     cf->cfg = cfg;
     cf->rc = rc;
     cf->stats = stats;
@@ -72,10 +86,11 @@ static void confirm_job_free(struct confirm_job *j)
     free(j);
 }
 
-static struct confirm_job *confirm_find(const struct confirm *cf, const char *id)
+/* Entry ids are unique per stream only. */
+static struct confirm_job *confirm_find(const struct confirm *cf, int stream, const char *id)
 {
     for (struct confirm_job *j = cf->jobs; j != NULL; j = j->next) {
-        if (strcmp(j->id, id) == 0)
+        if (j->stream == stream && strcmp(j->id, id) == 0)
             return j;
     }
     return NULL;
@@ -83,45 +98,53 @@ static struct confirm_job *confirm_find(const struct confirm *cf, const char *id
 
 /* The request is done with: nobody needs to send it again. A failure leaves
  * it pending: it is taken over later and mailed once more (a new link). */
-static void confirm_ack(struct confirm *cf, const char *id)
+static void confirm_ack(struct confirm *cf, int stream, const char *id)
 {
-    redisReply *r =
-        redis_conn_command(cf->rc, "XACK %s %s %s", EMAIL_REQUESTS_KEY, EMAIL_REQUESTS_GROUP, id);
+    const char *key = cf->keys[stream];
+    redisReply *r = redis_conn_command(cf->rc, "XACK %s %s %s", key, EMAIL_REQUESTS_GROUP, id);
 
     if (r != NULL)
         freeReplyObject(r);
-    r = redis_conn_command(cf->rc, "XDEL %s %s", EMAIL_REQUESTS_KEY, id);
+    r = redis_conn_command(cf->rc, "XDEL %s %s", key, id);
     if (r == NULL)
-        log_warn("confirmation ack failed", "id=%s error=\"%s\"", id, redis_conn_errstr(cf->rc));
+        log_warn("confirmation ack failed", "stream=%s id=%s error=\"%s\"", key, id,
+                 redis_conn_errstr(cf->rc));
     else
         freeReplyObject(r);
 }
 
-static int confirm_group(struct confirm *cf)
+/* The consumer group on stream k, made once. A shard is made with it
+ * (MKSTREAM); the legacy stream is never made: while it does not exist
+ * (a new store, or emptied and deleted) it is skipped. 0 when the group
+ * is there, -1 otherwise. */
+static int confirm_group(struct confirm *cf, int k)
 {
     redisReply *r;
 
-    if (cf->group_ok)
+    if (cf->group_ok[k])
         return 0;
-    r = redis_conn_command(cf->rc, "XGROUP CREATE %s %s 0 MKSTREAM", EMAIL_REQUESTS_KEY,
-                           EMAIL_REQUESTS_GROUP);
+    if (k < EMAIL_REQUESTS_SHARDS)
+        r = redis_conn_command(cf->rc, "XGROUP CREATE %s %s 0 MKSTREAM", cf->keys[k],
+                               EMAIL_REQUESTS_GROUP);
+    else
+        r = redis_conn_command(cf->rc, "XGROUP CREATE %s %s 0", cf->keys[k], EMAIL_REQUESTS_GROUP);
     if (r != NULL && (r->type == REDIS_REPLY_STATUS ||
                       (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) == 0)))
-        cf->group_ok = 1;
+        cf->group_ok[k] = 1;
     if (r != NULL)
         freeReplyObject(r);
-    return cf->group_ok ? 0 : -1;
+    return cf->group_ok[k] ? 0 : -1;
 }
 
 /* The mail of user's request, with its link; 0 or -1 (cap). */
 static int confirm_compose(struct confirm *cf, struct confirm_job *j, const char *token)
 {
     struct buf body;
-    char id[CONFIRM_ID_MAX + 16];
+    char id[CONFIRM_ID_MAX + 24];
     int rc;
 
     buf_init(&body, 4096);
-    snprintf(id, sizeof(id), "confirm.%s", j->id);
+    snprintf(id, sizeof(id), "confirm.%d.%s", j->stream, j->id);
     rc = buf_printf(&body,
                     "Someone, hopefully you, entered this address in the stock alerts dashboard.\n"
                     "To receive price alerts here, confirm it within %ld hours:\n\n"
@@ -148,8 +171,8 @@ static void confirm_start(struct confirm *cf, struct confirm_job *j)
     j->inflight = 1;
 }
 
-/* A request read from the stream: its token and mail, or stale. */
-static void confirm_take(struct confirm *cf, const char *id, const redisReply *fields)
+/* A request read from stream k: its token and mail, or stale. */
+static void confirm_take(struct confirm *cf, int k, const char *id, const redisReply *fields)
 {
     const char *user = NULL, *req = NULL;
     char token[EMAIL_TOKEN_MAX + 1];
@@ -157,7 +180,7 @@ static void confirm_take(struct confirm *cf, const char *id, const redisReply *f
     struct confirm_job *j;
     int rc;
 
-    if (confirm_find(cf, id) != NULL || strlen(id) >= CONFIRM_ID_MAX)
+    if (confirm_find(cf, k, id) != NULL || strlen(id) >= CONFIRM_ID_MAX)
         return;
     for (size_t i = 0; fields != NULL && i + 1 < fields->elements; i += 2) {
         if (strcmp(fields->element[i]->str, "user_id") == 0)
@@ -166,14 +189,15 @@ static void confirm_take(struct confirm *cf, const char *id, const redisReply *f
             req = fields->element[i + 1]->str;
     }
     if (user == NULL || req == NULL || email_store_user_check(user) != 0) {
-        log_warn("confirmation request malformed", "id=%s", id);
-        confirm_ack(cf, id);
+        log_warn("confirmation request malformed", "stream=%s id=%s", cf->keys[k], id);
+        confirm_ack(cf, k, id);
         return;
     }
     j = calloc(1, sizeof(*j));
     if (j == NULL)
         return; /* stays pending: taken over later */
     buf_init(&j->msg, MAILER_MSG_MAX);
+    j->stream = k;
     snprintf(j->id, sizeof(j->id), "%s", id);
     snprintf(j->user, sizeof(j->user), "%s", user);
     rc = email_store_issue(cf->rc, user, req, cf->cfg->confirm_ttl_s, token, j->to, err,
@@ -190,57 +214,99 @@ static void confirm_take(struct confirm *cf, const char *id, const redisReply *f
     if (rc == 0) {
         atomic_fetch_add(&cf->stats->confirm_skipped, 1);
         log_info("confirmation skipped", "user_id=%s reason=stale", user);
-        confirm_ack(cf, id);
+        confirm_ack(cf, k, id);
     } else if (rc == 1) {
         atomic_fetch_add(&cf->stats->confirm_failed, 1);
         log_warn("confirmation failed", "user_id=%s error=\"mail over the size cap\"", user);
-        confirm_ack(cf, id);
+        confirm_ack(cf, k, id);
     } else {
         log_warn("confirmation deferred", "user_id=%s error=\"%s\"", user, err);
     }
     confirm_job_free(j);
 }
 
-/* Entries of an XREADGROUP reply ([[key, entries]]) or an XAUTOCLAIM reply
- * ([cursor, entries, deleted]). */
-static void confirm_take_entries(struct confirm *cf, const redisReply *entries)
+/* Entries of stream k: of an XREADGROUP reply ([[key, entries]]) or an
+ * XAUTOCLAIM reply ([cursor, entries, deleted]). */
+static void confirm_take_entries(struct confirm *cf, int k, const redisReply *entries)
 {
     for (size_t i = 0; entries != NULL && i < entries->elements; i++) {
         const redisReply *e = entries->element[i];
 
         if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
             e->element[0]->type == REDIS_REPLY_STRING && e->element[1]->type == REDIS_REPLY_ARRAY)
-            confirm_take(cf, e->element[0]->str, e->element[1]);
+            confirm_take(cf, k, e->element[0]->str, e->element[1]);
     }
 }
 
+/* Jobs that may still be taken on: twice the mails in flight at once. */
+static int confirm_room(const struct confirm *cf)
+{
+    return cf->cfg->smtp.concurrency * 2 - cf->njobs;
+}
+
+/* Takes over stream k's requests abandoned by a dead notifier. -1 when
+ * Redis did not answer (the pass ends). */
+static int confirm_claim(struct confirm *cf, int k)
+{
+    redisReply *r = redis_conn_command(cf->rc, "XAUTOCLAIM %s %s %s %d 0-0 COUNT %d", cf->keys[k],
+                                       EMAIL_REQUESTS_GROUP, cf->instance, CONFIRM_ABANDONED_MS,
+                                       confirm_room(cf));
+
+    if (r == NULL)
+        return -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2)
+        confirm_take_entries(cf, k, r->element[1]);
+    else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOGROUP", 7) == 0)
+        cf->group_ok[k] = 0; /* the stream was deleted: its group is made again */
+    freeReplyObject(r);
+    return 0;
+}
+
+/* New requests of stream k. -1 when Redis did not answer (the pass ends). */
+static int confirm_read_stream(struct confirm *cf, int k)
+{
+    redisReply *r =
+        redis_conn_command(cf->rc, "XREADGROUP GROUP %s %s COUNT %d STREAMS %s >",
+                           EMAIL_REQUESTS_GROUP, cf->instance, confirm_room(cf), cf->keys[k]);
+
+    if (r == NULL)
+        return -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2)
+        confirm_take_entries(cf, k, r->element[0]->element[1]);
+    else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOGROUP", 7) == 0)
+        cf->group_ok[k] = 0;
+    freeReplyObject(r);
+    return 0;
+}
+
+/* One pass over the streams, from cf->first: at most one XAUTOCLAIM (every
+ * CONFIRM_CLAIM_EVERY_MS) and one XREADGROUP (every CONFIRM_READ_EVERY_MS)
+ * each, and no more entries than there is room for jobs. A missing legacy
+ * stream is looked for again at the claim pace only. */
 static void confirm_read(struct confirm *cf, int64_t now)
 {
-    redisReply *r;
-    int room = cf->cfg->smtp.concurrency * 2 - cf->njobs;
+    int claim = now >= cf->next_claim_ms, read = now >= cf->next_read_ms;
 
-    if (now >= cf->next_claim_ms && room > 0) {
-        cf->next_claim_ms = now + CONFIRM_CLAIM_EVERY_MS;
-        r = redis_conn_command(cf->rc, "XAUTOCLAIM %s %s %s %d 0-0 COUNT %d", EMAIL_REQUESTS_KEY,
-                               EMAIL_REQUESTS_GROUP, cf->instance, CONFIRM_ABANDONED_MS, room);
-        if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 2)
-            confirm_take_entries(cf, r->element[1]);
-        if (r != NULL)
-            freeReplyObject(r);
-        room = cf->cfg->smtp.concurrency * 2 - cf->njobs;
-    }
-    if (now < cf->next_read_ms || room <= 0)
+    if ((!claim && !read) || confirm_room(cf) <= 0)
         return;
-    cf->next_read_ms = now + CONFIRM_READ_EVERY_MS;
-    r = redis_conn_command(cf->rc, "XREADGROUP GROUP %s %s COUNT %d STREAMS %s >",
-                           EMAIL_REQUESTS_GROUP, cf->instance, room, EMAIL_REQUESTS_KEY);
-    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2)
-        confirm_take_entries(cf, r->element[0]->element[1]);
-    else if (r != NULL && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOGROUP", 7) == 0)
-        cf->group_ok = 0; /* the stream was deleted: made again next turn */
-    if (r != NULL)
-        freeReplyObject(r);
+    if (claim)
+        cf->next_claim_ms = now + CONFIRM_CLAIM_EVERY_MS;
+    if (read)
+        cf->next_read_ms = now + CONFIRM_READ_EVERY_MS;
+    for (int n = 0; n < EMAIL_REQUESTS_STREAMS && confirm_room(cf) > 0; n++) {
+        int k = (cf->first + n) % EMAIL_REQUESTS_STREAMS;
+
+        if (!cf->group_ok[k] && (k < EMAIL_REQUESTS_SHARDS || claim))
+            confirm_group(cf, k);
+        if (!cf->group_ok[k])
+            continue;
+        if (claim && confirm_claim(cf, k) != 0)
+            break;
+        if (read && confirm_room(cf) > 0 && confirm_read_stream(cf, k) != 0)
+            break;
+    }
+    cf->first = (cf->first + 1) % EMAIL_REQUESTS_STREAMS;
 }
 
 static void confirm_done(void *ctx, void *ud, enum sink_result res, const char *err)
@@ -278,7 +344,7 @@ static void confirm_sweep(struct confirm *cf, int64_t now)
         struct confirm_job *j = *p;
 
         if (j->finished) {
-            confirm_ack(cf, j->id);
+            confirm_ack(cf, j->stream, j->id);
             *p = j->next;
             cf->njobs--;
             confirm_job_free(j);
@@ -296,8 +362,7 @@ void confirm_step(struct confirm *cf, int timeout_ms)
 
     mailer_poll(cf->mailer, timeout_ms, confirm_done, cf);
     confirm_sweep(cf, now);
-    if (confirm_group(cf) == 0)
-        confirm_read(cf, now);
+    confirm_read(cf, now);
 }
 
 int confirm_pending(const struct confirm *cf)

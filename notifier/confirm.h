@@ -1,9 +1,11 @@
 /* confirm: the confirmation mails of the double opt-in. Reads the requests
- * the webapp queues on EMAIL_REQUESTS_KEY (a Redis stream read by the
- * consumer group "notifiers", so each request goes to one notifier), makes
- * the link's token (email_store_issue), mails it through its own mailer,
- * retries with the dispatcher's backoff, and acknowledges the request once
- * the SMTP server took the mail or the attempts are spent. A request left
+ * the webapp queues on the EMAIL_REQUESTS_SHARDS streams of email_store.h,
+ * and on the legacy stream of before them (read until empty, never
+ * written), each by the consumer group "notifiers", so each request goes
+ * to one notifier; makes the link's token (email_store_issue), mails it
+ * through its own mailer, retries with the dispatcher's backoff, and
+ * acknowledges the request, on its own stream, once the SMTP server took
+ * the mail or the attempts are spent. A request left
  * unacknowledged by a notifier that died is taken over after
  * CONFIRM_ABANDONED_MS (XAUTOCLAIM): that mail may go out twice, and only
  * the newest link works. Runs on the main thread, between dispatcher turns. */

@@ -58,7 +58,8 @@ enum redis_move_kind {
     REDIS_MOVE_NOTIFIER_ALIVE, /* notifier:alive:<token> (a notifier's heartbeat) */
     REDIS_MOVE_UNPENDED,       /* alert_unpended:{U} (creates undone, for their retries) */
     REDIS_MOVE_EMAIL,          /* user_email:{U}, email_rate:{U}, email_sent:{U} (email_store.h) */
-    REDIS_MOVE_EMAIL_REQUESTS, /* email_requests:{email}: confirmation mails to send */
+    REDIS_MOVE_EMAIL_REQUESTS, /* email_requests:{email-<k>}, email_requests:{email}: the
+                                  confirmation mails to send (email_store.h) */
     REDIS_MOVE_WINDOW          /* alert_windows:{T}, alert_idx:{T}:w<w>:up|down,
                                   alert_win:{T}:<w>:min|max (rolling windows) */
 };

@@ -202,7 +202,7 @@ enum redis_move_kind redis_move_key_kind(const char *key, size_t len)
         return msg_id_valid(user) && *rest == '\0' ? REDIS_MOVE_UNPENDED : REDIS_MOVE_FOREIGN;
     if ((rest = redis_move_tag(k, "alert_events:", user, sizeof(user))) != NULL)
         return msg_id_valid(user) && *rest == '\0' ? REDIS_MOVE_EVENTS : REDIS_MOVE_FOREIGN;
-    if (strcmp(k, EMAIL_REQUESTS_KEY) == 0)
+    if (email_store_requests_index(k, len) >= 0) /* the shards and the legacy stream */
         return REDIS_MOVE_EMAIL_REQUESTS;
     if ((rest = redis_move_tag(k, "user_email:", user, sizeof(user))) != NULL ||
         (rest = redis_move_tag(k, "email_rate:", user, sizeof(user))) != NULL ||

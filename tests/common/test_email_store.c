@@ -1,8 +1,9 @@
 /* Integration tests of common/email_store against the real Redis of
  * TEST_REDIS_HOST / TEST_REDIS_PORT (skipped without them): the double
  * opt-in of an address (set, the notifier's token, the link), single use,
- * expiry, stale requests, the per-user rate of confirmation mails, and one
- * hash tag per script call. */
+ * expiry, stale requests, the per-user rate of confirmation mails, each
+ * request on its user's shard of the queue, and one hash tag per script
+ * call. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -77,12 +78,17 @@ static void unique_user(char *out, size_t len)
     snprintf(out, len, "eu-%d-%lld-%u", (int)getpid(), (long long)time(NULL), test_counter++);
 }
 
-/* The request id of the newest queued confirmation of user ("" none). */
-static void last_request(struct redis_conn *rc, const char *user, char req[EMAIL_REQ_MAX + 1])
+/* The request id of the newest confirmation of user queued on stream k
+ * ("" none). */
+static void stream_request(struct redis_conn *rc, int k, const char *user,
+                           char req[EMAIL_REQ_MAX + 1])
 {
-    redisReply *r = redis_conn_command(rc, "XREVRANGE %s + - COUNT 200", EMAIL_REQUESTS_KEY);
+    char key[EMAIL_REQUESTS_KEY_MAX];
+    redisReply *r;
 
     req[0] = '\0';
+    assert_int_equal(email_store_requests_key(k, key, sizeof(key)), 0);
+    r = redis_conn_command(rc, "XREVRANGE %s + - COUNT 200", key);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     for (size_t i = 0; i < r->elements; i++) {
@@ -94,6 +100,12 @@ static void last_request(struct redis_conn *rc, const char *user, char req[EMAIL
         }
     }
     freeReplyObject(r);
+}
+
+/* The same, on the user's shard, where the webapp queues it. */
+static void last_request(struct redis_conn *rc, const char *user, char req[EMAIL_REQ_MAX + 1])
+{
+    stream_request(rc, email_store_requests_shard(user), user, req);
 }
 
 static enum email_set_result set(struct redis_conn *rc, const char *user, const char *addr)
@@ -225,6 +237,36 @@ static void test_rate_of_confirmation_mails(void **state)
     assert_string_equal(s.addr, "r3@b.example"); /* nothing changed */
 }
 
+/* Two users of two shards: each request is on its user's shard only, none
+ * on the other's nor on the legacy stream. */
+static void test_requests_on_the_users_shard(void **state)
+{
+    struct redis_conn *rc = conn(state);
+    char a[64], b[64], req[EMAIL_REQ_MAX + 1];
+    int ka, kb;
+
+    unique_user(a, sizeof(a));
+    do {
+        unique_user(b, sizeof(b));
+    } while (email_store_requests_shard(b) == email_store_requests_shard(a));
+    ka = email_store_requests_shard(a);
+    kb = email_store_requests_shard(b);
+    assert_int_equal(set(rc, a, "sa@b.example"), EMAIL_SET_SENDING);
+    assert_int_equal(set(rc, b, "sb@b.example"), EMAIL_SET_SENDING);
+    stream_request(rc, ka, a, req);
+    assert_int_equal(strlen(req), 32);
+    stream_request(rc, kb, b, req);
+    assert_int_equal(strlen(req), 32);
+    stream_request(rc, kb, a, req);
+    assert_string_equal(req, "");
+    stream_request(rc, ka, b, req);
+    assert_string_equal(req, "");
+    stream_request(rc, EMAIL_REQUESTS_SHARDS, a, req);
+    assert_string_equal(req, "");
+    stream_request(rc, EMAIL_REQUESTS_SHARDS, b, req);
+    assert_string_equal(req, "");
+}
+
 static enum email_recipient rcpt(struct redis_conn *rc, const char *user, const char *alert,
                                  char addr[EMAIL_ADDR_MAX + 1])
 {
@@ -273,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_remove_and_malformed_tokens),
         cmocka_unit_test(test_rate_of_confirmation_mails),
         cmocka_unit_test(test_recipient),
+        cmocka_unit_test(test_requests_on_the_users_shard),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

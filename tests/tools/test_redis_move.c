@@ -3,7 +3,9 @@
  * as the target): redis-move keeps every alert. The source is filled by the
  * store's own functions (alerts created with and without idempotency keys,
  * some fired into the users' histories and left in the outboxes) plus a
- * notifier dedup record, a heartbeat, schema 2's outbox and one foreign key;
+ * notifier dedup record, a heartbeat, schema 2's outbox, e-mail settings
+ * with their confirmation requests on the queue's shards and on its legacy
+ * stream, and one foreign key;
  * the binary is run as the stack runs it. Proven: every key of the schema is
  * on the cluster with the same DUMP and its TTL (within a second), the
  * foreign key is not, each user's list reads the same; a wrong source schema
@@ -29,10 +31,12 @@
 #include "alert_store.h"
 #include "alert_store_claim.h"
 #include "alert_store_migrate.h"
+#include "email_store.h"
 #include "log.h"
 #include "redis_move.h"
 
 #define USERS 50
+#define EMAIL_USERS 20 /* of USERS: an address set, a request queued */
 #define TICKERS 10
 #define ALERTS 500
 #define CLAIMS_MAX 1024
@@ -221,6 +225,19 @@ static void fill_source(struct fixture *f)
     ok_reply(f->src, "SET notifier:alive:%s 1 EX 300", "0123456789abcdef");
     ok_reply(f->src, "XADD alerts_outbox * payload %s", "{\"seq\":1}");
     ok_reply(f->src, "SET %s 1", FOREIGN_KEY);
+    /* E-mail settings and their confirmation requests, on the users'
+     * shards, and one left on the legacy stream of before the shards. */
+    for (int i = 0; i < EMAIL_USERS; i++) {
+        enum email_set_result res;
+        long retry;
+        char addr[64];
+
+        snprintf(addr, sizeof(addr), "mv%d@b.example", i);
+        assert_int_equal(email_store_set(f->src, f->users[i], addr, 3, 3600, &res, &retry, f->err,
+                                         sizeof(f->err)),
+                         0);
+    }
+    ok_reply(f->src, "XADD " EMAIL_REQUESTS_LEGACY_KEY " * user_id %s req 0", f->users[0]);
     free(claims);
 }
 
@@ -242,9 +259,20 @@ static int is_counted(const redisReply *k)
 }
 
 /* Every kind of key the schema names, as written by fill_source. */
-static const char *const kinds[] = {
-    "user_alerts:{",   "alert_idem:{",  "alert_events:{",     "ticker_alerts:{", "alert_idx:{",
-    "alerts_outbox:{", "alerts_outbox", "alert_store:schema", "notified:",       "notifier:alive:"};
+static const char *const kinds[] = {"user_alerts:{",
+                                    "alert_idem:{",
+                                    "alert_events:{",
+                                    "ticker_alerts:{",
+                                    "alert_idx:{",
+                                    "alerts_outbox:{",
+                                    "alerts_outbox",
+                                    "alert_store:schema",
+                                    "notified:",
+                                    "notifier:alive:",
+                                    "user_email:{",
+                                    "email_rate:{",
+                                    "email_requests:{email-",
+                                    EMAIL_REQUESTS_LEGACY_KEY};
 #define KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 static void kind_seen(struct fixture *f, const redisReply *k, void *ud)
@@ -254,7 +282,7 @@ static void kind_seen(struct fixture *f, const redisReply *k, void *ud)
     (void)f;
     for (size_t i = 0; i < KINDS; i++) {
         size_t n = strlen(kinds[i]);
-        int prefix = kinds[i][n - 1] == ':' || kinds[i][n - 1] == '{';
+        int prefix = strchr(":{-", kinds[i][n - 1]) != NULL;
         if (prefix ? strncmp(k->str, kinds[i], n) == 0 : strcmp(k->str, kinds[i]) == 0)
             seen[i]++;
     }

@@ -143,7 +143,12 @@ static void test_key_kinds(void **state)
     kind("user_email:{u1}", REDIS_MOVE_EMAIL);
     kind("email_rate:{u1}", REDIS_MOVE_EMAIL);
     kind("email_sent:{u-1_a}", REDIS_MOVE_EMAIL);
-    kind("email_requests:{email}", REDIS_MOVE_EMAIL_REQUESTS);
+    kind("email_requests:{email}", REDIS_MOVE_EMAIL_REQUESTS); /* the legacy stream */
+    kind("email_requests:{email-0}", REDIS_MOVE_EMAIL_REQUESTS);
+    kind("email_requests:{email-15}", REDIS_MOVE_EMAIL_REQUESTS);
+    kind("email_requests:{email-16}", REDIS_MOVE_FOREIGN);
+    kind("email_requests:{email-01}", REDIS_MOVE_FOREIGN);
+    kind("email_requests:{email-0}x", REDIS_MOVE_FOREIGN);
     kind("user_email:{u 1}", REDIS_MOVE_FOREIGN);
     kind("email_sent:{u1}x", REDIS_MOVE_FOREIGN);
     /* near misses */
