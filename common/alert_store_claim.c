@@ -48,8 +48,12 @@ struct deliver_group {
  * entry that does not fit keeps payload_len 0 so callers skip it. */
 static void alert_store_fill_claim(redisReply **e, const char *key, struct alert_claim *c)
 {
+    size_t klen = strlen(key);
+
     memset(c, 0, sizeof(*c));
-    snprintf(c->outbox_key, sizeof(c->outbox_key), "%s", key);
+    if (klen >= sizeof(c->outbox_key))
+        return; /* cannot be: "alerts_outbox:{<ticker>}" fits */
+    memcpy(c->outbox_key, key, klen + 1);
     if (alert_store_copy(e[0], c->outbox_id, sizeof(c->outbox_id)) != 0)
         c->outbox_id[0] = '\0';
     if (alert_store_copy(e[1], c->alert_id, sizeof(c->alert_id)) != 0)
