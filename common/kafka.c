@@ -1,7 +1,10 @@
 /* kafka: librdkafka wrappers with the house's callbacks and checks. */
 #include "kafka.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -381,6 +384,86 @@ void kafka_consumer_close(rd_kafka_t *rk)
     if (err)
         log_warn("kafka consumer close", "error=\"%s\"", rd_kafka_err2str(err));
     rd_kafka_destroy(rk);
+}
+
+struct kafka_closer {
+    rd_kafka_t *rk;
+    pthread_mutex_t lock;
+    pthread_cond_t done_cv;
+    int done;
+    int abandoned; /* the waiter left: the thread frees this */
+};
+
+static void *kafka_closer_main(void *arg)
+{
+    struct kafka_closer *c = arg;
+    int abandoned;
+
+    kafka_consumer_close(c->rk);
+    pthread_mutex_lock(&c->lock);
+    c->done = 1;
+    abandoned = c->abandoned;
+    pthread_cond_signal(&c->done_cv);
+    pthread_mutex_unlock(&c->lock);
+    if (abandoned) {
+        pthread_mutex_destroy(&c->lock);
+        pthread_cond_destroy(&c->done_cv);
+        free(c);
+    }
+    return NULL;
+}
+
+int kafka_consumer_close_within(rd_kafka_t *rk, int timeout_ms)
+{
+    struct kafka_closer *c;
+    struct timespec until;
+    pthread_t t;
+    int done, rv = 0;
+
+    if (rk == NULL)
+        return 0;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        kafka_consumer_close(rk);
+        return 0;
+    }
+    c->rk = rk;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->done_cv, NULL);
+    if (pthread_create(&t, NULL, kafka_closer_main, c) != 0) {
+        pthread_mutex_destroy(&c->lock);
+        pthread_cond_destroy(&c->done_cv);
+        free(c);
+        kafka_consumer_close(rk);
+        return 0;
+    }
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&c->lock);
+    while (!c->done && rv != ETIMEDOUT)
+        rv = pthread_cond_timedwait(&c->done_cv, &c->lock, &until);
+    done = c->done;
+    if (!done)
+        c->abandoned = 1;
+    pthread_mutex_unlock(&c->lock);
+    if (!done) {
+        pthread_detach(t);
+        log_warn("kafka consumer close abandoned",
+                 "after_ms=%d note=\"no group coordinator answered; the next owner reads the "
+                 "uncommitted offsets again\"",
+                 timeout_ms);
+        return -1;
+    }
+    pthread_join(t, NULL);
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->done_cv);
+    free(c);
+    return 0;
 }
 
 int kafka_ping(rd_kafka_t *rk, int timeout_ms)

@@ -78,6 +78,14 @@ void kafka_producer_purge(rd_kafka_t *rk);
 /* Leaves the group (commits stored offsets) and destroys. */
 void kafka_consumer_close(rd_kafka_t *rk);
 
+/* kafka_consumer_close, given at most timeout_ms: with no group coordinator
+ * answering, librdkafka's close waits up to session.timeout.ms, and its
+ * destroy as long again. Past the deadline the close goes on in its own
+ * thread and this returns -1: for a process about to exit (its handle is
+ * not freed; the offsets not committed are read again by the group's next
+ * owner, which the claims make harmless). 0 when closed in time. */
+int kafka_consumer_close_within(rd_kafka_t *rk, int timeout_ms);
+
 /* Returns 0 when a broker answered a metadata request within timeout_ms. */
 int kafka_ping(rd_kafka_t *rk, int timeout_ms);
 

@@ -109,6 +109,21 @@ def test_consumer(check):
     cookie, _ = e.new_user()
     stream = e.Stream("/api/stream-alerts", cookie=cookie)
     check(stream.connected.wait(10), "alert stream did not open")
+    # First an alert fires through the running consumer: it has joined the
+    # group and claims this ticker's partition, and 1.5 s later its offsets
+    # are committed (auto commit, 1 s). A consumer stopped before its
+    # group's first commit leaves a brand-new group, whose next member
+    # starts at the newest offset (auto.offset.reset=latest) and never sees
+    # the tick of the gap: that is the first deploy, not a restart.
+    warm = set_alert(cookie, 120.0)
+    fired = False
+    for _ in range(15):  # ticks before the group's first assignment are skipped
+        tick(130.0)
+        if delivered(stream, warm, 2):
+            fired = True
+            break
+    check(fired, "the consumer never fired an alert before its restart")
+    time.sleep(1.5)
     aid = set_alert(cookie, 150.0)
     in_gap = restart_and_act(check, "consumer", lambda: tick(200.0))
     print(f"    crossing tick published {'while the consumer was down' if in_gap else 'late'}")
