@@ -52,8 +52,8 @@
 -- it moves from its index to the re-arm set of the other side at the same
 -- level (fired above T: rearm_below, crossed when price < T). When a tick
 -- crosses it back it returns to its index if the cooldown is over, else it
--- waits in alert_cool scored by cool_until; each tick first moves the due ones
--- of alert_cool back into their index (the same tick may fire them). Every
+-- waits in alert_cool scored by cool_until; each call first moves the due ones
+-- of alert_cool back into their index (its first tick may fire them). Every
 -- set is read by ZRANGEBYSCORE on the tick's price or on now: O(log n + k).
 local max = tonumber(ARGV[1])
 local text_format = ARGV[2]
@@ -327,13 +327,16 @@ end
 
 if ARGV[8] then expire(ARGV[8]) end
 
+-- The cooldowns over by now, once: now is one for the whole call, and what
+-- a tick puts in alert_cool ends after it.
+if string.find(ARGV[4], '%S') then cooled() end
+
 local done = 0
 for price, ts, dec in string.gmatch(ARGV[4], '(%S+) (%S+) (%S+) ') do
   if n >= max then break end
   local pnum = tonumber(price)
   local d = tonumber(dec)
   if not d or d < 0 or d > 8 then d = 2 end
-  cooled()
   local ids = crossed(2, price, max - n)
   if #ids > 0 then fire(2, ids, 'above', price, pnum, ts, d) end
   if n < max then
