@@ -45,13 +45,15 @@
 -- JSON adds "window_s" and "reference_price" (the low or high it fired
 -- against), "threshold" being the level that low or high gave.
 --
--- A repeating alert (token "r:<cooldown_s>:<fires>[:<cool_until>]" after the
+-- A repeating alert (token "r:<cooldown_s>:<fires>[:<cool_until>[:<fired_ts>]]" after the
 -- channels', docs/key-schema.md "Repeating alerts") stays in ticker_alerts
 -- when it fires: its fire count goes up by one (that count, "firing", is the
 -- firing's identity down the chain), cool_until becomes now + cooldown_s and
 -- it moves from its index to the re-arm set of the other side at the same
 -- level (fired above T: rearm_below, crossed when price < T). When a tick
--- crosses it back it returns to its index if the cooldown is over, else it
+-- crosses it back (a tick not older than fired_ts, the timestamp of the tick that
+-- fired it: one read again after an evaluator's crash is not the price going
+-- back) it returns to its index if the cooldown is over, else it
 -- waits in alert_cool scored by cool_until; each call first moves the due ones
 -- of alert_cool back into their index (its first tick may fire them). Every
 -- set is read by ZRANGEBYSCORE on the tick's price or on now: O(log n + k).
@@ -124,9 +126,11 @@ local function parse(row)
   local ch, rest = string.match(note, '^c:([a-z,]+) ?(.*)$')
   if ch then note = rest end
   local rep
-  local cool, fires, till, after = string.match(note, '^r:(%d+):(%d+):?(%d*) ?(.*)$')
+  local cool, fires, till, fts, after =
+    string.match(note, '^r:(%d+):(%d+):?(%d*):?([%d.]*) ?(.*)$')
   if cool then
-    rep = {cooldown = tonumber(cool), fires = tonumber(fires), cool_until = tonumber(till) or 0}
+    rep = {cooldown = tonumber(cool), fires = tonumber(fires), cool_until = tonumber(till) or 0,
+           fired_ts = fts ~= '' and fts or nil, fired_tnum = tonumber(fts)}
     note = after
   end
   return user, thr, tnum, tonumber(exp) or 0, note, typ, ch, rep
@@ -135,8 +139,9 @@ end
 -- The row with its repeat token set to rep's values (the token is before the
 -- note: the head matched holds no quote).
 local function with_repeat(row, rep)
-  local head, tail = string.match(row, '^([^"]- r):%d+:%d+:?%d*(.*)$')
-  return head .. ':' .. rep.cooldown .. ':' .. rep.fires .. ':' .. rep.cool_until .. tail
+  local head, tail = string.match(row, '^([^"]- r):%d+:%d+:?%d*:?[%d.]*(.*)$')
+  return head .. ':' .. rep.cooldown .. ':' .. rep.fires .. ':' .. rep.cool_until ..
+    (rep.fired_ts and ':' .. rep.fired_ts or '') .. tail
 end
 
 -- The KEYS index of a cond's side: 2 above (above, crosses:up, percent_up),
@@ -222,10 +227,11 @@ end
 -- A repeating alert's firing, once more: its fire count and cooldown end in
 -- its row, out of index k into the re-arm set of the other side. Returns the
 -- JSON members that name the firing.
-local function refire(id, row, rep, k, tnum)
+local function refire(id, row, rep, k, tnum, ts)
   local rearm = k == 2 and 6 or 5 -- the re-arm set of the other side
   rep.fires = rep.fires + 1
   rep.cool_until = now + rep.cooldown
+  rep.fired_ts = string.match(ts, '^[%d.]+$') -- nil: no tick is then too old to re-arm it
   redis.call('HSET', KEYS[1], id, with_repeat(row, rep))
   redis.call('ZADD', KEYS[rearm], tnum, id)
   return ',"repeat":"every","cooldown_s":' .. rep.cooldown .. ',"firing":' .. rep.fires
@@ -254,7 +260,7 @@ local function fire(k, ids, side, price, pnum, ts, d, win)
       local msg = text(typ, side, tnum, pnum, pct, ref, d, win and w)
       local firing = ''
       if rep and k then
-        firing = refire(id, rows[i], rep, k, tnum)
+        firing = refire(id, rows[i], rep, k, tnum, ts)
       else
         redis.call('HDEL', KEYS[1], id)
       end
@@ -269,21 +275,31 @@ local function fire(k, ids, side, price, pnum, ts, d, win)
   n = n + #ids
 end
 
--- Moves the ids of a re-arm set (KEYS[r]) a tick crossed back: into their
--- index when their cooldown is over, else into alert_cool until it is.
-local function rearm(r, ids)
-  redis.call('ZREM', KEYS[r], unpack(ids))
+-- Moves the ids of a re-arm set (KEYS[r]) a tick (timestamp tick_ts)
+-- crossed back: into their index when their cooldown is over, else into
+-- alert_cool until it is. A tick older than the one that fired an alert
+-- leaves it where it is: that is a tick read again (an evaluator that died
+-- before committing its offsets is followed by one that reads its ticks
+-- again), not the price going back. Returns how many were left.
+local function rearm(r, ids, tick_ts)
+  local kept = 0
   for _, id in ipairs(ids) do
     local user, _, tnum, _, _, cond, _, rep = parse(redis.call('HGET', KEYS[1], id))
-    if user and rep then
-      if rep.cool_until <= now then
-        local k = side_of(cond)
-        redis.call('ZADD', KEYS[k], tnum, id)
-      else
-        redis.call('ZADD', KEYS[7], rep.cool_until, id)
+    if user and rep and rep.fired_tnum and tick_ts and tick_ts < rep.fired_tnum then
+      kept = kept + 1
+    else
+      redis.call('ZREM', KEYS[r], id)
+      if user and rep then
+        if rep.cool_until <= now then
+          local k = side_of(cond)
+          redis.call('ZADD', KEYS[k], tnum, id)
+        else
+          redis.call('ZADD', KEYS[7], rep.cool_until, id)
+        end
       end
     end
   end
+  return kept
 end
 
 -- Moves the alerts whose cooldown is over from alert_cool into their index.
@@ -318,11 +334,11 @@ end
 
 -- The ids of set k a tick at price crosses: above-side sets (the index
 -- above, rearm_above) when level < price, the others when level > price.
-local function crossed(k, price, limit)
+local function crossed(k, price, limit, offset)
   if k == 2 or k == 5 then
-    return redis.call('ZRANGEBYSCORE', KEYS[k], '-inf', '(' .. price, 'LIMIT', 0, limit)
+    return redis.call('ZRANGEBYSCORE', KEYS[k], '-inf', '(' .. price, 'LIMIT', offset or 0, limit)
   end
-  return redis.call('ZRANGEBYSCORE', KEYS[k], '(' .. price, '+inf', 'LIMIT', 0, limit)
+  return redis.call('ZRANGEBYSCORE', KEYS[k], '(' .. price, '+inf', 'LIMIT', offset or 0, limit)
 end
 
 if ARGV[8] then expire(ARGV[8]) end
@@ -360,9 +376,10 @@ for price, ts, dec in string.gmatch(ARGV[4], '(%S+) (%S+) (%S+) ') do
   end
   if n >= max then break end
   for _, r in ipairs({5, 6}) do
+    local kept = 0 -- left in the set by this tick: the next page starts after them
     repeat
-      ids = crossed(r, price, REARM_BATCH)
-      if #ids > 0 then rearm(r, ids) end
+      ids = crossed(r, price, REARM_BATCH, kept)
+      if #ids > 0 then kept = kept + rearm(r, ids, tnum) end
     until #ids < REARM_BATCH
   end
   done = done + 1

@@ -2139,6 +2139,35 @@ static void test_repeat_fires_rearms_and_cools(void **state)
     assert_int_equal(out[0].fires, 3);
 }
 
+/* Ticks read again do not re-arm: an evaluator killed before it committed
+ * its offsets is followed by one that reads its ticks again, older than the
+ * one that fired the alert. Their prices went back below the level in the
+ * past, not now: the alert stays waiting for a newer tick below (chaos
+ * scenario 14 at full scale once saw such alerts fire twice). */
+static void test_repeat_not_rearmed_by_older_ticks(void **state)
+{
+    struct fixture *f = fixture_get(state);
+    char t[32], u[64], id[37];
+    double t0 = time_now();
+
+    unique_ticker(t, sizeof(t));
+    unique_user(u, sizeof(u));
+    make_alert_repeat(f, u, t, 10, ALERT_ABOVE, 0, id);
+    assert_int_equal(claim_at(f, t, 10.5, t0 + 10), 1);
+    assert_string_equal(where_is(f, t, id), "rearm_below");
+    assert_int_equal(claim_at(f, t, 9, t0 + 5), 0); /* read again: older */
+    assert_int_equal(claim_at(f, t, 9.5, t0 + 9.999), 0);
+    assert_string_equal(where_is(f, t, id), "rearm_below");
+    cooldown_end(f, t, id);
+    assert_int_equal(claim_at(f, t, 10.5, t0 + 10), 0); /* the firing tick again */
+    assert_int_equal(claim_at(f, t, 9, t0 + 7), 0);
+    assert_string_equal(where_is(f, t, id), "rearm_below");
+    assert_int_equal(claim_at(f, t, 9, t0 + 11), 0); /* newer, below: re-armed */
+    assert_string_equal(where_is(f, t, id), "above");
+    assert_int_equal(claim_at(f, t, 10.5, t0 + 12), 1);
+    assert_int_equal(claim_firing(f, 0), 2);
+}
+
 /* The other side and the conditions: a below, a crosses (down) and a
  * percent_up alert repeat the same way, each re-armed by its own side. */
 static void test_repeat_below_crosses_percent(void **state)
@@ -2310,6 +2339,7 @@ int main(void)
         cmocka_unit_test(test_window_tick_work_does_not_grow_with_alerts),
 
         cmocka_unit_test(test_repeat_fires_rearms_and_cools),
+        cmocka_unit_test(test_repeat_not_rearmed_by_older_ticks),
         cmocka_unit_test(test_repeat_below_crosses_percent),
         cmocka_unit_test(test_repeat_firing_delivered_once),
         cmocka_unit_test(test_repeat_delete_and_expiry_clear_every_set),
