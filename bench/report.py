@@ -46,7 +46,8 @@ def fanout_section(res, loads, lines):
         return
     lines += ["### SSE fan-out", "",
               "`build/bench/sse_load` against two floors (`build/bench/floor_broadcaster`), one "
-              "dedicated webapp, and nginx in front of two dedicated webapps. `floor-N` reads the "
+              "dedicated webapp, and nginx in front of two dedicated webapps (reached by their Unix "
+              "sockets, as the stack's nginx reaches its replicas). `floor-N` reads the "
               "bench topic from Kafka as the webapp does (one write per client per fragment Kafka "
               "hands over); `floorself-N` makes the same 15-tick bursts itself and writes each to "
               "every client with one `write()`: the least work any server must do, and the floor "

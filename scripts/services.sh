@@ -419,6 +419,7 @@ env_expand() {
     case $ref in
     port) val=$(svc_port "$inst") ;;
     i) val=${INST_INDEX[$inst]} ;;
+    state) val=$STATE ;;
     port:*) val=$(first_port_of "${ref#port:}") || return 1 ;;
     hosts:*)
       IFS=, read -ra names <<<"${ref#hosts:}"

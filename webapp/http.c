@@ -361,6 +361,15 @@ __attribute__((format(printf, 2, 0))) static void http_mhd_log(void *cls, const 
      * request closed unanswered while stopping (http_begin). */
     if (strstr(line, "no longer available") != NULL || strstr(line, "reset by") != NULL)
         log_debug("http client gone", "detail=\"%s\"", line);
+    /* A connection of the Unix socket (WEBAPP_UNIX_SOCKET) has no TCP options
+     * to set, and nothing waits in a TCP buffer: libmicrohttpd, which was
+     * handed it (MHD_add_connection cannot say it is not TCP), says so for
+     * every answer. */
+    else if (strstr(line, "Operation not supported") != NULL &&
+             (strstr(line, "TCP_NODELAY") != NULL || strstr(line, "TCP_CORK") != NULL))
+        log_debug("http socket option not supported", "detail=\"%s\"", line);
+    else if (strstr(line, "Failed to push the data from buffers") != NULL)
+        log_debug("http socket not pushed", "detail=\"%s\"", line);
     else if (reply_is_stopping() && strstr(line, "Application reported") != NULL)
         log_debug("http request closed while stopping", NULL);
     else

@@ -28,6 +28,10 @@ static const struct config_var webapp_vars[] = {
      CONFIG_LONG(WC, common.metrics_port, 0, 65535)},
     {"WEBAPP_PORT", CONTRACT_TEXT(CONTRACT_PORT_WEBAPP),
      "HTTP port of the dashboard, API, /health and /metrics", CONFIG_LONG(WC, port, 1, 65535)},
+    {"WEBAPP_UNIX_SOCKET", "",
+     "also serve on this Unix socket path (for an nginx on the same host: cheaper than a "
+     "loopback TCP hop; /metrics stays on WEBAPP_PORT); empty: none",
+     CONFIG_STRING(WC, unix_socket), .flags = CONFIG_EMPTY_OK, .shown = "(none)"},
     {"WEBAPP_MAX_CONNECTIONS", "20000",
      "concurrent HTTP connections (streams included; lowered to the open-files limit)",
      CONFIG_LONG(WC, max_connections, 16, 1000000)},

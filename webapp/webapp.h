@@ -23,6 +23,7 @@
 struct webapp_config {
     struct common_config common;
     long port;
+    char unix_socket[108]; /* WEBAPP_UNIX_SOCKET: "" = none */
     long max_connections;
     long threads;
     long stream_threads;

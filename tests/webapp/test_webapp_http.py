@@ -1408,6 +1408,92 @@ def test_stream_raw_and_mhd_alike(main_webapp):
     assert price_streams() == base, "closed streams still counted"
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over a Unix socket (as nginx reaches a replica)."""
+
+    def __init__(self, path, timeout=10):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+def unix_request(path, method, url, body=None, cookie=None):
+    c = UnixHTTPConnection(path)
+    headers, raw = testkit.prepare(body, cookie)
+    c.request(method, url, body=raw, headers=headers)
+    r = c.getresponse()
+    out = (r.status, r.read())
+    c.close()
+    return out
+
+
+def test_unix_socket(main_webapp, logdir):
+    """WEBAPP_UNIX_SOCKET: the same server on a Unix socket (nginx's hop on one
+    host): API calls (libmicrohttpd's) and raw price streams answer there as on
+    the port, /metrics does not (no loopback peer to prove), a socket left by an
+    earlier run is replaced, any other file there refused, and the socket is
+    removed at exit"""
+    d = os.path.join(logdir, "unix")
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "w.sock")
+    blocker = os.path.join(d, "file")
+    open(blocker, "w").close()
+    with open(os.path.join(logdir, "webapp-unix-refused.log"), "wb") as logf:
+        proc = spawn_webapp(free_port(), logf, {"WEBAPP_UNIX_SOCKET": blocker})
+        assert proc.wait(timeout=30) != 0, "started on a socket path that is a plain file"
+    log = open(os.path.join(logdir, "webapp-unix-refused.log"), "rb").read()
+    assert b"exists and is not a socket" in log, f"no clear error: {log[-300:]!r}"
+    assert os.path.isfile(blocker), "the plain file was touched"
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(path)  # an earlier run's socket, no one listening
+    stale.close()
+    port = free_port()
+    _, c = new_user()
+    with open(os.path.join(logdir, "webapp-unix.log"), "wb") as logf:
+        proc = spawn_webapp(port, logf, {"WEBAPP_UNIX_SOCKET": path})
+        try:
+            first_answer(proc, port, "GET", "/health")
+            status, body = unix_request(path, "GET", "/api/tickers")
+            assert status == 200 and TA in [t["ticker"] for t in json.loads(body)["tickers"]], (
+                status, body)
+            status, body = unix_request(path, "POST", "/api/set-alert",
+                                        {"ticker": TA, "threshold": 1e9, "type": "above"}, c)
+            assert status == 200, f"set-alert over the socket: {status} {body!r}"
+            alert_id = json.loads(body)["alert_id"]
+            status, body = unix_request(path, "GET", "/api/get-alerts", cookie=c)
+            assert status == 200 and [a["alert_id"] for a in json.loads(body)["alerts"]] == [
+                alert_id], body
+            status, _ = unix_request(path, "GET", "/metrics")
+            assert status == 404, f"/metrics over the socket: {status}"
+            assert request("GET", port, "/metrics").status == 200, "/metrics on the port"
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            s.sendall(b"GET /api/stream-prices HTTP/1.1\r\nHost: x\r\n\r\n")
+            status_line, _, got = stream_head(s)
+            assert status_line == "HTTP/1.1 200 OK", status_line
+            deadline = time.time() + 10
+            while b"161.5" not in got and time.time() < deadline:
+                produce(TOPIC_P, [tick(TA, 161.5)])
+                s.settimeout(0.5)
+                try:
+                    got += s.recv(65536)
+                except socket.timeout:
+                    pass
+            assert b"161.5" in got, "no live tick on the socket's price stream"
+            s.close()
+            unix_request(path, "DELETE", f"/api/delete-alert/{alert_id}", cookie=c)
+        finally:
+            stop_webapp(proc)
+    assert not os.path.exists(path), "the socket outlived the webapp"
+    log = open(os.path.join(logdir, "webapp-unix.log"), "rb").read()
+    assert b" warn " not in log and b" error " not in log, (
+        f"warnings for the Unix socket's connections: {log[-600:]!r}")
+
+
 def test_stream_passes_in_order(main_webapp):
     """600 raw price streams (a stream loop looks at its inbox again every 256
     streams of a pass) and 1,000 ticks published as fast as Kafka takes them,
