@@ -1489,9 +1489,12 @@ def test_unix_socket(main_webapp, logdir):
         finally:
             stop_webapp(proc)
     assert not os.path.exists(path), "the socket outlived the webapp"
-    log = open(os.path.join(logdir, "webapp-unix.log"), "rb").read()
-    assert b" warn " not in log and b" error " not in log, (
-        f"warnings for the Unix socket's connections: {log[-600:]!r}")
+    # libmicrohttpd's complaints about TCP options on these connections are
+    # debug lines (other warnings, e.g. of the topics' older messages, are not
+    # this test's).
+    noisy = [line for line in open(os.path.join(logdir, "webapp-unix.log"), "rb")
+             if b" warn webapp http server " in line or b" error " in line]
+    assert not noisy, f"warnings for the Unix socket's connections: {noisy[:3]!r}"
 
 
 def test_stream_passes_in_order(main_webapp):
