@@ -306,7 +306,7 @@ static int floor_timer(long interval_ms)
 /* The Kafka reader whose queue wakes epoll through a pipe. */
 static rd_kafka_t *floor_reader(const struct floor_opts *o, int pipefd[2])
 {
-    static const char *const extra[] = {"fetch.wait.max.ms", "5", NULL};
+    static const char *const extra[] = {"fetch.wait.max.ms", "500", NULL};
     /* Static: the client keeps a pointer to its options (kafka.h). */
     static struct kafka_opts ko;
     char err[KAFKA_ERR_MAX];

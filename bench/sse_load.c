@@ -48,6 +48,7 @@
 #define LOAD_HIST_LIN 1000 /* 1 us buckets below 1 ms */
 #define LOAD_HIST_LOG 2600 /* then 0.5 % buckets, up to ~400 s */
 #define LOAD_HIST_N (LOAD_HIST_LIN + LOAD_HIST_LOG)
+#define LOAD_BURSTS 256 /* bursts whose slowest tick is reported */
 #define LOAD_HIST_STEP 1.005
 
 enum load_phase { PH_CONNECT = 0, PH_WARMUP, PH_MEASURE, PH_DRAIN, PH_DONE };
@@ -87,6 +88,7 @@ struct load_stats {
     uint64_t bytes;
     uint64_t snap_hist[LOAD_HIST_N]; /* connect() to the snapshot's first tick */
     uint64_t snaps;
+    uint32_t burst_max_us[LOAD_BURSTS]; /* by burst number % LOAD_BURSTS */
     long connected;
     long failed; /* never got a 200 stream */
     long http_errors;
@@ -226,6 +228,8 @@ static void load_tick(struct load_child *ch, long ci, const char *json, size_t l
     us = (ch->now - ts) * 1e6;
     if (us > 0 && (uint64_t)us > st->max_us)
         st->max_us = (uint64_t)us;
+    if (us > 0 && us > st->burst_max_us[seq % LOAD_BURSTS])
+        st->burst_max_us[seq % LOAD_BURSTS] = us < UINT32_MAX ? (uint32_t)us : UINT32_MAX;
     st->hist[hist_index(us)]++;
 }
 
@@ -761,6 +765,9 @@ static void load_sum(const struct load_shared *sh, long procs, struct load_stats
         t->snaps += s->snaps;
         if (s->max_us > t->max_us)
             t->max_us = s->max_us;
+        for (int i = 0; i < LOAD_BURSTS; i++)
+            if (s->burst_max_us[i] > t->burst_max_us[i])
+                t->burst_max_us[i] = s->burst_max_us[i];
         t->counted += s->counted;
         t->dups += s->dups;
         t->gaps += s->gaps;
@@ -825,6 +832,22 @@ struct load_report {
     uint64_t inject_failed;
 };
 
+/* The slowest tick of each burst in the window: whether a p99 comes from
+ * every burst or from a few slow ones. */
+static void load_print_bursts(const struct load_report *r, const struct load_stats *t)
+{
+    uint32_t lo = r->lo, hi = r->hi;
+
+    if (lo == 0 || hi < lo)
+        return;
+    if (hi - lo >= LOAD_BURSTS)
+        lo = hi - LOAD_BURSTS + 1;
+    printf("slowest tick of each burst %u..%u (ms):", lo, hi);
+    for (uint32_t b = lo; b <= hi; b++)
+        printf(" %.0f", t->burst_max_us[b % LOAD_BURSTS] / 1000.0);
+    printf("\n");
+}
+
 static void load_print(const struct load_opts *o, const struct load_shared *sh,
                        const struct load_report *r)
 {
@@ -861,6 +884,7 @@ static void load_print(const struct load_opts *o, const struct load_shared *sh,
     printf("latency (receipt - tick timestamp): p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max "
            "%.2f ms\n",
            p50, p99, p999, (double)t.max_us / 1000);
+    load_print_bursts(r, &t);
     printf("load client: %.1f CPU-s over %ld processes\n", t.cpu_s, o->procs);
     for (int i = 0; i < o->npids; i++) {
         double c = (r->w1[i].cpu_s - r->w0[i].cpu_s) / (r->window_s > 0 ? r->window_s : 1);

@@ -166,7 +166,7 @@ static const char *const kafka_consumer_defaults[] = {"enable.auto.offset.store"
                                                       "auto.offset.reset",
                                                       "latest",
                                                       "fetch.wait.max.ms",
-                                                      "10",
+                                                      "500",
                                                       "fetch.error.backoff.ms",
                                                       "50",
                                                       "socket.nagle.disable",

@@ -26,8 +26,8 @@
 #define FANOUT_BATCH_BYTES (256 * 1024) /* and their bytes */
 #define FANOUT_POLL_MS 100
 #define FANOUT_WHY_MAX 128        /* a /health reason */
-#define FANOUT_COALESCE_MS 3      /* quiet time that ends a burst */
-#define FANOUT_COALESCE_MAX_MS 10 /* and the longest a burst is held */
+#define FANOUT_COALESCE_MS 5      /* quiet time that ends a burst of no known shape */
+#define FANOUT_COALESCE_MAX_MS 30 /* the longest a burst is held */
 #define FANOUT_KAFKA_CHECK_MS 1000
 #define FANOUT_GAPS_MAX 64      /* users whose gaps one round fills */
 #define FANOUT_GAP_RETRY_MS 250 /* after a failed history read */
@@ -86,8 +86,8 @@ static void fanout_kafka_error(const rd_kafka_message_t *m, const char *topic)
 static rd_kafka_t *fanout_reader(const char *topic, const char *client_id, int from_start)
 {
     /* The whole-topic reader is told when it reaches a partition's end. */
-    static const char *const extra[] = {"fetch.wait.max.ms", "5", NULL};
-    static const char *const extra_eof[] = {"fetch.wait.max.ms", "5", "enable.partition.eof",
+    static const char *const extra[] = {"fetch.wait.max.ms", "500", NULL};
+    static const char *const extra_eof[] = {"fetch.wait.max.ms", "100", "enable.partition.eof",
                                             "true", NULL};
     struct kafka_opts o = {.bootstrap = fanout_opts.bootstrap,
                            .client_id = client_id,
@@ -139,11 +139,13 @@ static int fanout_price_add(const rd_kafka_message_t *m, struct buf *b)
 }
 
 /* Takes what Kafka has of one burst: a burst's ticks come in pieces (one
- * per partition and fetch), so after the first message the reader waits up
- * to FANOUT_COALESCE_MS for the next one, FANOUT_COALESCE_MAX_MS in all:
- * every stream then gets a burst in one write instead of one per piece.
- * Returns how many messages are in ms (the caller destroys them). */
-static int fanout_price_take(rd_kafka_t *rk, rd_kafka_message_t **ms)
+ * per partition and fetch, at times tens of milliseconds apart). The burst
+ * ends as soon as it holds every ticker of a burst shape seen before
+ * (burst.c), after FANOUT_COALESCE_MAX_MS at most; while no shape is known,
+ * also once no tick came for FANOUT_COALESCE_MS. Every stream then gets a
+ * burst in one write instead of one per piece. Returns how many messages
+ * are in ms (the caller destroys them). */
+static int fanout_price_take(rd_kafka_t *rk, struct burst *bu, rd_kafka_message_t **ms)
 {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, FANOUT_POLL_MS);
     int64_t until;
@@ -152,26 +154,30 @@ static int fanout_price_take(rd_kafka_t *rk, rd_kafka_message_t **ms)
 
     if (m == NULL)
         return 0;
+    burst_begin(bu);
     until = time_mono_ms() + FANOUT_COALESCE_MAX_MS;
     while (m != NULL) {
         int64_t left;
+        int whole = m->err == 0 && burst_add(bu, m->key, m->key_len);
         ms[n++] = m;
         bytes += m->len + 8;
-        if (n >= FANOUT_BATCH_MAX || bytes > FANOUT_BATCH_BYTES - 2 * MSG_MAX_BYTES)
+        if (whole || n >= FANOUT_BATCH_MAX || bytes > FANOUT_BATCH_BYTES - 2 * MSG_MAX_BYTES)
             break;
         m = rd_kafka_consumer_poll(rk, 0);
         left = until - time_mono_ms();
         if (m == NULL && left > 0)
             m = rd_kafka_consumer_poll(
-                rk, (int)(left < FANOUT_COALESCE_MS ? left : FANOUT_COALESCE_MS));
+                rk,
+                (int)(left < FANOUT_COALESCE_MS || burst_known(bu) ? left : FANOUT_COALESCE_MS));
     }
+    burst_end(bu, time_mono_ms());
     return n;
 }
 
-static void fanout_price_batch(rd_kafka_t *rk, struct buf *b)
+static void fanout_price_batch(rd_kafka_t *rk, struct burst *bu, struct buf *b)
 {
     rd_kafka_message_t *ms[FANOUT_BATCH_MAX];
-    int nm = fanout_price_take(rk, ms);
+    int nm = fanout_price_take(rk, bu, ms);
     struct sse_event *ev;
     long long batch;
     uint32_t n = 0;
@@ -201,6 +207,7 @@ static void fanout_price_batch(rd_kafka_t *rk, struct buf *b)
 
 static void *fanout_price_main(void *arg)
 {
+    static struct burst bu; /* this thread's */
     rd_kafka_t *rk;
     struct buf b;
 
@@ -210,8 +217,9 @@ static void *fanout_price_main(void *arg)
         return NULL;
     atomic_store(&fanout_rk[0], rk);
     buf_init(&b, FANOUT_BATCH_BYTES);
+    burst_init(&bu);
     while (fanout_running())
-        fanout_price_batch(rk, &b);
+        fanout_price_batch(rk, &bu, &b);
     buf_free(&b);
     return NULL;
 }

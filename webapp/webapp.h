@@ -441,6 +441,40 @@ void front_quiesce(void);
 /* Stops the thread; before d is stopped. */
 void front_stop(void);
 
+/* ---- burst.c: when a burst of ticks is whole ------------------------------ */
+
+#define BURST_TICKERS_MAX 256 /* tickers of one burst that are told apart */
+#define BURST_SHAPES 4        /* distinct burst shapes remembered */
+#define BURST_JOIN_MS 100     /* pieces closer than this are one burst */
+#define BURST_FORGET_MS 10000 /* a shape not seen for this long is dropped */
+
+struct burst_shape {
+    int n;
+    int64_t seen_ms;
+    uint64_t keys[BURST_TICKERS_MAX]; /* sorted ticker hashes */
+};
+
+struct burst {
+    int n; /* the open burst's tickers so far */
+    uint64_t keys[BURST_TICKERS_MAX];
+    int matched[BURST_SHAPES]; /* of each shape's tickers, how many came */
+    struct burst_shape shapes[BURST_SHAPES];
+    struct burst_shape open; /* the shape of the latest burst */
+    int open_slot;
+    int64_t open_ms;
+};
+
+void burst_init(struct burst *b);
+/* A new burst begins (its first tick is burst_add'ed next). */
+void burst_begin(struct burst *b);
+/* One tick of the open burst, by its ticker (the Kafka key). Returns 1 when
+ * the burst now holds every ticker of a shape seen before: it is whole. */
+int burst_add(struct burst *b, const void *key, size_t len);
+/* True when a shape is known: a burst that is not whole is still coming. */
+int burst_known(const struct burst *b);
+/* The burst was sent: its shape is learned (now_ms: a monotonic clock). */
+void burst_end(struct burst *b, int64_t now_ms);
+
 /* ---- fanout.c: the two Kafka readers feeding the hub ---------------------- */
 
 struct fanout_opts {

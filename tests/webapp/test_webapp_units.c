@@ -752,6 +752,98 @@ static void test_stream_frame(void **state)
     sse_event_unref(ev);
 }
 
+/* Feeds the tickers of names (space separated) to b; returns the index of
+ * the tick that made the burst whole, or -1. */
+static int burst_feed(struct burst *b, const char *names)
+{
+    char copy[256];
+    int i = 0, whole = -1;
+
+    snprintf(copy, sizeof(copy), "%s", names);
+    for (char *save = NULL, *t = strtok_r(copy, " ", &save); t != NULL;
+         t = strtok_r(NULL, " ", &save), i++)
+        if (burst_add(b, t, strlen(t)) && whole < 0)
+            whole = i;
+    return whole;
+}
+
+/* A burst is whole once it holds a shape seen before; pieces of one burst
+ * (closer than BURST_JOIN_MS) make one shape; shapes of sharded producers
+ * are told apart; a shape not seen for BURST_FORGET_MS is forgotten. */
+static void test_burst_shapes(void **state)
+{
+    static struct burst b; /* large */
+    int64_t t = 1000000;
+    (void)state;
+
+    burst_init(&b);
+    assert_false(burst_known(&b));
+    burst_begin(&b);
+    assert_int_equal(burst_feed(&b, "A B C"), -1); /* nothing learned yet */
+    burst_end(&b, t);
+    assert_true(burst_known(&b));
+
+    t += 1000; /* the next round: whole at its last ticker, in any order */
+    burst_begin(&b);
+    assert_int_equal(burst_feed(&b, "C A A B D"), 3);
+    burst_end(&b, t);
+
+    /* A round that came in two pieces 20 ms apart: one shape, A B C E. */
+    t += 1000;
+    burst_begin(&b);
+    assert_int_equal(burst_feed(&b, "A B"), -1);
+    burst_end(&b, t);
+    burst_begin(&b);
+    assert_int_equal(burst_feed(&b, "C E"), -1);
+    burst_end(&b, t + 20);
+    t += 1000;
+    burst_begin(&b);
+    assert_int_equal(burst_feed(&b, "E C B"), -1);
+    assert_int_equal(burst_feed(&b, "A"), 0);
+    burst_end(&b, t);
+
+    /* The round grows (A..E): the first round's shape A B C ends it early
+     * once; the rest, coming within BURST_JOIN_MS, grows that shape. */
+    t += 1000;
+    burst_begin(&b);
+    assert_int_equal(burst_feed(&b, "A B C"), 2);
+    burst_end(&b, t);
+    burst_begin(&b);
+    assert_int_equal(burst_feed(&b, "D E"), -1);
+    burst_end(&b, t + 5);
+    t += 1000;
+    burst_begin(&b);
+    assert_int_equal(burst_feed(&b, "A B C D"), 3); /* round 2's shape, still known */
+    assert_int_equal(burst_feed(&b, "E"), 0);       /* and the grown one */
+    burst_end(&b, t);
+
+    /* Two producers, half a second apart: both shapes are known. */
+    for (int round = 0; round < 2; round++) {
+        t += 500;
+        burst_begin(&b);
+        int w = burst_feed(&b, "X Y");
+        assert_int_equal(w, round == 0 ? -1 : 1);
+        burst_end(&b, t);
+        t += 500;
+        burst_begin(&b);
+        assert_int_equal(burst_feed(&b, "E D C B A"), 4);
+        burst_end(&b, t);
+    }
+
+    /* X Y stops; after BURST_FORGET_MS its shape is gone, and so are the
+     * stale parts of A..E (A B C D) that could end a round early. */
+    for (int i = 0; i < BURST_FORGET_MS / 1000 + 1; i++) {
+        t += 1000;
+        burst_begin(&b);
+        assert_true(burst_feed(&b, "A B C D E") >= 3);
+        burst_end(&b, t);
+    }
+    burst_begin(&b);
+    assert_int_equal(burst_feed(&b, "X Y"), -1);
+    burst_begin(&b);
+    assert_int_equal(burst_feed(&b, "A B C D E"), 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -762,7 +854,7 @@ int main(void)
         cmocka_unit_test(test_parse_expires_at),   cmocka_unit_test(test_threshold_bounds),
         cmocka_unit_test(test_parse_origin),       cmocka_unit_test(test_cross_site),
         cmocka_unit_test(test_json_type),          cmocka_unit_test(test_head_classify),
-        cmocka_unit_test(test_stream_frame),
+        cmocka_unit_test(test_stream_frame),       cmocka_unit_test(test_burst_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
