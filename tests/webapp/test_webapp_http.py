@@ -1996,9 +1996,12 @@ def test_redis_outage(private_webapp):
     # From now on no request may fail. Each worker thread has its own Redis
     # connection (dead, or refused during the outage); its first request
     # after the restart must reconnect and succeed. Bursts of 50 parallel
-    # requests until every worker has logged its reconnection.
-    workers, rounds, n = 0, 0, 50
-    while workers < PRIVATE_THREADS and rounds < 10:
+    # requests until every worker has logged its reconnection. The main
+    # loop's own connection logs one too when its store sweep (every 2 s)
+    # comes due meanwhile: so PRIVATE_THREADS lines may hold only 3 workers,
+    # and two bursts more follow, which must all succeed as well.
+    workers, rounds, n, more = 0, 0, 50, 2
+    while rounds < 10:
         statuses = burst(c, n)
         rounds += 1
         bad = [st for st in statuses if st != 200]
@@ -2008,8 +2011,14 @@ def test_redis_outage(private_webapp):
         with open(w.logpath, "rb") as f:
             f.seek(mark)
             workers = f.read().count(b"redis connected")
-    assert workers == PRIVATE_THREADS, (
+        if workers >= PRIVATE_THREADS:
+            if more == 0:
+                break
+            more -= 1
+    assert workers >= PRIVATE_THREADS, (
         f"{workers} of {PRIVATE_THREADS} worker threads reconnected after {rounds} bursts")
+    # Once each: the workers and at most the sweep's connection.
+    assert workers <= PRIVATE_THREADS + 1, f"{workers} reconnections for {PRIVATE_THREADS} workers"
     assert set_alert(c, TA, 1e9).status == 200, "set-alert after recovery"
     assert req("GET", "/health").status == 200, "health after recovery"
 
