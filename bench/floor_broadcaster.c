@@ -306,14 +306,13 @@ static int floor_timer(long interval_ms)
 /* The Kafka reader whose queue wakes epoll through a pipe. */
 static rd_kafka_t *floor_reader(const struct floor_opts *o, int pipefd[2])
 {
-    static const char *const extra[] = {"fetch.wait.max.ms", "500", NULL};
     /* Static: the client keeps a pointer to its options (kafka.h). */
     static struct kafka_opts ko;
     char err[KAFKA_ERR_MAX];
     rd_kafka_queue_t *q;
     rd_kafka_t *rk;
 
-    ko = (struct kafka_opts){.bootstrap = o->kafka, .client_id = "floor", .extra = extra};
+    ko = (struct kafka_opts){.bootstrap = o->kafka, .client_id = "floor"};
     rk = kafka_reader_new(&ko, o->topic, err, sizeof(err));
     if (rk == NULL) {
         log_error("kafka reader failed", "error=\"%s\"", err);

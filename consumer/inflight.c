@@ -2,6 +2,8 @@
  * heap-allocated entries keyed by "<outbox key> <entry id>". */
 #include "inflight.h"
 
+#include "hash.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,17 +18,6 @@ struct inflight {
     size_t used;   /* live entries */
     size_t dead;   /* tombstones */
 };
-
-static uint64_t inflight_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-    for (; *s != '\0'; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
 
 struct inflight *inflight_new(void)
 {
@@ -60,7 +51,7 @@ static struct inflight_entry **inflight_slot(const struct inflight *s, const cha
 {
     size_t mask = s->nslots - 1;
 
-    for (size_t i = inflight_hash(id) & mask;; i = (i + 1) & mask) {
+    for (size_t i = hash_fnv1a64(id, strlen(id)) & mask;; i = (i + 1) & mask) {
         struct inflight_entry *e = s->slots[i];
         if (e == NULL)
             return NULL;
@@ -72,7 +63,7 @@ static struct inflight_entry **inflight_slot(const struct inflight *s, const cha
 static void inflight_place(struct inflight_entry **slots, size_t nslots, struct inflight_entry *e)
 {
     size_t mask = nslots - 1;
-    size_t i = inflight_hash(e->id) & mask;
+    size_t i = hash_fnv1a64(e->id, strlen(e->id)) & mask;
 
     while (slots[i] != NULL)
         i = (i + 1) & mask;

@@ -1,6 +1,8 @@
 /* sim: GBM steps with xoshiro256** and Box-Muller normals. */
 #include "sim.h"
 
+#include "hash.h"
+
 #include <math.h>
 #include <string.h>
 #include <time.h>
@@ -56,13 +58,9 @@ double sim_walk_gauss(struct sim_walk *w)
 void sim_walk_init(struct sim_walk *w, const char *ticker, double start_price, double volatility,
                    uint64_t seed)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a of the ticker */
-    uint64_t s;
+    uint64_t s = seed ^ hash_fnv1a64(ticker, strlen(ticker));
 
     memset(w, 0, sizeof(*w));
-    for (const unsigned char *p = (const unsigned char *)ticker; *p != '\0'; p++)
-        h = (h ^ *p) * 1099511628211ULL;
-    s = seed ^ h;
     for (int i = 0; i < 4; i++)
         w->rng[i] = sim_splitmix(&s);
     if (!isfinite(start_price) || start_price <= 0)

@@ -6,6 +6,8 @@
  * those are cached for a year and a new build is fetched at once. */
 #include "webapp.h"
 
+#include "hash.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,11 +68,7 @@ out:
 /* FNV-1a, 64 bits, as 16 hex digits: a validator, not a security hash. */
 static void assets_tag(struct asset *a)
 {
-    uint64_t h = 14695981039346656037ull;
-
-    for (size_t i = 0; i < a->len; i++)
-        h = (h ^ a->data[i]) * 1099511628211ull;
-    snprintf(a->tag, sizeof(a->tag), "%016llx", (unsigned long long)h);
+    snprintf(a->tag, sizeof(a->tag), "%016llx", (unsigned long long)hash_fnv1a64(a->data, a->len));
 }
 
 /* Appends to out (at *n, room for cap) len bytes of s. -1 when full. */

@@ -16,20 +16,10 @@
  * struct burst. */
 #include "webapp.h"
 
+#include "hash.h"
+
 #include <stdlib.h>
 #include <string.h>
-
-static uint64_t burst_hash(const void *key, size_t len)
-{
-    const unsigned char *p = key;
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
 
 static int burst_cmp(const void *a, const void *b)
 {
@@ -68,7 +58,7 @@ void burst_begin(struct burst *b)
 
 int burst_add(struct burst *b, const void *key, size_t len)
 {
-    uint64_t h = burst_hash(key, len);
+    uint64_t h = hash_fnv1a64(key, len);
     int whole = 0;
 
     for (int i = 0; i < b->n; i++)
@@ -93,14 +83,14 @@ int burst_known(const struct burst *b)
     return 0;
 }
 
-static void burst_sort(struct burst_shape *sh)
+static void burst_sort(uint64_t *keys, int n)
 {
-    qsort(sh->keys, (size_t)sh->n, sizeof(sh->keys[0]), burst_cmp);
+    qsort(keys, (size_t)n, sizeof(keys[0]), burst_cmp);
 }
 
 void burst_end(struct burst *b, int64_t now_ms)
 {
-    struct burst_shape *cur = &b->open;
+    struct burst_shape *sh;
     int slot = -1;
 
     if (b->n == 0)
@@ -110,19 +100,19 @@ void burst_end(struct burst *b, int64_t now_ms)
             b->shapes[s].n = 0;
     if (b->open_slot >= 0 && now_ms - b->open_ms <= BURST_JOIN_MS) {
         /* A later piece of the open burst: its shape grows, in its slot. */
-        int had = cur->n;
-        for (int i = 0; i < b->n && cur->n < BURST_TICKERS_MAX; i++)
-            if (!burst_has(cur->keys, had, b->keys[i]))
-                cur->keys[cur->n++] = b->keys[i];
-        burst_sort(cur);
+        int had;
         slot = b->open_slot;
+        sh = &b->shapes[slot];
+        had = sh->n;
+        for (int i = 0; i < b->n && sh->n < BURST_TICKERS_MAX; i++)
+            if (!burst_has(sh->keys, had, b->keys[i]))
+                sh->keys[sh->n++] = b->keys[i];
+        burst_sort(sh->keys, sh->n);
     } else {
-        cur->n = b->n;
-        memcpy(cur->keys, b->keys, (size_t)b->n * sizeof(cur->keys[0]));
-        burst_sort(cur);
+        size_t size = (size_t)b->n * sizeof(b->keys[0]);
+        burst_sort(b->keys, b->n);
         for (int s = 0; s < BURST_SHAPES && slot < 0; s++)
-            if (b->shapes[s].n == cur->n &&
-                memcmp(b->shapes[s].keys, cur->keys, (size_t)cur->n * sizeof(cur->keys[0])) == 0)
+            if (b->shapes[s].n == b->n && memcmp(b->shapes[s].keys, b->keys, size) == 0)
                 slot = s;
         for (int s = 0; s < BURST_SHAPES && slot < 0; s++)
             if (b->shapes[s].n == 0)
@@ -133,9 +123,11 @@ void burst_end(struct burst *b, int64_t now_ms)
                 if (b->shapes[s].seen_ms < b->shapes[slot].seen_ms)
                     slot = s;
         }
+        sh = &b->shapes[slot];
+        sh->n = b->n;
+        memcpy(sh->keys, b->keys, size);
     }
-    b->shapes[slot] = *cur;
-    b->shapes[slot].seen_ms = now_ms;
+    sh->seen_ms = now_ms;
     b->open_slot = slot;
     b->open_ms = now_ms;
 }

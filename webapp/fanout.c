@@ -85,13 +85,13 @@ static void fanout_kafka_error(const rd_kafka_message_t *m, const char *topic)
  * broker; NULL when stopping. */
 static rd_kafka_t *fanout_reader(const char *topic, const char *client_id, int from_start)
 {
-    /* The whole-topic reader is told when it reaches a partition's end. */
-    static const char *const extra[] = {"fetch.wait.max.ms", "500", NULL};
+    /* The whole-topic reader is told when it reaches a partition's end,
+     * and soon: an empty partition's end comes after one fetch wait. */
     static const char *const extra_eof[] = {"fetch.wait.max.ms", "100", "enable.partition.eof",
                                             "true", NULL};
     struct kafka_opts o = {.bootstrap = fanout_opts.bootstrap,
                            .client_id = client_id,
-                           .extra = from_start ? extra_eof : extra};
+                           .extra = from_start ? extra_eof : NULL};
     char err[KAFKA_ERR_MAX];
     rd_kafka_t *rk;
 

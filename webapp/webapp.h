@@ -459,9 +459,8 @@ struct burst {
     uint64_t keys[BURST_TICKERS_MAX];
     int matched[BURST_SHAPES]; /* of each shape's tickers, how many came */
     struct burst_shape shapes[BURST_SHAPES];
-    struct burst_shape open; /* the shape of the latest burst */
-    int open_slot;
-    int64_t open_ms;
+    int open_slot;   /* the latest burst's shape (-1: none yet) */
+    int64_t open_ms; /* when it ended: a piece within BURST_JOIN_MS joins it */
 };
 
 void burst_init(struct burst *b);
