@@ -5,20 +5,27 @@
  * the webapp (or makes its own), so sse_load measures both the same way and
  * the ratio webapp/floor shows what the webapp adds to the kernel's cost.
  *
- *   floor_broadcaster --port P (--kafka HOST:PORT --topic T | --self-tickers N)
- *                     [--interval-ms 1000] [--max-clients 19000]
- */
+ *   floor_broadcaster (--port P | --unix PATH) (--kafka HOST:PORT --topic T |
+ *                     --self-tickers N) [--interval-ms 1000] [--max-clients 19000]
+ *
+ * On a Unix socket (--unix) it stands where a webapp replica stands behind
+ * nginx: nginx in front of such floors is the least any proxied fan-out
+ * can cost. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -27,6 +34,7 @@
 #include "signals.h"
 
 #define FLOOR_FDS_MAX 65536
+#define FLOOR_UNIX_PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
 #define FLOOR_PENDING_MAX (64 * 1024) /* unsent bytes before a client is dropped */
 #define FLOOR_BURST_MAX (256 * 1024)
 #define FLOOR_EVENTS 512
@@ -36,6 +44,7 @@
 
 struct floor_opts {
     long port;
+    const char *unix_path;
     const char *kafka;
     const char *topic;
     long self_tickers;
@@ -61,8 +70,8 @@ static uint64_t floor_ticks;
 
 static void floor_usage(void)
 {
-    fprintf(stderr, "usage: floor_broadcaster --port P (--kafka HOST:PORT --topic T | "
-                    "--self-tickers N) [--interval-ms MS] [--max-clients N]\n");
+    fprintf(stderr, "usage: floor_broadcaster (--port P | --unix PATH) (--kafka HOST:PORT "
+                    "--topic T | --self-tickers N) [--interval-ms MS] [--max-clients N]\n");
 }
 
 static int floor_parse(int argc, char **argv, struct floor_opts *o)
@@ -74,6 +83,8 @@ static int floor_parse(int argc, char **argv, struct floor_opts *o)
         int ok;
         if (strcmp(argv[i], "--port") == 0)
             ok = bench_parse_long(v, 1, 65535, &o->port) == 0;
+        else if (strcmp(argv[i], "--unix") == 0)
+            ok = (o->unix_path = v) != NULL && *v != '\0' && strlen(v) < FLOOR_UNIX_PATH_MAX;
         else if (strcmp(argv[i], "--kafka") == 0)
             ok = (o->kafka = v) != NULL;
         else if (strcmp(argv[i], "--topic") == 0)
@@ -89,7 +100,7 @@ static int floor_parse(int argc, char **argv, struct floor_opts *o)
         if (!ok)
             return -1;
     }
-    if (o->port == 0 || (o->kafka == NULL) == (o->self_tickers == 0) ||
+    if ((o->port == 0) == (o->unix_path == NULL) || (o->kafka == NULL) == (o->self_tickers == 0) ||
         (o->kafka != NULL && o->topic == NULL))
         return -1;
     return 0;
@@ -271,36 +282,63 @@ static void floor_self_burst(int tfd, long tickers, uint32_t *seq, char *burst)
     floor_broadcast(burst, len);
 }
 
-static int floor_listen(long port)
+/* Listens on 127.0.0.1:port, or on the Unix socket path (replacing a
+ * stale one). */
+static int floor_listen(long port, const char *path)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_un su = {.sun_family = AF_UNIX};
+    struct sockaddr *addr = (struct sockaddr *)&sa;
+    socklen_t addrlen = sizeof(sa);
     int one = 1;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd =
+        socket(path != NULL ? AF_UNIX : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
     if (fd < 0)
         return -1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 4096) != 0) {
+    if (path != NULL) {
+        memcpy(su.sun_path, path, strlen(path) + 1); /* length checked by floor_parse */
+        unlink(path);
+        addr = (struct sockaddr *)&su;
+        addrlen = sizeof(su);
+    } else {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    }
+    /* nginx's workers run as another user: they must be able to connect. */
+    if (bind(fd, addr, addrlen) != 0 || (path != NULL && chmod(path, 0666) != 0) ||
+        listen(fd, 4096) != 0) {
         close(fd);
         return -1;
     }
     return fd;
 }
 
+/* Fires every interval_ms, at the multiples of it on the wall clock: floors
+ * started apart (two behind one nginx) send their bursts at the same
+ * moments, as webapps reading one topic do. */
 static int floor_timer(long interval_ms)
 {
     struct itimerspec its = {
-        .it_interval = {.tv_sec = interval_ms / 1000, .tv_nsec = (interval_ms % 1000) * 1000000},
-        .it_value = {.tv_sec = interval_ms / 1000, .tv_nsec = (interval_ms % 1000) * 1000000}};
-    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        .it_interval = {.tv_sec = interval_ms / 1000, .tv_nsec = (interval_ms % 1000) * 1000000}};
+    struct timespec now;
+    int64_t next;
+    int fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
 
-    if (fd >= 0 && timerfd_settime(fd, 0, &its, NULL) != 0) {
-        close(fd);
-        return -1;
-    }
+    if (fd < 0 || clock_gettime(CLOCK_REALTIME, &now) != 0)
+        goto fail;
+    next = ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000) / interval_ms * interval_ms +
+           interval_ms;
+    its.it_value.tv_sec = next / 1000;
+    its.it_value.tv_nsec = (next % 1000) * 1000000;
+    if (timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL) != 0)
+        goto fail;
     return fd;
+fail:
+    if (fd >= 0)
+        close(fd);
+    return -1;
 }
 
 /* The Kafka reader whose queue wakes epoll through a pipe. */
@@ -388,9 +426,10 @@ int main(int argc, char **argv)
     floor_clients = calloc(FLOOR_FDS_MAX, sizeof(*floor_clients));
     floor_streams = calloc(FLOOR_FDS_MAX, sizeof(*floor_streams));
     floor_epoll = epoll_create1(EPOLL_CLOEXEC);
-    lfd = floor_listen(o.port);
+    lfd = floor_listen(o.port, o.unix_path);
     if (floor_clients == NULL || floor_streams == NULL || floor_epoll < 0 || lfd < 0) {
-        log_error("startup failed", "port=%ld error=\"%s\"", o.port, strerror(errno));
+        log_error("startup failed", "port=%ld unix=%s error=\"%s\"", o.port,
+                  o.unix_path != NULL ? o.unix_path : "-", strerror(errno));
         goto out;
     }
     if (o.kafka != NULL) {
@@ -402,7 +441,8 @@ int main(int argc, char **argv)
     if (wake_fd < 0 || floor_watch(lfd, EPOLLIN, EPOLL_CTL_ADD) != 0 ||
         floor_watch(wake_fd, EPOLLIN, EPOLL_CTL_ADD) != 0)
         goto out;
-    log_info("floor listening", "port=%ld source=%s", o.port, rk != NULL ? o.topic : "self");
+    log_info("floor listening", "port=%ld unix=%s source=%s", o.port,
+             o.unix_path != NULL ? o.unix_path : "-", rk != NULL ? o.topic : "self");
     floor_loop(&o, lfd, rk, wake_fd);
     log_info("floor stopped", "streams=%d dropped=%llu bursts=%llu ticks=%llu", floor_nstreams,
              (unsigned long long)floor_dropped, (unsigned long long)floor_bursts,

@@ -40,7 +40,7 @@ def verdict(ok, miss):
 
 
 def fanout_section(res, loads, lines):
-    kinds = ("floor", "floorself", "webapp", "producer", "nginx", "firstprice")
+    kinds = ("floor", "floorself", "webapp", "producer", "nginxfloor", "nginx", "firstprice")
     rows = [r for r in res.values() if r["label"].split("-", 1)[0] in kinds]
     if not rows:
         return
@@ -55,7 +55,9 @@ def fanout_section(res, loads, lines):
               "load client's injector (15 bench tickers, one burst a second, the burst number as "
               "the price, so every missing tick is counted); producer-N takes the stack's "
               "simulated producer's ticks, timed by their own timestamps (no sequence, so losses "
-              "are not counted there).", "",
+              "are not counted there). `nginxfloor-N` is the same nginx in front of two self "
+              "floors on Unix sockets, bursting at the same moments, where the two webapps stand "
+              "in nginx-N: the least any fan-out proxied by nginx can cost (the proxy floor).", "",
               "| run | load (1 min) | streams open | events expected | lost | p50 ms | p99 ms | "
               "max ms | p99 / Kafka floor | p99 / self floor | target RSS MiB idle -> streaming | "
               "KiB/stream | target CPU % | CPU us/event |",
@@ -83,8 +85,9 @@ def fanout_section(res, loads, lines):
             f"{'' if rs is None else f'{rs:.2f}x'} | {num(r, 'rss_idle_kb') / 1024:.1f} -> "
             f"{num(r, 'rss_open_kb') / 1024:.1f} | {num(r, 'kb_per_stream'):.2f} | "
             f"{num(r, 'cpu_pct'):.0f} | {num(r, 'cpu_us_per_event'):.2f} |")
-    lines += ["", "For the nginx-N rows, RSS and CPU are the sums over both webapps and both nginx "
-              "workers (KiB/stream there includes nginx's own buffers); CPU us/event divides the "
+    lines += ["", "For the nginx-N and nginxfloor-N rows, RSS and CPU are the sums over both "
+              "upstreams and both nginx workers (KiB/stream there includes nginx's own buffers); "
+              "CPU us/event divides the "
               "targets' CPU time by the events delivered. The load column is the 1-minute load "
               "average when the run started.", ""]
     checks = []
@@ -103,6 +106,13 @@ def fanout_section(res, loads, lines):
             checks.append(f"- {r['label']}: p99 {num(r, 'p99_ms'):.1f} ms = {rs:.2f}x the self "
                           f"floor's {num(floor, 'p99_ms'):.1f} ms, target <= {want}x: "
                           + verdict(rs <= want, f"by {rs / want:.2f}x"))
+        proxy = res.get(f"nginxfloor-{n}")
+        if kind == "nginx" and proxy and num(proxy, "p99_ms") > 0:
+            pr = ratio(proxy, floor)
+            checks.append(f"- {r['label']}: p99 = {num(r, 'p99_ms') / num(proxy, 'p99_ms'):.2f}x "
+                          f"the proxy floor's {num(proxy, 'p99_ms'):.1f} ms (nginxfloor-{n}, itself "
+                          + ("" if pr is None else f"{pr:.2f}x ")
+                          + "the self floor): reported, no target")
         if kind in ("webapp", "producer"):
             kb = num(r, "kb_per_stream")
             checks.append(f"- {r['label']}: {kb:.2f} KiB of webapp RSS per stream, target <= "
