@@ -5,7 +5,7 @@
 
 Input lines: "META key=value..." (machine, command, ...),
 "RESULT label=... key=value..." (sse_load, alert_latency.py, wrk_api.lua),
-"LOAD label=... load1=..." (the load a fan-out run started under),
+"LOAD label=... load1=..." (the load a fan-out or alert run started under),
 "FOOT phase=... service=... rss_kb=..." (footprint) and
 "RAW name<TAB>text" (verbatim output, e.g. the evaluator bench's).
 Each row says whether its target is met and by how much not.
@@ -131,14 +131,16 @@ def fanout_section(res, loads, lines):
                                 f"{r.get('lost')} lost") + ".", ""]
 
 
-def alert_section(res, lines):
+def alert_section(res, loads, lines):
     r = res.get("alert-e2e")
     if not r:
         return
     p50, p99 = num(r, "p50_ms"), num(r, "p99_ms")
     lines += ["### End-to-end alert latency", "",
               "`bench/alert_latency.py` through the stack's nginx: tick published (tick-pipe, "
-              "linger 0) -> consumer -> `alerts` -> webapp -> the user's `/api/stream-alerts`.", "",
+              "linger 0) -> consumer -> `alerts` -> webapp -> the user's `/api/stream-alerts`"
+              + (f" (started at a 1-minute load of {loads['alert-e2e']})" if "alert-e2e" in loads
+                 else "") + ".", "",
               f"- {r.get('received')} of {r.get('samples')} alerts received ({r.get('lost')} "
               f"timed out, {r.get('errors')} set-alert errors)",
               f"- p50 {p50:.2f} ms (target <= {TARGET_E2E_P50:.0f}: "
@@ -235,7 +237,7 @@ def main():
              f"{meta.get('ram', '?')} RAM, Linux {meta.get('kernel', '?')}; "
              f"build {meta.get('build', '?')}; {meta.get('note', '')}".rstrip("; "), ""]
     fanout_section(res, loads, lines)
-    alert_section(res, lines)
+    alert_section(res, loads, lines)
     api_section(res, lines)
     by_name = {}
     for name, text in raw:
