@@ -15,8 +15,12 @@
 #define OUTBOX_SWEEP_PAGES 40        /* at most 10240 entries per sweep */
 #define OUTBOX_PRODUCE_TIMEOUT_MS 50 /* wait for queue space, then leave it to the sweeper */
 #define OUTBOX_TOPIC_MAX 256
-#define OUTBOX_SCAN_MS 60000  /* how often the outboxes of other evaluators are looked for */
-#define OUTBOX_SCAN_PAGES 100 /* SCAN pages per sweep at most */
+#define OUTBOX_SCAN_MS 60000 /* how often the outboxes of other evaluators are looked for */
+/* SCAN time per sweep at most (at least one page): the sweep runs on the
+ * thread that evaluates ticks, and a page of 1,000 keys takes about half a
+ * millisecond, so 100 pages in a row held every tick ~60 ms once a second
+ * while a keyspace of 326,000 keys was scanned. */
+#define OUTBOX_SCAN_BUDGET_MS 3
 
 struct outbox {
     struct redis_conn *rc;
@@ -264,7 +268,8 @@ static int outbox_sweep_page(struct outbox *ob, const char *key, char *after, si
 }
 
 /* Looks for outboxes other evaluators left (at start, then every
- * OUTBOX_SCAN_MS), a bounded number of SCAN pages per sweep. */
+ * OUTBOX_SCAN_MS): SCAN pages for OUTBOX_SCAN_BUDGET_MS per sweep, the
+ * next sweep going on from the cursor until the keyspace is covered. */
 static void outbox_scan(struct outbox *ob)
 {
     char err[ALERT_STORE_ERR_MAX];
@@ -272,7 +277,7 @@ static void outbox_scan(struct outbox *ob)
 
     if (now < ob->next_scan_ms)
         return;
-    for (int page = 0; page < OUTBOX_SCAN_PAGES; page++) {
+    do {
         if (alert_store_outbox_scan(ob->rc, ob->scan_cursor, outbox_track_cb, ob, err,
                                     sizeof(err)) != 0) {
             snprintf(ob->scan_cursor, sizeof(ob->scan_cursor), "0");
@@ -282,7 +287,7 @@ static void outbox_scan(struct outbox *ob)
             ob->next_scan_ms = now + OUTBOX_SCAN_MS;
             return;
         }
-    }
+    } while (time_mono_ms() - now < OUTBOX_SCAN_BUDGET_MS);
 }
 
 void outbox_sweep(struct outbox *ob)
