@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "hash.h"
 #include "redis.h"
 #include "store_lua.h"
 
@@ -45,13 +46,7 @@ int email_store_user_check(const char *user)
 
 int email_store_requests_shard(const char *user)
 {
-    uint32_t h = 2166136261u; /* FNV-1a, 32 bits */
-
-    for (const unsigned char *p = (const unsigned char *)user; *p != '\0'; p++) {
-        h ^= *p;
-        h *= 16777619u;
-    }
-    return (int)(h % EMAIL_REQUESTS_SHARDS);
+    return (int)(hash_fnv1a32(user) % EMAIL_REQUESTS_SHARDS);
 }
 
 int email_store_requests_key(int k, char *out, size_t outlen)

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "hash.h"
 #include "log.h"
 #include "message.h"
 
@@ -184,11 +185,7 @@ struct replay_index {
 
 static size_t replay_hash(const char *s)
 {
-    size_t h = 2166136261u;
-
-    for (; *s != '\0'; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h & (REPLAY_HASH_SLOTS - 1);
+    return hash_fnv1a32(s) & (REPLAY_HASH_SLOTS - 1);
 }
 
 /* Index of ticker, or -1; *slot gets the free slot where it would go. */

@@ -12,6 +12,8 @@
  * Order: hub_lock, then a client's lock, then libmicrohttpd's own. */
 #include "webapp.h"
 
+#include "hash.h"
+
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -82,11 +84,7 @@ size_t hub_heartbeat_len(void)
 
 uint32_t hub_bucket(const char *user_id)
 {
-    uint32_t h = 2166136261u;
-
-    for (; *user_id != '\0'; user_id++)
-        h = (h ^ (unsigned char)*user_id) * 16777619u;
-    return h & (HUB_BUCKETS - 1);
+    return hash_fnv1a32(user_id) & (HUB_BUCKETS - 1);
 }
 
 /* Empties the ring and the current event. Client lock held. */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "timeutil.h"
 
 #define PRICES_MAX 1024   /* assets kept; more (synthetic load) still stream */
@@ -41,19 +42,10 @@ static long prices_snap_retry;
 static pthread_mutex_t prices_batch_lock = PTHREAD_MUTEX_INITIALIZER;
 static long long prices_batches; /* batches recorded */
 
-static uint32_t prices_hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-
-    for (; *s != '\0'; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
-}
-
 /* The entry of ticker, or NULL. Lock held. */
 static struct price_entry *prices_find(const char *ticker)
 {
-    uint32_t i = prices_hash(ticker) & (PRICES_SLOTS - 1);
+    uint32_t i = hash_fnv1a32(ticker) & (PRICES_SLOTS - 1);
 
     while (prices_slots[i] != 0) {
         struct price_entry *e = &prices_tab[prices_slots[i] - 1];
@@ -67,7 +59,7 @@ static struct price_entry *prices_find(const char *ticker)
 /* Adds ticker (valid, absent). NULL when full. Lock held. */
 static struct price_entry *prices_add(const char *ticker)
 {
-    uint32_t i = prices_hash(ticker) & (PRICES_SLOTS - 1);
+    uint32_t i = hash_fnv1a32(ticker) & (PRICES_SLOTS - 1);
     struct price_entry *e;
 
     if (prices_count >= PRICES_MAX)

@@ -1,5 +1,6 @@
-/* Unit: hash_fnv1a64 gives FNV-1a's published 64-bit values (the offset
- * basis and prime of the FNV reference), so every user hashes alike. */
+/* Unit: hash_fnv1a64 and hash_fnv1a32 give FNV-1a's published values (the
+ * offset bases and primes of the FNV reference), so every user hashes alike
+ * (the e-mail request shards in Redis depend on the 32-bit values). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,14 @@ static void test_reference_values(void **state)
     assert_true(hash_fnv1a64("foobar", 6) == 0x85944171f73967e8ULL);
 }
 
+static void test_reference_values_32(void **state)
+{
+    (void)state;
+    assert_true(hash_fnv1a32("") == 0x811c9dc5u); /* the offset basis */
+    assert_true(hash_fnv1a32("a") == 0xe40c292cu);
+    assert_true(hash_fnv1a32("foobar") == 0xbf9cf968u);
+}
+
 static void test_length_counts(void **state)
 {
     const char key[] = "BTC-USD\0x";
@@ -33,6 +42,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reference_values),
+        cmocka_unit_test(test_reference_values_32),
         cmocka_unit_test(test_length_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
